@@ -1,0 +1,5 @@
+import sys
+
+from arbtree.cli import main
+
+sys.exit(main())
