@@ -1,0 +1,266 @@
+"""Bounded mailboxes with an explicit overflow policy.
+
+A mailbox is owned by the supervisor side (``ChildSpec.mailboxes``), not by the actor task
+that reads it: the actor can crash and restart while messages stay queued. It is never
+closed by the runtime.
+
+Policies (Akka Streams names in brackets):
+
+* ``BLOCK`` (backpressure): ``send`` waits for room. Built on a trio memory channel, so it
+  costs about what a raw channel costs; only ``received`` is counted, the rest is derived.
+* ``DROP_OLDEST`` (dropHead): a full mailbox evicts its oldest message to take the new one.
+* ``DROP_NEWEST`` (dropNew): a full mailbox discards the message being sent.
+* ``FAIL`` (fail): a full mailbox raises ``MailboxFull``.
+* ``COALESCE``: at most one pending message per ``key(msg)``; a newer message for a key
+  already queued replaces the pending one in place (the key keeps its arrival position).
+  Only a mailbox full of *distinct* keys makes ``send`` wait.
+
+Counters satisfy ``sent == received + depth + dropped + coalesced`` at every moment.
+
+Trio conventions: ``send``/``receive``/``receive_batch`` are checkpoints (even when they
+need not wait); the ``*_nowait`` variants never checkpoint and raise ``trio.WouldBlock``.
+A receiver cancelled while waiting loses nothing. One consumer per mailbox; any number of
+producers.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+import trio
+
+from protocols.tree import MailboxStats
+
+T = TypeVar("T")
+
+
+class OverflowPolicy(enum.StrEnum):
+    BLOCK = "block"
+    DROP_OLDEST = "drop_oldest"
+    DROP_NEWEST = "drop_newest"
+    FAIL = "fail"
+    COALESCE = "coalesce"
+
+
+class MailboxFull(Exception):
+    """A ``FAIL`` mailbox was full; ``mailbox`` names it."""
+
+    def __init__(self, mailbox: str, capacity: int) -> None:
+        super().__init__(f"mailbox {mailbox!r} is full ({capacity} messages)")
+        self.mailbox = mailbox
+        self.capacity = capacity
+
+
+class Mailbox(Generic[T]):
+    """A bounded, policy-driven queue that outlives the actors reading it."""
+
+    __slots__ = (
+        "_capacity",
+        "_coalesced",
+        "_dropped",
+        "_key",
+        "_not_empty",
+        "_not_full",
+        "_peak",
+        "_pending",
+        "_queue",
+        "_received",
+        "_rx",
+        "_sent",
+        "_tx",
+        "name",
+        "policy",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        capacity: int,
+        policy: OverflowPolicy = OverflowPolicy.BLOCK,
+        *,
+        key: Callable[[T], Hashable] | None = None,
+    ) -> None:
+        if capacity < 1:
+            raise ValueError(f"mailbox {name!r}: capacity must be >= 1, got {capacity}")
+        policy = OverflowPolicy(policy)
+        if (policy is OverflowPolicy.COALESCE) != (key is not None):
+            raise ValueError(f"mailbox {name!r}: a key function is required iff policy is COALESCE")
+        self.name = name
+        self.policy = policy
+        self._capacity = capacity
+        self._key = key
+        self._received = 0
+        self._sent = 0
+        self._dropped = 0
+        self._coalesced = 0
+        self._peak = 0
+        self._not_empty = trio.lowlevel.ParkingLot()
+        self._not_full = trio.lowlevel.ParkingLot()
+        # BLOCK rides a memory channel; the others use a deque (or an ordered dict by key).
+        self._tx: trio.MemorySendChannel[T] | None = None
+        self._rx: trio.MemoryReceiveChannel[T] | None = None
+        self._queue: collections.deque[T] = collections.deque()
+        self._pending: collections.OrderedDict[Hashable, T] = collections.OrderedDict()
+        if policy is OverflowPolicy.BLOCK:
+            self._tx, self._rx = trio.open_memory_channel[T](capacity)
+
+    def __repr__(self) -> str:
+        return f"<Mailbox {self.name!r} {self.policy.value} {len(self)}/{self._capacity}>"
+
+    def __len__(self) -> int:
+        if self._rx is not None:
+            return self._rx.statistics().current_buffer_used
+        if self._key is not None:
+            return len(self._pending)
+        return len(self._queue)
+
+    @property
+    def capacity(self) -> int:
+        return self._capacity
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, msg: T) -> None:
+        """Put ``msg`` in the mailbox; only BLOCK (and COALESCE full of distinct keys) waits."""
+        if self._tx is not None:
+            await self._tx.send(msg)
+            return
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                self.send_nowait(msg)
+            except trio.WouldBlock:
+                await self._not_full.park()
+            else:
+                break
+        await trio.lowlevel.cancel_shielded_checkpoint()
+
+    def send_nowait(self, msg: T) -> None:
+        """Put ``msg`` in the mailbox without waiting; what happens when full is the policy."""
+        if self._tx is not None:
+            self._tx.send_nowait(msg)
+            return
+        key = self._key
+        if key is not None:
+            pending = self._pending
+            k = key(msg)
+            if k in pending:
+                pending[k] = msg  # keeps the key's arrival position
+                self._coalesced += 1
+                self._sent += 1
+                return
+            if len(pending) >= self._capacity:
+                raise trio.WouldBlock
+            pending[k] = msg
+            depth = len(pending)
+        else:
+            queue = self._queue
+            if len(queue) >= self._capacity:
+                policy = self.policy
+                if policy is OverflowPolicy.DROP_OLDEST:
+                    queue.popleft()
+                    self._dropped += 1
+                elif policy is OverflowPolicy.DROP_NEWEST:
+                    self._dropped += 1
+                    self._sent += 1
+                    return
+                else:
+                    raise MailboxFull(self.name, self._capacity)
+            queue.append(msg)
+            depth = len(queue)
+        self._sent += 1
+        if depth > self._peak:
+            self._peak = depth
+        if self._not_empty:
+            self._not_empty.unpark()
+
+    # ---------------------------------------------------------------- receiving
+
+    def receive_nowait(self) -> T:
+        """The oldest pending message; ``trio.WouldBlock`` when the mailbox is empty."""
+        if self._rx is not None:
+            msg = self._rx.receive_nowait()
+            self._received += 1
+            return msg
+        if self._key is not None:
+            if not self._pending:
+                raise trio.WouldBlock
+            msg = self._pending.popitem(last=False)[1]
+        else:
+            if not self._queue:
+                raise trio.WouldBlock
+            msg = self._queue.popleft()
+        self._received += 1
+        if self._not_full:
+            self._not_full.unpark()
+        return msg
+
+    async def receive(self) -> T:
+        """Wait for the oldest pending message. Cancellation never consumes a message."""
+        if self._rx is not None:
+            msg = await self._rx.receive()
+            self._received += 1
+            return msg
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while True:
+            try:
+                msg = self.receive_nowait()
+            except trio.WouldBlock:
+                await self._not_empty.park()
+            else:
+                break
+        await trio.lowlevel.cancel_shielded_checkpoint()
+        return msg
+
+    async def receive_batch(self, max_items: int = 1024) -> list[T]:
+        """Wait for one message, then take whatever else is pending, up to ``max_items``."""
+        batch = [await self.receive()]
+        rx = self._rx
+        if rx is not None:
+            nowait = rx.receive_nowait
+            try:
+                while len(batch) < max_items:
+                    batch.append(nowait())
+            except trio.WouldBlock:
+                pass
+            self._received += len(batch) - 1
+            return batch
+        if self._key is not None:
+            popitem = self._pending.popitem
+            while self._pending and len(batch) < max_items:
+                batch.append(popitem(last=False)[1])
+        else:
+            popleft = self._queue.popleft
+            while self._queue and len(batch) < max_items:
+                batch.append(popleft())
+        self._received += len(batch) - 1
+        if self._not_full:
+            self._not_full.unpark_all()
+        return batch
+
+    # ------------------------------------------------------------------- status
+
+    def statistics(self) -> MailboxStats:
+        if self._rx is not None:
+            stats = self._rx.statistics()
+            depth = stats.current_buffer_used
+            peak = stats.peak_buffer_used
+            sent = self._received + depth
+        else:
+            depth = len(self._pending) if self._key is not None else len(self._queue)
+            peak = self._peak
+            sent = self._sent
+        return MailboxStats(
+            name=self.name,
+            policy=self.policy.value,
+            depth=depth,
+            capacity=self._capacity,
+            peak=peak,
+            sent=sent,
+            received=self._received,
+            dropped=self._dropped,
+            coalesced=self._coalesced,
+        )
