@@ -1,0 +1,229 @@
+"""Pre-trade checks: every opportunity either becomes a reservation plan or one counted
+reject reason. Pure: the fund manager passes in its ledger, ladder, limits and clock."""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from actors.trading.ladder import TradingLadder, TradingState
+from actors.trading.ledger import Ledger
+from protocols.config.trading import FundLimitsConfig, VenueExecConfig
+from protocols.fixed import PRICE_ONE, Rounding, notional, parse_units
+from protocols.messages import InstrumentId, Opportunity, OpportunityLeg, Side, Venue
+
+
+class RejectReason(enum.StrEnum):
+    """Why an opportunity was not traded. Every member has a counter in statistics()."""
+
+    TRADING_HALTED = "trading_halted"
+    TRADING_REDUCING = "trading_reducing"
+    SHUTTING_DOWN = "shutting_down"
+    NOT_RECONCILED = "not_reconciled"
+    STALE = "stale"
+    DUPLICATE = "duplicate_opportunity"
+    INVALID = "invalid_opportunity"
+    UNKNOWN_VENUE = "venue_not_enabled"
+    TICK_SIZE = "tick_size"
+    MIN_SIZE = "min_size"
+    MAX_NOTIONAL = "max_notional_per_order"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
+    INSUFFICIENT_POSITION = "insufficient_position"
+    EXPOSURE_INSTRUMENT = "exposure_instrument"
+    EXPOSURE_PAIR = "exposure_pair"
+    EXPOSURE_VENUE = "exposure_venue"
+    EXPOSURE_TOTAL = "exposure_total"
+    MAX_OPEN_POSITIONS = "max_open_positions"
+    DAILY_LOSS = "daily_loss_limit"
+
+
+@attrs.frozen
+class FeeModel:
+    """Taker fee ``ceil(rate * C * p * (1 - p))`` on a ``round_unit`` grid (1e-6 USD)."""
+
+    rate: int = 0  # 1e-6 units: 0.07 -> 70_000
+    round_unit: int = 1
+
+    @classmethod
+    def from_config(cls, cfg: VenueExecConfig) -> FeeModel:
+        return cls(parse_units(cfg.fee_rate), max(1, parse_units(cfg.fee_round)))
+
+    def fee(self, price: int, size: int) -> int:
+        if not self.rate or not size:
+            return 0
+        num = self.rate * size * price * (PRICE_ONE - price)
+        den = PRICE_ONE**3 * self.round_unit
+        return -(-num // den) * self.round_unit
+
+
+@attrs.frozen
+class VenueRules:
+    tick: int
+    min_size: int
+    fees: FeeModel
+
+    @classmethod
+    def from_config(cls, cfg: VenueExecConfig) -> VenueRules:
+        return cls(parse_units(cfg.tick_size), parse_units(cfg.min_size), FeeModel.from_config(cfg))
+
+
+@attrs.frozen
+class LegPlan:
+    index: int
+    leg: OpportunityLeg
+    reserve: int  # cash reserved: worst-case notional + fee estimate
+
+
+@attrs.frozen
+class Limits:
+    balance_buffer: int
+    max_notional_per_order: int
+    max_exposure_per_instrument: int
+    max_exposure_per_pair: int
+    max_exposure_per_venue: int
+    max_exposure_total: int
+    max_open_positions: int
+    daily_loss_limit: int
+    max_age_ns: int
+
+    @classmethod
+    def from_config(cls, cfg: FundLimitsConfig) -> Limits:
+        return cls(
+            balance_buffer=cfg.units("balance_buffer"),
+            max_notional_per_order=cfg.units("max_notional_per_order"),
+            max_exposure_per_instrument=cfg.units("max_exposure_per_instrument"),
+            max_exposure_per_pair=cfg.units("max_exposure_per_pair"),
+            max_exposure_per_venue=cfg.units("max_exposure_per_venue"),
+            max_exposure_total=cfg.units("max_exposure_total"),
+            max_open_positions=cfg.max_open_positions,
+            daily_loss_limit=cfg.units("daily_loss_limit"),
+            max_age_ns=int(cfg.max_opportunity_age_s * 1e9),
+        )
+
+
+@attrs.frozen
+class Rejection:
+    reason: RejectReason
+    detail: str
+
+
+def check_opportunity(
+    opp: Opportunity,
+    *,
+    ledger: Ledger,
+    ladder: TradingLadder,
+    limits: Limits,
+    rules: dict[Venue, VenueRules],
+    now_ns: int,
+) -> list[LegPlan] | Rejection:
+    """All checks, cheapest first; the first failure is the reason."""
+    if ladder.state is TradingState.HALTED:
+        return Rejection(RejectReason.TRADING_HALTED, ladder.reason)
+    if ladder.state is TradingState.REDUCING and any(leg.side is Side.BUY for leg in opp.legs):
+        return Rejection(RejectReason.TRADING_REDUCING, ladder.reason)
+    age = now_ns - opp.recv_ns
+    if age > limits.max_age_ns:
+        return Rejection(
+            RejectReason.STALE, f"age {age / 1e6:.1f} ms > {limits.max_age_ns / 1e6:.1f} ms"
+        )
+    if not opp.legs:
+        return Rejection(RejectReason.INVALID, "no legs")
+    if len({leg.instrument for leg in opp.legs}) != len(opp.legs):
+        return Rejection(RejectReason.INVALID, "two legs on one instrument")
+    if ledger.daily_loss() >= limits.daily_loss_limit:
+        return Rejection(
+            RejectReason.DAILY_LOSS,
+            f"loss today {ledger.daily_loss()} >= limit {limits.daily_loss_limit}",
+        )
+
+    plans: list[LegPlan] = []
+    need: dict[Venue, int] = {}
+    for i, leg in enumerate(opp.legs):
+        venue_rules = rules.get(leg.instrument.venue)
+        if venue_rules is None:
+            return Rejection(RejectReason.UNKNOWN_VENUE, f"leg {i}: {leg.instrument.venue}")
+        if leg.size <= 0 or not 0 < leg.limit_price < PRICE_ONE:
+            return Rejection(
+                RejectReason.INVALID, f"leg {i}: size {leg.size} price {leg.limit_price}"
+            )
+        if venue_rules.tick and leg.limit_price % venue_rules.tick:
+            return Rejection(
+                RejectReason.TICK_SIZE,
+                f"leg {i}: price {leg.limit_price} off tick {venue_rules.tick}",
+            )
+        if leg.size < venue_rules.min_size:
+            return Rejection(
+                RejectReason.MIN_SIZE, f"leg {i}: size {leg.size} < {venue_rules.min_size}"
+            )
+        fee = venue_rules.fees.fee(leg.limit_price, leg.size)
+        if leg.side is Side.BUY:
+            value = notional(leg.limit_price, leg.size, Rounding.CEIL)
+            reserve = value + fee
+        else:
+            value = notional(leg.limit_price, leg.size, Rounding.FLOOR)
+            reserve = fee
+            if ledger.available_shares(leg.instrument) < leg.size:
+                return Rejection(
+                    RejectReason.INSUFFICIENT_POSITION, f"leg {i}: sell {leg.size} not held"
+                )
+        if value > limits.max_notional_per_order:
+            return Rejection(
+                RejectReason.MAX_NOTIONAL,
+                f"leg {i}: notional {value} > {limits.max_notional_per_order}",
+            )
+        venue = leg.instrument.venue
+        need[venue] = need.get(venue, 0) + reserve
+        plans.append(LegPlan(i, leg, reserve))
+
+    for venue, amount in need.items():
+        free = ledger.cash.get(venue, 0) - limits.balance_buffer
+        if amount > free:
+            return Rejection(
+                RejectReason.INSUFFICIENT_BALANCE,
+                f"{venue}: need {amount}, free {ledger.cash.get(venue, 0)} - buffer "
+                f"{limits.balance_buffer}",
+            )
+
+    # Exposure after the trade (only buys add exposure).
+    exposures = ledger.exposures()
+    added: dict[InstrumentId, int] = {}
+    for plan in plans:
+        if plan.leg.side is Side.BUY:
+            added[plan.leg.instrument] = added.get(plan.leg.instrument, 0) + plan.reserve
+    for inst, extra in added.items():
+        after = exposures.get(inst, 0) + extra
+        if after > limits.max_exposure_per_instrument:
+            return Rejection(
+                RejectReason.EXPOSURE_INSTRUMENT,
+                f"{inst.key()}: {after} > {limits.max_exposure_per_instrument}",
+            )
+    pair_after = sum(exposures.get(leg.instrument, 0) for leg in opp.legs) + sum(added.values())
+    if pair_after > limits.max_exposure_per_pair:
+        return Rejection(
+            RejectReason.EXPOSURE_PAIR, f"pair: {pair_after} > {limits.max_exposure_per_pair}"
+        )
+    for venue in {inst.venue for inst in added}:
+        venue_after = sum(v for i, v in exposures.items() if i.venue is venue) + sum(
+            v for i, v in added.items() if i.venue is venue
+        )
+        if venue_after > limits.max_exposure_per_venue:
+            return Rejection(
+                RejectReason.EXPOSURE_VENUE,
+                f"{venue}: {venue_after} > {limits.max_exposure_per_venue}",
+            )
+    total_after = sum(exposures.values()) + sum(added.values())
+    if total_after > limits.max_exposure_total:
+        return Rejection(
+            RejectReason.EXPOSURE_TOTAL, f"total: {total_after} > {limits.max_exposure_total}"
+        )
+    open_now = ledger.open_position_instruments() | {
+        o.instrument for o in ledger.open_orders() if o.side is Side.BUY
+    }
+    opened = open_now | set(added)
+    if len(opened) > limits.max_open_positions and len(opened) > len(open_now):
+        return Rejection(
+            RejectReason.MAX_OPEN_POSITIONS,
+            f"{len(opened)} positions > {limits.max_open_positions}",
+        )
+    return plans

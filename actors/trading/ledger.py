@@ -1,0 +1,314 @@
+"""The fund manager's books: cash, reservations, positions, fees, realized PnL.
+
+Pure and synchronous; the fund-manager actor is its single owner (no locks). Units follow
+:mod:`protocols.fixed` (1e-6 USD, 1e-6 shares).
+
+Conservation (invariant I7, checked by the tests after every event)::
+
+    sum cash + sum reserved + sum position cost + fees_paid - realized_pnl == capital
+
+``cash`` is free cash per venue, ``reserved`` the cash set aside for in-flight orders,
+``position cost`` the signed cost basis of open positions (average-cost method), and
+``realized_pnl`` is gross of fees (fees are counted separately).
+"""
+
+from __future__ import annotations
+
+import enum
+
+import attrs
+
+from protocols.fixed import Rounding, notional
+from protocols.messages import (
+    Fill,
+    FundCheckpointRecord,
+    InstrumentId,
+    OrderState,
+    Position,
+    Side,
+    Venue,
+    VenueBalance,
+)
+
+
+class LedgerError(RuntimeError):
+    """An event the books cannot apply (a bug or a venue report we cannot trust)."""
+
+
+class OrderPhase(enum.StrEnum):
+    LIVE = "live"  # sent or about to be; reservation held
+    AMBIGUOUS = "ambiguous"  # outcome unknown; reservation held until resolved
+    DONE = "done"  # terminal; reservation released
+
+
+@attrs.define
+class TrackedOrder:
+    client_order_id: str
+    opportunity_id: str
+    instrument: InstrumentId
+    side: Side
+    limit_price: int
+    size: int
+    reserved: int  # cash still reserved for this order
+    reserved_shares: int = 0  # sells: position size set aside
+    filled: int = 0
+    fees: int = 0
+    phase: OrderPhase = OrderPhase.LIVE
+    state: OrderState = OrderState.PENDING
+    venue_order_id: str = ""
+
+
+@attrs.define
+class PositionState:
+    size: int = 0  # signed shares (1e-6)
+    cost: int = 0  # signed cost basis (1e-6 USD)
+    realized: int = 0  # realized PnL on this instrument, gross of fees
+
+
+def _prorata(total: int, part: int, whole: int) -> int:
+    """``total * part / whole`` truncated toward zero; exact when part == whole."""
+    if part == whole:
+        return total
+    q = abs(total) * part // whole
+    return q if total >= 0 else -q
+
+
+@attrs.define
+class Ledger:
+    cash: dict[Venue, int] = attrs.field(factory=dict)
+    reserved: dict[Venue, int] = attrs.field(factory=dict)
+    positions: dict[InstrumentId, PositionState] = attrs.field(factory=dict)
+    orders: dict[str, TrackedOrder] = attrs.field(factory=dict)
+    fees_paid: int = 0
+    realized_pnl: int = 0
+    capital: int = 0
+    # Per-day loss accounting (the fund manager rolls the day over).
+    day_realized: int = 0
+    day_fees: int = 0
+    fills_applied: int = 0
+    unknown_order_fills: int = 0
+
+    # ------------------------------------------------------------------ setup
+
+    @classmethod
+    def with_balances(cls, balances: dict[Venue, int]) -> Ledger:
+        ledger = cls(cash=dict(balances), reserved=dict.fromkeys(balances, 0))
+        ledger.capital = ledger.conservation_value()
+        return ledger
+
+    @classmethod
+    def from_checkpoint(cls, cp: FundCheckpointRecord) -> Ledger:
+        ledger = cls()
+        for b in cp.balances:
+            # Reservations belong to orders of the previous incarnation: they return to cash
+            # (open orders are reconciled against the venue before trading resumes).
+            ledger.cash[b.venue] = b.cash + b.reserved
+            ledger.reserved[b.venue] = 0
+        for p in cp.positions:
+            ledger.positions[p.instrument] = PositionState(p.size, p.cost, p.realized_pnl)
+            ledger.realized_pnl += p.realized_pnl
+        ledger.capital = ledger.conservation_value()
+        return ledger
+
+    def checkpoint(self, taken_ns: int, wall_ms: int) -> FundCheckpointRecord:
+        return FundCheckpointRecord(
+            balances=tuple(
+                VenueBalance(venue=v, cash=self.cash.get(v, 0), reserved=self.reserved.get(v, 0))
+                for v in sorted(set(self.cash) | set(self.reserved))
+            ),
+            positions=tuple(
+                Position(
+                    instrument=i,
+                    size=p.size,
+                    cost=p.cost,
+                    realized_pnl=p.realized,
+                    updated_ns=taken_ns,
+                )
+                for i, p in sorted(self.positions.items(), key=lambda kv: kv[0].key())
+                if p.size or p.realized
+            ),
+            open_orders=tuple(
+                sorted(c for c, o in self.orders.items() if o.phase is not OrderPhase.DONE)
+            ),
+            taken_ns=taken_ns,
+            wall_ms=wall_ms,
+        )
+
+    # ---------------------------------------------------------------- queries
+
+    def conservation_value(self) -> int:
+        return (
+            sum(self.cash.values())
+            + sum(self.reserved.values())
+            + sum(p.cost for p in self.positions.values())
+            + self.fees_paid
+            - self.realized_pnl
+        )
+
+    def conserved(self) -> bool:
+        return self.conservation_value() == self.capital
+
+    def instrument_exposure(self, instrument: InstrumentId) -> int:
+        """Cash at risk on one instrument: |position cost| + reservations of open orders."""
+        pos = self.positions.get(instrument)
+        held = abs(pos.cost) if pos is not None else 0
+        pending = sum(
+            o.reserved
+            for o in self.orders.values()
+            if o.instrument == instrument and o.phase is not OrderPhase.DONE and o.side is Side.BUY
+        )
+        return held + pending
+
+    def exposures(self) -> dict[InstrumentId, int]:
+        out: dict[InstrumentId, int] = {}
+        for inst, pos in self.positions.items():
+            if pos.cost:
+                out[inst] = abs(pos.cost)
+        for o in self.orders.values():
+            if o.phase is not OrderPhase.DONE and o.side is Side.BUY and o.reserved:
+                out[o.instrument] = out.get(o.instrument, 0) + o.reserved
+        return out
+
+    def open_position_instruments(self) -> set[InstrumentId]:
+        return {i for i, p in self.positions.items() if p.size}
+
+    def available_shares(self, instrument: InstrumentId) -> int:
+        pos = self.positions.get(instrument)
+        held = pos.size if pos is not None else 0
+        set_aside = sum(
+            o.reserved_shares
+            for o in self.orders.values()
+            if o.instrument == instrument and o.phase is not OrderPhase.DONE
+        )
+        return held - set_aside
+
+    def daily_loss(self) -> int:
+        """Loss so far today (positive = money lost): fees paid minus realized PnL."""
+        return self.day_fees - self.day_realized
+
+    def open_orders(self) -> list[TrackedOrder]:
+        return [o for o in self.orders.values() if o.phase is not OrderPhase.DONE]
+
+    # ---------------------------------------------------------------- events
+
+    def reserve(
+        self,
+        *,
+        client_order_id: str,
+        opportunity_id: str,
+        instrument: InstrumentId,
+        side: Side,
+        limit_price: int,
+        size: int,
+        amount: int,
+    ) -> TrackedOrder:
+        """Move ``amount`` from free cash to reserved for a new order."""
+        if client_order_id in self.orders:
+            raise LedgerError(f"duplicate client order id {client_order_id}")
+        venue = instrument.venue
+        if amount < 0 or self.cash.get(venue, 0) < amount:
+            raise LedgerError(f"cannot reserve {amount} on {venue}")
+        self.cash[venue] -= amount
+        self.reserved[venue] = self.reserved.get(venue, 0) + amount
+        order = TrackedOrder(
+            client_order_id=client_order_id,
+            opportunity_id=opportunity_id,
+            instrument=instrument,
+            side=side,
+            limit_price=limit_price,
+            size=size,
+            reserved=amount,
+            reserved_shares=size if side is Side.SELL else 0,
+        )
+        self.orders[client_order_id] = order
+        return order
+
+    def release(self, client_order_id: str, state: OrderState) -> int:
+        """Terminal state: return what is still reserved; returns the amount released."""
+        order = self.orders.get(client_order_id)
+        if order is None or order.phase is OrderPhase.DONE:
+            return 0
+        amount = order.reserved
+        venue = order.instrument.venue
+        self.reserved[venue] -= amount
+        self.cash[venue] += amount
+        order.reserved = 0
+        order.reserved_shares = 0
+        order.phase = OrderPhase.DONE
+        order.state = state
+        return amount
+
+    def mark_ambiguous(self, client_order_id: str) -> None:
+        order = self.orders.get(client_order_id)
+        if order is not None and order.phase is OrderPhase.LIVE:
+            order.phase = OrderPhase.AMBIGUOUS
+            order.state = OrderState.AMBIGUOUS
+
+    def mark_state(self, client_order_id: str, state: OrderState, venue_order_id: str) -> None:
+        order = self.orders.get(client_order_id)
+        if order is None or order.phase is OrderPhase.DONE:
+            return
+        order.state = state
+        if order.phase is OrderPhase.AMBIGUOUS:
+            order.phase = OrderPhase.LIVE
+        if venue_order_id:
+            order.venue_order_id = venue_order_id
+
+    def apply_fill(self, fill: Fill, fee: int) -> None:
+        """Apply one (deduplicated) fill with its fee in cash units."""
+        if fill.size <= 0:
+            raise LedgerError(f"fill {fill.fill_id} has non-positive size")
+        venue = fill.instrument.venue
+        order = self.orders.get(fill.client_order_id)
+        if order is None:
+            self.unknown_order_fills += 1
+        if fill.side is Side.BUY:
+            value = notional(fill.price, fill.size, Rounding.CEIL)
+            signed = fill.size
+        else:
+            value = -notional(fill.price, fill.size, Rounding.FLOOR)
+            signed = -fill.size
+        outflow = value + fee  # cash leaving the account (negative = coming in)
+        consumed = 0
+        if order is not None and order.phase is not OrderPhase.DONE and outflow > 0:
+            consumed = min(order.reserved, outflow)
+            order.reserved -= consumed
+            self.reserved[venue] -= consumed
+        self.cash[venue] = self.cash.get(venue, 0) - (outflow - consumed)
+        self.reserved.setdefault(venue, 0)
+        self.fees_paid += fee
+        self.day_fees += fee
+        realized = self._trade(fill.instrument, signed, value)
+        self.realized_pnl += realized
+        self.day_realized += realized
+        self.fills_applied += 1
+        if order is not None:
+            order.filled += fill.size
+            order.fees += fee
+            if order.side is Side.SELL:
+                order.reserved_shares = max(0, order.reserved_shares - fill.size)
+
+    def _trade(self, instrument: InstrumentId, qty: int, value: int) -> int:
+        """Average-cost position update; returns the realized PnL of the closed part."""
+        pos = self.positions.setdefault(instrument, PositionState())
+        if pos.size == 0 or (pos.size > 0) == (qty > 0):
+            pos.size += qty
+            pos.cost += value
+            return 0
+        closing = min(abs(qty), abs(pos.size))
+        cost_removed = _prorata(pos.cost, closing, abs(pos.size))
+        value_closing = _prorata(value, closing, abs(qty))
+        realized = -value_closing - cost_removed
+        pos.cost -= cost_removed
+        if abs(qty) <= abs(pos.size):
+            pos.size += qty  # value_closing == value here
+        else:  # flips through zero: the rest opens the other way
+            rest = abs(qty) - closing
+            pos.size = rest if qty > 0 else -rest
+            pos.cost += value - value_closing
+        pos.realized += realized
+        return realized
+
+    def roll_day(self) -> None:
+        self.day_realized = 0
+        self.day_fees = 0

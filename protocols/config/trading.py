@@ -1,0 +1,185 @@
+"""Configuration of the trading path: fund manager, trading-state ladder, executor, watchdog.
+
+msgspec Structs with ``forbid_unknown_fields=True`` and defaults for everything. Money is
+written as decimal *strings* of US dollars (``"100"``, ``"0.50"``) and parsed exactly with
+:func:`protocols.fixed.parse_units` by the code that uses it (see the ``*_units`` helpers);
+times are float seconds (they drive timers, never a trade decision).
+
+Secrets are never part of this schema: live keys come from the environment or key files
+whose *paths* are named by environment variables (see ``docs/trading.md``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from protocols.fixed import parse_units
+
+
+class _Cfg(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class FundLimitsConfig(_Cfg, frozen=True):
+    """Pre-trade limits checked on every opportunity (all dollar amounts are strings)."""
+
+    balance_buffer: str = "5"  # per venue: cash that is never committed
+    max_notional_per_order: str = "100"
+    max_exposure_per_instrument: str = "250"
+    max_exposure_per_pair: str = "400"
+    max_exposure_per_venue: str = "1000"
+    max_exposure_total: str = "1500"
+    max_open_positions: int = 50
+    daily_loss_limit: str = "50"
+    max_opportunity_age_s: float = 0.5
+
+    def units(self, name: str) -> int:
+        """A dollar field as exact 1e-6 USD units (``units("balance_buffer")``)."""
+        value = getattr(self, name)
+        if not isinstance(value, str):
+            raise TypeError(f"{name} is not a money field")
+        return parse_units(value)
+
+
+TradingStateName = Literal["active", "reducing", "halted"]
+
+
+class TradingStateConfig(_Cfg, frozen=True):
+    """The ACTIVE -> REDUCING -> HALTED ladder's start state and kill switch."""
+
+    initial: TradingStateName = "active"
+    # A file whose existence halts trading (latched). "" disables the kill-switch file.
+    kill_switch_file: str = ""
+    kill_switch_poll_s: float = 0.25
+
+
+class FundManagerConfig(_Cfg, frozen=True):
+    limits: FundLimitsConfig = msgspec.field(default_factory=FundLimitsConfig)
+    state: TradingStateConfig = msgspec.field(default_factory=TradingStateConfig)
+    # Fallback checkpoint file when storage provides no loader ("" = none).
+    checkpoint_file: str = ""
+    # Paper mode without a venue balance endpoint: starting cash per venue (dollars).
+    paper_balances: dict[str, str] = msgspec.field(
+        default_factory=lambda: {"polymarket": "1000", "kalshi": "1000"}
+    )
+    # Cash difference tolerated between the checkpoint and the venue at start-up (dollars).
+    reconcile_tolerance: str = "0"
+    checkpoint_interval_s: float = 30.0
+    inbox_capacity: int = 64  # detector -> fund manager (BLOCK, small)
+    outcomes_capacity: int = 1024  # executor -> fund manager (BLOCK, never dropped)
+    intents_capacity: int = 256  # fund manager -> executor (BLOCK, never dropped)
+
+
+class RetryConfig(_Cfg, frozen=True):
+    """Transport-error retries: delay(n) = min(max_s, base_s * 2**n) * (1 + U*jitter)."""
+
+    attempts: int = 3  # total tries, the first included
+    base_s: float = 0.05
+    max_s: float = 0.2
+    jitter: float = 0.2
+
+
+class RateLimitConfig(_Cfg, frozen=True):
+    """Token bucket for order writes: ``rate_per_s`` sustained, ``burst`` tokens at most."""
+
+    rate_per_s: float = 10.0
+    burst: float = 10.0
+
+
+class BreakerConfig(_Cfg, frozen=True):
+    """One circuit breaker per venue: ``failure_threshold`` consecutive failures open it for
+    ``open_s`` (a 429 opens it for Retry-After, or ``rate_limited_open_s``); then
+    ``half_open_probes`` trial requests decide between closed and open again."""
+
+    failure_threshold: int = 5
+    open_s: float = 5.0
+    rate_limited_open_s: float = 1.0
+    half_open_probes: int = 1
+
+
+class HttpConfig(_Cfg, frozen=True):
+    """httpx.AsyncClient settings (one client per venue, pooled, keep-alive)."""
+
+    connect_timeout_s: float = 1.0
+    read_timeout_s: float = 2.0
+    write_timeout_s: float = 1.0
+    pool_timeout_s: float = 0.5
+    max_connections: int = 16
+    max_keepalive_connections: int = 8
+    keepalive_expiry_s: float = 30.0
+
+
+class VenueExecConfig(_Cfg, frozen=True):
+    """One venue's order endpoint. In paper mode ``rest_url`` is the simulated venue's base
+    URL (``arbtree run`` fills it in); in live mode it is the real venue."""
+
+    enabled: bool = True
+    rest_url: str = ""
+    rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
+    # Taker fee model for estimates and for fills that report no fee: fee =
+    # ceil(fee_rate * size * p * (1 - p)) at ``fee_round`` (dollars) granularity.
+    fee_rate: str = "0"
+    fee_round: str = "0.000001"
+    tick_size: str = "0.01"
+    min_size: str = "1"
+
+
+def _default_polymarket() -> VenueExecConfig:
+    return VenueExecConfig(
+        rest_url="",
+        rate_limit=RateLimitConfig(rate_per_s=200.0, burst=350.0),
+        fee_rate="0",
+        tick_size="0.01",
+        min_size="5",
+    )
+
+
+def _default_kalshi() -> VenueExecConfig:
+    return VenueExecConfig(
+        rest_url="",
+        rate_limit=RateLimitConfig(rate_per_s=10.0, burst=10.0),
+        fee_rate="0.07",
+        fee_round="0.01",
+        tick_size="0.01",
+        min_size="1",
+    )
+
+
+class ExecutorConfig(_Cfg, frozen=True):
+    mode: Literal["paper", "live"] = "paper"
+    # Live trading needs this flag AND the environment variable ARBTREE_LIVE=yes.
+    live: bool = False
+    polymarket: VenueExecConfig = msgspec.field(default_factory=_default_polymarket)
+    kalshi: VenueExecConfig = msgspec.field(default_factory=_default_kalshi)
+    http: HttpConfig = msgspec.field(default_factory=HttpConfig)
+    retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
+    breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
+    time_in_force: Literal["fok", "ioc"] = "fok"
+    # A filled leg whose partner did not fill is unwound within this delay.
+    max_leg_delay_s: float = 0.5
+    # Unwind price: at most this far (dollars) through the fill price, floored at one tick.
+    unwind_max_slippage: str = "0.10"
+    ambiguous_lookup_attempts: int = 5
+    max_concurrent_executions: int = 8
+    drain_timeout_s: float = 5.0
+
+
+class WatchdogConfig(_Cfg, frozen=True):
+    check_interval_s: float = 0.5
+    # Restarts (by the watchdog or the supervisors) counted in this window escalate:
+    restart_window_s: float = 60.0
+    restarts_to_reducing: int = 3
+    restarts_to_halted: int = 6
+    # Storage unhealthy (down / spilling) for this long -> REDUCING, then HALTED.
+    storage_down_reducing_s: float = 30.0
+    storage_down_halted_s: float = 120.0
+    # A restarted actor is given this long to heartbeat again before another restart.
+    restart_grace_s: float = 2.0
+
+
+class TradingConfig(_Cfg, frozen=True):
+    fund: FundManagerConfig = msgspec.field(default_factory=FundManagerConfig)
+    executor: ExecutorConfig = msgspec.field(default_factory=ExecutorConfig)
+    watchdog: WatchdogConfig = msgspec.field(default_factory=WatchdogConfig)
