@@ -1,0 +1,1 @@
+"""The detector: arbitrage strategies over the quote cache's published books."""

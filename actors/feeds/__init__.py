@@ -1,0 +1,1 @@
+"""Venue market-data feeds: one actor per websocket connection."""

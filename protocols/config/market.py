@@ -1,0 +1,156 @@
+"""Configuration of the market-data path: feeds, quote cache, detector.
+
+msgspec Structs with ``forbid_unknown_fields=True`` (a typo in a TOML key is an error, not a
+silently ignored setting) and defaults for everything that has a sensible one. Prices and
+sizes in this schema are decimal *strings* (``"0.005"``) parsed with
+:mod:`protocols.fixed` into exact ints by the code that uses them; times are float seconds
+(they only drive timers, never a trade decision).
+
+Load from TOML with ``msgspec.toml.decode(data, type=MarketConfig)``.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from protocols.messages import Venue
+
+
+class ReconnectConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Exponential backoff with jitter: delay(n) = min(max_s, min_s * 2**n) * (1 + U*jitter).
+
+    The first retry comes after ``min_s`` (default 0.1 s, so within ~250 ms with jitter).
+    """
+
+    min_s: float = 0.1
+    max_s: float = 30.0
+    jitter: float = 0.5
+    # A connection that stayed up (and delivered data) this long resets the attempt count.
+    reset_after_s: float = 10.0
+
+
+class CircuitBreakerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Stop hammering a venue: after ``failure_threshold`` consecutive failed connections
+    (connect error, or dropped before any data) the breaker opens for ``open_s``; then one
+    trial connection is allowed (half-open). Each re-open doubles ``open_s`` up to
+    ``max_open_s``."""
+
+    failure_threshold: int = 5
+    open_s: float = 30.0
+    max_open_s: float = 300.0
+
+
+class LivenessConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Liveness is data, not pings.
+
+    * ``first_book_s``: subscribed but no first book for this long -> resubscribe.
+    * ``no_data_s``: an instrument with no data for this long -> resubscribe.
+    * ``resubscribes_before_reconnect``: that many resubscribes without data -> reconnect.
+    * ``connection_silence_s``: no frame at all (data, pong or control) -> reconnect.
+    """
+
+    first_book_s: float = 10.0
+    no_data_s: float = 60.0
+    resubscribes_before_reconnect: int = 1
+    connection_silence_s: float = 30.0
+    check_interval_s: float = 1.0
+
+
+class FeedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One websocket connection to one venue."""
+
+    name: str  # child id in the feeds supervisor, e.g. "polymarket"
+    venue: Venue
+    url: str  # market websocket URL (sim or real)
+    rest_url: str = ""  # REST base for resync (Polymarket GET /book); "" = resubscribe instead
+    instruments: list[str] = msgspec.field(default_factory=list)  # token ids / tickers / pairs
+    ping_interval_s: float = 10.0  # Polymarket text PING; ws ping for Kalshi/Binance
+    pong_timeout_s: float = 30.0
+    liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
+    reconnect: ReconnectConfig = msgspec.field(default_factory=ReconnectConfig)
+    breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
+    raw_frame_logging: bool = False  # log every raw frame at DEBUG (off: it is the hot path)
+    decode_error_log_every: int = 100  # log 1st, then every Nth decode error
+    message_queue_size: int = 64  # trio-websocket reader queue; full = reader (and pongs) pause
+    max_batch: int = 256  # frames drained per batch before one send to the quote cache
+    # Polymarket: a hash mismatch is "suspect" (VENUES §1.9); resync after this many in a row.
+    hash_mismatch_threshold: int = 2
+    verify_hashes: bool = True
+    connect_timeout_s: float = 10.0
+
+
+class QuoteCacheConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    staleness_limit_s: float = 30.0  # a book not updated for this long is stale
+    sweep_interval_s: float = 0.5
+    depth_levels: int = 10  # levels per side in each published TopOfBook
+    inbox_capacity: int = 1024  # feed -> cache (BLOCK), in batches
+    publish_capacity: int = 4096  # cache -> detector (COALESCE by instrument)
+
+
+class PolymarketMarket(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A binary Polymarket market: its two CLOB tokens and its fee category."""
+
+    name: str
+    yes_token: str
+    no_token: str
+    category: str = "other"
+
+
+class KalshiMarket(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    name: str
+    ticker: str
+    fee_multiplier: str = "1"
+    maker_fees: bool = False  # series fee_type quadratic_with_maker_fees
+
+
+class CrossVenuePair(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """The same event on Polymarket and Kalshi. ``resolution_note`` must say why the two
+    resolve identically (resolution sources, cut-off times): a mismatch is not arbitrage."""
+
+    name: str
+    polymarket: str  # PolymarketMarket.name
+    kalshi: str  # KalshiMarket.name
+    resolution_note: str
+
+
+class FeeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    # Polymarket taker rate per category (VENUES §3.4); unknown categories use "other".
+    polymarket_rates: dict[str, str] = msgspec.field(
+        default_factory=lambda: {
+            "crypto": "0.072",
+            "sports": "0.03",
+            "finance": "0.04",
+            "politics": "0.04",
+            "economics": "0.05",
+            "culture": "0.05",
+            "weather": "0.05",
+            "other": "0.05",
+            "mentions": "0.04",
+            "tech": "0.04",
+            "geopolitics": "0",
+        }
+    )
+    kalshi_taker_rate: str = "0.07"
+    kalshi_maker_rate: str = "0.0175"
+
+
+class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    strategies: list[str] = msgspec.field(default_factory=lambda: ["complement", "cross_venue"])
+    min_edge: str = "0.005"  # net edge per share (USD) every share bought must keep
+    min_profit: str = "0.01"  # net cash for the whole opportunity
+    max_size: str = "1000"  # shares per opportunity (cap)
+    cooldown_s: float = 0.5  # per pair, after an emitted opportunity
+    max_quote_age_s: float = 2.0  # a quote received longer ago than this is not traded
+    polymarket_size_step: str = "0.01"
+    kalshi_size_step: str = "1"
+    polymarket: list[PolymarketMarket] = msgspec.field(default_factory=list)
+    kalshi: list[KalshiMarket] = msgspec.field(default_factory=list)
+    pairs: list[CrossVenuePair] = msgspec.field(default_factory=list)
+    fees: FeeConfig = msgspec.field(default_factory=FeeConfig)
+    outbox_capacity: int = 64  # detector -> fund manager (BLOCK, small)
+
+
+class MarketConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    feeds: list[FeedConfig] = msgspec.field(default_factory=list)
+    quote_cache: QuoteCacheConfig = msgspec.field(default_factory=QuoteCacheConfig)
+    detector: DetectorConfig = msgspec.field(default_factory=DetectorConfig)
