@@ -1,0 +1,1 @@
+"""``arbtree inspect``: the supervision-tree inspector (rendering, client, live app)."""
