@@ -20,3 +20,6 @@ from supervision.spec import Restart as Restart
 from supervision.spec import SpecError as SpecError
 from supervision.spec import Strategy as Strategy
 from supervision.spec import SupervisorSpec as SupervisorSpec
+from supervision.supervisor import SupervisorGaveUp as SupervisorGaveUp
+from supervision.tree import Tree as Tree
+from supervision.tree import open_tree as open_tree

@@ -66,6 +66,7 @@ class ShutdownCoordinator:
         self.report: ShutdownReport | None = None
         self.event_hook: Callable[[SupervisionEvent], None] | None = None
         self._requested = trio.Event()
+        self._forced = trio.Event()
         self._finished = trio.Event()
         self._running = False
         self._phase_scope: trio.CancelScope | None = None
@@ -98,12 +99,16 @@ class ShutdownCoordinator:
             log.info("shutdown requested: %s%s", reason, " (forced)" if force else "")
         if force and not self.forced:
             self.forced = True
+            self._forced.set()
             log.warning("shutdown forced: %s", reason)
             if self._phase_scope is not None:
                 self._phase_scope.cancel(reason=f"shutdown forced: {reason}")
 
     async def wait_requested(self) -> None:
         await self._requested.wait()
+
+    async def wait_forced(self) -> None:
+        await self._forced.wait()
 
     async def wait_finished(self) -> ShutdownReport:
         await self._finished.wait()
