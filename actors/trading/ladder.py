@@ -45,32 +45,61 @@ class LadderChange:
 
 @attrs.define
 class TradingLadder:
-    """The latched state plus a history of every change (for logs, storage, the inspector)."""
+    """The latched state, the *holds* and a history of every change.
 
-    state: TradingState = TradingState.ACTIVE
-    reason: str = "initial"
+    ``latched`` only moves up until :meth:`resume`. A *hold* (start-up reconciliation
+    pending, kill-switch file present) forces HALTED while it exists without latching and
+    makes :meth:`resume` refuse; the effective :attr:`state` is HALTED if any hold exists.
+    """
+
+    latched: TradingState = TradingState.ACTIVE
+    latched_reason: str = "initial"
     source: str = "config"
+    holds: dict[str, str] = attrs.field(factory=dict)
     history: list[LadderChange] = attrs.field(factory=list)
-    # Blockers that refuse ``resume()`` while present, e.g. {"kill_switch": "file exists"}.
-    blockers: dict[str, str] = attrs.field(factory=dict)
     listeners: list[Callable[[LadderChange], None]] = attrs.field(factory=list)
     clock: Callable[[], float] = attrs.field(default=lambda: 0.0)
 
+    @property
+    def state(self) -> TradingState:
+        return TradingState.HALTED if self.holds else self.latched
+
+    @property
+    def reason(self) -> str:
+        if self.holds:
+            return "; ".join(f"{k}: {v}" for k, v in sorted(self.holds.items()))
+        return self.latched_reason
+
     def escalate(self, state: TradingState, reason: str, source: str) -> bool:
-        """Move to ``state`` if it is more restrictive; returns whether anything changed."""
-        if state <= self.state:
+        """Latch ``state`` if it is more restrictive; returns whether anything changed."""
+        if state <= self.latched:
             return False
-        self._set(state, reason, source)
+        old = self.state
+        self.latched, self.latched_reason, self.source = state, reason, source
+        self._changed(old, reason, source)
         return True
 
+    def hold(self, name: str, reason: str) -> None:
+        """Force HALTED while the hold exists (does not latch)."""
+        old = self.state
+        changed = self.holds.get(name) != reason
+        self.holds[name] = reason
+        if changed:
+            self._changed(old, f"hold {name}: {reason}", name)
+
+    def release_hold(self, name: str) -> None:
+        if self.holds.pop(name, None) is not None:
+            self._changed(TradingState.HALTED, f"hold {name} released", name)
+
     def resume(self, source: str = "control") -> tuple[bool, str]:
-        """Explicit un-latch back to ACTIVE; refused while a blocker is present."""
-        if self.blockers:
-            why = "; ".join(f"{k}: {v}" for k, v in sorted(self.blockers.items()))
-            return False, f"resume refused: {why}"
-        if self.state is TradingState.ACTIVE:
+        """Explicit un-latch back to ACTIVE; refused while a hold exists."""
+        if self.holds:
+            return False, f"resume refused: {self.reason}"
+        if self.latched is TradingState.ACTIVE:
             return True, "already active"
-        self._set(TradingState.ACTIVE, "resumed", source)
+        old = self.state
+        self.latched, self.latched_reason, self.source = TradingState.ACTIVE, "resumed", source
+        self._changed(old, "resumed", source)
         return True, "resumed"
 
     def allows_new_risk(self) -> bool:
@@ -79,9 +108,8 @@ class TradingLadder:
     def allows_reducing(self) -> bool:
         return self.state is not TradingState.HALTED
 
-    def _set(self, state: TradingState, reason: str, source: str) -> None:
-        change = LadderChange(self.clock(), self.state, state, source, reason)
-        self.state, self.reason, self.source = state, reason, source
+    def _changed(self, old: TradingState, reason: str, source: str) -> None:
+        change = LadderChange(self.clock(), old, self.state, source, reason)
         self.history.append(change)
         for listener in list(self.listeners):
             listener(change)

@@ -1,0 +1,600 @@
+"""Fund manager: the single owner of balances, reservations, exposure, positions and PnL.
+
+:class:`FundCore` is the synchronous heart (testable without an actor): pre-trade checks,
+reservations, intents with deterministic client order ids, outcome accounting, start-up
+reconciliation. :class:`FundManager` is the actor around it: it drains the detector's
+mailbox, forwards :class:`ExecutionRequest` s to the executor, applies the executor's
+outcomes, watches the kill-switch file, rolls the day, writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import msgspec
+import trio
+
+from actors.trading.checks import (
+    Limits,
+    Rejection,
+    RejectReason,
+    VenueRules,
+    check_opportunity,
+)
+from actors.trading.control import TradingControl
+from actors.trading.ids import leg_order_id
+from actors.trading.ladder import TradingState
+from actors.trading.ledger import Ledger, OrderPhase
+from actors.trading.messages import (
+    CancelAll,
+    ExecutionOutcome,
+    ExecutionReport,
+    ExecutionRequest,
+    ExecutorCommand,
+    ExecutorOutcomeMsg,
+    OrderFinal,
+    UnwindStarted,
+)
+from actors.trading.sink import RecordSink
+from actors.trading.venue_clients import AccountSnapshot, VenueClient
+from protocols.config.trading import ExecutorConfig, FundManagerConfig
+from protocols.fixed import PRICE_ONE, format_units, parse_units
+from protocols.messages import (
+    Decision,
+    Fill,
+    FillRecord,
+    FillStatus,
+    FundCheckpointRecord,
+    Opportunity,
+    OpportunityRecord,
+    OrderAck,
+    OrderAmbiguous,
+    OrderIntent,
+    OrderRecord,
+    OrderReject,
+    OrderState,
+    Side,
+    TimeInForce,
+    Venue,
+)
+from supervision import Actor, ActorContext, Mailbox
+
+log = logging.getLogger("arbtree.trading.fund_manager")
+
+CheckpointLoader = Callable[[], Awaitable[FundCheckpointRecord | None]]
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _utc_day(wall_ms: int) -> int:
+    return wall_ms // 86_400_000
+
+
+def venue_rules(cfg: ExecutorConfig) -> dict[Venue, VenueRules]:
+    rules: dict[Venue, VenueRules] = {}
+    if cfg.polymarket.enabled:
+        rules[Venue.POLYMARKET] = VenueRules.from_config(cfg.polymarket)
+    if cfg.kalshi.enabled:
+        rules[Venue.KALSHI] = VenueRules.from_config(cfg.kalshi)
+    return rules
+
+
+@attrs.define(eq=False)
+class FundCore:
+    """Synchronous fund state and decisions; one instance per fund-manager incarnation."""
+
+    limits: Limits
+    rules: dict[Venue, VenueRules]
+    control: TradingControl
+    time_in_force: TimeInForce = TimeInForce.FOK
+    sink: RecordSink | None = None
+    clock_ns: Callable[[], int] = time.monotonic_ns
+    wall_ms: Callable[[], int] = _wall_ms
+    ledger: Ledger = attrs.field(factory=Ledger)
+    rejects: Counter[str] = attrs.field(factory=Counter)
+    accepted: int = 0
+    seen_opportunities: set[str] = attrs.field(factory=set)
+    seen_fills: set[tuple[Venue, str]] = attrs.field(factory=set)
+    fills_duplicate: int = 0
+    fills_failed_status: int = 0
+    outcomes: Counter[str] = attrs.field(factory=Counter)
+    shutting_down: bool = False
+    day: int = -1
+
+    def __attrs_post_init__(self) -> None:
+        for reason in RejectReason:
+            self.rejects[reason.value] = 0
+        self.day = _utc_day(self.wall_ms())
+
+    # ------------------------------------------------------------ decisions
+
+    def decide(self, opp: Opportunity) -> ExecutionRequest | Rejection:
+        """Check one opportunity; on success reserve funds and build the intents."""
+        now = self.clock_ns()
+        result: list[Any] | Rejection
+        if self.shutting_down:
+            result = Rejection(RejectReason.SHUTTING_DOWN, "shutdown in progress")
+        elif "reconciliation" in self.control.ladder.holds:
+            result = Rejection(
+                RejectReason.NOT_RECONCILED, self.control.ladder.holds["reconciliation"]
+            )
+        elif opp.opportunity_id in self.seen_opportunities:
+            result = Rejection(RejectReason.DUPLICATE, opp.opportunity_id)
+        else:
+            result = check_opportunity(
+                opp,
+                ledger=self.ledger,
+                ladder=self.control.ladder,
+                limits=self.limits,
+                rules=self.rules,
+                now_ns=now,
+            )
+        if isinstance(result, Rejection):
+            self.rejects[result.reason.value] += 1
+            self._record(
+                OpportunityRecord(
+                    opportunity=opp,
+                    decision=Decision.REJECTED,
+                    reject_reason=f"{result.reason.value}: {result.detail}",
+                    decided_ns=now,
+                    wall_ms=self.wall_ms(),
+                )
+            )
+            return result
+        self.seen_opportunities.add(opp.opportunity_id)
+        intents: list[OrderIntent] = []
+        for plan in result:
+            coid = leg_order_id(opp.opportunity_id, plan.index)
+            leg = plan.leg
+            self.ledger.reserve(
+                client_order_id=coid,
+                opportunity_id=opp.opportunity_id,
+                instrument=leg.instrument,
+                side=leg.side,
+                limit_price=leg.limit_price,
+                size=leg.size,
+                amount=plan.reserve,
+            )
+            intent = OrderIntent(
+                client_order_id=coid,
+                opportunity_id=opp.opportunity_id,
+                leg_index=plan.index,
+                instrument=leg.instrument,
+                side=leg.side,
+                limit_price=leg.limit_price,
+                size=leg.size,
+                reserved=plan.reserve,
+                time_in_force=self.time_in_force,
+                recv_ns=opp.recv_ns,
+                detect_ns=opp.detect_ns,
+                intent_ns=now,
+            )
+            intents.append(intent)
+            self._order_record(intent, OrderState.PENDING, "", 0, "")
+        self.accepted += 1
+        self._record(
+            OpportunityRecord(
+                opportunity=opp,
+                decision=Decision.ACCEPTED,
+                reject_reason="",
+                decided_ns=now,
+                wall_ms=self.wall_ms(),
+            )
+        )
+        return ExecutionRequest(opportunity_id=opp.opportunity_id, intents=tuple(intents))
+
+    # ------------------------------------------------------------- outcomes
+
+    def on_outcome(self, msg: ExecutorOutcomeMsg) -> None:
+        ledger = self.ledger
+        if isinstance(msg, Fill):
+            self.on_fill(msg)
+        elif isinstance(msg, OrderAck):
+            ledger.mark_state(msg.client_order_id, msg.state, msg.venue_order_id)
+            self._order_update(msg.client_order_id, msg.state, "ack", msg.venue_order_id)
+        elif isinstance(msg, OrderReject):
+            ledger.release(msg.client_order_id, OrderState.REJECTED)
+            self.outcomes[f"reject:{msg.reason}"] += 1
+            self._order_update(msg.client_order_id, OrderState.REJECTED, msg.reason, "")
+        elif isinstance(msg, OrderAmbiguous):
+            ledger.mark_ambiguous(msg.client_order_id)
+            self.outcomes["ambiguous"] += 1
+            self._order_update(msg.client_order_id, OrderState.AMBIGUOUS, msg.reason, "")
+        elif isinstance(msg, OrderFinal):
+            ledger.release(msg.client_order_id, msg.state)
+            self._order_update(msg.client_order_id, msg.state, msg.reason, "")
+        elif isinstance(msg, UnwindStarted):
+            it = msg.intent
+            if it.client_order_id not in ledger.orders:
+                ledger.reserve(
+                    client_order_id=it.client_order_id,
+                    opportunity_id=it.opportunity_id,
+                    instrument=it.instrument,
+                    side=it.side,
+                    limit_price=it.limit_price,
+                    size=it.size,
+                    amount=0,
+                )
+                self._order_record(it, OrderState.PENDING, "unwind", 0, "")
+        elif isinstance(msg, ExecutionReport):
+            self.outcomes[f"execution:{msg.outcome.value}"] += 1
+            if msg.outcome is ExecutionOutcome.NAKED:
+                self.control.reduce(f"naked leg: {msg.detail}", "executor")
+            elif msg.outcome is ExecutionOutcome.AMBIGUOUS:
+                self.control.reduce(f"unresolved order: {msg.detail}", "executor")
+
+    def on_fill(self, fill: Fill) -> None:
+        key = (fill.instrument.venue, fill.fill_id)
+        if key in self.seen_fills:
+            self.fills_duplicate += 1
+            return
+        if fill.status is FillStatus.FAILED:
+            self.fills_failed_status += 1
+            log.error("fill %s reported FAILED before it was applied; ignored", fill.fill_id)
+            return
+        self.seen_fills.add(key)
+        self._maybe_roll_day()
+        fee = fill.fee if fill.fee >= 0 else self._fee_estimate(fill)
+        self.ledger.apply_fill(fill, fee)
+        self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))
+        limit = self.limits.daily_loss_limit
+        if self.ledger.daily_loss() >= limit:
+            self.control.halt(
+                f"daily loss {format_units(self.ledger.daily_loss())} >= limit "
+                f"{format_units(limit)}",
+                "fund_manager",
+            )
+
+    def _fee_estimate(self, fill: Fill) -> int:
+        if fill.fee_rate_bps:
+            num = fill.fee_rate_bps * fill.size * fill.price * (PRICE_ONE - fill.price)
+            return -(-num // (10_000 * PRICE_ONE * PRICE_ONE))
+        rules = self.rules.get(fill.instrument.venue)
+        return rules.fees.fee(fill.price, fill.size) if rules is not None else 0
+
+    def _maybe_roll_day(self) -> None:
+        day = _utc_day(self.wall_ms())
+        if day != self.day:
+            self.day = day
+            self.ledger.roll_day()
+
+    # -------------------------------------------------------- reconciliation
+
+    def reconcile(
+        self,
+        checkpoint: FundCheckpointRecord | None,
+        accounts: Mapping[Venue, AccountSnapshot],
+        paper_balances: Mapping[Venue, int],
+        tolerance: int,
+    ) -> list[str]:
+        """Build the ledger from the checkpoint and/or the venues; returns every
+        disagreement (empty = agreed). Missing venue reports are not "flat"."""
+        problems: list[str] = []
+        if checkpoint is None:
+            if accounts:
+                balances = {v: a.cash for v, a in accounts.items()}
+                problems.extend(
+                    f"{v}: no account report from the venue"
+                    for v in self.rules
+                    if v not in accounts
+                )
+                ledger = Ledger.with_balances(balances)
+                for snapshot in accounts.values():
+                    if snapshot.open_orders:
+                        problems.append(
+                            f"{snapshot.venue}: {len(snapshot.open_orders)} open orders unknown "
+                            f"to us ({', '.join(snapshot.open_orders[:5])})"
+                        )
+                    if any(snapshot.positions.values()):
+                        problems.append(
+                            f"{snapshot.venue}: positions without a checkpoint "
+                            f"({_fmt_positions(snapshot.positions)})"
+                        )
+            else:
+                ledger = Ledger.with_balances(dict(paper_balances))
+            self.ledger = ledger
+            return problems
+        ledger = Ledger.from_checkpoint(checkpoint)
+        self.ledger = ledger
+        for venue in self.rules:
+            account = accounts.get(venue)
+            if account is None:
+                if accounts:
+                    problems.append(f"{venue}: no account report from the venue")
+                continue
+            ours = ledger.cash.get(venue, 0)
+            if abs(ours - account.cash) > tolerance:
+                problems.append(
+                    f"{venue} cash: checkpoint {format_units(ours)} vs venue "
+                    f"{format_units(account.cash)}"
+                )
+            mine = {
+                i.key(): p.size for i, p in ledger.positions.items() if i.venue is venue and p.size
+            }
+            theirs = {k: s for k, s in account.positions.items() if s}
+            if mine != theirs:
+                problems.append(
+                    f"{venue} positions: checkpoint {_fmt_positions(mine)} vs venue "
+                    f"{_fmt_positions(theirs)}"
+                )
+            unknown = sorted(set(account.open_orders) - set(checkpoint.open_orders))
+            if unknown:
+                problems.append(f"{venue}: open orders unknown to the checkpoint {unknown[:5]}")
+        return problems
+
+    # ----------------------------------------------------------- statistics
+
+    def statistics(self) -> dict[str, Any]:
+        led = self.ledger
+        return {
+            "accepted": self.accepted,
+            "rejects": dict(self.rejects),
+            "outcomes": dict(self.outcomes),
+            "cash": {str(v): format_units(c) for v, c in led.cash.items()},
+            "reserved": {str(v): format_units(c) for v, c in led.reserved.items()},
+            "open_positions": len(led.open_position_instruments()),
+            "open_orders": len(led.open_orders()),
+            "ambiguous_orders": sum(
+                1 for o in led.orders.values() if o.phase is OrderPhase.AMBIGUOUS
+            ),
+            "exposure_total": format_units(sum(led.exposures().values())),
+            "realized_pnl": format_units(led.realized_pnl),
+            "fees_paid": format_units(led.fees_paid),
+            "daily_loss": format_units(led.daily_loss()),
+            "fills": led.fills_applied,
+            "fills_duplicate": self.fills_duplicate,
+            "conserved": led.conserved(),
+        }
+
+    def checkpoint(self) -> FundCheckpointRecord:
+        return self.ledger.checkpoint(self.clock_ns(), self.wall_ms())
+
+    # --------------------------------------------------------------- records
+
+    def _record(self, record: Any) -> None:
+        if self.sink is not None:
+            self.sink(record)
+
+    def _order_record(
+        self, intent: OrderIntent, state: OrderState, reason: str, filled: int, venue_id: str
+    ) -> None:
+        if self.sink is None:
+            return
+        self.sink(
+            OrderRecord(
+                client_order_id=intent.client_order_id,
+                venue_order_id=venue_id,
+                opportunity_id=intent.opportunity_id,
+                instrument=intent.instrument,
+                side=intent.side,
+                limit_price=intent.limit_price,
+                size=intent.size,
+                filled_size=filled,
+                state=state,
+                reason=reason,
+                updated_ns=self.clock_ns(),
+                wall_ms=self.wall_ms(),
+            )
+        )
+
+    def _order_update(self, coid: str, state: OrderState, reason: str, venue_id: str) -> None:
+        order = self.ledger.orders.get(coid)
+        if self.sink is None or order is None:
+            return
+        self.sink(
+            OrderRecord(
+                client_order_id=coid,
+                venue_order_id=venue_id or order.venue_order_id,
+                opportunity_id=order.opportunity_id,
+                instrument=order.instrument,
+                side=order.side,
+                limit_price=order.limit_price,
+                size=order.size,
+                filled_size=order.filled,
+                state=state,
+                reason=reason,
+                updated_ns=self.clock_ns(),
+                wall_ms=self.wall_ms(),
+            )
+        )
+
+
+def _fmt_positions(positions: Mapping[str, int]) -> str:
+    if not positions:
+        return "{flat}"
+    return "{" + ", ".join(f"{k}={format_units(v)}" for k, v in sorted(positions.items())) + "}"
+
+
+# ====================================================================== actor
+
+_CHECKPOINT = msgspec.json.Encoder()
+_CHECKPOINT_DECODER = msgspec.json.Decoder(FundCheckpointRecord)
+
+
+async def load_checkpoint_file(path: str) -> FundCheckpointRecord | None:
+    """The file fallback for checkpoints (storage provides the real loader)."""
+    p = trio.Path(path)
+    if not await p.exists():
+        return None
+    return _CHECKPOINT_DECODER.decode(await p.read_bytes())
+
+
+async def save_checkpoint_file(path: str, record: FundCheckpointRecord) -> None:
+    tmp = trio.Path(path + ".tmp")
+    await tmp.write_bytes(_CHECKPOINT.encode(record))
+    await trio.to_thread.run_sync(os.replace, tmp, path)
+
+
+@attrs.define(eq=False)
+class FundManager(Actor):
+    """The fund-manager actor. ``control`` and the mailboxes outlive incarnations; the
+    books are rebuilt on every start from the checkpoint and the venues (fail closed)."""
+
+    config: FundManagerConfig
+    executor_config: ExecutorConfig
+    control: TradingControl
+    opportunities: Mailbox[Opportunity]
+    intents: Mailbox[ExecutorCommand]
+    outcomes: Mailbox[ExecutorOutcomeMsg]
+    venues: Mapping[Venue, VenueClient] = attrs.field(factory=dict)
+    checkpoint_loader: CheckpointLoader | None = None
+    sink: RecordSink | None = None
+    clock_ns: Callable[[], int] = time.monotonic_ns
+    wall_ms: Callable[[], int] = _wall_ms
+    reconcile_retry_s: float = 5.0
+    core: FundCore | None = attrs.field(init=False, default=None)
+    last_reconcile_problems: list[str] = attrs.field(init=False, factory=list)
+
+    def _new_core(self) -> FundCore:
+        return FundCore(
+            limits=Limits.from_config(self.config.limits),
+            rules=venue_rules(self.executor_config),
+            control=self.control,
+            time_in_force=TimeInForce(self.executor_config.time_in_force),
+            sink=self.sink,
+            clock_ns=self.clock_ns,
+            wall_ms=self.wall_ms,
+        )
+
+    def statistics(self) -> dict[str, Any]:
+        core = self.core
+        out = core.statistics() if core is not None else {}
+        out["reconcile_problems"] = list(self.last_reconcile_problems)
+        out["opportunities_mailbox"] = msgspec.structs.asdict(self.opportunities.statistics())
+        return out
+
+    async def run(
+        self,
+        ctx: ActorContext,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        core = self.core = self._new_core()
+        self.control.stats_sources["fund_manager"] = self.statistics
+        ladder = self.control.ladder
+        ladder.hold("reconciliation", "start-up reconciliation pending")
+        ctx.shutdown.add_task("halt-trading", f"{ctx.path}:refuse-new", self._halt_trading)
+        ctx.shutdown.add_task("checkpoint", f"{ctx.path}:checkpoint", self._write_checkpoint)
+        with trio.move_on_after(max(1.0, self.executor_config.http.read_timeout_s * 2)):
+            await self._reconcile(ctx)
+        ctx.heartbeat()
+        task_status.started()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._opportunity_loop, ctx, core)
+            nursery.start_soon(self._outcome_loop, ctx, core)
+            nursery.start_soon(self._timers, ctx, core)
+
+    async def _reconcile(self, ctx: ActorContext) -> bool:
+        core = self.core
+        assert core is not None
+        checkpoint: FundCheckpointRecord | None = None
+        try:
+            if self.checkpoint_loader is not None:
+                checkpoint = await self.checkpoint_loader()
+            elif self.config.checkpoint_file:
+                checkpoint = await load_checkpoint_file(self.config.checkpoint_file)
+        except Exception as exc:
+            return self._reconciled(ctx, [f"checkpoint could not be loaded: {exc!r}"])
+        accounts: dict[Venue, AccountSnapshot] = {}
+        for venue, client in self.venues.items():
+            try:
+                accounts[venue] = await client.account()
+            except Exception as exc:
+                return self._reconciled(ctx, [f"{venue}: account report failed: {exc!r}"])
+        paper = {Venue(k): parse_units(v) for k, v in self.config.paper_balances.items()}
+        problems = core.reconcile(
+            checkpoint, accounts, paper, parse_units(self.config.reconcile_tolerance)
+        )
+        return self._reconciled(ctx, problems)
+
+    def _reconciled(self, ctx: ActorContext, problems: list[str]) -> bool:
+        self.last_reconcile_problems = problems
+        if problems:
+            message = "start-up reconciliation disagrees: " + "; ".join(problems)
+            ctx.log.error("%s (trading stays HALTED)", message)
+            self.control.ladder.hold("reconciliation", message)
+            ctx.set_degraded(message)
+            return False
+        ctx.log.info("start-up reconciliation agreed; trading state %s",
+                     self.control.ladder.latched.label)  # fmt: skip
+        self.control.ladder.release_hold("reconciliation")
+        ctx.set_healthy()
+        return True
+
+    async def _opportunity_loop(self, ctx: ActorContext, core: FundCore) -> None:
+        while True:
+            batch = await self.opportunities.receive_batch(64)
+            for opp in batch:
+                result = core.decide(opp)
+                if isinstance(result, ExecutionRequest):
+                    await self.intents.send(result)
+            ctx.heartbeat()
+
+    async def _outcome_loop(self, ctx: ActorContext, core: FundCore) -> None:
+        while True:
+            batch = await self.outcomes.receive_batch(256)
+            for msg in batch:
+                core.on_outcome(msg)
+            ctx.heartbeat()
+
+    async def _timers(self, ctx: ActorContext, core: FundCore) -> None:
+        state_cfg = self.config.state
+        kill = Path(state_cfg.kill_switch_file) if state_cfg.kill_switch_file else None
+        interval = state_cfg.kill_switch_poll_s
+        next_checkpoint = ctx.now() + self.config.checkpoint_interval_s
+        next_reconcile = ctx.now() + self.reconcile_retry_s
+        was_halted = self.control.state is TradingState.HALTED
+        while True:
+            ctx.heartbeat()
+            if kill is not None:
+                if kill.exists():
+                    if "kill_switch" not in self.control.ladder.holds:
+                        self.control.halt(f"kill-switch file {kill} exists", "kill_switch")
+                        self.control.ladder.hold("kill_switch", f"file {kill} exists")
+                else:
+                    self.control.ladder.release_hold("kill_switch")
+            halted = self.control.state is TradingState.HALTED
+            if halted and not was_halted:
+                with trio.move_on_after(1.0):
+                    await self.intents.send(CancelAll(reason=self.control.ladder.reason))
+            was_halted = halted
+            now = ctx.now()
+            if "reconciliation" in self.control.ladder.holds and now >= next_reconcile:
+                next_reconcile = now + self.reconcile_retry_s
+                with trio.move_on_after(self.reconcile_retry_s):
+                    await self._reconcile(ctx)
+            if now >= next_checkpoint and "reconciliation" not in self.control.ladder.holds:
+                next_checkpoint = now + self.config.checkpoint_interval_s
+                self._emit_checkpoint(core)
+            core._maybe_roll_day()
+            await trio.sleep(interval)
+
+    def _emit_checkpoint(self, core: FundCore) -> FundCheckpointRecord:
+        record = core.checkpoint()
+        if self.sink is not None:
+            self.sink(record)
+        return record
+
+    async def _halt_trading(self) -> None:
+        if self.core is not None:
+            self.core.shutting_down = True
+
+    async def _write_checkpoint(self) -> None:
+        core = self.core
+        if core is None or "reconciliation" in self.control.ladder.holds:
+            return  # never overwrite a good checkpoint with unreconciled books
+        record = self._emit_checkpoint(core)
+        if self.config.checkpoint_file:
+            await save_checkpoint_file(self.config.checkpoint_file, record)
+
+
+__all__ = ["FundCore", "FundManager", "Opportunity", "Side"]
