@@ -1,0 +1,110 @@
+"""A minimal HTTP/1.1 server on trio (h11), so REST faults can act on the raw connection.
+
+Hypercorn would serve the same JSON, but "execute the order, then lose the reply" needs
+closing the TCP connection with no response, which an ASGI app cannot express.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import attrs
+import h11
+import msgspec
+import trio
+
+
+@attrs.frozen
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    body: bytes
+
+    def json(self) -> Any:
+        return msgspec.json.decode(self.body) if self.body else {}
+
+
+@attrs.frozen
+class Reply:
+    """A JSON reply, or ``drop=True``: close the connection without answering."""
+
+    status: int = 200
+    body: Any = None
+    drop: bool = False
+
+
+DROP = Reply(drop=True)
+Handler = Callable[[Request], Awaitable[Reply]]
+_enc = msgspec.json.Encoder()
+MAX_BODY = 1 << 20
+
+
+async def _read(conn: h11.Connection, stream: trio.SocketStream) -> Any:
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            conn.receive_data(data)
+            continue
+        return event
+
+
+async def handle_connection(stream: trio.SocketStream, handler: Handler) -> None:
+    """Serve keep-alive requests on one connection until either side closes."""
+    conn = h11.Connection(h11.SERVER)
+    try:
+        while True:
+            event = await _read(conn, stream)
+            if not isinstance(event, h11.Request):
+                return
+            body = bytearray()
+            while True:
+                part = await _read(conn, stream)
+                if isinstance(part, h11.Data):
+                    body += part.data
+                    if len(body) > MAX_BODY:
+                        return
+                elif isinstance(part, h11.EndOfMessage):
+                    break
+                else:
+                    return
+            url = urlsplit(event.target.decode("latin-1"))
+            request = Request(event.method.decode(), url.path, parse_qs(url.query), bytes(body))
+            reply = await handler(request)
+            if reply.drop:
+                return
+            payload = _enc.encode(reply.body)
+            headers = [("content-type", "application/json"), ("content-length", str(len(payload)))]
+            out = conn.send(h11.Response(status_code=reply.status, headers=headers))
+            out += conn.send(h11.Data(data=payload)) or b""
+            out += conn.send(h11.EndOfMessage()) or b""
+            await stream.send_all(out or b"")
+            if conn.our_state is h11.MUST_CLOSE:
+                return
+            conn.start_next_cycle()
+    except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+        return
+    finally:
+        await trio.aclose_forcefully(stream)
+
+
+async def serve_http(
+    handler: Handler,
+    host: str,
+    port: int,
+    *,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen on ``host:port`` (0 = any free port); reports the bound port when started."""
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    bound = listeners[0].socket.getsockname()[1]
+
+    async def one(stream: trio.SocketStream) -> None:
+        await handle_connection(stream, handler)
+
+    async with trio.open_nursery() as nursery:
+        task_status.started(int(bound))
+        await trio.serve_listeners(one, listeners, handler_nursery=nursery)
