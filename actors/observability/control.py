@@ -198,6 +198,13 @@ class ControlApp:
             status = err.status
             headers = [(b"www-authenticate", b"Bearer")] if status == 401 else []
             await _send_json(send, status, {"ok": False, "error": err.message}, headers)
+        except Exception as exc:
+            # The response may already have started (a stream); then the connection drops.
+            log.exception("control: %s %s failed", method, path)
+            status = 500
+            with contextlib.suppress(Exception):
+                error = f"internal error: {type(exc).__name__}: {exc}"
+                await _send_json(send, 500, {"ok": False, "error": error})
         self.plane.metrics.control_requests.labels(route, str(status)).inc()
 
     # -- plumbing --------------------------------------------------------------------------
@@ -281,13 +288,8 @@ class ControlApp:
     async def _ready(self, scope: Scope, receive: Receive, send: Send) -> int:
         snap = self.plane.snapshot()
         report = self.plane.readiness.evaluate(snap)
-        doc = msgspec.to_builtins(report)
-        if snap is None:
-            doc["ready"] = False
-            doc["failed"] = ["tree", *doc["failed"]]
-            doc["checks"].insert(0, {"name": "tree", "ok": False, "reason": "no tree attached"})
-        status = 200 if doc["ready"] else 503
-        await _send_json(send, status, doc)
+        status = 200 if report.ready else 503
+        await _send_json(send, status, report)
         return status
 
     async def _tree(self, scope: Scope, receive: Receive, send: Send) -> int:

@@ -60,8 +60,13 @@ class ReadinessChecks:
     def names(self) -> tuple[str, ...]:
         return tuple(self._checks)
 
-    def evaluate(self, snapshot: TreeSnapshot | None = None) -> ReadinessReport:
+    def evaluate(
+        self, snapshot: TreeSnapshot | None = None, *, require_tree: bool = True
+    ) -> ReadinessReport:
+        """Run every check; with ``require_tree``, a missing snapshot is not ready."""
         results: list[CheckResult] = []
+        if snapshot is None and require_tree:
+            results.append(CheckResult(name="tree", ok=False, reason="no tree attached"))
         if snapshot is not None:
             results.append(_tree_check(snapshot))
             phase = snapshot.shutdown_phase
