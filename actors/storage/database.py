@@ -267,9 +267,7 @@ async def _open_database(
             server_uri = await start_embedded(run_dir / "postgres")
             await _ensure_database(loop, server_uri, EMBEDDED_DB_NAME, cfg.connect_timeout_s)
             effective = with_database(server_uri, EMBEDDED_DB_NAME)
-        db = Database(
-            dsn=effective, config=cfg, embedded=embedded, run_id=uuid.uuid4(), loop=loop
-        )
+        db = Database(dsn=effective, config=cfg, embedded=embedded, run_id=uuid.uuid4(), loop=loop)
         try:
             await db.connect()
             if migrate:
