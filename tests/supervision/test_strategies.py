@@ -135,7 +135,7 @@ async def test_intensity_exhaustion_escalates_level_by_level(autojump_clock: obj
     sibling, _ = worker("sibling", journal)
     mid = ChildSpec(id="mid", start=SupervisorSpec(children=[leaf], max_restarts=1))
     root = SupervisorSpec(children=[sibling, mid], max_restarts=0)
-    with pytest.raises(SupervisorGaveUp) as info:
+    with pytest.raises(SupervisorGaveUp) as info:  # noqa: PT012
         async with open_tree(root, name="t") as tree:
             box.send_nowait("crash")
             await settle()
@@ -161,7 +161,7 @@ async def test_failed_restart_counts_again(autojump_clock: object) -> None:
 
     child, box = worker("w", journal, factory=factory)
     spec = SupervisorSpec(children=[child], max_restarts=3, max_seconds=60)
-    with pytest.raises(SupervisorGaveUp) as info:
+    with pytest.raises(SupervisorGaveUp) as info:  # noqa: PT012
         async with open_tree(spec, name="t") as tree:
             box.send_nowait("crash")
             await tree.wait_stopped()
