@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from protocols.errors import FixedPointError
 
 _MAX_MS_DIGITS = 16
+
+# Everything a decoder turns into DecodeError: msgspec's own errors (malformed JSON,
+# wrong types), our number parsing errors, and deep nesting (msgspec raises
+# RecursionError past its depth limit).
+DECODE_FAILURES: tuple[type[Exception], ...] = (
+    msgspec.DecodeError,
+    FixedPointError,
+    ValueError,
+    TypeError,
+    RecursionError,
+)
 
 
 def ms_value(value: str | int | None) -> int:

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import msgspec
 
-from protocols.errors import DecodeError, FixedPointError
+from protocols.errors import DecodeError
 from protocols.fixed import parse_size, parse_units
 from protocols.messages import InstrumentId, Side, Trade, Venue, VenueQuote
+from protocols.venues._common import DECODE_FAILURES as _DECODE_FAILURES
 
 VENUE = "binance"
 _B = Venue.BINANCE
@@ -122,7 +123,5 @@ class Decoder:
             raise DecodeError(VENUE, "unrecognized payload", frame)
         except DecodeError:
             raise
-        except (msgspec.DecodeError, FixedPointError, ValueError, TypeError) as exc:
+        except _DECODE_FAILURES as exc:
             raise DecodeError(VENUE, str(exc), frame) from None
-        except RecursionError:
-            raise DecodeError(VENUE, "nesting too deep", frame) from None

@@ -57,6 +57,7 @@ from protocols.messages import (
     Venue,
     VenueQuote,
 )
+from protocols.venues._common import DECODE_FAILURES as _DECODE_FAILURES
 
 VENUE = "kalshi"
 _K = Venue.KALSHI
@@ -303,10 +304,8 @@ class Decoder:
             return [self._normalize(wire, recv_ns)]
         except DecodeError:
             raise
-        except (msgspec.DecodeError, FixedPointError, ValueError, TypeError) as exc:
+        except _DECODE_FAILURES as exc:
             raise DecodeError(VENUE, str(exc), frame) from None
-        except RecursionError:
-            raise DecodeError(VENUE, "nesting too deep", frame) from None
 
     def _normalize(self, wire: WireFrame | SnapshotMsg, recv_ns: int) -> KalshiMessage:
         if isinstance(wire, WireDelta):
@@ -588,7 +587,7 @@ _CREATE_RESPONSE = msgspec.json.Decoder(CreateOrderResponse)
 def decode_create_order_response(data: bytes | str) -> CreateOrderResponse:
     try:
         return _CREATE_RESPONSE.decode(data)
-    except msgspec.DecodeError as exc:
+    except _DECODE_FAILURES as exc:
         raise DecodeError(VENUE, str(exc), data) from None
 
 

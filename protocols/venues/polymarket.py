@@ -27,7 +27,7 @@ from collections.abc import Iterable
 import msgspec
 
 from protocols.book import L2Book
-from protocols.errors import DecodeError, FixedPointError
+from protocols.errors import DecodeError
 from protocols.fixed import Rounding, format_units, notional, parse_price, parse_size
 from protocols.messages import (
     BookDelta,
@@ -50,6 +50,7 @@ from protocols.messages import (
     Venue,
     VenueQuote,
 )
+from protocols.venues._common import DECODE_FAILURES as _DECODE_FAILURES
 from protocols.venues._common import int_text, ms_value
 
 VENUE = "polymarket"
@@ -318,10 +319,8 @@ class MarketDecoder:
             return out
         except DecodeError:
             raise
-        except (msgspec.DecodeError, FixedPointError, ValueError, TypeError) as exc:
+        except _DECODE_FAILURES as exc:
             raise DecodeError(VENUE, str(exc), frame) from None
-        except RecursionError:
-            raise DecodeError(VENUE, "nesting too deep", frame) from None
 
     def _decode_lenient(self, frame: bytes | str) -> list[WireMarketEvent]:
         """Slow path: decode element by element, skipping unknown event types."""
@@ -551,10 +550,8 @@ class UserDecoder:
             return out
         except DecodeError:
             raise
-        except (msgspec.DecodeError, FixedPointError, ValueError, TypeError) as exc:
+        except _DECODE_FAILURES as exc:
             raise DecodeError(VENUE, str(exc), frame) from None
-        except RecursionError:
-            raise DecodeError(VENUE, "nesting too deep", frame) from None
 
     def _order(self, ev: WireOrder, recv_ns: int) -> OrderUpdate:
         original = parse_size(ev.original_size)
@@ -714,7 +711,7 @@ def encode_post_order(body: PostOrderBody) -> bytes:
 def decode_post_order_response(data: bytes | str) -> PostOrderResponse:
     try:
         return _ORDER_RESPONSE.decode(data)
-    except msgspec.DecodeError as exc:
+    except _DECODE_FAILURES as exc:
         raise DecodeError(VENUE, str(exc), data) from None
 
 
@@ -772,5 +769,5 @@ def decode_rest_book(
         )
     except DecodeError:
         raise
-    except (msgspec.DecodeError, FixedPointError, ValueError, TypeError) as exc:
+    except _DECODE_FAILURES as exc:
         raise DecodeError(VENUE, str(exc), data) from None
