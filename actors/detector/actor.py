@@ -1,0 +1,253 @@
+"""The detector actor: evaluates the enabled strategies on every book change.
+
+Input: the quote cache's COALESCE mailbox of :class:`TopOfBook` (latest per instrument).
+Output: :class:`Opportunity` into a small BLOCK mailbox to the fund manager.
+
+Per batch: drain the mailbox (one await, then non-blocking), store each top as the latest
+for its ``(venue, symbol)``, collect the candidates that read any changed book (an index
+by book, so the cost of an update does not grow with the number of markets watched),
+and evaluate each once:
+
+1. cooldown gate (per candidate key, ``cooldown_s`` after an emission);
+2. stale gate: either book flagged stale, or received more than ``max_quote_age_s`` ago;
+3. O(1) pre-check: best ask + best ask + ``min_edge`` must be below $1 (fees only add);
+4. depth walk (:func:`actors.detector.sizing.plan_pair`);
+5. re-check against the cache's current state (when a :class:`QuoteReader` is given):
+   if either book moved on since the published top, re-plan on the fresh tops;
+6. emit, with the venue event time, receive time and detect time.
+
+The ``halt-trading`` shutdown phase stops emission.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+import attrs
+import trio
+
+from actors.detector import complement, cross_venue
+from actors.detector.sizing import PairPlan, plan_pair
+from actors.detector.strategy import BookKey, Candidate
+from protocols.config.market import DetectorConfig
+from protocols.fixed import PRICE_ONE, parse_units
+from protocols.messages import Opportunity, OpportunityLeg, Side, TopOfBook
+from supervision import Actor, ActorContext, Mailbox, OverflowPolicy
+
+if TYPE_CHECKING:
+    from actors.observability.metrics import Metrics
+    from actors.quote_cache import QuoteReader
+
+STRATEGIES: dict[str, Callable[[DetectorConfig], list[Candidate]]] = {
+    complement.NAME: complement.candidates,
+    cross_venue.NAME: cross_venue.candidates,
+}
+
+
+def outbox_mailbox(cfg: DetectorConfig, name: str = "trading/fund_manager") -> Mailbox[Opportunity]:
+    """detector -> fund_manager: BLOCK, small (stale opportunities are rejected by age)."""
+    return Mailbox(name, cfg.outbox_capacity, OverflowPolicy.BLOCK)
+
+
+def build_candidates(cfg: DetectorConfig) -> list[Candidate]:
+    out: list[Candidate] = []
+    for name in cfg.strategies:
+        try:
+            out.extend(STRATEGIES[name](cfg))
+        except KeyError:
+            raise ValueError(f"unknown strategy {name!r}; known: {sorted(STRATEGIES)}") from None
+    return out
+
+
+@attrs.define(eq=False)
+class DetectorStats:
+    batches: int = 0
+    updates: int = 0
+    evaluations: int = 0
+    emitted: int = 0
+    cooldown_skips: int = 0
+    stale_skips: int = 0
+    recheck_changed: int = 0
+    recheck_dropped: int = 0
+
+
+class Engine:
+    """The detector's state and evaluation, free of I/O (tests and the bench drive it)."""
+
+    def __init__(
+        self,
+        cfg: DetectorConfig,
+        *,
+        reader: QuoteReader | None = None,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+        candidates: list[Candidate] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.reader = reader
+        self.clock_ns = clock_ns
+        self.min_edge = parse_units(cfg.min_edge)
+        self.min_profit = parse_units(cfg.min_profit)
+        self.max_size = parse_units(cfg.max_size)
+        self.max_age_ns = int(cfg.max_quote_age_s * 1e9)
+        self.cooldown_s = cfg.cooldown_s
+        self.candidates = build_candidates(cfg) if candidates is None else candidates
+        self.index: dict[BookKey, list[Candidate]] = {}
+        for c in self.candidates:
+            for key in {c.a.book, c.b.book}:
+                self.index.setdefault(key, []).append(c)
+        self.latest: dict[BookKey, TopOfBook] = {}
+        self.cooldown_until: dict[str, float] = {}
+        self.stats = DetectorStats()
+        self._ids = itertools.count(1)
+        self._run_tag = f"{time.time_ns():x}"
+        self.latencies_ns: list[int] | None = None  # set to a list to record (bench)
+        # tick-to-opportunity (detect time - receive time of the newer book) of the
+        # opportunities returned by the last update() call
+        self.batch_latencies_ns: list[int] = []
+
+    def update(self, tops: Iterable[TopOfBook], now: float) -> list[Opportunity]:
+        """Take a batch of tops; return the opportunities to emit now."""
+        latest = self.latest
+        index = self.index
+        affected: dict[int, Candidate] = {}
+        n = 0
+        for top in tops:
+            n += 1
+            inst = top.instrument
+            key = (inst.venue, inst.symbol)
+            latest[key] = top
+            for c in index.get(key, ()):
+                affected[id(c)] = c
+        self.stats.batches += 1
+        self.stats.updates += n
+        self.batch_latencies_ns.clear()
+        if not affected:
+            return []
+        out: list[Opportunity] = []
+        cooldown = self.cooldown_until
+        for c in affected.values():
+            until = cooldown.get(c.key)
+            if until is not None and now < until:
+                self.stats.cooldown_skips += 1
+                continue
+            opp = self.evaluate(c)
+            if opp is not None:
+                cooldown[c.key] = now + self.cooldown_s
+                out.append(opp)
+        return out
+
+    def evaluate(self, c: Candidate) -> Opportunity | None:
+        ta = self.latest.get(c.a.book)
+        tb = self.latest.get(c.b.book)
+        if ta is None or tb is None:
+            return None
+        plan = self._plan(c, ta, tb)
+        if plan is None:
+            return None
+        reader = self.reader
+        if reader is not None:
+            # Re-check against the cache's current state: it may have applied newer data
+            # than the tops this batch carried (the detector lags by at most one batch).
+            fa = fb = None
+            if reader.version(*c.a.book) != ta.version:
+                fa = reader.top(*c.a.book)
+            if reader.version(*c.b.book) != tb.version:
+                fb = reader.top(*c.b.book)
+            if fa is not None or fb is not None:
+                self.stats.recheck_changed += 1
+                ta = fa or ta
+                tb = fb or tb
+                plan = self._plan(c, ta, tb)
+                if plan is None:
+                    self.stats.recheck_dropped += 1
+                    return None
+        return self._opportunity(c, plan, ta, tb)
+
+    def _plan(self, c: Candidate, ta: TopOfBook, tb: TopOfBook) -> PairPlan | None:
+        self.stats.evaluations += 1
+        if ta.stale or tb.stale:
+            self.stats.stale_skips += 1
+            return None
+        pa, sa = c.a.best(ta)
+        pb, sb = c.b.best(tb)
+        if sa <= 0 or sb <= 0 or pa + pb + self.min_edge >= PRICE_ONE:
+            return None
+        now_ns = self.clock_ns()
+        if now_ns - min(ta.recv_ns, tb.recv_ns) > self.max_age_ns:
+            self.stats.stale_skips += 1
+            return None
+        return plan_pair(
+            c.a.levels(ta), c.a.fee, c.b.levels(tb), c.b.fee,
+            min_edge=self.min_edge, min_profit=self.min_profit,
+            max_size=self.max_size, step=c.step,
+        )  # fmt: skip
+
+    def _opportunity(
+        self, c: Candidate, plan: PairPlan, ta: TopOfBook, tb: TopOfBook
+    ) -> Opportunity:
+        detect_ns = self.clock_ns()
+        latency = detect_ns - max(ta.recv_ns, tb.recv_ns)
+        self.batch_latencies_ns.append(latency)
+        if self.latencies_ns is not None:
+            self.latencies_ns.append(latency)
+        self.stats.emitted += 1
+        return Opportunity(
+            opportunity_id=f"{c.key}#{self._run_tag}-{next(self._ids)}",
+            strategy=c.strategy,
+            legs=(
+                OpportunityLeg(instrument=c.a.buy, side=Side.BUY,
+                               limit_price=plan.a.limit_price, size=plan.size),
+                OpportunityLeg(instrument=c.b.buy, side=Side.BUY,
+                               limit_price=plan.b.limit_price, size=plan.size),
+            ),
+            expected_edge=plan.edge,
+            fees=plan.fees,
+            venue_ts_ms=max(ta.venue_ts_ms, tb.venue_ts_ms),
+            recv_ns=min(ta.recv_ns, tb.recv_ns),
+            detect_ns=detect_ns,
+        )  # fmt: skip
+
+
+@attrs.define(eq=False)
+class Detector(Actor):
+    config: DetectorConfig
+    inbox: Mailbox[TopOfBook]
+    outbox: Mailbox[Opportunity]
+    reader: QuoteReader | None = None
+    metrics: Metrics | None = None
+    max_batch: int = 4096
+    engine: Engine | None = attrs.field(init=False, default=None)
+    halted: bool = attrs.field(init=False, default=False)
+
+    async def run(
+        self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        engine = self.engine = Engine(self.config, reader=self.reader)
+
+        async def halt() -> None:
+            self.halted = True
+
+        unregister = ctx.shutdown.add_task("halt-trading", f"{ctx.path}:stop-emitting", halt)
+        task_status.started()
+        inbox = self.inbox
+        outbox = self.outbox
+        metrics = self.metrics
+        try:
+            while True:
+                batch = await inbox.receive_batch(self.max_batch)
+                ctx.heartbeat()
+                if self.halted:
+                    continue
+                opps = engine.update(batch, trio.current_time())
+                for opp in opps:
+                    await outbox.send(opp)
+                if metrics is not None and opps:
+                    for opp in opps:
+                        metrics.opportunities.labels(opp.strategy).inc()
+                    for lat in engine.batch_latencies_ns:
+                        metrics.tick_to_opportunity.observe(lat / 1e9)
+        finally:
+            unregister()
