@@ -2,9 +2,10 @@
 
 The executor talks only to :class:`VenueClient`. Outcomes are explicit:
 
-* ``place`` returns an ``OrderAck`` (with the filled size known so far) or a definite
-  ``OrderReject``; it raises :class:`NotSent` when the request provably never left
-  (connect error, pool timeout: safe to retry with the same client order id),
+* ``place`` returns an :class:`OrderStatus` (the venue's ack with the filled size, average
+  price and fee known so far) or a definite ``OrderReject``; it raises :class:`NotSent`
+  when the request provably never left (connect error, pool timeout: safe to retry with
+  the same client order id),
   :class:`Ambiguous` when it may have reached the venue (timeout or reset after sending,
   a 5xx), and :class:`RateLimited` on a 429.
 * ``lookup`` finds an order by client order id: an :class:`OrderStatus`, or ``None`` when
@@ -17,7 +18,7 @@ from typing import Protocol
 
 import attrs
 
-from protocols.messages import Fill, InstrumentId, OrderAck, OrderIntent, OrderReject, OrderState
+from protocols.messages import Fill, InstrumentId, OrderIntent, OrderReject, OrderState
 from protocols.messages import Venue as Venue
 
 
@@ -65,7 +66,7 @@ class AccountSnapshot:
 class VenueClient(Protocol):
     venue: Venue
 
-    async def place(self, intent: OrderIntent) -> OrderAck | OrderReject: ...
+    async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject: ...
 
     async def lookup(
         self, client_order_id: str, instrument: InstrumentId

@@ -1,0 +1,411 @@
+"""Placing orders safely and executing the legs of one opportunity together.
+
+:class:`OrderRunner` places one order through a venue's gate (token bucket + circuit
+breaker), retries only transport errors that provably never reached the venue, turns a
+possibly-sent request into AMBIGUOUS and resolves it by lookup (client order id) before
+any resend, and converts what the venue reports into acks, fills (deduplicated by a
+per-order filled-size watermark) and a final state.
+
+:func:`execute_legs` pre-checks every leg, sends them concurrently (FOK/IOC), and if the
+legs filled unequally unwinds the excess within ``max_leg_delay`` (reported NAKED if it
+could not).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+import attrs
+import trio
+
+from actors.trading.breaker import CircuitBreaker
+from actors.trading.control import TradingControl
+from actors.trading.ids import unwind_order_id
+from actors.trading.ladder import TradingState
+from actors.trading.messages import (
+    ExecutionOutcome,
+    ExecutionReport,
+    ExecutionRequest,
+    ExecutorOutcomeMsg,
+    OrderFinal,
+    UnwindStarted,
+)
+from actors.trading.rate_limit import TokenBucket
+from actors.trading.retry import RetryPolicy
+from actors.trading.venue_clients import Ambiguous, NotSent, OrderStatus, RateLimited, VenueClient
+from protocols.fixed import PRICE_ONE
+from protocols.messages import (
+    Fill,
+    FillStatus,
+    Liquidity,
+    OrderAck,
+    OrderAmbiguous,
+    OrderIntent,
+    OrderReject,
+    OrderState,
+    Side,
+    TimeInForce,
+    Venue,
+)
+
+log = logging.getLogger("arbtree.trading.executor")
+
+Emit = Callable[[ExecutorOutcomeMsg], Awaitable[None]]
+
+TERMINAL = frozenset(
+    {OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED}
+)
+
+
+@attrs.define(eq=False)
+class VenueGate:
+    client: VenueClient
+    bucket: TokenBucket
+    breaker: CircuitBreaker
+    rate_limited_open_s: float = 1.0
+    tick: int = 10_000
+    min_size: int = 0
+
+
+@attrs.define
+class FillTracker:
+    """Per-order filled-size watermark: REST acks/lookups and user-channel fills may report
+    the same execution; only increments beyond what was already sent reach the fund
+    manager, and channel fills are deduplicated by (venue, fill id) first."""
+
+    emitted: dict[str, int] = attrs.field(factory=dict)
+    channel_total: dict[str, int] = attrs.field(factory=dict)
+    seen: set[tuple[Venue, str]] = attrs.field(factory=set)
+    by_venue_order: dict[str, str] = attrs.field(factory=dict)
+    duplicates: int = 0
+    absorbed: int = 0
+
+    def link(self, client_order_id: str, venue_order_id: str) -> None:
+        if venue_order_id:
+            self.by_venue_order[venue_order_id] = client_order_id
+
+    def from_status(self, intent: OrderIntent, status: OrderStatus) -> Fill | None:
+        coid = intent.client_order_id
+        done = self.emitted.get(coid, 0)
+        inc = status.filled_size - done
+        if inc <= 0:
+            return None
+        self.emitted[coid] = status.filled_size
+        price = status.avg_price or intent.limit_price
+        fee = -1
+        if status.fee >= 0 and status.filled_size:
+            fee = status.fee * inc // status.filled_size
+        return Fill(
+            fill_id=f"{status.venue_order_id or coid}:rest:{status.filled_size}",
+            venue_order_id=status.venue_order_id,
+            client_order_id=coid,
+            instrument=intent.instrument,
+            side=intent.side,
+            price=price,
+            size=inc,
+            fee=fee,
+            liquidity=Liquidity.TAKER,
+            status=FillStatus.MATCHED,
+            venue_ts_ms=0,
+            recv_ns=time.monotonic_ns(),
+        )
+
+    def from_channel(self, fill: Fill) -> Fill | None:
+        key = (fill.instrument.venue, fill.fill_id)
+        if key in self.seen:
+            self.duplicates += 1
+            return None
+        self.seen.add(key)
+        coid = fill.client_order_id or self.by_venue_order.get(fill.venue_order_id, "")
+        if not coid:
+            return fill  # not one of ours as far as we know: the fund manager decides
+        total = self.channel_total.get(coid, 0) + fill.size
+        self.channel_total[coid] = total
+        done = self.emitted.get(coid, 0)
+        inc = total - done
+        if inc <= 0:
+            self.absorbed += 1
+            return None
+        self.emitted[coid] = total
+        if inc == fill.size and fill.client_order_id == coid:
+            return fill
+        return Fill(
+            fill_id=fill.fill_id, venue_order_id=fill.venue_order_id, client_order_id=coid,
+            instrument=fill.instrument, side=fill.side, price=fill.price, size=inc,
+            fee=fill.fee if inc == fill.size else -1, liquidity=fill.liquidity,
+            status=fill.status, venue_ts_ms=fill.venue_ts_ms, recv_ns=fill.recv_ns,
+            fee_rate_bps=fill.fee_rate_bps,
+        )  # fmt: skip
+
+
+class Unresolved(Exception):
+    """Lookups failed too: the order's outcome is still unknown."""
+
+
+@attrs.frozen
+class LegResult:
+    intent: OrderIntent
+    filled: int
+    avg_price: int
+    state: OrderState
+    resolved: bool
+    reason: str = ""
+
+
+@attrs.define(eq=False)
+class OrderRunner:
+    gates: Mapping[Venue, VenueGate]
+    emit: Emit
+    retry: RetryPolicy
+    tracker: FillTracker = attrs.field(factory=FillTracker)
+    lookup_attempts: int = 5
+    # client order id -> (intent, venue order id) for orders that may rest (cancel on halt)
+    resting: dict[str, tuple[OrderIntent, str]] = attrs.field(factory=dict)
+    counters: dict[str, int] = attrs.field(factory=dict)
+
+    def _count(self, name: str) -> None:
+        self.counters[name] = self.counters.get(name, 0) + 1
+
+    async def _reject(self, intent: OrderIntent, reason: str, code: str, retryable: bool) -> None:
+        await self.emit(
+            OrderReject(
+                client_order_id=intent.client_order_id, instrument=intent.instrument,
+                reason=reason, venue_code=code, retryable=retryable, ack_ns=time.monotonic_ns(),
+            )
+        )  # fmt: skip
+
+    async def place(self, intent: OrderIntent) -> LegResult:
+        """Place one order to a known outcome (or give up as unresolved)."""
+        gate = self.gates[intent.instrument.venue]
+        attempts = max(1, self.retry.attempts)
+        last = "not sent"
+        for attempt in range(attempts):
+            if not gate.breaker.allow():
+                self._count("breaker_refused")
+                await self._reject(intent, "breaker_open", gate.breaker.last_reason, True)
+                return LegResult(intent, 0, 0, OrderState.REJECTED, True, "breaker_open")
+            await gate.bucket.acquire()
+            self._count("sent")
+            try:
+                result = await gate.client.place(intent)
+            except NotSent as exc:
+                gate.breaker.record_failure("transport")
+                self._count("transport_retry")
+                last = f"transport: {exc}"
+                if attempt + 1 < attempts:
+                    await trio.sleep(self.retry.delay(attempt))
+                    continue
+                await self._reject(intent, "transport_error", str(exc), True)
+                return LegResult(intent, 0, 0, OrderState.REJECTED, True, "transport_error")
+            except RateLimited as exc:
+                self._count("rate_limited")
+                gate.bucket.drain()
+                gate.breaker.trip(
+                    exc.retry_after_s if exc.retry_after_s is not None
+                    else gate.rate_limited_open_s,
+                    "429 from venue",
+                )  # fmt: skip
+                await self._reject(intent, "rate_limited", str(exc), True)
+                return LegResult(intent, 0, 0, OrderState.REJECTED, True, "rate_limited")
+            except Ambiguous as exc:
+                gate.breaker.record_failure("ambiguous")
+                self._count("ambiguous")
+                await self.emit(
+                    OrderAmbiguous(
+                        client_order_id=intent.client_order_id, instrument=intent.instrument,
+                        reason=str(exc), at_ns=time.monotonic_ns(),
+                    )
+                )  # fmt: skip
+                try:
+                    found = await self.resolve(intent)
+                except Unresolved as unresolved:
+                    return LegResult(intent, 0, 0, OrderState.AMBIGUOUS, False, str(unresolved))
+                if found is None:
+                    self._count("ambiguous_not_found")
+                    last = f"ambiguous ({exc}); venue does not know the order"
+                    if attempt + 1 < attempts:
+                        await trio.sleep(self.retry.delay(attempt))
+                        continue  # resend with the same client order id
+                    await self._reject(intent, "not_placed", last, True)
+                    return LegResult(intent, 0, 0, OrderState.REJECTED, True, "not_placed")
+                self._count("ambiguous_resolved")
+                return await self._accepted(intent, found)
+            gate.breaker.record_success()
+            if isinstance(result, OrderReject):
+                await self.emit(result)
+                return LegResult(intent, 0, 0, OrderState.REJECTED, True, result.reason)
+            return await self._accepted(intent, result)
+        await self._reject(intent, "transport_error", last, True)
+        return LegResult(intent, 0, 0, OrderState.REJECTED, True, "transport_error")
+
+    async def resolve(self, intent: OrderIntent) -> OrderStatus | None:
+        """Lookup by client order id; ``None`` = the venue definitively does not know it."""
+        gate = self.gates[intent.instrument.venue]
+        error = ""
+        for i in range(max(1, self.lookup_attempts)):
+            try:
+                return await gate.client.lookup(intent.client_order_id, intent.instrument)
+            except (NotSent, Ambiguous, RateLimited) as exc:
+                error = str(exc)
+                await trio.sleep(self.retry.delay(min(i, 3)))
+        raise Unresolved(f"lookup failed {self.lookup_attempts} times: {error}")
+
+    async def _accepted(self, intent: OrderIntent, status: OrderStatus) -> LegResult:
+        self.tracker.link(intent.client_order_id, status.venue_order_id)
+        await self.emit(
+            OrderAck(
+                client_order_id=intent.client_order_id, venue_order_id=status.venue_order_id,
+                instrument=intent.instrument, state=status.state, filled_size=status.filled_size,
+                venue_ts_ms=0, ack_ns=time.monotonic_ns(),
+            )
+        )  # fmt: skip
+        fill = self.tracker.from_status(intent, status)
+        if fill is not None:
+            await self.emit(fill)
+        state = status.state
+        if state in (OrderState.OPEN, OrderState.PARTIALLY_FILLED):
+            if intent.time_in_force is TimeInForce.GTC:
+                self.resting[intent.client_order_id] = (intent, status.venue_order_id)
+            else:  # FOK/IOC never rest: whatever did not fill is dead
+                state = OrderState.FILLED if status.filled_size >= intent.size else (
+                    OrderState.CANCELLED)  # fmt: skip
+        if state in TERMINAL:
+            await self.emit(
+                OrderFinal(
+                    client_order_id=intent.client_order_id, state=state,
+                    filled_size=status.filled_size, reason="venue", at_ns=time.monotonic_ns(),
+                )
+            )  # fmt: skip
+        return LegResult(intent, status.filled_size, status.avg_price or intent.limit_price,
+                         state, True)  # fmt: skip
+
+
+@attrs.frozen
+class ExecutionSettings:
+    max_leg_delay_s: float = 0.5
+    unwind_max_slippage: int = 100_000
+
+
+def precheck(intents: tuple[OrderIntent, ...], gates: Mapping[Venue, VenueGate]) -> str:
+    """Every leg must be sendable before any is sent; returns "" or the problem."""
+    for it in intents:
+        gate = gates.get(it.instrument.venue)
+        if gate is None:
+            return f"leg {it.leg_index}: no client for {it.instrument.venue}"
+        if it.size <= 0 or not 0 < it.limit_price < PRICE_ONE:
+            return f"leg {it.leg_index}: size/price out of range"
+        if gate.tick and it.limit_price % gate.tick:
+            return f"leg {it.leg_index}: price off the {gate.tick} tick"
+        if it.size < gate.min_size:
+            return f"leg {it.leg_index}: size below venue minimum"
+        if gate.breaker.retry_in() > 0:
+            return f"leg {it.leg_index}: {it.instrument.venue} breaker open"
+    return ""
+
+
+async def execute_legs(
+    req: ExecutionRequest,
+    runner: OrderRunner,
+    control: TradingControl,
+    settings: ExecutionSettings,
+) -> ExecutionReport:
+    started = time.monotonic_ns()
+
+    def report(outcome: ExecutionOutcome, detail: str) -> ExecutionReport:
+        return ExecutionReport(
+            opportunity_id=req.opportunity_id, outcome=outcome, detail=detail,
+            started_ns=started, finished_ns=time.monotonic_ns(),
+        )  # fmt: skip
+
+    problem = precheck(req.intents, runner.gates)
+    if not problem and control.state is not TradingState.ACTIVE:
+        problem = f"trading {control.state.label}: {control.ladder.reason}"
+    if problem:
+        for it in req.intents:
+            await runner._reject(it, "precheck", problem, False)
+        return report(ExecutionOutcome.REFUSED, problem)
+
+    results: dict[int, LegResult] = {}
+
+    async def one(it: OrderIntent) -> None:
+        results[it.leg_index] = await runner.place(it)
+
+    async with trio.open_nursery() as nursery:
+        for it in req.intents:
+            nursery.start_soon(one, it)
+    legs = [results[it.leg_index] for it in req.intents]
+    unresolved = [r for r in legs if not r.resolved]
+    if unresolved:
+        detail = ", ".join(f"{r.intent.client_order_id}: {r.reason}" for r in unresolved)
+        return report(ExecutionOutcome.AMBIGUOUS, detail)
+    filled = [r.filled for r in legs]
+    if all(r.filled >= r.intent.size for r in legs):
+        return report(ExecutionOutcome.COMPLETE, "all legs filled")
+    if not any(filled):
+        return report(
+            ExecutionOutcome.NOT_FILLED,
+            "; ".join(f"leg {r.intent.leg_index}: {r.reason or r.state}" for r in legs),
+        )
+    hedged = min(filled)
+    deadline = trio.current_time() + settings.max_leg_delay_s
+    naked: list[str] = []
+    for r in legs:
+        excess = r.filled - hedged
+        if excess > 0:
+            left = await unwind(r, excess, runner, control, settings, deadline)
+            if left:
+                naked.append(f"{r.intent.instrument.key()} {left} unhedged")
+    if naked:
+        return report(ExecutionOutcome.NAKED, "; ".join(naked))
+    outcome = ExecutionOutcome.UNWOUND if hedged == 0 else ExecutionOutcome.PARTIAL
+    return report(outcome, f"hedged {hedged}, excess unwound")
+
+
+async def unwind(
+    leg: LegResult,
+    excess: int,
+    runner: OrderRunner,
+    control: TradingControl,
+    settings: ExecutionSettings,
+    deadline: float,
+) -> int:
+    """Trade ``excess`` of a filled leg back (IOC) until flat or the deadline; returns
+    what is still unhedged."""
+    intent = leg.intent
+    gate = runner.gates[intent.instrument.venue]
+    tick = gate.tick or 1
+    side = Side.SELL if intent.side is Side.BUY else Side.BUY
+    if side is Side.SELL:
+        price = max(tick, leg.avg_price - settings.unwind_max_slippage)
+        price = -(-price // tick) * tick
+    else:
+        price = min(PRICE_ONE - tick, leg.avg_price + settings.unwind_max_slippage)
+        price = price // tick * tick
+    attempt = 0
+    remaining = excess
+    with trio.move_on_at(deadline):
+        while remaining > 0:
+            if control.state is TradingState.HALTED:
+                log.error("unwind of %s stopped: trading halted", intent.client_order_id)
+                break
+            coid = unwind_order_id(intent.client_order_id, attempt)
+            attempt += 1
+            uw = OrderIntent(
+                client_order_id=coid, opportunity_id=intent.opportunity_id,
+                leg_index=intent.leg_index, instrument=intent.instrument, side=side,
+                limit_price=price, size=remaining, reserved=0,
+                time_in_force=TimeInForce.IOC, recv_ns=intent.recv_ns,
+                detect_ns=intent.detect_ns, intent_ns=time.monotonic_ns(),
+            )  # fmt: skip
+            await runner.emit(
+                UnwindStarted(intent=uw, parent_client_order_id=intent.client_order_id)
+            )
+            result = await runner.place(uw)
+            remaining -= result.filled
+            if not result.resolved:
+                break
+            if remaining > 0:
+                await trio.sleep(runner.retry.delay(min(attempt, 3)))
+    return remaining
