@@ -141,11 +141,19 @@ class _Probe(msgspec.Struct):
 
 
 _MARKET_FRAME = msgspec.json.Decoder(list[WireMarketEvent] | WireMarketEvent)
-_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw] | msgspec.Raw)
+_RAW_LIST = msgspec.json.Decoder(list[msgspec.Raw])
 _MARKET_EVENT = msgspec.json.Decoder(WireMarketEvent)
 _PROBE = msgspec.json.Decoder(_Probe)
 _KNOWN_MARKET = frozenset(["book", "price_change", "tick_size_change", "last_trade_price",
                            "best_bid_ask"])  # fmt: skip
+
+
+def _elements(frame: bytes | str) -> list[msgspec.Raw]:
+    """The frame's events as undecoded JSON: the array's elements, or the one object."""
+    data = frame.encode() if isinstance(frame, str) else frame
+    if data.lstrip()[:1] == b"[":
+        return _RAW_LIST.decode(data)
+    return [msgspec.Raw(data)]
 
 
 # ================================================================= book hash
@@ -324,10 +332,8 @@ class MarketDecoder:
 
     def _decode_lenient(self, frame: bytes | str) -> list[WireMarketEvent]:
         """Slow path: decode element by element, skipping unknown event types."""
-        raw = _RAW_LIST.decode(frame)
-        items = raw if isinstance(raw, list) else [raw]
         out: list[WireMarketEvent] = []
-        for item in items:
+        for item in _elements(frame):
             kind = _PROBE.decode(item).event_type
             if kind not in _KNOWN_MARKET:
                 self.skipped += 1
@@ -534,9 +540,8 @@ class UserDecoder:
             try:
                 events = _USER_FRAME.decode(frame)
             except msgspec.ValidationError:
-                raw = _RAW_LIST.decode(frame)
                 events = []
-                for item in raw if isinstance(raw, list) else [raw]:
+                for item in _elements(frame):
                     if _PROBE.decode(item).event_type not in ("order", "trade"):
                         self.skipped += 1
                         continue

@@ -42,7 +42,21 @@ def test_parse_units_examples(text: str, units: int) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", ".", "-", "1e-3", "0.1234567", "+1", "1_000", " 1", "0x10", "١", "--1", "1.2.3", "9" * 16],
+    [
+        "",
+        ".",
+        "-",
+        "1e-3",
+        "0.1234567",
+        "+1",
+        "1_000",
+        " 1",
+        "0x10",
+        "\u0661",
+        "--1",
+        "1.2.3",
+        "9" * 16,
+    ],
 )
 def test_parse_units_rejects(text: str) -> None:
     with pytest.raises(FixedPointError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -38,16 +39,16 @@ json_leaf = st.one_of(
 )
 json_values = st.recursive(
     json_leaf,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
 
 def only_decode_error(decode: Decode, data: bytes) -> None:
-    try:
+    with contextlib.suppress(DecodeError):
         decode(data)
-    except DecodeError:
-        pass
 
 
 def mutate(value: Any, path: list[int], replacement: Any) -> Any:

@@ -95,7 +95,8 @@ def test_ticker_and_fill() -> None:
     assert isinstance(f, Fill)
     assert f.instrument.outcome is Outcome.NO
     assert (f.side, f.price, f.size, f.fee) == (Side.BUY, 670_000, 12_000_000, 58_300)
-    assert f.liquidity is Liquidity.TAKER and f.client_order_id == "arb-test-1"
+    assert f.liquidity is Liquidity.TAKER
+    assert f.client_order_id == "arb-test-1"
 
 
 def test_control_frames_and_unknown_type() -> None:
@@ -103,11 +104,14 @@ def test_control_frames_and_unknown_type() -> None:
     assert isinstance(sub, kalshi.Control)
     assert (sub.kind, sub.sid, sub.channel) == (kalshi.ControlKind.SUBSCRIBED, 1, "orderbook_delta")
     (err,) = decode(11)
-    assert isinstance(err, kalshi.Control) and (err.code, err.id) == (6, 7)
+    assert isinstance(err, kalshi.Control)
+    assert (err.code, err.id) == (6, 7)
     (ok,) = decode(13)
-    assert isinstance(ok, kalshi.Control) and ok.market_tickers == ("KXRAIN-27MAR01-T2",)
+    assert isinstance(ok, kalshi.Control)
+    assert ok.market_tickers == ("KXRAIN-27MAR01-T2",)
     dec = kalshi.Decoder()
-    assert dec.decode(K[13], 1) == [] and dec.skipped == 1
+    assert dec.decode(K[13], 1) == []
+    assert dec.skipped == 1
 
 
 def test_too_precise_price_is_a_decode_error() -> None:
@@ -178,15 +182,22 @@ def test_create_order_body_and_responses() -> None:
     )
     ack = kalshi.order_outcome(resp, 201, "arb-1", inst, 1)
     assert isinstance(ack, OrderAck)
-    assert (ack.state, ack.filled_size, ack.venue_order_id) == (OrderState.FILLED, 12_000_000, "o-1")
+    assert (ack.state, ack.filled_size, ack.venue_order_id) == (
+        OrderState.FILLED,
+        12_000_000,
+        "o-1",
+    )
     err = kalshi.decode_create_order_response(b'{"error":"too many requests"}')
     rej = kalshi.order_outcome(err, 429, "arb-1", inst, 1)
-    assert isinstance(rej, OrderReject) and rej.retryable and rej.reason == "rate_limited"
+    assert isinstance(rej, OrderReject)
+    assert rej.retryable
+    assert rej.reason == "rate_limited"
     bad = kalshi.decode_create_order_response(
         b'{"code":"invalid_parameters","message":"price","details":"","service":"exchange"}'
     )
     rej2 = kalshi.order_outcome(bad, 400, "arb-1", inst, 1)
-    assert isinstance(rej2, OrderReject) and not rej2.retryable
+    assert isinstance(rej2, OrderReject)
+    assert not rej2.retryable
     assert rej2.venue_code == "invalid_parameters: price"
 
 
@@ -199,6 +210,12 @@ def test_rsa_pss_signing_verifies_and_ignores_query() -> None:
     assert headers["KALSHI-ACCESS-TIMESTAMP"] == "1703123456789"
     sig = headers["KALSHI-ACCESS-SIGNATURE"]
     pub = key.public_key()
-    assert kalshi.verify_signature(pub, sig, 1703123456789, "POST", "/trade-api/v2/portfolio/orders")
-    assert not kalshi.verify_signature(pub, sig, 1703123456790, "POST", "/trade-api/v2/portfolio/orders")
-    assert not kalshi.verify_signature(pub, sig, 1703123456789, "GET", "/trade-api/v2/portfolio/orders")
+    assert kalshi.verify_signature(
+        pub, sig, 1703123456789, "POST", "/trade-api/v2/portfolio/orders"
+    )
+    assert not kalshi.verify_signature(
+        pub, sig, 1703123456790, "POST", "/trade-api/v2/portfolio/orders"
+    )
+    assert not kalshi.verify_signature(
+        pub, sig, 1703123456789, "GET", "/trade-api/v2/portfolio/orders"
+    )

@@ -68,9 +68,11 @@ def test_legacy_flat_price_change() -> None:
 
 def test_legacy_changes_list_hash_on_last_entry() -> None:
     d1, d2 = pm.MarketDecoder().decode(MARKET[2], 1)
-    assert isinstance(d1, BookDelta) and isinstance(d2, BookDelta)
+    assert isinstance(d1, BookDelta)
+    assert isinstance(d2, BookDelta)
     assert (d1.side, d1.price, d1.size) == (BookSide.ASK, 580_000, 0)
-    assert d1.hash == "" and d2.hash == "1234567890abcdef1234567890abcdef12345678"
+    assert d1.hash == ""
+    assert d2.hash == "1234567890abcdef1234567890abcdef12345678"
 
 
 def test_last_trade_and_tick_size() -> None:
@@ -197,8 +199,10 @@ def test_post_order_round_trip_and_amounts() -> None:
         timestamp="1790000000000", metadata="0x00", builder="0x00", signature="0xsig",
     )  # fmt: skip
     body = pm.encode_post_order(pm.PostOrderBody(order=order, owner="key", order_type="FOK"))
-    assert b'"tokenId":"4815' in body and b'"orderType":"FOK"' in body
-    assert b'"makerAmount":"3400000"' in body and b" " not in body
+    assert b'"tokenId":"4815' in body
+    assert b'"orderType":"FOK"' in body
+    assert b'"makerAmount":"3400000"' in body
+    assert b" " not in body
     assert msgspec.json.decode(body, type=pm.PostOrderBody).order == order
 
 
@@ -209,7 +213,8 @@ def test_order_responses() -> None:
         b'"status":"matched","success":true}'
     )
     ack = pm.order_outcome(ok, "cid", inst, 9)
-    assert isinstance(ack, OrderAck) and ack.state is OrderState.FILLED
+    assert isinstance(ack, OrderAck)
+    assert ack.state is OrderState.FILLED
     bad = pm.decode_post_order_response(
         b'{"errorMsg":"INVALID_ORDER_NOT_ENOUGH_BALANCE","success":false}'
     )
@@ -218,6 +223,8 @@ def test_order_responses() -> None:
     assert (rej.reason, rej.retryable) == ("insufficient_balance", False)
     http = pm.decode_post_order_response(b'{"error":"Trading is currently disabled"}')
     rej2 = pm.order_outcome(http, "cid", inst, 9)
-    assert isinstance(rej2, OrderReject) and rej2.reason == "trading_disabled" and rej2.retryable
+    assert isinstance(rej2, OrderReject)
+    assert rej2.reason == "trading_disabled"
+    assert rej2.retryable
     with pytest.raises(DecodeError):
         pm.decode_post_order_response(b"<html>")
