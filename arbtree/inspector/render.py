@@ -132,10 +132,7 @@ def mailbox_bar(mb: MailboxStats, width: int = 10) -> Text:
 
 
 def _state_text(node: NodeSnapshot) -> Text:
-    text = Text(node.state.value, style=STATE_STYLES.get(node.state, ""))
-    if node.degraded_reason and node.state is not LifecycleState.DEGRADED:
-        text.append(" (degraded)", style="yellow")
-    return text
+    return Text(node.state.value, style=STATE_STYLES.get(node.state, ""))
 
 
 def _name_text(node: NodeSnapshot, root: str, selected: bool) -> Text:
@@ -154,14 +151,14 @@ def _failure_summary(node: NodeSnapshot, limit: int = 48) -> str:
     failure = node.last_failure
     if failure is None:
         return node.degraded_reason or ""
-    summary = f"{failure.type}: {failure.message}"
+    summary = f"{failure.type.rsplit('.', 1)[-1]}: {failure.message}"
     return summary if len(summary) <= limit else summary[: limit - 1] + "…"
 
 
 def render_header(snap: TreeSnapshot, *, source: str = "", now: float | None = None) -> Text:
     now = time.time() if now is None else now
     text = Text()
-    text.append("arbtree ", style="bold")
+    text.append("tree ", style="bold")
     text.append(snap.root)
     if source:
         text.append(f"  @ {source}", style="bright_black")
@@ -196,7 +193,7 @@ def render_tree(
     table.add_column("hb age", justify="right", no_wrap=True)
     table.add_column("mailbox", no_wrap=True)
     table.add_column("msg/s", justify="right", no_wrap=True)
-    table.add_column("last failure")
+    table.add_column("last failure", no_wrap=True, overflow="ellipsis")
     for node in snap.nodes:
         strategy = node.strategy or node.restart or ""
         restarts = f"{node.restarts_total} ({node.restarts_in_window})"
