@@ -54,7 +54,8 @@ def test_tree_with_failed_restarting_and_backoff_children_renders() -> None:
     assert "5 (2)" in binance
     assert "backing off 8.0s" in binance
     qc = row("quote_cache")
-    assert "[####" in qc and "40/100 pk 75" in qc
+    assert "[####" in qc
+    assert "40/100 pk 75" in qc
     assert "100/s" in qc  # 200 received over 2 s
     assert "1h02m" in lines[3]  # the root row, after the header and the column names
 
@@ -155,7 +156,8 @@ async def test_once_and_json_against_a_live_instance(
         assert "backoff" in crasher
         assert "RuntimeError: simulated crash" in crasher
         idle = next(line for line in out.splitlines() if " idle " in line)
-        assert "running" in idle and "0/8 pk 0" in idle
+        assert "running" in idle
+        assert "0/8 pk 0" in idle
         assert "last failures:" in out
 
         code = await trio.to_thread.run_sync(run_cli, ["inspect", "--run-dir", run_dir, "--json"])
@@ -182,7 +184,8 @@ async def test_wrong_token_is_reported_and_nothing_happens(
         code = await trio.to_thread.run_sync(run_cli, [*argv, "--restart", "arbtree/workers/idle"])
         err = capsys.readouterr().err
         assert code == 3
-        assert "401" in err and "refused the token" in err
+        assert "401" in err
+        assert "refused the token" in err
         assert node(stack.tree.snapshot(), "arbtree/workers/idle").restarts_total == 0
         code = await trio.to_thread.run_sync(run_cli, ["inspect", "--url", stack.url, "--halt"])
         assert code == 3
