@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import logging
 import random
-import statistics
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
