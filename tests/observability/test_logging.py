@@ -80,7 +80,8 @@ def test_plain_lines_and_tick_loggers_only_at_debug_when_asked() -> None:
         ("Authorization: Bearer eyJhbGciOi.J9.sig-part", "eyJhbGciOi.J9.sig-part"),
         ("headers={'authorization': 'Basic dXNlcjpwYXNz'}", "dXNlcjpwYXNz"),
         (
-            "KALSHI_PRIVATE_KEY=-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----",
+            "KALSHI_PRIVATE_KEY=-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n"
+            "-----END RSA PRIVATE KEY-----",
             "MIIEow",
         ),
         ("wallet 0x" + "ab" * 32 + " loaded", "ab" * 32),
