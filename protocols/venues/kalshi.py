@@ -36,6 +36,9 @@ from protocols.fixed import (
     parse_price,
     parse_size,
     parse_units,
+    price_memo,
+    size_memo,
+    units_memo,
 )
 from protocols.messages import (
     BookDelta,
@@ -245,7 +248,7 @@ KalshiMessage = MarketData | Fill | Control
 
 def _price(dollars: str | None, cents: int | None) -> int:
     if dollars is not None:
-        return parse_price(dollars)
+        return price_memo(dollars)
     if cents is not None:
         if not 0 <= cents <= 100:
             raise FixedPointError(cents, "cents outside 0..100")
@@ -255,7 +258,7 @@ def _price(dollars: str | None, cents: int | None) -> int:
 
 def _count(fp: str | int | None, whole: int | None) -> int:
     if isinstance(fp, str):
-        return parse_units(fp)
+        return units_memo(fp)
     if isinstance(fp, int):
         whole = fp
     if whole is not None:
@@ -356,9 +359,9 @@ class Decoder:
         asks: list[Level] = []
         if m.yes_dollars_fp is not None or m.no_dollars_fp is not None:
             for p, c in m.yes_dollars_fp or ():
-                bids.append(Level(parse_price(p), parse_size(c)))
+                bids.append(Level(price_memo(p), size_memo(c)))
             for p, c in m.no_dollars_fp or ():
-                asks.append(Level(PRICE_ONE - parse_price(p), parse_size(c)))
+                asks.append(Level(PRICE_ONE - price_memo(p), size_memo(c)))
         elif m.yes_dollars is not None or m.no_dollars is not None:
             for tp, tc in m.yes_dollars or ():
                 bids.append(Level(parse_price(tp), _level_count(tc)))

@@ -28,7 +28,15 @@ import msgspec
 
 from protocols.book import L2Book
 from protocols.errors import DecodeError
-from protocols.fixed import Rounding, format_units, notional, parse_price, parse_size
+from protocols.fixed import (
+    Rounding,
+    format_units,
+    notional,
+    parse_price,
+    parse_size,
+    price_memo,
+    size_memo,
+)
 from protocols.messages import (
     BookDelta,
     BookSide,
@@ -246,6 +254,9 @@ def check_delta_hash(book: L2Book, meta: AssetMeta, delta: BookDelta) -> bool | 
 # ============================================================ market decoder
 
 
+_SIDES = {"BUY": BookSide.BID, "SELL": BookSide.ASK, "buy": BookSide.BID, "sell": BookSide.ASK}
+
+
 def _side(text: str) -> BookSide:
     if text == "BUY" or text == "buy":
         return BookSide.BID
@@ -265,7 +276,7 @@ def _taker(text: str | None) -> Side | None:
 
 
 def _levels(wire: list[WireLevel], best_last: bool) -> tuple[Level, ...]:
-    out = [Level(parse_price(lv.price), parse_size(lv.size)) for lv in wire]
+    out = [Level(price_memo(lv.price), size_memo(lv.size)) for lv in wire]
     # Wire order is best-last (bids ascending, asks descending); sort defensively
     # (a sort of an already ordered list is linear) rather than trust it.
     return tuple(sorted(out, key=lambda lv: lv.price, reverse=best_last))
@@ -396,23 +407,34 @@ class MarketDecoder:
             tick_size=parse_price(ev.tick_size) if ev.tick_size else 0,
         )
 
+    def _asset(self, asset_id: str, market: str) -> InstrumentId:
+        """Interned instrument; the first sighting also records the asset's market."""
+        inst = self._instruments.get(asset_id)
+        if inst is None:
+            inst = self.instrument(asset_id)
+            if market:
+                self.meta(asset_id).market = market
+        return inst
+
     def _price_change(self, ev: WirePriceChange, recv_ns: int, out: list[MarketData]) -> None:
         ts = ms_value(ev.timestamp)
         entries = ev.price_changes
         if entries is not None:
-            instrument = self.instrument
+            asset = self._asset
+            market = ev.market
+            append = out.append
             for e in entries:
                 bb, ba = e.best_bid, e.best_ask
-                out.append(
-                    BookDelta(instrument=instrument(e.asset_id), side=_side(e.side),
-                              price=parse_price(e.price), size=parse_size(e.size),
+                side = _SIDES.get(e.side)
+                if side is None:
+                    raise DecodeError(VENUE, f"bad side {e.side!r}")
+                append(
+                    BookDelta(instrument=asset(e.asset_id, market), side=side,
+                              price=price_memo(e.price), size=size_memo(e.size),
                               venue_ts_ms=ts, recv_ns=recv_ns, hash=e.hash,
-                              best_bid=-1 if bb is None else parse_price(bb),
-                              best_ask=-1 if ba is None else parse_price(ba))
+                              best_bid=-1 if bb is None else price_memo(bb),
+                              best_ask=-1 if ba is None else price_memo(ba))
                 )  # fmt: skip
-            if ev.market:
-                for e in entries:
-                    self.meta(e.asset_id).market = ev.market
             return
         if ev.asset_id is None:
             raise DecodeError(VENUE, "price_change without price_changes or asset_id")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 import pytest
@@ -18,7 +19,10 @@ from protocols.fixed import (
     parse_price,
     parse_size,
     parse_units,
+    price_memo,
     round_to_tick,
+    size_memo,
+    units_memo,
 )
 
 
@@ -115,3 +119,17 @@ def test_complement_and_tick() -> None:
     assert complement(301_000) == 699_000
     assert round_to_tick(523_400, 10_000, Rounding.FLOOR) == 520_000
     assert round_to_tick(523_400, 10_000, Rounding.CEIL) == 530_000
+
+
+MEMOS = [(price_memo, parse_price), (size_memo, parse_size), (units_memo, parse_units)]
+
+
+@pytest.mark.parametrize(("memo", "plain"), MEMOS)
+def test_memo_parsers_agree_and_keep_raising(
+    memo: Callable[[str], int], plain: Callable[[str], int]
+) -> None:
+    for text in ("0.5", ".48", "0.5", "0.25"):
+        assert memo(text) == plain(text)
+    for _ in range(2):  # errors are never memoized
+        with pytest.raises(FixedPointError):
+            memo("0.1234567")
