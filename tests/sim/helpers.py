@@ -67,7 +67,7 @@ class ClientBook:
         return (max(self.bids) if self.bids else None, min(self.asks) if self.asks else None)
 
 
-def frames(text: str) -> list[dict[str, Any]]:
+def frames(text: str | bytes) -> list[dict[str, Any]]:
     """A Polymarket text frame is one object or an array of objects."""
     obj = json.loads(text)
     return obj if isinstance(obj, list) else [obj]

@@ -77,7 +77,9 @@ def test_windows_are_real_arbitrage_for_their_whole_life() -> None:
         for w in out.closed:
             active.pop(w.id)
         for w in out.opened:
-            assert w.max_size > 0 and w.edge_net > 0 and w.edge_per_share > 0
+            assert w.max_size > 0
+            assert w.edge_net > 0
+            assert w.edge_per_share > 0
             active[w.id] = (w.kind, w.market, w.end)
             seen += 1
         for kind, market, _end in active.values():
@@ -154,12 +156,14 @@ def test_kalshi_deltas_rebuild_the_sim_book() -> None:
     kal = KalshiWire(sc.markets)
     m = sc.markets[0]
     snap = json.loads(kal.snapshot_msg(m.ticker))
-    yes = {p: c for p, c in snap["yes_dollars_fp"]}
-    no = {p: c for p, c in snap["no_dollars_fp"]}
+    yes = dict(snap["yes_dollars_fp"])
+    no = dict(snap["no_dollars_fp"])
     from decimal import Decimal
 
-    book = {"yes": {Decimal(p): Decimal(c) for p, c in yes.items()},
-            "no": {Decimal(p): Decimal(c) for p, c in no.items()}}
+    book = {
+        "yes": {Decimal(p): Decimal(c) for p, c in yes.items()},
+        "no": {Decimal(p): Decimal(c) for p, c in no.items()},
+    }
     for _ in range(300):
         sc.step()
         changes = list(sc.log)

@@ -17,23 +17,37 @@ def make() -> tuple[Scenario, Exchange]:
     return sc, Exchange(sc, lambda: 1_780_000_000_000, CASH)
 
 
-def poly_order(token: str, price: int, shares: int, side: str = "BUY", kind: str = "GTC",
-               salt: int = 1) -> dict[str, object]:
+def poly_order(
+    token: str, price: int, shares: int, side: str = "BUY", kind: str = "GTC", salt: int = 1
+) -> dict[str, object]:
     usdc = price * shares // ONE
     maker, taker = (usdc, shares) if side == "BUY" else (shares, usdc)
-    return {"order": {"tokenId": token, "makerAmount": str(maker), "takerAmount": str(taker),
-                      "side": side, "salt": salt}, "owner": "k", "orderType": kind}
+    return {
+        "order": {
+            "tokenId": token,
+            "makerAmount": str(maker),
+            "takerAmount": str(taker),
+            "side": side,
+            "salt": salt,
+        },
+        "owner": "k",
+        "orderType": kind,
+    }
 
 
 def test_poly_fok_all_or_nothing_and_fees() -> None:
     sc, ex = make()
     m = sc.markets[0]
-    (p1, s1), (p2, s2) = m.poly_yes.levels(ASK)[:2]
+    (p1, s1), (p2, _s2) = m.poly_yes.levels(ASK)[:2]
     status, body = ex.poly_post(poly_order(m.yes_token, p1, s1 + ONE, kind="FOK"))
-    assert status == 400 and body["errorMsg"] == "FOK_ORDER_NOT_FILLED_ERROR"
-    assert m.poly_yes.levels(ASK)[0] == (p1, s1) and ex.poly.cash == CASH
+    assert status == 400
+    assert body["errorMsg"] == "FOK_ORDER_NOT_FILLED_ERROR"
+    assert m.poly_yes.levels(ASK)[0] == (p1, s1)
+    assert ex.poly.cash == CASH
     status, body = ex.poly_post(poly_order(m.yes_token, p2, s1 + ONE, kind="FOK", salt=2))
-    assert status == 200 and body["status"] == "matched" and len(body["tradeIDs"]) == 2
+    assert status == 200
+    assert body["status"] == "matched"
+    assert len(body["tradeIDs"]) == 2
     cost = p1 * s1 // ONE + p2 * ONE // ONE
     assert ex.poly.cash == CASH - cost
     fee = polymarket_taker_fee(s1, p1, m.fee_rate_ppm) * ONE // p1
@@ -48,7 +62,8 @@ def test_poly_fak_partial_and_gtc_rest_cancel() -> None:
     m = sc.markets[1]
     p1, s1 = m.poly_yes.levels(ASK)[0]
     status, body = ex.poly_post(poly_order(m.yes_token, p1, s1 + 7 * ONE, kind="FAK"))
-    assert status == 200 and body["status"] == "matched"
+    assert status == 200
+    assert body["status"] == "matched"
     assert ex.orders[body["orderID"]].filled == s1
     bid = m.poly_yes.best(BID)
     assert bid is not None
@@ -58,7 +73,8 @@ def test_poly_fak_partial_and_gtc_rest_cancel() -> None:
     assert m.poly_yes.size(BID, bid) == before + 10 * ONE
     assert ex.poly.reserved == bid * 10
     assert ex.poly_cancel(body["orderID"]) == {"canceled": [body["orderID"]], "not_canceled": {}}
-    assert m.poly_yes.size(BID, bid) == before and ex.poly.reserved == 0
+    assert m.poly_yes.size(BID, bid) == before
+    assert ex.poly.reserved == 0
     assert ex.poly_cancel(body["orderID"])["canceled"] == []
 
 
@@ -76,18 +92,30 @@ def test_poly_rejects_off_tick_small_and_unfunded() -> None:
     sc, ex = make()
     m = sc.markets[0]
     assert ex.poly_post(poly_order(m.yes_token, 505_000, 10 * ONE))[1]["errorMsg"] == (
-        "INVALID_ORDER_MIN_TICK_SIZE")
+        "INVALID_ORDER_MIN_TICK_SIZE"
+    )
     assert ex.poly_post(poly_order(m.yes_token, 500_000, 1 * ONE))[1]["errorMsg"] == (
-        "INVALID_ORDER_MIN_SIZE")
-    assert ex.poly_post(poly_order(m.yes_token, 500_000, 10 * ONE, side="SELL"))[1][
-        "errorMsg"] == "INVALID_ORDER_NOT_ENOUGH_BALANCE"
+        "INVALID_ORDER_MIN_SIZE"
+    )
+    assert (
+        ex.poly_post(poly_order(m.yes_token, 500_000, 10 * ONE, side="SELL"))[1]["errorMsg"]
+        == "INVALID_ORDER_NOT_ENOUGH_BALANCE"
+    )
 
 
-def kalshi(ticker: str, side: str, price_cents: int, count: int, tif: str, coid: str,
-           action: str = "buy") -> dict[str, object]:
+def kalshi(
+    ticker: str, side: str, price_cents: int, count: int, tif: str, coid: str, action: str = "buy"
+) -> dict[str, object]:
     key = "yes_price" if side == "yes" else "no_price"
-    return {"ticker": ticker, "side": side, "action": action, "count": count,
-            key: price_cents, "client_order_id": coid, "time_in_force": tif}
+    return {
+        "ticker": ticker,
+        "side": side,
+        "action": action,
+        "count": count,
+        key: price_cents,
+        "client_order_id": coid,
+        "time_in_force": tif,
+    }
 
 
 def test_kalshi_fok_ioc_gtc_fees_balance_idempotency() -> None:
@@ -96,31 +124,40 @@ def test_kalshi_fok_ioc_gtc_fees_balance_idempotency() -> None:
     bid, bid_size = m.kalshi.levels(BID)[-1]  # best YES bid = NO ask at 1 - bid
     no_ask = ONE - bid
     n = bid_size // ONE
-    status, body = ex.kalshi_post(kalshi(m.ticker, "no", no_ask // 10_000, n + 1, "fill_or_kill",
-                                         "a"))
-    assert status == 201 and body["order"]["status"] == "canceled"
-    assert body["order"]["fill_count"] == 0 and ex.kalshi.cash == CASH
-    status, body = ex.kalshi_post(kalshi(m.ticker, "no", no_ask // 10_000, n + 1,
-                                         "immediate_or_cancel", "b"))
+    status, body = ex.kalshi_post(
+        kalshi(m.ticker, "no", no_ask // 10_000, n + 1, "fill_or_kill", "a")
+    )
+    assert status == 201
+    assert body["order"]["status"] == "canceled"
+    assert body["order"]["fill_count"] == 0
+    assert ex.kalshi.cash == CASH
+    status, body = ex.kalshi_post(
+        kalshi(m.ticker, "no", no_ask // 10_000, n + 1, "immediate_or_cancel", "b")
+    )
     order = body["order"]
     assert order["fill_count_fp"] == f"{bid_size // ONE}.{bid_size % ONE // 10_000:02d}"
     fee = kalshi_taker_fee(bid_size, no_ask)
     assert ex.kalshi.cash == CASH - no_ask * bid_size // ONE - fee
     assert ex.kalshi.positions[f"{m.ticker}:no"] == bid_size
-    again = ex.kalshi_post(kalshi(m.ticker, "no", no_ask // 10_000, n + 1,
-                                  "immediate_or_cancel", "b"))
+    again = ex.kalshi_post(
+        kalshi(m.ticker, "no", no_ask // 10_000, n + 1, "immediate_or_cancel", "b")
+    )
     assert again == (status, body)  # duplicate client_order_id: first result, no new fill
     assert ex.kalshi.positions[f"{m.ticker}:no"] == bid_size
     fills = [e for e in ex.events if e.venue == "kalshi"]
-    assert len(fills) == 1 and fills[0].body["fee_cost"] == f"{fee / ONE:.6f}"
+    assert len(fills) == 1
+    assert fills[0].body["fee_cost"] == f"{fee / ONE:.6f}"
     # GTC below the market rests as a YES bid, then cancels
     low = m.kalshi.levels(BID)[0][0] - 10_000
-    status, body = ex.kalshi_post(kalshi(m.ticker, "yes", low // 10_000, 3, "good_till_canceled",
-                                         "c"))
-    assert body["order"]["status"] == "resting" and m.kalshi.size(BID, low) == 3 * ONE
+    status, body = ex.kalshi_post(
+        kalshi(m.ticker, "yes", low // 10_000, 3, "good_till_canceled", "c")
+    )
+    assert body["order"]["status"] == "resting"
+    assert m.kalshi.size(BID, low) == 3 * ONE
     assert [o.order_id for o in ex.kalshi_by_client("c")] == [body["order"]["order_id"]]
     status, cancel = ex.kalshi_cancel(body["order"]["order_id"])
-    assert cancel["order"]["status"] == "canceled" and cancel["reduced_by"] == 3
+    assert cancel["order"]["status"] == "canceled"
+    assert cancel["reduced_by"] == 3
     assert m.kalshi.size(BID, low) == 0
 
 
@@ -129,13 +166,15 @@ def test_resting_order_fills_as_maker_when_market_moves_through_it() -> None:
     m = sc.markets[0]
     ask = m.poly_yes.best(ASK)
     assert ask is not None
-    status, body = ex.poly_post(poly_order(m.yes_token, ask - 10_000, 10 * ONE))
+    _status, body = ex.poly_post(poly_order(m.yes_token, ask - 10_000, 10 * ONE))
     assert body["status"] == "live"
     m.eps_p -= 30_000  # the market maker reprices down through the resting bid
     sc._render(m)
     ex.sweep()
     order = ex.orders[body["orderID"]]
-    assert order.status == "matched" and order.filled == 10 * ONE
+    assert order.status == "matched"
+    assert order.filled == 10 * ONE
     assert ex.poly.positions[m.yes_token] == 10 * ONE  # maker: no fee
     makers = [e.body for e in ex.events if e.body.get("trader_side") == "MAKER"]
-    assert makers and makers[0]["maker_orders"][0]["order_id"] == order.order_id
+    assert makers
+    assert makers[0]["maker_orders"][0]["order_id"] == order.order_id
