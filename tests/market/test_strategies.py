@@ -1,0 +1,242 @@
+"""Fee formulas, depth-walk sizing and detector evaluation on hand-built books."""
+
+from __future__ import annotations
+
+import pytest
+
+from actors.detector.actor import Engine
+from actors.detector.fees import FeeSchedule, kalshi_fee, polymarket_fee
+from actors.detector.sizing import plan_pair
+from protocols.config.market import (
+    CrossVenuePair,
+    DetectorConfig,
+    KalshiMarket,
+    PolymarketMarket,
+)
+from protocols.messages import InstrumentId, Level, Outcome, TopOfBook, Venue
+
+ONE = 1_000_000
+PM = FeeSchedule(Venue.POLYMARKET, 72_000)  # crypto
+PM0 = FeeSchedule(Venue.POLYMARKET, 0)
+K = FeeSchedule(Venue.KALSHI, 70_000)
+
+
+# ------------------------------------------------------------------------- fees
+
+
+def test_polymarket_fee_doc_example() -> None:
+    # VENUES 3.4: crypto, 100 shares at 0.50 -> $1.80
+    assert polymarket_fee(100 * ONE, 500_000, 72_000) == 1_800_000
+
+
+def test_polymarket_fee_rounds_half_up_to_5_decimals() -> None:
+    # 1 share @0.01, rate 0.05: 0.05*0.01*0.99 = 0.000495 -> 0.00050 (half-up at 5 dp)
+    assert polymarket_fee(ONE, 10_000, 50_000) == 500
+    # 0.1 share @0.001, rate 0.04: 0.04*0.001*0.999*0.1 = 0.000003996 -> rounds to 0
+    assert polymarket_fee(ONE // 10, 1_000, 40_000) == 0
+    # exactly half a unit of the 5th decimal rounds up: 0.000005 -> 0.00001
+    # C=0.5, rate=0.04, p(1-p)=0.25 -> 0.005 ... scale down: C=0.0005 -> 0.000005
+    assert polymarket_fee(500, 500_000, 40_000) == 10
+
+
+def test_kalshi_fee_ceil_to_cent() -> None:
+    # schedule example: 10 @ $0.50 -> 0.175 -> $0.18
+    assert kalshi_fee(10 * ONE, 500_000, 70_000) == 180_000
+    # 1 contract @0.01: 0.07*0.0099 = 0.000693 -> one full cent
+    assert kalshi_fee(ONE, 10_000, 70_000) == 10_000
+    # an exact cent stays: 100 @0.5 * 0.07 = 1.75 -> 1.75
+    assert kalshi_fee(100 * ONE, 500_000, 70_000) == 1_750_000
+    # maker rate 0.0175, 4 @0.5 -> 0.0175 -> 0.02
+    assert kalshi_fee(4 * ONE, 500_000, 17_500) == 20_000
+
+
+@pytest.mark.parametrize("price", [1, 999_999, 0, ONE])
+def test_fees_near_zero_and_one(price: int) -> None:
+    # p(1-p) -> 0: Polymarket rounds to 0, Kalshi still charges its minimum cent (> 0 only
+    # when the unrounded fee is > 0)
+    assert polymarket_fee(ONE, price, 72_000) == 0
+    expected = 0 if price in (0, ONE) else 10_000
+    assert kalshi_fee(ONE, price, 70_000) == expected
+
+
+def test_fees_symmetric_around_half() -> None:
+    for p in (100_000, 237_000, 410_000):
+        assert polymarket_fee(37 * ONE, p, 72_000) == polymarket_fee(37 * ONE, ONE - p, 72_000)
+        assert kalshi_fee(37 * ONE, p, 70_000) == kalshi_fee(37 * ONE, ONE - p, 70_000)
+
+
+# ----------------------------------------------------------------------- sizing
+
+
+def test_walk_stops_at_first_level_below_min_edge() -> None:
+    a = [(450_000, 100 * ONE), (470_000, 100 * ONE)]
+    b = [(500_000, 50 * ONE), (510_000, 500 * ONE)]
+    plan = plan_pair(a, PM, b, K, min_edge=5_000, min_profit=0, max_size=10**15, step=ONE)
+    assert plan is not None
+    # level 2 pair (0.45 + 0.51) nets 0.04 - 0.0178 - 0.0175 < 0.005: only 50 shares
+    assert plan.size == 50 * ONE
+    assert plan.a.cash == 22_500_000 and plan.b.cash == 25_000_000
+    assert plan.a.fee == 891_000  # 50*0.072*0.45*0.55
+    assert plan.b.fee == 880_000  # ceil_cent(0.875)
+    assert plan.edge == 50 * ONE - 22_500_000 - 25_000_000 - 891_000 - 880_000
+    assert plan.a.limit_price == 450_000 and plan.b.limit_price == 500_000
+
+
+def test_walk_takes_deeper_levels_while_profitable() -> None:
+    a = [(400_000, 10 * ONE), (410_000, 10 * ONE), (450_000, 10 * ONE)]
+    b = [(500_000, 25 * ONE)]
+    plan = plan_pair(a, PM0, b, PM0, min_edge=60_000, min_profit=0, max_size=10**15, step=ONE)
+    assert plan is not None
+    # 0.40+0.50 -> 0.10 ok, 0.41+0.50 -> 0.09 ok, 0.45+0.50 -> 0.05 < 0.06 stop
+    assert plan.size == 20 * ONE
+    assert plan.a.fills == ((400_000, 10 * ONE), (410_000, 10 * ONE))
+    assert plan.a.limit_price == 410_000
+    assert plan.edge == 20 * ONE - 8_100_000 - 10_000_000
+
+
+def test_exactly_at_min_edge_is_accepted_and_one_unit_over_is_not() -> None:
+    a = [(450_000, 10 * ONE)]
+    b = [(500_000, 10 * ONE)]
+    at = plan_pair(a, PM0, b, PM0, min_edge=50_000, min_profit=0, max_size=10**15, step=ONE)
+    assert at is not None and at.edge == 500_000  # 10 x 0.05 exactly
+    over = plan_pair(a, PM0, b, PM0, min_edge=50_001, min_profit=0, max_size=10**15, step=ONE)
+    assert over is None
+
+
+def test_cent_rounding_shrinks_or_rejects_small_sizes() -> None:
+    # Kalshi 1 contract @0.5 costs a whole cent fee (0.0175 -> 0.02): per-share edge
+    # before rounding 1-0.48-0.5-0.0175 = 0.0025 >= 0.002, after rounding -0.0000 < 0.002
+    a = [(480_000, ONE)]
+    b = [(500_000, ONE)]
+    assert plan_pair(a, PM0, b, K, min_edge=2_000, min_profit=0, max_size=10**15, step=ONE) is None
+
+
+def test_step_and_max_size_cap() -> None:
+    a = [(400_000, 1_234_567_890)]
+    b = [(400_000, 9_999 * ONE)]
+    plan = plan_pair(a, PM0, b, PM0, min_edge=1, min_profit=0, max_size=10**15, step=ONE)
+    assert plan is not None and plan.size == 1_234 * ONE  # floored to whole shares
+    capped = plan_pair(a, PM0, b, PM0, min_edge=1, min_profit=0, max_size=7 * ONE, step=ONE)
+    assert capped is not None and capped.size == 7 * ONE
+
+
+def test_min_profit_gate() -> None:
+    a = [(400_000, ONE)]
+    b = [(500_000, ONE)]
+    # one share earns exactly 0.10
+    ok = plan_pair(a, PM0, b, PM0, min_edge=1, min_profit=100_000, max_size=10**9, step=ONE)
+    assert ok is not None and ok.edge == 100_000
+    assert plan_pair(a, PM0, b, PM0, min_edge=1, min_profit=100_001, max_size=10**9, step=ONE) is None
+
+
+# ------------------------------------------------------------------ detector engine
+
+
+def _cfg(**kw: object) -> DetectorConfig:
+    base: dict[str, object] = {
+        "min_edge": "0.005", "min_profit": "0", "max_quote_age_s": 2.0, "cooldown_s": 1.0,
+        "polymarket": [PolymarketMarket(name="m", yes_token="Y", no_token="N",
+                                        category="geopolitics")],
+        "kalshi": [KalshiMarket(name="k", ticker="KX")],
+        "pairs": [CrossVenuePair(name="p", polymarket="m", kalshi="k", resolution_note="same")],
+    }  # fmt: skip
+    base.update(kw)
+    return DetectorConfig(**base)  # type: ignore[arg-type]
+
+
+def _top(venue: Venue, sym: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]],
+         recv_ns: int = 1_000, version: int = 1, stale: str = "") -> TopOfBook:  # fmt: skip
+    outcome = Outcome.YES if venue is Venue.KALSHI else None
+    b = tuple(Level(p, s) for p, s in bids)
+    a = tuple(Level(p, s) for p, s in asks)
+    return TopOfBook(
+        instrument=InstrumentId(venue=venue, symbol=sym, outcome=outcome),
+        bid=b[0].price if b else 0, bid_size=b[0].size if b else 0,
+        ask=a[0].price if a else 0, ask_size=a[0].size if a else 0,
+        bids=b, asks=a, venue_ts_ms=7, recv_ns=recv_ns, version=version,
+        stale=bool(stale), stale_reason=stale,
+    )  # fmt: skip
+
+
+def test_complement_opportunity_with_timestamps() -> None:
+    eng = Engine(_cfg(strategies=["complement"]), clock_ns=lambda: 5_000)
+    tops = [
+        _top(Venue.POLYMARKET, "Y", [(400_000, 10 * ONE)], [(450_000, 10 * ONE)], recv_ns=1_000),
+        _top(Venue.POLYMARKET, "N", [(450_000, 10 * ONE)], [(520_000, 4 * ONE)], recv_ns=2_000),
+    ]
+    opps = eng.update(tops, now=0.0)
+    assert len(opps) == 1
+    o = opps[0]
+    assert o.strategy == "complement"
+    assert [(leg.instrument.symbol, leg.instrument.outcome) for leg in o.legs] == [
+        ("Y", Outcome.YES), ("N", Outcome.NO)]  # fmt: skip
+    assert o.legs[0].size == 4 * ONE and o.expected_edge == 4 * 30_000 and o.fees == 0
+    assert (o.recv_ns, o.detect_ns, o.venue_ts_ms) == (1_000, 5_000, 7)
+    assert eng.batch_latencies_ns == [3_000]
+
+
+def test_cross_venue_uses_mirrored_kalshi_bids_for_no() -> None:
+    eng = Engine(_cfg(strategies=["cross_venue"]), clock_ns=lambda: 5_000)
+    tops = [
+        _top(Venue.POLYMARKET, "Y", [(300_000, ONE)], [(400_000, 20 * ONE)]),
+        _top(Venue.POLYMARKET, "N", [(300_000, ONE)], [(700_000, 20 * ONE)]),
+        # Kalshi YES bid 0.55 -> NO ask 0.45: PM YES 0.40 + K NO 0.45 = 0.85
+        _top(Venue.KALSHI, "KX", [(550_000, 10 * ONE)], [(600_000, 10 * ONE)]),
+    ]
+    opps = eng.update(tops, now=0.0)
+    assert len(opps) == 1
+    legs = opps[0].legs
+    assert (legs[0].instrument.venue, legs[0].limit_price) == (Venue.POLYMARKET, 400_000)
+    assert legs[1].instrument == InstrumentId(venue=Venue.KALSHI, symbol="KX", outcome=Outcome.NO)
+    assert legs[1].limit_price == 450_000 and legs[1].size == 10 * ONE
+
+
+def test_stale_and_old_books_are_not_traded() -> None:
+    y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)])
+    n_stale = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)], stale="seq gap")
+    eng = Engine(_cfg(strategies=["complement"]), clock_ns=lambda: 5_000)
+    assert eng.update([y, n_stale], now=0.0) == []
+    assert eng.stats.stale_skips == 1
+    # fresh flag but received 3 s before "now" with max age 2 s
+    old = Engine(_cfg(strategies=["complement"]), clock_ns=lambda: 3_000_001_000)
+    n = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)])
+    assert old.update([y, n], now=0.0) == []
+    assert old.stats.stale_skips == 1
+
+
+def test_cooldown_per_pair() -> None:
+    eng = Engine(_cfg(strategies=["complement"], cooldown_s=1.0), clock_ns=lambda: 5_000)
+    y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)])
+    n = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)])
+    assert len(eng.update([y, n], now=10.0)) == 1
+    assert eng.update([y], now=10.5) == []
+    assert eng.stats.cooldown_skips == 1
+    assert len(eng.update([y], now=11.0)) == 1
+
+
+def test_recheck_against_cache_drops_a_vanished_edge() -> None:
+    y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)], version=1)
+    n = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)], version=1)
+    newer_n = _top(Venue.POLYMARKET, "N", [], [(560_000, 10 * ONE)], version=2)
+
+    class Reader:
+        def version(self, venue: Venue, symbol: str) -> int:
+            return 2 if symbol == "N" else 1
+
+        def top(self, venue: Venue, symbol: str) -> TopOfBook | None:
+            return newer_n if symbol == "N" else y
+
+    eng = Engine(_cfg(strategies=["complement"]), clock_ns=lambda: 5_000,
+                 reader=Reader())  # type: ignore[arg-type]  # fmt: skip
+    assert eng.update([y, n], now=0.0) == []
+    assert eng.stats.recheck_changed == 1 and eng.stats.recheck_dropped == 1
+
+
+def test_cost_per_update_touches_only_its_pairs() -> None:
+    many = [PolymarketMarket(name=f"m{i}", yes_token=f"Y{i}", no_token=f"N{i}") for i in range(500)]
+    eng = Engine(_cfg(strategies=["complement"], polymarket=many, pairs=[]),
+                 clock_ns=lambda: 5_000)  # fmt: skip
+    eng.update([_top(Venue.POLYMARKET, "Y7", [], [(450_000, ONE)])], now=0.0)
+    assert eng.stats.evaluations == 0  # N7 unknown yet: looked up, nothing evaluated
+    eng.update([_top(Venue.POLYMARKET, "N7", [], [(600_000, ONE)])], now=0.0)
+    assert eng.stats.evaluations == 1
