@@ -1,0 +1,75 @@
+"""``arbtree sim``: run the simulated venue standalone on loopback."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+from typing import Any
+
+import trio
+
+from actors.sim import SimConfig, open_sim_venue
+from actors.sim.units import ONE
+from actors.sim.venue import check_loopback
+
+
+def register(subparsers: Any) -> None:
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "sim", help="run the simulated Polymarket/Kalshi venue on loopback"
+    )
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--markets", type=int, default=4)
+    p.add_argument("--rate", type=float, default=200.0, help="book updates per second")
+    p.add_argument("--window-rate", type=float, default=0.05, help="windows per second")
+    p.add_argument("--window-duration", type=float, default=5.0, help="mean seconds")
+    p.add_argument("--window-size", type=int, default=100, help="shares at the best level")
+    p.add_argument("--host", default="127.0.0.1", help="loopback address only")
+    p.add_argument("--polymarket-port", type=int, default=0, help="0 = any free port")
+    p.add_argument("--kalshi-port", type=int, default=0)
+    p.add_argument("--rest-port", type=int, default=0)
+    p.add_argument("--ground-truth", metavar="PATH", default=None)
+    p.add_argument("--duration", type=float, default=None, help="seconds, default forever")
+    p.add_argument("--kalshi-legacy-cents", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        check_loopback(args.host)
+    except ValueError as exc:
+        print(f"arbtree sim: {exc}", file=sys.stderr)
+        return 2
+    config = SimConfig(
+        seed=args.seed,
+        markets=args.markets,
+        rate=args.rate,
+        window_rate=args.window_rate,
+        window_duration=args.window_duration,
+        window_size=args.window_size * ONE,
+        host=args.host,
+        polymarket_port=args.polymarket_port,
+        kalshi_port=args.kalshi_port,
+        rest_port=args.rest_port,
+        ground_truth_path=args.ground_truth,
+        kalshi_legacy_cents=args.kalshi_legacy_cents,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        trio.run(_serve, config, args.duration)
+    return 0
+
+
+async def _serve(config: SimConfig, duration: float | None) -> None:
+    async with open_sim_venue(config) as sim:
+        print(f"polymarket market ws  {sim.polymarket_ws_url}")
+        print(f"polymarket user ws    {sim.polymarket_user_ws_url}")
+        print(f"kalshi ws             {sim.kalshi_ws_url}")
+        print(f"polymarket rest       {sim.polymarket_rest_url}")
+        print(f"kalshi rest           {sim.kalshi_rest_url}")
+        for m in sim.markets:
+            print(f"market {m.index}: yes={m.yes_token} no={m.no_token} kalshi={m.ticker}")
+        sys.stdout.flush()
+        if duration is None:
+            await trio.sleep_forever()
+        await trio.sleep(duration)
+        print(f"{len(sim.windows)} windows injected")
