@@ -185,10 +185,19 @@ def render_tree(
     """One row per node, indented by depth, in the snapshot's depth-first order."""
     rates = rates or {}
     table = Table(expand=False, box=None, pad_edge=False, header_style="bold")
-    table.add_column("node", no_wrap=True)
-    table.add_column("state", no_wrap=True)
+    name_width = (
+        max(
+            (2 + 2 * (n.path.count("/") - snap.root.count("/")) + len(n.path.rsplit("/", 1)[-1]))
+            for n in snap.nodes
+        )
+        if snap.nodes
+        else 4
+    )
+    # On a narrow terminal the identity columns keep their width; the others shrink.
+    table.add_column("node", no_wrap=True, min_width=name_width)
+    table.add_column("state", no_wrap=True, min_width=8)
     table.add_column("strategy", no_wrap=True)
-    table.add_column("restarts", justify="right", no_wrap=True)
+    table.add_column("restarts", justify="right", no_wrap=True, min_width=6)
     table.add_column("uptime", justify="right", no_wrap=True)
     table.add_column("hb age", justify="right", no_wrap=True)
     table.add_column("mailbox", no_wrap=True)
