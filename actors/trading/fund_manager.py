@@ -294,7 +294,7 @@ class FundCore:
                             f"{snapshot.venue}: {len(snapshot.open_orders)} open orders unknown "
                             f"to us ({', '.join(snapshot.open_orders[:5])})"
                         )
-                    if any(snapshot.positions.values()):
+                    if snapshot.positions and any(snapshot.positions.values()):
                         problems.append(
                             f"{snapshot.venue}: positions without a checkpoint "
                             f"({_fmt_positions(snapshot.positions)})"
@@ -320,6 +320,13 @@ class FundCore:
             mine = {
                 i.key(): p.size for i, p in ledger.positions.items() if i.venue is venue and p.size
             }
+            if account.positions is None:
+                if mine:
+                    problems.append(
+                        f"{venue} positions: checkpoint {_fmt_positions(mine)} but the venue "
+                        "did not report positions (a missing report is not flat)"
+                    )
+                continue
             theirs = {k: s for k, s in account.positions.items() if s}
             if mine != theirs:
                 problems.append(

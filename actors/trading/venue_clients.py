@@ -60,7 +60,8 @@ class AccountSnapshot:
     venue: Venue
     cash: int  # total cash at the venue, reserved-by-orders included
     open_orders: tuple[str, ...]  # client order ids of resting orders
-    positions: dict[str, int]  # symbol (or symbol:outcome) -> signed size
+    # InstrumentId.key() -> signed size; None = this venue/endpoint cannot report positions
+    positions: dict[str, int] | None
 
 
 class VenueClient(Protocol):

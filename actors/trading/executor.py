@@ -1,0 +1,220 @@
+"""Executor actor: paper (simulated venue over HTTP, the default) or live venue clients.
+
+Receives :class:`ExecutionRequest` s (BLOCK, never dropped) from the fund manager and runs
+each as one two-leg execution (bounded concurrency); every ack, fill, reject, ambiguous
+outcome and final state goes back to the fund manager through a BLOCK mailbox. Registers
+the ``cancel-open-orders`` and ``drain-executor`` shutdown tasks.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import trio
+
+from actors.trading.breaker import CircuitBreaker
+from actors.trading.control import TradingControl
+from actors.trading.ladder import TradingState
+from actors.trading.messages import (
+    CancelAll,
+    ExecutionRequest,
+    ExecutorCommand,
+    ExecutorOutcomeMsg,
+    OrderFinal,
+)
+from actors.trading.rate_limit import TokenBucket
+from actors.trading.retry import RetryPolicy
+from actors.trading.two_leg import ExecutionSettings, OrderRunner, VenueGate, execute_legs
+from actors.trading.venue_clients import VenueClient, VenueError
+from protocols.config.trading import ExecutorConfig, VenueExecConfig
+from protocols.fixed import parse_units
+from protocols.messages import Fill, OrderReject, OrderState, Venue
+from supervision import Actor, ActorContext, Mailbox
+
+ClientsFactory = Callable[[], Mapping[Venue, VenueClient]]
+
+
+def make_gates(cfg: ExecutorConfig, clients: Mapping[Venue, VenueClient]) -> dict[Venue, VenueGate]:
+    gates: dict[Venue, VenueGate] = {}
+    per_venue: dict[Venue, VenueExecConfig] = {
+        Venue.POLYMARKET: cfg.polymarket,
+        Venue.KALSHI: cfg.kalshi,
+    }
+    for venue, client in clients.items():
+        vcfg = per_venue[venue]
+        gates[venue] = VenueGate(
+            client=client,
+            bucket=TokenBucket(vcfg.rate_limit.rate_per_s, vcfg.rate_limit.burst),
+            breaker=CircuitBreaker(
+                failure_threshold=cfg.breaker.failure_threshold,
+                open_s=cfg.breaker.open_s,
+                half_open_probes=cfg.breaker.half_open_probes,
+            ),
+            rate_limited_open_s=cfg.breaker.rate_limited_open_s,
+            tick=parse_units(vcfg.tick_size),
+            min_size=parse_units(vcfg.min_size),
+        )
+    return gates
+
+
+@attrs.define(eq=False)
+class Executor(Actor):
+    config: ExecutorConfig
+    control: TradingControl
+    intents: Mailbox[ExecutorCommand]
+    outcomes: Mailbox[ExecutorOutcomeMsg]
+    clients: ClientsFactory
+    user_fills: Mailbox[Fill] | None = None  # fills from the venues' user channels
+    heartbeat_s: float = 0.5
+    runner: OrderRunner | None = attrs.field(init=False, default=None)
+    executions: Counter[str] = attrs.field(init=False, factory=Counter)
+    in_flight: int = attrs.field(init=False, default=0)
+    draining: bool = attrs.field(init=False, default=False)
+    _idle: trio.Event = attrs.field(init=False, factory=trio.Event)
+
+    def statistics(self) -> dict[str, Any]:
+        runner = self.runner
+        out: dict[str, Any] = {
+            "in_flight": self.in_flight,
+            "executions": dict(self.executions),
+            "draining": self.draining,
+        }
+        if runner is not None:
+            out["orders"] = dict(runner.counters)
+            out["resting"] = len(runner.resting)
+            out["fills_duplicate"] = runner.tracker.duplicates
+            out["fills_absorbed"] = runner.tracker.absorbed
+            out["venues"] = {
+                str(v): {
+                    "breaker": g.breaker.state.value,
+                    "breaker_opened": g.breaker.opened_total,
+                    "breaker_refused": g.breaker.refused_total,
+                    "tokens": round(g.bucket.tokens, 3),
+                    "rate_waits": g.bucket.waited,
+                }
+                for v, g in runner.gates.items()
+            }
+        return out
+
+    async def run(
+        self,
+        ctx: ActorContext,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        clients = self.clients()
+        cfg = self.config
+        runner = self.runner = OrderRunner(
+            gates=make_gates(cfg, clients),
+            emit=self.outcomes.send,
+            retry=RetryPolicy.from_config(cfg.retry),
+            lookup_attempts=cfg.ambiguous_lookup_attempts,
+        )
+        settings = ExecutionSettings(
+            max_leg_delay_s=cfg.max_leg_delay_s,
+            unwind_max_slippage=parse_units(cfg.unwind_max_slippage),
+        )
+        self.control.stats_sources["executor"] = self.statistics
+        ctx.shutdown.add_task("cancel-open-orders", f"{ctx.path}:cancel", self.cancel_open)
+        ctx.shutdown.add_task("drain-executor", f"{ctx.path}:drain", self.drain)
+        self._idle.set()
+        limiter = trio.CapacityLimiter(max(1, cfg.max_concurrent_executions))
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._heartbeats, ctx)
+                if self.user_fills is not None:
+                    nursery.start_soon(self._fill_loop, runner, self.user_fills)
+                task_status.started()
+                while True:
+                    cmd = await self.intents.receive()
+                    if isinstance(cmd, CancelAll):
+                        nursery.start_soon(self.cancel_open)
+                        continue
+                    if self.draining or self.control.state is TradingState.HALTED:
+                        why = "shutting_down" if self.draining else "trading_halted"
+                        await self._refuse(cmd, why)
+                        continue
+                    token = object()
+                    await limiter.acquire_on_behalf_of(token)
+                    self._begin()
+                    nursery.start_soon(self._execute, cmd, runner, settings, limiter, token)
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(2.0):
+                for client in clients.values():
+                    await client.aclose()
+
+    def _begin(self) -> None:
+        self.in_flight += 1
+        if self._idle.is_set():
+            self._idle = trio.Event()
+
+    def _end(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self._idle.set()
+
+    async def _execute(
+        self,
+        req: ExecutionRequest,
+        runner: OrderRunner,
+        settings: ExecutionSettings,
+        limiter: trio.CapacityLimiter,
+        token: object,
+    ) -> None:
+        try:
+            report = await execute_legs(req, runner, self.control, settings)
+            self.executions[report.outcome.value] += 1
+            await self.outcomes.send(report)
+        finally:
+            limiter.release_on_behalf_of(token)
+            self._end()
+
+    async def _refuse(self, req: ExecutionRequest, reason: str) -> None:
+        for it in req.intents:
+            await self.outcomes.send(
+                OrderReject(
+                    client_order_id=it.client_order_id, instrument=it.instrument,
+                    reason=reason, venue_code="", retryable=False, ack_ns=time.monotonic_ns(),
+                )
+            )  # fmt: skip
+        self.executions[f"refused_{reason}"] += 1
+
+    async def _fill_loop(self, runner: OrderRunner, fills: Mailbox[Fill]) -> None:
+        while True:
+            for fill in await fills.receive_batch(256):
+                out = runner.tracker.from_channel(fill)
+                if out is not None:
+                    await self.outcomes.send(out)
+
+    async def _heartbeats(self, ctx: ActorContext) -> None:
+        while True:
+            ctx.heartbeat()
+            await trio.sleep(self.heartbeat_s)
+
+    async def cancel_open(self) -> None:
+        """Cancel every order that may be resting (cancels are always allowed)."""
+        runner = self.runner
+        if runner is None:
+            return
+        for coid, (intent, venue_order_id) in list(runner.resting.items()):
+            gate = runner.gates[intent.instrument.venue]
+            try:
+                ok = await gate.client.cancel(coid, venue_order_id)
+            except VenueError:
+                continue
+            if ok:
+                runner.resting.pop(coid, None)
+                await self.outcomes.send(
+                    OrderFinal(client_order_id=coid, state=OrderState.CANCELLED,
+                               filled_size=-1, reason="cancelled", at_ns=time.monotonic_ns())
+                )  # fmt: skip
+
+    async def drain(self) -> None:
+        """Stop taking new executions; wait for in-flight ones to reach a known state."""
+        self.draining = True
+        with trio.move_on_after(self.config.drain_timeout_s):
+            await self._idle.wait()
