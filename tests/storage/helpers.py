@@ -98,7 +98,9 @@ def order(coid: str, state: OrderState, filled: int, wall_ms: int) -> OrderRecor
     )
 
 
-def fill(fill_id: str, status: FillStatus = FillStatus.MATCHED, wall_ms: int = NOW_MS) -> FillRecord:
+def fill(
+    fill_id: str, status: FillStatus = FillStatus.MATCHED, wall_ms: int = NOW_MS
+) -> FillRecord:
     return FillRecord(
         fill=Fill(
             fill_id=fill_id,

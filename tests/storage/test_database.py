@@ -59,8 +59,6 @@ async def test_migrations_apply_once(db_dsn: str, tmp_path: Path) -> None:
 async def test_concurrent_migrations_do_not_race(db_dsn: str, tmp_path: Path) -> None:
     with trio.fail_after(30):
         async with open_database(db_dsn, tmp_path, fast_config(), migrate=False) as db:
-
-
             results: list[list[str]] = []
 
             async def one() -> None:
