@@ -452,7 +452,8 @@ class FundManager(Actor):
     opportunities: Mailbox[Opportunity]
     intents: Mailbox[ExecutorCommand]
     outcomes: Mailbox[ExecutorOutcomeMsg]
-    venues: Mapping[Venue, VenueClient] = attrs.field(factory=dict)
+    # Venue clients for reconciliation (a factory: fresh clients per attempt, closed after).
+    venues: Callable[[], Mapping[Venue, VenueClient]] | None = None
     checkpoint_loader: CheckpointLoader | None = None
     sink: RecordSink | None = None
     clock_ns: Callable[[], int] = time.monotonic_ns
@@ -512,11 +513,17 @@ class FundManager(Actor):
         except Exception as exc:
             return self._reconciled(ctx, [f"checkpoint could not be loaded: {exc!r}"])
         accounts: dict[Venue, AccountSnapshot] = {}
-        for venue, client in self.venues.items():
-            try:
-                accounts[venue] = await client.account()
-            except Exception as exc:
-                return self._reconciled(ctx, [f"{venue}: account report failed: {exc!r}"])
+        clients = self.venues() if self.venues is not None else {}
+        try:
+            for venue, client in clients.items():
+                try:
+                    accounts[venue] = await client.account()
+                except Exception as exc:
+                    return self._reconciled(ctx, [f"{venue}: account report failed: {exc!r}"])
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(1.0):
+                for client in clients.values():
+                    await client.aclose()
         paper = {Venue(k): parse_units(v) for k, v in self.config.paper_balances.items()}
         problems = core.reconcile(
             checkpoint, accounts, paper, parse_units(self.config.reconcile_tolerance)
