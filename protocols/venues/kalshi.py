@@ -82,8 +82,9 @@ class SnapshotMsg(msgspec.Struct):
 class DeltaMsg(msgspec.Struct):
     market_ticker: str
     side: str
-    price_dollars: str | None = None
-    delta_fp: str | None = None
+    # Strings on the wire; some clients report occasional JSON numbers (see _number_text).
+    price_dollars: str | float | None = None
+    delta_fp: str | float | None = None
     price: int | None = None  # legacy cents
     delta: int | None = None  # legacy whole contracts
     market_id: str = ""
@@ -246,9 +247,16 @@ KalshiMessage = MarketData | Fill | Control
 # ================================================================= normalize
 
 
-def _price(dollars: str | None, cents: int | None) -> int:
+def _number_text(value: str | float) -> str:
+    """A JSON number back to its decimal text. ``repr`` of a float is the shortest string
+    that round-trips, which is the wire text for any number with <= 15 significant digits,
+    so ``0.96`` maps to exactly 960_000; nothing is computed in binary floating point."""
+    return value if isinstance(value, str) else repr(value)
+
+
+def _price(dollars: str | float | None, cents: int | None) -> int:
     if dollars is not None:
-        return price_memo(dollars)
+        return price_memo(_number_text(dollars))
     if cents is not None:
         if not 0 <= cents <= 100:
             raise FixedPointError(cents, "cents outside 0..100")
@@ -256,11 +264,11 @@ def _price(dollars: str | None, cents: int | None) -> int:
     raise DecodeError(VENUE, "missing price")
 
 
-def _count(fp: str | int | None, whole: int | None) -> int:
+def _count(fp: str | float | None, whole: int | None) -> int:
     if isinstance(fp, str):
         return units_memo(fp)
-    if isinstance(fp, int):
-        whole = fp
+    if isinstance(fp, float):
+        return units_memo(repr(fp))
     if whole is not None:
         if abs(whole) > 10**15:
             raise FixedPointError(whole, "count too large")

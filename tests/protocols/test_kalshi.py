@@ -114,6 +114,16 @@ def test_control_frames_and_unknown_type() -> None:
     assert dec.skipped == 1
 
 
+def test_delta_with_json_numbers_is_exact() -> None:
+    frame = (
+        b'{"type":"orderbook_delta","sid":1,"seq":2,"msg":{"market_ticker":"T",'
+        b'"price_dollars":0.96,"delta_fp":-54.0,"side":"yes"}}'
+    )
+    (d,) = kalshi.Decoder().decode(frame, 1)
+    assert isinstance(d, BookDelta)
+    assert (d.price, d.size) == (960_000, -54_000_000)
+
+
 def test_too_precise_price_is_a_decode_error() -> None:
     with pytest.raises(DecodeError, match="more than 6 decimals"):
         decode(15)
