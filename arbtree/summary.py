@@ -1,0 +1,113 @@
+"""The end-of-run summary, and how a run is scored against the sim's ground truth.
+
+A window counts as *captured* when the detector emitted an opportunity on one of the
+window's instruments while the window was open (by venue time, with a small slack for the
+frame that closes it). Capture is judged on detection; what trading made of it is in the
+order and PnL figures beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import msgspec
+
+from protocols.tree import ShutdownReport
+
+CAPTURE_SLACK_MS = 100
+
+
+class WindowScore(msgspec.Struct, frozen=True, kw_only=True):
+    injected: int
+    captured: int
+    missed: int
+    capture_ratio: float | None  # None when nothing was injected
+    captured_ids: tuple[str, ...]
+    missed_ids: tuple[str, ...]
+    theoretical_edge_usd: str  # sum of the windows' net edge at their start
+    realized_pnl_usd: str
+
+
+class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
+    seed: int
+    duration_s: float
+    mode: str
+    messages_per_feed: dict[str, int]
+    decode_errors_per_feed: dict[str, int]
+    reconnects_per_feed: dict[str, int]
+    opportunities_by_strategy: dict[str, int]
+    opportunities_approved: int
+    opportunities_rejected: dict[str, int]  # reason -> count
+    orders_by_outcome: dict[str, int]
+    fills: int
+    realized_pnl_usd: str
+    fees_usd: str
+    trading_state: str
+    restarts_per_actor: dict[str, int]
+    shutdown: ShutdownReport | None
+    windows: WindowScore | None = None
+    storage: dict[str, int] = {}
+
+
+class WindowSpan(msgspec.Struct, frozen=True):
+    """What scoring needs of a ground-truth window."""
+
+    id: str
+    instruments: frozenset[str]
+    start_ms: int
+    end_ms: int
+    edge_net: int  # 1e-6 USD
+
+
+class Detection(msgspec.Struct, frozen=True):
+    """What scoring needs of an emitted opportunity."""
+
+    instruments: frozenset[str]
+    venue_ts_ms: int
+
+
+def usd(micro: int) -> str:
+    """1e-6 USD as an exact decimal string."""
+    sign = "-" if micro < 0 else ""
+    whole, frac = divmod(abs(micro), 1_000_000)
+    return f"{sign}{whole}.{frac:06d}"
+
+
+def score_windows(
+    windows: Iterable[WindowSpan],
+    detections: Iterable[Detection],
+    *,
+    realized_pnl: int,
+    slack_ms: int = CAPTURE_SLACK_MS,
+) -> WindowScore:
+    by_instrument: dict[str, list[int]] = {}
+    for det in detections:
+        for instrument in det.instruments:
+            by_instrument.setdefault(instrument, []).append(det.venue_ts_ms)
+    captured: list[str] = []
+    missed: list[str] = []
+    edge = 0
+    for window in windows:
+        edge += window.edge_net
+        lo, hi = window.start_ms - slack_ms, window.end_ms + slack_ms
+        hit = any(
+            lo <= ts <= hi
+            for instrument in window.instruments
+            for ts in by_instrument.get(instrument, ())
+        )
+        (captured if hit else missed).append(window.id)
+    injected = len(captured) + len(missed)
+    return WindowScore(
+        injected=injected,
+        captured=len(captured),
+        missed=len(missed),
+        capture_ratio=None if injected == 0 else len(captured) / injected,
+        captured_ids=tuple(captured),
+        missed_ids=tuple(missed),
+        theoretical_edge_usd=usd(edge),
+        realized_pnl_usd=usd(realized_pnl),
+    )
+
+
+def restarts_per_actor(restarts: Mapping[str, int]) -> dict[str, int]:
+    return {path: count for path, count in sorted(restarts.items()) if count}
