@@ -9,11 +9,13 @@ from protocols.messages import (
     BookDelta,
     BookSide,
     BookSnapshot,
+    Fill,
     InstrumentId,
     Liquidity,
     OrderAck,
     OrderReject,
     OrderState,
+    OrderUpdate,
     Outcome,
     Side,
     TickSizeChange,
@@ -99,13 +101,16 @@ def test_current_books_and_price_changes_verify_hashes() -> None:
                 book = books[msg.instrument]
                 book.apply_delta(msg)
                 verdicts.append(pm.check_delta_hash(book, dec.meta(msg.instrument.symbol), msg))
-                assert book.best_bid() is not None
-                assert book.best_bid()[0] == msg.best_bid  # type: ignore[index]
+                best = book.best_bid()
+                assert best is not None
+                assert best[0] == msg.best_bid
     assert verdicts == [True, True, True]
     # the two tokens are mirrored: NO's ask seen from YES is YES's bid complement
     yes = books[dec.instrument(TOKEN_A)]
     no = books[dec.instrument(TOKEN_B)]
-    assert mirror(no).best_bid() == (1_000_000 - no.best_ask()[0], no.best_ask()[1])  # type: ignore[index]
+    no_ask = no.best_ask()
+    assert no_ask is not None
+    assert mirror(no).best_bid() == (1_000_000 - no_ask[0], no_ask[1])
     assert yes.best_bid() == (340_000, 200_000_000)
 
 
@@ -162,10 +167,12 @@ def test_user_order_events() -> None:
     dec = pm.UserDecoder()
     (placed,) = dec.decode(USER[0], 5)
     (killed,) = dec.decode(USER[1], 5)
-    assert placed.state is OrderState.OPEN  # type: ignore[union-attr]
+    assert isinstance(placed, OrderUpdate)
+    assert isinstance(killed, OrderUpdate)
+    assert placed.state is OrderState.OPEN
     assert placed.instrument.outcome is Outcome.YES
-    assert (placed.price, placed.original_size) == (340_000, 10_000_000)  # type: ignore[union-attr]
-    assert killed.state is OrderState.CANCELLED  # type: ignore[union-attr]
+    assert (placed.price, placed.original_size) == (340_000, 10_000_000)
+    assert killed.state is OrderState.CANCELLED
 
 
 def test_user_maker_trade_yields_only_our_maker_fills() -> None:
@@ -175,18 +182,20 @@ def test_user_maker_trade_yields_only_our_maker_fills() -> None:
         "0xcccc01",
     ]
     same, other = fills
-    assert same.liquidity is Liquidity.MAKER  # type: ignore[union-attr]
-    assert same.side is Side.BUY  # taker sold the same token  # type: ignore[union-attr]
+    assert isinstance(same, Fill)
+    assert same.liquidity is Liquidity.MAKER
+    assert same.side is Side.BUY  # the taker sold the same token
     assert other.side is Side.SELL  # complementary token: same direction as taker
     assert other.instrument.outcome is Outcome.NO
-    assert same.size == 10_000_000  # type: ignore[union-attr]
+    assert same.size == 10_000_000
 
 
 def test_user_taker_trade() -> None:
     (fill,) = pm.UserDecoder().decode(USER[3], 5)
-    assert fill.liquidity is Liquidity.TAKER  # type: ignore[union-attr]
-    assert (fill.price, fill.size, fill.fee_rate_bps) == (660_000, 12_500_000, 150)  # type: ignore[union-attr]
-    assert fill.fee == -1  # type: ignore[union-attr]
+    assert isinstance(fill, Fill)
+    assert fill.liquidity is Liquidity.TAKER
+    assert (fill.price, fill.size, fill.fee_rate_bps) == (660_000, 12_500_000, 150)
+    assert fill.fee == -1
     assert fill.venue_ts_ms == 1727000300100
 
 
