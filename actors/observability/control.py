@@ -365,6 +365,16 @@ class ControlApp:
         result = fn(reason)
         if inspect.isawaitable(result):
             result = await result
+        # A hook may answer (accepted, why): a refusal (e.g. resume while latched) is a 409.
+        if (
+            isinstance(result, tuple)
+            and len(result) == 2
+            and isinstance(result[0], bool)
+            and isinstance(result[1], str)
+        ):
+            if not result[0]:
+                raise _HttpError(409, f"{action} refused: {result[1]}")
+            result = result[1]
         await _send_json(send, 200, {"ok": True, "action": action, **_res(result)})
         return 200
 

@@ -259,6 +259,7 @@ class StatField:
     doc: str
     kind: Literal["gauge", "counter"] = "gauge"
     label: str | None = None
+    value: Callable[[Any], float] | None = None  # converts a non-numeric value (e.g. a mode)
 
     def __attrs_post_init__(self) -> None:
         if self.kind == "counter" and not self.name.endswith("_total"):
@@ -267,26 +268,73 @@ class StatField:
             raise ValueError(f"metric {self.name!r} must start with arbtree_")
 
 
-# A ready-made field map for the database writer's statistics(): any of these keys that
-# the writer reports is exported; missing keys are skipped.
+# The storage writer's ``statistics()`` (``actors.storage.sink.StorageStats``) as metrics;
+# keys a writer does not report are skipped.
 DB_WRITER_FIELDS: tuple[StatField, ...] = (
     StatField(
         "rows_written",
         "arbtree_db_rows_written_total",
-        "Rows written to the database, by table.",
+        "Rows committed to the database (direct and replayed), by table.",
         "counter",
         label="table",
     ),
-    StatField("backlog_rows", "arbtree_db_backlog_rows", "Rows buffered, waiting to be written."),
-    StatField("journal_rows", "arbtree_db_journal_rows", "Rows spilled to the local journal."),
-    StatField("journal_bytes", "arbtree_db_journal_bytes", "Size of the local journal."),
     StatField(
-        "write_errors",
-        "arbtree_db_write_errors_total",
-        "Database write batches that failed.",
+        "records_durable",
+        "arbtree_db_records_durable_total",
+        "Records committed to Postgres or fsynced to the journal.",
         "counter",
     ),
-    StatField("writable", "arbtree_db_writable", "1 when the database accepts writes, else 0."),
+    StatField("batches", "arbtree_db_batches_total", "Write batches committed.", "counter"),
+    StatField(
+        "batch_latency_p50_s",
+        "arbtree_db_batch_latency_p50_seconds",
+        "Median write-batch latency, as computed by the writer.",
+    ),
+    StatField(
+        "batch_latency_p99_s",
+        "arbtree_db_batch_latency_p99_seconds",
+        "99th-percentile write-batch latency, as computed by the writer.",
+    ),
+    StatField(
+        "backlog",
+        "arbtree_db_backlog_records",
+        "Records not yet in Postgres (mailbox + overflow + journal).",
+    ),
+    StatField("mailbox_depth", "arbtree_db_mailbox_records", "Records queued in the mailbox."),
+    StatField("overflow", "arbtree_db_overflow_records", "Records in the overflow buffer."),
+    StatField("journal_records", "arbtree_db_journal_records", "Records held in the journal."),
+    StatField("journal_bytes", "arbtree_db_journal_bytes", "Size of the journal."),
+    StatField("journal_segments", "arbtree_db_journal_segments", "Journal segment files."),
+    StatField(
+        "spilled_records",
+        "arbtree_db_spilled_records_total",
+        "Records spilled to the journal.",
+        "counter",
+    ),
+    StatField(
+        "replayed_records",
+        "arbtree_db_replayed_records_total",
+        "Journal records replayed into Postgres.",
+        "counter",
+    ),
+    StatField(
+        "dead_letters",
+        "arbtree_db_dead_letters_total",
+        "Records Postgres refused for good.",
+        "counter",
+    ),
+    StatField(
+        "transient_errors",
+        "arbtree_db_transient_errors_total",
+        "Transient database errors (retried or spilled).",
+        "counter",
+    ),
+    StatField(
+        "mode",
+        "arbtree_db_spilling",
+        "1 while the writer spills to the journal first (database down or behind).",
+        value=lambda mode: 1.0 if mode == "spilling" else 0.0,
+    ),
 )
 
 
@@ -361,11 +409,16 @@ class StatisticsCollector(Collector):
                     )
                     families[field.name] = family
                 value = values[field.key]
-                if field.label is not None and isinstance(value, Mapping):
-                    for label_value, number in value.items():
-                        family.add_metric([*const_values, str(label_value)], _number(number))
-                elif field.label is None:
-                    family.add_metric(const_values, _number(value))
+                convert = field.value or _number
+                try:
+                    if field.label is not None and isinstance(value, Mapping):
+                        for label_value, number in value.items():
+                            family.add_metric([*const_values, str(label_value)], convert(number))
+                    elif field.label is None:
+                        family.add_metric(const_values, convert(value))
+                except (TypeError, ValueError):
+                    self._errors[reg.source] = self._errors.get(reg.source, 0) + 1
+                    log.warning("%s: statistics field %s is not a number", reg.source, field.key)
         yield from families.values()
         errors = CounterMetricFamily(
             "arbtree_statistics_errors_total",

@@ -190,6 +190,14 @@ async def test_halt_and_resume_go_through_the_trading_hook(tmp_path: Path) -> No
         unregister()
         assert (await client.post("/actions/halt", headers=stack.auth())).status_code == 503
 
+        # a hook answering (accepted, why): a refusal is a 409 with the reason
+        stack.plane.set_trading_control(
+            halt=lambda reason: None, resume=lambda reason: (False, "halt is latched")
+        )
+        r = await client.post("/actions/resume", headers=stack.auth())
+        assert r.status_code == 409
+        assert r.json()["error"] == "resume refused: halt is latched"
+
 
 async def test_oversized_body_is_refused(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack, stack.client() as client:

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import attrs
+import msgspec
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -17,6 +17,7 @@ from actors.observability.metrics import (
     Metrics,
     StatField,
 )
+from actors.storage.sink import StorageStats
 from tests.observability.conftest import open_stack, sample_snapshot
 
 
@@ -37,12 +38,29 @@ def record_some(metrics: Metrics) -> None:
     metrics.db_write.labels("fills").observe(0.003)
 
 
-@attrs.define
-class WriterStats:
-    rows_written: dict[str, int]
-    backlog_rows: int
-    journal_rows: int
-    writable: bool
+def storage_stats(**changes: object) -> StorageStats:
+    base = StorageStats(
+        mode="direct",
+        rows_written={"fills": 10, "orders": 4},
+        records_durable=14,
+        batches=3,
+        batch_latency_p50_s=0.002,
+        batch_latency_p99_s=0.02,
+        backlog=7,
+        mailbox_depth=7,
+        overflow=0,
+        journal_records=0,
+        journal_bytes=0,
+        journal_segments=0,
+        spilled_batches=0,
+        spilled_records=0,
+        replayed_records=0,
+        dead_letters=0,
+        dead_letters_to_file=0,
+        transient_errors=0,
+        last_error="",
+    )
+    return msgspec.structs.replace(base, **changes)
 
 
 def families(text: str) -> dict[str, object]:
@@ -60,8 +78,8 @@ def test_buckets_cover_microseconds_and_venue_round_trips() -> None:
 def test_hot_path_instruments_and_statistics_callbacks_are_exposed() -> None:
     metrics = Metrics(version="1.2.3", run_id="r1")
     record_some(metrics)
-    stats = WriterStats({"fills": 10, "orders": 4}, backlog_rows=7, journal_rows=0, writable=True)
-    unregister = metrics.register_statistics("db_writer", lambda: stats, DB_WRITER_FIELDS)
+    stats = [storage_stats()]
+    unregister = metrics.register_statistics("db_writer", lambda: stats[-1], DB_WRITER_FIELDS)
     metrics.register_statistics(
         "quote_cache",
         lambda: {"books": 12},
@@ -83,8 +101,11 @@ def test_hot_path_instruments_and_statistics_callbacks_are_exposed() -> None:
         "arbtree_exposure_ratio": "gauge",
         "arbtree_db_write_seconds": "histogram",
         "arbtree_db_rows_written": "counter",
-        "arbtree_db_backlog_rows": "gauge",
-        "arbtree_db_writable": "gauge",
+        "arbtree_db_backlog_records": "gauge",
+        "arbtree_db_batch_latency_p99_seconds": "gauge",
+        "arbtree_db_journal_records": "gauge",
+        "arbtree_db_spilling": "gauge",
+        "arbtree_db_dead_letters": "counter",
         "arbtree_books_tracked": "gauge",
         "arbtree_build_info": "gauge",  # an Info in text format
     }.items():
@@ -94,8 +115,8 @@ def test_hot_path_instruments_and_statistics_callbacks_are_exposed() -> None:
     reg = metrics.registry
     assert reg.get_sample_value("arbtree_feed_messages_total", {"venue": "kalshi"}) == 128
     assert reg.get_sample_value("arbtree_db_rows_written_total", {"table": "fills"}) == 10
-    assert reg.get_sample_value("arbtree_db_backlog_rows") == 7
-    assert reg.get_sample_value("arbtree_db_writable") == 1
+    assert reg.get_sample_value("arbtree_db_backlog_records") == 7
+    assert reg.get_sample_value("arbtree_db_spilling") == 0
     assert reg.get_sample_value("arbtree_books_tracked", {"venue": "kalshi"}) == 12
     # a 85 us tick->opportunity lands in the 100 us bucket, not the first one
     bucket = reg.get_sample_value("arbtree_tick_to_opportunity_seconds_bucket", {"le": "0.0001"})
@@ -103,10 +124,12 @@ def test_hot_path_instruments_and_statistics_callbacks_are_exposed() -> None:
     assert reg.get_sample_value("arbtree_tick_to_opportunity_seconds_bucket", {"le": "5e-05"}) == 0
 
     # read at scrape time: a change is visible at the next scrape without any recording
-    stats.backlog_rows = 99
-    assert reg.get_sample_value("arbtree_db_backlog_rows") == 99
+    stats.append(storage_stats(backlog=99, mode="spilling", journal_records=92))
+    assert reg.get_sample_value("arbtree_db_backlog_records") == 99
+    assert reg.get_sample_value("arbtree_db_spilling") == 1
+    assert reg.get_sample_value("arbtree_db_journal_records") == 92
     unregister()
-    assert reg.get_sample_value("arbtree_db_backlog_rows") is None
+    assert reg.get_sample_value("arbtree_db_backlog_records") is None
 
 
 def test_a_failing_statistics_callback_is_counted_not_fatal() -> None:
@@ -117,7 +140,7 @@ def test_a_failing_statistics_callback_is_counted_not_fatal() -> None:
 
     metrics.register_statistics("db_writer", broken, DB_WRITER_FIELDS)
     reg = metrics.registry
-    assert reg.get_sample_value("arbtree_db_backlog_rows") is None
+    assert reg.get_sample_value("arbtree_db_backlog_records") is None
     value = reg.get_sample_value("arbtree_statistics_errors_total", {"source": "db_writer"})
     assert value == 2  # one per collect(): the two get_sample_value scrapes
 
@@ -156,7 +179,7 @@ async def test_real_tree_metrics_over_http_pass_promtool(tmp_path: Path) -> None
         record_some(stack.plane.metrics)
         stack.plane.metrics.register_statistics(
             "db_writer",
-            lambda: {"rows_written": {"fills": 3}, "backlog_rows": 0, "journal_rows": 0},
+            storage_stats,
             DB_WRITER_FIELDS,
         )
         r = await client.get("/metrics")
