@@ -19,17 +19,17 @@ _ids = itertools.count()
 
 
 def limits(**over: int) -> Limits:
-    base = dict(
-        balance_buffer=5 * CASH_ONE,
-        max_notional_per_order=100 * CASH_ONE,
-        max_exposure_per_instrument=250 * CASH_ONE,
-        max_exposure_per_pair=400 * CASH_ONE,
-        max_exposure_per_venue=1000 * CASH_ONE,
-        max_exposure_total=1500 * CASH_ONE,
-        max_open_positions=50,
-        daily_loss_limit=50 * CASH_ONE,
-        max_age_ns=500_000_000,
-    )
+    base = {
+        "balance_buffer": 5 * CASH_ONE,
+        "max_notional_per_order": 100 * CASH_ONE,
+        "max_exposure_per_instrument": 250 * CASH_ONE,
+        "max_exposure_per_pair": 400 * CASH_ONE,
+        "max_exposure_per_venue": 1000 * CASH_ONE,
+        "max_exposure_total": 1500 * CASH_ONE,
+        "max_open_positions": 50,
+        "daily_loss_limit": 50 * CASH_ONE,
+        "max_age_ns": 500_000_000,
+    }
     base.update(over)
     return Limits(**base)
 

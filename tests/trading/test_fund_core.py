@@ -142,7 +142,8 @@ def test_ladder_is_latched_and_holds_block_resume() -> None:
     assert ladder.state is TradingState.HALTED
     ladder.hold("kill_switch", "file exists")
     ok, message = ladder.resume()
-    assert not ok and "kill_switch" in message
+    assert not ok
+    assert "kill_switch" in message
     ladder.release_hold("kill_switch")
     assert ladder.state is TradingState.HALTED  # still latched until an explicit resume
     assert ladder.resume() == (True, "resumed")
