@@ -126,6 +126,8 @@ class _Session:
             self.sid_books.setdefault(msg.sid, set()).add(msg.instrument)
         book.apply_delta(msg)
         verdict: bool | None = None
+        if self.venue == "polymarket" and polymarket.check_delta_top(book, msg) is False:
+            book.mark_stale("venue best bid/ask disagrees with the local book")
         if msg.hash and self.venue == "polymarket":
             verdict = polymarket.check_delta_hash(book, self.pm.meta(msg.instrument.symbol), msg)
             if verdict is False:

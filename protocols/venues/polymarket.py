@@ -29,6 +29,7 @@ import msgspec
 from protocols.book import L2Book
 from protocols.errors import DecodeError
 from protocols.fixed import (
+    PRICE_ONE,
     Rounding,
     format_units,
     notional,
@@ -249,6 +250,20 @@ def check_delta_hash(book: L2Book, meta: AssetMeta, delta: BookDelta) -> bool | 
             meta.neg_risk = neg_risk
             return True
     return False
+
+
+def check_delta_top(book: L2Book, delta: BookDelta) -> bool | None:
+    """Does the venue's claimed top (``best_bid``/``best_ask`` on a price_changes entry)
+    match ``book`` after the delta? Empty sides are claimed as "0" and "1". None when the
+    entry carried no claim (legacy shapes). Cheap: use it on every entry; the hash is the
+    thorough check."""
+    if delta.best_bid < 0 or delta.best_ask < 0:
+        return None
+    bid = book.best_bid()
+    ask = book.best_ask()
+    return (bid[0] if bid else 0) == delta.best_bid and (
+        ask[0] if ask else PRICE_ONE
+    ) == delta.best_ask
 
 
 # ============================================================ market decoder

@@ -101,6 +101,7 @@ def test_current_books_and_price_changes_verify_hashes() -> None:
                 book = books[msg.instrument]
                 book.apply_delta(msg)
                 verdicts.append(pm.check_delta_hash(book, dec.meta(msg.instrument.symbol), msg))
+                assert pm.check_delta_top(book, msg) is True
                 best = book.best_bid()
                 assert best is not None
                 assert best[0] == msg.best_bid
@@ -237,3 +238,17 @@ def test_order_responses() -> None:
     assert rej2.retryable
     with pytest.raises(DecodeError):
         pm.decode_post_order_response(b"<html>")
+
+
+def test_claimed_top_mismatch_and_absence() -> None:
+    dec = pm.MarketDecoder()
+    (snap,) = dec.decode(MARKET[5], 1)
+    assert isinstance(snap, BookSnapshot)
+    book = L2Book(snap.instrument)
+    book.apply_snapshot(snap)
+    (d,) = dec.decode(MARKET[1], 1)  # legacy flat entry: no claim to check
+    assert isinstance(d, BookDelta)
+    assert pm.check_delta_top(book, d) is None
+    lying = msgspec.structs.replace(d, best_bid=330_000, best_ask=360_000)
+    book.apply_delta(lying)  # bid 0.45 now tops the book, the claim says 0.33
+    assert pm.check_delta_top(book, lying) is False
