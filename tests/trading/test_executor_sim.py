@@ -1,0 +1,258 @@
+"""The order runner and two-leg execution against the simulated venue over loopback HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+
+from actors.sim.config import FaultKind, SimConfig
+from actors.sim.config import Venue as SimV
+from actors.sim.venue import SimVenue, open_sim_venue
+from actors.trading.control import TradingControl
+from actors.trading.executor import make_gates
+from actors.trading.http_clients import build_clients
+from actors.trading.ids import leg_order_id
+from actors.trading.messages import (
+    ExecutionOutcome,
+    ExecutionRequest,
+    OrderFinal,
+    UnwindStarted,
+)
+from actors.trading.retry import RetryPolicy
+from actors.trading.two_leg import ExecutionSettings, FillTracker, OrderRunner, execute_legs
+from protocols.config.trading import ExecutorConfig, HttpConfig, TradingConfig, VenueExecConfig
+from protocols.fixed import SIZE_ONE
+from protocols.messages import (
+    Fill,
+    FillStatus,
+    InstrumentId,
+    Liquidity,
+    OrderAmbiguous,
+    OrderIntent,
+    OrderReject,
+    Outcome,
+    Side,
+    TimeInForce,
+    Venue,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def exec_config(sim: SimVenue, **over: Any) -> ExecutorConfig:
+    base = TradingConfig().executor
+    return msgspec.structs.replace(
+        base,
+        polymarket=msgspec.structs.replace(base.polymarket, rest_url=sim.polymarket_rest_url),
+        kalshi=msgspec.structs.replace(base.kalshi, rest_url=sim.kalshi_rest_url),
+        http=HttpConfig(read_timeout_s=0.5, connect_timeout_s=0.5),
+        **over,
+    )
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[SimVenue]:
+    async with open_sim_venue(SimConfig(seed=7, markets=2, rate=20.0, window_rate=0.0)) as venue:
+        yield venue
+
+
+class Harness:
+    def __init__(self, sim: SimVenue, **over: Any) -> None:
+        self.cfg = exec_config(sim, **over)
+        self.clients = build_clients(self.cfg)
+        self.out: list[Any] = []
+        self.runner = OrderRunner(
+            gates=make_gates(self.cfg, self.clients), emit=self.emit,
+            retry=RetryPolicy(attempts=3, base_s=0.01, max_s=0.02), lookup_attempts=3,
+        )  # fmt: skip
+        self.control = TradingControl()
+        self.settings = ExecutionSettings(max_leg_delay_s=2.0, unwind_max_slippage=200_000)
+
+    async def emit(self, msg: Any) -> None:
+        self.out.append(msg)
+
+    def of(self, kind: type) -> list[Any]:
+        return [m for m in self.out if isinstance(m, kind)]
+
+    async def aclose(self) -> None:
+        for c in self.clients.values():
+            await c.aclose()
+
+
+def kalshi_yes(sim: SimVenue) -> InstrumentId:
+    return InstrumentId(venue=Venue.KALSHI, symbol=sim.markets[0].ticker, outcome=Outcome.YES)
+
+
+def poly_yes(sim: SimVenue) -> InstrumentId:
+    m = sim.markets[0]
+    return InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
+
+
+def intent(opp: str, leg: int, inst: InstrumentId, price: int, size: int = 5 * SIZE_ONE,
+           side: Side = Side.BUY) -> OrderIntent:  # fmt: skip
+    return OrderIntent(
+        client_order_id=leg_order_id(opp, leg), opportunity_id=opp, leg_index=leg,
+        instrument=inst, side=side, limit_price=price, size=size, reserved=0,
+        time_in_force=TimeInForce.FOK, recv_ns=0, detect_ns=0, intent_ns=0,
+    )  # fmt: skip
+
+
+async def test_two_leg_success(sim: SimVenue) -> None:
+    h = Harness(sim)
+    req = ExecutionRequest(
+        opportunity_id="ok",
+        intents=(
+            intent("ok", 0, poly_yes(sim), 990_000),
+            intent("ok", 1, kalshi_yes(sim), 990_000),
+        ),
+    )
+    with trio.fail_after(10):
+        report = await execute_legs(req, h.runner, h.control, h.settings)
+    assert report.outcome is ExecutionOutcome.COMPLETE, report
+    fills = h.of(Fill)
+    assert sorted(f.instrument.venue for f in fills) == [Venue.KALSHI, Venue.POLYMARKET]
+    assert all(f.size == 5 * SIZE_ONE for f in fills)
+    assert len(h.of(OrderFinal)) == 2
+    await h.aclose()
+
+
+async def test_one_leg_fails_and_the_other_is_unwound(sim: SimVenue) -> None:
+    h = Harness(sim)
+    req = ExecutionRequest(
+        opportunity_id="uw",
+        intents=(
+            intent("uw", 0, kalshi_yes(sim), 990_000),  # fills
+            intent("uw", 1, poly_yes(sim), 10_000),  # FOK at 0.01 cannot fill
+        ),
+    )
+    with trio.fail_after(10):
+        report = await execute_legs(req, h.runner, h.control, h.settings)
+    assert report.outcome is ExecutionOutcome.UNWOUND, report
+    assert len(h.of(UnwindStarted)) >= 1
+    rejects = h.of(OrderReject)
+    assert [r.reason for r in rejects] == ["fok_not_filled"]
+    # Flat again at the venue: bought 5 YES, sold 5 YES.
+    key = f"{sim.markets[0].ticker}:yes"
+    assert sim.exchange.kalshi.positions.get(key, 0) == 0
+    await h.aclose()
+
+
+async def test_dropped_response_is_ambiguous_and_resolved_without_duplicate(
+    sim: SimVenue,
+) -> None:
+    h = Harness(sim)
+    sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimV.KALSHI, count=1)
+    it = intent("amb", 0, kalshi_yes(sim), 990_000)
+    with trio.fail_after(10):
+        result = await h.runner.place(it)
+    assert len(h.of(OrderAmbiguous)) == 1
+    assert result.resolved
+    assert result.filled == 5 * SIZE_ONE
+    assert len(sim.exchange.kalshi_by_client(it.client_order_id)) == 1
+    assert h.runner.counters["ambiguous_resolved"] == 1
+    await h.aclose()
+
+
+async def test_dropped_polymarket_response_resolved_by_order_hash(sim: SimVenue) -> None:
+    h = Harness(sim)
+    sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimV.POLYMARKET, count=1)
+    it = intent("pamb", 0, poly_yes(sim), 990_000)
+    with trio.fail_after(10):
+        result = await h.runner.place(it)
+    assert result.resolved
+    assert result.filled == 5 * SIZE_ONE
+    poly_orders = [o for o in sim.exchange.orders.values() if o.venue == "polymarket"]
+    assert len(poly_orders) == 1
+    await h.aclose()
+
+
+async def test_500_then_lookup_then_same_id_resend(sim: SimVenue) -> None:
+    h = Harness(sim)
+    sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=1)
+    it = intent("5xx", 0, kalshi_yes(sim), 990_000)
+    with trio.fail_after(10):
+        result = await h.runner.place(it)
+    assert result.filled == 5 * SIZE_ONE
+    assert h.runner.counters["ambiguous_not_found"] == 1
+    assert len(sim.exchange.kalshi_by_client(it.client_order_id)) == 1
+    await h.aclose()
+
+
+async def test_timeout_is_ambiguous_not_failed(sim: SimVenue) -> None:
+    h = Harness(sim)
+    sim.faults.inject(FaultKind.REST_TIMEOUT, venue=SimV.KALSHI, count=1, duration=1.0)
+    it = intent("slow", 0, kalshi_yes(sim), 990_000)
+    with trio.fail_after(10):
+        result = await h.runner.place(it)
+    assert len(h.of(OrderAmbiguous)) == 1
+    assert result.filled == 5 * SIZE_ONE
+    assert len(sim.exchange.kalshi_by_client(it.client_order_id)) == 1
+    await h.aclose()
+
+
+async def test_429_opens_breaker_without_retry_storm(sim: SimVenue) -> None:
+    h = Harness(sim)
+    sim.faults.inject(FaultKind.REST_429, venue=SimV.KALSHI, count=1)
+    with trio.fail_after(10):
+        result = await h.runner.place(intent("rl", 0, kalshi_yes(sim), 990_000))
+        assert result.reason == "rate_limited"
+        assert h.runner.counters["sent"] == 1
+        # The breaker refuses the next execution locally, before either leg is sent.
+        req = ExecutionRequest(
+            opportunity_id="rl2",
+            intents=(
+                intent("rl2", 0, poly_yes(sim), 990_000),
+                intent("rl2", 1, kalshi_yes(sim), 990_000),
+            ),
+        )
+        report = await execute_legs(req, h.runner, h.control, h.settings)
+    assert report.outcome is ExecutionOutcome.REFUSED
+    assert "breaker open" in report.detail
+    assert h.runner.counters["sent"] == 1
+    assert not [o for o in sim.exchange.orders.values() if o.venue == "polymarket"]
+    await h.aclose()
+
+
+async def test_halted_refuses_before_sending(sim: SimVenue) -> None:
+    h = Harness(sim)
+    h.control.halt("test")
+    req = ExecutionRequest(
+        opportunity_id="h",
+        intents=(intent("h", 0, poly_yes(sim), 990_000), intent("h", 1, kalshi_yes(sim), 990_000)),
+    )
+    report = await execute_legs(req, h.runner, h.control, h.settings)
+    assert report.outcome is ExecutionOutcome.REFUSED
+    assert not sim.exchange.orders
+    await h.aclose()
+
+
+def test_fill_dedup_by_id_and_watermark() -> None:
+    tracker = FillTracker()
+    inst = InstrumentId(venue=Venue.KALSHI, symbol="T", outcome=Outcome.YES)
+    it = intent("d", 0, inst, 500_000)
+    from actors.trading.venue_clients import OrderStatus
+    from protocols.messages import OrderState
+
+    status = OrderStatus(it.client_order_id, "v1", inst, OrderState.FILLED, it.size, it.size,
+                         500_000, 10_000)  # fmt: skip
+    first = tracker.from_status(it, status)
+    assert first is not None
+    assert first.size == it.size
+    assert tracker.from_status(it, status) is None  # same report again
+    chan = Fill(fill_id="t1", venue_order_id="v1", client_order_id=it.client_order_id,
+                instrument=inst, side=Side.BUY, price=500_000, size=it.size, fee=0,
+                liquidity=Liquidity.TAKER, status=FillStatus.MATCHED, venue_ts_ms=0, recv_ns=0)  # fmt: skip
+    assert tracker.from_channel(chan) is None  # already counted from REST
+    assert tracker.from_channel(chan) is None
+    assert tracker.duplicates == 1
+    assert tracker.absorbed == 1
+
+
+def test_paper_config_builds_clients_for_enabled_venues() -> None:
+    cfg = ExecutorConfig(polymarket=VenueExecConfig(enabled=False),
+                         kalshi=VenueExecConfig(rest_url="http://127.0.0.1:1/trade-api/v2"))  # fmt: skip
+    assert set(build_clients(cfg)) == {Venue.KALSHI}
