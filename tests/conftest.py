@@ -62,10 +62,9 @@ def pg_dsn() -> str:
 
 
 @pytest.fixture
-def pg_run_dir() -> Iterator[Path]:
+def pg_run_dir() -> Path:
     """A run directory for an embedded server (outside pytest's 0700 temp root)."""
-    path = Path(tempfile.mkdtemp(prefix="arbtree-test-run-"))
-    yield path
+    return Path(tempfile.mkdtemp(prefix="arbtree-test-run-"))
 
 
 @pytest.fixture

@@ -36,9 +36,32 @@ Row = tuple[Any, ...]
 DAY_MS = 86_400_000
 
 
+_last_ts: list[Any] = [None, None]
+
+
 def ts_ms(ms: int) -> datetime:
-    """Epoch milliseconds to an aware UTC datetime."""
-    return datetime.fromtimestamp(ms / 1000.0, UTC)
+    """Epoch milliseconds to an aware UTC datetime (memoised: a batch shares its ms)."""
+    last = _last_ts
+    if last[0] == ms:
+        value: datetime = last[1]
+        return value
+    value = datetime.fromtimestamp(ms / 1000.0, UTC)
+    last[0] = ms
+    last[1] = value
+    return value
+
+
+_keys: dict[Any, str] = {}
+
+
+def instrument_key(instrument: Any) -> str:
+    """``InstrumentId.key()``, cached (a few hundred instruments, millions of rows)."""
+    key = _keys.get(instrument)
+    if key is None:
+        key = instrument.key()
+        if len(_keys) < 100_000:
+            _keys[instrument] = key
+    return key
 
 
 def _json(value: Any) -> str:
@@ -91,7 +114,7 @@ def _tick_rows(rid: uuid.UUID, r: TickRecord) -> Sequence[Row]:
         (
             rid,
             ts_ms(r.wall_ms),
-            r.instrument.key(),
+            instrument_key(r.instrument),
             r.bid,
             r.bid_size,
             r.ask,

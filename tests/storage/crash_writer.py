@@ -26,17 +26,19 @@ async def main(dsn: str, run_dir: Path) -> None:
             high = max(high, record.recv_ns)
         print(f"durable {high} {via}", flush=True)
 
-    async with open_database(dsn, run_dir, cfg) as db:
-        async with running_writer(db, run_dir / "journal", cfg, on_durable=durable) as (sink, _):
-            i = 0
-            while True:
-                # stay clear of the overflow path, so "durable up to N" means 0..N
-                while len(sink.mailbox) > 1_500:
-                    await trio.sleep(0.001)
-                for _ in range(100):
-                    sink.put(tick(i))
-                    i += 1
-                await trio.sleep(0.002)
+    async with (
+        open_database(dsn, run_dir, cfg) as db,
+        running_writer(db, run_dir / "journal", cfg, on_durable=durable) as (sink, _),
+    ):
+        i = 0
+        while True:
+            # stay clear of the overflow path, so "durable up to N" means 0..N
+            while len(sink.mailbox) > 1_500:  # noqa: ASYNC110 - polling a depth
+                await trio.sleep(0.001)
+            for _ in range(100):
+                sink.put(tick(i))
+                i += 1
+            await trio.sleep(0.002)
 
 
 if __name__ == "__main__":

@@ -187,7 +187,7 @@ async def running_writer(
 
 async def wait_until(predicate: Callable[[], bool], *, limit_s: float = 20.0) -> None:
     with trio.fail_after(limit_s):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - polling state owned by the writer
             await trio.sleep(0.02)
 
 
