@@ -128,7 +128,7 @@ def build_trading_path(
     )
 
     def watchdog_spec(
-        tree: Callable[[], TreeHandle],
+        tree: Callable[[], TreeHandle | None],
         *,
         stale_instruments: Callable[[], Iterable[str]] | None = None,
         storage_healthy: Callable[[], bool] | None = None,

@@ -45,7 +45,9 @@ _WATCHED = (LifecycleState.RUNNING, LifecycleState.DEGRADED)
 @attrs.define(eq=False)
 class Watchdog(Actor):
     config: WatchdogConfig
-    tree: Callable[[], TreeHandle]
+    # The Tree is built after its children start: the callable may return None (or raise
+    # LookupError) until it exists; the watchdog waits for it.
+    tree: Callable[[], TreeHandle | None]
     control: TradingControl | None = None
     stale_instruments: Callable[[], Iterable[str]] | None = None
     storage_healthy: Callable[[], bool] | None = None
@@ -75,11 +77,19 @@ class Watchdog(Actor):
     ) -> None:
         if self.control is not None:
             self.control.stats_sources["watchdog"] = self.statistics
-        tree = self.tree()
+        task_status.started()
+        tree = None
+        while tree is None:
+            ctx.heartbeat()
+            try:
+                tree = self.tree()
+            except LookupError:
+                tree = None
+            if tree is None:
+                await trio.sleep(self.config.check_interval_s)
         # Restarts that happened before this incarnation are history, not news.
         for node in tree.snapshot().nodes:
             self._seen_restarts[node.path] = node.restarts_total
-        task_status.started()
         while True:
             ctx.heartbeat()
             await self.check(ctx, tree)

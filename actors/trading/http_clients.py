@@ -505,9 +505,9 @@ def build_clients(
     live = cfg.mode == "live"
     out: dict[Venue, VenueClientT] = {}
     if cfg.kalshi.enabled:
+        signer = kalshi_signer_from_env(env) if live else None
         if not cfg.kalshi.rest_url:
             raise ValueError("executor.kalshi.rest_url is empty")
-        signer = kalshi_signer_from_env(env) if live else None
         base = cfg.kalshi.rest_url.rstrip("/")
         prefix = "/trade-api/v2" if base.endswith("/trade-api/v2") else ""
         out[Venue.KALSHI] = KalshiClient(

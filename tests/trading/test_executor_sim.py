@@ -243,9 +243,20 @@ def test_fill_dedup_by_id_and_watermark() -> None:
     assert first is not None
     assert first.size == it.size
     assert tracker.from_status(it, status) is None  # same report again
-    chan = Fill(fill_id="t1", venue_order_id="v1", client_order_id=it.client_order_id,
-                instrument=inst, side=Side.BUY, price=500_000, size=it.size, fee=0,
-                liquidity=Liquidity.TAKER, status=FillStatus.MATCHED, venue_ts_ms=0, recv_ns=0)  # fmt: skip
+    chan = Fill(
+        fill_id="t1",
+        venue_order_id="v1",
+        client_order_id=it.client_order_id,
+        instrument=inst,
+        side=Side.BUY,
+        price=500_000,
+        size=it.size,
+        fee=0,
+        liquidity=Liquidity.TAKER,
+        status=FillStatus.MATCHED,
+        venue_ts_ms=0,
+        recv_ns=0,
+    )
     assert tracker.from_channel(chan) is None  # already counted from REST
     assert tracker.from_channel(chan) is None
     assert tracker.duplicates == 1
@@ -253,6 +264,8 @@ def test_fill_dedup_by_id_and_watermark() -> None:
 
 
 def test_paper_config_builds_clients_for_enabled_venues() -> None:
-    cfg = ExecutorConfig(polymarket=VenueExecConfig(enabled=False),
-                         kalshi=VenueExecConfig(rest_url="http://127.0.0.1:1/trade-api/v2"))  # fmt: skip
+    cfg = ExecutorConfig(
+        polymarket=VenueExecConfig(enabled=False),
+        kalshi=VenueExecConfig(rest_url="http://127.0.0.1:1/trade-api/v2"),
+    )
     assert set(build_clients(cfg)) == {Venue.KALSHI}
