@@ -1,0 +1,196 @@
+"""``arbtree bench trading``: opportunity -> order request on the socket, through the fund
+manager and the executor against the simulated venue, with the same-run floor.
+
+Measured per opportunity (sequential, one in flight): from ``send`` into the detector ->
+fund-manager mailbox to the moment httpx hands the first leg's request to the transport
+(its ``request`` event hook). The floor, measured in the same run: two raw mailbox hops
+(the same Mailbox type and policy) plus a raw httpx request of the same shape to the same
+sim (call -> request hook). Figures are HDR histograms in microseconds; they are reported,
+never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import httpx
+import msgspec
+import trio
+import trio.lowlevel
+from hdrh.histogram import HdrHistogram
+
+from actors.sim.config import SimConfig
+from actors.sim.venue import open_sim_venue
+from actors.trading.http_clients import build_clients
+from actors.trading_tree import build_trading_path
+from protocols.config.trading import FundLimitsConfig, FundManagerConfig, TradingConfig
+from protocols.fixed import SIZE_ONE
+from protocols.messages import InstrumentId, Opportunity, OpportunityLeg, Outcome, Side, Venue
+from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
+from supervision.tree import open_tree
+
+
+def _hist() -> HdrHistogram:
+    return HdrHistogram(1, 60_000_000, 3)
+
+
+def _fmt(name: str, h: HdrHistogram) -> str:
+    return (f"{name:<28} n={h.get_total_count():>6}  p50={h.get_value_at_percentile(50):>8} us"
+            f"  p99={h.get_value_at_percentile(99):>8} us  max={h.get_max_value():>8} us")  # fmt: skip
+
+
+async def _bench(n: int, warmup: int) -> dict[str, HdrHistogram]:
+    pipeline, hops, raw_http = _hist(), _hist(), _hist()
+    sent_at: list[int] = []
+    async with open_sim_venue(SimConfig(seed=11, markets=2, rate=20.0, window_rate=0.0)) as sim:
+        base = TradingConfig()
+        ex = base.executor
+        cfg = TradingConfig(
+            fund=FundManagerConfig(
+                limits=FundLimitsConfig(max_opportunity_age_s=10.0, max_exposure_total="1000000",
+                                        max_exposure_per_venue="1000000",
+                                        max_exposure_per_pair="1000000",
+                                        max_exposure_per_instrument="1000000",
+                                        daily_loss_limit="1000000"),
+                paper_balances={"polymarket": "10000", "kalshi": "10000"},
+            ),
+            executor=msgspec.structs.replace(
+                ex,
+                polymarket=msgspec.structs.replace(
+                    ex.polymarket, rest_url=sim.polymarket_rest_url,
+                    rate_limit=msgspec.structs.replace(ex.polymarket.rate_limit,
+                                                       rate_per_s=1e6, burst=1e6)),
+                kalshi=msgspec.structs.replace(
+                    ex.kalshi, rest_url=sim.kalshi_rest_url,
+                    rate_limit=msgspec.structs.replace(ex.kalshi.rate_limit, rate_per_s=1e6,
+                                                       burst=1e6)),
+            ),
+        )  # fmt: skip
+        first_request = trio.Event()
+        requests_seen = 0
+
+        async def on_request(request: httpx.Request) -> None:
+            nonlocal requests_seen, first_request
+            if request.method == "POST":
+                requests_seen += 1
+                if sent_at and not first_request.is_set():
+                    pipeline.record_value(max(1, (time.perf_counter_ns() - sent_at[-1]) // 1000))
+                    first_request.set()
+
+        def clients() -> Any:
+            built = build_clients(cfg.executor)
+            for c in built.values():
+                c.http.event_hooks["request"].append(on_request)
+            return built
+
+        opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
+        spec, _, handles = build_trading_path(cfg, opportunities=opps, clients=clients)
+        m = sim.markets[0]
+        legs = (
+            OpportunityLeg(
+                instrument=InstrumentId(
+                    venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES
+                ),
+                side=Side.BUY,
+                limit_price=10_000,
+                size=5 * SIZE_ONE,
+            ),
+            OpportunityLeg(
+                instrument=InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO),
+                side=Side.BUY,
+                limit_price=10_000,
+                size=5 * SIZE_ONE,
+            ),
+        )  # fmt: skip  (limit 0.01: FOKs do not fill, so the books and cash stay unchanged)
+        root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
+        async with open_tree(root, name="bench") as tree:
+            while "reconciliation" in handles.control.ladder.holds:
+                await trio.sleep(0.01)
+            for i in range(warmup + n):
+                if i == warmup:
+                    pipeline.reset()
+                first_request = trio.Event()
+                target = requests_seen + 2
+                now = time.monotonic_ns()
+                opp = Opportunity(opportunity_id=f"b{i}", strategy="bench", legs=legs,
+                                  expected_edge=1, fees=0, venue_ts_ms=0, recv_ns=now,
+                                  detect_ns=now)  # fmt: skip
+                sent_at.append(time.perf_counter_ns())
+                await opps.send(opp)
+                await first_request.wait()
+                while requests_seen < target:  # both legs out; let the responses settle
+                    await trio.lowlevel.checkpoint()
+                await trio.sleep(0.002)
+            tree.request_shutdown("bench done")
+
+        # Floor 1: two raw mailbox hops (same Mailbox, BLOCK), one message in flight.
+        a: Mailbox[int] = Mailbox("a", 8, OverflowPolicy.BLOCK)
+        b: Mailbox[int] = Mailbox("b", 8, OverflowPolicy.BLOCK)
+        done = trio.Event()
+
+        async def relay() -> None:
+            while True:
+                await b.send(await a.receive())
+
+        async def sink() -> None:
+            while True:
+                t0 = await b.receive()
+                hops.record_value(max(1, (time.perf_counter_ns() - t0) // 1000))
+                if hops.get_total_count() >= n:
+                    done.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(relay)
+            nursery.start_soon(sink)
+            for _ in range(n):
+                await a.send(time.perf_counter_ns())
+                await trio.lowlevel.checkpoint()
+            await done.wait()
+            nursery.cancel_scope.cancel()
+
+        # Floor 2: a raw httpx POST of the same shape to the same sim, call -> request hook.
+        t_call = 0
+
+        async def hook(request: httpx.Request) -> None:
+            raw_http.record_value(max(1, (time.perf_counter_ns() - t_call) // 1000))
+
+        async with httpx.AsyncClient(base_url=sim.kalshi_rest_url,
+                                     event_hooks={"request": [hook]}) as client:  # fmt: skip
+            body = msgspec.json.encode({"ticker": m.ticker, "side": "no", "action": "buy",
+                                        "count_fp": "5.00", "no_price_dollars": "0.0100",
+                                        "time_in_force": "fill_or_kill"})  # fmt: skip
+            for i in range(warmup + n):
+                if i == warmup:
+                    raw_http.reset()
+                t_call = time.perf_counter_ns()
+                await client.post("/portfolio/orders", content=body,
+                                  headers={"content-type": "application/json"})  # fmt: skip
+    return {"pipeline": pipeline, "floor_hops": hops, "floor_httpx": raw_http}
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="arbtree bench trading")
+    parser.add_argument("-n", type=int, default=500, help="measured opportunities")
+    parser.add_argument("--warmup", type=int, default=50)
+    args = parser.parse_args(argv)
+    hists = trio.run(_bench, args.n, args.warmup)
+    print("opportunity -> first order request handed to the socket (fund manager + executor)")
+    for name, h in hists.items():
+        print(_fmt(name, h))
+    p = hists["pipeline"]
+    floor50 = hists["floor_hops"].get_value_at_percentile(50) + hists[
+        "floor_httpx"].get_value_at_percentile(50)  # fmt: skip
+    floor99 = hists["floor_hops"].get_value_at_percentile(99) + hists[
+        "floor_httpx"].get_value_at_percentile(99)  # fmt: skip
+    print(f"floor (hops + httpx)          p50={floor50} us  p99={floor99} us")
+    print(f"ratio pipeline/floor          p50={p.get_value_at_percentile(50) / max(1, floor50):.2f}"
+          f"  p99={p.get_value_at_percentile(99) / max(1, floor99):.2f}")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(run(sys.argv[1:]))
