@@ -37,8 +37,11 @@ def _hist() -> HdrHistogram:
 
 
 def _fmt(name: str, h: HdrHistogram) -> str:
-    return (f"{name:<28} n={h.get_total_count():>6}  p50={h.get_value_at_percentile(50):>8} us"
-            f"  p99={h.get_value_at_percentile(99):>8} us  max={h.get_max_value():>8} us")  # fmt: skip
+    p50, p99 = h.get_value_at_percentile(50), h.get_value_at_percentile(99)
+    return (
+        f"{name:<28} n={h.get_total_count():>6}  p50={p50:>8} us  p99={p99:>8} us"
+        f"  max={h.get_max_value():>8} us"
+    )
 
 
 async def _bench(n: int, warmup: int) -> dict[str, HdrHistogram]:
@@ -107,7 +110,7 @@ async def _bench(n: int, warmup: int) -> dict[str, HdrHistogram]:
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         async with open_tree(root, name="bench") as tree:
             while "reconciliation" in handles.control.ladder.holds:
-                await trio.sleep(0.01)
+                await handles.control.wait_change()
             for i in range(warmup + n):
                 if i == warmup:
                     pipeline.reset()
