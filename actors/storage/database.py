@@ -263,6 +263,10 @@ async def _open_database(
 ) -> AsyncIterator[Database]:
     embedded = effective is None
     async with trio_asyncio.open_loop() as loop:
+        # asyncpg can leave a background future failed and unretrieved (e.g. the pool
+        # refilling its minimum while the server is gone); trio-asyncio would re-raise that
+        # at loop exit and turn a handled outage into a crash. Log it instead.
+        loop.set_exception_handler(_log_asyncio_error)
         if effective is None:
             server_uri = await start_embedded(run_dir / "postgres")
             await _ensure_database(loop, server_uri, EMBEDDED_DB_NAME, cfg.connect_timeout_s)
@@ -278,6 +282,11 @@ async def _open_database(
             yield db
         finally:
             await db.aclose()
+
+
+def _log_asyncio_error(loop: Any, context: dict[str, Any]) -> None:
+    exc = context.get("exception")
+    log.warning("asyncio background error: %s %r", context.get("message", ""), exc)
 
 
 def _record_run(run_id: uuid.UUID) -> Work[None]:
