@@ -408,7 +408,11 @@ class Supervisor:
                 node.last_failure = failure_info(exc)
                 node.log.error("failed: %s: %s", type(exc).__name__, exc)
                 self.tree.emit(SupervisionEventKind.FAILED, node.path, repr(exc))
-        restart = rec.spec.restart is Restart.PERMANENT or (
+        # Once a tree shutdown is under way, a normal exit is the child finishing its part
+        # (a feed closing its socket on stop-feeds): it is not restarted. A failure still
+        # is, because later phases may need the child (the db writer on flush-storage).
+        finished_for_shutdown = exc is None and self.tree.shutdown.requested
+        restart = (rec.spec.restart is Restart.PERMANENT and not finished_for_shutdown) or (
             rec.spec.restart is Restart.TRANSIENT and exc is not None
         )
         if not restart:

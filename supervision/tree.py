@@ -229,27 +229,28 @@ async def open_tree(
     tree = Tree(name, spec, shutdown or ShutdownCoordinator(), on_event, rng or random.Random())
     logger_for(name).info("starting tree %s", name)
     try:
-        async with AsyncExitStack() as stack, trio.open_nursery() as nursery:
+        async with trio.open_nursery() as nursery:
             tree._nursery = nursery
             await nursery.start(tree._run_root)
             nursery.start_soon(tree._shutdown_sequence, name=f"{name}:shutdown")
-            if handle_signals:
-                await stack.enter_async_context(open_signal_handling(tree.shutdown))
-            try:
-                yield tree
-            except BaseException as exc:
-                tree._body_exiting = True
-                if isinstance(unwrap(exc), trio.Cancelled) and tree._stopped.is_set():
+            # The signal watcher's nursery must nest inside the tree's: an exit stack
+            # entered outside it would exit the two scopes out of order.
+            async with AsyncExitStack() as stack:
+                if handle_signals:
+                    await stack.enter_async_context(open_signal_handling(tree.shutdown))
+                try:
+                    yield tree
+                except BaseException as exc:
+                    tree._body_exiting = True
+                    if isinstance(unwrap(exc), trio.Cancelled):
+                        raise  # cancelled from outside: the nursery cancels the tree at once
+                    tree.request_shutdown(f"error in tree block: {exc!r}")
+                    await tree._stopped.wait()
                     raise
-                if isinstance(unwrap(exc), trio.Cancelled):
-                    raise  # cancelled from outside: the nursery cancels the tree at once
-                tree.request_shutdown(f"error in tree block: {exc!r}")
-                await tree._stopped.wait()
-                raise
-            else:
-                tree._body_exiting = True
-                tree.request_shutdown("tree block exited")
-                await tree._stopped.wait()
+                else:
+                    tree._body_exiting = True
+                    tree.request_shutdown("tree block exited")
+                    await tree._stopped.wait()
     except BaseExceptionGroup as group:
         raise unwrap(group) from None
     if tree._root_failure is not None:

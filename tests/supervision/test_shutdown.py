@@ -238,3 +238,41 @@ async def test_signals_request_then_force() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         await coord.wait_forced()
     assert coord.forced
+
+
+async def test_tree_with_signal_handling_nests_cleanly_in_outer_scopes() -> None:
+    """Regression: the signal watcher's nursery once exited after the tree's own, which
+    corrupted Trio's cancel-scope stack as soon as an enclosing scope was exited."""
+    journal = Journal()
+    a, _ = worker("a", journal)
+    with trio.CancelScope() as outer:
+        async with open_tree(SupervisorSpec(children=[a]), name="t", handle_signals=True) as tree:
+            tree.request_shutdown("operator")
+            await tree.wait_stopped()
+    assert not outer.cancelled_caught
+    assert journal.of("stop") == ["a"]
+
+
+async def test_during_shutdown_normal_exit_is_final_but_failure_restarts() -> None:
+    """A permanent child that returns during the phases has finished its part (not
+    restarted); one that crashes is restarted, since a later phase may need it."""
+    journal = Journal()
+    quitter, quitter_box = worker("quitter", journal)
+    crasher, crasher_box = worker("crasher", journal)
+    coord = ShutdownCoordinator(PHASES)
+
+    async def first_phase() -> None:
+        await quitter_box.send("exit")
+        await crasher_box.send("crash")
+        await trio.testing.wait_all_tasks_blocked()
+
+    coord.add_task("one", "make-children-exit", first_phase)
+    async with open_tree(
+        SupervisorSpec(children=[quitter, crasher], max_restarts=5), name="t", shutdown=coord
+    ) as tree:
+        tree.request_shutdown("operator")
+        await tree.wait_stopped()
+    assert journal.of("start") == ["quitter", "crasher", "crasher"]
+    snap_restarts = {n.path: n.restarts_total for n in tree.snapshot().nodes}
+    assert snap_restarts["t/quitter"] == 0
+    assert snap_restarts["t/crasher"] == 1
