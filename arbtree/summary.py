@@ -9,10 +9,15 @@ order and PnL figures beside it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from protocols.fixed import parse_units
 from protocols.tree import ShutdownReport
+
+if TYPE_CHECKING:
+    from arbtree.runner import Assembly
 
 CAPTURE_SLACK_MS = 100
 
@@ -111,3 +116,62 @@ def score_windows(
 
 def restarts_per_actor(restarts: Mapping[str, int]) -> dict[str, int]:
     return {path: count for path, count in sorted(restarts.items()) if count}
+
+
+def windows_from_sim(records: Iterable[Any]) -> list[WindowSpan]:
+    """Ground-truth windows (``actors.sim.WindowRecord``) in the form scoring needs."""
+    return [
+        WindowSpan(
+            id=w.id,
+            instruments=frozenset(leg.instrument for leg in w.legs),
+            start_ms=w.start_ms,
+            end_ms=w.end_ms,
+            edge_net=w.edge_net,
+        )
+        for w in records
+    ]
+
+
+def build_summary(asm: Assembly, duration_s: float) -> RunSummary:
+    """Collect the end-of-run figures from the statistics every actor keeps."""
+    config = asm.config
+    trading: dict[str, Any] = asm.trading.statistics()
+    fund: dict[str, Any] = trading.get("fund_manager", {})
+    executor: dict[str, Any] = trading.get("executor", {})
+    realized = parse_units(str(fund.get("realized_pnl", "0")))
+    restarts: dict[str, int] = {}
+    if asm.tree is not None:
+        restarts = {node.path: node.restarts_total for node in asm.tree.snapshot().nodes}
+    windows = None
+    if asm.sim is not None:
+        windows = score_windows(
+            windows_from_sim(asm.sim.windows), asm.detections, realized_pnl=realized
+        )
+    storage = asm.sink.statistics()
+    return RunSummary(
+        seed=config.run.seed,
+        duration_s=round(duration_s, 3),
+        mode=config.trading.executor.mode,
+        messages_per_feed={n: s.updates for n, s in asm.market.feed_stats.items()},
+        decode_errors_per_feed={n: s.decode_errors for n, s in asm.market.feed_stats.items()},
+        reconnects_per_feed={
+            n: sum(s.reconnects.values()) for n, s in asm.market.feed_stats.items()
+        },
+        opportunities_by_strategy=dict(asm.opportunities_by_strategy),
+        opportunities_approved=int(fund.get("accepted", 0)),
+        opportunities_rejected=dict(fund.get("rejects", {})),
+        orders_by_outcome=dict(executor.get("orders", {})),
+        fills=int(fund.get("fills", 0)),
+        realized_pnl_usd=usd(realized),
+        fees_usd=usd(parse_units(str(fund.get("fees_paid", "0")))),
+        trading_state=str(trading.get("trading_state", "unknown")),
+        restarts_per_actor=restarts_per_actor(restarts),
+        shutdown=asm.tree.report if asm.tree is not None else None,
+        windows=windows,
+        storage={
+            "records_durable": storage.records_durable,
+            "backlog": storage.backlog,
+            "spilled_records": storage.spilled_records,
+            "dead_letters": storage.dead_letters,
+        },
+    )

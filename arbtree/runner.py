@@ -1,0 +1,311 @@
+"""Assemble and run the whole tree: ``arbtree run``.
+
+Start order (ARCHITECTURE §3): control, storage, trading (the fund manager reconciles
+before anything can trade), market (quote cache, detector), feeds, watchdog. Against the
+simulated venue the sim is started first, in-process, and the feeds and executor are
+pointed at its loopback URLs.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import attrs
+import msgspec
+import trio
+
+from actors.market_tree import MarketHandles, build_market_path
+from actors.observability import DB_WRITER_FIELDS, ControlPlane, ControlServer, Metrics
+from actors.observability.logging import configure_logging
+from actors.quote_cache import QuoteReader
+from actors.sim import SimVenue, open_sim_venue
+from actors.storage.actor import db_writer_child
+from actors.storage.database import Database, open_database
+from actors.storage.sink import StorageSink
+from actors.trading_tree import TradingHandles, build_trading_path
+from arbtree.config import AppConfig, load_app_config, market_config_for_sim
+from arbtree.status import StatusSource, run_status_display
+from arbtree.summary import Detection, RunSummary, build_summary
+from protocols.config.load import ConfigError
+from protocols.messages import Opportunity, OpportunityRecord
+from supervision import (
+    ChildSpec,
+    Mailbox,
+    OverflowPolicy,
+    ShutdownCoordinator,
+    Strategy,
+    SupervisorSpec,
+    Tree,
+    open_tree,
+)
+
+log = logging.getLogger("arbtree.run")
+
+
+@attrs.frozen
+class RunOptions:
+    """Command-line overrides; None keeps the configuration file's value."""
+
+    config_path: Path | None = None
+    duration_s: float | None = None
+    seed: int | None = None
+    live: bool = False
+    db_dsn: str | None = None
+    run_dir: Path | None = None
+    control_port: int | None = None
+    summary_path: Path | None = None
+    panel: bool = False
+
+
+def resolve_config(options: RunOptions) -> AppConfig:
+    """The configuration file with the command line's overrides applied and checked."""
+    config = load_app_config(options.config_path)
+    replace = msgspec.structs.replace
+    run = config.run
+    run = replace(
+        run,
+        seed=run.seed if options.seed is None else options.seed,
+        duration_s=run.duration_s if options.duration_s is None else options.duration_s,
+        run_dir=run.run_dir if options.run_dir is None else str(options.run_dir),
+    )
+    obs = config.observability
+    if options.control_port is not None:
+        obs = replace(obs, control=replace(obs.control, port=options.control_port))
+    trading = config.trading
+    if options.live:
+        if run.venue == "sim":
+            raise ConfigError(
+                "--live", "run.venue", "live trading needs run.venue = \"real\"; the "
+                "simulated venue is for paper trading only"
+            )  # fmt: skip
+        trading = replace(trading, executor=replace(trading.executor, mode="live", live=True))
+    elif trading.executor.mode == "live":
+        raise ConfigError(
+            "executor.mode", "trading.executor.mode",
+            "the configuration asks for live trading but --live was not given",
+        )  # fmt: skip
+    storage = config.storage
+    if options.db_dsn:
+        storage = replace(storage, dsn=options.db_dsn)
+    return replace(config, run=run, observability=obs, trading=trading, storage=storage)
+
+
+def run_blocking(options: RunOptions) -> int:
+    config = resolve_config(options)
+    plane_run_id = time.strftime("%Y%m%dT%H%M%S-") + f"{random.getrandbits(24):06x}"
+    configure_logging(config.observability.logging, run_id=plane_run_id)
+    Path(config.run.run_dir).mkdir(parents=True, exist_ok=True)
+    summary = trio.run(run_app, config, options, plane_run_id)
+    encoded = msgspec.json.format(msgspec.json.encode(summary), indent=2)
+    print(encoded.decode())
+    if options.summary_path is not None:
+        options.summary_path.parent.mkdir(parents=True, exist_ok=True)
+        options.summary_path.write_bytes(encoded + b"\n")
+    return 0
+
+
+@attrs.define(eq=False)
+class Assembly:
+    """Everything one run wires together, kept for the status display and the summary."""
+
+    config: AppConfig
+    run_dir: Path
+    sim: SimVenue | None
+    db: Database
+    metrics: Metrics
+    plane: ControlPlane
+    sink: StorageSink
+    market: MarketHandles
+    trading: TradingHandles
+    spec: SupervisorSpec
+    tree: Tree | None = None
+    detections: list[Detection] = attrs.field(factory=list)
+    opportunities_by_strategy: dict[str, int] = attrs.field(factory=dict)
+
+    def record(self, record: Any) -> None:
+        """The trading path's record sink: note detections for scoring, then persist."""
+        if type(record) is OpportunityRecord:
+            opp = record.opportunity
+            self.detections.append(
+                Detection(frozenset(leg.instrument.symbol for leg in opp.legs), opp.venue_ts_ms)
+            )
+            by = self.opportunities_by_strategy
+            by[opp.strategy] = by.get(opp.strategy, 0) + 1
+        self.sink.put(record)
+
+
+async def run_app(config: AppConfig, options: RunOptions, run_id: str) -> RunSummary:
+    started = trio.current_time()
+    async with open_assembly(config, run_id) as asm:
+        shutdown = ShutdownCoordinator(deadline_s=config.run.shutdown_deadline_s)
+        async with open_tree(
+            asm.spec,
+            shutdown=shutdown,
+            on_event=asm.sink.put,
+            rng=random.Random(config.run.seed),
+            handle_signals=True,
+        ) as tree:
+            asm.tree = tree
+            asm.plane.attach_tree(tree)
+            _wire_control(asm, tree)
+            source = StatusSource(asm)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(
+                    run_status_display, source, options.panel, config.run.status_interval_s
+                )
+                with trio.move_on_after(config.run.duration_s or float("inf")):
+                    await shutdown.wait_requested()
+                if not shutdown.requested:
+                    tree.request_shutdown(f"duration of {config.run.duration_s:g} s elapsed")
+                await tree.wait_stopped()
+                nursery.cancel_scope.cancel(reason="run finished")
+        return build_summary(asm, trio.current_time() - started)
+
+
+@asynccontextmanager
+async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembly]:
+    """Start the sim and the database, then build (not start) the supervision tree."""
+    run_dir = Path(config.run.run_dir).absolute()  # created by run_blocking
+    async with AsyncExitStack() as stack:
+        market_cfg = config.market
+        trading_cfg = config.trading
+        sim: SimVenue | None = None
+        if config.run.venue == "sim":
+            sim = await stack.enter_async_context(
+                open_sim_venue(config.sim.to_sim_config(config.run.seed, run_dir))
+            )
+            market_cfg = market_config_for_sim(
+                market_cfg,
+                sim.markets,
+                polymarket_ws=sim.polymarket_ws_url,
+                kalshi_ws=sim.kalshi_ws_url,
+                rest=sim.polymarket_rest_url,
+            )
+            ex = trading_cfg.executor
+            replace = msgspec.structs.replace
+            trading_cfg = replace(
+                trading_cfg,
+                executor=replace(
+                    ex,
+                    polymarket=replace(ex.polymarket, rest_url=sim.polymarket_rest_url),
+                    kalshi=replace(ex.kalshi, rest_url=sim.kalshi_rest_url),
+                ),
+            )
+            log.info(
+                "simulated venue: polymarket %s, kalshi %s, rest %s, %d markets",
+                sim.polymarket_ws_url, sim.kalshi_ws_url, sim.rest_url, len(sim.markets),
+            )  # fmt: skip
+        storage_cfg = config.storage
+        db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
+        metrics = Metrics(run_id=run_id)
+        plane = ControlPlane(metrics, run_id=run_id)
+        sink = StorageSink(
+            Mailbox("storage.db_writer", storage_cfg.mailbox_capacity, OverflowPolicy.BLOCK)
+        )
+        opportunities: Mailbox[Opportunity] = Mailbox(
+            "trading.opportunities", market_cfg.detector.outbox_capacity, OverflowPolicy.BLOCK
+        )
+        records: list[Assembly] = []  # the assembly, once built: the trading sink needs it
+
+        def record(item: Any) -> None:
+            records[0].record(item)
+
+        trading_spec, watchdog_spec, trading = build_trading_path(
+            trading_cfg, opportunities=opportunities, storage=record, metrics=metrics
+        )
+        feeds_spec, market_spec, market = build_market_path(
+            market_cfg, to_fund_manager=opportunities, metrics=metrics, seed=config.run.seed
+        )
+        journal_dir = Path(storage_cfg.journal_dir or run_dir / "journal")
+        holder: list[Tree] = []
+
+        def current_tree() -> Tree:
+            return holder[0]
+
+        def storage_healthy() -> bool:
+            return sink.statistics().mode == "database"
+
+        root = SupervisorSpec(
+            children=[
+                ChildSpec(
+                    id="control",
+                    start=lambda: ControlServer(plane, config.observability.control, run_dir),
+                    shutdown=2.0,
+                ),
+                ChildSpec(
+                    id="storage",
+                    start=SupervisorSpec(
+                        children=[db_writer_child(db, sink, storage_cfg, journal_dir)],
+                        max_restarts=5,
+                        max_seconds=30.0,
+                    ),
+                ),
+                ChildSpec(id="trading", start=trading_spec),
+                ChildSpec(id="market", start=market_spec),
+                ChildSpec(id="feeds", start=feeds_spec),
+                watchdog_spec(
+                    current_tree,
+                    stale_instruments=lambda: stale_instruments(market.reader),
+                    storage_healthy=storage_healthy,
+                ),
+            ],
+            strategy=Strategy.ONE_FOR_ONE,
+            max_restarts=3,
+            max_seconds=30.0,
+        )
+        metrics.register_statistics("db_writer", sink.statistics, DB_WRITER_FIELDS)
+        asm = Assembly(config, run_dir, sim, db, metrics, plane, sink, market, trading, root)
+        records.append(asm)
+        yield asm
+
+
+def _wire_control(asm: Assembly, tree: Tree) -> None:
+    trading = asm.trading
+    asm.plane.set_trading_control(
+        halt=lambda reason: trading.halt(reason or "halted from the control endpoint"),
+        resume=lambda reason: trading.resume(),
+    )
+    readiness = asm.plane.readiness
+    readiness.register("storage", lambda: _storage_ready(asm.sink))
+    readiness.register("feeds", lambda: _feeds_ready(asm.market))
+    readiness.register("trading", lambda: _trading_ready(trading))
+
+
+def _storage_ready(sink: StorageSink) -> tuple[bool, str]:
+    mode = sink.statistics().mode
+    return mode == "database", "" if mode == "database" else f"storage is {mode}"
+
+
+def _feeds_ready(market: MarketHandles) -> tuple[bool, str]:
+    down = [name for name, stats in market.feed_stats.items() if not stats.connected]
+    if down:
+        return False, "not connected: " + ", ".join(sorted(down))
+    stale = stale_instruments(market.reader)
+    if stale:
+        return False, f"{len(stale)} stale books"
+    return True, ""
+
+
+def stale_instruments(reader: QuoteReader) -> list[str]:
+    """Instruments whose book is stale (gap, bad hash, too old); read at refresh time."""
+    store = reader.store
+    if store is None:
+        return []
+    return [book.instrument.key() for book in store.books.values() if book.stale_reason]
+
+
+def _trading_ready(trading: TradingHandles) -> tuple[bool, str]:
+    stats: dict[str, Any] = trading.statistics()
+    reconciled = stats.get("reconciled", True)
+    return bool(reconciled), "" if reconciled else str(stats.get("reconcile_message", ""))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run_blocking(RunOptions()))

@@ -1,0 +1,178 @@
+"""What a running ``arbtree run`` shows: a live panel on a terminal, status lines otherwise.
+
+Everything is read from statistics the actors already keep (feed counters, the quote
+cache's books, the trading control's sources, the storage sink, the tree snapshot), once
+per refresh, never on the hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import trio
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from arbtree.runner import Assembly
+
+log = logging.getLogger("arbtree.status")
+
+STATE_STYLE = {"active": "green", "reducing": "yellow", "halted": "bold red"}
+
+
+@attrs.frozen
+class FeedLine:
+    name: str
+    connected: bool
+    messages: int
+    rate: float  # messages/s since the previous sample
+    reconnects: int
+    decode_errors: int
+
+
+@attrs.frozen
+class Status:
+    elapsed_s: float
+    feeds: tuple[FeedLine, ...]
+    books_total: int
+    books_stale: int
+    opportunities: int
+    accepted: int
+    rejected: int
+    orders: dict[str, int]
+    fills: int
+    realized_pnl: str
+    fees: str
+    trading_state: str
+    trading_reason: str
+    restarts: int
+    storage_mode: str
+    storage_backlog: int
+    shutdown_phase: str | None
+
+
+@attrs.define(eq=False)
+class StatusSource:
+    """Samples the assembly; keeps the previous sample to turn counters into rates."""
+
+    asm: Assembly
+    _started: float = attrs.field(init=False, factory=trio.current_time)
+    _last_at: float = attrs.field(init=False, default=0.0)
+    _last_counts: dict[str, int] = attrs.field(init=False, factory=dict)
+
+    def sample(self) -> Status:
+        from arbtree.runner import stale_instruments
+
+        asm = self.asm
+        now = trio.current_time()
+        dt = max(now - (self._last_at or self._started), 1e-9)
+        feeds = []
+        for name, st in asm.market.feed_stats.items():
+            previous = self._last_counts.get(name, 0)
+            feeds.append(
+                FeedLine(
+                    name=name,
+                    connected=st.connected,
+                    messages=st.updates,
+                    rate=(st.updates - previous) / dt,
+                    reconnects=sum(st.reconnects.values()),
+                    decode_errors=st.decode_errors,
+                )
+            )
+            self._last_counts[name] = st.updates
+        self._last_at = now
+        trading: dict[str, Any] = asm.trading.statistics()
+        fund: dict[str, Any] = trading.get("fund_manager", {})
+        executor: dict[str, Any] = trading.get("executor", {})
+        rejects: dict[str, int] = fund.get("rejects", {})
+        books = asm.market.reader.instruments()
+        stale = stale_instruments(asm.market.reader)
+        storage = asm.sink.statistics()
+        restarts = 0
+        phase = None
+        if asm.tree is not None:
+            snap = asm.tree.snapshot()
+            restarts = sum(node.restarts_total for node in snap.nodes)
+            phase = snap.shutdown_phase
+        accepted = int(fund.get("accepted", 0))
+        return Status(
+            elapsed_s=now - self._started,
+            feeds=tuple(feeds),
+            books_total=len(books),
+            books_stale=len(stale),
+            opportunities=accepted + sum(rejects.values()),
+            accepted=accepted,
+            rejected=sum(rejects.values()),
+            orders=dict(executor.get("orders", {})),
+            fills=int(fund.get("fills", 0)),
+            realized_pnl=str(fund.get("realized_pnl", "0")),
+            fees=str(fund.get("fees_paid", "0")),
+            trading_state=str(trading.get("trading_state", "?")),
+            trading_reason=str(trading.get("trading_reason", "")),
+            restarts=restarts,
+            storage_mode=storage.mode,
+            storage_backlog=storage.backlog,
+            shutdown_phase=phase,
+        )
+
+
+def status_line(s: Status) -> str:
+    feeds = " ".join(f"{f.name}={'up' if f.connected else 'DOWN'}:{f.rate:.0f}/s" for f in s.feeds)
+    orders = ",".join(f"{k}={v}" for k, v in sorted(s.orders.items())) or "none"
+    return (
+        f"t={s.elapsed_s:.0f}s state={s.trading_state} feeds[{feeds}] "
+        f"books={s.books_total - s.books_stale}/{s.books_total} fresh "
+        f"opps={s.opportunities} (accepted {s.accepted}, rejected {s.rejected}) "
+        f"orders[{orders}] fills={s.fills} pnl={s.realized_pnl} fees={s.fees} "
+        f"restarts={s.restarts} storage={s.storage_mode} backlog={s.storage_backlog}"
+    )
+
+
+def render_panel(s: Status) -> Group:
+    state = Text(s.trading_state.upper(), style=STATE_STYLE.get(s.trading_state, "white"))
+    header = Text.assemble(
+        ("arbtree ", "bold"), f"t={s.elapsed_s:6.0f}s  trading ", state,
+        f"  {s.trading_reason}" if s.trading_reason else "",
+        f"  shutdown: {s.shutdown_phase}" if s.shutdown_phase else "",
+    )  # fmt: skip
+    feeds = Table(title="feeds", expand=True)
+    for column in ("feed", "state", "messages", "msg/s", "reconnects", "decode errors"):
+        feeds.add_column(column, justify="left" if column in ("feed", "state") else "right")
+    for f in s.feeds:
+        feeds.add_row(
+            f.name,
+            Text("connected", "green") if f.connected else Text("down", "red"),
+            f"{f.messages:,}",
+            f"{f.rate:,.0f}",
+            str(f.reconnects),
+            str(f.decode_errors),
+        )
+    body = Table.grid(padding=(0, 3))
+    body.add_row(
+        f"books {s.books_total - s.books_stale}/{s.books_total} fresh",
+        f"opportunities {s.opportunities} (accepted {s.accepted}, rejected {s.rejected})",
+        "orders " + (", ".join(f"{k} {v}" for k, v in sorted(s.orders.items())) or "none"),
+    )
+    body.add_row(
+        f"fills {s.fills}",
+        f"realized PnL ${s.realized_pnl}  fees ${s.fees}",
+        f"restarts {s.restarts}  storage {s.storage_mode} (backlog {s.storage_backlog})",
+    )
+    return Group(header, feeds, body, Text("Ctrl-C: phased shutdown (twice: force)", "dim"))
+
+
+async def run_status_display(source: StatusSource, panel: bool, interval_s: float) -> None:
+    """Refresh the panel twice a second on a terminal; else log a line every interval."""
+    if not panel:
+        while True:
+            await trio.sleep(interval_s)
+            log.info("%s", status_line(source.sample()))
+    with Live(render_panel(source.sample()), auto_refresh=False, transient=False) as live:
+        while True:
+            await trio.sleep(0.5)
+            live.update(render_panel(source.sample()), refresh=True)
