@@ -4,11 +4,18 @@
 ``price_changes`` entry carries the SHA-1 of the asset's book right after that entry
 (VENUES 1.9), and a ``book`` snapshot on subscribe is consistent with the deltas that
 follow it.
+
+The hash runs once per entry (up to ~15k times a second at full load), so the wire state
+is kept in the shape the hash needs: every level's compact JSON fragment is encoded once
+when it changes, each side keeps its prices sorted (``bisect``) and its joined JSON list,
+and the hash input is one f-string over those cached pieces. ``book_hash`` below is the
+plain statement of the algorithm; ``AssetWire.hash_input`` produces the same bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left, insort
 from typing import Any
 
 import msgspec
@@ -18,36 +25,103 @@ from actors.sim.scenario import Market
 from actors.sim.units import ONE, trim
 
 _enc = msgspec.json.Encoder()
+_sha1 = hashlib.sha1
 MIN_ORDER_SIZE = "5"
+
+_PRICES: dict[int, str] = {}
+
+
+def price_text(price: int) -> str:
+    """``trim(price)``, memoized: prices live on a small grid, sizes do not."""
+    text = _PRICES.get(price)
+    if text is None:
+        text = _PRICES[price] = trim(price)
+    return text
+
+
+class _Side:
+    """One side of a token book as the wire shows it, with its encodings cached.
+
+    ``prices`` is ascending; the wire order is ascending for bids and descending for
+    asks (best last either way). ``json`` is the comma-joined level objects in wire order.
+    """
+
+    __slots__ = ("descending", "frags", "json", "prices", "sizes")
+
+    def __init__(self, levels: list[tuple[int, int]], descending: bool) -> None:
+        self.descending = descending
+        self.sizes: dict[int, int] = {}
+        self.frags: dict[int, str] = {}
+        self.prices: list[int] = []
+        for price, size in levels:
+            self.set(price, size)
+
+    def set(self, price: int, size: int) -> str:
+        """Record a level's new absolute size (0 removes it) and rejoin; returns the size text."""
+        sizes = self.sizes
+        if size:
+            text = trim(size)
+            if price not in sizes:
+                insort(self.prices, price)
+            sizes[price] = size
+            self.frags[price] = f'{{"price":"{price_text(price)}","size":"{text}"}}'
+        else:
+            text = "0"
+            if price in sizes:
+                del sizes[price]
+                del self.frags[price]
+                prices = self.prices
+                del prices[bisect_left(prices, price)]
+        self.rejoin()
+        return text
+
+    def rejoin(self) -> None:
+        frags = self.frags
+        order = reversed(self.prices) if self.descending else self.prices
+        self.json = ",".join([frags[p] for p in order])
+
+    def wire(self) -> list[dict[str, str]]:
+        """The wire list of ``{"price", "size"}`` objects."""
+        order = reversed(self.prices) if self.descending else self.prices
+        return [{"price": price_text(p), "size": trim(self.sizes[p])} for p in order]
 
 
 class AssetWire:
     """Wire-side state of one token book."""
 
-    __slots__ = ("asks", "asset_id", "bids", "last_trade_price", "market", "outcome")
+    __slots__ = ("_head", "asks", "asset_id", "bids", "last_trade_price", "market", "outcome")
 
-    def __init__(self, market: Market, asset_id: str, outcome: str) -> None:
+    def __init__(
+        self, market: Market, asset_id: str, outcome: str,
+        bids: list[tuple[int, int]], asks: list[tuple[int, int]],
+    ) -> None:  # fmt: skip
         self.market = market
         self.asset_id = asset_id
         self.outcome = outcome
-        self.bids: dict[int, int] = {}
-        self.asks: dict[int, int] = {}
+        self.bids = _Side(bids, descending=False)
+        self.asks = _Side(asks, descending=True)
         self.last_trade_price = ""
+        self._head = f'{{"market":"{market.condition_id}","asset_id":"{asset_id}","timestamp":"'
 
     def levels(self) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         """Wire lists: bids ascending, asks descending (best is the last element)."""
-        bids = [{"price": trim(p), "size": trim(self.bids[p])} for p in sorted(self.bids)]
-        asks = [
-            {"price": trim(p), "size": trim(self.asks[p])}
-            for p in sorted(self.asks, reverse=True)
-        ]
-        return bids, asks
+        return self.bids.wire(), self.asks.wire()
 
     def best(self) -> tuple[str, str]:
         """(best_bid, best_ask) strings, ``"0"``/``"1"`` for an empty side."""
-        bid = trim(max(self.bids)) if self.bids else "0"
-        ask = trim(min(self.asks)) if self.asks else "1"
-        return bid, ask
+        bids, asks = self.bids.prices, self.asks.prices
+        return (
+            price_text(bids[-1]) if bids else "0",
+            price_text(asks[0]) if asks else "1",
+        )
+
+    def hash_input(self, ts: str) -> bytes:
+        """The exact bytes ``book_hash`` hashes for this book at ``ts``."""
+        return (
+            f'{self._head}{ts}","hash":"","bids":[{self.bids.json}],"asks":[{self.asks.json}],'
+            f'"min_order_size":"{MIN_ORDER_SIZE}","tick_size":"{price_text(self.market.poly_tick)}",'
+            f'"neg_risk":false,"last_trade_price":"{self.last_trade_price}"}}'
+        ).encode()
 
 
 def book_hash(
@@ -89,22 +163,16 @@ class PolyWire:
                 (m.poly_yes, m.yes_token, "Yes"),
                 (m.poly_no, m.no_token, "No"),
             ):
-                a = AssetWire(m, token, outcome)
-                a.bids = dict(book.levels(BID))
-                a.asks = dict(book.levels(ASK))
+                a = AssetWire(m, token, outcome, book.levels(BID), book.levels(ASK))
                 self.by_book[book.book_id] = a
                 self.by_asset[token] = a
         self.bad_hashes = 0  # fault: the next N hashes are wrong
 
     def _hash(self, a: AssetWire, ts: str) -> str:
-        bids, asks = a.levels()
-        h = book_hash(
-            a.market.condition_id, a.asset_id, ts, bids, asks,
-            trim(a.market.poly_tick), a.last_trade_price,
-        )
+        h = _sha1(a.hash_input(ts)).hexdigest()
         if self.bad_hashes > 0:
             self.bad_hashes -= 1
-            h = hashlib.sha1(h.encode()).hexdigest()
+            h = _sha1(h.encode()).hexdigest()
         return h
 
     def book(self, asset_id: str, ts_ms: int, with_extras: bool = True) -> dict[str, Any]:
@@ -119,7 +187,7 @@ class PolyWire:
             "hash": self._hash(a, ts),
             "bids": bids,
             "asks": asks,
-            "tick_size": trim(a.market.poly_tick),
+            "tick_size": price_text(a.market.poly_tick),
             "event_type": "book",
         }
         if with_extras:
@@ -131,25 +199,30 @@ class PolyWire:
         ts = str(ts_ms)
         per_market: dict[int, list[dict[str, str]]] = {}
         by_book = self.by_book
+        sha1 = _sha1
         for book_id, side, price, size in changes:
             a = by_book.get(book_id)
             if a is None:
                 continue
-            table = a.bids if side == BID else a.asks
-            if size:
-                table[price] = size
-            else:
-                table.pop(price, None)
-            best_bid, best_ask = a.best()
-            per_market.setdefault(a.market.index, []).append(
+            wire_side = a.bids if side == BID else a.asks
+            size_text = wire_side.set(price, size)
+            bids, asks = a.bids.prices, a.asks.prices
+            h = sha1(a.hash_input(ts)).hexdigest()
+            if self.bad_hashes > 0:
+                self.bad_hashes -= 1
+                h = sha1(h.encode()).hexdigest()
+            entries = per_market.get(a.market.index)
+            if entries is None:
+                entries = per_market[a.market.index] = []
+            entries.append(
                 {
                     "asset_id": a.asset_id,
-                    "price": trim(price),
-                    "size": trim(size),
+                    "price": price_text(price),
+                    "size": size_text,
                     "side": "BUY" if side == BID else "SELL",
-                    "hash": self._hash(a, ts),
-                    "best_bid": best_bid,
-                    "best_ask": best_ask,
+                    "hash": h,
+                    "best_bid": price_text(bids[-1]) if bids else "0",
+                    "best_ask": price_text(asks[0]) if asks else "1",
                 }
             )
         out = {}
@@ -211,10 +284,10 @@ def rest_book(wire: PolyWire, asset_id: str, ts_ms: int) -> dict[str, Any]:
         "bids": bids,
         "asks": asks,
         "min_order_size": MIN_ORDER_SIZE,
-        "tick_size": trim(a.market.poly_tick),
+        "tick_size": price_text(a.market.poly_tick),
         "neg_risk": False,
         "last_trade_price": a.last_trade_price,
     }
 
 
-__all__ = ["ONE", "AssetWire", "PolyWire", "book_hash", "encode", "rest_book"]
+__all__ = ["ONE", "AssetWire", "PolyWire", "book_hash", "encode", "price_text", "rest_book"]
