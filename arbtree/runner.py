@@ -48,6 +48,8 @@ from supervision import (
 
 log = logging.getLogger("arbtree.run")
 
+QUIET_LOGGERS = ("httpx", "httpcore", "pgserver", "hypercorn.access")
+
 
 @attrs.frozen
 class RunOptions:
@@ -101,7 +103,13 @@ def run_blocking(options: RunOptions) -> int:
     config = resolve_config(options)
     plane_run_id = time.strftime("%Y%m%dT%H%M%S-") + f"{random.getrandbits(24):06x}"
     configure_logging(config.observability.logging, run_id=plane_run_id)
-    Path(config.run.run_dir).mkdir(parents=True, exist_ok=True)
+    for chatty in QUIET_LOGGERS:  # per-request INFO lines would be hot-path logging
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+    run_dir = Path(config.run.run_dir).absolute()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = msgspec.structs.replace(
+        config, run=msgspec.structs.replace(config.run, run_dir=str(run_dir))
+    )
     summary = trio.run(run_app, config, options, plane_run_id)
     encoded = msgspec.json.format(msgspec.json.encode(summary), indent=2)
     print(encoded.decode())
@@ -172,7 +180,7 @@ async def run_app(config: AppConfig, options: RunOptions, run_id: str) -> RunSum
 @asynccontextmanager
 async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembly]:
     """Start the sim and the database, then build (not start) the supervision tree."""
-    run_dir = Path(config.run.run_dir).absolute()  # created by run_blocking
+    run_dir = Path(config.run.run_dir)  # absolute, created by run_blocking
     async with AsyncExitStack() as stack:
         market_cfg = config.market
         trading_cfg = config.trading
