@@ -12,10 +12,12 @@ import math
 import attrs
 import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
+from wsproto.events import TextMessage
 
 from actors.sim.config import Venue
 
 CLOSED = (ConnectionClosed, trio.BrokenResourceError, trio.ClosedResourceError)
+BATCH_BYTES = 256 * 1024  # one socket write carries at most about this much
 
 
 @attrs.define
@@ -67,14 +69,52 @@ def open_conn(venue: Venue, ws: WebSocketConnection, buffer: int, path: str) -> 
 
 
 async def send_loop(conn: Conn) -> None:
-    """Drain the connection's queue onto the socket, in order; ends the conn when closed."""
+    """Drain the connection's queue onto the socket, in order; ends the conn when closed.
+
+    Whatever is queued when the loop wakes goes out together: each frame is still its
+    own websocket message, but the batch is one socket write (at 20k messages/s one
+    syscall and one trio reschedule per message is most of the cost of sending).
+    """
     ws = conn.ws
+    receive = conn.receive
     try:
-        async for frame in conn.receive:
-            await ws.send_message(frame)
-            conn.sent += 1
+        async for frame in receive:
+            batch = [frame]
+            size = len(frame)
+            while size < BATCH_BYTES:
+                try:
+                    frame = receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                batch.append(frame)
+                size += len(frame)
+            await send_frames(ws, batch)
+            conn.sent += len(batch)
     except CLOSED:
         conn.scope.cancel()
+
+
+async def send_frames(ws: WebSocketConnection, frames: list[str]) -> None:
+    """Send text messages in order with one socket write (trio-websocket's own locking).
+
+    ``WebSocketConnection`` has no public batch send, so this uses the same internals as
+    its ``send_message``: wsproto encodes each message, the stream lock serializes the
+    write against the reader task's pongs and close frames.
+    """
+    if len(frames) == 1:
+        await ws.send_message(frames[0])
+        return
+    if ws._close_reason:
+        raise ConnectionClosed(ws._close_reason)
+    encode = ws._wsproto.send
+    data = b"".join([encode(TextMessage(data=f)) for f in frames])
+    async with ws._stream_lock:
+        try:
+            await ws._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            await ws._abort_web_socket()
+            assert ws._close_reason is not None
+            raise ConnectionClosed(ws._close_reason) from None
 
 
 async def abort_stream(conn: Conn) -> None:
