@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import trio
 
-from actors.trading.ladder import LadderChange, TradingLadder, TradingState
+from actors.trading.ladder import LadderChange, OrderPurpose, TradingLadder, TradingState
 
 log = logging.getLogger("arbtree.trading.control")
 
@@ -47,8 +47,12 @@ class TradingControl:
     def state(self) -> TradingState:
         return self.ladder.state
 
+    def permits(self, purpose: OrderPurpose) -> bool:
+        """May an order with this purpose go out now? (see :meth:`TradingLadder.permits`)"""
+        return self.ladder.permits(purpose)
+
     def halt(self, reason: str, source: str = "control") -> None:
-        """Latch HALTED: no new orders at all (cancels still go out)."""
+        """Latch HALTED: nothing that adds risk (cancels and unwinds still go out)."""
         self.ladder.escalate(TradingState.HALTED, reason, source)
 
     def reduce(self, reason: str, source: str = "control") -> None:

@@ -18,7 +18,7 @@ import trio
 
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
-from actors.trading.ladder import TradingState
+from actors.trading.ladder import OrderPurpose
 from actors.trading.messages import (
     CancelAll,
     ExecutionRequest,
@@ -113,6 +113,7 @@ class Executor(Actor):
             emit=self.outcomes.send,
             retry=RetryPolicy.from_config(cfg.retry),
             lookup_attempts=cfg.ambiguous_lookup_attempts,
+            control=self.control,
         )
         settings = ExecutionSettings(
             max_leg_delay_s=cfg.max_leg_delay_s,
@@ -134,8 +135,11 @@ class Executor(Actor):
                     if isinstance(cmd, CancelAll):
                         nursery.start_soon(self.cancel_open)
                         continue
-                    if self.draining or self.control.state is TradingState.HALTED:
-                        why = "shutting_down" if self.draining else "trading_halted"
+                    if self.draining or not self.control.permits(OrderPurpose.OPEN):
+                        why = (
+                            "shutting_down" if self.draining
+                            else f"trading_{self.control.state.label}"
+                        )  # fmt: skip
                         await self._refuse(cmd, why)
                         continue
                     token = object()

@@ -2,9 +2,11 @@
 
 Anyone may *escalate* (config, the control endpoint, the watchdog, the kill-switch file, a
 failed reconciliation, the daily loss limit); the state only ever moves up the ladder until
-an explicit :meth:`TradingLadder.resume`. HALTED denies everything but cancels; REDUCING
-denies anything that adds risk. The ladder is owned by the fund manager's task; other
-actors read it (same Trio thread, no locks) and write only through its control methods.
+an explicit :meth:`TradingLadder.resume`. HALTED and REDUCING deny everything that adds
+risk; cancels and reduce-only unwinds of a leg whose partner failed are always allowed
+(:meth:`TradingLadder.permits` decides by :class:`OrderPurpose`, never by side). The
+ladder is owned by the fund manager's task; other actors read it (same Trio thread, no
+locks) and write only through its control methods.
 """
 
 from __future__ import annotations
@@ -13,6 +15,20 @@ import enum
 from collections.abc import Callable
 
 import attrs
+
+
+class OrderPurpose(enum.StrEnum):
+    """Why an order is sent; the ladder's gate decides by purpose, not by side.
+
+    ``OPEN`` adds risk (the legs of a new opportunity). ``UNWIND`` is reduce-only: it
+    trades back (or hedges) a leg whose partner failed, so it lowers risk and is allowed in
+    every state, HALTED and shutdown included (ARCHITECTURE 7: never a naked leg).
+    ``CANCEL`` is always allowed.
+    """
+
+    OPEN = "open"
+    UNWIND = "unwind"
+    CANCEL = "cancel"
 
 
 class TradingState(enum.IntEnum):
@@ -104,6 +120,13 @@ class TradingLadder:
 
     def allows_new_risk(self) -> bool:
         return self.state is TradingState.ACTIVE
+
+    def permits(self, purpose: OrderPurpose) -> bool:
+        """The gate every order passes: new risk only when ACTIVE; risk-reducing unwinds
+        and cancels whatever the state."""
+        if purpose is OrderPurpose.OPEN:
+            return self.state is TradingState.ACTIVE
+        return True
 
     def allows_reducing(self) -> bool:
         return self.state is not TradingState.HALTED

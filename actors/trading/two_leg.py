@@ -23,7 +23,7 @@ import trio
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
 from actors.trading.ids import unwind_order_id
-from actors.trading.ladder import TradingState
+from actors.trading.ladder import OrderPurpose
 from actors.trading.messages import (
     ExecutionOutcome,
     ExecutionReport,
@@ -161,6 +161,8 @@ class OrderRunner:
     retry: RetryPolicy
     tracker: FillTracker = attrs.field(factory=FillTracker)
     lookup_attempts: int = 5
+    # The ladder's gate, asked before every send (each retry and resend included).
+    control: TradingControl | None = None
     # client order id -> (intent, venue order id) for orders that may rest (cancel on halt)
     resting: dict[str, tuple[OrderIntent, str]] = attrs.field(factory=dict)
     counters: dict[str, int] = attrs.field(factory=dict)
@@ -176,12 +178,23 @@ class OrderRunner:
             )
         )  # fmt: skip
 
-    async def place(self, intent: OrderIntent) -> LegResult:
-        """Place one order to a known outcome (or give up as unresolved)."""
+    async def place(
+        self, intent: OrderIntent, purpose: OrderPurpose = OrderPurpose.OPEN
+    ) -> LegResult:
+        """Place one order to a known outcome (or give up as unresolved).
+
+        ``purpose`` is checked at the ladder's gate before every send: an ``OPEN`` order is
+        refused unless ACTIVE, an ``UNWIND`` (reduce-only) always goes out."""
         gate = self.gates[intent.instrument.venue]
         attempts = max(1, self.retry.attempts)
         last = "not sent"
         for attempt in range(attempts):
+            control = self.control
+            if control is not None and not control.permits(purpose):
+                self._count("gate_refused")
+                why = f"trading_{control.state.label}"
+                await self._reject(intent, why, control.ladder.reason, False)
+                return LegResult(intent, 0, 0, OrderState.REJECTED, True, why)
             if not gate.breaker.allow():
                 self._count("breaker_refused")
                 await self._reject(intent, "breaker_open", gate.breaker.last_reason, True)
@@ -320,7 +333,7 @@ async def execute_legs(
         )  # fmt: skip
 
     problem = precheck(req.intents, runner.gates)
-    if not problem and control.state is not TradingState.ACTIVE:
+    if not problem and not control.permits(OrderPurpose.OPEN):
         problem = f"trading {control.state.label}: {control.ladder.reason}"
     if problem:
         for it in req.intents:
@@ -385,10 +398,12 @@ async def unwind(
         price = price // tick * tick
     attempt = 0
     remaining = excess
+    # Reduce-only: allowed in every trading state (HALTED and shutdown's drain included);
+    # only the deadline, an unresolved attempt or the gate itself stop it.
     with trio.move_on_at(deadline):
         while remaining > 0:
-            if control.state is TradingState.HALTED:
-                log.error("unwind of %s stopped: trading halted", intent.client_order_id)
+            if not control.permits(OrderPurpose.UNWIND):  # never today; explicit for audit
+                log.error("unwind of %s refused by the gate", intent.client_order_id)
                 break
             coid = unwind_order_id(intent.client_order_id, attempt)
             attempt += 1
@@ -402,7 +417,7 @@ async def unwind(
             await runner.emit(
                 UnwindStarted(intent=uw, parent_client_order_id=intent.client_order_id)
             )
-            result = await runner.place(uw)
+            result = await runner.place(uw, OrderPurpose.UNWIND)
             remaining -= result.filled
             if not result.resolved:
                 break
