@@ -7,14 +7,16 @@ learns at start-up (the sim's URLs and listed markets) so the default needs no e
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 import msgspec
+import msgspec.inspect as mi
 
 from actors.sim import SimConfig
 from actors.sim.scenario import Market
-from protocols.config.load import decode_config, load_config
+from protocols.config.load import ConfigError, decode_config, load_config
 from protocols.config.market import (
     CrossVenuePair,
     DetectorConfig,
@@ -77,11 +79,56 @@ class AppConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
 
 def load_app_config(path: Path | None) -> AppConfig:
     """The given file, else the built-in paper setup (``config/default.toml``)."""
-    if path is not None:
-        return load_config(path, AppConfig)
-    if DEFAULT_CONFIG.exists():
-        return load_config(DEFAULT_CONFIG, AppConfig)
-    return decode_config(b"", AppConfig, source="<defaults>")
+    try:
+        if path is not None:
+            return load_config(path, AppConfig)
+        if DEFAULT_CONFIG.exists():
+            return load_config(DEFAULT_CONFIG, AppConfig)
+        return decode_config(b"", AppConfig, source="<defaults>")
+    except ConfigError as exc:
+        expected = expected_type(exc.key) if exc.key and "missing" in exc.problem else None
+        if expected is None:
+            raise
+        raise ConfigError(exc.source, exc.key, f"{exc.problem} (expected {expected})") from None
+
+
+_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def expected_type(key: str) -> str | None:
+    """The schema type of a dotted key path (``market.feeds[0].venue``), for messages."""
+    info: mi.Type = mi.type_info(AppConfig)
+    for name, index in _KEY_PART.findall(key):
+        while isinstance(info, (mi.ListType, mi.DictType)) and not index:
+            info = info.item_type if isinstance(info, mi.ListType) else info.value_type
+        if index:
+            if not isinstance(info, mi.ListType):
+                return None
+            info = info.item_type
+            continue
+        if not isinstance(info, mi.StructType):
+            return None
+        field = next((f for f in info.fields if f.encode_name == name), None)
+        if field is None:
+            return None
+        info = field.type
+    return _describe(info)
+
+
+def _describe(info: mi.Type) -> str:
+    if isinstance(info, mi.EnumType):
+        return " | ".join(f'"{member.value}"' for member in info.cls)
+    if isinstance(info, mi.LiteralType):
+        return " | ".join(repr(v) if not isinstance(v, str) else f'"{v}"' for v in info.values)
+    if isinstance(info, mi.StructType):
+        return "a table"
+    if isinstance(info, mi.ListType):
+        return f"an array of {_describe(info.item_type)}"
+    names = {
+        mi.StrType: "`str`", mi.IntType: "`int`", mi.FloatType: "`float`",
+        mi.BoolType: "`bool`", mi.DictType: "a table",
+    }  # fmt: skip
+    return names.get(type(info), type(info).__name__.removesuffix("Type").lower())
 
 
 def market_config_for_sim(

@@ -12,7 +12,7 @@ import logging
 import random
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -149,7 +149,18 @@ class Assembly:
         self.sink.put(record)
 
 
-async def run_app(config: AppConfig, options: RunOptions, run_id: str) -> RunSummary:
+async def run_app(
+    config: AppConfig,
+    options: RunOptions,
+    run_id: str,
+    *,
+    observe: Callable[[Assembly], Awaitable[None]] | None = None,
+) -> RunSummary:
+    """Run the assembled tree until the duration elapses or a shutdown is requested.
+
+    ``observe`` (tests, benchmarks) runs beside the status display once the tree has
+    started, with the live :class:`Assembly`; it is cancelled when the run finishes.
+    """
     started = trio.current_time()
     async with open_assembly(config, run_id) as asm:
         shutdown = ShutdownCoordinator(deadline_s=config.run.shutdown_deadline_s)
@@ -168,6 +179,8 @@ async def run_app(config: AppConfig, options: RunOptions, run_id: str) -> RunSum
                 nursery.start_soon(
                     run_status_display, source, options.panel, config.run.status_interval_s
                 )
+                if observe is not None:
+                    nursery.start_soon(observe, asm)
                 with trio.move_on_after(config.run.duration_s or float("inf")):
                     await shutdown.wait_requested()
                 if not shutdown.requested:
