@@ -4,13 +4,14 @@ reject reason. Pure: the fund manager passes in its ledger, ladder, limits and c
 from __future__ import annotations
 
 import enum
+import math
 
 import attrs
 
 from actors.trading.ladder import TradingLadder, TradingState
 from actors.trading.ledger import Ledger
 from protocols.config.trading import FundLimitsConfig, VenueExecConfig
-from protocols.fixed import PRICE_ONE, Rounding, notional, parse_units
+from protocols.fixed import PRICE_ONE, Rounding, format_units, notional, parse_units
 from protocols.messages import InstrumentId, Opportunity, OpportunityLeg, Side, Venue
 
 
@@ -62,10 +63,16 @@ class VenueRules:
     tick: int
     min_size: int
     fees: FeeModel
+    size_step: int = 1  # order sizes are multiples of this (1e-6 shares)
 
     @classmethod
     def from_config(cls, cfg: VenueExecConfig) -> VenueRules:
-        return cls(parse_units(cfg.tick_size), parse_units(cfg.min_size), FeeModel.from_config(cfg))
+        return cls(
+            parse_units(cfg.tick_size),
+            parse_units(cfg.min_size),
+            FeeModel.from_config(cfg),
+            max(1, parse_units(cfg.size_step)),
+        )
 
 
 @attrs.frozen
@@ -86,6 +93,8 @@ class Limits:
     max_open_positions: int
     daily_loss_limit: int
     max_age_ns: int
+    # The detector's minimum profit: a clipped opportunity must still make this much.
+    min_profit: int = 10_000
 
     @classmethod
     def from_config(cls, cfg: FundLimitsConfig) -> Limits:
@@ -99,6 +108,7 @@ class Limits:
             max_open_positions=cfg.max_open_positions,
             daily_loss_limit=cfg.units("daily_loss_limit"),
             max_age_ns=int(cfg.max_opportunity_age_s * 1e9),
+            min_profit=cfg.units("min_profit"),
         )
 
 
@@ -106,6 +116,39 @@ class Limits:
 class Rejection:
     reason: RejectReason
     detail: str
+
+
+# Limits that bind on size: an opportunity failing one is clipped, not rejected.
+SIZE_LIMITS = frozenset(
+    {
+        RejectReason.MAX_NOTIONAL,
+        RejectReason.INSUFFICIENT_BALANCE,
+        RejectReason.INSUFFICIENT_POSITION,
+        RejectReason.EXPOSURE_INSTRUMENT,
+        RejectReason.EXPOSURE_PAIR,
+        RejectReason.EXPOSURE_VENUE,
+        RejectReason.EXPOSURE_TOTAL,
+    }
+)
+
+
+@attrs.frozen
+class Approval:
+    """An accepted opportunity: the legs' reservation plans at the approved size.
+
+    ``size < original`` means it was clipped to fit ``binding`` (both legs equally, on
+    every leg venue's size step); ``edge`` is the expected edge at the approved size
+    (the opportunity's own when not clipped, else the recomputed lower bound)."""
+
+    plans: list[LegPlan]
+    size: int
+    original: int
+    edge: int
+    binding: RejectReason | None = None
+
+    @property
+    def clipped(self) -> bool:
+        return self.size < self.original
 
 
 def check_opportunity(
@@ -116,8 +159,99 @@ def check_opportunity(
     limits: Limits,
     rules: dict[Venue, VenueRules],
     now_ns: int,
-) -> list[LegPlan] | Rejection:
-    """All checks, cheapest first; the first failure is the reason."""
+) -> Approval | Rejection:
+    """All checks, cheapest first; the first failure is the reason.
+
+    A failure of a size-bound limit (:data:`SIZE_LIMITS`) clips the size of every leg to
+    the largest that passes all checks, rounded down to the legs' size steps; it is a
+    reject (with the binding limit's reason) only if that size is below a venue minimum
+    or its expected edge is below ``limits.min_profit``."""
+    static = _static_checks(opp, ladder=ladder, limits=limits, rules=rules, now_ns=now_ns,
+                            ledger=ledger)  # fmt: skip
+    if static is not None:
+        return static
+    original = opp.legs[0].size
+    first = _sized_checks(opp.legs, ledger=ledger, limits=limits, rules=rules)
+    if not isinstance(first, Rejection):
+        return Approval(first, original, original, opp.expected_edge)
+    if first.reason not in SIZE_LIMITS or any(leg.size != original for leg in opp.legs):
+        return first
+    step = 1
+    for leg in opp.legs:
+        step = math.lcm(step, rules[leg.instrument.venue].size_step)
+    floor_size = max(rules[leg.instrument.venue].min_size for leg in opp.legs)
+    # Largest k with k * step < original that passes (every sized check is monotone).
+    lo, hi = 1, (original - 1) // step
+    best: list[LegPlan] | None = None
+    best_size = 0
+    while lo <= hi:
+        mid = (lo + hi) // 2
+        legs = _resized(opp.legs, mid * step)
+        attempt = _sized_checks(legs, ledger=ledger, limits=limits, rules=rules)
+        if isinstance(attempt, Rejection):
+            hi = mid - 1
+        else:
+            best, best_size, lo = attempt, mid * step, mid + 1
+    # The binding limit is the one that fails one step above the approved size (at the
+    # venue minimum when nothing passes), which need not be the first failure at the
+    # detected size.
+    above = best_size + step if best is not None and best_size >= floor_size else floor_size
+    binding = first
+    if above < original:
+        at_above = _sized_checks(_resized(opp.legs, above), ledger=ledger, limits=limits,
+                                 rules=rules)  # fmt: skip
+        if isinstance(at_above, Rejection) and at_above.reason in SIZE_LIMITS:
+            binding = at_above
+    what = f"{binding.detail}; clipped {format_units(original)}"
+    if best is None or best_size < floor_size:
+        size_text = format_units(best_size) if best is not None else "nothing"
+        return Rejection(
+            binding.reason,
+            f"{what} -> {size_text} < venue minimum {format_units(floor_size)}",
+        )
+    net_edge = clipped_edge(opp, best_size, rules)
+    if net_edge < limits.min_profit:
+        return Rejection(
+            binding.reason,
+            f"{what} -> {format_units(best_size)}: edge {format_units(net_edge)} < min profit "
+            f"{format_units(limits.min_profit)}",
+        )
+    return Approval(best, best_size, original, net_edge, binding.reason)
+
+
+def clipped_edge(opp: Opportunity, size: int, rules: dict[Venue, VenueRules]) -> int:
+    """Expected net edge of ``opp`` cut down to ``size`` (a lower bound, never assumed).
+
+    The gross edge (``expected_edge + fees``) scales down at least proportionally: a
+    smaller size takes only the best levels, so both legs' VWAP can only improve. Fees
+    scale proportionally too, plus one rounding unit per leg (per-fill rounding, e.g.
+    Kalshi's cent, can make a smaller fill's fee per share slightly larger)."""
+    whole = opp.legs[0].size
+    gross = opp.expected_edge + opp.fees
+    fees = -(-opp.fees * size // whole)
+    allowance = sum(rules[leg.instrument.venue].fees.round_unit for leg in opp.legs)
+    return gross * size // whole - fees - allowance
+
+
+def _resized(legs: tuple[OpportunityLeg, ...], size: int) -> tuple[OpportunityLeg, ...]:
+    return tuple(
+        OpportunityLeg(
+            instrument=leg.instrument, side=leg.side, limit_price=leg.limit_price, size=size
+        )
+        for leg in legs
+    )
+
+
+def _static_checks(
+    opp: Opportunity,
+    *,
+    ledger: Ledger,
+    ladder: TradingLadder,
+    limits: Limits,
+    rules: dict[Venue, VenueRules],
+    now_ns: int,
+) -> Rejection | None:
+    """Everything that does not depend on the size (or only rejects smaller sizes)."""
     if ladder.state is TradingState.HALTED:
         return Rejection(RejectReason.TRADING_HALTED, ladder.reason)
     if ladder.state is TradingState.REDUCING and any(leg.side is Side.BUY for leg in opp.legs):
@@ -136,9 +270,6 @@ def check_opportunity(
             RejectReason.DAILY_LOSS,
             f"loss today {ledger.daily_loss()} >= limit {limits.daily_loss_limit}",
         )
-
-    plans: list[LegPlan] = []
-    need: dict[Venue, int] = {}
     for i, leg in enumerate(opp.legs):
         venue_rules = rules.get(leg.instrument.venue)
         if venue_rules is None:
@@ -156,6 +287,22 @@ def check_opportunity(
             return Rejection(
                 RejectReason.MIN_SIZE, f"leg {i}: size {leg.size} < {venue_rules.min_size}"
             )
+    return None
+
+
+def _sized_checks(
+    legs: tuple[OpportunityLeg, ...],
+    *,
+    ledger: Ledger,
+    limits: Limits,
+    rules: dict[Venue, VenueRules],
+) -> list[LegPlan] | Rejection:
+    """The checks that depend on the legs' size; each is monotone (a smaller size never
+    fails one that a larger size passed)."""
+    plans: list[LegPlan] = []
+    need: dict[Venue, int] = {}
+    for i, leg in enumerate(legs):
+        venue_rules = rules[leg.instrument.venue]
         fee = venue_rules.fees.fee(leg.limit_price, leg.size)
         if leg.side is Side.BUY:
             value = notional(leg.limit_price, leg.size, Rounding.CEIL)
@@ -198,7 +345,7 @@ def check_opportunity(
                 RejectReason.EXPOSURE_INSTRUMENT,
                 f"{inst.key()}: {after} > {limits.max_exposure_per_instrument}",
             )
-    pair_after = sum(exposures.get(leg.instrument, 0) for leg in opp.legs) + sum(added.values())
+    pair_after = sum(exposures.get(leg.instrument, 0) for leg in legs) + sum(added.values())
     if pair_after > limits.max_exposure_per_pair:
         return Rejection(
             RejectReason.EXPOSURE_PAIR, f"pair: {pair_after} > {limits.max_exposure_per_pair}"

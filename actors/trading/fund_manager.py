@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import msgspec
 import trio
 
 from actors.trading.checks import (
+    Approval,
     Limits,
     Rejection,
     RejectReason,
@@ -109,6 +110,11 @@ class FundCore:
     outcomes: Counter[str] = attrs.field(factory=Counter)
     shutting_down: bool = False
     day: int = -1
+    # Opportunities approved at a smaller size than detected, by the limit that bound.
+    clipped: Counter[str] = attrs.field(factory=Counter)
+    clipped_size_original: int = 0
+    clipped_size_approved: int = 0
+    last_clips: deque[dict[str, str]] = attrs.field(factory=lambda: deque(maxlen=16))
 
     def __attrs_post_init__(self) -> None:
         for reason in RejectReason:
@@ -120,7 +126,7 @@ class FundCore:
     def decide(self, opp: Opportunity) -> ExecutionRequest | Rejection:
         """Check one opportunity; on success reserve funds and build the intents."""
         now = self.clock_ns()
-        result: list[Any] | Rejection
+        result: Approval | Rejection
         if self.shutting_down:
             result = Rejection(RejectReason.SHUTTING_DOWN, "shutdown in progress")
         elif "reconciliation" in self.control.ladder.holds:
@@ -151,8 +157,10 @@ class FundCore:
             )
             return result
         self.seen_opportunities.add(opp.opportunity_id)
+        if result.clipped:
+            self._note_clip(opp, result)
         intents: list[OrderIntent] = []
-        for plan in result:
+        for plan in result.plans:
             coid = leg_order_id(opp.opportunity_id, plan.index)
             leg = plan.leg
             self.ledger.reserve(
@@ -191,6 +199,27 @@ class FundCore:
             )
         )
         return ExecutionRequest(opportunity_id=opp.opportunity_id, intents=tuple(intents))
+
+    def _note_clip(self, opp: Opportunity, approval: Approval) -> None:
+        binding = approval.binding.value if approval.binding is not None else "?"
+        self.clipped[binding] += 1
+        self.clipped_size_original += approval.original
+        self.clipped_size_approved += approval.size
+        self.last_clips.append(
+            {
+                "opportunity_id": opp.opportunity_id,
+                "original_size": format_units(approval.original),
+                "approved_size": format_units(approval.size),
+                "binding": binding,
+                "original_edge": format_units(opp.expected_edge),
+                "approved_edge": format_units(approval.edge),
+            }
+        )
+        log.info(
+            "opportunity %s clipped %s -> %s shares by %s (edge %s -> %s)",
+            opp.opportunity_id, format_units(approval.original), format_units(approval.size),
+            binding, format_units(opp.expected_edge), format_units(approval.edge),
+        )  # fmt: skip
 
     # ------------------------------------------------------------- outcomes
 
@@ -345,6 +374,11 @@ class FundCore:
         return {
             "accepted": self.accepted,
             "rejects": dict(self.rejects),
+            "clipped": dict(self.clipped),
+            "clipped_total": sum(self.clipped.values()),
+            "clipped_size_original": format_units(self.clipped_size_original),
+            "clipped_size_approved": format_units(self.clipped_size_approved),
+            "last_clips": list(self.last_clips),
             "outcomes": dict(self.outcomes),
             "cash": {str(v): format_units(c) for v, c in led.cash.items()},
             "reserved": {str(v): format_units(c) for v, c in led.reserved.items()},

@@ -34,6 +34,10 @@ class FundLimitsConfig(_Cfg, frozen=True):
     max_open_positions: int = 50
     daily_loss_limit: str = "50"
     max_opportunity_age_s: float = 0.5
+    # An opportunity too big for a size-bound limit (notional per order, balance, exposure)
+    # is clipped to fit; still rejected if its expected edge at the clipped size is below
+    # this. Keep it equal to market.detector.min_profit.
+    min_profit: str = "0.01"
 
     def units(self, name: str) -> int:
         """A dollar field as exact 1e-6 USD units (``units("balance_buffer")``)."""
@@ -124,6 +128,8 @@ class VenueExecConfig(_Cfg, frozen=True):
     fee_round: str = "0.000001"
     tick_size: str = "0.01"
     min_size: str = "1"
+    # Order sizes are multiples of this (shares): clipped sizes are rounded down to it.
+    size_step: str = "0.01"
 
 
 def _default_polymarket() -> VenueExecConfig:
@@ -144,6 +150,7 @@ def _default_kalshi() -> VenueExecConfig:
         fee_round="0.01",
         tick_size="0.01",
         min_size="1",
+        size_step="1",
     )
 
 

@@ -35,8 +35,8 @@ def limits(**over: int) -> Limits:
 
 
 RULES = {
-    Venue.POLYMARKET: VenueRules(10_000, 5 * SIZE_ONE, FeeModel(0, 1)),
-    Venue.KALSHI: VenueRules(10_000, SIZE_ONE, FeeModel(70_000, 10_000)),
+    Venue.POLYMARKET: VenueRules(10_000, 5 * SIZE_ONE, FeeModel(0, 1), 10_000),
+    Venue.KALSHI: VenueRules(10_000, SIZE_ONE, FeeModel(70_000, 10_000), SIZE_ONE),
 }
 
 
