@@ -151,7 +151,9 @@ async def measure(plan: Plan, same_process: bool) -> tuple[Counts, float]:
     return Counts(**result), cpu
 
 
-async def sim_rate(rate: float, markets: int, plan: Plan, same_process: bool) -> tuple[Counts, float]:
+async def sim_rate(
+    rate: float, markets: int, plan: Plan, same_process: bool
+) -> tuple[Counts, float]:
     cfg = SimConfig(seed=1, markets=markets, rate=rate, window_rate=0.5)
     async with open_sim_venue(cfg) as sim:
         tokens = [t for m in sim.markets for t in (m.yes_token, m.no_token)]
@@ -162,9 +164,12 @@ async def sim_rate(rate: float, markets: int, plan: Plan, same_process: bool) ->
             kalshi_url=sim.kalshi_ws_url,
             poly_subscribe=json.dumps({"assets_ids": tokens, "type": "market"}),
             kalshi_subscribe=json.dumps(
-                {"id": 1, "cmd": "subscribe",
-                 "params": {"channels": ["orderbook_delta"], "market_tickers": tickers}}
-            ),  # fmt: skip
+                {
+                    "id": 1,
+                    "cmd": "subscribe",
+                    "params": {"channels": ["orderbook_delta"], "market_tickers": tickers},
+                }
+            ),
         )
         return await measure(plan, same_process)
 
@@ -208,14 +213,16 @@ async def raw_rate(sim: Counts, plan: Plan, same_process: bool) -> tuple[Counts,
 
 
 def run(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="sim_bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="sim_bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rate", type=float, default=20_000.0, help="target updates/s")
     parser.add_argument("--markets", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=4.0, help="measured window")
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--same-process", action="store_true",
-                        help="run the clients in the sim's own trio loop")
+    parser.add_argument(
+        "--same-process", action="store_true", help="run the clients in the sim's own trio loop"
+    )
     args = parser.parse_args(argv)
     plan = Plan("", "", None, None, args.warmup, args.seconds)
     sim, sim_cpu = trio.run(sim_rate, args.rate, args.markets, plan, args.same_process)
@@ -223,16 +230,22 @@ def run(argv: Sequence[str] | None = None) -> int:
     s, r = sim.seconds, raw.seconds
     where = "same process" if args.same_process else "client in its own process"
     print(f"target {args.rate:,.0f} updates/s, {args.markets} markets, {where}")
-    print(f"sim:   {sim.updates / s:,.0f} updates/s "
-          f"(polymarket {sim.poly_updates / s:,.0f} entries, kalshi {sim.kalshi_updates / s:,.0f} "
-          f"deltas), {sim.frames / s:,.0f} frames/s "
-          f"(polymarket {sim.poly_frames / s:,.0f} x {sim.poly_bytes / max(1, sim.poly_frames):,.0f} B, "
-          f"kalshi {sim.kalshi_frames / s:,.0f} x {sim.kalshi_bytes / max(1, sim.kalshi_frames):,.0f} B), "
-          f"sim cpu {sim_cpu:.0%}")  # fmt: skip
-    print(f"raw:   {raw.frames / r:,.0f} frames/s of the same sizes and mix "
-          f"(trio-websocket floor), server cpu {raw_cpu:.0%}")
-    print(f"ratio: sim/raw frames {sim.frames / s / (raw.frames / r):.2f}; "
-          f"updates/s at target {sim.updates / s / args.rate:.2f}")
+    poly_mean = sim.poly_bytes / max(1, sim.poly_frames)
+    kalshi_mean = sim.kalshi_bytes / max(1, sim.kalshi_frames)
+    print(
+        f"sim:   {sim.updates / s:,.0f} updates/s (polymarket {sim.poly_updates / s:,.0f} "
+        f"entries, kalshi {sim.kalshi_updates / s:,.0f} deltas), {sim.frames / s:,.0f} frames/s "
+        f"(polymarket {sim.poly_frames / s:,.0f} x {poly_mean:,.0f} B, "
+        f"kalshi {sim.kalshi_frames / s:,.0f} x {kalshi_mean:,.0f} B), sim cpu {sim_cpu:.0%}"
+    )
+    print(
+        f"raw:   {raw.frames / r:,.0f} frames/s of the same sizes and mix "
+        f"(trio-websocket floor), server cpu {raw_cpu:.0%}"
+    )
+    print(
+        f"ratio: sim/raw frames {sim.frames / s / (raw.frames / r):.2f}; "
+        f"updates/s at target {sim.updates / s / args.rate:.2f}"
+    )
     return 0
 
 

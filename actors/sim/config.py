@@ -78,7 +78,12 @@ class SimConfig:
     polymarket_port: int = 0
     kalshi_port: int = 0
     rest_port: int = 0
-    binance_port: int | None = None  # None: no Binance reference stream
+    binance_port: int | None = None  # None: no Binance reference stream; 0: a free port
+    binance_symbols: tuple[str, ...] = ("BTCUSDT",)
+    binance_quote_rate: float = 50.0  # bookTicker updates per second per symbol
+    binance_trade_rate: float = 10.0  # aggTrade events per second per symbol (mean)
+    binance_volatility: float = 0.0002  # relative random walk of the price per sqrt(s)
+    binance_ping_interval: float = 20.0  # websocket Ping frames (VENUES 5.1)
     ground_truth_path: str | None = None
     starting_cash: int = 10_000 * ONE  # per venue account, 1e-6 USD
     poly_min_order_size: int = 5 * ONE
@@ -95,3 +100,6 @@ class SimConfig:
             raise ValueError("levels must be >= 2")
         if not 0 < self.window_edge_min <= self.window_edge_max:
             raise ValueError("need 0 < window_edge_min <= window_edge_max")
+        for symbol in self.binance_symbols:
+            if not symbol.isalnum() or symbol != symbol.upper():
+                raise ValueError(f"binance symbols are uppercase alphanumerics, not {symbol!r}")

@@ -47,6 +47,9 @@ class Conn:
     next_sid: int = 1
     seq_gap: int = 0
     sent: int = 0
+    pongs: int = 0  # answers to the server's websocket pings
+    streams: set[str] = attrs.Factory(set)  # Binance streams this connection receives
+    combined: bool = True  # Binance: ``/stream`` wraps payloads, ``/ws/<name>`` does not
 
     def push(self, frame: str) -> None:
         """Queue one frame; abort the connection if its consumer is too slow."""

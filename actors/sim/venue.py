@@ -13,11 +13,13 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import parse_qs
 
 import attrs
 import trio
 from trio_websocket import WebSocketRequest, serve_websocket
 
+from actors.sim.binance import STREAM_KINDS, BinanceFeed, combined
 from actors.sim.book import ASK, BID
 from actors.sim.config import FaultKind, FaultSpec, SimConfig, Venue
 from actors.sim.connections import CLOSED, Conn, KalshiSub, abort_stream, open_conn, send_loop
@@ -83,8 +85,18 @@ class SimVenue:
         self._rng = random.Random(config.seed ^ 0x5EED)
         self._gt_file: Any = None
         self.host = config.host
-        self.polymarket_port = self.kalshi_port = self.rest_port = 0
+        self.polymarket_port = self.kalshi_port = self.rest_port = self.binance_port = 0
         self.frames_published = 0
+        self.binance: BinanceFeed | None = None
+        if config.binance_port is not None:
+            self.binance = BinanceFeed(
+                config.seed,
+                config.binance_symbols,
+                config.step_interval,
+                config.binance_quote_rate,
+                config.binance_trade_rate,
+                config.binance_volatility,
+            )
 
     # -- public queries -----------------------------------------------------------------
 
@@ -111,6 +123,27 @@ class SimVenue:
     @property
     def kalshi_rest_url(self) -> str:
         return f"{self.rest_url}/trade-api/v2"
+
+    @property
+    def binance_ws_url(self) -> str:
+        """Base URL of the Binance stream server (add ``/stream?streams=...`` or ``/ws/<s>``)."""
+        if self.binance is None:
+            raise RuntimeError("the Binance stream is off: set SimConfig(binance_port=0)")
+        return f"ws://{self.host}:{self.binance_port}"
+
+    def binance_stream_url(self, *streams: str) -> str:
+        """Combined-stream URL; default every stream of every configured symbol."""
+        names = streams or tuple(
+            f"{s.lower()}@{kind}" for s in self.config.binance_symbols for kind in STREAM_KINDS
+        )
+        return f"{self.binance_ws_url}/stream?streams={'/'.join(names)}"
+
+    def binance_quote(self, symbol: str) -> tuple[int, int, int, int]:
+        """The sim's current top of book for ``symbol``: (bid, bid qty, ask, ask qty), 1e-6."""
+        if self.binance is None:
+            raise RuntimeError("the Binance stream is off")
+        q = self.binance.quotes[symbol]
+        return q.bid, q.bid_qty, q.ask, q.ask_qty
 
     @property
     def markets(self) -> list[Market]:
@@ -269,7 +302,21 @@ class SimVenue:
             if self._gt_file is not None:
                 self._gt_file.write(record.to_json() + "\n")
                 self._gt_file.flush()
-        self.flush(out, self.scenario.now_ms())
+        ts = self.scenario.now_ms()
+        self.flush(out, ts)
+        if self.binance is not None:
+            self._push_binance(self.binance.step(ts))
+
+    def _push_binance(self, payloads: list[tuple[str, str]]) -> None:
+        if not payloads or self.faults.stalled(Venue.BINANCE):
+            return
+        for conn in list(self.conns):
+            if conn.venue is not Venue.BINANCE or not conn.streams:
+                continue
+            streams = conn.streams
+            for stream, payload in payloads:
+                if stream in streams:
+                    conn.push(combined(stream, payload) if conn.combined else payload)
 
     async def _drive(self) -> None:
         dt = self.config.step_interval
@@ -284,17 +331,45 @@ class SimVenue:
 
     # -- websocket handlers -------------------------------------------------------------
 
+    def _binance_streams(self, target: str) -> tuple[bool, list[str]] | None:
+        """(combined, streams) of a Binance request path, None when it is not one we serve."""
+        path, _, query = target.partition("?")
+        if path == "/stream":
+            names = [n for v in parse_qs(query).get("streams", []) for n in v.split("/") if n]
+            is_combined = True
+        elif path.startswith("/ws/") and "/" not in path[4:]:
+            names, is_combined = [path[4:]], False
+        elif path == "/ws":
+            names, is_combined = [], False  # subscribe later with SUBSCRIBE
+        else:
+            return None
+        assert self.binance is not None
+        if any(n not in self.binance.streams for n in names):
+            return None
+        return is_combined, names
+
     async def _serve_conn(self, venue: Venue, request: WebSocketRequest) -> None:
         path = request.path.split("?")[0]
+        binance: tuple[bool, list[str]] | None = None
+        if venue is Venue.BINANCE:
+            binance = self._binance_streams(request.path)
+            if binance is None:
+                body = b'{"code":-1121,"msg":"Invalid symbol or stream."}'
+                await request.reject(400, body=body)
+                return
         ws = await request.accept()
         conn = open_conn(venue, ws, self.config.send_buffer, path)
+        if binance is not None:
+            conn.combined, conn.streams = binance[0], set(binance[1])
         self.conns.add(conn)
         try:
             with conn.scope:
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(send_loop, conn)
                     if venue is Venue.KALSHI:
-                        nursery.start_soon(self._kalshi_pings, conn)
+                        nursery.start_soon(self._pings, conn, self.config.kalshi_ping_interval)
+                    elif venue is Venue.BINANCE:
+                        nursery.start_soon(self._pings, conn, self.config.binance_ping_interval)
                     await self._read_loop(conn)
                     nursery.cancel_scope.cancel()
         finally:
@@ -311,22 +386,57 @@ class SimVenue:
             text = message if isinstance(message, str) else message.decode(errors="replace")
             if conn.venue is Venue.POLYMARKET:
                 self._on_poly_message(conn, text)
-            else:
+            elif conn.venue is Venue.KALSHI:
                 self._on_kalshi_message(conn, text)
+            else:
+                self._on_binance_message(conn, text)
 
-    async def _kalshi_pings(self, conn: Conn) -> None:
-        interval = self.config.kalshi_ping_interval
+    async def _pings(self, conn: Conn, interval: float) -> None:
+        """Websocket Ping frames: Kalshi's say ``heartbeat``, Binance's carry the time."""
         n = 0
         while True:
             await trio.sleep(interval)
             n += 1
+            # Unique payload per ping: trio-websocket matches pongs by payload.
+            if conn.venue is Venue.KALSHI:
+                payload = b"heartbeat" if n == 1 else f"heartbeat-{n}".encode()
+            else:
+                payload = str(self.now_ms()).encode()
             with trio.move_on_after(interval):
-                # Unique payload per ping: trio-websocket matches pongs by payload.
                 try:
-                    await conn.ws.ping(b"heartbeat" if n == 1 else f"heartbeat-{n}".encode())
+                    await conn.ws.ping(payload)
+                    conn.pongs += 1
                 except CLOSED:
                     conn.scope.cancel()
                     return
+
+    def _on_binance_message(self, conn: Conn, text: str) -> None:
+        """Live control (VENUES 5.1): SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS."""
+        try:
+            msg = kdecode(text)
+        except ValueError:
+            conn.push('{"code":3,"msg":"Invalid JSON"}')
+            return
+        if not isinstance(msg, dict):
+            conn.push('{"code":2,"msg":"Invalid request: request must be an object"}')
+            return
+        req_id = msg.get("id")
+        method = msg.get("method")
+        params = msg.get("params") or []
+        assert self.binance is not None
+        reply: dict[str, Any] = {"result": None, "id": req_id}
+        if method in ("SUBSCRIBE", "UNSUBSCRIBE"):
+            if not isinstance(params, list) or any(p not in self.binance.streams for p in params):
+                reply = {"code": 2, "msg": "Invalid request: unknown stream", "id": req_id}
+            elif method == "SUBSCRIBE":
+                conn.streams |= set(params)
+            else:
+                conn.streams -= set(params)
+        elif method == "LIST_SUBSCRIPTIONS":
+            reply["result"] = sorted(conn.streams)
+        else:
+            reply = {"code": 2, "msg": "Invalid request: unknown method", "id": req_id}
+        conn.push(kencode(reply))
 
     def _on_poly_message(self, conn: Conn, text: str) -> None:
         if text == "PING":
@@ -562,6 +672,11 @@ async def open_sim_venue(config: SimConfig | None = None) -> AsyncIterator[SimVe
             sim.kalshi_port = kalshi.port
             sim.rest_port = await nursery.start(
                 serve_http, sim._http, config.host, config.rest_port)
+            if config.binance_port is not None:
+                binance = await nursery.start(
+                    serve_websocket, lambda r: sim._serve_conn(Venue.BINANCE, r),
+                    config.host, config.binance_port, None)
+                sim.binance_port = binance.port
             sim._t0 = trio.current_time()
             nursery.start_soon(sim._drive)
             if config.faults:
