@@ -28,6 +28,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--polymarket-port", type=int, default=0, help="0 = any free port")
     p.add_argument("--kalshi-port", type=int, default=0)
     p.add_argument("--rest-port", type=int, default=0)
+    p.add_argument(
+        "--binance-port",
+        type=int,
+        default=None,
+        help="serve the Binance reference stream on this port (0 = any free port); off if absent",
+    )
+    p.add_argument(
+        "--binance-symbols",
+        default="BTCUSDT",
+        help="comma-separated Binance symbols (with --binance-port)",
+    )
     p.add_argument("--ground-truth", metavar="PATH", default=None)
     p.add_argument("--duration", type=float, default=None, help="seconds, default forever")
     p.add_argument("--kalshi-legacy-cents", action="store_true")
@@ -37,10 +48,18 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         check_loopback(args.host)
+        config = _config(args)
     except ValueError as exc:
         print(f"arbtree sim: {exc}", file=sys.stderr)
         return 2
-    config = SimConfig(
+    with contextlib.suppress(KeyboardInterrupt):
+        trio.run(_serve, config, args.duration)
+    return 0
+
+
+def _config(args: argparse.Namespace) -> SimConfig:
+    symbols = tuple(s.strip().upper() for s in args.binance_symbols.split(",") if s.strip())
+    return SimConfig(
         seed=args.seed,
         markets=args.markets,
         rate=args.rate,
@@ -53,10 +72,9 @@ def run(args: argparse.Namespace) -> int:
         rest_port=args.rest_port,
         ground_truth_path=args.ground_truth,
         kalshi_legacy_cents=args.kalshi_legacy_cents,
+        binance_port=args.binance_port,
+        binance_symbols=symbols,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        trio.run(_serve, config, args.duration)
-    return 0
 
 
 async def _serve(config: SimConfig, duration: float | None) -> None:
@@ -66,6 +84,9 @@ async def _serve(config: SimConfig, duration: float | None) -> None:
         print(f"kalshi ws             {sim.kalshi_ws_url}")
         print(f"polymarket rest       {sim.polymarket_rest_url}")
         print(f"kalshi rest           {sim.kalshi_rest_url}")
+        if sim.binance is not None:
+            print(f"binance ws            {sim.binance_ws_url}")
+            print(f"binance streams       {sim.binance_stream_url()}")
         for m in sim.markets:
             print(f"market {m.index}: yes={m.yes_token} no={m.no_token} kalshi={m.ticker}")
         sys.stdout.flush()
