@@ -89,4 +89,3 @@ __all__ = [
     "polymarket_fee",
     "polymarket_schedule",
 ]
-

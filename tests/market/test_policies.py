@@ -70,7 +70,8 @@ def test_breaker_opens_after_consecutive_failures_and_doubles() -> None:
     assert p.next_delay(0.0, had_data=False) < 1
     assert p.next_delay(1.0, had_data=False) < 1
     assert p.next_delay(2.0, had_data=False) == 10.0  # third failure opens it
-    assert p.state is BreakerState.OPEN and p.breaker_trips == 1
+    assert p.state is BreakerState.OPEN
+    assert p.breaker_trips == 1
     p.on_connected(12.0)
     assert p.state is BreakerState.HALF_OPEN
     assert p.next_delay(12.5, had_data=False) == 20.0  # failed trial: re-open, doubled
@@ -78,7 +79,8 @@ def test_breaker_opens_after_consecutive_failures_and_doubles() -> None:
     assert p.next_delay(33.5, had_data=False) == 25.0  # capped at max_open_s
     p.on_connected(60.0)
     p.on_data()  # a trial with data closes it
-    assert p.state is BreakerState.CLOSED and p.opens == 0
+    assert p.state is BreakerState.CLOSED
+    assert p.opens == 0
     assert p.next_delay(61.0, had_data=True) < 3.0
 
 
@@ -90,7 +92,8 @@ def test_liveness_first_book_then_no_data_then_reconnect() -> None:
     lv.got_book("a", 0.5)
     lv.last_frame = 2.5
     v = lv.check(2.5)
-    assert v.resubscribe == ("b",) and not v.reconnect  # b: no first book within 2 s
+    assert v.resubscribe == ("b",)
+    assert not v.reconnect
     lv.got_book("b", 3.0)
     lv.seen("a", 4.0)
     lv.last_frame = 9.5
@@ -98,7 +101,8 @@ def test_liveness_first_book_then_no_data_then_reconnect() -> None:
     lv.seen("b", 10.0)  # b came back after its resubscribe; a did not
     lv.last_frame = 15.0
     v = lv.check(15.0)
-    assert v.reconnect.startswith("a: no data") and "1 resubscribe" in v.reconnect
+    assert v.reconnect.startswith("a: no data")
+    assert "1 resubscribe" in v.reconnect
 
 
 def test_liveness_connection_silence() -> None:
@@ -136,11 +140,15 @@ async def test_cache_publishes_after_apply_and_sweeps_stale(autojump_clock: trio
             await trio.sleep(4.5)
             assert len(publish) == 0  # not stale yet
             top = await publish.receive()  # swept at 6 s
-            assert top.stale and top.stale_reason == "no update for 5s"
+            assert top.stale
+            assert top.stale_reason == "no update for 5s"
             assert trio.current_time() >= 5.0
             # a feed-side stale mark is published with its reason; a snapshot clears it
-            await inbox.send(MarketDataBatch(venue=Venue.POLYMARKET,
-                                             updates=(_snap(400_000, 500_000),), recv_ns=3))
+            await inbox.send(
+                MarketDataBatch(
+                    venue=Venue.POLYMARKET, updates=(_snap(400_000, 500_000),), recv_ns=3
+                )
+            )
             assert not (await publish.receive()).stale
             await inbox.send(MarkStale(venue=Venue.POLYMARKET, instruments=(), reason="feed closed",
                                        at_ns=4))  # fmt: skip

@@ -75,11 +75,13 @@ def test_walk_stops_at_first_level_below_min_edge() -> None:
     assert plan is not None
     # level 2 pair (0.45 + 0.51) nets 0.04 - 0.0178 - 0.0175 < 0.005: only 50 shares
     assert plan.size == 50 * ONE
-    assert plan.a.cash == 22_500_000 and plan.b.cash == 25_000_000
+    assert plan.a.cash == 22_500_000
+    assert plan.b.cash == 25_000_000
     assert plan.a.fee == 891_000  # 50*0.072*0.45*0.55
     assert plan.b.fee == 880_000  # ceil_cent(0.875)
     assert plan.edge == 50 * ONE - 22_500_000 - 25_000_000 - 891_000 - 880_000
-    assert plan.a.limit_price == 450_000 and plan.b.limit_price == 500_000
+    assert plan.a.limit_price == 450_000
+    assert plan.b.limit_price == 500_000
 
 
 def test_walk_takes_deeper_levels_while_profitable() -> None:
@@ -98,7 +100,8 @@ def test_exactly_at_min_edge_is_accepted_and_one_unit_over_is_not() -> None:
     a = [(450_000, 10 * ONE)]
     b = [(500_000, 10 * ONE)]
     at = plan_pair(a, PM0, b, PM0, min_edge=50_000, min_profit=0, max_size=10**15, step=ONE)
-    assert at is not None and at.edge == 500_000  # 10 x 0.05 exactly
+    assert at is not None
+    assert at.edge == 500_000
     over = plan_pair(a, PM0, b, PM0, min_edge=50_001, min_profit=0, max_size=10**15, step=ONE)
     assert over is None
 
@@ -115,9 +118,11 @@ def test_step_and_max_size_cap() -> None:
     a = [(400_000, 1_234_567_890)]
     b = [(400_000, 9_999 * ONE)]
     plan = plan_pair(a, PM0, b, PM0, min_edge=1, min_profit=0, max_size=10**15, step=ONE)
-    assert plan is not None and plan.size == 1_234 * ONE  # floored to whole shares
+    assert plan is not None
+    assert plan.size == 1_234 * ONE
     capped = plan_pair(a, PM0, b, PM0, min_edge=1, min_profit=0, max_size=7 * ONE, step=ONE)
-    assert capped is not None and capped.size == 7 * ONE
+    assert capped is not None
+    assert capped.size == 7 * ONE
 
 
 def test_min_profit_gate() -> None:
@@ -125,8 +130,11 @@ def test_min_profit_gate() -> None:
     b = [(500_000, ONE)]
     # one share earns exactly 0.10
     ok = plan_pair(a, PM0, b, PM0, min_edge=1, min_profit=100_000, max_size=10**9, step=ONE)
-    assert ok is not None and ok.edge == 100_000
-    assert plan_pair(a, PM0, b, PM0, min_edge=1, min_profit=100_001, max_size=10**9, step=ONE) is None
+    assert ok is not None
+    assert ok.edge == 100_000
+    assert (
+        plan_pair(a, PM0, b, PM0, min_edge=1, min_profit=100_001, max_size=10**9, step=ONE) is None
+    )
 
 
 # ------------------------------------------------------------------ detector engine
@@ -170,7 +178,9 @@ def test_complement_opportunity_with_timestamps() -> None:
     assert o.strategy == "complement"
     assert [(leg.instrument.symbol, leg.instrument.outcome) for leg in o.legs] == [
         ("Y", Outcome.YES), ("N", Outcome.NO)]  # fmt: skip
-    assert o.legs[0].size == 4 * ONE and o.expected_edge == 4 * 30_000 and o.fees == 0
+    assert o.legs[0].size == 4 * ONE
+    assert o.expected_edge == 4 * 30_000
+    assert o.fees == 0
     assert (o.recv_ns, o.detect_ns, o.venue_ts_ms) == (1_000, 5_000, 7)
     assert eng.batch_latencies_ns == [3_000]
 
@@ -188,7 +198,8 @@ def test_cross_venue_uses_mirrored_kalshi_bids_for_no() -> None:
     legs = opps[0].legs
     assert (legs[0].instrument.venue, legs[0].limit_price) == (Venue.POLYMARKET, 400_000)
     assert legs[1].instrument == InstrumentId(venue=Venue.KALSHI, symbol="KX", outcome=Outcome.NO)
-    assert legs[1].limit_price == 450_000 and legs[1].size == 10 * ONE
+    assert legs[1].limit_price == 450_000
+    assert legs[1].size == 10 * ONE
 
 
 def test_stale_and_old_books_are_not_traded() -> None:
@@ -229,7 +240,8 @@ def test_recheck_against_cache_drops_a_vanished_edge() -> None:
     eng = Engine(_cfg(strategies=["complement"]), clock_ns=lambda: 5_000,
                  reader=Reader())  # type: ignore[arg-type]  # fmt: skip
     assert eng.update([y, n], now=0.0) == []
-    assert eng.stats.recheck_changed == 1 and eng.stats.recheck_dropped == 1
+    assert eng.stats.recheck_changed == 1
+    assert eng.stats.recheck_dropped == 1
 
 
 def test_cost_per_update_touches_only_its_pairs() -> None:
