@@ -1,7 +1,8 @@
 """Wiring of the trading path for ``arbtree run``.
 
 ``build_trading_path`` returns the ``trading`` supervisor spec (rest_for_one: fund manager,
-then executor), a factory for the watchdog's ChildSpec (it needs the running Tree), and the
+then executor, then a user-channel actor per venue with ``executor.<venue>.user_ws_url``),
+a factory for the watchdog's ChildSpec (it needs the running Tree), and the
 handles: the :class:`TradingControl` (``halt``/``resume``/``reduce``/``statistics`` for
 the control endpoint) and the mailboxes.
 
@@ -14,19 +15,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
 from actors.trading.control import TradingControl
 from actors.trading.executor import Executor
 from actors.trading.fund_manager import CheckpointLoader, FundManager
-from actors.trading.http_clients import build_clients, check_live_switches
+from actors.trading.http_clients import build_clients, check_live_switches, kalshi_signer_from_env
 from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutorCommand, ExecutorOutcomeMsg
 from actors.trading.sink import RecordSink, as_sink
+from actors.trading.user_channel import HeadersFactory, UserChannel, UserChannelState
 from actors.trading.venue_clients import VenueClient
 from actors.watchdog import TreeHandle, Watchdog
-from protocols.config.trading import TradingConfig
+from protocols.config.trading import TradingConfig, VenueExecConfig
 from protocols.messages import Fill, Opportunity, Venue
 from supervision import ChildSpec, Mailbox, OverflowPolicy, Strategy, SupervisorSpec
 from supervision.spec import Backoff, Restart
@@ -41,6 +44,7 @@ class TradingHandles:
     outcomes: Mailbox[ExecutorOutcomeMsg]
     user_fills: Mailbox[Fill]
     sink: RecordSink | None
+    user_channels: UserChannelState = attrs.field(factory=UserChannelState)
 
     def halt(self, reason: str) -> None:
         self.control.halt(reason, "control")
@@ -84,6 +88,7 @@ def build_trading_path(
         "trading.outcomes", fund_cfg.outcomes_capacity, OverflowPolicy.BLOCK
     )
     user_fills: Mailbox[Fill] = Mailbox("trading.user_fills", 1024, OverflowPolicy.BLOCK)
+    channels = UserChannelState()
     sink = as_sink(storage)
 
     fund_manager = ChildSpec(
@@ -113,6 +118,7 @@ def build_trading_path(
             outcomes=outcomes,
             clients=factory,
             user_fills=user_fills,
+            channels=channels,
         ),
         restart=Restart.PERMANENT,
         backoff=Backoff(min_s=0.1, max_s=5.0),
@@ -120,8 +126,9 @@ def build_trading_path(
         shutdown=config.executor.drain_timeout_s + 1.0,
         mailboxes=(intents, user_fills),
     )
+    user_channel_specs = _user_channel_specs(config, user_fills, channels, control, env)
     spec = SupervisorSpec(
-        children=(fund_manager, executor),
+        children=(fund_manager, executor, *user_channel_specs),
         strategy=Strategy.REST_FOR_ONE,
         max_restarts=5,
         max_seconds=30.0,
@@ -149,5 +156,64 @@ def build_trading_path(
             backoff=Backoff(min_s=0.1, max_s=2.0),
         )
 
-    handles = TradingHandles(control, intents, outcomes, user_fills, sink)
+    handles = TradingHandles(control, intents, outcomes, user_fills, sink, channels)
     return spec, watchdog_spec, handles
+
+
+def _user_channel_specs(
+    config: TradingConfig,
+    user_fills: Mailbox[Fill],
+    channels: UserChannelState,
+    control: TradingControl,
+    env: dict[str, str] | None,
+) -> list[ChildSpec]:
+    """One ``user_channel_<venue>`` child per enabled venue with a ``user_ws_url``: our
+    fills -> ``user_fills`` (BLOCK) -> the executor."""
+    ex = config.executor
+    specs: list[ChildSpec] = []
+    venues: tuple[tuple[Venue, VenueExecConfig], ...] = (
+        (Venue.POLYMARKET, ex.polymarket),
+        (Venue.KALSHI, ex.kalshi),
+    )
+    for venue, vcfg in venues:
+        if not (vcfg.enabled and vcfg.user_ws_url):
+            continue
+        headers: HeadersFactory | None = None
+        if venue is Venue.KALSHI and ex.mode == "live":
+            headers = _kalshi_ws_headers(vcfg.user_ws_url, env)
+
+        def start(venue: Venue = venue, vcfg: VenueExecConfig = vcfg,
+                  headers: HeadersFactory | None = headers) -> UserChannel:  # fmt: skip
+            return UserChannel(
+                venue=venue,
+                url=vcfg.user_ws_url,
+                fills=user_fills,
+                config=ex.user_channel,
+                markets=tuple(vcfg.user_markets),
+                headers=headers,
+                state=channels,
+                stats_sink=control.stats_sources,
+            )
+
+        specs.append(
+            ChildSpec(
+                id=f"user_channel_{venue}",
+                start=start,
+                restart=Restart.PERMANENT,
+                backoff=Backoff(min_s=0.1, max_s=5.0),
+                heartbeat_timeout_s=5.0,
+                shutdown=2.0,
+            )
+        )
+    return specs
+
+
+def _kalshi_ws_headers(url: str, env: dict[str, str] | None) -> HeadersFactory:
+    """Kalshi signs the websocket handshake like a REST request (``GET`` + path)."""
+    signer = kalshi_signer_from_env(env)
+    path = urlsplit(url).path or "/"
+
+    def headers() -> list[tuple[bytes, bytes]]:
+        return [(k.encode(), v.encode()) for k, v in signer("GET", path).items()]
+
+    return headers

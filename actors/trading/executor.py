@@ -29,6 +29,7 @@ from actors.trading.messages import (
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RetryPolicy
 from actors.trading.two_leg import ExecutionSettings, OrderRunner, VenueGate, execute_legs
+from actors.trading.user_channel import UserChannelState
 from actors.trading.venue_clients import VenueClient, VenueError
 from protocols.config.trading import ExecutorConfig, VenueExecConfig
 from protocols.fixed import parse_units
@@ -69,6 +70,7 @@ class Executor(Actor):
     outcomes: Mailbox[ExecutorOutcomeMsg]
     clients: ClientsFactory
     user_fills: Mailbox[Fill] | None = None  # fills from the venues' user channels
+    channels: UserChannelState | None = None  # which user channels are connected
     heartbeat_s: float = 0.5
     runner: OrderRunner | None = attrs.field(init=False, default=None)
     executions: Counter[str] = attrs.field(init=False, factory=Counter)

@@ -423,6 +423,11 @@ class PolymarketClient:
         self._bodies[intent.client_order_id] = (body, order_id)
         return body, order_id
 
+    def expected_order_id(self, intent: OrderIntent) -> str:
+        """The venue's id of this order, known before it is sent (the order hash): the
+        user channel may report its fills before the REST reply arrives."""
+        return self._body(intent)[1]
+
     async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject:
         body, order_id = self._body(intent)
         resp = await _request(self.http, "POST", "/order", content=body,

@@ -200,6 +200,9 @@ class OrderRunner:
                 await self._reject(intent, "breaker_open", gate.breaker.last_reason, True)
                 return LegResult(intent, 0, 0, OrderState.REJECTED, True, "breaker_open")
             await gate.bucket.acquire()
+            expected = getattr(gate.client, "expected_order_id", None)
+            if expected is not None:  # link first: channel fills may beat the REST reply
+                self.tracker.link(intent.client_order_id, str(expected(intent)))
             self._count("sent")
             try:
                 result = await gate.client.place(intent)

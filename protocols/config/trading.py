@@ -130,6 +130,13 @@ class VenueExecConfig(_Cfg, frozen=True):
     min_size: str = "1"
     # Order sizes are multiples of this (shares): clipped sizes are rounded down to it.
     size_step: str = "0.01"
+    # The venue's user channel (our fills): Polymarket's user websocket (``/ws/user``),
+    # Kalshi's market websocket (subscribed to the ``fill`` channel). "" = not connected
+    # (fills then come from REST acks and lookups only). ``arbtree run`` fills it from the
+    # sim in paper mode.
+    user_ws_url: str = ""
+    # Polymarket: condition ids to subscribe to on the user channel ([] = all markets).
+    user_markets: list[str] = msgspec.field(default_factory=list)
 
 
 def _default_polymarket() -> VenueExecConfig:
@@ -154,6 +161,22 @@ def _default_kalshi() -> VenueExecConfig:
     )
 
 
+class UserChannelConfig(_Cfg, frozen=True):
+    """The user-channel actors (one per venue with ``user_ws_url``)."""
+
+    # Reconnect backoff: min(max_s, min_s * 2**n) * (1 + U*jitter), reset after data.
+    reconnect_min_s: float = 0.1
+    reconnect_max_s: float = 5.0
+    reconnect_jitter: float = 0.2
+    connect_timeout_s: float = 5.0
+    # Polymarket wants a text PING every <= 10 s.
+    ping_interval_s: float = 5.0
+    message_queue_size: int = 1024
+    # Wait at most this long after a venue's REST ack for the user channel to report the
+    # fills (with their real fee), before falling back to the REST-derived fill.
+    fill_wait_s: float = 0.25
+
+
 class ExecutorConfig(_Cfg, frozen=True):
     mode: Literal["paper", "live"] = "paper"
     # Live trading needs this flag AND the environment variable ARBTREE_LIVE=yes.
@@ -171,6 +194,7 @@ class ExecutorConfig(_Cfg, frozen=True):
     ambiguous_lookup_attempts: int = 5
     max_concurrent_executions: int = 8
     drain_timeout_s: float = 5.0
+    user_channel: UserChannelConfig = msgspec.field(default_factory=UserChannelConfig)
 
 
 class WatchdogConfig(_Cfg, frozen=True):

@@ -1,0 +1,103 @@
+"""Fill accounting: channel fills that beat the REST reply, venue fees, received sizes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import trio
+
+from actors.trading.breaker import CircuitBreaker
+from actors.trading.ids import leg_order_id
+from actors.trading.rate_limit import TokenBucket
+from actors.trading.retry import RetryPolicy
+from actors.trading.two_leg import OrderRunner, VenueGate
+from actors.trading.venue_clients import AccountSnapshot, OrderStatus
+from protocols.fixed import SIZE_ONE
+from protocols.messages import (
+    Fill,
+    FillStatus,
+    InstrumentId,
+    Liquidity,
+    OrderIntent,
+    OrderReject,
+    OrderState,
+    Outcome,
+    Side,
+    TimeInForce,
+    Venue,
+)
+
+TOKEN = InstrumentId(venue=Venue.POLYMARKET, symbol="tok", outcome=Outcome.YES)
+
+
+def buy(oid: str, size: int = 10 * SIZE_ONE) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=leg_order_id(oid, 0), opportunity_id=oid, leg_index=0,
+        instrument=TOKEN, side=Side.BUY, limit_price=500_000, size=size, reserved=0,
+        time_in_force=TimeInForce.FOK, recv_ns=0, detect_ns=0, intent_ns=0,
+    )  # fmt: skip
+
+
+def channel_fill(order_id: str, size: int, fid: str = "t1") -> Fill:
+    return Fill(fill_id=fid, venue_order_id=order_id, client_order_id="", instrument=TOKEN,
+                side=Side.BUY, price=500_000, size=size, fee=-1, liquidity=Liquidity.TAKER,
+                status=FillStatus.MATCHED, venue_ts_ms=0, recv_ns=0,
+                fee_rate_bps=720)  # fmt: skip
+
+
+@attrs.define(eq=False)
+class RacingClient:
+    """A Polymarket-like client whose user channel reports the fill before the REST reply."""
+
+    runner: OrderRunner | None = None
+    venue: Venue = Venue.POLYMARKET
+    forwarded: list[Fill] = attrs.field(factory=list)
+
+    def expected_order_id(self, intent: OrderIntent) -> str:
+        return "0xhash-" + intent.client_order_id
+
+    async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject:
+        assert self.runner is not None
+        early = self.runner.tracker.from_channel(
+            channel_fill(self.expected_order_id(intent), intent.size)
+        )
+        if early is not None:
+            self.forwarded.append(early)
+        return OrderStatus(intent.client_order_id, self.expected_order_id(intent), TOKEN,
+                           OrderState.FILLED, intent.size, intent.size, 500_000,
+                           -1)  # fmt: skip
+
+    async def lookup(self, client_order_id: str, instrument: InstrumentId) -> OrderStatus | None:
+        return None
+
+    async def cancel(self, client_order_id: str, venue_order_id: str) -> bool:
+        return True
+
+    async def account(self) -> AccountSnapshot:
+        return AccountSnapshot(self.venue, 0, (), None)
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_channel_fill_before_the_rest_reply_is_counted_once(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    client = RacingClient()
+    out: list[Any] = []
+
+    async def emit(msg: Any) -> None:
+        out.append(msg)
+
+    gate = VenueGate(client=client, bucket=TokenBucket(10.0, 10.0), breaker=CircuitBreaker())
+    runner = OrderRunner(gates={Venue.POLYMARKET: gate}, emit=emit, retry=RetryPolicy())
+    client.runner = runner
+    it = buy("race")
+    result = await runner.place(it)
+    assert result.filled == it.size
+    # The channel's fill was linked to our order before the send and carries the rate...
+    assert [f.client_order_id for f in client.forwarded] == [it.client_order_id]
+    assert client.forwarded[0].fee_rate_bps == 720
+    # ...and the REST ack adds nothing on top of it.
+    assert [m for m in out if isinstance(m, Fill)] == []

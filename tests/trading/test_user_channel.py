@@ -1,0 +1,193 @@
+"""User-channel actors against the simulated venue over loopback websockets: Polymarket's
+user channel and Kalshi's ``fill`` channel feed ``Fill`` s into ``user_fills``; reconnect
+after an abrupt close; undecodable frames are counted; wired through ``build_trading_path``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+
+from actors.sim.config import FaultKind, SimConfig
+from actors.sim.venue import SimVenue, open_sim_venue
+from actors.trading.http_clients import build_clients
+from actors.trading.ids import leg_order_id
+from actors.trading.user_channel import UserChannel, UserChannelState
+from actors.trading_tree import build_trading_path
+from protocols.config.trading import (
+    ExecutorConfig,
+    FundLimitsConfig,
+    FundManagerConfig,
+    HttpConfig,
+    TradingConfig,
+    UserChannelConfig,
+)
+from protocols.fixed import SIZE_ONE
+from protocols.messages import (
+    Fill,
+    InstrumentId,
+    Opportunity,
+    OpportunityLeg,
+    OrderIntent,
+    Outcome,
+    Side,
+    TimeInForce,
+    Venue,
+)
+from supervision import ActorContext, ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
+from supervision.actor import NodeStatus
+from supervision.shutdown import ShutdownCoordinator
+from supervision.tree import open_tree
+
+pytestmark = pytest.mark.slow
+
+FAST = UserChannelConfig(reconnect_min_s=0.01, reconnect_max_s=0.05, connect_timeout_s=2.0)
+
+
+def ctx(path: str) -> ActorContext:
+    return ActorContext(path=path, log=logging.LoggerAdapter(logging.getLogger(path)),
+                        mailboxes={}, shutdown=ShutdownCoordinator(),
+                        node=NodeStatus())  # fmt: skip
+
+
+def exec_config(sim: SimVenue, *, channels: bool = False) -> ExecutorConfig:
+    base = TradingConfig().executor
+    replace = msgspec.structs.replace
+    return replace(
+        base,
+        polymarket=replace(base.polymarket, rest_url=sim.polymarket_rest_url,
+                           user_ws_url=sim.polymarket_user_ws_url if channels else ""),
+        kalshi=replace(base.kalshi, rest_url=sim.kalshi_rest_url,
+                       user_ws_url=sim.kalshi_ws_url if channels else ""),
+        http=HttpConfig(read_timeout_s=1.0),
+        user_channel=FAST,
+    )  # fmt: skip
+
+
+def buy(oid: str, inst: InstrumentId, size: int = 5 * SIZE_ONE) -> OrderIntent:
+    return OrderIntent(
+        client_order_id=leg_order_id(oid, 0), opportunity_id=oid, leg_index=0,
+        instrument=inst, side=Side.BUY, limit_price=990_000, size=size, reserved=0,
+        time_in_force=TimeInForce.FOK, recv_ns=0, detect_ns=0, intent_ns=0,
+    )  # fmt: skip
+
+
+async def until(pred: Callable[[], bool]) -> None:
+    while not pred():  # noqa: ASYNC110 - polling another actor's state
+        await trio.sleep(0.005)
+
+
+async def next_fill(fills: Mailbox[Fill], pred: Callable[[Fill], bool]) -> Fill:
+    while True:
+        fill = await fills.receive()
+        if pred(fill):
+            return fill
+
+
+async def test_user_channels_deliver_fills_and_reconnect() -> None:
+    async with open_sim_venue(SimConfig(seed=5, markets=2, rate=20.0, window_rate=0.0)) as sim:
+        fills: Mailbox[Fill] = Mailbox("user_fills", 256, OverflowPolicy.BLOCK)
+        state = UserChannelState()
+        poly = UserChannel(venue=Venue.POLYMARKET, url=sim.polymarket_user_ws_url,
+                           fills=fills, config=FAST, state=state)  # fmt: skip
+        kal = UserChannel(venue=Venue.KALSHI, url=sim.kalshi_ws_url, fills=fills,
+                          config=FAST, state=state)  # fmt: skip
+        clients = build_clients(exec_config(sim))
+        m = sim.markets[0]
+        p_inst = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
+        k_inst = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
+        with trio.fail_after(15):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(poly.run, ctx("t.user_channel_polymarket"))
+                await nursery.start(kal.run, ctx("t.user_channel_kalshi"))
+                await until(lambda: state.live(Venue.POLYMARKET) and state.live(Venue.KALSHI))
+
+                p_status = await clients[Venue.POLYMARKET].place(buy("p1", p_inst))
+                pf = await next_fill(fills, lambda f: f.instrument.venue is Venue.POLYMARKET)
+                assert pf.venue_order_id == p_status.venue_order_id  # type: ignore[union-attr]
+                assert (pf.instrument.symbol, pf.side, pf.size) == (m.yes_token, Side.BUY,
+                                                                   5 * SIZE_ONE)  # fmt: skip
+                assert pf.fee_rate_bps == m.fee_rate_ppm // 100  # the venue's real rate
+
+                k_intent = buy("k1", k_inst)
+                await clients[Venue.KALSHI].place(k_intent)
+                kf = await next_fill(fills, lambda f: f.instrument.venue is Venue.KALSHI)
+                assert kf.client_order_id == k_intent.client_order_id
+                assert kf.instrument == k_inst
+                assert kf.fee > 0  # Kalshi's fee_cost, exact
+
+                # Abrupt close of every websocket: both reconnect and fills flow again.
+                sim.faults.inject(FaultKind.WS_CLOSE)
+                await until(lambda: poly.connects >= 2 and kal.connects >= 2)
+                await until(lambda: state.live(Venue.POLYMARKET) and state.live(Venue.KALSHI))
+                sim.faults.inject(FaultKind.WS_MALFORMED, count=4)
+                k2 = buy("k2", k_inst)
+                await clients[Venue.KALSHI].place(k2)
+                kf2 = await next_fill(fills, lambda f: f.client_order_id == k2.client_order_id)
+                assert kf2.size == 5 * SIZE_ONE
+                await until(lambda: poly.decode_errors > 0 and kal.decode_errors > 0)
+                assert poly.disconnects >= 1
+                assert kal.statistics()["decode_errors"] == kal.decode_errors
+                nursery.cancel_scope.cancel()
+        for client in clients.values():
+            await client.aclose()
+
+
+def arb(sim: SimVenue, oid: str) -> Opportunity:
+    m = sim.markets[0]
+    legs = (
+        OpportunityLeg(instrument=InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token,
+                                               outcome=Outcome.YES),
+                       side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
+        OpportunityLeg(instrument=InstrumentId(venue=Venue.KALSHI, symbol=m.ticker,
+                                               outcome=Outcome.NO),
+                       side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
+    )  # fmt: skip
+    now = time.monotonic_ns()
+    return Opportunity(opportunity_id=oid, strategy="t", legs=legs, expected_edge=1, fees=0,
+                       venue_ts_ms=0, recv_ns=now, detect_ns=now)  # fmt: skip
+
+
+async def test_trading_tree_wires_user_channels_without_double_counting() -> None:
+    async with open_sim_venue(SimConfig(seed=3, markets=2, rate=20.0, window_rate=0.0)) as sim:
+        opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
+        cfg = TradingConfig(
+            fund=FundManagerConfig(limits=FundLimitsConfig(max_opportunity_age_s=5.0,
+                                                           min_profit="0")),
+            executor=exec_config(sim, channels=True),
+        )  # fmt: skip
+        spec, _, handles = build_trading_path(cfg, opportunities=opps)
+        ids = [c.id for c in spec.children]
+        assert ids == ["fund_manager", "executor", "user_channel_polymarket",
+                       "user_channel_kalshi"]  # fmt: skip
+        root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
+        control = handles.control
+        with trio.fail_after(20):
+            async with open_tree(root, name="t") as tree:
+                await until(lambda: "fund_manager" in control.stats_sources
+                            and not control.ladder.holds)  # fmt: skip
+                await until(lambda: handles.user_channels.live(Venue.POLYMARKET)
+                            and handles.user_channels.live(Venue.KALSHI))  # fmt: skip
+                await opps.send(arb(sim, "w1"))
+                stats: dict[str, Any] = {}
+
+                def settled() -> bool:
+                    stats.update(control.statistics())
+                    # Polymarket reports MATCHED then CONFIRMED; Kalshi one fill.
+                    ch = stats.get("user_channel_polymarket", {}).get("fills", 0)
+                    ck = stats.get("user_channel_kalshi", {}).get("fills", 0)
+                    uf = handles.user_fills.statistics()
+                    return (stats["fund_manager"]["fills"] >= 2 and ch >= 2 and ck >= 1
+                            and uf.received == uf.sent
+                            and handles.outcomes.statistics().depth == 0)  # fmt: skip
+
+                await until(settled)
+                fm = stats["fund_manager"]
+                assert fm["fills"] == 2, fm  # channel and REST saw the same executions once
+                assert stats["executor"]["executions"] == {"complete": 1}
+                tree.request_shutdown("test over")
