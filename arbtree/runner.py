@@ -215,8 +215,14 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 trading_cfg,
                 executor=replace(
                     ex,
-                    polymarket=replace(ex.polymarket, rest_url=sim.polymarket_rest_url),
-                    kalshi=replace(ex.kalshi, rest_url=sim.kalshi_rest_url),
+                    polymarket=replace(
+                        ex.polymarket,
+                        rest_url=sim.polymarket_rest_url,
+                        user_ws_url=sim.polymarket_user_ws_url,
+                    ),
+                    kalshi=replace(
+                        ex.kalshi, rest_url=sim.kalshi_rest_url, user_ws_url=sim.kalshi_ws_url
+                    ),
                 ),
             )
             log.info(
