@@ -64,6 +64,19 @@ class VenueRules:
     min_size: int
     fees: FeeModel
     size_step: int = 1  # order sizes are multiples of this (1e-6 shares)
+    # Polymarket takes a buy's fee in shares: what is received must still be sellable.
+    fee_in_shares: bool = False
+
+    def sellable_after_buy(self, leg: OpportunityLeg) -> int:
+        """Worst-case shares a buy leaves that can be sold again (unwind), on the size step:
+        a fee taken in shares is ``C x rate x (1 - p)`` shares, at most ``C x rate``."""
+        if not self.fee_in_shares or leg.side is not Side.BUY:
+            return leg.size
+        fee_shares = -(-leg.size * self.fees.rate // PRICE_ONE) + self.size_step
+        return max(0, leg.size - fee_shares) // self.size_step * self.size_step
+
+    def below_minimum(self, leg: OpportunityLeg) -> bool:
+        return leg.size < self.min_size or self.sellable_after_buy(leg) < self.min_size
 
     @classmethod
     def from_config(cls, cfg: VenueExecConfig) -> VenueRules:
@@ -180,6 +193,11 @@ def check_opportunity(
     for leg in opp.legs:
         step = math.lcm(step, rules[leg.instrument.venue].size_step)
     floor_size = max(rules[leg.instrument.venue].min_size for leg in opp.legs)
+
+    def too_small(size: int) -> bool:
+        return any(rules[leg.instrument.venue].below_minimum(leg)
+                   for leg in _resized(opp.legs, size))  # fmt: skip
+
     # Largest k with k * step < original that passes (every sized check is monotone).
     lo, hi = 1, (original - 1) // step
     best: list[LegPlan] | None = None
@@ -195,7 +213,8 @@ def check_opportunity(
     # The binding limit is the one that fails one step above the approved size (at the
     # venue minimum when nothing passes), which need not be the first failure at the
     # detected size.
-    above = best_size + step if best is not None and best_size >= floor_size else floor_size
+    fits = best is not None and not too_small(best_size)
+    above = best_size + step if fits else -(-floor_size // step) * step
     binding = first
     if above < original:
         at_above = _sized_checks(_resized(opp.legs, above), ledger=ledger, limits=limits,
@@ -203,7 +222,7 @@ def check_opportunity(
         if isinstance(at_above, Rejection) and at_above.reason in SIZE_LIMITS:
             binding = at_above
     what = f"{binding.detail}; clipped {format_units(original)}"
-    if best is None or best_size < floor_size:
+    if best is None or not fits:
         size_text = format_units(best_size) if best is not None else "nothing"
         return Rejection(
             binding.reason,
@@ -283,9 +302,11 @@ def _static_checks(
                 RejectReason.TICK_SIZE,
                 f"leg {i}: price {leg.limit_price} off tick {venue_rules.tick}",
             )
-        if leg.size < venue_rules.min_size:
+        if venue_rules.below_minimum(leg):
             return Rejection(
-                RejectReason.MIN_SIZE, f"leg {i}: size {leg.size} < {venue_rules.min_size}"
+                RejectReason.MIN_SIZE,
+                f"leg {i}: size {leg.size} (sellable after fees "
+                f"{venue_rules.sellable_after_buy(leg)}) < {venue_rules.min_size}",
             )
     return None
 

@@ -18,6 +18,7 @@ import trio
 
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
+from actors.trading.fees import FeeBook
 from actors.trading.ladder import OrderPurpose
 from actors.trading.messages import (
     CancelAll,
@@ -28,7 +29,13 @@ from actors.trading.messages import (
 )
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RetryPolicy
-from actors.trading.two_leg import ExecutionSettings, OrderRunner, VenueGate, execute_legs
+from actors.trading.two_leg import (
+    ExecutionSettings,
+    FillTracker,
+    OrderRunner,
+    VenueGate,
+    execute_legs,
+)
 from actors.trading.user_channel import UserChannelState
 from actors.trading.venue_clients import VenueClient, VenueError
 from protocols.config.trading import ExecutorConfig, VenueExecConfig
@@ -58,6 +65,7 @@ def make_gates(cfg: ExecutorConfig, clients: Mapping[Venue, VenueClient]) -> dic
             rate_limited_open_s=cfg.breaker.rate_limited_open_s,
             tick=parse_units(vcfg.tick_size),
             min_size=parse_units(vcfg.min_size),
+            size_step=max(1, parse_units(vcfg.size_step)),
         )
     return gates
 
@@ -116,7 +124,12 @@ class Executor(Actor):
             retry=RetryPolicy.from_config(cfg.retry),
             lookup_attempts=cfg.ambiguous_lookup_attempts,
             control=self.control,
+            tracker=FillTracker(fee_book=FeeBook.from_config(cfg)),
+            fill_wait_s=cfg.user_channel.fill_wait_s,
         )
+        channels = self.channels
+        if channels is not None:
+            runner.channel_live = channels.live
         settings = ExecutionSettings(
             max_leg_delay_s=cfg.max_leg_delay_s,
             unwind_max_slippage=parse_units(cfg.unwind_max_slippage),
@@ -193,7 +206,10 @@ class Executor(Actor):
         while True:
             for fill in await fills.receive_batch(256):
                 out = runner.tracker.from_channel(fill)
-                if out is not None:
+                if out is not None and out.client_order_id:
+                    await self.outcomes.send(out)
+                    runner.tracker.notify(out.client_order_id, out.size)
+                elif out is not None:
                     await self.outcomes.send(out)
 
     async def _heartbeats(self, ctx: ActorContext) -> None:

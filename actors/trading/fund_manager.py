@@ -30,6 +30,7 @@ from actors.trading.checks import (
     check_opportunity,
 )
 from actors.trading.control import TradingControl
+from actors.trading.fees import FeeBook
 from actors.trading.ids import leg_order_id
 from actors.trading.ladder import TradingState
 from actors.trading.ledger import Ledger, OrderPhase
@@ -46,7 +47,7 @@ from actors.trading.messages import (
 from actors.trading.sink import RecordSink
 from actors.trading.venue_clients import AccountSnapshot, VenueClient
 from protocols.config.trading import ExecutorConfig, FundManagerConfig
-from protocols.fixed import PRICE_ONE, format_units, parse_units
+from protocols.fixed import format_units, parse_units
 from protocols.messages import (
     Decision,
     Fill,
@@ -83,7 +84,9 @@ def _utc_day(wall_ms: int) -> int:
 def venue_rules(cfg: ExecutorConfig) -> dict[Venue, VenueRules]:
     rules: dict[Venue, VenueRules] = {}
     if cfg.polymarket.enabled:
-        rules[Venue.POLYMARKET] = VenueRules.from_config(cfg.polymarket)
+        rules[Venue.POLYMARKET] = attrs.evolve(
+            VenueRules.from_config(cfg.polymarket), fee_in_shares=True
+        )
     if cfg.kalshi.enabled:
         rules[Venue.KALSHI] = VenueRules.from_config(cfg.kalshi)
     return rules
@@ -101,6 +104,7 @@ class FundCore:
     clock_ns: Callable[[], int] = time.monotonic_ns
     wall_ms: Callable[[], int] = _wall_ms
     ledger: Ledger = attrs.field(factory=Ledger)
+    fee_book: FeeBook = attrs.field(factory=FeeBook)
     rejects: Counter[str] = attrs.field(factory=Counter)
     accepted: int = 0
     seen_opportunities: set[str] = attrs.field(factory=set)
@@ -272,8 +276,9 @@ class FundCore:
             return
         self.seen_fills.add(key)
         self._maybe_roll_day()
-        fee = fill.fee if fill.fee >= 0 else self._fee_estimate(fill)
-        self.ledger.apply_fill(fill, fee)
+        self.fee_book.learn(fill)
+        cost = self.fee_book.cost(fill)  # the venue's own fee; Polymarket buys pay in shares
+        self.ledger.apply_fill(fill, cost.fee, cost.fee_shares)
         self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))
         limit = self.limits.daily_loss_limit
         if self.ledger.daily_loss() >= limit:
@@ -282,13 +287,6 @@ class FundCore:
                 f"{format_units(limit)}",
                 "fund_manager",
             )
-
-    def _fee_estimate(self, fill: Fill) -> int:
-        if fill.fee_rate_bps:
-            num = fill.fee_rate_bps * fill.size * fill.price * (PRICE_ONE - fill.price)
-            return -(-num // (10_000 * PRICE_ONE * PRICE_ONE))
-        rules = self.rules.get(fill.instrument.venue)
-        return rules.fees.fee(fill.price, fill.size) if rules is not None else 0
 
     def _maybe_roll_day(self) -> None:
         day = _utc_day(self.wall_ms())
@@ -392,6 +390,10 @@ class FundCore:
             "fees_paid": format_units(led.fees_paid),
             "daily_loss": format_units(led.daily_loss()),
             "fills": led.fills_applied,
+            "fills_fee_estimated": self.fee_book.estimated,
+            "positions": {
+                i.key(): format_units(p.size) for i, p in led.positions.items() if p.size
+            },
             "fills_duplicate": self.fills_duplicate,
             "conserved": led.conserved(),
         }
@@ -505,6 +507,7 @@ class FundManager(Actor):
             sink=self.sink,
             clock_ns=self.clock_ns,
             wall_ms=self.wall_ms,
+            fee_book=FeeBook.from_config(self.executor_config),
         )
 
     def statistics(self) -> dict[str, Any]:

@@ -254,8 +254,12 @@ class Ledger:
         if venue_order_id:
             order.venue_order_id = venue_order_id
 
-    def apply_fill(self, fill: Fill, fee: int) -> None:
-        """Apply one (deduplicated) fill with its fee in cash units."""
+    def apply_fill(self, fill: Fill, fee: int, fee_shares: int = 0) -> None:
+        """Apply one (deduplicated) fill with its fee in cash units.
+
+        ``fee_shares`` > 0 (Polymarket buys): the venue took the fee in shares, so the
+        position grows by ``size - fee_shares``, no cash leaves for the fee, and the fee's
+        value ``fee`` is moved from the position's cost into ``fees_paid``."""
         if fill.size <= 0:
             raise LedgerError(f"fill {fill.fill_id} has non-positive size")
         venue = fill.instrument.venue
@@ -268,7 +272,12 @@ class Ledger:
         else:
             value = -notional(fill.price, fill.size, Rounding.FLOOR)
             signed = -fill.size
-        outflow = value + fee  # cash leaving the account (negative = coming in)
+        in_shares = fee_shares > 0 and fill.side is Side.BUY
+        if in_shares:
+            if fee_shares >= fill.size:
+                raise LedgerError(f"fill {fill.fill_id}: fee of {fee_shares} shares >= size")
+            signed = fill.size - fee_shares
+        outflow = value + (0 if in_shares else fee)  # cash leaving (negative = coming in)
         consumed = 0
         if order is not None and order.phase is not OrderPhase.DONE and outflow > 0:
             consumed = min(order.reserved, outflow)
@@ -278,7 +287,7 @@ class Ledger:
         self.reserved.setdefault(venue, 0)
         self.fees_paid += fee
         self.day_fees += fee
-        realized = self._trade(fill.instrument, signed, value)
+        realized = self._trade(fill.instrument, signed, value - fee if in_shares else value)
         self.realized_pnl += realized
         self.day_realized += realized
         self.fills_applied += 1

@@ -22,6 +22,7 @@ import trio
 
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
+from actors.trading.fees import FeeBook
 from actors.trading.ids import unwind_order_id
 from actors.trading.ladder import OrderPurpose
 from actors.trading.messages import (
@@ -67,6 +68,7 @@ class VenueGate:
     rate_limited_open_s: float = 1.0
     tick: int = 10_000
     min_size: int = 0
+    size_step: int = 1
 
 
 @attrs.define
@@ -81,6 +83,28 @@ class FillTracker:
     by_venue_order: dict[str, str] = attrs.field(factory=dict)
     duplicates: int = 0
     absorbed: int = 0
+    fee_book: FeeBook = attrs.field(factory=FeeBook)
+    # Shares each order really added (buys: net of a fee taken in shares) or delivered.
+    net: dict[str, int] = attrs.field(factory=dict)
+    # Filled size whose fills the fund manager has been sent (channel path), and waiters.
+    delivered: dict[str, int] = attrs.field(factory=dict)
+    _waiters: dict[str, trio.Event] = attrs.field(factory=dict)
+
+    def _record(self, coid: str, fill: Fill) -> None:
+        self.net[coid] = self.net.get(coid, 0) + self.fee_book.cost(fill).received
+
+    def notify(self, coid: str, size: int) -> None:
+        """The fill loop sent ``size`` more of ``coid``'s fills to the fund manager."""
+        self.delivered[coid] = self.delivered.get(coid, 0) + size
+        event = self._waiters.pop(coid, None)
+        if event is not None:
+            event.set()
+
+    async def wait_delivered(self, coid: str, size: int) -> None:
+        """Until the channel's fills for ``coid`` cover ``size`` and have been sent."""
+        while self.delivered.get(coid, 0) < size:
+            event = self._waiters.setdefault(coid, trio.Event())
+            await event.wait()
 
     def link(self, client_order_id: str, venue_order_id: str) -> None:
         if venue_order_id:
@@ -97,7 +121,7 @@ class FillTracker:
         fee = -1
         if status.fee >= 0 and status.filled_size:
             fee = status.fee * inc // status.filled_size
-        return Fill(
+        fill = Fill(
             fill_id=f"{status.venue_order_id or coid}:rest:{status.filled_size}",
             venue_order_id=status.venue_order_id,
             client_order_id=coid,
@@ -110,7 +134,11 @@ class FillTracker:
             status=FillStatus.MATCHED,
             venue_ts_ms=0,
             recv_ns=time.monotonic_ns(),
+            # REST does not say the rate: the last one the channel reported, else unknown.
+            fee_rate_bps=self.fee_book.rate_for(intent.instrument),
         )
+        self._record(coid, fill)
+        return fill
 
     def from_channel(self, fill: Fill) -> Fill | None:
         key = (fill.instrument.venue, fill.fill_id)
@@ -118,6 +146,7 @@ class FillTracker:
             self.duplicates += 1
             return None
         self.seen.add(key)
+        self.fee_book.learn(fill)
         coid = fill.client_order_id or self.by_venue_order.get(fill.venue_order_id, "")
         if not coid:
             return fill  # not one of ours as far as we know: the fund manager decides
@@ -130,14 +159,17 @@ class FillTracker:
             return None
         self.emitted[coid] = total
         if inc == fill.size and fill.client_order_id == coid:
-            return fill
-        return Fill(
-            fill_id=fill.fill_id, venue_order_id=fill.venue_order_id, client_order_id=coid,
-            instrument=fill.instrument, side=fill.side, price=fill.price, size=inc,
-            fee=fill.fee if inc == fill.size else -1, liquidity=fill.liquidity,
-            status=fill.status, venue_ts_ms=fill.venue_ts_ms, recv_ns=fill.recv_ns,
-            fee_rate_bps=fill.fee_rate_bps,
-        )  # fmt: skip
+            out = fill
+        else:
+            out = Fill(
+                fill_id=fill.fill_id, venue_order_id=fill.venue_order_id, client_order_id=coid,
+                instrument=fill.instrument, side=fill.side, price=fill.price, size=inc,
+                fee=fill.fee if inc == fill.size else -1, liquidity=fill.liquidity,
+                status=fill.status, venue_ts_ms=fill.venue_ts_ms, recv_ns=fill.recv_ns,
+                fee_rate_bps=fill.fee_rate_bps,
+            )  # fmt: skip
+        self._record(coid, out)
+        return out
 
 
 class Unresolved(Exception):
@@ -152,6 +184,7 @@ class LegResult:
     state: OrderState
     resolved: bool
     reason: str = ""
+    received: int = 0  # shares really added (buy, net of fee shares) or delivered (sell)
 
 
 @attrs.define(eq=False)
@@ -163,6 +196,10 @@ class OrderRunner:
     lookup_attempts: int = 5
     # The ladder's gate, asked before every send (each retry and resend included).
     control: TradingControl | None = None
+    # Is this venue's user channel connected? Then its fills (with the venue's real fee)
+    # are awaited up to ``fill_wait_s`` after a REST ack before a REST-derived fill is used.
+    channel_live: Callable[[Venue], bool] = lambda venue: False
+    fill_wait_s: float = 0.25
     # client order id -> (intent, venue order id) for orders that may rest (cancel on halt)
     resting: dict[str, tuple[OrderIntent, str]] = attrs.field(factory=dict)
     counters: dict[str, int] = attrs.field(factory=dict)
@@ -269,7 +306,19 @@ class OrderRunner:
         raise Unresolved(f"lookup failed {self.lookup_attempts} times: {error}")
 
     async def _accepted(self, intent: OrderIntent, status: OrderStatus) -> LegResult:
-        self.tracker.link(intent.client_order_id, status.venue_order_id)
+        coid = intent.client_order_id
+        self.tracker.link(coid, status.venue_order_id)
+        tracker = self.tracker
+        if (
+            status.filled_size > tracker.emitted.get(coid, 0)
+            and status.fee < 0
+            and self.channel_live(intent.instrument.venue)
+        ):
+            self._count("channel_wait")
+            with trio.move_on_after(self.fill_wait_s) as waited:
+                await tracker.wait_delivered(coid, status.filled_size)
+            if waited.cancelled_caught:
+                self._count("channel_wait_timeout")
         await self.emit(
             OrderAck(
                 client_order_id=intent.client_order_id, venue_order_id=status.venue_order_id,
@@ -294,8 +343,9 @@ class OrderRunner:
                     filled_size=status.filled_size, reason="venue", at_ns=time.monotonic_ns(),
                 )
             )  # fmt: skip
+        received = min(tracker.net.get(coid, 0), status.filled_size)
         return LegResult(intent, status.filled_size, status.avg_price or intent.limit_price,
-                         state, True)  # fmt: skip
+                         state, True, received=received)  # fmt: skip
 
 
 @attrs.frozen
@@ -364,14 +414,16 @@ async def execute_legs(
             ExecutionOutcome.NOT_FILLED,
             "; ".join(f"leg {r.intent.leg_index}: {r.reason or r.state}" for r in legs),
         )
-    hedged = min(filled)
+    # What each leg really holds (a Polymarket buy's fee is taken in shares).
+    hedged = min(r.received for r in legs)
     deadline = trio.current_time() + settings.max_leg_delay_s
     naked: list[str] = []
     for r in legs:
-        excess = r.filled - hedged
+        step = max(1, runner.gates[r.intent.instrument.venue].size_step)
+        excess = (r.received - hedged) // step * step  # below one step cannot be traded
         if excess > 0:
             left = await unwind(r, excess, runner, control, settings, deadline)
-            if left:
+            if left >= step:
                 naked.append(f"{r.intent.instrument.key()} {left} unhedged")
     if naked:
         return report(ExecutionOutcome.NAKED, "; ".join(naked))
@@ -403,8 +455,9 @@ async def unwind(
     remaining = excess
     # Reduce-only: allowed in every trading state (HALTED and shutdown's drain included);
     # only the deadline, an unresolved attempt or the gate itself stop it.
+    step = max(1, gate.size_step)
     with trio.move_on_at(deadline):
-        while remaining > 0:
+        while remaining >= step:
             if not control.permits(OrderPurpose.UNWIND):  # never today; explicit for audit
                 log.error("unwind of %s refused by the gate", intent.client_order_id)
                 break
@@ -413,7 +466,7 @@ async def unwind(
             uw = OrderIntent(
                 client_order_id=coid, opportunity_id=intent.opportunity_id,
                 leg_index=intent.leg_index, instrument=intent.instrument, side=side,
-                limit_price=price, size=remaining, reserved=0,
+                limit_price=price, size=remaining // step * step, reserved=0,
                 time_in_force=TimeInForce.IOC, recv_ns=intent.recv_ns,
                 detect_ns=intent.detect_ns, intent_ns=time.monotonic_ns(),
             )  # fmt: skip

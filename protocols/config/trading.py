@@ -122,8 +122,9 @@ class VenueExecConfig(_Cfg, frozen=True):
     enabled: bool = True
     rest_url: str = ""
     rate_limit: RateLimitConfig = msgspec.field(default_factory=RateLimitConfig)
-    # Taker fee model for estimates and for fills that report no fee: fee =
-    # ceil(fee_rate * size * p * (1 - p)) at ``fee_round`` (dollars) granularity.
+    # Taker fee model for reservations and for fills that report neither a fee nor a rate
+    # (reservations: ceil(fee_rate * size * p * (1 - p)) at ``fee_round`` dollars; fills:
+    # each venue's own rounding, see actors/trading/fees.py).
     fee_rate: str = "0"
     fee_round: str = "0.000001"
     tick_size: str = "0.01"
@@ -143,7 +144,11 @@ def _default_polymarket() -> VenueExecConfig:
     return VenueExecConfig(
         rest_url="",
         rate_limit=RateLimitConfig(rate_per_s=200.0, burst=350.0),
-        fee_rate="0",
+        # Only when the venue's own rate is unknown (a REST-derived fill before the user
+        # channel reported this market's fee_rate_bps): the highest category rate, so the
+        # shares received are never over-estimated.
+        fee_rate="0.072",
+        fee_round="0.00001",
         tick_size="0.01",
         min_size="5",
     )

@@ -66,10 +66,10 @@ def arb(sim: Any, oid: str) -> Opportunity:
     legs = (
         OpportunityLeg(instrument=InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token,
                                                outcome=Outcome.YES),
-                       side=Side.BUY, limit_price=990_000, size=5 * SIZE_ONE),
+                       side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
         OpportunityLeg(instrument=InstrumentId(venue=Venue.KALSHI, symbol=m.ticker,
                                                outcome=Outcome.NO),
-                       side=Side.BUY, limit_price=990_000, size=5 * SIZE_ONE),
+                       side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
     )  # fmt: skip
     now = time.monotonic_ns()
     return Opportunity(opportunity_id=oid, strategy="t", legs=legs, expected_edge=1, fees=0,

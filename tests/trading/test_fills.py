@@ -101,3 +101,41 @@ async def test_channel_fill_before_the_rest_reply_is_counted_once(
     assert client.forwarded[0].fee_rate_bps == 720
     # ...and the REST ack adds nothing on top of it.
     assert [m for m in out if isinstance(m, Fill)] == []
+
+
+def test_polymarket_fee_matches_the_venue_formula() -> None:
+    from actors.sim.fees import polymarket_taker_fee
+    from actors.trading.fees import polymarket_fee
+
+    for size in (5 * SIZE_ONE, 10 * SIZE_ONE, 123_450_000, 1_000_000_000):
+        for price in (10_000, 123_000, 500_000, 990_000):
+            for rate_ppm in (0, 30_000, 40_000, 72_000):
+                assert polymarket_fee(size, price, rate_ppm // 100) == polymarket_taker_fee(
+                    size, price, rate_ppm
+                )
+
+
+def test_fee_in_shares_keeps_conservation_and_received_size() -> None:
+    from actors.trading.fees import FeeBook
+    from actors.trading.ledger import Ledger
+
+    ledger = Ledger.with_balances({Venue.POLYMARKET: 100 * SIZE_ONE})
+    book = FeeBook()
+    f = channel_fill("0xh", 10 * SIZE_ONE)  # rate 720 bps, 10 @ 0.50
+    cost = book.cost(f)
+    assert cost.fee == 180_000  # 10 x 0.072 x 0.25 = 0.18
+    assert cost.fee_shares == 360_000  # 0.18 / 0.50
+    ledger.apply_fill(f, cost.fee, cost.fee_shares)
+    assert ledger.positions[TOKEN].size == 10 * SIZE_ONE - 360_000 == cost.received
+    assert ledger.cash[Venue.POLYMARKET] == 95 * SIZE_ONE  # the fee did not leave as cash
+    assert ledger.fees_paid == 180_000
+    assert ledger.conserved()
+    # A REST-derived fill (no rate) uses the rate the channel reported for the instrument.
+    book.learn(f)
+    rest = Fill(
+        fill_id="r", venue_order_id="v", client_order_id="c", instrument=TOKEN, side=Side.BUY,
+        price=500_000, size=10 * SIZE_ONE, fee=-1, liquidity=Liquidity.TAKER,
+        status=FillStatus.MATCHED, venue_ts_ms=0, recv_ns=0, fee_rate_bps=-1,
+    )  # fmt: skip
+    assert book.cost(rest) == cost
+    assert book.estimated == 0

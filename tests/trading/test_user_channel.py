@@ -27,7 +27,7 @@ from protocols.config.trading import (
     TradingConfig,
     UserChannelConfig,
 )
-from protocols.fixed import SIZE_ONE
+from protocols.fixed import SIZE_ONE, format_units
 from protocols.messages import (
     Fill,
     InstrumentId,
@@ -190,4 +190,79 @@ async def test_trading_tree_wires_user_channels_without_double_counting() -> Non
                 fm = stats["fund_manager"]
                 assert fm["fills"] == 2, fm  # channel and REST saw the same executions once
                 assert stats["executor"]["executions"] == {"complete": 1}
+                tree.request_shutdown("test over")
+
+
+def _fee_market(sim: SimVenue) -> Any:
+    return next(m for m in sim.markets if m.fee_rate_ppm > 0)
+
+
+def _opp(oid: str, poly: InstrumentId, kalshi: InstrumentId, kalshi_price: int) -> Opportunity:
+    legs = (
+        OpportunityLeg(instrument=poly, side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
+        OpportunityLeg(instrument=kalshi, side=Side.BUY, limit_price=kalshi_price,
+                       size=10 * SIZE_ONE),
+    )  # fmt: skip
+    now = time.monotonic_ns()
+    return Opportunity(opportunity_id=oid, strategy="t", legs=legs, expected_edge=1, fees=0,
+                       venue_ts_ms=0, recv_ns=now, detect_ns=now)  # fmt: skip
+
+
+async def test_polymarket_fee_in_shares_keeps_the_ledger_equal_to_the_venue() -> None:
+    """A Polymarket buy is charged its market's fee in shares: the ledger holds exactly
+    what the venue holds, and an unwind of that position (partner leg failed) succeeds."""
+    config = SimConfig(seed=3, markets=4, rate=20.0, window_rate=0.0)
+    async with open_sim_venue(config) as sim:
+        m = _fee_market(sim)
+        poly = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
+        kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
+        opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
+        cfg = TradingConfig(
+            fund=FundManagerConfig(limits=FundLimitsConfig(max_opportunity_age_s=5.0,
+                                                           min_profit="0")),
+            executor=msgspec.structs.replace(exec_config(sim, channels=True),
+                                             max_leg_delay_s=2.0),
+        )  # fmt: skip
+        spec, _, handles = build_trading_path(cfg, opportunities=opps)
+        root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
+        control = handles.control
+        held = sim.exchange.poly.positions
+
+        def fm() -> dict[str, Any]:
+            return dict(control.statistics()["fund_manager"])
+
+        def ledger_shares() -> str:
+            return str(fm()["positions"].get(poly.key(), "0"))
+
+        def quiet() -> bool:
+            uf = handles.user_fills.statistics()
+            ex = control.statistics()["executor"]
+            return (uf.received == uf.sent and handles.outcomes.statistics().depth == 0
+                    and ex["in_flight"] == 0)  # fmt: skip
+
+        with trio.fail_after(20):
+            async with open_tree(root, name="t") as tree:
+                await until(lambda: "fund_manager" in control.stats_sources
+                            and not control.ladder.holds)  # fmt: skip
+                await until(lambda: handles.user_channels.live(Venue.POLYMARKET))
+                # 1. Both legs fill: 10 shares bought, fewer held (fee taken in shares).
+                await opps.send(_opp("both", poly, kalshi, 990_000))
+                await until(lambda: fm()["fills"] >= 2 and quiet())
+                venue_shares = held[m.yes_token]
+                assert 0 < venue_shares < 10 * SIZE_ONE
+                assert ledger_shares() == format_units(venue_shares)
+                assert fm()["fills_fee_estimated"] == 0  # the channel's real rate was used
+                assert fm()["conserved"] is True
+                # 2. The Kalshi leg cannot fill: the Polymarket leg is unwound from what
+                # is really held (selling 10 would fail at the venue: not enough shares).
+                await opps.send(_opp("alone", poly, kalshi, 10_000))
+                await until(lambda: control.statistics()["executor"]["executions"]
+                            .get("unwound", 0) + control.statistics()["executor"]
+                            ["executions"].get("naked", 0) >= 1 and quiet())  # fmt: skip
+                executions = control.statistics()["executor"]["executions"]
+                assert executions == {"complete": 1, "unwound": 1}, executions
+                # Back to what the first trade left (dust below one 0.01 step at most).
+                assert held[m.yes_token] - venue_shares < 10_000
+                assert ledger_shares() == format_units(held[m.yes_token])
+                assert fm()["conserved"] is True
                 tree.request_shutdown("test over")
