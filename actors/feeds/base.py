@@ -74,6 +74,9 @@ class FeedStats:
     resubscribes: int = 0
     resyncs: dict[str, int] = attrs.field(factory=dict)
     stale_marks: int = 0
+    hash_checks: int = 0
+    hash_mismatches: int = 0
+    seq_gaps: int = 0
     breaker_trips: int = 0
     connected: bool = False
     last_reconnect_reason: str = ""

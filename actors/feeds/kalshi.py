@@ -88,6 +88,7 @@ class KalshiAdapter(VenueAdapter):
     def _gap(self, sid: int, why: str) -> None:
         s = self.session
         self.gaps += 1
+        s.stats.seq_gaps += 1
         s.stats.count_resync("seq_gap")
         tickers = sorted(self.sid_tickers.get(sid, ()))
         insts = tuple(self.decoder.instrument(t) for t in tickers)

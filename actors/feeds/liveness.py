@@ -45,9 +45,17 @@ class Liveness:
         self.last_frame = 0.0
 
     def subscribed(self, keys: Iterable[str], now: float) -> None:
+        """(Re)subscribed: wait for a first book again. A resubscribe keeps the count of
+        resubscribes without data, so a dead subscription escalates to a reconnect."""
+        insts = self.insts
         for key in keys:
-            self.insts[key] = _Inst(since=now)
-        self.last_frame = now
+            inst = insts.get(key)
+            if inst is None:
+                insts[key] = _Inst(since=now)
+            else:
+                inst.since = now
+                inst.first = False
+        self.last_frame = max(self.last_frame, now)
 
     def seen(self, key: str, now: float) -> None:
         """The read path: data for ``key`` arrived (a first book if the caller says so)."""

@@ -39,8 +39,6 @@ class PolymarketAdapter(VenueAdapter):
         self.mismatches: dict[str, int] = {}
         self.resyncing: dict[str, float] = {}
         self.pongs_seen = 0
-        self.hash_checks = 0
-        self.hash_failures = 0
 
     def subscribe(self) -> None:
         assets = list(self.session.cfg.instruments)
@@ -104,6 +102,7 @@ class PolymarketAdapter(VenueAdapter):
                 self.resyncing.pop(asset, None)
                 liveness.got_book(asset, now)
                 if m.hash_ok is False and check:
+                    s.stats.hash_mismatches += 1
                     self._mismatch(asset, m.instrument, "book hash mismatch")
                 else:
                     self.mismatches.pop(asset, None)
@@ -116,10 +115,10 @@ class PolymarketAdapter(VenueAdapter):
                 continue
             delta = last_hashed.get(asset)
             if check and delta is not None:
-                self.hash_checks += 1
+                s.stats.hash_checks += 1
                 ok = check_delta_hash(book, self.decoder.meta(asset), delta)
                 if ok is False:
-                    self.hash_failures += 1
+                    s.stats.hash_mismatches += 1
                     self._mismatch(asset, book.instrument, "hash mismatch")
                 elif ok:
                     self.mismatches.pop(asset, None)
