@@ -1,0 +1,442 @@
+"""End-to-end: the whole tree in paper mode against the embedded sim and a real Postgres.
+
+One run (module-scoped: about 10 s) is shared by most assertions. During it the observer
+samples the invariants every 50 ms, makes the first Kalshi order after reconciliation
+ambiguous (the sim executes it and drops the response), and halts trading through the
+trading handle at a fixed point; the sim's exchange is the ground truth afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+
+from actors.sim import FaultKind
+from actors.sim import Venue as SimVenue
+from actors.trading.ledger import OrderPhase
+from arbtree.runner import Assembly
+from arbtree.summary import WindowSpan, windows_from_sim
+from protocols.fixed import parse_units
+from protocols.messages import (
+    FundCheckpointRecord,
+    InstrumentId,
+    Venue,
+    VenueBalance,
+)
+from tests.conftest import dsn_with_schema
+from tests.e2e.harness import (
+    Observation,
+    e2e_config,
+    executor,
+    fair_mark,
+    fund_manager,
+    halt_now,
+    ledger,
+    open_orders,
+    run_observed,
+    sim_orders_for,
+    sim_position_key,
+    trading_ready,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+
+SEED = 7
+DURATION_S = 10.0
+HALT_AFTER_S = 6.5  # after trading is ready; leaves ~2 s of halted market data
+SLACK_MS = 100
+
+
+def _sql(dsn: str, sql: str, *args: Any) -> list[Any]:
+    import asyncpg
+
+    async def go() -> list[Any]:
+        conn: Any = await asyncpg.connect(dsn, timeout=10)
+        try:
+            rows: list[Any] = await conn.fetch(sql, *args)
+            return rows
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="module")
+def module_dsn(pg_dsn: str) -> Iterator[str]:
+    """A fresh schema for the module's shared run (``db_dsn`` is per test)."""
+    schema = f"t_{uuid.uuid4().hex[:16]}"
+    _sql(pg_dsn, f'CREATE SCHEMA "{schema}"')
+    try:
+        yield dsn_with_schema(pg_dsn, schema)
+    finally:
+        _sql(pg_dsn, f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+async def _scenario(obs: Observation, asm: Assembly) -> None:
+    await wait_until(lambda: trading_ready(asm), 20.0, "trading reconciled")
+    assert asm.sim is not None
+    ready = trio.current_time()
+    # The first Kalshi request from now on is an order: executed, then no response.
+    asm.sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimVenue.KALSHI, count=1)
+    obs.drop_injected_at_ms = asm.sim.now_ms()
+    ex = executor(asm)
+    assert ex is not None
+    assert ex.runner is not None
+    counters = ex.runner.counters
+    with trio.move_on_at(ready + HALT_AFTER_S / 2):
+        await wait_until(lambda: bool(counters.get("ambiguous_resolved")), HALT_AFTER_S, "")
+    # Then one Kalshi leg is refused (429) while its partner fills: an unwind is needed.
+    asm.sim.faults.inject(FaultKind.REST_429, venue=SimVenue.KALSHI, count=1)
+    await trio.sleep_until(ready + HALT_AFTER_S)  # a scheduled step of the scenario
+    halt_now(obs, asm, "e2e: halted mid-run")
+
+
+@pytest.fixture(scope="module")
+def paper_run(module_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Observation:
+    run_dir = tmp_path_factory.mktemp("paper-run")
+    config = e2e_config(dsn=module_dsn, run_dir=run_dir, seed=SEED, duration_s=DURATION_S)
+    obs = run_observed(config, _scenario)
+    assert obs.asm is not None
+    assert obs.summary is not None
+    return obs
+
+
+def _asm(obs: Observation) -> Assembly:
+    assert obs.asm is not None
+    return obs.asm
+
+
+def _trades(asm: Assembly) -> dict[str, list[tuple[str, InstrumentId, int]]]:
+    """Opportunities whose every (non-unwind) leg filled: opp -> [(coid, instrument, sim
+    created_ms)] from the sim's orders for those legs."""
+    book = ledger(asm)
+    legs: dict[str, list[tuple[str, InstrumentId, int]]] = {}
+    complete: dict[str, bool] = {}
+    for coid, order in book.orders.items():
+        if coid.startswith("unw-"):
+            continue
+        sims = sim_orders_for(asm, coid, order.instrument.venue)
+        created = min((o.created_ms for o in sims), default=-1)
+        legs.setdefault(order.opportunity_id, []).append((coid, order.instrument, created))
+        complete[order.opportunity_id] = complete.get(order.opportunity_id, True) and bool(
+            order.filled
+        )
+    return {opp: legs[opp] for opp, ok in complete.items() if ok and len(legs[opp]) >= 2}
+
+
+# ------------------------------------------------------------------ the run itself
+
+
+def test_run_traded_and_scored(paper_run: Observation) -> None:
+    summary = paper_run.summary
+    assert summary is not None
+    assert all(n > 0 for n in summary.messages_per_feed.values()), summary.messages_per_feed
+    assert summary.windows is not None
+    assert summary.windows.injected > 0
+    assert summary.fills > 0, "nothing traded: every other assertion would be vacuous"
+    assert summary.restarts_per_actor == {}
+    assert summary.shutdown is not None
+    assert not summary.shutdown.forced
+
+
+# --------------------------------------------------------- PnL against ground truth
+
+
+KALSHI_AVG_PRICE_ROUNDED = pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "actors/trading/http_clients.py _k_status rounds a Kalshi order's average fill price "
+        "to the tick ((cost/filled + tick/2) // tick * tick), so a fill across two levels "
+        "(e.g. 150 NO at avg 0.381569) is booked at 0.38 and the ledger's Kalshi cash drifts "
+        "from the venue's by up to half a tick per share ($0.2354 on that fill)"
+    ),
+)
+
+
+@pytest.mark.parametrize(
+    "venue",
+    [
+        Venue.POLYMARKET,
+        pytest.param(Venue.KALSHI, marks=KALSHI_AVG_PRICE_ROUNDED),
+    ],
+)
+def test_cash_per_venue_matches_sim(paper_run: Observation, venue: Venue) -> None:
+    """Free + reserved cash in the ledger equals the sim account's cash within rounding."""
+    asm = _asm(paper_run)
+    assert asm.sim is not None
+    book = ledger(asm)
+    ex = asm.sim.exchange
+    filled = [o for o in ex.orders.values() if o.venue == venue.value and o.filled]
+    assert filled, f"nothing filled on {venue}"
+    # The Kalshi xfail needs its trigger in the run; without it there is nothing to show.
+    if venue is Venue.KALSHI and not any(
+        (o.taker_cost * 10**6) % (o.filled * 10_000) for o in filled
+    ):
+        pytest.skip("every Kalshi order filled at a single price in this run")
+    theirs = ex.poly.cash if venue is Venue.POLYMARKET else ex.kalshi.cash
+    ours = book.cash.get(venue, 0) + book.reserved.get(venue, 0)
+    tolerance = rounding_tolerance(asm, venue)
+    assert abs(ours - theirs) <= tolerance, f"{venue}: ledger {ours} vs sim {theirs}"
+
+
+def rounding_tolerance(asm: Assembly, venue: Venue | None = None) -> int:
+    """What exact accounting may still differ by, per filled order at the sim: the
+    average price is floored to 1e-6 USD, so its notional may be off by 1e-6 per whole
+    share (+1 for the notional's own rounding); Kalshi fees round to the cent."""
+    assert asm.sim is not None
+    total = 0
+    for o in asm.sim.exchange.orders.values():
+        if o.filled and (venue is None or o.venue == venue.value):
+            total += o.filled // 10**6 + 1 + (10_000 if o.venue == "kalshi" else 0)
+    return total
+
+
+def test_share_balances_match_sim(paper_run: Observation) -> None:
+    asm = _asm(paper_run)
+    assert asm.sim is not None
+    book = ledger(asm)
+    ex = asm.sim.exchange
+    ours: dict[tuple[Venue, str], int] = {}
+    for inst, pos in book.positions.items():
+        if pos.size:
+            ours[(inst.venue, sim_position_key(inst))] = pos.size
+    theirs: dict[tuple[Venue, str], int] = {}
+    for venue, acct in ((Venue.POLYMARKET, ex.poly), (Venue.KALSHI, ex.kalshi)):
+        for key, size in acct.positions.items():
+            if size:
+                theirs[(venue, key)] = size
+    assert ours == theirs
+
+
+def test_pnl_matches_sim_within_fees_and_slippage(paper_run: Observation) -> None:
+    """Realized PnL - fees + open positions at the sim's fair price (ledger) equals the
+    change of the sim accounts' cash + their positions at the same price."""
+    asm = _asm(paper_run)
+    assert asm.sim is not None
+    book = ledger(asm)
+    ex = asm.sim.exchange
+    start = asm.sim.config.starting_cash
+    marks: dict[tuple[Venue, str], int] = {}
+    ours = book.realized_pnl - book.fees_paid
+    for inst, pos in book.positions.items():
+        mark = fair_mark(asm, inst)
+        marks[(inst.venue, sim_position_key(inst))] = mark
+        ours += pos.size * mark // 10**6 - pos.cost
+    theirs = ex.poly.cash + ex.kalshi.cash - 2 * start
+    for venue, acct in ((Venue.POLYMARKET, ex.poly), (Venue.KALSHI, ex.kalshi)):
+        for key, size in acct.positions.items():
+            theirs += size * marks.get((venue, key), 0) // 10**6
+    # Fees charged in shares on Polymarket are "within fees": bound them by the fees the
+    # sim charged in total, plus the rounding of exact accounting.
+    sim_fees = sum(o.taker_fees for o in ex.orders.values())
+    tolerance = sim_fees + rounding_tolerance(asm)
+    assert abs(ours - theirs) <= tolerance, f"ledger PnL {ours} vs sim {theirs}"
+
+
+# ---------------------------------------------------------------- windows and trades
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "actors/detector: the only repeat guard is a per-pair cooldown of cooldown_s = 0.5 s "
+        "after an emission, shorter than a window (0.5-1.5 s here, 2.5-7.5 s with the default "
+        "config), and the fund manager has no per-dislocation guard; a window whose deeper "
+        "levels stay profitable after the first fill is traded again after 0.5 s (e.g. "
+        "w7-00004: cross_venue:m3 opportunities -6 and -8, two complete two-leg trades)"
+    ),
+)
+def test_at_most_one_two_leg_trade_per_window(paper_run: Observation) -> None:
+    asm = _asm(paper_run)
+    assert asm.sim is not None
+    windows: list[WindowSpan] = windows_from_sim(asm.sim.windows)
+    trades = _trades(asm)
+    assert trades, "no complete two-leg trade in the run"
+    per_window: dict[str, list[str]] = {}
+    for opp, legs in trades.items():
+        symbols = {inst.symbol for _, inst, _ in legs}
+        at = min(created for _, _, created in legs)
+        for w in windows:
+            if symbols & w.instruments and w.start_ms - SLACK_MS <= at <= w.end_ms + SLACK_MS:
+                per_window.setdefault(w.id, []).append(opp)
+    assert per_window, "no trade fell inside an injected window"
+    repeated = {w: opps for w, opps in per_window.items() if len(opps) > 1}
+    assert not repeated, f"windows traded more than once: {repeated}"
+
+
+# ------------------------------------------------------------------------ invariants
+
+
+def test_invariants_held_throughout(paper_run: Observation) -> None:
+    """Sampled every 50 ms: conservation, exposure limits, naked legs, duplicate ids."""
+    assert paper_run.samples >= DURATION_S / 0.05 / 4, paper_run.samples
+    assert paper_run.violations == []
+    asm = _asm(paper_run)
+    fm = fund_manager(asm)
+    assert fm is not None
+    stats = fm.statistics()
+    assert stats["conserved"] is True
+    assert paper_run.max_exposure_total > 0, "exposure never moved: nothing was checked"
+
+
+def test_no_naked_leg_beyond_max_leg_delay(paper_run: Observation) -> None:
+    asm = _asm(paper_run)
+    ex = executor(asm)
+    assert ex is not None
+    assert ex.runner is not None
+    assert ex.runner.counters.get("rate_limited", 0) >= 1, "the 429 never hit a leg"
+    assert paper_run.naked == []
+    fm = fund_manager(asm)
+    assert fm is not None
+    outcomes: dict[str, int] = fm.statistics()["outcomes"]
+    assert outcomes.get("execution:naked", 0) == 0, outcomes
+
+
+def test_no_duplicate_orders_and_the_ledger_agrees(paper_run: Observation) -> None:
+    """Every ledger order reached the sim at most once, the sim holds no order the ledger
+    does not know, and filled sizes agree."""
+    asm = _asm(paper_run)
+    assert asm.sim is not None
+    book = ledger(asm)
+    matched: set[int] = set()
+    for coid, order in book.orders.items():
+        sims = sim_orders_for(asm, coid, order.instrument.venue)
+        assert len(sims) <= 1, f"{coid}: {len(sims)} orders at the sim"
+        for s in sims:
+            matched.add(id(s))
+            assert s.filled == order.filled, f"{coid}: ledger {order.filled} vs sim {s.filled}"
+    strangers = [o.order_id for o in asm.sim.exchange.orders.values() if id(o) not in matched]
+    assert strangers == [], "orders at the sim that the ledger does not know"
+    assert open_orders(book) == []
+
+
+# ------------------------------------------------------------------------ ambiguity
+
+
+def test_dropped_response_resolved_without_duplicate(
+    paper_run: Observation, module_dsn: str
+) -> None:
+    asm = _asm(paper_run)
+    assert asm.sim is not None
+    assert asm.sim.faults.rest == [], "the injected drop was never consumed by an order"
+    ex = executor(asm)
+    assert ex is not None
+    assert ex.runner is not None
+    counters = ex.runner.counters
+    assert counters.get("ambiguous", 0) >= 1, counters
+    assert counters.get("ambiguous_resolved", 0) + counters.get("ambiguous_not_found", 0) >= 1
+    rows = _sql(module_dsn, "SELECT DISTINCT client_order_id FROM order_events "
+                            "WHERE state = 'ambiguous'")  # fmt: skip
+    coids = {r["client_order_id"] for r in rows}
+    assert coids, "no ambiguous order was persisted"
+    book = ledger(asm)
+    for coid in coids:
+        order = book.orders[coid]
+        assert order.phase is OrderPhase.DONE, f"{coid} still {order.phase}"
+        sims = sim_orders_for(asm, coid, order.instrument.venue)
+        assert len(sims) == 1, f"{coid}: {len(sims)} orders at the sim"
+        assert sims[0].filled == order.filled
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "actors/storage: the orders upsert keeps DISTINCT ON (client_order_id) ORDER BY "
+        "updated_at DESC, and updated_at is the wall-clock millisecond: an order's records "
+        "written in the same millisecond (pending then rejected; ack with filled_size 0 then "
+        "the filled final) tie, Postgres keeps either, so the orders table can show a "
+        "rejected order as pending or a filled order as unfilled"
+    ),
+)
+def test_persisted_orders_agree_with_the_ledger(paper_run: Observation, module_dsn: str) -> None:
+    book = ledger(_asm(paper_run))
+    rows = _sql(module_dsn, "SELECT client_order_id, state, filled_size FROM orders")
+    persisted = {r["client_order_id"]: (r["state"], r["filled_size"]) for r in rows}
+    ours = {c: (str(o.state), o.filled) for c, o in book.orders.items()}
+    assert persisted == ours
+
+
+# --------------------------------------------------------------------------- HALTED
+
+
+def test_halt_stops_new_orders_at_once(paper_run: Observation) -> None:
+    asm = _asm(paper_run)
+    assert asm.sim is not None
+    assert paper_run.halt_ms is not None
+    summary = paper_run.summary
+    assert summary is not None
+    assert summary.trading_state == "halted"
+    assert len(asm.detections) > paper_run.detections_at_halt, (
+        "no opportunity after the halt: the halt was not exercised"
+    )
+    book = ledger(asm)
+    late: list[str] = []
+    for coid, order in book.orders.items():
+        if coid.startswith("unw-"):
+            continue  # risk-reducing unwinds are allowed under HALTED
+        late.extend(
+            f"{coid} at +{s.created_ms - paper_run.halt_ms} ms"
+            for s in sim_orders_for(asm, coid, order.instrument.venue)
+            if s.created_ms > paper_run.halt_ms
+        )
+    assert late == [], f"orders reached the sim after the halt: {late}"
+    fm = fund_manager(asm)
+    assert fm is not None
+    assert fm.core is not None
+    assert fm.core.rejects["trading_halted"] + sum(v for k, v in ex_refusals(asm).items()) > 0, (
+        "nothing was refused after the halt"
+    )
+
+
+def ex_refusals(asm: Assembly) -> dict[str, int]:
+    ex = executor(asm)
+    assert ex is not None
+    return {k: v for k, v in ex.executions.items() if k.startswith("refused")}
+
+
+# ------------------------------------------------------------------- reconciliation
+
+
+def test_reconciliation_mismatch_keeps_trading_halted(db_dsn: str, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    checkpoint = tmp_path / "checkpoint.json"
+    record = FundCheckpointRecord(
+        balances=(
+            VenueBalance(venue=Venue.KALSHI, cash=parse_units("9000"), reserved=0),
+            VenueBalance(venue=Venue.POLYMARKET, cash=parse_units("10000"), reserved=0),
+        ),
+        positions=(),
+        open_orders=(),
+        taken_ns=0,
+        wall_ms=0,
+    )
+    checkpoint.write_bytes(msgspec.json.encode(record))
+    config = e2e_config(dsn=db_dsn, run_dir=run_dir, seed=SEED + 1, duration_s=4.0,
+                        checkpoint_file=str(checkpoint))  # fmt: skip
+    obs = run_observed(config)
+    asm = _asm(obs)
+    assert asm.sim is not None
+    assert obs.summary is not None
+    assert obs.summary.trading_state == "halted"
+    fm = fund_manager(asm)
+    assert fm is not None
+    assert fm.core is not None
+    problems = " ".join(fm.last_reconcile_problems)
+    assert "kalshi cash" in problems, problems
+    assert "9000" in problems, problems
+    assert "10000" in problems, problems
+    assert "reconciliation" in asm.trading.control.ladder.holds
+    assert "kalshi cash" in asm.trading.control.ladder.holds["reconciliation"]
+    assert asm.detections, "no opportunity was detected: the refusal was not exercised"
+    assert fm.core.rejects["not_reconciled"] > 0
+    assert asm.sim.exchange.orders == {}, "an order reached the sim despite the mismatch"
+    assert checkpoint.read_bytes() == msgspec.json.encode(record), "checkpoint overwritten"
