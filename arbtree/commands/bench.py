@@ -10,7 +10,7 @@ import argparse
 import importlib
 from typing import Any
 
-AREAS = ("runtime", "protocols", "sim", "storage", "market", "trading")
+AREAS = ("runtime", "protocols", "sim", "storage", "market", "trading", "e2e")
 
 
 def register(subparsers: Any) -> None:

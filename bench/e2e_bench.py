@@ -1,0 +1,296 @@
+"""``arbtree bench e2e``: tick-to-order through the whole assembled tree (``run_app``)
+against the embedded sim at an offered load, with the floor measured in the same run.
+
+Tick-to-order, per order: from the monotonic receive time of the market-data frame that
+triggered the opportunity to the moment httpx hands the order request to its transport
+(the ``request`` event hook, as in ``bench/trading_bench.py``). Split into
+tick -> detect (detector), detect -> intent (fund manager), intent -> socket (executor).
+
+Timestamps: ``OrderIntent.detect_ns`` / ``intent_ns`` are used as carried. The trigger
+frame's ``recv_ns`` is *not* carried: ``Opportunity.recv_ns`` is ``min`` of the two legs'
+receive times (the older quote, which can be seconds old), so the bench reads the
+detector engine's own per-opportunity tick latency (``detect_ns`` - the newer book's
+``recv_ns``), which it computes for every emitted opportunity, by wrapping
+``Engine.update`` in this process. The executor exposes no send timestamp, so the send
+time is taken from an httpx request hook added to the clients this process builds. No
+actor code is changed.
+
+Floor (same run, same process, after the pipeline): one decode of a sim frame of the same
+size with msgspec + four raw mailbox hops (feed -> cache -> detector -> fund manager ->
+executor, the same Mailbox type, one message in flight) + a raw httpx POST of an order to
+the same sim (call -> request hook). Reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import trio
+import trio.lowlevel
+from hdrh.histogram import HdrHistogram
+
+import actors.trading.http_clients as http_clients
+from actors.detector.actor import Engine
+from actors.trading.ids import leg_order_id, polymarket_salt
+from arbtree.config import AppConfig, load_app_config
+from arbtree.runner import Assembly, RunOptions, run_app
+from protocols.messages import Opportunity
+from supervision import Mailbox, OverflowPolicy
+
+HOPS = 4
+
+
+def _hist() -> HdrHistogram:
+    return HdrHistogram(1, 60_000_000, 3)
+
+
+def _fmt(name: str, h: HdrHistogram) -> str:
+    if h.get_total_count() == 0:
+        return f"{name:<30} n=     0"
+    p50, p99 = h.get_value_at_percentile(50), h.get_value_at_percentile(99)
+    return (
+        f"{name:<30} n={h.get_total_count():>6}  p50={p50:>8} us  p99={p99:>8} us"
+        f"  max={h.get_max_value():>8} us"
+    )
+
+
+class Capture:
+    """Per-opportunity timestamps gathered by the bench's hooks."""
+
+    def __init__(self) -> None:
+        self.trigger_ns: dict[str, int] = {}  # opportunity id -> newer book's recv_ns
+        self.detect_ns: dict[str, int] = {}
+        self.sent_ns: dict[str, int] = {}  # client order id -> request handed to transport
+        self.salts: dict[int, str] = {}
+        self.bodies: list[tuple[int, bytes]] = []
+
+    async def on_request(self, request: httpx.Request) -> None:
+        if request.method == "POST":
+            self.bodies.append((time.monotonic_ns(), request.content))
+
+
+@contextmanager
+def instrumented(capture: Capture) -> Iterator[None]:
+    """Wrap Engine.update (per-opportunity tick latency) and the HTTP client factory."""
+    original_update = Engine.update
+    original_client = http_clients.make_http_client
+
+    def update(self: Engine, tops: Any, now: float) -> list[Opportunity]:
+        out = original_update(self, tops, now)
+        for opp, latency in zip(out, self.batch_latencies_ns, strict=False):
+            capture.trigger_ns[opp.opportunity_id] = opp.detect_ns - latency
+            capture.detect_ns[opp.opportunity_id] = opp.detect_ns
+        return out
+
+    def make_client(cfg: Any, base_url: str) -> httpx.AsyncClient:
+        client = original_client(cfg, base_url)
+        client.event_hooks["request"].append(capture.on_request)
+        return client
+
+    Engine.update = update  # type: ignore[method-assign]
+    http_clients.make_http_client = make_client
+    try:
+        yield
+    finally:
+        Engine.update = original_update  # type: ignore[method-assign]
+        http_clients.make_http_client = original_client
+
+
+def bench_config(rate: float, duration_s: float, dsn: str | None, run_dir: Path) -> AppConfig:
+    base = load_app_config(None)
+    replace = msgspec.structs.replace
+    fund = base.trading.fund
+    big = "1000000"
+    limits = replace(
+        fund.limits,
+        max_exposure_per_instrument=big,
+        max_exposure_per_pair=big,
+        max_exposure_per_venue=big,
+        max_exposure_total=big,
+        daily_loss_limit=big,
+    )
+    storage = base.storage if dsn is None else replace(base.storage, dsn=dsn)
+    return replace(
+        base,
+        run=replace(
+            base.run,
+            seed=3,
+            duration_s=duration_s,
+            run_dir=str(run_dir),
+            status_interval_s=duration_s,
+        ),
+        sim=replace(base.sim, rate=rate, window_rate=3.0, window_duration_s=1.0),
+        trading=replace(base.trading, fund=replace(fund, limits=limits)),
+        storage=storage,
+    )
+
+
+def _order_coid(body: bytes, capture: Capture) -> str | None:
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return None
+    coid = doc.get("client_order_id")
+    if isinstance(coid, str):
+        return coid
+    order = doc.get("order")
+    if isinstance(order, dict):
+        salt = order.get("salt")
+        return capture.salts.get(int(salt)) if salt is not None else None
+    return None
+
+
+async def _pipeline(config: AppConfig) -> dict[str, HdrHistogram]:
+    capture = Capture()
+    opps: dict[str, Opportunity] = {}
+    with instrumented(capture):
+        # The opportunities the trading path records (accepted or not): their leg ids.
+        original_record = Assembly.record
+
+        def record(self: Assembly, item: Any) -> None:
+            opp = getattr(item, "opportunity", None)
+            if isinstance(opp, Opportunity) and opp.opportunity_id not in opps:
+                opps[opp.opportunity_id] = opp
+                for i in range(len(opp.legs)):
+                    coid = leg_order_id(opp.opportunity_id, i)
+                    capture.salts[polymarket_salt(coid)] = coid
+            original_record(self, item)
+
+        Assembly.record = record  # type: ignore[method-assign,assignment]
+        try:
+            await run_app(config, RunOptions(), "bench-e2e")
+        finally:
+            Assembly.record = original_record  # type: ignore[method-assign]
+    by_coid: dict[str, str] = {}
+    for opp_id in opps:
+        for i in range(2):
+            by_coid[leg_order_id(opp_id, i)] = opp_id
+    tick_to_order, tick_to_detect, detect_to_socket = _hist(), _hist(), _hist()
+    for sent_ns, body in capture.bodies:
+        owner = by_coid.get(_order_coid(body, capture) or "")
+        if owner is None or owner not in capture.trigger_ns:
+            continue  # unwinds and anything not triggered by a frame
+        trigger = capture.trigger_ns[owner]
+        detect = capture.detect_ns[owner]
+        tick_to_order.record_value(max(1, (sent_ns - trigger) // 1000))
+        detect_to_socket.record_value(max(1, (sent_ns - detect) // 1000))
+    for opp_id, trigger in capture.trigger_ns.items():
+        tick_to_detect.record_value(max(1, (capture.detect_ns[opp_id] - trigger) // 1000))
+    return {
+        "tick_to_order": tick_to_order,
+        "tick_to_detect": tick_to_detect,
+        "detect_to_socket": detect_to_socket,
+    }
+
+
+async def _floor(n: int, rest_url: str, frame: bytes) -> dict[str, HdrHistogram]:
+    decode, hops, raw_http = _hist(), _hist(), _hist()
+    for _ in range(n):
+        t0 = time.monotonic_ns()
+        msgspec.json.decode(frame)
+        decode.record_value(max(1, (time.monotonic_ns() - t0) // 1000))
+    boxes: list[Mailbox[int]] = [Mailbox(f"h{i}", 64, OverflowPolicy.BLOCK) for i in range(HOPS)]
+    done = trio.Event()
+
+    async def relay(src: Mailbox[int], dst: Mailbox[int]) -> None:
+        while True:
+            await dst.send(await src.receive())
+
+    async def sink() -> None:
+        while True:
+            t0 = await boxes[-1].receive()
+            hops.record_value(max(1, (time.monotonic_ns() - t0) // 1000))
+            if hops.get_total_count() >= n:
+                done.set()
+
+    async with trio.open_nursery() as nursery:
+        for src, dst in itertools.pairwise(boxes):
+            nursery.start_soon(relay, src, dst)
+        nursery.start_soon(sink)
+        for _ in range(n):
+            await boxes[0].send(time.monotonic_ns())
+            await trio.lowlevel.checkpoint()
+        await done.wait()
+        nursery.cancel_scope.cancel()
+    t_call = 0
+
+    async def hook(request: httpx.Request) -> None:
+        raw_http.record_value(max(1, (time.monotonic_ns() - t_call) // 1000))
+
+    body = msgspec.json.encode({"ticker": "NOPE", "side": "no", "action": "buy",
+                                "count_fp": "5.00", "no_price_dollars": "0.0100",
+                                "time_in_force": "fill_or_kill"})  # fmt: skip
+    async with httpx.AsyncClient(base_url=rest_url, event_hooks={"request": [hook]}) as client:
+        for _ in range(n):
+            t_call = time.monotonic_ns()
+            await client.post("/trade-api/v2/portfolio/orders", content=body,
+                              headers={"content-type": "application/json"})  # fmt: skip
+    return {"floor_decode": decode, "floor_hops": hops, "floor_httpx": raw_http}
+
+
+async def _floor_with_sim(n: int) -> dict[str, HdrHistogram]:
+    from actors.sim import SimConfig, open_sim_venue
+
+    async with open_sim_venue(SimConfig(seed=3, markets=1, rate=10.0, window_rate=0.0)) as sim:
+        m = sim.markets[0]
+        # A Polymarket price_change frame of the sim's usual shape (one market, two entries).
+        frame = json.dumps({
+            "event_type": "price_change", "market": m.condition_id, "timestamp": "1780000000000",
+            "price_changes": [
+                {"asset_id": m.yes_token, "price": "0.52", "size": "120.5", "side": "BUY",
+                 "hash": "0" * 40, "best_bid": "0.52", "best_ask": "0.54"},
+                {"asset_id": m.no_token, "price": "0.48", "size": "120.5", "side": "SELL",
+                 "hash": "0" * 40, "best_bid": "0.46", "best_ask": "0.48"},
+            ],
+        }).encode()  # fmt: skip
+        return await _floor(n, sim.rest_url, frame)
+
+
+def _ratio(a: int, b: int) -> str:
+    return f"{a / max(1, b):.2f}"
+
+
+def run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="arbtree bench e2e")
+    parser.add_argument("--rates", default="1000,10000", help="offered sim updates/s, comma list")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
+    parser.add_argument("--db", metavar="DSN", help="PostgreSQL DSN (default: embedded)")
+    parser.add_argument("-n", type=int, default=2000, help="floor samples")
+    args = parser.parse_args(argv)
+    floor = trio.run(_floor_with_sim, args.n)
+    f50 = sum(h.get_value_at_percentile(50) for h in floor.values())
+    f99 = sum(h.get_value_at_percentile(99) for h in floor.values())
+    print("floor (same run): decode + 4 raw mailbox hops + raw httpx call -> request hook")
+    for name, h in floor.items():
+        print(_fmt(name, h))
+    print(f"{'floor total':<30} p50={f50:>8} us  p99={f99:>8} us")
+    for rate in (float(r) for r in args.rates.split(",")):
+        with tempfile.TemporaryDirectory(prefix="arbtree-bench-e2e-") as tmp:
+            config = bench_config(rate, args.duration, args.db, Path(tmp))
+            hists = trio.run(_pipeline, config)
+        t = hists["tick_to_order"]
+        print(f"\noffered {rate:g} updates/s for {args.duration:g} s "
+              "(frame received -> order request handed to the socket)")  # fmt: skip
+        for name, h in hists.items():
+            print(_fmt(name, h))
+        if t.get_total_count():
+            p50, p99 = t.get_value_at_percentile(50), t.get_value_at_percentile(99)
+            print(f"{'ratio tick_to_order/floor':<30} p50={_ratio(p50, f50)}  "
+                  f"p99={_ratio(p99, f99)}   goal: p50 <= 100 us, p99 <= 1000 us")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    raise SystemExit(run(sys.argv[1:]))
