@@ -100,5 +100,6 @@ class FeeBook:
             fee = polymarket_fee(fill.size, fill.price, rate)
         if fill.side is Side.BUY:
             shares = polymarket_fee_shares(fee, fill.price)
-            return FillCost(fee, shares, fill.size - shares)
+            if shares < fill.size:  # a fee worth the whole fill is impossible: then in cash
+                return FillCost(fee, shares, fill.size - shares)
         return FillCost(fee, 0, fill.size)

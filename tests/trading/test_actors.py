@@ -96,7 +96,8 @@ async def test_fund_manager_and_executor_trade_through_the_tree(tmp_path: Path) 
                 control = handles.control
                 await wait_for(lambda: control.state is TradingState.ACTIVE)
                 await opps.send(arb(sim, "one"))
-                await wait_for(lambda: control.statistics()["fund_manager"]["fills"] == 2)
+                await wait_for(lambda: control.statistics()["fund_manager"]["fills"] == 2
+                               and control.statistics()["executor"]["executions"])  # fmt: skip
                 stats = handles.statistics()
                 assert stats["fund_manager"]["accepted"] == 1
                 assert stats["fund_manager"]["conserved"] is True

@@ -184,6 +184,7 @@ async def test_trading_tree_wires_user_channels_without_double_counting() -> Non
                     uf = handles.user_fills.statistics()
                     return (stats["fund_manager"]["fills"] >= 2 and ch >= 2 and ck >= 1
                             and uf.received == uf.sent
+                            and stats["executor"]["executions"]
                             and handles.outcomes.statistics().depth == 0)  # fmt: skip
 
                 await until(settled)
