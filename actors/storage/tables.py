@@ -75,25 +75,28 @@ class TableWrite:
     rows: Callable[[uuid.UUID, Any], Sequence[Row]]
     conflict: tuple[str, ...]  # the unique key that makes a replay a no-op
     update: tuple[str, ...] = ()  # columns refreshed on conflict; empty = DO NOTHING
-    version: str | None = None  # an update never moves this column backwards
+    # An update never moves these columns backwards (compared as a row, in order).
+    version: tuple[str, ...] = ()
     copy_first: bool = False  # plain COPY on the first attempt (append tables)
     day_of: Callable[[Any], int] | None = None  # UTC day number of a record (partitioning)
 
     def upsert_sql(self, stage: str) -> str:
         cols = ", ".join(self.columns)
         key = ", ".join(self.conflict)
-        if self.version is not None:
+        if self.version:
+            newest_first = ", ".join(f"{c} DESC" for c in self.version)
             select = (
-                f"SELECT DISTINCT ON ({key}) {cols} FROM {stage} "
-                f"ORDER BY {key}, {self.version} DESC"
+                f"SELECT DISTINCT ON ({key}) {cols} FROM {stage} ORDER BY {key}, {newest_first}"
             )
         else:
             select = f"SELECT {cols} FROM {stage}"
         if self.update:
             sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in self.update)
             action = f"DO UPDATE SET {sets}"
-            if self.version is not None:
-                action += f" WHERE {self.table}.{self.version} <= EXCLUDED.{self.version}"
+            if self.version:
+                mine = ", ".join(f"{self.table}.{c}" for c in self.version)
+                theirs = ", ".join(f"EXCLUDED.{c}" for c in self.version)
+                action += f" WHERE ({mine}) <= ({theirs})"
         else:
             action = "DO NOTHING"
         return f"INSERT INTO {self.table} ({cols}) {select} ON CONFLICT ({key}) {action}"
@@ -345,7 +348,10 @@ SPECS: tuple[RecordSpec, ...] = (
                 _order_rows,
                 conflict=("client_order_id",),
                 update=_ORDER_COLS[1:],
-                version="updated_at",  # wall clock: monotonic ns reset on restart
+                # Wall-clock ms orders across restarts (monotonic ns restart from an
+                # arbitrary origin); within one millisecond the process's monotonic ns
+                # breaks the tie, so a later state of the same order always wins.
+                version=("updated_at", "updated_ns"),
             ),
             TableWrite(
                 "order_events",
@@ -374,7 +380,7 @@ SPECS: tuple[RecordSpec, ...] = (
                 _fill_rows,
                 conflict=("venue", "fill_id"),
                 update=("status", "fee", "fee_rate_bps", "venue_ts_ms", "recv_ns", "at"),
-                version="at",
+                version=("at",),
             ),
         ),
     ),

@@ -346,16 +346,6 @@ def test_dropped_response_resolved_without_duplicate(
         assert sims[0].filled == order.filled
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "actors/storage: the orders upsert keeps DISTINCT ON (client_order_id) ORDER BY "
-        "updated_at DESC, and updated_at is the wall-clock millisecond: an order's records "
-        "written in the same millisecond (pending then rejected; ack with filled_size 0 then "
-        "the filled final) tie, Postgres keeps either, so the orders table can show a "
-        "rejected order as pending or a filled order as unfilled"
-    ),
-)
 def test_persisted_orders_agree_with_the_ledger(paper_run: Observation, module_dsn: str) -> None:
     book = ledger(_asm(paper_run))
     rows = _sql(module_dsn, "SELECT client_order_id, state, filled_size FROM orders")

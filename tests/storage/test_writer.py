@@ -229,3 +229,35 @@ async def test_writer_in_a_tree_flushes_at_shutdown(db_dsn: str, tmp_path: Path)
                 await tree.wait_stopped()
             assert await db.run(_count("SELECT count(*) FROM ticks")) == 120
             assert await db.run(_count("SELECT count(*) FROM supervision_events")) >= 1
+
+
+async def test_same_millisecond_order_states_keep_the_later_one(
+    db_dsn: str, tmp_path: Path
+) -> None:
+    """Two states of one order in the same wall-clock millisecond: the later (by the
+    process's monotonic ns) wins, within one batch and across batches, in any arrival order."""
+    import msgspec
+
+    def at(coid: str, state: OrderState, filled: int, ns: int) -> Any:
+        return msgspec.structs.replace(order(coid, state, filled, NOW_MS), updated_ns=ns)
+
+    cfg = fast_config()
+    with trio.fail_after(30):
+        async with open_database(db_dsn, tmp_path, cfg) as db:
+            async with running_writer(db, tmp_path / "journal", cfg) as (sink, _):
+                # one batch, older state arriving last
+                sink.put(at("arb-a", OrderState.FILLED, 2_000_000, 20))
+                sink.put(at("arb-a", OrderState.SENT, 0, 10))
+                await sink.flush()
+                # separate batches, older state second
+                sink.put(at("arb-b", OrderState.REJECTED, 0, 20))
+                await sink.flush()
+                sink.put(at("arb-b", OrderState.PENDING, 0, 10))
+                await sink.flush()
+            rows = await db.run(
+                lambda c: c.fetch("SELECT client_order_id, state FROM orders ORDER BY 1")
+            )
+            assert [(r["client_order_id"], r["state"]) for r in rows] == [
+                ("arb-a", "filled"),
+                ("arb-b", "rejected"),
+            ]
