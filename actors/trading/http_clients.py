@@ -183,8 +183,10 @@ def _k_status(o: _KOrder, instrument: InstrumentId, tick: int) -> OrderStatus:
     fee = parse_units(o.taker_fees_dollars or "0") + parse_units(o.maker_fees_dollars or "0")
     avg = 0
     if filled:
-        raw = cost * PRICE_ONE // filled
-        avg = (raw + tick // 2) // tick * tick if tick else raw
+        # Not rounded to the tick: a fill across levels has an off-tick average, and
+        # booking it on the tick would drift the cash by up to half a tick per share.
+        # Rounded up to 1e-6, so the booked cost is never below the venue's.
+        avg = -(-cost * PRICE_ONE // filled)
     state = _K_STATE.get(o.status, OrderState.OPEN)
     if state is OrderState.OPEN and filled:
         state = OrderState.PARTIALLY_FILLED

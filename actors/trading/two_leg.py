@@ -309,10 +309,11 @@ class OrderRunner:
         coid = intent.client_order_id
         self.tracker.link(coid, status.venue_order_id)
         tracker = self.tracker
-        if (
-            status.filled_size > tracker.emitted.get(coid, 0)
-            and status.fee < 0
-            and self.channel_live(intent.instrument.venue)
+        # The user channel is the source of truth for executions (VENUES 4.5): one fill
+        # per level at its exact price and fee, where REST gives an order's average price
+        # (Kalshi: rounded) and, on Polymarket, no fee at all.
+        if status.filled_size > tracker.emitted.get(coid, 0) and self.channel_live(
+            intent.instrument.venue
         ):
             self._count("channel_wait")
             with trio.move_on_after(self.fill_wait_s) as waited:
