@@ -55,6 +55,7 @@ class Counts:
     kalshi_frames: int = 0
     kalshi_updates: int = 0
     kalshi_bytes: int = 0
+    closed: str = ""  # set when the server closed a client (e.g. dropped as too slow)
 
     @property
     def frames(self) -> int:
@@ -79,7 +80,11 @@ class Plan:
 
 async def _count(ws: WebSocketConnection, counts: Counts, poly: bool) -> None:
     while True:
-        msg = await ws.get_message()
+        try:
+            msg = await ws.get_message()
+        except ConnectionClosed as exc:
+            counts.closed = f"{'polymarket' if poly else 'kalshi'} client closed: {exc.reason}"
+            await trio.sleep_forever()  # keep counting the other client
         text = msg if isinstance(msg, str) else msg.decode()
         if poly:
             counts.poly_frames += 1
@@ -110,8 +115,9 @@ async def run_clients(plan: Plan, started: Callable[[], Awaitable[None]] | None 
             nursery.cancel_scope.cancel()
         if started is not None:
             await started()
+        counts.closed = warm.closed
         start = time.perf_counter()
-        with trio.move_on_after(plan.seconds), suppress(ConnectionClosed):
+        with trio.move_on_after(plan.seconds):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(_count, pws, counts, True)
                 nursery.start_soon(_count, kws, counts, False)
@@ -123,8 +129,24 @@ def _client_process(plan: Plan, pipe: Any) -> None:
     async def started() -> None:
         pipe.send("started")
 
-    counts = trio.run(run_clients, plan, started)
+    try:
+        counts = trio.run(run_clients, plan, started)
+    except BaseException as exc:
+        pipe.send(f"client failed: {exc!r}")
+        raise
     pipe.send(attrs.asdict(counts))
+
+
+def _recv(pipe: Any, proc: Any, timeout: float) -> Any:
+    """The child's next message; raises if it dies or stays silent past ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not pipe.poll(0.2):
+        if not proc.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the client process died or hung")
+    msg = pipe.recv()
+    if isinstance(msg, str) and msg.startswith("client failed"):
+        raise RuntimeError(msg)
+    return msg
 
 
 async def measure(plan: Plan, same_process: bool) -> tuple[Counts, float]:
@@ -141,10 +163,11 @@ async def measure(plan: Plan, same_process: bool) -> tuple[Counts, float]:
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_client_process, args=(plan, child), daemon=True)
     proc.start()
+    limit = plan.warmup + plan.seconds + 30.0
     try:
-        assert await trio.to_thread.run_sync(parent.recv) == "started"
+        assert await trio.to_thread.run_sync(_recv, parent, proc, limit) == "started"
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        result = await trio.to_thread.run_sync(parent.recv)
+        result = await trio.to_thread.run_sync(_recv, parent, proc, limit)
         cpu = (time.process_time() - cpu0) / (time.perf_counter() - wall0)
     finally:
         await trio.to_thread.run_sync(proc.join, 10)
@@ -242,6 +265,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         f"raw:   {raw.frames / r:,.0f} frames/s of the same sizes and mix "
         f"(trio-websocket floor), server cpu {raw_cpu:.0%}"
     )
+    if sim.closed:
+        print(f"sim:   {sim.closed}")
     print(
         f"ratio: sim/raw frames {sim.frames / s / (raw.frames / r):.2f}; "
         f"updates/s at target {sim.updates / s / args.rate:.2f}"
