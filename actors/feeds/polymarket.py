@@ -21,9 +21,8 @@ import msgspec
 import trio
 
 from actors.feeds.base import Session, VenueAdapter
-from protocols.book import L2Book
 from protocols.messages import BookDelta, BookSnapshot, InstrumentId, Venue
-from protocols.venues.polymarket import MarketDecoder, check_delta_hash
+from protocols.venues.polymarket import HashedBook, MarketDecoder, check_delta_hash
 
 _ENC = msgspec.json.Encoder()
 
@@ -35,7 +34,7 @@ class PolymarketAdapter(VenueAdapter):
     def __init__(self, session: Session) -> None:
         super().__init__(session)
         self.decoder = MarketDecoder()
-        self.books: dict[str, L2Book] = {}
+        self.books: dict[str, HashedBook] = {}
         self.mismatches: dict[str, int] = {}
         self.resyncing: dict[str, float] = {}
         self.pongs_seen = 0
@@ -78,7 +77,7 @@ class PolymarketAdapter(VenueAdapter):
         liveness = s.liveness
         check = s.cfg.verify_hashes
         last_hashed: dict[str, BookDelta] = {}
-        touched: dict[str, L2Book] = {}
+        touched: dict[str, HashedBook] = {}
         for m in msgs:
             t = type(m)
             if t is BookDelta:
@@ -86,7 +85,7 @@ class PolymarketAdapter(VenueAdapter):
                 asset = m.instrument.symbol
                 book = books.get(asset)
                 if book is None:
-                    book = books[asset] = L2Book(m.instrument)
+                    book = books[asset] = HashedBook(m.instrument)
                 book.apply_delta(m)
                 touched[asset] = book
                 if m.hash:
@@ -97,7 +96,7 @@ class PolymarketAdapter(VenueAdapter):
                 asset = m.instrument.symbol
                 book = books.get(asset)
                 if book is None:
-                    book = books[asset] = L2Book(m.instrument)
+                    book = books[asset] = HashedBook(m.instrument)
                 book.apply_snapshot(m)
                 self.resyncing.pop(asset, None)
                 liveness.got_book(asset, now)

@@ -26,7 +26,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from protocols.book import L2Book
+from protocols.book import L2Book, Ladder
 from protocols.errors import DecodeError
 from protocols.fixed import (
     PRICE_ONE,
@@ -229,6 +229,10 @@ def _verify(
 def book_state_hash(book: L2Book, meta: AssetMeta, timestamp_ms: int, neg_risk: bool) -> str:
     """Hash of a local book's state, levels formatted canonically (minimal decimals).
 
+    The from-scratch statement: formats every level. The feed's shadow books are
+    :class:`HashedBook`, whose per-level fragments are kept formatted, see
+    :func:`cached_book_state_hash` (same result, tested).
+
     Used to check ``price_changes[i].hash``; the venue formats levels minimally in every
     capture seen, so a mismatch caused by formatting alone is not expected.
     """
@@ -239,14 +243,118 @@ def book_state_hash(book: L2Book, meta: AssetMeta, timestamp_ms: int, neg_risk: 
                      meta.tick_size, neg_risk, meta.last_trade_price)  # fmt: skip
 
 
+_PRICE_TEXT: dict[int, bytes] = {}
+
+
+def _price_text(price: int) -> bytes:
+    """``format_units(price)`` as bytes, memoized (prices live on a small grid)."""
+    text = _PRICE_TEXT.get(price)
+    if text is None:
+        if len(_PRICE_TEXT) >= 100_000:
+            _PRICE_TEXT.clear()
+        text = _PRICE_TEXT[price] = format_units(price).encode()
+    return text
+
+
+def _fragment(price: int, size: int) -> bytes:
+    """One level as the hash encodes it: ``{"price":"0.5","size":"200"}``."""
+    return b'{"price":"' + _price_text(price) + b'","size":"' + format_units(size).encode() + b'"}'
+
+
+class HashLadder(Ladder):
+    """A :class:`Ladder` that keeps each level's hash fragment formatted (updated only
+    when that level changes) and the side's joined JSON list (rebuilt lazily, once per
+    change). Keys ascending is the wire order on both sides: bids ascending by price,
+    asks keyed by ``-price`` so descending by price (VENUES 1.4)."""
+
+    __slots__ = ("frags", "joined")
+
+    def __init__(self, sign: int) -> None:
+        super().__init__(sign)
+        self.frags: dict[int, bytes] = {}
+        self.joined: bytes | None = None  # None: rebuild on the next json_list()
+
+    def clear(self) -> None:
+        super().clear()
+        self.frags.clear()
+        self.joined = None
+
+    def load(self, levels: tuple[Level, ...]) -> None:
+        super().load(levels)
+        sign = self.sign
+        self.frags = {key: _fragment(key * sign, size) for key, size in self.sizes.items()}
+        self.joined = None
+
+    def set(self, price: int, size: int) -> None:
+        key = price * self.sign
+        if size > 0:
+            if self.sizes.get(key) == size:
+                return  # same size: state (and fragment) unchanged
+            self.frags[key] = _fragment(price, size)
+            self.joined = None
+        elif self.frags.pop(key, None) is not None:
+            self.joined = None
+        super().set(price, size)
+
+    def json_list(self) -> bytes:
+        """The side's wire list as compact JSON: ``[{"price":..,"size":..},...]``."""
+        joined = self.joined
+        if joined is None:
+            frags = self.frags
+            joined = self.joined = b"[" + b",".join([frags[k] for k in self.keys]) + b"]"
+        return joined
+
+
+class HashedBook(L2Book):
+    """An :class:`L2Book` whose state hash is one join (only of a changed side) and one
+    SHA-1: the feed's shadow book per Polymarket token."""
+
+    __slots__ = ()
+
+    bids: HashLadder
+    asks: HashLadder
+
+    def __init__(self, instrument: InstrumentId) -> None:
+        super().__init__(instrument)
+        self.bids = HashLadder(1)
+        self.asks = HashLadder(-1)
+
+
+def cached_book_state_hash(
+    book: HashedBook, meta: AssetMeta, timestamp_ms: int, neg_risk: bool
+) -> str:
+    """:func:`book_state_hash` from the book's cached level fragments (same bytes hashed)."""
+    doc = {
+        "market": meta.market,
+        "asset_id": book.instrument.symbol,
+        "timestamp": str(timestamp_ms),
+        "hash": "",
+        "bids": msgspec.Raw(book.bids.json_list()),
+        "asks": msgspec.Raw(book.asks.json_list()),
+        "min_order_size": meta.min_order_size,
+        "tick_size": meta.tick_size,
+        "neg_risk": neg_risk,
+        "last_trade_price": meta.last_trade_price,
+    }
+    return hashlib.sha1(_HASH_ENC.encode(doc), usedforsecurity=False).hexdigest()
+
+
+_HASH_ENC = msgspec.json.Encoder()
+
+
 def check_delta_hash(book: L2Book, meta: AssetMeta, delta: BookDelta) -> bool | None:
     """Verify a price-change entry's hash against ``book`` after the delta was applied.
-    None when there is nothing to check (no hash, or unknown tick size: legacy frames)."""
+    None when there is nothing to check (no hash, or unknown tick size: legacy frames).
+    A :class:`HashedBook` is hashed from its cached fragments."""
     if not delta.hash or not meta.tick_size:
         return None
     choices = (meta.neg_risk,) if meta.neg_risk is not None else (False, True)
     for neg_risk in choices:
-        if book_state_hash(book, meta, delta.venue_ts_ms, neg_risk) == delta.hash:
+        if isinstance(book, HashedBook):
+            got = cached_book_state_hash(book, meta, delta.venue_ts_ms, neg_risk)
+        else:
+            got = book_state_hash(book, meta, delta.venue_ts_ms, neg_risk)
+        if got == delta.hash:
             meta.neg_risk = neg_risk
             return True
     return False
