@@ -15,11 +15,14 @@ Life of a connection (``Feed._session``):
    (backoff + jitter, circuit breaker) before the next session.
 
 Hot path (``_read_loop``): one ``await`` for a frame, then drain whatever else the
-websocket has queued (up to ``max_batch``), decode each frame once (one ``recv_ns`` per
-frame), let the venue adapter check it (sequence, hash, crossed), and send everything as
-one :class:`MarketDataBatch` to the quote cache (BLOCK mailbox). No logging per message
-above DEBUG; raw frames are logged only when ``raw_frame_logging`` is on; decode errors
-are counted and logged sampled (the 1st and every ``decode_error_log_every``-th).
+websocket has queued (``receive_nowait``, up to ``max_batch``), decode each frame once
+(one ``recv_ns`` per drained batch: when the feed had all of its frames), let the venue
+adapter check it (sequence, hash, crossed), and send everything as one
+:class:`MarketDataBatch` to the quote cache (BLOCK mailbox; ``send_nowait`` first, so the
+only checkpoint per batch is the wait for the next frame unless the cache's inbox is
+full). No logging per message above DEBUG; raw frames are logged only when
+``raw_frame_logging`` is on; decode errors are counted and logged sampled (the 1st and
+every ``decode_error_log_every``-th).
 
 Venue specifics live in adapters (:mod:`actors.feeds.polymarket`, ``kalshi``,
 ``binance``) implementing :class:`VenueAdapter`.
@@ -325,20 +328,21 @@ class Feed(Actor):
         metrics_msgs = (
             self.metrics.feed_messages.labels(cfg.venue.value) if self.metrics is not None else None
         )
+        monotonic_ns = time.monotonic_ns
+        empty = (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError)
         while True:
-            frames = [await ws.get_message()]
-            recvs = [time.monotonic_ns()]
-            if recv_channel is not None:
-                try:
-                    while len(frames) < max_batch:
-                        frames.append(recv_channel.receive_nowait())
-                        recvs.append(time.monotonic_ns())
-                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                    pass
+            frame = await ws.get_message()
+            # Every frame drained below was queued by now (no await in between): one
+            # receive time for the batch, so queueing behind earlier frames is counted.
+            recv_ns = monotonic_ns()
             now = trio.current_time()
             liveness.last_frame = now
+            n_frames = 0
             n_updates = 0
-            for frame, recv_ns in zip(frames, recvs, strict=True):
+            # Handle this frame, then whatever else the websocket has queued (no await in
+            # between: the drained batch is exactly what was queued), up to max_batch.
+            while True:
+                n_frames += 1
                 if raw_log:
                     ctx.log.debug("raw %s %r", cfg.name, frame)
                 try:
@@ -350,7 +354,13 @@ class Feed(Actor):
                             "feed %s: decode error #%d: %s (sample %r)",
                             cfg.name, stats.decode_errors, exc.reason, exc.sample[:120],
                         )  # fmt: skip
-            stats.frames += len(frames)
+                if recv_channel is None or n_frames >= max_batch:
+                    break
+                try:
+                    frame = recv_channel.receive_nowait()
+                except empty:
+                    break
+            stats.frames += n_frames
             stats.batches += 1
             if n_updates:
                 stats.updates += n_updates
@@ -365,9 +375,14 @@ class Feed(Actor):
                 items = s.out
                 s.out = []
                 for item in items:
-                    await out.send(item)
+                    # BLOCK edge: wait only when the cache's inbox is full (the await on
+                    # the next frame is this loop's checkpoint).
+                    try:
+                        out.send_nowait(item)
+                    except trio.WouldBlock:
+                        await out.send(item)
             if metrics_msgs is not None:
-                metrics_msgs.inc(len(frames))
+                metrics_msgs.inc(n_frames)
             ctx.heartbeat()
 
     # ------------------------------------------------------------- side tasks
