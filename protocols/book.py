@@ -36,17 +36,24 @@ from protocols.messages import (
 )
 
 _SCALE = 1_000_000
+_EMPTY = Level(0, 0)
 
 
 class Ladder:
-    """One side of a book. ``sign`` is +1 for bids and -1 for asks (see module doc)."""
+    """One side of a book. ``sign`` is +1 for bids and -1 for asks (see module doc).
 
-    __slots__ = ("keys", "sign", "sizes")
+    ``head`` caches the best-first :class:`Level` tuple last built by :meth:`top_levels`
+    (None after any change), so publishing a book whose other side changed reuses it.
+    """
+
+    __slots__ = ("head", "head_depth", "keys", "sign", "sizes")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign
         self.keys: list[int] = []
         self.sizes: dict[int, int] = {}
+        self.head: tuple[Level, ...] | None = None
+        self.head_depth = 0
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -54,6 +61,7 @@ class Ladder:
     def clear(self) -> None:
         self.keys.clear()
         self.sizes.clear()
+        self.head = None
 
     def load(self, levels: tuple[Level, ...]) -> None:
         """Replace the side with ``levels`` (any order, zero sizes dropped)."""
@@ -61,11 +69,13 @@ class Ladder:
         sizes = {lv.price * sign: lv.size for lv in levels if lv.size > 0}
         self.sizes = sizes
         self.keys = sorted(sizes)
+        self.head = None
 
     def set(self, price: int, size: int) -> None:
         """Set the absolute size at ``price``; 0 removes the level."""
         key = price * self.sign
         sizes = self.sizes
+        self.head = None
         if size > 0:
             if key not in sizes:
                 insort(self.keys, key)
@@ -73,6 +83,23 @@ class Ladder:
         elif sizes.pop(key, None) is not None:
             keys = self.keys
             del keys[bisect_left(keys, key)]
+
+    def top_levels(self, depth: int) -> tuple[Level, ...]:
+        """The best ``depth`` levels, best first (cached until the side changes)."""
+        head = self.head
+        if head is not None and self.head_depth == depth:
+            return head
+        if depth <= 0:
+            head = ()
+        else:
+            sign = self.sign
+            sizes = self.sizes
+            sel = self.keys[-depth:]
+            sel.reverse()
+            head = tuple([Level(k * sign, sizes[k]) for k in sel])
+        self.head = head
+        self.head_depth = depth
+        return head
 
     def add(self, price: int, delta: int) -> int:
         """Add a signed ``delta`` at ``price``; returns the new size. A result below zero
@@ -282,6 +309,30 @@ class L2Book(BookView):
             return False
         ladder.set(delta.price, delta.size)
         return True
+
+    def top(self, depth: int = 5) -> TopOfBook:
+        """:meth:`BookView.top` from the ladders' cached level tuples (same result)."""
+        bids = self.bids.top_levels(depth)
+        asks = self.asks.top_levels(depth)
+        bid = bids[0] if bids else _EMPTY
+        ask = asks[0] if asks else _EMPTY
+        stale_reason = self.stale_reason
+        if not stale_reason and bids and asks and bid.price >= ask.price:
+            stale_reason = "crossed"
+        return TopOfBook(
+            instrument=self.instrument,
+            bid=bid.price,
+            bid_size=bid.size,
+            ask=ask.price,
+            ask_size=ask.size,
+            bids=bids,
+            asks=asks,
+            venue_ts_ms=self.venue_ts_ms,
+            recv_ns=self.recv_ns,
+            version=self.version,
+            stale=bool(stale_reason),
+            stale_reason=stale_reason,
+        )
 
     def apply(self, msg: BookSnapshot | BookDelta) -> bool:
         if isinstance(msg, BookSnapshot):

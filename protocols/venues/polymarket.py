@@ -323,23 +323,37 @@ class HashedBook(L2Book):
 def cached_book_state_hash(
     book: HashedBook, meta: AssetMeta, timestamp_ms: int, neg_risk: bool
 ) -> str:
-    """:func:`book_state_hash` from the book's cached level fragments (same bytes hashed)."""
-    doc = {
-        "market": meta.market,
-        "asset_id": book.instrument.symbol,
-        "timestamp": str(timestamp_ms),
-        "hash": "",
-        "bids": msgspec.Raw(book.bids.json_list()),
-        "asks": msgspec.Raw(book.asks.json_list()),
-        "min_order_size": meta.min_order_size,
-        "tick_size": meta.tick_size,
-        "neg_risk": neg_risk,
-        "last_trade_price": meta.last_trade_price,
-    }
-    return hashlib.sha1(_HASH_ENC.encode(doc), usedforsecurity=False).hexdigest()
+    """:func:`book_state_hash` from the book's cached level fragments: the same bytes,
+    assembled from pre-encoded pieces (strings JSON-encoded as msgspec encodes them)."""
+    head_key = (meta.market, book.instrument.symbol)
+    head = _HEADS.get(head_key)
+    if head is None:
+        if len(_HEADS) >= _PIECES_LIMIT:
+            _HEADS.clear()
+        head = _HEADS[head_key] = (
+            b'{"market":' + _enc_str(meta.market) + b',"asset_id":'
+            + _enc_str(book.instrument.symbol) + b',"timestamp":"'
+        )  # fmt: skip
+    tail_key = (meta.min_order_size, meta.tick_size, neg_risk, meta.last_trade_price)
+    tail = _TAILS.get(tail_key)
+    if tail is None:
+        if len(_TAILS) >= _PIECES_LIMIT:
+            _TAILS.clear()
+        tail = _TAILS[tail_key] = (
+            b',"min_order_size":' + _enc_str(meta.min_order_size)
+            + b',"tick_size":' + _enc_str(meta.tick_size)
+            + (b',"neg_risk":true' if neg_risk else b',"neg_risk":false')
+            + b',"last_trade_price":' + _enc_str(meta.last_trade_price) + b"}"
+        )  # fmt: skip
+    data = b"".join((head, str(timestamp_ms).encode(), b'","hash":"","bids":',
+                     book.bids.json_list(), b',"asks":', book.asks.json_list(), tail))  # fmt: skip
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
-_HASH_ENC = msgspec.json.Encoder()
+_enc_str = msgspec.json.Encoder().encode
+_PIECES_LIMIT = 100_000
+_HEADS: dict[tuple[str, str], bytes] = {}
+_TAILS: dict[tuple[str, str, bool, str], bytes] = {}
 
 
 def check_delta_hash(book: L2Book, meta: AssetMeta, delta: BookDelta) -> bool | None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.book import L2Book, mirror
+from protocols.book import BookView, L2Book, mirror
 from protocols.fixed import PRICE_ONE
 from protocols.messages import (
     BookDelta,
@@ -194,3 +194,34 @@ def test_book_matches_naive_reference(
     filled, cost = book.sweep(Side.BUY, want)
     assert filled == want - left
     assert cost == -(-raw // 1_000_000)
+
+
+_prices = st.integers(min_value=1, max_value=99).map(lambda p: p * 10_000)
+_ops = st.lists(
+    st.tuples(
+        st.sampled_from([BookSide.BID, BookSide.ASK]),
+        _prices,
+        st.integers(min_value=-3, max_value=5),
+        st.booleans(),
+        st.booleans(),  # publish (build the top) after this op
+    ),
+    max_size=80,
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(ops=_ops, depth=st.integers(min_value=0, max_value=6))
+def test_cached_top_equals_the_generic_top_after_random_updates(
+    ops: list[tuple[BookSide, int, int, bool, bool]], depth: int
+) -> None:
+    """L2Book.top reuses each side's level tuple until that side changes; it must equal
+    the generic BookView.top (built from the iterators) at every publish."""
+    book = L2Book(YES)
+    assert book.top(depth) == BookView.top(book, depth)
+    book.apply_snapshot(snap([(400_000, 5)], [(600_000, 5)]))
+    for side, price, size, increment, publish in ops:
+        book.apply_delta(delta(side, price, size, increment))
+        if publish:
+            assert book.top(depth) == BookView.top(book, depth)
+    assert book.top(depth) == BookView.top(book, depth)
+    assert book.top(depth + 1) == BookView.top(book, depth + 1)  # a different depth rebuilds

@@ -104,3 +104,19 @@ def test_hashed_book_detects_a_wrong_hash() -> None:
     assert isinstance(d, BookDelta)
     book.apply_delta(d)
     assert pm.check_delta_hash(book, dec.meta(d.instrument.symbol), d) is False
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(market=st.text(max_size=20), ltp=st.text(max_size=8), mos=st.text(max_size=4),
+       tick=st.text(min_size=1, max_size=6), neg_risk=st.booleans())  # fmt: skip
+def test_cached_hash_encodes_meta_strings_like_the_reference(
+    market: str, ltp: str, mos: str, tick: str, neg_risk: bool
+) -> None:
+    """Pre-encoded meta pieces are JSON-escaped exactly as the reference encoding."""
+    meta = pm.AssetMeta()
+    meta.market, meta.last_trade_price, meta.min_order_size, meta.tick_size = market, ltp, mos, tick
+    book = pm.HashedBook(INST)
+    book.apply_snapshot(_snapshot([(400_000, 5_000_000)], [(600_000, 1)]))
+    assert pm.cached_book_state_hash(book, meta, 7, neg_risk) == pm.book_state_hash(
+        book, meta, 7, neg_risk
+    )
