@@ -82,10 +82,9 @@ def _evaluate(
 
 
 def _meets(plan: PairPlan, min_edge: int) -> bool:
-    # average net edge per share >= min_edge, exactly: edge / size >= min_edge / ONE.
-    # A negative min_edge (benchmarks only: every update becomes an "opportunity") lifts
-    # the edge > 0 safety; with any min_edge >= 0 a non-positive edge is never emitted.
-    if min_edge >= 0 and plan.edge <= 0:
+    # average net edge per share >= min_edge, exactly: edge / size >= min_edge / ONE;
+    # and never a non-positive edge, whatever min_edge (a negative one is a config error).
+    if plan.edge <= 0:
         return False
     return plan.edge * ONE >= min_edge * plan.size
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import msgspec
 
+from protocols.fixed import parse_units
 from protocols.messages import Venue
 
 
@@ -148,6 +149,12 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     pairs: list[CrossVenuePair] = msgspec.field(default_factory=list)
     fees: FeeConfig = msgspec.field(default_factory=FeeConfig)
     outbox_capacity: int = 64  # detector -> fund manager (BLOCK, small)
+
+    def __post_init__(self) -> None:
+        # min_edge is the per-share margin every traded share must keep: a negative value
+        # would allow trades that lose money on paper, so it is a config error.
+        if parse_units(self.min_edge) < 0:
+            raise ValueError(f"detector.min_edge must be >= 0, got {self.min_edge!r}")
 
 
 class MarketConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from actors.detector.actor import Engine
@@ -11,6 +12,7 @@ from protocols.config.market import (
     CrossVenuePair,
     DetectorConfig,
     KalshiMarket,
+    MarketConfig,
     PolymarketMarket,
 )
 from protocols.messages import InstrumentId, Level, Outcome, TopOfBook, Venue
@@ -252,3 +254,43 @@ def test_cost_per_update_touches_only_its_pairs() -> None:
     assert eng.stats.evaluations == 0  # N7 unknown yet: looked up, nothing evaluated
     eng.update([_top(Venue.POLYMARKET, "N7", [], [(600_000, ONE)])], now=0.0)
     assert eng.stats.evaluations == 1
+
+
+def test_negative_min_edge_is_a_config_error() -> None:
+    with pytest.raises(ValueError, match="min_edge"):
+        _cfg(min_edge="-0.001")
+    with pytest.raises(msgspec.ValidationError, match="min_edge"):
+        msgspec.toml.decode(b'[detector]\nmin_edge = "-1"\n', type=MarketConfig)
+    assert Engine(_cfg(min_edge="0")).min_edge == 0
+
+
+def test_eval_hook_sees_every_evaluation_emitted_or_not() -> None:
+    seen: list[tuple[str, int]] = []
+    eng = Engine(_cfg(strategies=["complement"]), clock_ns=lambda: 5_000,
+                 eval_hook=lambda c, lat: seen.append((c.key, lat)))  # fmt: skip
+    y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)], recv_ns=1_000)
+    assert eng.update([y], now=0.0) == []
+    assert seen == []  # N unknown yet: nothing evaluated
+    n_wide = _top(Venue.POLYMARKET, "N", [], [(600_000, 10 * ONE)], recv_ns=2_000)
+    assert eng.update([n_wide], now=0.0) == []  # 0.45 + 0.60 > 1: no opportunity
+    assert seen == [("complement:m", 3_000)]
+    n_tight = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)], recv_ns=4_000)
+    assert len(eng.update([y, n_tight], now=0.0)) == 1  # evaluated once per batch
+    assert seen[1:] == [("complement:m", 1_000)]
+
+
+def test_update_touches_only_the_candidates_of_changed_books() -> None:
+    many = [PolymarketMarket(name=f"m{i}", yes_token=f"Y{i}", no_token=f"N{i}")
+            for i in range(2_000)]  # fmt: skip
+    eng = Engine(_cfg(strategies=["complement"], polymarket=many, pairs=[]),
+                 clock_ns=lambda: 5_000)  # fmt: skip
+    tops = [_top(Venue.POLYMARKET, f"{s}{i}", [], [(600_000, ONE)])
+            for i in range(2_000) for s in "YN"]  # fmt: skip
+    eng.update(tops, now=0.0)
+    assert eng.stats.evaluations == 2_000  # each pair once, though both books changed
+    eng.update([_top(Venue.POLYMARKET, "N7", [], [(600_000, ONE)]),
+                _top(Venue.KALSHI, "N7", [], [(600_000, ONE)]),  # same symbol, other venue
+                _top(Venue.POLYMARKET, "unwatched", [], [(600_000, ONE)])], now=0.0)  # fmt: skip
+    assert eng.stats.evaluations == 2_001
+    assert set(eng.latest) >= {(Venue.POLYMARKET, "N7"), (Venue.POLYMARKET, "Y7")}
+    assert (Venue.KALSHI, "N7") not in eng.latest
