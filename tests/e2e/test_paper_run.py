@@ -150,22 +150,11 @@ def test_run_traded_and_scored(paper_run: Observation) -> None:
 # --------------------------------------------------------- PnL against ground truth
 
 
-KALSHI_AVG_PRICE_ROUNDED = pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "actors/trading/http_clients.py _k_status rounds a Kalshi order's average fill price "
-        "to the tick ((cost/filled + tick/2) // tick * tick), so a fill across two levels "
-        "(e.g. 150 NO at avg 0.381569) is booked at 0.38 and the ledger's Kalshi cash drifts "
-        "from the venue's by up to half a tick per share ($0.2354 on that fill)"
-    ),
-)
-
-
 @pytest.mark.parametrize(
     "venue",
     [
         Venue.POLYMARKET,
-        pytest.param(Venue.KALSHI, marks=KALSHI_AVG_PRICE_ROUNDED),
+        Venue.KALSHI,
     ],
 )
 def test_cash_per_venue_matches_sim(paper_run: Observation, venue: Venue) -> None:
@@ -176,11 +165,6 @@ def test_cash_per_venue_matches_sim(paper_run: Observation, venue: Venue) -> Non
     ex = asm.sim.exchange
     filled = [o for o in ex.orders.values() if o.venue == venue.value and o.filled]
     assert filled, f"nothing filled on {venue}"
-    # The Kalshi xfail needs its trigger in the run; without it there is nothing to show.
-    if venue is Venue.KALSHI and not any(
-        (o.taker_cost * 10**6) % (o.filled * 10_000) for o in filled
-    ):
-        pytest.skip("every Kalshi order filled at a single price in this run")
     theirs = ex.poly.cash if venue is Venue.POLYMARKET else ex.kalshi.cash
     ours = book.cash.get(venue, 0) + book.reserved.get(venue, 0)
     tolerance = rounding_tolerance(asm, venue)

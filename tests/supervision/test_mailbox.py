@@ -130,7 +130,9 @@ async def test_receive_is_a_checkpoint_nowait_is_not(policy: OverflowPolicy) -> 
 
 
 @pytest.mark.parametrize("policy", list(OverflowPolicy))
-async def test_cancelled_receiver_loses_nothing(policy: OverflowPolicy) -> None:
+async def test_cancelled_receiver_loses_nothing(
+    policy: OverflowPolicy, autojump_clock: trio.testing.MockClock
+) -> None:
     key = (lambda m: m) if policy is OverflowPolicy.COALESCE else None
     mb: Mailbox[int] = Mailbox("q", 8, policy, key=key)
     with trio.move_on_after(1) as scope:
