@@ -22,6 +22,7 @@ with no registered ``neg_risk`` both values are tried and the one that verifies 
 from __future__ import annotations
 
 import hashlib
+from bisect import bisect_left
 from collections.abc import Iterable
 
 import msgspec
@@ -262,46 +263,65 @@ def _fragment(price: int, size: int) -> bytes:
 
 
 class HashLadder(Ladder):
-    """A :class:`Ladder` that keeps each level's hash fragment formatted (updated only
-    when that level changes) and the side's joined JSON list (rebuilt lazily, once per
-    change). Keys ascending is the wire order on both sides: bids ascending by price,
-    asks keyed by ``-price`` so descending by price (VENUES 1.4)."""
+    """A :class:`Ladder` that keeps each level's hash fragment in ``parts``, a list
+    parallel to ``keys`` (None: that level changed and is formatted on the next hash),
+    and the side's joined JSON list (rebuilt only after a change). Keys ascending is the
+    wire order on both sides: bids ascending by price, asks keyed by ``-price`` so
+    descending by price (VENUES 1.4)."""
 
-    __slots__ = ("frags", "joined")
+    __slots__ = ("joined", "parts")
 
     def __init__(self, sign: int) -> None:
         super().__init__(sign)
-        self.frags: dict[int, bytes] = {}
+        self.parts: list[bytes | None] = []
         self.joined: bytes | None = None  # None: rebuild on the next json_list()
 
     def clear(self) -> None:
         super().clear()
-        self.frags.clear()
+        self.parts.clear()
         self.joined = None
 
     def load(self, levels: tuple[Level, ...]) -> None:
         super().load(levels)
-        sign = self.sign
-        self.frags = {key: _fragment(key * sign, size) for key, size in self.sizes.items()}
+        self.parts = [None] * len(self.keys)
         self.joined = None
 
     def set(self, price: int, size: int) -> None:
         key = price * self.sign
+        sizes = self.sizes
+        keys = self.keys
+        self.head = None
+        self.joined = None
         if size > 0:
-            if self.sizes.get(key) == size:
-                return  # same size: state (and fragment) unchanged
-            self.frags[key] = _fragment(price, size)
-            self.joined = None
-        elif self.frags.pop(key, None) is not None:
-            self.joined = None
-        super().set(price, size)
+            i = bisect_left(keys, key)
+            if key in sizes:
+                self.parts[i] = None
+            else:
+                keys.insert(i, key)
+                self.parts.insert(i, None)
+            sizes[key] = size
+        elif sizes.pop(key, None) is not None:
+            i = bisect_left(keys, key)
+            del keys[i]
+            del self.parts[i]
 
     def json_list(self) -> bytes:
         """The side's wire list as compact JSON: ``[{"price":..,"size":..},...]``."""
         joined = self.joined
         if joined is None:
-            frags = self.frags
-            joined = self.joined = b"[" + b",".join([frags[k] for k in self.keys]) + b"]"
+            parts = self.parts
+            keys = self.keys
+            sizes = self.sizes
+            sign = self.sign
+            i = 0
+            try:
+                while True:
+                    i = parts.index(None, i)
+                    key = keys[i]
+                    parts[i] = _fragment(key * sign, sizes[key])
+            except ValueError:
+                pass
+            joined = self.joined = b"[" + b",".join(parts) + b"]"  # type: ignore[arg-type]
         return joined
 
 
