@@ -75,36 +75,33 @@ class DetectorStats:
 
 
 class _Book:
-    """A watched book: its latest published top and the evaluations that read it."""
+    """A watched book: its latest published top and the evaluations that read it.
+    Books of the same symbol on other venues are chained through ``next``."""
 
-    __slots__ = ("evals", "top", "venue")
+    __slots__ = ("evals", "next", "top", "venue")
 
     def __init__(self, venue: Venue) -> None:
         self.venue = venue
         self.top: TopOfBook | None = None
         self.evals: list[_Eval] = []
-
-
-class _Cooldown:
-    """Shared by the candidates of one cooldown key (a cross-venue pair has two)."""
-
-    __slots__ = ("until",)
-
-    def __init__(self) -> None:
-        self.until = float("-inf")
+        self.next: _Book | None = None
 
 
 class _Eval:
     """A candidate bound to its two books and its cooldown: evaluating it touches only
-    these objects, never a table whose size grows with the markets watched."""
+    these objects, never a table whose size grows with the markets watched. Candidates
+    sharing a cooldown key (a cross-venue pair has two) list each other in ``group``."""
 
-    __slots__ = ("a", "b", "cand", "cool", "stamp")
+    __slots__ = ("a", "a_mirror", "b", "b_mirror", "cand", "group", "stamp", "until")
 
-    def __init__(self, cand: Candidate, a: _Book, b: _Book, cool: _Cooldown) -> None:
+    def __init__(self, cand: Candidate, a: _Book, b: _Book) -> None:
         self.cand = cand
         self.a = a
         self.b = b
-        self.cool = cool
+        self.a_mirror = cand.a.mirrored
+        self.b_mirror = cand.b.mirrored
+        self.until = float("-inf")  # cooldown deadline (trio time)
+        self.group: list[_Eval] = [self]
         self.stamp = 0  # last update() round that queued it (dedup within a batch)
 
 
@@ -146,19 +143,19 @@ class Engine:
         self.cooldown_s = cfg.cooldown_s
         self.candidates = build_candidates(cfg) if candidates is None else candidates
         self.eval_hook = eval_hook
-        self._books: dict[str, list[_Book]] = {}  # symbol -> books (one per venue)
+        self._books: dict[str, _Book] = {}  # symbol -> its book (chain: other venues)
         self._evals: dict[int, _Eval] = {}  # id(candidate) -> its evaluation
-        cools: dict[str, _Cooldown] = {}
+        groups: dict[str, list[_Eval]] = {}
         for c in self.candidates:
-            cool = cools.get(c.key)
-            if cool is None:
-                cool = cools[c.key] = _Cooldown()
-            ev = _Eval(c, self._book(c.a.book), self._book(c.b.book), cool)
+            ev = _Eval(c, self._book(c.a.book), self._book(c.b.book))
             self._evals[id(c)] = ev
             ev.a.evals.append(ev)
             if ev.b is not ev.a:
                 ev.b.evals.append(ev)
-        self._cooldowns = cools
+            group = groups.setdefault(c.key, [])
+            group.append(ev)
+            ev.group = group
+        self._groups = groups
         self._round = 0
         self.stats = DetectorStats()
         self._ids = itertools.count(1)
@@ -170,34 +167,34 @@ class Engine:
 
     def _book(self, key: BookKey) -> _Book:
         venue, symbol = key
-        chain = self._books.setdefault(symbol, [])
-        for bk in chain:
+        bk = self._books.get(symbol)
+        if bk is None:
+            bk = self._books[symbol] = _Book(venue)
+            return bk
+        while True:
             if bk.venue is venue:
                 return bk
-        bk = _Book(venue)
-        chain.append(bk)
-        return bk
-
-    def _find(self, key: BookKey) -> _Book | None:
-        for bk in self._books.get(key[1], ()):
-            if bk.venue is key[0]:
-                return bk
-        return None
+            if bk.next is None:
+                bk.next = _Book(venue)
+                return bk.next
+            bk = bk.next
 
     @property
     def latest(self) -> dict[BookKey, TopOfBook]:
         """The latest top of every watched book that has one (a copy; inspection only)."""
-        return {
-            (bk.venue, sym): bk.top
-            for sym, chain in self._books.items()
-            for bk in chain
-            if bk.top is not None
-        }
+        out: dict[BookKey, TopOfBook] = {}
+        for sym, head in self._books.items():
+            bk: _Book | None = head
+            while bk is not None:
+                if bk.top is not None:
+                    out[(bk.venue, sym)] = bk.top
+                bk = bk.next
+        return out
 
     @property
     def cooldown_until(self) -> dict[str, float]:
         """Cooldown deadlines by candidate key (a copy; inspection only)."""
-        return {k: c.until for k, c in self._cooldowns.items() if c.until != float("-inf")}
+        return {k: g[0].until for k, g in self._groups.items() if g[0].until != float("-inf")}
 
     def update(self, tops: Iterable[TopOfBook], now: float) -> list[Opportunity]:
         """Take a batch of tops; return the opportunities to emit now."""
@@ -209,18 +206,17 @@ class Engine:
         for top in tops:
             n += 1
             inst = top.instrument
-            chain = books.get(inst.symbol)
-            if chain is None:
-                continue
+            bk = books.get(inst.symbol)
             venue = inst.venue
-            for bk in chain:
-                if bk.venue is venue:
-                    bk.top = top
-                    for ev in bk.evals:
-                        if ev.stamp != rnd:
-                            ev.stamp = rnd
-                            todo.append(ev)
-                    break
+            while bk is not None and bk.venue is not venue:
+                bk = bk.next
+            if bk is None:
+                continue
+            bk.top = top
+            for ev in bk.evals:
+                if ev.stamp != rnd:
+                    ev.stamp = rnd
+                    todo.append(ev)
         stats = self.stats
         stats.batches += 1
         stats.updates += n
@@ -229,13 +225,14 @@ class Engine:
             return []
         out: list[Opportunity] = []
         for ev in todo:
-            cool = ev.cool
-            if now < cool.until:
+            if now < ev.until:
                 stats.cooldown_skips += 1
                 continue
             opp = self._evaluate(ev)
             if opp is not None:
-                cool.until = now + self.cooldown_s
+                until = now + self.cooldown_s
+                for sibling in ev.group:
+                    sibling.until = until
                 out.append(opp)
         return out
 
@@ -249,7 +246,17 @@ class Engine:
         if ta is None or tb is None:
             return None
         c = ev.cand
-        plan = self._plan(c, ta, tb)
+        # The O(1) gates of _plan, inline (the common, non-crossing case ends here).
+        pa, sa = (PRICE_ONE - ta.bid, ta.bid_size) if ev.a_mirror else (ta.ask, ta.ask_size)
+        pb, sb = (PRICE_ONE - tb.bid, tb.bid_size) if ev.b_mirror else (tb.ask, tb.ask_size)
+        plan: PairPlan | None = None
+        if ta.stale or tb.stale:
+            self.stats.evaluations += 1
+            self.stats.stale_skips += 1
+        elif sa <= 0 or sb <= 0 or pa + pb + self.min_edge >= PRICE_ONE:
+            self.stats.evaluations += 1
+        else:
+            plan = self._plan(c, ta, tb)
         reader = self.reader
         if plan is not None and reader is not None:
             # Re-check against the cache's current state: it may have applied newer data
