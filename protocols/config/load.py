@@ -17,7 +17,9 @@ import msgspec
 T = TypeVar("T")
 
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_FIELD = re.compile(r"^Object (?P<what>contains unknown|missing required) field `(?P<field>[^`]+)`$")
+_FIELD = re.compile(
+    r"^Object (?P<what>contains unknown|missing required) field `(?P<field>[^`]+)`$"
+)
 
 
 class ConfigError(ValueError):
