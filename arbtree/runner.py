@@ -101,15 +101,20 @@ def resolve_config(options: RunOptions) -> AppConfig:
 
 def run_blocking(options: RunOptions) -> int:
     config = resolve_config(options)
-    plane_run_id = time.strftime("%Y%m%dT%H%M%S-") + f"{random.getrandbits(24):06x}"
-    configure_logging(config.observability.logging, run_id=plane_run_id)
-    for chatty in QUIET_LOGGERS:  # per-request INFO lines would be hot-path logging
-        logging.getLogger(chatty).setLevel(logging.WARNING)
     run_dir = Path(config.run.run_dir).absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
     config = msgspec.structs.replace(
         config, run=msgspec.structs.replace(config.run, run_dir=str(run_dir))
     )
+    plane_run_id = time.strftime("%Y%m%dT%H%M%S-") + f"{random.getrandbits(24):06x}"
+    logging_cfg = config.observability.logging
+    if options.panel and logging_cfg.file is None:
+        # Log lines on the terminal would tear the live panel: send them to the run dir.
+        logging_cfg = msgspec.structs.replace(logging_cfg, file=str(run_dir / "arbtree.log"))
+    configure_logging(logging_cfg, run_id=plane_run_id)
+    for chatty in QUIET_LOGGERS:  # per-request INFO lines would be hot-path logging
+        logging.getLogger(chatty).setLevel(logging.WARNING)
+
     summary = trio.run(run_app, config, options, plane_run_id)
     encoded = msgspec.json.format(msgspec.json.encode(summary), indent=2)
     print(encoded.decode())

@@ -7,6 +7,7 @@ per refresh, never on the hot path.
 
 from __future__ import annotations
 
+import collections
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ class FeedLine:
     name: str
     connected: bool
     messages: int
-    rate: float  # messages/s since the previous sample
+    rate: float  # messages/s over the last few seconds
     reconnects: int
     decode_errors: int
 
@@ -61,31 +62,36 @@ class StatusSource:
     """Samples the assembly; keeps the previous sample to turn counters into rates."""
 
     asm: Assembly
+    rate_window_s: float = 5.0  # msg/s is averaged over this much history
     _started: float = attrs.field(init=False, factory=trio.current_time)
-    _last_at: float = attrs.field(init=False, default=0.0)
-    _last_counts: dict[str, int] = attrs.field(init=False, factory=dict)
+    _history: dict[str, collections.deque[tuple[float, int]]] = attrs.field(
+        init=False, factory=dict
+    )
+
+    def _rate(self, name: str, now: float, count: int) -> float:
+        history = self._history.setdefault(name, collections.deque([(self._started, 0)]))
+        history.append((now, count))
+        while len(history) > 2 and history[1][0] <= now - self.rate_window_s:
+            history.popleft()
+        then, before = history[0]
+        return (count - before) / max(now - then, 1e-9)
 
     def sample(self) -> Status:
         from arbtree.runner import stale_instruments
 
         asm = self.asm
         now = trio.current_time()
-        dt = max(now - (self._last_at or self._started), 1e-9)
-        feeds = []
-        for name, st in asm.market.feed_stats.items():
-            previous = self._last_counts.get(name, 0)
-            feeds.append(
-                FeedLine(
-                    name=name,
-                    connected=st.connected,
-                    messages=st.updates,
-                    rate=(st.updates - previous) / dt,
-                    reconnects=sum(st.reconnects.values()),
-                    decode_errors=st.decode_errors,
-                )
+        feeds = [
+            FeedLine(
+                name=name,
+                connected=st.connected,
+                messages=st.updates,
+                rate=self._rate(name, now, st.updates),
+                reconnects=sum(st.reconnects.values()),
+                decode_errors=st.decode_errors,
             )
-            self._last_counts[name] = st.updates
-        self._last_at = now
+            for name, st in asm.market.feed_stats.items()
+        ]
         trading: dict[str, Any] = asm.trading.statistics()
         fund: dict[str, Any] = trading.get("fund_manager", {})
         executor: dict[str, Any] = trading.get("executor", {})
