@@ -8,7 +8,11 @@ for its ``(venue, symbol)``, collect the candidates that read any changed book (
 by book, so the cost of an update does not grow with the number of markets watched),
 and evaluate each once:
 
-1. cooldown gate (per candidate key, ``cooldown_s`` after an emission);
+1. cooldown gate (per candidate key, ``cooldown_s`` after an emission) and episode gate:
+   after an emission the candidate is disarmed until its fresh, non-stale tops have been
+   seen not crossing for ``episode_gap_s`` in a row. Our own fill empties the best level
+   for a moment before the maker re-quotes, so a brief close is not the end of the
+   dislocation; one window yields at most one opportunity however long it stays open;
 2. stale gate: either book flagged stale, or received more than ``max_quote_age_s`` ago;
 3. O(1) pre-check: best ask + best ask + ``min_edge`` must be below $1 (fees only add);
 4. depth walk (:func:`actors.detector.sizing.plan_pair`);
@@ -69,6 +73,8 @@ class DetectorStats:
     evaluations: int = 0
     emitted: int = 0
     cooldown_skips: int = 0
+    episode_skips: int = 0  # re-detections of a dislocation already emitted
+    rearms: int = 0  # dislocations seen closed after an emission
     stale_skips: int = 0
     recheck_changed: int = 0
     recheck_dropped: int = 0
@@ -92,7 +98,10 @@ class _Eval:
     these objects, never a table whose size grows with the markets watched. Candidates
     sharing a cooldown key (a cross-venue pair has two) list each other in ``group``."""
 
-    __slots__ = ("a", "a_mirror", "b", "b_mirror", "cand", "group", "stamp", "until")
+    __slots__ = (
+        "a", "a_mirror", "armed", "b", "b_mirror", "cand", "closed_since", "group", "stamp",
+        "until",
+    )  # fmt: skip
 
     def __init__(self, cand: Candidate, a: _Book, b: _Book) -> None:
         self.cand = cand
@@ -101,6 +110,8 @@ class _Eval:
         self.a_mirror = cand.a.mirrored
         self.b_mirror = cand.b.mirrored
         self.until = float("-inf")  # cooldown deadline (trio time)
+        self.armed = True  # False from an emission until the dislocation is seen closed
+        self.closed_since: float | None = None  # while disarmed: when seen closed, in a row
         self.group: list[_Eval] = [self]
         self.stamp = 0  # last update() round that queued it (dedup within a batch)
 
@@ -141,6 +152,7 @@ class Engine:
         self.max_size = parse_units(cfg.max_size)
         self.max_age_ns = int(cfg.max_quote_age_s * 1e9)
         self.cooldown_s = cfg.cooldown_s
+        self.episode_gap_s = cfg.episode_gap_s
         self.candidates = build_candidates(cfg) if candidates is None else candidates
         self.eval_hook = eval_hook
         self._books: dict[str, _Book] = {}  # symbol -> its book (chain: other venues)
@@ -225,15 +237,23 @@ class Engine:
             return []
         out: list[Opportunity] = []
         for ev in todo:
+            if not ev.armed:
+                self._track_episode(ev, now)  # a close inside the cooldown counts too
             if now < ev.until:
                 stats.cooldown_skips += 1
                 continue
             opp = self._evaluate(ev)
-            if opp is not None:
-                until = now + self.cooldown_s
-                for sibling in ev.group:
-                    sibling.until = until
-                out.append(opp)
+            if opp is None:
+                continue
+            if not ev.armed:
+                stats.episode_skips += 1  # the same dislocation, already emitted once
+                continue
+            until = now + self.cooldown_s
+            for sibling in ev.group:
+                sibling.until = until
+                sibling.armed = False
+                sibling.closed_since = None
+            out.append(opp)
         return out
 
     def evaluate(self, c: Candidate) -> Opportunity | None:
@@ -279,6 +299,29 @@ class Engine:
         if plan is None:
             return None
         return self._opportunity(c, plan, ta, tb)
+
+    def _track_episode(self, ev: _Eval, now: float) -> None:
+        """Re-arm a disarmed candidate once its fresh, non-stale tops have not crossed for
+        ``episode_gap_s`` in a row (O(1); a stale book tells nothing either way)."""
+        ta = ev.a.top
+        tb = ev.b.top
+        if ta is None or tb is None or ta.stale or tb.stale:
+            return
+        pa, sa = (PRICE_ONE - ta.bid, ta.bid_size) if ev.a_mirror else (ta.ask, ta.ask_size)
+        pb, sb = (PRICE_ONE - tb.bid, tb.bid_size) if ev.b_mirror else (tb.ask, tb.ask_size)
+        closed = sa > 0 and sb > 0 and pa + pb + self.min_edge >= PRICE_ONE
+        since = ev.closed_since
+        if since is not None and now - since >= self.episode_gap_s:
+            for sibling in ev.group:  # closed long enough: whatever comes next is new
+                sibling.armed = True
+                sibling.closed_since = None
+            self.stats.rearms += 1
+        elif closed and since is None:
+            for sibling in ev.group:
+                sibling.closed_since = now
+        elif not closed and since is not None:
+            for sibling in ev.group:  # crossing again too soon: the same episode
+                sibling.closed_since = None
 
     def _plan(self, c: Candidate, ta: TopOfBook, tb: TopOfBook) -> PairPlan | None:
         self.stats.evaluations += 1

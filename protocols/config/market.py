@@ -141,6 +141,9 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     min_profit: str = "0.01"  # net cash for the whole opportunity
     max_size: str = "1000"  # shares per opportunity (cap)
     cooldown_s: float = 0.5  # per pair, after an emitted opportunity
+    # After an emission a pair waits until its tops have not crossed for this long in a row
+    # before a new dislocation counts: one window, at most one opportunity.
+    episode_gap_s: float = 0.25
     max_quote_age_s: float = 2.0  # a quote received longer ago than this is not traded
     polymarket_size_step: str = "0.01"
     kalshi_size_step: str = "1"

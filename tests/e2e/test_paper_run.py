@@ -228,16 +228,6 @@ def test_pnl_matches_sim_within_fees_and_slippage(paper_run: Observation) -> Non
 # ---------------------------------------------------------------- windows and trades
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "actors/detector: the only repeat guard is a per-pair cooldown of cooldown_s = 0.5 s "
-        "after an emission, shorter than a window (0.5-1.5 s here, 2.5-7.5 s with the default "
-        "config), and the fund manager has no per-dislocation guard; a window whose deeper "
-        "levels stay profitable after the first fill is traded again after 0.5 s (e.g. "
-        "w7-00004: cross_venue:m3 opportunities -6 and -8, two complete two-leg trades)"
-    ),
-)
 def test_at_most_one_two_leg_trade_per_window(paper_run: Observation) -> None:
     asm = _asm(paper_run)
     assert asm.sim is not None

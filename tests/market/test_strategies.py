@@ -218,13 +218,42 @@ def test_stale_and_old_books_are_not_traded() -> None:
 
 
 def test_cooldown_per_pair() -> None:
-    eng = Engine(_cfg(strategies=["complement"], cooldown_s=1.0), clock_ns=lambda: 5_000)
+    eng = Engine(_cfg(strategies=["complement"], cooldown_s=1.0, episode_gap_s=0.0),
+                 clock_ns=lambda: 5_000)  # fmt: skip
     y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)])
+    closed = _top(Venue.POLYMARKET, "Y", [], [(600_000, 10 * ONE)])
     n = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)])
     assert len(eng.update([y, n], now=10.0)) == 1
-    assert eng.update([y], now=10.5) == []
-    assert eng.stats.cooldown_skips == 1
+    eng.update([closed], now=10.2)  # the window closes ...
+    assert eng.update([y], now=10.5) == []  # ... and a new one opens inside the cooldown
+    assert eng.stats.cooldown_skips == 2
+    assert eng.stats.rearms == 1  # the close was seen despite the cooldown
     assert len(eng.update([y], now=11.0)) == 1
+
+
+def test_one_opportunity_per_dislocation_episode() -> None:
+    """A dislocation that stays open past the cooldown, or closes only for a moment (our
+    own fill emptying the best level before the maker re-quotes), is not emitted again;
+    once the tops have not crossed for episode_gap_s, the next dislocation is new."""
+    eng = Engine(_cfg(strategies=["complement"], cooldown_s=0.5, episode_gap_s=1.0),
+                 clock_ns=lambda: 5_000)  # fmt: skip
+    y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)])
+    deeper = _top(Venue.POLYMARKET, "Y", [], [(455_000, 10 * ONE)])  # still crossing
+    stale_closed = _top(Venue.POLYMARKET, "Y", [], [(600_000, 10 * ONE)], stale="gap")
+    closed = _top(Venue.POLYMARKET, "Y", [], [(600_000, 10 * ONE)])
+    n = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)])
+    assert len(eng.update([y, n], now=0.0)) == 1
+    assert eng.update([deeper], now=1.0) == []  # same episode, cooldown long over
+    assert eng.stats.episode_skips == 1
+    eng.update([stale_closed], now=1.5)  # a stale book proves nothing
+    assert eng.update([y], now=3.0) == []
+    eng.update([closed], now=3.5)  # closed only briefly ...
+    assert eng.update([y], now=4.0) == []  # ... and crossing again: the same episode
+    assert eng.stats.rearms == 0
+    eng.update([closed], now=4.5)
+    eng.update([closed], now=5.6)  # closed for 1.1 s in a row
+    assert eng.stats.rearms == 1
+    assert len(eng.update([y], now=6.0)) == 1  # a new episode
 
 
 def test_recheck_against_cache_drops_a_vanished_edge() -> None:
