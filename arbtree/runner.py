@@ -29,6 +29,7 @@ from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.database import Database, open_database
 from actors.storage.sink import StorageSink
+from actors.tick_sampler import TickSampler
 from actors.trading_tree import TradingHandles, build_trading_path
 from arbtree.config import AppConfig, load_app_config, market_config_for_sim
 from arbtree.status import StatusSource, run_status_display
@@ -282,6 +283,7 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 ChildSpec(id="trading", start=trading_spec),
                 ChildSpec(id="market", start=market_spec),
                 ChildSpec(id="feeds", start=feeds_spec),
+                *_tick_sampler(market_cfg.quote_cache.tick_sample_interval_s, market, sink),
                 watchdog_spec(
                     current_tree,
                     stale_instruments=lambda: stale_instruments(market.reader),
@@ -296,6 +298,19 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         asm = Assembly(config, run_dir, sim, db, metrics, plane, sink, market, trading, root)
         records.append(asm)
         yield asm
+
+
+def _tick_sampler(interval_s: float, market: MarketHandles, sink: StorageSink) -> list[ChildSpec]:
+    if interval_s <= 0:
+        return []
+    return [
+        ChildSpec(
+            id="tick_sampler",
+            start=lambda: TickSampler(reader=market.reader, sink=sink.put, interval_s=interval_s),
+            shutdown=1.0,
+            heartbeat_timeout_s=max(5.0, 5 * interval_s),
+        )
+    ]
 
 
 def _wire_control(asm: Assembly, tree: Tree) -> None:

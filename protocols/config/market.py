@@ -82,6 +82,7 @@ class FeedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
 
 class QuoteCacheConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     staleness_limit_s: float = 30.0  # a book not updated for this long is stale
+    tick_sample_interval_s: float = 1.0  # changed tops persisted this often; 0 = off
     sweep_interval_s: float = 0.5
     depth_levels: int = 10  # levels per side in each published TopOfBook
     inbox_capacity: int = 1024  # feed -> cache (BLOCK), in batches
