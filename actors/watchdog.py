@@ -54,6 +54,7 @@ class Watchdog(Actor):
     on_stale: Callable[[frozenset[str]], None] | None = None
     sink: RecordSink | None = None
     restarts: int = attrs.field(init=False, default=0)
+    checks: int = attrs.field(init=False, default=0)  # tree inspections so far
     decisions: collections.Counter[str] = attrs.field(init=False, factory=collections.Counter)
     stale: frozenset[str] = attrs.field(init=False, default=frozenset())
     _restart_times: collections.deque[float] = attrs.field(init=False, factory=collections.deque)
@@ -63,6 +64,7 @@ class Watchdog(Actor):
 
     def statistics(self) -> dict[str, Any]:
         return {
+            "checks": self.checks,
             "restarts": self.restarts,
             "restarts_in_window": len(self._restart_times),
             "decisions": dict(self.decisions),
@@ -111,6 +113,7 @@ class Watchdog(Actor):
             )
 
     async def check(self, ctx: ActorContext, tree: TreeHandle) -> None:
+        self.checks += 1
         now = ctx.now()
         cfg = self.config
         snapshot = tree.snapshot()

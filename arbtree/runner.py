@@ -245,10 +245,14 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         opportunities: Mailbox[Opportunity] = Mailbox(
             "trading.opportunities", market_cfg.detector.outbox_capacity, OverflowPolicy.BLOCK
         )
-        records: list[Assembly] = []  # the assembly, once built: the trading sink needs it
+        # The assembly, once built: the trading sink and the watchdog reach it through this.
+        built: list[Assembly] = []
 
         def record(item: Any) -> None:
-            records[0].record(item)
+            built[0].record(item)
+
+        def current_tree() -> Tree | None:
+            return built[0].tree if built else None  # None until open_tree has started
 
         trading_spec, watchdog_spec, trading = build_trading_path(
             trading_cfg, opportunities=opportunities, storage=record, metrics=metrics
@@ -257,13 +261,6 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             market_cfg, to_fund_manager=opportunities, metrics=metrics, seed=config.run.seed
         )
         journal_dir = Path(storage_cfg.journal_dir or run_dir / "journal")
-        holder: list[Tree] = []
-
-        def current_tree() -> Tree:
-            return holder[0]
-
-        def storage_healthy() -> bool:
-            return sink.statistics().mode == "database"
 
         root = SupervisorSpec(
             children=[
@@ -287,7 +284,7 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 watchdog_spec(
                     current_tree,
                     stale_instruments=lambda: stale_instruments(market.reader),
-                    storage_healthy=storage_healthy,
+                    storage_healthy=lambda: sink.writable,
                 ),
             ],
             strategy=Strategy.ONE_FOR_ONE,
@@ -296,7 +293,7 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         )
         metrics.register_statistics("db_writer", sink.statistics, DB_WRITER_FIELDS)
         asm = Assembly(config, run_dir, sim, db, metrics, plane, sink, market, trading, root)
-        records.append(asm)
+        built.append(asm)
         yield asm
 
 
@@ -326,8 +323,9 @@ def _wire_control(asm: Assembly, tree: Tree) -> None:
 
 
 def _storage_ready(sink: StorageSink) -> tuple[bool, str]:
-    mode = sink.statistics().mode
-    return mode == "database", "" if mode == "database" else f"storage is {mode}"
+    if sink.writable:
+        return True, ""
+    return False, f"storage is {sink.stats.mode} (records go to the journal)"
 
 
 def _feeds_ready(market: MarketHandles) -> tuple[bool, str]:
@@ -349,9 +347,9 @@ def stale_instruments(reader: QuoteReader) -> list[str]:
 
 
 def _trading_ready(trading: TradingHandles) -> tuple[bool, str]:
-    stats: dict[str, Any] = trading.statistics()
-    reconciled = stats.get("reconciled", True)
-    return bool(reconciled), "" if reconciled else str(stats.get("reconcile_message", ""))
+    """Ready once start-up reconciliation released its hold on the ladder."""
+    pending = trading.control.ladder.holds.get("reconciliation")
+    return pending is None, "" if pending is None else f"not reconciled: {pending}"
 
 
 if __name__ == "__main__":  # pragma: no cover

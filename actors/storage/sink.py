@@ -99,6 +99,11 @@ class StorageSink:
 
     __call__ = put  # usable directly as a callback, e.g. open_tree(on_event=sink)
 
+    @property
+    def writable(self) -> bool:
+        """True while records go straight to Postgres; False while they spill to the journal."""
+        return self.stats.mode == "direct"
+
     async def flush(self) -> None:
         """Wait until everything put before this call is durable (tests, benchmarks,
         shutdown of a producer). Waits on a full mailbox; not for the hot path."""

@@ -147,6 +147,18 @@ def test_run_traded_and_scored(paper_run: Observation) -> None:
     assert not summary.shutdown.forced
 
 
+def test_watchdog_watched_the_tree_and_saw_storage_up(paper_run: Observation) -> None:
+    """The watchdog reached the running tree (it once waited forever for it) and, with
+    Postgres up all run, never took storage for down nor escalated the ladder."""
+    watchdog: dict[str, object] = _asm(paper_run).trading.control.stats_sources["watchdog"]()
+    checks = watchdog["checks"]
+    assert isinstance(checks, int)
+    assert checks >= 2
+    decisions = watchdog["decisions"]
+    assert isinstance(decisions, dict)
+    assert not [kind for kind in decisions if kind.startswith("escalate")], decisions
+
+
 # --------------------------------------------------------- PnL against ground truth
 
 
