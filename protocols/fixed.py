@@ -20,6 +20,7 @@ The parser avoids ``Decimal`` and ``float`` on the hot path: it splits on ``.`` 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 
 from protocols.errors import FixedPointError
 
@@ -88,44 +89,33 @@ def parse_size(text: str) -> int:
 # and many size strings, and a dict hit costs ~0.1 us against ~0.6 us for a parse. Bounded:
 # cleared when full, so a hostile stream of unique strings cannot grow them without limit.
 _MEMO_LIMIT = 1 << 16
-_PRICE_MEMO: dict[str, int] = {}
-_SIZE_MEMO: dict[str, int] = {}
 
 
-def price_memo(text: str) -> int:
-    """:func:`parse_price` through a bounded memo table (same results, same errors)."""
-    value = _PRICE_MEMO.get(text)
-    if value is None:
-        value = parse_price(text)
-        if len(_PRICE_MEMO) >= _MEMO_LIMIT:
-            _PRICE_MEMO.clear()
-        _PRICE_MEMO[text] = value
-    return value
+def _memoized(parse: Callable[[str], int]) -> Callable[[str], int]:
+    """``parse`` through a bounded memo table (same results, same errors).
+
+    Venue frames repeat the same few hundred price and size strings; a dict hit is several
+    times cheaper than parsing. The table is cleared when full, so hostile input cannot
+    grow it without bound.
+    """
+    table: dict[str, int] = {}
+
+    def memo(text: str) -> int:
+        value = table.get(text)
+        if value is None:
+            value = parse(text)
+            if len(table) >= _MEMO_LIMIT:
+                table.clear()
+            table[text] = value
+        return value
+
+    memo.__doc__ = f":func:`{parse.__name__}` through a bounded memo table."
+    return memo
 
 
-def size_memo(text: str) -> int:
-    """:func:`parse_size` through a bounded memo table (same results, same errors)."""
-    value = _SIZE_MEMO.get(text)
-    if value is None:
-        value = parse_size(text)
-        if len(_SIZE_MEMO) >= _MEMO_LIMIT:
-            _SIZE_MEMO.clear()
-        _SIZE_MEMO[text] = value
-    return value
-
-
-def units_memo(text: str) -> int:
-    """:func:`parse_units` (signed) through the size memo's sibling table."""
-    value = _UNITS_MEMO.get(text)
-    if value is None:
-        value = parse_units(text)
-        if len(_UNITS_MEMO) >= _MEMO_LIMIT:
-            _UNITS_MEMO.clear()
-        _UNITS_MEMO[text] = value
-    return value
-
-
-_UNITS_MEMO: dict[str, int] = {}
+price_memo = _memoized(parse_price)
+size_memo = _memoized(parse_size)
+units_memo = _memoized(parse_units)  # signed
 
 
 def format_units(value: int) -> str:
