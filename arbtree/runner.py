@@ -24,7 +24,6 @@ import trio
 from actors.market_tree import MarketHandles, build_market_path
 from actors.observability import DB_WRITER_FIELDS, ControlPlane, ControlServer, Metrics
 from actors.observability.logging import configure_logging
-from actors.quote_cache import QuoteReader
 from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.database import Database, open_database
@@ -32,7 +31,7 @@ from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
 from actors.trading_tree import TradingHandles, build_trading_path
 from arbtree.config import AppConfig, load_app_config, market_config_for_sim
-from arbtree.status import StatusSource, run_status_display
+from arbtree.status import StatusSource, run_status_display, stale_instruments
 from arbtree.summary import Detection, RunSummary, build_summary
 from protocols.config.load import ConfigError
 from protocols.messages import Opportunity, OpportunityRecord
@@ -336,14 +335,6 @@ def _feeds_ready(market: MarketHandles) -> tuple[bool, str]:
     if stale:
         return False, f"{len(stale)} stale books"
     return True, ""
-
-
-def stale_instruments(reader: QuoteReader) -> list[str]:
-    """Instruments whose book is stale (gap, bad hash, too old); read at refresh time."""
-    store = reader.store
-    if store is None:
-        return []
-    return [book.instrument.key() for book in store.books.values() if book.stale_reason]
 
 
 def _trading_ready(trading: TradingHandles) -> tuple[bool, str]:

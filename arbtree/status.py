@@ -18,6 +18,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from actors.quote_cache import QuoteReader
+
 if TYPE_CHECKING:
     from arbtree.runner import Assembly
 
@@ -77,8 +79,6 @@ class StatusSource:
         return (count - before) / max(now - then, 1e-9)
 
     def sample(self) -> Status:
-        from arbtree.runner import stale_instruments
-
         asm = self.asm
         now = trio.current_time()
         feeds = [
@@ -125,6 +125,14 @@ class StatusSource:
             storage_backlog=storage.backlog,
             shutdown_phase=phase,
         )
+
+
+def stale_instruments(reader: QuoteReader) -> list[str]:
+    """Instruments whose book is stale (gap, bad hash, too old); read at refresh time."""
+    store = reader.store
+    if store is None:
+        return []
+    return [book.instrument.key() for book in store.books.values() if book.stale_reason]
 
 
 def status_line(s: Status) -> str:

@@ -12,9 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from actors.trading.http_clients import LIVE_ENV
 from protocols.config.load import ConfigError
-
-LIVE_ENV = "ARBTREE_LIVE"
 
 
 class LiveRefused(RuntimeError):
