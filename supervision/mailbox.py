@@ -129,14 +129,20 @@ class Mailbox(Generic[T]):
             await self._tx.send(msg)
             return
         await trio.lowlevel.checkpoint_if_cancelled()
-        while True:
+        try:
+            self.send_nowait(msg)
+        except trio.WouldBlock:
+            pass
+        else:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        while True:  # parking is the schedule point (see ``receive``)
+            await self._not_full.park()
             try:
                 self.send_nowait(msg)
             except trio.WouldBlock:
-                await self._not_full.park()
-            else:
-                break
-        await trio.lowlevel.cancel_shielded_checkpoint()
+                continue
+            return
 
     def send_nowait(self, msg: T) -> None:
         """Put ``msg`` in the mailbox without waiting; what happens when full is the policy."""
@@ -205,15 +211,24 @@ class Mailbox(Generic[T]):
             self._received += 1
             return msg
         await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            msg = self.receive_nowait()
+        except trio.WouldBlock:
+            pass
+        else:
+            # Ready at once: still a full checkpoint (Trio's convention), as a memory
+            # channel does.
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return msg
+        # Parking was the schedule point: once woken, take the message and return without
+        # a second yield (one scheduler round per wake-up, as a memory channel hand-off).
+        # A cancel while parked raises before anything was taken, so nothing is lost.
         while True:
+            await self._not_empty.park()
             try:
-                msg = self.receive_nowait()
+                return self.receive_nowait()
             except trio.WouldBlock:
-                await self._not_empty.park()
-            else:
-                break
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return msg
+                continue  # another receiver took it first
 
     async def receive_batch(self, max_items: int = 1024) -> list[T]:
         """Wait for one message, then take whatever else is pending, up to ``max_items``."""

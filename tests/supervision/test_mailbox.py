@@ -129,6 +129,62 @@ async def test_receive_is_a_checkpoint_nowait_is_not(policy: OverflowPolicy) -> 
             mb.receive_nowait()
 
 
+class _StepCounter(trio.abc.Instrument):
+    """Counts the scheduler steps one task takes."""
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.steps += 1
+
+
+@pytest.mark.parametrize("policy", list(OverflowPolicy))
+async def test_parked_receiver_wakes_in_one_scheduler_step(policy: OverflowPolicy) -> None:
+    """A wake-up costs one scheduler round, like a memory channel hand-off: a second
+    yield after the park would add a whole round to every hop on the hot path."""
+    key = (lambda m: m) if policy is OverflowPolicy.COALESCE else None
+    mb: Mailbox[int] = Mailbox("q", 4, policy, key=key)
+    got: list[int] = []
+    counter: _StepCounter | None = None
+
+    async def consumer(task_status: trio.TaskStatus[trio.lowlevel.Task]) -> None:
+        task_status.started(trio.lowlevel.current_task())
+        got.append(await mb.receive())
+
+    async with trio.open_nursery() as nursery:
+        task = await nursery.start(consumer)
+        await trio.testing.wait_all_tasks_blocked()  # parked in receive()
+        counter = _StepCounter(task)
+        trio.lowlevel.add_instrument(counter)
+        mb.send_nowait(5)
+    trio.lowlevel.remove_instrument(counter)
+    assert got == [5]
+    assert counter.steps == 1
+
+
+async def test_parked_coalesce_sender_wakes_in_one_scheduler_step() -> None:
+    """COALESCE full of distinct keys is the one non-BLOCK mailbox that parks a sender."""
+    mb: Mailbox[int] = Mailbox("q", 1, OverflowPolicy.COALESCE, key=lambda m: m)
+    mb.send_nowait(1)
+
+    async def producer(task_status: trio.TaskStatus[trio.lowlevel.Task]) -> None:
+        task_status.started(trio.lowlevel.current_task())
+        await mb.send(2)
+
+    async with trio.open_nursery() as nursery:
+        task = await nursery.start(producer)
+        await trio.testing.wait_all_tasks_blocked()  # parked in send()
+        counter = _StepCounter(task)
+        trio.lowlevel.add_instrument(counter)
+        assert mb.receive_nowait() == 1
+    trio.lowlevel.remove_instrument(counter)
+    assert _drain(mb) == [2]
+    assert counter.steps == 1
+
+
 @pytest.mark.parametrize("policy", list(OverflowPolicy))
 async def test_cancelled_receiver_loses_nothing(
     policy: OverflowPolicy, autojump_clock: trio.testing.MockClock
