@@ -423,6 +423,13 @@ class FundCheckpointRecord(msgspec.Struct, frozen=True, kw_only=True):
     open_orders: tuple[str, ...]  # client_order_ids still unresolved
     taken_ns: int
     wall_ms: int
+    # Defaults keep older records decodable. Fees paid since the books began, and the
+    # daily-loss counters of UTC day ``loss_day`` (epoch day number, -1 = none): a restart
+    # within that day resumes the daily loss limit where it stood instead of from zero.
+    fees_paid: int = 0
+    day_fees: int = 0
+    day_realized: int = 0
+    loss_day: int = -1
 
 
 StorageRecord = TickRecord | OpportunityRecord | OrderRecord | FillRecord | FundCheckpointRecord

@@ -280,6 +280,9 @@ class FundCore:
         cost = self.fee_book.cost(fill)  # the venue's own fee; Polymarket buys pay in shares
         self.ledger.apply_fill(fill, cost.fee, cost.fee_shares)
         self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))
+        self._check_daily_loss()
+
+    def _check_daily_loss(self) -> None:
         limit = self.limits.daily_loss_limit
         if self.ledger.daily_loss() >= limit:
             self.control.halt(
@@ -330,7 +333,8 @@ class FundCore:
                 ledger = Ledger.with_balances(dict(paper_balances))
             self.ledger = ledger
             return problems
-        ledger = Ledger.from_checkpoint(checkpoint)
+        self.day = _utc_day(self.wall_ms())
+        ledger = Ledger.from_checkpoint(checkpoint, today=self.day)
         self.ledger = ledger
         for venue in self.rules:
             account = accounts.get(venue)
@@ -363,6 +367,8 @@ class FundCore:
             unknown = sorted(set(account.open_orders) - set(checkpoint.open_orders))
             if unknown:
                 problems.append(f"{venue}: open orders unknown to the checkpoint {unknown[:5]}")
+        if not problems:
+            self._check_daily_loss()  # a restart within the day keeps the limit's verdict
         return problems
 
     # ----------------------------------------------------------- statistics
@@ -399,7 +405,8 @@ class FundCore:
         }
 
     def checkpoint(self) -> FundCheckpointRecord:
-        return self.ledger.checkpoint(self.clock_ns(), self.wall_ms())
+        self._maybe_roll_day()  # the daily counters must belong to the day recorded
+        return self.ledger.checkpoint(self.clock_ns(), self.wall_ms(), loss_day=self.day)
 
     # --------------------------------------------------------------- records
 

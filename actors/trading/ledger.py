@@ -97,8 +97,14 @@ class Ledger:
         return ledger
 
     @classmethod
-    def from_checkpoint(cls, cp: FundCheckpointRecord) -> Ledger:
+    def from_checkpoint(cls, cp: FundCheckpointRecord, today: int = -1) -> Ledger:
+        """Books from a checkpoint. The daily-loss counters are kept only when the
+        checkpoint's ``loss_day`` is ``today`` (UTC day number): a new day starts at zero."""
         ledger = cls()
+        ledger.fees_paid = cp.fees_paid
+        if today >= 0 and cp.loss_day == today:
+            ledger.day_fees = cp.day_fees
+            ledger.day_realized = cp.day_realized
         for b in cp.balances:
             # Reservations belong to orders of the previous incarnation: they return to cash
             # (open orders are reconciled against the venue before trading resumes).
@@ -110,7 +116,8 @@ class Ledger:
         ledger.capital = ledger.conservation_value()
         return ledger
 
-    def checkpoint(self, taken_ns: int, wall_ms: int) -> FundCheckpointRecord:
+    def checkpoint(self, taken_ns: int, wall_ms: int, loss_day: int = -1) -> FundCheckpointRecord:
+        """The books as a record; ``loss_day`` is the UTC day the daily counters belong to."""
         return FundCheckpointRecord(
             balances=tuple(
                 VenueBalance(venue=v, cash=self.cash.get(v, 0), reserved=self.reserved.get(v, 0))
@@ -132,6 +139,10 @@ class Ledger:
             ),
             taken_ns=taken_ns,
             wall_ms=wall_ms,
+            fees_paid=self.fees_paid,
+            day_fees=self.day_fees,
+            day_realized=self.day_realized,
+            loss_day=loss_day,
         )
 
     # ---------------------------------------------------------------- queries
