@@ -30,6 +30,9 @@ class FaultKind(enum.Enum):
     REST_SLOW = "rest_slow"  # next ``count`` requests are delayed by ``delay`` s
     REST_TIMEOUT = "rest_timeout"  # next ``count`` requests never answer (held, then closed)
     REST_DROP_RESPONSE = "rest_drop"  # next ``count`` requests execute, reply is lost
+    # Next ``count`` Polymarket trades settle FAILED (user channel: MATCHED, then FAILED
+    # instead of CONFIRMED); the account's cash and shares are left as before the trade.
+    POLY_TRADE_FAILED = "poly_trade_failed"
 
 
 @attrs.frozen

@@ -22,6 +22,7 @@ class Faults:
 
     on_ws: Callable[[FaultSpec], None]  # close / malformed / seq gap on live connections
     on_bad_hash: Callable[[int], None]
+    on_trade_failed: Callable[[int], None] = lambda count: None
     stalled_until: dict[Venue, float] = attrs.Factory(dict)
     rest: list[FaultSpec] = attrs.Factory(list)
     history: list[tuple[float, FaultSpec]] = attrs.Factory(list)
@@ -36,6 +37,8 @@ class Faults:
                 self.stalled_until[venue] = until
         elif spec.kind is FaultKind.POLY_BAD_HASH:
             self.on_bad_hash(spec.count)
+        elif spec.kind is FaultKind.POLY_TRADE_FAILED:
+            self.on_trade_failed(spec.count)
         elif spec.kind.value.startswith("rest_"):
             self.rest.append(spec)
         else:
@@ -47,6 +50,7 @@ class Faults:
         self.stalled_until.clear()
         self.rest.clear()
         self.on_bad_hash(0)
+        self.on_trade_failed(0)
 
     def stalled(self, venue: Venue) -> bool:
         until = self.stalled_until.get(venue)

@@ -112,6 +112,7 @@ class Exchange:
         self.responses: dict[str, Response] = {}  # idempotency key -> first response
         self.events: list[UserEvent] = []
         self.trades: list[tuple[str, str, int, int]] = []  # (venue, instrument, price, size)
+        self.failing_trades = 0  # next Polymarket trades that fail settlement (fault hook)
         self._seq = 0
         self.tokens: dict[str, tuple[Market, str]] = {}
         self.tickers: dict[str, Market] = {}
@@ -254,6 +255,11 @@ class Exchange:
         m = order.market
         acct = self.poly
         fee = polymarket_taker_fee(qty, price, m.fee_rate_ppm) if taker else 0
+        failing = self.failing_trades > 0
+        if failing:  # settles FAILED: cash and shares end as they were before the trade
+            self.failing_trades -= 1
+            cash_before = acct.cash
+            held_before = acct.positions.get(order.instrument, 0)
         notional = price * qty // ONE
         if order.buy:
             acct.cash -= notional
@@ -266,6 +272,9 @@ class Exchange:
         else:
             acct.cash += notional - fee
             acct.positions[order.instrument] = acct.positions.get(order.instrument, 0) - qty
+        if failing:
+            acct.cash = cash_before
+            acct.positions[order.instrument] = held_before
         order.filled += qty
         if taker:
             order.taker_fees += fee
@@ -314,7 +323,7 @@ class Exchange:
             "bucket_index": 0,
             "maker_orders": [mine],
         }
-        for status in ("MATCHED", "CONFIRMED"):
+        for status in ("MATCHED", "FAILED" if failing else "CONFIRMED"):
             self.events.append(UserEvent("polymarket", m.condition_id, {**base, "status": status}))
 
     def _poly_order_event(self, order: Order, kind: str) -> None:

@@ -78,7 +78,7 @@ class SimVenue:
         self.exchange = Exchange(self.scenario, self.now_ms, config.starting_cash)
         self.poly_wire = PolyWire(self.scenario.markets)
         self.kalshi_wire = KalshiWire(self.scenario.markets, config.kalshi_legacy_cents)
-        self.faults = Faults(self._ws_fault, self._bad_hash)
+        self.faults = Faults(self._ws_fault, self._bad_hash, self._trade_failed)
         self.conns: set[Conn] = set()
         self._t0 = trio.current_time()
         self._last_ms = epoch_ms
@@ -279,6 +279,9 @@ class SimVenue:
 
     def _bad_hash(self, count: int) -> None:
         self.poly_wire.bad_hashes = count
+
+    def _trade_failed(self, count: int) -> None:
+        self.exchange.failing_trades = count
 
     def _ws_fault(self, spec: FaultSpec) -> None:
         for conn in list(self.conns):

@@ -40,7 +40,7 @@ from actors.trading.user_channel import UserChannelState
 from actors.trading.venue_clients import VenueClient, VenueError
 from protocols.config.trading import ExecutorConfig, VenueExecConfig
 from protocols.fixed import parse_units
-from protocols.messages import Fill, OrderReject, OrderState, Venue
+from protocols.messages import Fill, FillStatus, OrderReject, OrderState, Venue
 from supervision import Actor, ActorContext, Mailbox
 
 ClientsFactory = Callable[[], Mapping[Venue, VenueClient]]
@@ -206,11 +206,11 @@ class Executor(Actor):
         while True:
             for fill in await fills.receive_batch(256):
                 out = runner.tracker.from_channel(fill)
-                if out is not None and out.client_order_id:
-                    await self.outcomes.send(out)
+                if out is None:
+                    continue
+                await self.outcomes.send(out)
+                if out.client_order_id and out.status is not FillStatus.FAILED:
                     runner.tracker.notify(out.client_order_id, out.size)
-                elif out is not None:
-                    await self.outcomes.send(out)
 
     async def _heartbeats(self, ctx: ActorContext) -> None:
         while True:

@@ -110,7 +110,12 @@ class FundCore:
     seen_opportunities: set[str] = attrs.field(factory=set)
     seen_fills: set[tuple[Venue, str]] = attrs.field(factory=set)
     fills_duplicate: int = 0
-    fills_failed_status: int = 0
+    # Polymarket trades reported FAILED (settlement failed): how many, how many were
+    # reversed out of the books, how many had never been booked (nothing to reverse).
+    fills_failed: int = 0
+    fills_reversed: int = 0
+    fills_failed_unbooked: int = 0
+    failed_fills: set[tuple[Venue, str]] = attrs.field(factory=set)
     outcomes: Counter[str] = attrs.field(factory=Counter)
     shutting_down: bool = False
     day: int = -1
@@ -267,20 +272,52 @@ class FundCore:
 
     def on_fill(self, fill: Fill) -> None:
         key = (fill.instrument.venue, fill.fill_id)
+        if fill.status is FillStatus.FAILED:
+            self._on_failed(fill, key)
+            return
         if key in self.seen_fills:
             self.fills_duplicate += 1
-            return
-        if fill.status is FillStatus.FAILED:
-            self.fills_failed_status += 1
-            log.error("fill %s reported FAILED before it was applied; ignored", fill.fill_id)
             return
         self.seen_fills.add(key)
         self._maybe_roll_day()
         self.fee_book.learn(fill)
         cost = self.fee_book.cost(fill)  # the venue's own fee; Polymarket buys pay in shares
-        self.ledger.apply_fill(fill, cost.fee, cost.fee_shares)
+        self.ledger.apply_fill(fill, cost.fee, cost.fee_shares, self.day)
         self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))
         self._check_daily_loss()
+
+    def _on_failed(self, fill: Fill, key: tuple[Venue, str]) -> None:
+        """A trade that failed settlement after it was MATCHED (Polymarket): the venue
+        undid it, so the books undo it too, exactly once per fill id. A venue failing
+        settlement is a reason to stop opening: the ladder goes REDUCING."""
+        if key in self.failed_fills:
+            self.fills_duplicate += 1
+            return
+        self.failed_fills.add(key)
+        self.seen_fills.add(key)  # a late MATCHED/CONFIRMED of this id is not booked
+        self.fills_failed += 1
+        self._maybe_roll_day()
+        self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))  # status -> failed
+        booked = self.ledger.reverse_fill(fill.instrument.venue, fill.fill_id, self.day)
+        if booked is None:
+            self.fills_failed_unbooked += 1
+            log.warning(
+                "%s trade %s (order %s) reported FAILED but was never booked by that id; "
+                "nothing reversed", fill.instrument.venue, fill.fill_id,
+                fill.client_order_id or fill.venue_order_id,
+            )  # fmt: skip
+        else:
+            self.fills_reversed += 1
+            log.warning(
+                "%s trade %s (order %s) FAILED after MATCHED: reversed %s shares of %s, "
+                "cash %s, fee %s", fill.instrument.venue, fill.fill_id,
+                booked.client_order_id, format_units(booked.size_delta),
+                fill.instrument.key(), format_units(booked.outflow), format_units(booked.fee),
+            )  # fmt: skip
+            self._check_daily_loss()  # reversing a profitable sell can add to today's loss
+        self.control.reduce(
+            f"{fill.instrument.venue} trade {fill.fill_id} failed settlement", "fund_manager"
+        )
 
     def _check_daily_loss(self) -> None:
         limit = self.limits.daily_loss_limit
@@ -401,6 +438,9 @@ class FundCore:
                 i.key(): format_units(p.size) for i, p in led.positions.items() if p.size
             },
             "fills_duplicate": self.fills_duplicate,
+            "fills_failed": self.fills_failed,
+            "fills_reversed": self.fills_reversed,
+            "fills_failed_unbooked": self.fills_failed_unbooked,
             "conserved": led.conserved(),
         }
 

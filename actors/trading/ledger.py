@@ -58,6 +58,22 @@ class TrackedOrder:
     venue_order_id: str = ""
 
 
+@attrs.frozen
+class BookedFill:
+    """What applying one fill changed, kept so a fill that later fails settlement
+    (Polymarket MATCHED -> FAILED) can be taken out of the books exactly."""
+
+    client_order_id: str
+    instrument: InstrumentId
+    size: int  # the fill's size (the order's filled size grew by it)
+    outflow: int  # cash that left (free + reserved); negative = cash came in
+    fee: int
+    size_delta: int  # signed change of the position's size
+    cost_delta: int  # signed change of the position's cost basis
+    realized: int  # realized PnL the fill booked
+    day: int  # UTC day whose daily-loss counters it moved
+
+
 @attrs.define
 class PositionState:
     size: int = 0  # signed shares (1e-6)
@@ -87,6 +103,9 @@ class Ledger:
     day_fees: int = 0
     fills_applied: int = 0
     unknown_order_fills: int = 0
+    # (venue, fill id) -> what the fill changed; see reverse_fill.
+    booked: dict[tuple[Venue, str], BookedFill] = attrs.field(factory=dict)
+    fills_reversed: int = 0
 
     # ------------------------------------------------------------------ setup
 
@@ -265,7 +284,7 @@ class Ledger:
         if venue_order_id:
             order.venue_order_id = venue_order_id
 
-    def apply_fill(self, fill: Fill, fee: int, fee_shares: int = 0) -> None:
+    def apply_fill(self, fill: Fill, fee: int, fee_shares: int = 0, day: int = -1) -> None:
         """Apply one (deduplicated) fill with its fee in cash units.
 
         ``fee_shares`` > 0 (Polymarket buys): the venue took the fee in shares, so the
@@ -298,15 +317,51 @@ class Ledger:
         self.reserved.setdefault(venue, 0)
         self.fees_paid += fee
         self.day_fees += fee
+        pos = self.positions.get(fill.instrument)
+        size_before, cost_before = (pos.size, pos.cost) if pos is not None else (0, 0)
         realized = self._trade(fill.instrument, signed, value - fee if in_shares else value)
         self.realized_pnl += realized
         self.day_realized += realized
         self.fills_applied += 1
+        pos = self.positions[fill.instrument]
+        self.booked[(venue, fill.fill_id)] = BookedFill(
+            client_order_id=fill.client_order_id, instrument=fill.instrument, size=fill.size,
+            outflow=outflow, fee=fee, size_delta=pos.size - size_before,
+            cost_delta=pos.cost - cost_before, realized=realized, day=day,
+        )  # fmt: skip
         if order is not None:
             order.filled += fill.size
             order.fees += fee
             if order.side is Side.SELL:
                 order.reserved_shares = max(0, order.reserved_shares - fill.size)
+
+    def reverse_fill(self, venue: Venue, fill_id: str, today: int = -1) -> BookedFill | None:
+        """Take a booked fill back out (it failed settlement); None if it was never booked
+        or was already reversed, so a repeated report changes nothing.
+
+        Every change the fill made is undone: its cash (reserved part included) returns to
+        free cash, its fee leaves ``fees_paid``, the position loses exactly the size, cost
+        and realized PnL it added (fills since then keep theirs). The daily counters move
+        back only if it was booked ``today``. Conservation holds after it as before."""
+        booked = self.booked.pop((venue, fill_id), None)
+        if booked is None:
+            return None
+        self.cash[venue] = self.cash.get(venue, 0) + booked.outflow
+        self.fees_paid -= booked.fee
+        self.realized_pnl -= booked.realized
+        if booked.day == today:
+            self.day_fees -= booked.fee
+            self.day_realized -= booked.realized
+        pos = self.positions.setdefault(booked.instrument, PositionState())
+        pos.size -= booked.size_delta
+        pos.cost -= booked.cost_delta
+        pos.realized -= booked.realized
+        order = self.orders.get(booked.client_order_id)
+        if order is not None:
+            order.filled -= booked.size
+            order.fees -= booked.fee
+        self.fills_reversed += 1
+        return booked
 
     def _trade(self, instrument: InstrumentId, qty: int, value: int) -> int:
         """Average-cost position update; returns the realized PnL of the closed part."""

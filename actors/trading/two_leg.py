@@ -18,6 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 import attrs
+import msgspec
 import trio
 
 from actors.trading.breaker import CircuitBreaker
@@ -83,6 +84,8 @@ class FillTracker:
     by_venue_order: dict[str, str] = attrs.field(factory=dict)
     duplicates: int = 0
     absorbed: int = 0
+    # Trades reported FAILED after MATCHED (Polymarket): forwarded once per fill id.
+    failed: set[tuple[Venue, str]] = attrs.field(factory=set)
     fee_book: FeeBook = attrs.field(factory=FeeBook)
     # Shares each order really added (buys: net of a fee taken in shares) or delivered.
     net: dict[str, int] = attrs.field(factory=dict)
@@ -142,6 +145,8 @@ class FillTracker:
 
     def from_channel(self, fill: Fill) -> Fill | None:
         key = (fill.instrument.venue, fill.fill_id)
+        if fill.status is FillStatus.FAILED:
+            return self._failed(fill, key)
         if key in self.seen:
             self.duplicates += 1
             return None
@@ -170,6 +175,21 @@ class FillTracker:
             )  # fmt: skip
         self._record(coid, out)
         return out
+
+    def _failed(self, fill: Fill, key: tuple[Venue, str]) -> Fill | None:
+        """A FAILED report of a trade the channel (usually) already delivered as MATCHED:
+        it is not a new execution but must reach the fund manager, which reverses what it
+        booked under this fill id. Watermarks are left alone: the venue's order still
+        reports the size as matched, so a later REST status must not re-emit it."""
+        if key in self.failed:
+            self.duplicates += 1
+            return None
+        self.failed.add(key)
+        self.seen.add(key)  # a MATCHED arriving after its FAILED is not an execution
+        coid = fill.client_order_id or self.by_venue_order.get(fill.venue_order_id, "")
+        if coid == fill.client_order_id:
+            return fill
+        return msgspec.structs.replace(fill, client_order_id=coid)
 
 
 class Unresolved(Exception):
