@@ -1,160 +1,39 @@
-"""The control endpoint: metrics, health, the tree (and its live stream), and actions.
-
-A small ASGI application (no framework) served by Hypercorn's Trio worker on loopback.
-
-Reads are open to anyone who can reach the loopback port:
-
-* ``GET /metrics`` — Prometheus text exposition;
-* ``GET /health/live`` — 200 while the event loop answers;
-* ``GET /health/ready`` — 200 or 503 with every check's result and the failed names;
-* ``GET /tree`` — the current ``TreeSnapshot`` as JSON;
-* ``GET /tree/stream?interval=S&count=N`` — newline-delimited JSON, one snapshot per
-  interval (``count`` ends the stream after N snapshots).
-
-Actions need ``Authorization: Bearer <token>``; the token is generated per run and written
-to a file only the owner can read. A missing or wrong token gets 401, is logged (never the
-token itself) and executes nothing:
-
-* ``POST /actions/restart`` ``{"path": "arbtree/feeds/kalshi", "reason": "..."}``;
-* ``POST /actions/halt`` / ``POST /actions/resume`` ``{"reason": "..."}`` — through the
-  trading hook registered with :meth:`ControlPlane.set_trading_control`;
-* ``POST /actions/shutdown`` ``{"reason": "...", "force": false}``.
+"""The control endpoint's ASGI application (:class:`ControlApp`): routing, bearer-token
+authorization of ``/actions/*``, the reads (metrics, health, tree, tree stream) and the
+actions (restart, halt, resume, shutdown). It runs inside Hypercorn's Trio worker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import inspect
-import ipaddress
 import json
 import logging
-import os
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from pathlib import Path
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any
 from urllib.parse import parse_qs
 
-import attrs
 import msgspec
 import trio
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.trio import serve
 
-from actors.observability.health import ReadinessChecks
-from actors.observability.logging import register_secret
-from actors.observability.metrics import CONTENT_TYPE, Metrics
+from actors.observability.control.asgi import (
+    _JSON,
+    _NDJSON,
+    Receive,
+    Scope,
+    Send,
+    _header,
+    _HttpError,
+    _res,
+    _send,
+    _send_json,
+)
+from actors.observability.control.plane import ControlPlane, TreeControl
+from actors.observability.metrics import CONTENT_TYPE
 from protocols.config.observability import ControlConfig
-from protocols.tree import TreeSnapshot
-from supervision.actor import Actor, ActorContext
-
-__all__ = [
-    "CONTROL_FILE",
-    "TOKEN_FILE",
-    "ControlApp",
-    "ControlInfo",
-    "ControlPlane",
-    "ControlServer",
-    "ControlServerHandle",
-    "TreeControl",
-    "open_control_server",
-]
 
 log = logging.getLogger("arbtree.control")
-
-CONTROL_FILE = "control.json"
-TOKEN_FILE = "control.token"
-
-Scope = Mapping[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
-TradingAction = Callable[[str], object]  # may return an awaitable
-
-
-class TreeControl(Protocol):
-    """What the control endpoint needs from ``supervision``'s ``Tree``."""
-
-    def snapshot(self) -> TreeSnapshot: ...
-
-    async def restart_child(self, path: str, reason: str) -> Any: ...
-
-    def request_shutdown(self, reason: str, *, force: bool = False) -> Any: ...
-
-
-class ControlInfo(msgspec.Struct, frozen=True, kw_only=True):
-    """``<run_dir>/control.json``: how ``arbtree inspect`` finds a running instance."""
-
-    url: str  # "http://127.0.0.1:40123"
-    token_file: str  # absolute path, mode 0600
-    pid: int
-    run_id: str
-    started_at: float  # wall-clock epoch seconds
-
-
-@attrs.define(eq=False)
-class ControlPlane:
-    """The per-run hub the control endpoint serves from.
-
-    The run assembler creates one, gives it to the control actor and to the components
-    that register readiness checks, statistics callbacks or the trading hook, and calls
-    :meth:`attach_tree` once the tree exists. The token lives here, so a restarted
-    control actor keeps serving the same token for the whole run.
-    """
-
-    metrics: Metrics
-    readiness: ReadinessChecks = attrs.field(factory=ReadinessChecks)
-    run_id: str = attrs.field(
-        factory=lambda: time.strftime("%Y%m%dT%H%M%S-") + secrets.token_hex(3)
-    )
-    token: str = attrs.field(factory=lambda: secrets.token_urlsafe(32), repr=False)
-    tree: TreeControl | None = None
-    _halt: TradingAction | None = None
-    _resume: TradingAction | None = None
-
-    def __attrs_post_init__(self) -> None:
-        register_secret(self.token)
-        self.metrics.attach_tree(self.snapshot)
-
-    def attach_tree(self, tree: TreeControl) -> None:
-        self.tree = tree
-
-    def snapshot(self) -> TreeSnapshot | None:
-        return None if self.tree is None else self.tree.snapshot()
-
-    def set_trading_control(
-        self, *, halt: TradingAction, resume: TradingAction
-    ) -> Callable[[], None]:
-        """Route ``/actions/halt`` and ``/actions/resume`` to the fund manager.
-
-        ``halt(reason)`` and ``resume(reason)`` may be plain or async functions; what they
-        return (e.g. the new trading state) is echoed in the response as ``result``.
-        Returns a function that removes the hook (call it when the fund manager stops).
-        """
-        self._halt, self._resume = halt, resume
-
-        def unregister() -> None:
-            if self._halt is halt:
-                self._halt = self._resume = None
-
-        return unregister
-
-    @property
-    def trading_hook(self) -> tuple[TradingAction, TradingAction] | None:
-        if self._halt is None or self._resume is None:
-            return None
-        return self._halt, self._resume
-
-
-class _HttpError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-_JSON = b"application/json"
-_NDJSON = b"application/x-ndjson"
 
 
 class ControlApp:
@@ -395,164 +274,3 @@ class ControlApp:
             await result
         await _send_json(send, 202, {"ok": True, "action": "shutdown", "force": force})
         return 202
-
-
-def _res(result: object) -> dict[str, Any]:
-    if result is None:
-        return {}
-    try:
-        return {"result": msgspec.to_builtins(result)}
-    except TypeError:
-        return {"result": str(result)}
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key.lower() == name:
-            return bytes(value).decode("latin-1")
-    return None
-
-
-async def _send(
-    send: Send,
-    status: int,
-    body: bytes,
-    content_type: bytes,
-    headers: list[tuple[bytes, bytes]] | None = None,
-) -> None:
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _send_json(
-    send: Send, status: int, doc: object, headers: list[tuple[bytes, bytes]] | None = None
-) -> None:
-    await _send(send, status, msgspec.json.encode(doc), _JSON, headers)
-
-
-# ------------------------------------------------------------------------------------------
-# serving
-# ------------------------------------------------------------------------------------------
-
-
-@attrs.frozen
-class ControlServerHandle:
-    url: str
-    port: int
-    token_file: Path
-    control_file: Path
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically with mode 0600 from the first byte."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
-def _prepare_paths(config: ControlConfig, run_dir: Path) -> tuple[Path, Path]:
-    run_dir = Path(run_dir).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    token_file = Path(config.token_file).resolve() if config.token_file else run_dir / TOKEN_FILE
-    return token_file, run_dir / CONTROL_FILE
-
-
-def _check_host(config: ControlConfig) -> None:
-    host = config.host
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback and not config.allow_non_loopback:
-        raise ValueError(
-            f"control endpoint host {host!r} is not a loopback address; "
-            "set allow_non_loopback = true to expose it"
-        )
-
-
-@contextlib.asynccontextmanager
-async def open_control_server(
-    plane: ControlPlane, config: ControlConfig, run_dir: Path
-) -> AsyncIterator[ControlServerHandle]:
-    """Serve the control endpoint until the block exits; write and remove control.json.
-
-    The bound URL (``port = 0`` picks a free port) and the token file's path go to
-    ``<run_dir>/control.json``; both files are removed when the server stops.
-    """
-    _check_host(config)
-    token_file, control_file = _prepare_paths(config, run_dir)
-
-    hconfig = HypercornConfig()
-    host = f"[{config.host}]" if ":" in config.host else config.host
-    hconfig.bind = [f"{host}:{config.port}"]
-    hconfig.accesslog = None
-    hconfig.errorlog = logging.getLogger("arbtree.control.http")
-    hconfig.graceful_timeout = config.graceful_timeout_s
-    app = ControlApp(plane, config)
-
-    async with trio.open_nursery() as nursery:
-        binds: list[str] = await nursery.start(_serve, app, hconfig)
-        url = binds[0]
-        port = int(url.rsplit(":", 1)[1])
-        _write_private(token_file, plane.token.encode() + b"\n")
-        info = ControlInfo(
-            url=url,
-            token_file=str(token_file),
-            pid=os.getpid(),
-            run_id=plane.run_id,
-            started_at=time.time(),
-        )
-        _write_private(control_file, msgspec.json.format(msgspec.json.encode(info)) + b"\n")
-        log.info("control endpoint on %s (token in %s)", url, token_file)
-        try:
-            yield ControlServerHandle(url, port, token_file, control_file)
-        finally:
-            for path in (control_file, token_file):
-                with contextlib.suppress(FileNotFoundError):
-                    path.unlink()
-            nursery.cancel_scope.cancel(reason="control endpoint closing")
-
-
-async def _serve(
-    app: ControlApp,
-    config: HypercornConfig,
-    *,
-    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
-) -> None:
-    await serve(app, config, task_status=task_status)  # type: ignore[arg-type]
-
-
-@attrs.define(eq=False)
-class ControlServer(Actor):
-    """The supervised control endpoint (the ``control`` child of the root supervisor)."""
-
-    plane: ControlPlane
-    config: ControlConfig
-    run_dir: Path
-
-    async def run(
-        self,
-        ctx: ActorContext,
-        *,
-        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
-        async with open_control_server(self.plane, self.config, self.run_dir) as server:
-            ctx.log.info("serving %s", server.url)
-            task_status.started()
-            await trio.sleep_forever()
