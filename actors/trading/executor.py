@@ -28,7 +28,7 @@ from actors.trading.messages import (
     OrderFinal,
 )
 from actors.trading.rate_limit import TokenBucket
-from actors.trading.retry import RetryPolicy
+from actors.trading.retry import RelookupPolicy, RetryPolicy
 from actors.trading.two_leg import (
     ExecutionSettings,
     FillTracker,
@@ -98,6 +98,12 @@ class Executor(Actor):
             out["resting"] = len(runner.resting)
             out["fills_duplicate"] = runner.tracker.duplicates
             out["fills_absorbed"] = runner.tracker.absorbed
+            # AMBIGUOUS orders whose lookups failed, looked up again on a timer.
+            out["unresolved"] = len(runner.unresolved)
+            out["relookup"] = {
+                k: runner.counters.get(f"relookup_{k}", 0)
+                for k in ("attempts", "failed", "resolved", "not_found")
+            }
             out["venues"] = {
                 str(v): {
                     "breaker": g.breaker.state.value,
@@ -126,6 +132,7 @@ class Executor(Actor):
             control=self.control,
             tracker=FillTracker(fee_book=FeeBook.from_config(cfg)),
             fill_wait_s=cfg.user_channel.fill_wait_s,
+            relookup=RelookupPolicy.from_config(cfg.relookup),
         )
         channels = self.channels
         if channels is not None:
@@ -142,6 +149,7 @@ class Executor(Actor):
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeats, ctx)
+                nursery.start_soon(runner.relookup_loop)
                 if self.user_fills is not None:
                     nursery.start_soon(self._fill_loop, runner, self.user_fills)
                 task_status.started()

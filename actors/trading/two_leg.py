@@ -14,6 +14,7 @@ could not).
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -35,7 +36,7 @@ from actors.trading.messages import (
     UnwindStarted,
 )
 from actors.trading.rate_limit import TokenBucket
-from actors.trading.retry import RetryPolicy
+from actors.trading.retry import RelookupPolicy, RetryPolicy
 from actors.trading.venue_clients import Ambiguous, NotSent, OrderStatus, RateLimited, VenueClient
 from protocols.fixed import PRICE_ONE
 from protocols.messages import (
@@ -196,6 +197,17 @@ class Unresolved(Exception):
     """Lookups failed too: the order's outcome is still unknown."""
 
 
+@attrs.define
+class UnresolvedOrder:
+    """An AMBIGUOUS order whose lookups all failed: looked up again on a timer."""
+
+    intent: OrderIntent
+    since: float  # trio time it was parked
+    due: float  # trio time of the next re-lookup
+    attempts: int = 0  # re-lookups so far
+    last_error: str = ""
+
+
 @attrs.frozen
 class LegResult:
     intent: OrderIntent
@@ -223,6 +235,10 @@ class OrderRunner:
     # client order id -> (intent, venue order id) for orders that may rest (cancel on halt)
     resting: dict[str, tuple[OrderIntent, str]] = attrs.field(factory=dict)
     counters: dict[str, int] = attrs.field(factory=dict)
+    # AMBIGUOUS orders no lookup could resolve yet, by client order id (see relookup_loop).
+    relookup: RelookupPolicy = attrs.field(factory=RelookupPolicy)
+    unresolved: dict[str, UnresolvedOrder] = attrs.field(factory=dict)
+    _parked: trio.Event = attrs.field(factory=trio.Event)
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -294,6 +310,7 @@ class OrderRunner:
                 try:
                     found = await self.resolve(intent)
                 except Unresolved as unresolved:
+                    self._park(intent, str(unresolved))
                     return LegResult(intent, 0, 0, OrderState.AMBIGUOUS, False, str(unresolved))
                 if found is None:
                     self._count("ambiguous_not_found")
@@ -324,6 +341,64 @@ class OrderRunner:
                 error = str(exc)
                 await trio.sleep(self.retry.delay(min(i, 3)))
         raise Unresolved(f"lookup failed {self.lookup_attempts} times: {error}")
+
+    def _park(self, intent: OrderIntent, error: str) -> None:
+        """Hand an order no lookup could resolve to the re-lookup timer."""
+        now = trio.current_time()
+        self.unresolved[intent.client_order_id] = UnresolvedOrder(
+            intent=intent, since=now, due=now + self.relookup.delay(0), last_error=error
+        )
+        self._count("unresolved")
+        self._parked.set()
+
+    async def relookup_loop(self) -> None:
+        """Forever: look every unresolved order up again when it is due, each on its own
+        backoff, until the venue answers. Lookups only: an order is never resent from
+        here (the opportunity is long gone); what the venue says is emitted exactly as a
+        resolution in ``place`` would emit it, so the fund manager books or releases the
+        reservation once."""
+        while True:
+            now = trio.current_time()
+            for entry in [e for e in self.unresolved.values() if e.due <= now]:
+                await self.relookup_once(entry)
+            next_due = min((e.due for e in self.unresolved.values()), default=math.inf)
+            self._parked = trio.Event()
+            with trio.move_on_at(next_due):
+                await self._parked.wait()
+
+    async def relookup_once(self, entry: UnresolvedOrder) -> bool:
+        """One re-lookup of one parked order; True when it was resolved."""
+        intent = entry.intent
+        coid = intent.client_order_id
+        entry.attempts += 1
+        self._count("relookup_attempts")
+        try:
+            status = await self.gates[intent.instrument.venue].client.lookup(
+                coid, intent.instrument
+            )
+        except Exception as exc:  # a read: whatever went wrong, asking again is safe
+            self._count("relookup_failed")
+            entry.last_error = f"{type(exc).__name__}: {exc}"
+            entry.due = trio.current_time() + self.relookup.delay(entry.attempts)
+            if entry.attempts & (entry.attempts - 1) == 0:  # 1, 2, 4, 8...: not every time
+                log.warning("ambiguous order %s still unresolved after %d re-lookups: %s",
+                            coid, entry.attempts, entry.last_error)  # fmt: skip
+            return False
+        if self.unresolved.pop(coid, None) is None:
+            return False  # resolved meanwhile by another path
+        waited = trio.current_time() - entry.since
+        if status is None:
+            self._count("relookup_not_found")
+            log.warning("ambiguous order %s: the venue does not know it (re-lookup %d, %.1f s "
+                        "later); reservation released, not resent", coid, entry.attempts,
+                        waited)  # fmt: skip
+            await self._reject(intent, "not_placed", "unknown to the venue on re-lookup", False)
+            return True
+        self._count("relookup_resolved")
+        log.warning("ambiguous order %s resolved by re-lookup %d (%.1f s later): %s, filled %d",
+                    coid, entry.attempts, waited, status.state, status.filled_size)  # fmt: skip
+        await self._accepted(intent, status)
+        return True
 
     async def _accepted(self, intent: OrderIntent, status: OrderStatus) -> LegResult:
         coid = intent.client_order_id

@@ -85,6 +85,16 @@ class RetryConfig(_Cfg, frozen=True):
     jitter: float = 0.2
 
 
+class RelookupConfig(_Cfg, frozen=True):
+    """Re-lookups of AMBIGUOUS orders whose lookups all failed at the time: the executor
+    keeps looking each one up by client order id (never resending it) until the venue
+    answers; the n-th re-lookup waits min(max_s, interval_s * 2**n) * (1 + U*jitter)."""
+
+    interval_s: float = 1.0
+    max_s: float = 30.0
+    jitter: float = 0.2
+
+
 class RateLimitConfig(_Cfg, frozen=True):
     """Token bucket for order writes: ``rate_per_s`` sustained, ``burst`` tokens at most."""
 
@@ -197,6 +207,7 @@ class ExecutorConfig(_Cfg, frozen=True):
     # Unwind price: at most this far (dollars) through the fill price, floored at one tick.
     unwind_max_slippage: str = "0.10"
     ambiguous_lookup_attempts: int = 5
+    relookup: RelookupConfig = msgspec.field(default_factory=RelookupConfig)
     max_concurrent_executions: int = 8
     drain_timeout_s: float = 5.0
     user_channel: UserChannelConfig = msgspec.field(default_factory=UserChannelConfig)

@@ -1,0 +1,239 @@
+"""AMBIGUOUS orders whose lookups all failed are looked up again on a timer (with backoff)
+until the venue answers; the outcome is emitted as a normal resolution would emit it, so
+the fund manager books or releases the reservation exactly once, and the order is never
+resent. Against the simulated venue over loopback HTTP, on trio's virtual clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+import trio.testing
+
+from actors.sim.config import FaultKind, SimConfig
+from actors.sim.config import Venue as SimV
+from actors.sim.venue import SimVenue, open_sim_venue
+from actors.trading.control import TradingControl
+from actors.trading.executor import Executor
+from actors.trading.fund_manager import FundCore
+from actors.trading.http_clients import build_clients
+from actors.trading.ladder import TradingState
+from actors.trading.ledger import OrderPhase
+from actors.trading.messages import (
+    ExecutionOutcome,
+    ExecutionReport,
+    ExecutionRequest,
+    ExecutorCommand,
+    ExecutorOutcomeMsg,
+    OrderFinal,
+)
+from actors.trading.retry import RelookupPolicy
+from actors.trading.venue_clients import VenueClient
+from protocols.config.trading import RelookupConfig
+from protocols.fixed import SIZE_ONE
+from protocols.messages import (
+    Fill,
+    InstrumentId,
+    OpportunityLeg,
+    OrderAck,
+    OrderAmbiguous,
+    OrderIntent,
+    OrderReject,
+    OrderState,
+    Side,
+)
+from supervision import Mailbox, OverflowPolicy
+from tests.trading.helpers import core, opp
+from tests.trading.test_executor_sim import Harness, exec_config, intent, kalshi_yes, poly_yes
+from tests.trading.test_gate import actor_context
+
+INTERVAL = 1.0
+
+
+@pytest.fixture
+async def sim(autojump_clock: trio.testing.MockClock) -> AsyncIterator[SimVenue]:
+    async with open_sim_venue(SimConfig(seed=7, markets=2, rate=20.0, window_rate=0.0)) as venue:
+        yield venue
+
+
+class Recorder:
+    """Delegates to a venue client, noting when each lookup was made (virtual time)."""
+
+    def __init__(self, inner: VenueClient) -> None:
+        self.inner = inner
+        self.venue = inner.venue
+        self.lookups: list[float] = []
+
+    async def lookup(self, client_order_id: str, instrument: InstrumentId) -> Any:
+        self.lookups.append(trio.current_time())
+        return await self.inner.lookup(client_order_id, instrument)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def harness(sim: SimVenue) -> tuple[Harness, Recorder]:
+    h = Harness(sim)
+    h.runner.relookup = RelookupPolicy(interval_s=INTERVAL, max_s=30.0, jitter=0.0)
+    gate = h.runner.gates[kalshi_yes(sim).venue]
+    rec = Recorder(gate.client)
+    gate.client = rec
+    return h, rec
+
+
+def reserved_kalshi_leg(sim: SimVenue) -> tuple[FundCore, OrderIntent]:
+    """A fund core that accepted an opportunity: the Kalshi leg holds a real reservation."""
+    c = core()
+    legs = (
+        OpportunityLeg(instrument=kalshi_yes(sim), side=Side.BUY, limit_price=990_000,
+                       size=5 * SIZE_ONE),
+        OpportunityLeg(instrument=poly_yes(sim), side=Side.BUY, limit_price=10_000,
+                       size=5 * SIZE_ONE),
+    )  # fmt: skip
+    req = c.decide(opp(legs=legs))
+    assert isinstance(req, ExecutionRequest), req
+    return c, req.intents[0]
+
+
+async def resolved(h: Harness) -> None:
+    while h.runner.unresolved:  # noqa: ASYNC110 - virtual time: each sleep is a clock jump
+        await trio.sleep(0.1)
+
+
+async def test_unresolved_fill_is_found_by_a_relookup_and_booked_once(
+    sim: SimVenue, autojump_clock: trio.testing.MockClock
+) -> None:
+    h, rec = harness(sim)
+    c, it = reserved_kalshi_leg(sim)
+    # The order executes but its reply is lost; every lookup (3 attempts) fails too.
+    sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimV.KALSHI, count=1)
+    sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=3)
+    with trio.fail_after(60):
+        result = await h.runner.place(it)
+        assert not result.resolved
+        assert result.state is OrderState.AMBIGUOUS
+        assert list(h.runner.unresolved) == [it.client_order_id]
+        assert len(rec.lookups) == 3
+        for msg in h.out:
+            c.on_outcome(msg)
+        assert c.ledger.orders[it.client_order_id].phase is OrderPhase.AMBIGUOUS
+        parked_at = trio.current_time()
+        before = list(h.out)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(h.runner.relookup_loop)
+            await resolved(h)
+            nursery.cancel_scope.cancel()
+    assert rec.lookups[-1] - parked_at == pytest.approx(INTERVAL, abs=0.05)
+    new = h.out[len(before) :]
+    assert [type(m) for m in new] == [OrderAck, Fill, OrderFinal]
+    assert new[1].size == 5 * SIZE_ONE
+    assert new[2].state is OrderState.FILLED
+    # Never resent: the venue holds exactly one order with this client order id.
+    assert len(sim.exchange.kalshi_by_client(it.client_order_id)) == 1
+    assert h.runner.counters["relookup_resolved"] == 1
+    assert h.runner.counters["relookup_attempts"] == 1
+    # The fund manager books the fill and releases the rest of the reservation once.
+    for msg in new + new:  # a repeat delivery must change nothing
+        c.on_outcome(msg)
+    order = c.ledger.orders[it.client_order_id]
+    assert order.phase is OrderPhase.DONE
+    assert order.reserved == 0
+    assert c.ledger.positions[it.instrument].size == 5 * SIZE_ONE
+    assert c.ledger.fills_applied == 1
+    assert c.ledger.conserved()
+    await h.aclose()
+
+
+async def test_relookups_back_off_until_the_venue_answers(
+    sim: SimVenue, autojump_clock: trio.testing.MockClock
+) -> None:
+    h, rec = harness(sim)
+    it = intent("backoff", 0, kalshi_yes(sim), 990_000)
+    sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimV.KALSHI, count=1)
+    sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=3 + 3)  # 3 re-lookups fail
+    with trio.fail_after(60):
+        result = await h.runner.place(it)
+        assert not result.resolved
+        parked_at = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(h.runner.relookup_loop)
+            await resolved(h)
+            nursery.cancel_scope.cancel()
+    relookups = rec.lookups[3:]
+    gaps = [b - a for a, b in zip([parked_at, *relookups], relookups, strict=False)]
+    assert gaps == pytest.approx([1.0, 2.0, 4.0, 8.0], abs=0.05)
+    assert h.runner.counters["relookup_failed"] == 3
+    assert h.runner.counters["relookup_resolved"] == 1
+    assert len(sim.exchange.kalshi_by_client(it.client_order_id)) == 1
+    await h.aclose()
+
+
+async def test_unknown_to_the_venue_is_released_not_resent(
+    sim: SimVenue, autojump_clock: trio.testing.MockClock
+) -> None:
+    h, _ = harness(sim)
+    c, it = reserved_kalshi_leg(sim)
+    cash_before = c.ledger.cash[it.instrument.venue] + it.reserved
+    # The request is held and dropped before the venue executes it; lookups fail.
+    sim.faults.inject(FaultKind.REST_TIMEOUT, venue=SimV.KALSHI, count=1, duration=5.0)
+    sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=3)
+    with trio.fail_after(60):
+        result = await h.runner.place(it)
+        assert not result.resolved
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(h.runner.relookup_loop)
+            await resolved(h)
+            nursery.cancel_scope.cancel()
+    rejects = h.of(OrderReject)
+    assert [r.reason for r in rejects] == ["not_placed"]
+    assert h.runner.counters["relookup_not_found"] == 1
+    assert not sim.exchange.kalshi_by_client(it.client_order_id)  # never resent
+    assert h.runner.counters["sent"] == 1
+    for msg in h.out:
+        c.on_outcome(msg)
+    assert c.ledger.orders[it.client_order_id].phase is OrderPhase.DONE
+    assert c.ledger.cash[it.instrument.venue] == cash_before
+    assert c.ledger.conserved()
+    await h.aclose()
+
+
+async def test_executor_actor_keeps_resolving_after_the_execution_reported_ambiguous(
+    sim: SimVenue,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    cfg = msgspec.structs.replace(
+        exec_config(sim), ambiguous_lookup_attempts=2,
+        relookup=RelookupConfig(interval_s=INTERVAL, max_s=30.0, jitter=0.0),
+    )  # fmt: skip
+    control = TradingControl()
+    intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
+    outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
+    ex = Executor(config=cfg, control=control, intents=intents, outcomes=outcomes,
+                  clients=lambda: build_clients(cfg))  # fmt: skip
+    a = intent("ex", 0, kalshi_yes(sim), 990_000)
+    b = intent("ex", 1, poly_yes(sim), 990_000)
+    sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimV.KALSHI, count=1)
+    sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=2 + 1)
+    seen: list[Any] = []
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(ex.run, actor_context("trading.executor", intents))
+            await intents.send(ExecutionRequest(opportunity_id="ex", intents=(a, b)))
+            while not any(isinstance(m, OrderFinal) and m.client_order_id == a.client_order_id
+                          for m in seen):  # fmt: skip
+                seen.append(await outcomes.receive())
+            nursery.cancel_scope.cancel()
+    reports = [m for m in seen if isinstance(m, ExecutionReport)]
+    assert [r.outcome for r in reports] == [ExecutionOutcome.AMBIGUOUS]
+    after = seen[seen.index(reports[0]) + 1 :]
+    assert [type(m) for m in after] == [OrderAck, Fill, OrderFinal]
+    assert all(m.client_order_id == a.client_order_id for m in after)
+    assert sum(isinstance(m, OrderAmbiguous) for m in seen) == 1
+    stats = ex.statistics()
+    assert stats["unresolved"] == 0
+    assert stats["relookup"] == {"attempts": 2, "failed": 1, "resolved": 1, "not_found": 0}
+    assert len(sim.exchange.kalshi_by_client(a.client_order_id)) == 1
+    assert control.state is TradingState.ACTIVE  # the fund manager, not the executor, reduces
