@@ -20,6 +20,10 @@ Stopping a child (``_stop_child``), "graceful" in Trio terms:
 
 Children are started in order, each with ``nursery.start`` (the actor calls
 ``task_status.started()`` when ready); an exception before ``started()`` is a failed start.
+
+Beside it: :mod:`supervision.incarnation` (per-child records, the start handshake, hard
+stop), :mod:`supervision.commands` (what the loop reads) and :mod:`supervision.failures`
+(classifying a child's exit; ``unwrap`` is re-exported here).
 """
 
 from __future__ import annotations
@@ -29,13 +33,16 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import trio
 
 from protocols.tree import LifecycleState, NodeKind, SupervisionEventKind
-from supervision.actor import ActorContext, StopSignal
+from supervision.actor import ActorContext
+from supervision.commands import _Call, _ChildDown, _Command, _DelayedStart, _Stop
+from supervision.failures import _must_propagate
+from supervision.failures import unwrap as unwrap  # re-exported for supervision.tree
+from supervision.incarnation import ChildRecord, Incarnation, _force, _Handshake
 from supervision.registry import Node, failure_info
-from supervision.restarts import BackoffState, Intensity
+from supervision.restarts import Intensity
 from supervision.spec import (
     AutoShutdown,
     ChildSpec,
@@ -63,94 +70,6 @@ class SupervisorGaveUp(Exception):
         self.supervisor_path = supervisor_path
         self.child_path = child_path
         self.cause = cause
-
-
-def unwrap(exc: BaseException) -> BaseException:
-    """Collapse single-member exception groups (strict exception groups are on)."""
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
-def _is_cancel(exc: BaseException) -> bool:
-    if isinstance(exc, BaseExceptionGroup):
-        return all(_is_cancel(e) for e in exc.exceptions)
-    return isinstance(exc, trio.Cancelled)
-
-
-def _must_propagate(exc: BaseException) -> bool:
-    """Cancellation from outside the child's own scope, and interpreter exits, are not ours."""
-    return _is_cancel(exc) or isinstance(unwrap(exc), KeyboardInterrupt | SystemExit)
-
-
-@attrs.define(eq=False)
-class Incarnation:
-    """One run of a child: its scope, stop state and outcome."""
-
-    scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
-    stop: StopSignal = attrs.field(factory=StopSignal)
-    done: trio.Event = attrs.field(factory=trio.Event)
-    supervisor: Supervisor | None = None
-    started_at: float = 0.0
-    stop_requested: bool = False
-    handled: bool = False  # its exit was dealt with (by a stop or by the loop)
-    outcome: BaseException | None = None
-
-
-@attrs.define(eq=False)
-class ChildRecord:
-    spec: ChildSpec
-    node: Node
-    dynamic: bool = False
-    inc: Incarnation | None = None
-    backoff: BackoffState = attrs.field(factory=BackoffState)
-    pending: object | None = None  # token of a scheduled (backoff) restart
-
-
-# ---------------------------------------------------------------- loop commands
-
-
-@attrs.frozen
-class _ChildDown:
-    rec: ChildRecord
-    inc: Incarnation | None  # None: a failed start
-    exc: BaseException | None  # None: normal exit
-
-
-@attrs.frozen
-class _DelayedStart:
-    group: tuple[ChildRecord, ...]
-    token: object
-
-
-@attrs.frozen
-class _Stop:
-    reason: str
-
-
-@attrs.define(eq=False)
-class _Call:
-    fn: Callable[[], Awaitable[Any]]
-    done: trio.Event = attrs.field(factory=trio.Event)
-    result: Any = None
-    error: BaseException | None = None
-
-
-_Command = _ChildDown | _DelayedStart | _Stop | _Call
-
-
-class _Handshake:
-    """Wraps the task status passed to an actor, to know whether it reached ``started()``."""
-
-    def __init__(self, inner: trio.TaskStatus[None], on_started: Callable[[], None]) -> None:
-        self._inner = inner
-        self._on_started = on_started
-        self.started_ok = False
-
-    def started(self, value: None = None) -> None:
-        self._inner.started(value)
-        self.started_ok = True
-        self._on_started()
 
 
 class Supervisor:
@@ -571,10 +490,3 @@ class Supervisor:
         await self._stop_child(rec, reason)
         if rec.dynamic or rec.spec.restart is Restart.TEMPORARY:
             self._remove_record(rec)
-
-
-def _force(inc: Incarnation, reason: str) -> None:
-    inc.stop.force(reason)
-    inc.scope.cancel(reason=reason)
-    if inc.supervisor is not None:
-        inc.supervisor.force_all(reason)
