@@ -98,15 +98,17 @@ async def _bench(n: int, warmup: int) -> dict[str, HdrHistogram]:
                 ),
                 side=Side.BUY,
                 limit_price=10_000,
-                size=5 * SIZE_ONE,
+                size=20 * SIZE_ONE,
             ),
             OpportunityLeg(
                 instrument=InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO),
                 side=Side.BUY,
                 limit_price=10_000,
-                size=5 * SIZE_ONE,
+                size=20 * SIZE_ONE,
             ),
-        )  # fmt: skip  (limit 0.01: FOKs do not fill, so the books and cash stay unchanged)
+        )  # fmt: skip
+        # 20 shares: above the venues' minimum even after a fee taken in shares (5 shares
+        # were rejected as min_size); limit 0.01: FOKs do not fill, books and cash stay.
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         async with open_tree(root, name="bench") as tree:
             while "reconciliation" in handles.control.ladder.holds:
