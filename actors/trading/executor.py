@@ -166,7 +166,10 @@ class Executor(Actor):
                         await self._refuse(cmd, why)
                         continue
                     token = object()
-                    await limiter.acquire_on_behalf_of(token)
+                    try:  # no extra scheduler round when a slot is free (the usual case)
+                        limiter.acquire_on_behalf_of_nowait(token)
+                    except trio.WouldBlock:
+                        await limiter.acquire_on_behalf_of(token)
                     self._begin()
                     nursery.start_soon(self._execute, cmd, runner, settings, limiter, token)
         finally:

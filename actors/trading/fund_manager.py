@@ -426,7 +426,7 @@ class FundCore:
             "open_positions": len(led.open_position_instruments()),
             "open_orders": len(led.open_orders()),
             "ambiguous_orders": sum(
-                1 for o in led.orders.values() if o.phase is OrderPhase.AMBIGUOUS
+                1 for o in led.live.values() if o.phase is OrderPhase.AMBIGUOUS
             ),
             "exposure_total": format_units(sum(led.exposures().values())),
             "realized_pnl": format_units(led.realized_pnl),

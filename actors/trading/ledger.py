@@ -95,6 +95,9 @@ class Ledger:
     reserved: dict[Venue, int] = attrs.field(factory=dict)
     positions: dict[InstrumentId, PositionState] = attrs.field(factory=dict)
     orders: dict[str, TrackedOrder] = attrs.field(factory=dict)
+    # The orders not DONE, by client id: pre-trade checks read these on every opportunity,
+    # so their cost follows what is open, not every order the run ever placed.
+    live: dict[str, TrackedOrder] = attrs.field(factory=dict)
     fees_paid: int = 0
     realized_pnl: int = 0
     capital: int = 0
@@ -154,7 +157,7 @@ class Ledger:
                 if p.size or p.realized
             ),
             open_orders=tuple(
-                sorted(c for c, o in self.orders.items() if o.phase is not OrderPhase.DONE)
+                sorted(self.live)
             ),
             taken_ns=taken_ns,
             wall_ms=wall_ms,
@@ -184,8 +187,8 @@ class Ledger:
         held = abs(pos.cost) if pos is not None else 0
         pending = sum(
             o.reserved
-            for o in self.orders.values()
-            if o.instrument == instrument and o.phase is not OrderPhase.DONE and o.side is Side.BUY
+            for o in self.live.values()
+            if o.instrument == instrument and o.side is Side.BUY
         )
         return held + pending
 
@@ -194,8 +197,8 @@ class Ledger:
         for inst, pos in self.positions.items():
             if pos.cost:
                 out[inst] = abs(pos.cost)
-        for o in self.orders.values():
-            if o.phase is not OrderPhase.DONE and o.side is Side.BUY and o.reserved:
+        for o in self.live.values():
+            if o.side is Side.BUY and o.reserved:
                 out[o.instrument] = out.get(o.instrument, 0) + o.reserved
         return out
 
@@ -205,11 +208,7 @@ class Ledger:
     def available_shares(self, instrument: InstrumentId) -> int:
         pos = self.positions.get(instrument)
         held = pos.size if pos is not None else 0
-        set_aside = sum(
-            o.reserved_shares
-            for o in self.orders.values()
-            if o.instrument == instrument and o.phase is not OrderPhase.DONE
-        )
+        set_aside = sum(o.reserved_shares for o in self.live.values() if o.instrument == instrument)
         return held - set_aside
 
     def daily_loss(self) -> int:
@@ -217,7 +216,7 @@ class Ledger:
         return self.day_fees - self.day_realized
 
     def open_orders(self) -> list[TrackedOrder]:
-        return [o for o in self.orders.values() if o.phase is not OrderPhase.DONE]
+        return list(self.live.values())
 
     # ---------------------------------------------------------------- events
 
@@ -251,6 +250,7 @@ class Ledger:
             reserved_shares=size if side is Side.SELL else 0,
         )
         self.orders[client_order_id] = order
+        self.live[client_order_id] = order
         return order
 
     def release(self, client_order_id: str, state: OrderState) -> int:
@@ -265,6 +265,7 @@ class Ledger:
         order.reserved = 0
         order.reserved_shares = 0
         order.phase = OrderPhase.DONE
+        del self.live[client_order_id]
         order.state = state
         return amount
 

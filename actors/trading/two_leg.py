@@ -481,7 +481,7 @@ async def execute_legs(
             started_ns=started, finished_ns=time.monotonic_ns(),
         )  # fmt: skip
 
-    problem = precheck(req.intents, runner.gates)
+    problem = precheck(req.intents, runner.gates) if req.intents else "no legs"
     if not problem and not control.permits(OrderPurpose.OPEN):
         problem = f"trading {control.state.label}: {control.ladder.reason}"
     if problem:
@@ -494,9 +494,13 @@ async def execute_legs(
     async def one(it: OrderIntent) -> None:
         results[it.leg_index] = await runner.place(it)
 
+    # The first leg goes out from this task, the others from their own: a new task first
+    # runs a scheduler round later, and every round is tens of µs on the way to the socket.
+    first, *others = req.intents
     async with trio.open_nursery() as nursery:
-        for it in req.intents:
+        for it in others:
             nursery.start_soon(one, it)
+        await one(first)
     legs = [results[it.leg_index] for it in req.intents]
     unresolved = [r for r in legs if not r.resolved]
     if unresolved:

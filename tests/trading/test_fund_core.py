@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from actors.trading.checks import Rejection, RejectReason
 from actors.trading.ladder import TradingLadder, TradingState
+from actors.trading.ledger import OrderPhase
 from actors.trading.messages import ExecutionRequest, OrderFinal
 from actors.trading.venue_clients import AccountSnapshot
 from protocols.fixed import CASH_ONE, SIZE_ONE
@@ -280,6 +281,9 @@ def test_conservation_and_limits_under_random_events(events) -> None:  # type: i
                 )
         assert c.ledger.conserved(), (kind, c.ledger)
         assert all(v >= 0 for v in c.ledger.reserved.values())
+        # The open-order index the pre-trade checks read is exactly the orders not DONE.
+        not_done = {k for k, o in c.ledger.orders.items() if o.phase is not OrderPhase.DONE}
+        assert set(c.ledger.live) == not_done
     assert len(all_ids) == len(set(all_ids))
 
 
