@@ -17,7 +17,8 @@ Life of a connection (``Feed._session``):
 Hot path (``_read_loop``): one ``await`` for a frame, then drain whatever else the
 websocket has queued (``receive_nowait``, up to ``max_batch``), decode each frame once
 (one ``recv_ns`` per drained batch: when the feed had all of its frames), let the venue
-adapter check it (sequence, hash, crossed), and send everything as one
+adapter check it (sequence per frame; hash and crossed once per batch, on the state the
+batch leaves), and send everything as one
 :class:`MarketDataBatch` to the quote cache (BLOCK mailbox; ``send_nowait`` first, so the
 only checkpoint per batch is the wait for the next frame unless the cache's inbox is
 full). No logging per message above DEBUG; raw frames are logged only when
@@ -159,6 +160,10 @@ class VenueAdapter:
         """Decode one frame into ``session.updates`` (+ checks); return updates added.
         Raises :class:`DecodeError` for a bad frame."""
         raise NotImplementedError
+
+    def end_batch(self) -> None:
+        """Called once per drained batch, after its frames and before it is sent on:
+        integrity checks of the batch's final state (what the cache will publish)."""
 
     def resubscribe(self, keys: tuple[str, ...], reason: str) -> None:
         """Ask the venue again for these instruments (liveness) ."""
@@ -360,6 +365,7 @@ class Feed(Actor):
                     frame = recv_channel.receive_nowait()
                 except empty:
                     break
+            adapter.end_batch()
             stats.frames += n_frames
             stats.batches += 1
             if n_updates:

@@ -7,9 +7,11 @@
 * Keepalive: text ``PING`` every ``ping_interval_s``; the decoder counts ``PONG``s; no
   ``PONG`` within ``pong_timeout_s`` of a ``PING`` -> reconnect.
 * Integrity (no sequence numbers on this venue): the feed keeps a shadow L2 book per
-  token and, after each frame, checks for each token it touched (a) a crossed book and
-  (b) the venue's hash of the resulting state (the last hashed entry of the frame for that
-  token; a ``book`` frame's hash is checked by the decoder). ``hash_mismatch_threshold``
+  token and, after each drained batch of frames, checks for each token it touched (a) a
+  crossed book and (b) the venue's hash of the resulting state (the last hashed entry of
+  the batch for that token; a ``book`` frame's hash is checked by the decoder). Checking
+  the final state once per batch is as strong as checking every frame for what is
+  published: the cache also applies the whole batch before it publishes. ``hash_mismatch_threshold``
   mismatches in a row (VENUES 1.9: one can be benign) or a crossed book mark the token
   stale in the cache and trigger a resync; checks are suspended for that token until its
   fresh book arrives.
@@ -38,6 +40,10 @@ class PolymarketAdapter(VenueAdapter):
         self.mismatches: dict[str, int] = {}
         self.resyncing: dict[str, float] = {}
         self.pongs_seen = 0
+        # Books touched by the frames of the batch being drained, and per token the last
+        # hashed delta (its hash covers the state the batch leaves): checked in end_batch.
+        self._touched: dict[str, HashedBook] = {}
+        self._last_hashed: dict[str, BookDelta] = {}
 
     def subscribe(self) -> None:
         assets = list(self.session.cfg.instruments)
@@ -76,8 +82,8 @@ class PolymarketAdapter(VenueAdapter):
         books = self.books
         liveness = s.liveness
         check = s.cfg.verify_hashes
-        last_hashed: dict[str, BookDelta] = {}
-        touched: dict[str, HashedBook] = {}
+        last_hashed = self._last_hashed
+        touched = self._touched
         for m in msgs:
             t = type(m)
             if t is BookDelta:
@@ -98,6 +104,8 @@ class PolymarketAdapter(VenueAdapter):
                 if book is None:
                     book = books[asset] = HashedBook(m.instrument)
                 book.apply_snapshot(m)
+                last_hashed.pop(asset, None)  # the snapshot replaced what they described
+                touched.pop(asset, None)
                 self.resyncing.pop(asset, None)
                 liveness.got_book(asset, now)
                 if m.hash_ok is False and check:
@@ -106,6 +114,18 @@ class PolymarketAdapter(VenueAdapter):
                 else:
                     self.mismatches.pop(asset, None)
             updates.append(m)
+        return len(msgs)
+
+    def end_batch(self) -> None:
+        """Crossed-book and hash checks on the final state of each book the batch touched:
+        one SHA-1 per token per batch, however many frames the batch held (a wrong
+        intermediate state either persists into the final one or was overwritten)."""
+        touched = self._touched
+        if not touched:
+            return
+        s = self.session
+        check = s.cfg.verify_hashes
+        last_hashed = self._last_hashed
         for asset, book in touched.items():
             if asset in self.resyncing:
                 continue
@@ -121,7 +141,8 @@ class PolymarketAdapter(VenueAdapter):
                     self._mismatch(asset, book.instrument, "hash mismatch")
                 elif ok:
                     self.mismatches.pop(asset, None)
-        return len(msgs)
+        touched.clear()
+        last_hashed.clear()
 
     def _mismatch(self, asset: str, inst: InstrumentId, reason: str) -> None:
         n = self.mismatches.get(asset, 0) + 1

@@ -1,0 +1,90 @@
+"""The Polymarket feed checks each token's hash once per drained batch, on its final state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from actors.feeds.base import FeedStats, Session
+from actors.feeds.messages import MarkStale
+from actors.feeds.polymarket import PolymarketAdapter
+from actors.sim.config import SimConfig
+from actors.sim.scenario import Scenario
+from actors.sim.wire_polymarket import PolyWire, encode
+from protocols.config.market import FeedConfig
+from protocols.messages import Venue
+from protocols.venues.polymarket import MarketDecoder
+
+
+class _Feed:
+    """What a Session reads of its feed."""
+
+    def __init__(self, cfg: FeedConfig) -> None:
+        self.config = cfg
+        self.stats = FeedStats()
+
+
+def _frames(n: int) -> tuple[list[str], list[str]]:
+    sc = Scenario(SimConfig(seed=3, markets=2, rate=4000.0, window_rate=0.0), 1_800_000_000_000)
+    wire = PolyWire(sc.markets)
+    ts = 1_800_000_000_000
+    books = [encode(wire.book(t, ts)) for m in sc.markets for t in (m.yes_token, m.no_token)]
+    changes: list[str] = []
+    while len(changes) < n:
+        sc.step()
+        ts += 1
+        log = list(sc.log)
+        sc.log.clear()
+        changes.extend(encode(obj) for obj in wire.price_changes(log, ts).values())
+    return books, changes[:n]
+
+
+def _adapter(books: list[str]) -> tuple[PolymarketAdapter, Session]:
+    assets = [msgspec.json.decode(b)["asset_id"] for b in books]
+    cfg = FeedConfig(name="polymarket", venue=Venue.POLYMARKET, url="ws://127.0.0.1:9",
+                     instruments=assets, hash_mismatch_threshold=1)  # fmt: skip
+    session = Session(_Feed(cfg), None)  # type: ignore[arg-type]  # no socket needed
+    adapter = PolymarketAdapter(session)
+    for b in books:
+        adapter.handle(b, 0, 0.0)
+    adapter.end_batch()
+    return adapter, session
+
+
+def _hashed_tokens(frames: list[str]) -> set[str]:
+    dec = MarketDecoder()
+    out: set[str] = set()
+    for f in frames:
+        for m in dec.decode(f, 0):
+            if getattr(m, "hash", ""):
+                out.add(m.instrument.symbol)
+    return out
+
+
+async def test_one_hash_check_per_token_per_batch() -> None:
+    books, frames = _frames(12)
+    adapter, session = _adapter(books)
+    for f in frames:
+        adapter.handle(f, 0, 0.0)
+    adapter.end_batch()
+    stats = session.stats
+    assert stats.hash_checks == len(_hashed_tokens(frames)) > 0  # not one per frame
+    assert stats.hash_mismatches == 0
+    assert not any(isinstance(o, MarkStale) for o in session.out)
+
+
+async def test_wrong_final_hash_is_caught_and_marks_stale() -> None:
+    books, frames = _frames(6)
+    adapter, session = _adapter(books)
+    last: Any = msgspec.json.decode(frames[-1])
+    for entry in last["price_changes"]:
+        entry["hash"] = "0" * 40
+    frames[-1] = msgspec.json.encode(last).decode()
+    for f in frames:
+        adapter.handle(f, 0, 0.0)
+    adapter.end_batch()
+    assert session.stats.hash_mismatches >= 1
+    stale = [o for o in session.out if isinstance(o, MarkStale)]
+    assert stale
+    assert "hash" in stale[0].reason
