@@ -192,9 +192,9 @@ FAST_LIVENESS = LivenessConfig(first_book_s=0.5, no_data_s=1.0, resubscribes_bef
             {"count": 3, "venue": SimVenueKind.KALSHI},
             lambda h: h.feed_stats["kalshi"].resyncs.get("seq_gap", 0) >= 1,
         ),
-        # The feed checks the hash of each token's final state per frame (intermediate
-        # entries describe states it never trades on), so corrupt enough hashes to hit
-        # final entries of several frames.
+        # The feed checks the hash of each token's final state per drained batch
+        # (intermediate entries describe states it never trades on), so corrupt enough
+        # hashes to hit final entries of several batches.
         (
             FaultKind.POLY_BAD_HASH,
             {"count": 60, "venue": SimVenueKind.POLYMARKET},
