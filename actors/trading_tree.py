@@ -74,9 +74,9 @@ def build_trading_path(
 ) -> tuple[SupervisorSpec, Callable[..., ChildSpec], TradingHandles]:
     """Build the trading subtree. ``clients`` defaults to HTTP clients from the config
     (paper: the sim's URLs in ``executor.*.rest_url``); live mode is checked here so a
-    missing switch fails before anything starts. ``metrics`` is accepted for the lead's
-    wiring (statistics() is the metrics source) and not used directly."""
-    del metrics
+    missing switch fails before anything starts. ``metrics`` receives the executor's
+    send-time histograms (tick -> order, detect -> order, venue round trip); everything
+    else is read from the actors' statistics()."""
     check_live_switches(config.executor, env)
     factory: ClientsFactory = clients or (lambda: build_clients(config.executor, env))
     fund_cfg = config.fund
@@ -119,6 +119,7 @@ def build_trading_path(
             clients=factory,
             user_fills=user_fills,
             channels=channels,
+            metrics=metrics,
         ),
         restart=Restart.PERMANENT,
         backoff=Backoff(min_s=0.1, max_s=5.0),

@@ -256,6 +256,9 @@ class Opportunity(msgspec.Struct, frozen=True, kw_only=True):
     venue_ts_ms: int  # newest venue time among the quotes used
     recv_ns: int  # oldest receive time among the quotes used (age is judged by it)
     detect_ns: int
+    # Receive time of the newest quote used: the tick that made the pair cross (latency
+    # is measured from it). 0 when unknown.
+    trigger_recv_ns: int = 0
 
 
 def client_order_id(opportunity_id: str, leg_index: int, attempt: int = 0) -> str:
@@ -282,6 +285,7 @@ class OrderIntent(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     recv_ns: int
     detect_ns: int
     intent_ns: int
+    trigger_recv_ns: int = 0  # the opportunity's trigger tick (0: unwinds, unknown)
 
 
 class OrderAck(msgspec.Struct, frozen=True, kw_only=True, gc=False):

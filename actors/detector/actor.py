@@ -364,6 +364,7 @@ class Engine:
             fees=plan.fees,
             venue_ts_ms=max(ta.venue_ts_ms, tb.venue_ts_ms),
             recv_ns=min(ta.recv_ns, tb.recv_ns),
+            trigger_recv_ns=max(ta.recv_ns, tb.recv_ns),
             detect_ns=detect_ns,
         )  # fmt: skip
 

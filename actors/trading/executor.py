@@ -29,6 +29,7 @@ from actors.trading.messages import (
 )
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RelookupPolicy, RetryPolicy
+from actors.trading.send_timing import SendTimes
 from actors.trading.two_leg import (
     ExecutionSettings,
     FillTracker,
@@ -80,11 +81,16 @@ class Executor(Actor):
     user_fills: Mailbox[Fill] | None = None  # fills from the venues' user channels
     channels: UserChannelState | None = None  # which user channels are connected
     heartbeat_s: float = 0.5
+    metrics: Any = None  # actors.observability.Metrics: send-time histograms
+    send_times: SendTimes = attrs.field(init=False)
     runner: OrderRunner | None = attrs.field(init=False, default=None)
     executions: Counter[str] = attrs.field(init=False, factory=Counter)
     in_flight: int = attrs.field(init=False, default=0)
     draining: bool = attrs.field(init=False, default=False)
     _idle: trio.Event = attrs.field(init=False, factory=trio.Event)
+
+    def __attrs_post_init__(self) -> None:
+        self.send_times = SendTimes(metrics=self.metrics)
 
     def statistics(self) -> dict[str, Any]:
         runner = self.runner
@@ -92,6 +98,7 @@ class Executor(Actor):
             "in_flight": self.in_flight,
             "executions": dict(self.executions),
             "draining": self.draining,
+            "send_times": self.send_times.statistics(),
         }
         if runner is not None:
             out["orders"] = dict(runner.counters)
@@ -123,6 +130,9 @@ class Executor(Actor):
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         clients = self.clients()
+        for client in clients.values():
+            if hasattr(client, "send_times"):  # HTTP venue clients report their send times
+                client.send_times = self.send_times
         cfg = self.config
         runner = self.runner = OrderRunner(
             gates=make_gates(cfg, clients),

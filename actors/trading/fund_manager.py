@@ -194,6 +194,7 @@ class FundCore:
                 recv_ns=opp.recv_ns,
                 detect_ns=opp.detect_ns,
                 intent_ns=now,
+                trigger_recv_ns=opp.trigger_recv_ns,
             )
             intents.append(intent)
             self._order_record(intent, OrderState.PENDING, "", 0, "")

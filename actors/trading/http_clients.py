@@ -24,6 +24,7 @@ import httpx
 import msgspec
 
 from actors.trading.ids import polymarket_salt
+from actors.trading.send_timing import SendTimes, Trace
 from actors.trading.venue_clients import (
     AccountSnapshot,
     Ambiguous,
@@ -134,6 +135,7 @@ def _build_request(
     path: str,
     content: bytes | None,
     headers: dict[str, str] | None,
+    trace: Trace | None = None,
 ) -> httpx.Request:
     """``client.build_request`` without re-parsing the URL and re-merging the client's
     headers and cookies on every call (~50 µs -> ~12 µs on the order path). Same result
@@ -156,9 +158,10 @@ def _build_request(
         overridden = {k.lower().encode() for k in headers}
         raw = [h for h in raw if h[0].lower() not in overridden]
         raw += [(k.encode(), v.encode()) for k, v in headers.items()]
-    return httpx.Request(
-        method, url, content=content, headers=raw, extensions={"timeout": prep.timeout}
-    )
+    extensions: dict[str, Any] = {"timeout": prep.timeout}
+    if trace is not None:
+        extensions["trace"] = trace  # httpcore reports the request's progress to it
+    return httpx.Request(method, url, content=content, headers=raw, extensions=extensions)
 
 
 async def _request(
@@ -169,10 +172,11 @@ async def _request(
     content: bytes | None = None,
     headers: dict[str, str] | None = None,
     params: dict[str, str] | None = None,
+    trace: Trace | None = None,
 ) -> httpx.Response:
     try:
         if params is None:
-            resp = await client.send(_build_request(client, method, url, content, headers))
+            resp = await client.send(_build_request(client, method, url, content, headers, trace))
         else:
             resp = await client.request(method, url, content=content, headers=headers,
                                         params=params)  # fmt: skip
@@ -259,6 +263,7 @@ class KalshiClient:
     signer: Callable[[str, str], dict[str, str]] | None = None
     tick: int = 10_000
     venue: Venue = Venue.KALSHI
+    send_times: SendTimes | None = None  # set by the executor: when orders hit the socket
 
     def _headers(self, method: str, path: str) -> dict[str, str]:
         headers = {"content-type": "application/json"}
@@ -273,8 +278,10 @@ class KalshiClient:
             intent.size, intent.client_order_id, intent.time_in_force,
         )  # fmt: skip
         path = "/portfolio/orders"
+        timing = self.send_times
         resp = await _request(self.http, "POST", path, content=kwire.encode_create_order(req),
-                              headers=self._headers("POST", path))  # fmt: skip
+                              headers=self._headers("POST", path),
+                              trace=timing.trace_for(intent) if timing else None)  # fmt: skip
         if resp.status_code in (200, 201):
             try:
                 body = msgspec.json.decode(resp.content, type=_KOrderBody)
@@ -450,6 +457,7 @@ class PolymarketClient:
     owner: str = "00000000-0000-4000-8000-00000000517a"
     address: str = _PAPER_ADDRESS
     order_id_fn: Callable[[bytes], str] = sim_order_hash
+    send_times: SendTimes | None = None  # set by the executor: when orders hit the socket
     tick: int = 10_000
     venue: Venue = Venue.POLYMARKET
     # Bodies are memoized per client order id so a resend is byte-identical (same hash).
@@ -484,8 +492,10 @@ class PolymarketClient:
 
     async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject:
         body, order_id = self._body(intent)
+        timing = self.send_times
         resp = await _request(self.http, "POST", "/order", content=body,
-                              headers={"content-type": "application/json"})  # fmt: skip
+                              headers={"content-type": "application/json"},
+                              trace=timing.trace_for(intent) if timing else None)  # fmt: skip
         decoded = pwire.decode_post_order_response(resp.content)
         if not (resp.status_code == 200 and decoded.success):
             out = pwire.order_outcome(decoded, intent.client_order_id, intent.instrument,

@@ -183,7 +183,7 @@ def test_complement_opportunity_with_timestamps() -> None:
     assert o.legs[0].size == 4 * ONE
     assert o.expected_edge == 4 * 30_000
     assert o.fees == 0
-    assert (o.recv_ns, o.detect_ns, o.venue_ts_ms) == (1_000, 5_000, 7)
+    assert (o.recv_ns, o.trigger_recv_ns, o.detect_ns, o.venue_ts_ms) == (1_000, 2_000, 5_000, 7)
     assert eng.batch_latencies_ns == [3_000]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -9,6 +10,7 @@ import msgspec
 import pytest
 import trio
 
+from actors.observability.metrics import Metrics
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.config import Venue as SimV
 from actors.sim.venue import SimVenue, open_sim_venue
@@ -23,6 +25,7 @@ from actors.trading.messages import (
     UnwindStarted,
 )
 from actors.trading.retry import RetryPolicy
+from actors.trading.send_timing import SendTimes
 from actors.trading.two_leg import ExecutionSettings, FillTracker, OrderRunner, execute_legs
 from protocols.config.trading import ExecutorConfig, HttpConfig, TradingConfig, VenueExecConfig
 from protocols.fixed import SIZE_ONE
@@ -269,3 +272,42 @@ def test_paper_config_builds_clients_for_enabled_venues() -> None:
         kalshi=VenueExecConfig(rest_url="http://127.0.0.1:1/trade-api/v2"),
     )
     assert set(build_clients(cfg)) == {Venue.KALSHI}
+
+
+async def test_send_times_are_taken_when_the_request_is_written(sim: SimVenue) -> None:
+    """tick -> order is stopped by httpcore's trace when the request is on the socket:
+    after the trigger tick and the detection, before the venue's answer is handled."""
+    h = Harness(sim)
+    metrics = Metrics(run_id="t")
+    timing = SendTimes(metrics=metrics)
+    for client in h.clients.values():
+        client.send_times = timing  # type: ignore[attr-defined]
+    t_detect = time.monotonic_ns()
+    t_tick = t_detect - 2_000_000  # the trigger tick arrived 2 ms before detection
+
+    def timed(leg: int, inst: InstrumentId) -> OrderIntent:
+        return msgspec.structs.replace(
+            intent("timed", leg, inst, 990_000), trigger_recv_ns=t_tick, detect_ns=t_detect
+        )
+
+    req = ExecutionRequest(
+        opportunity_id="timed", intents=(timed(0, poly_yes(sim)), timed(1, kalshi_yes(sim)))
+    )
+    with trio.fail_after(10):
+        report = await execute_legs(req, h.runner, h.control, h.settings)
+    done = time.monotonic_ns()
+    assert report.outcome is ExecutionOutcome.COMPLETE, report
+    assert timing.sent == 2
+    ticks = list(timing.tick_to_order_ns)
+    assert len(ticks) == 2
+    assert all(t_detect - t_tick <= t <= done - t_tick for t in ticks)
+    assert len(timing.detect_to_order_ns) == 1  # the first leg's only
+    scrape = metrics.exposition().decode()
+    assert "arbtree_tick_to_order_seconds_count 2.0" in scrape
+    assert "arbtree_opportunity_to_order_seconds_count 1.0" in scrape
+    assert 'arbtree_order_round_trip_seconds_count{venue="kalshi"} 1.0' in scrape
+    assert 'arbtree_order_round_trip_seconds_count{venue="polymarket"} 1.0' in scrape
+    stats = timing.statistics()
+    assert stats["orders_sent"] == 2
+    assert stats["tick_to_order_us"]["p50"] is not None
+    await h.aclose()

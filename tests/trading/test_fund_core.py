@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -63,6 +64,16 @@ def test_accept_reserves_and_builds_grouped_intents() -> None:
     assert c.ledger.reserved[Venue.POLYMARKET] == 4_500_000
     assert c.ledger.reserved[Venue.KALSHI] == 5_000_000 + 180_000  # fee 0.07*10*.25 -> 0.18
     assert c.ledger.conserved()
+
+
+def test_intents_carry_the_opportunity_timestamps() -> None:
+    """The trigger tick's receive time rides to the executor, which stops the
+    tick-to-order clock when the request is on the socket."""
+    o = msgspec.structs.replace(opp(oid="t1"), trigger_recv_ns=123_456)
+    result = core().decide(o)
+    assert isinstance(result, ExecutionRequest)
+    for it in result.intents:
+        assert (it.trigger_recv_ns, it.detect_ns, it.recv_ns) == (123_456, o.detect_ns, o.recv_ns)
 
 
 @pytest.mark.parametrize(

@@ -114,15 +114,22 @@ class Metrics:
             ["strategy"],
             registry=r,
         )
+        self.tick_to_order = Histogram(
+            "arbtree_tick_to_order_seconds",
+            "From the feed receiving the tick that triggered an opportunity to an order's "
+            "request written to the venue's socket.",
+            buckets=INTERNAL_BUCKETS,
+            registry=r,
+        )
         self.opportunity_to_order = Histogram(
             "arbtree_opportunity_to_order_seconds",
-            "From an opportunity's creation to its first order leaving for the venue.",
+            "From an opportunity's detection to its first leg's request written to the socket.",
             buckets=INTERNAL_BUCKETS,
             registry=r,
         )
         self.order_round_trip = Histogram(
             "arbtree_order_round_trip_seconds",
-            "From sending an order to the venue's acknowledgement or rejection.",
+            "From an order request written to the socket to the venue's response headers.",
             ["venue"],
             buckets=VENUE_BUCKETS,
             registry=r,
