@@ -1,24 +1,20 @@
 """``arbtree bench e2e``: tick-to-order through the whole assembled tree (``run_app``)
 against the embedded sim at an offered load, with the floor measured in the same run.
 
-Tick-to-order, per order: from the monotonic receive time of the market-data frame that
-triggered the opportunity to the moment httpx hands the order request to its transport
-(the ``request`` event hook, as in ``bench/trading_bench.py``). Split into
-tick -> detect (detector), detect -> intent (fund manager), intent -> socket (executor).
-
-Timestamps: ``OrderIntent.detect_ns`` / ``intent_ns`` are used as carried. The trigger
-frame's ``recv_ns`` is *not* carried: ``Opportunity.recv_ns`` is ``min`` of the two legs'
-receive times (the older quote, which can be seconds old), so the bench reads the
-detector engine's own per-opportunity tick latency (``detect_ns`` - the newer book's
-``recv_ns``), which it computes for every emitted opportunity, by wrapping
-``Engine.update`` in this process. The executor exposes no send timestamp, so the send
-time is taken from an httpx request hook added to the clients this process builds. No
-actor code is changed.
+Tick-to-order, per order, from the timestamps the system itself carries and takes: the
+trigger tick's receive time (``OrderIntent.trigger_recv_ns``, set by the feed, carried by
+the detector's Opportunity and the fund manager's intents) to the moment httpcore reports
+the request written to the socket (the executor's ``SendTimes``, fed by the venue clients'
+``trace`` extension; the bench only collects what ``SendTimes.on_sent`` sees). Split into
+tick -> detect (feed, cache, detector) and detect -> socket (fund manager, executor,
+client). The same figures are exported live as ``arbtree_tick_to_order_seconds`` and
+``arbtree_opportunity_to_order_seconds``.
 
 Floor (same run, same process, after the pipeline): one decode of a sim frame of the same
 size with msgspec + four raw mailbox hops (feed -> cache -> detector -> fund manager ->
 executor, the same Mailbox type, one message in flight) + a raw httpx POST of an order to
-the same sim (call -> request hook). Reported, never asserted.
+the same sim (call -> request hook; the request hook fires just before httpcore writes,
+so the floor is if anything flattered). Reported, never asserted.
 """
 
 from __future__ import annotations
@@ -31,7 +27,6 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import msgspec
@@ -39,12 +34,10 @@ import trio
 import trio.lowlevel
 from hdrh.histogram import HdrHistogram
 
-import actors.trading.http_clients as http_clients
-from actors.detector.actor import Engine
-from actors.trading.ids import leg_order_id, polymarket_salt
+from actors.trading.send_timing import SendTimes
 from arbtree.config import AppConfig, load_app_config
-from arbtree.runner import Assembly, RunOptions, run_app
-from protocols.messages import Opportunity
+from arbtree.runner import RunOptions, run_app
+from protocols.messages import OrderIntent
 from supervision import Mailbox, OverflowPolicy
 
 HOPS = 4
@@ -64,46 +57,22 @@ def _fmt(name: str, h: HdrHistogram) -> str:
     )
 
 
-class Capture:
-    """Per-opportunity timestamps gathered by the bench's hooks."""
-
-    def __init__(self) -> None:
-        self.trigger_ns: dict[str, int] = {}  # opportunity id -> newer book's recv_ns
-        self.detect_ns: dict[str, int] = {}
-        self.sent_ns: dict[str, int] = {}  # client order id -> request handed to transport
-        self.salts: dict[int, str] = {}
-        self.bodies: list[tuple[int, bytes]] = []
-
-    async def on_request(self, request: httpx.Request) -> None:
-        if request.method == "POST":
-            self.bodies.append((time.monotonic_ns(), request.content))
-
-
 @contextmanager
-def instrumented(capture: Capture) -> Iterator[None]:
-    """Wrap Engine.update (per-opportunity tick latency) and the HTTP client factory."""
-    original_update = Engine.update
-    original_client = http_clients.make_http_client
+def captured_sends(samples: list[tuple[int, int, int]]) -> Iterator[None]:
+    """Collect, per order the executor writes to a socket, the timestamps the system
+    itself carries and takes: (trigger tick received, detected, request written)."""
+    original = SendTimes.on_sent
 
-    def update(self: Engine, tops: Any, now: float) -> list[Opportunity]:
-        out = original_update(self, tops, now)
-        for opp, latency in zip(out, self.batch_latencies_ns, strict=False):
-            capture.trigger_ns[opp.opportunity_id] = opp.detect_ns - latency
-            capture.detect_ns[opp.opportunity_id] = opp.detect_ns
-        return out
+    def on_sent(self: SendTimes, intent: OrderIntent, now_ns: int) -> None:
+        original(self, intent, now_ns)
+        if intent.trigger_recv_ns:  # unwinds carry none
+            samples.append((intent.trigger_recv_ns, intent.detect_ns, now_ns))
 
-    def make_client(cfg: Any, base_url: str) -> httpx.AsyncClient:
-        client = original_client(cfg, base_url)
-        client.event_hooks["request"].append(capture.on_request)
-        return client
-
-    Engine.update = update  # type: ignore[method-assign]
-    http_clients.make_http_client = make_client
+    SendTimes.on_sent = on_sent  # type: ignore[method-assign]
     try:
         yield
     finally:
-        Engine.update = original_update  # type: ignore[method-assign]
-        http_clients.make_http_client = original_client
+        SendTimes.on_sent = original  # type: ignore[method-assign]
 
 
 def bench_config(rate: float, duration_s: float, dsn: str | None, run_dir: Path) -> AppConfig:
@@ -135,57 +104,18 @@ def bench_config(rate: float, duration_s: float, dsn: str | None, run_dir: Path)
     )
 
 
-def _order_coid(body: bytes, capture: Capture) -> str | None:
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        return None
-    coid = doc.get("client_order_id")
-    if isinstance(coid, str):
-        return coid
-    order = doc.get("order")
-    if isinstance(order, dict):
-        salt = order.get("salt")
-        return capture.salts.get(int(salt)) if salt is not None else None
-    return None
-
-
 async def _pipeline(config: AppConfig) -> dict[str, HdrHistogram]:
-    capture = Capture()
-    opps: dict[str, Opportunity] = {}
-    with instrumented(capture):
-        # The opportunities the trading path records (accepted or not): their leg ids.
-        original_record = Assembly.record
-
-        def record(self: Assembly, item: Any) -> None:
-            opp = getattr(item, "opportunity", None)
-            if isinstance(opp, Opportunity) and opp.opportunity_id not in opps:
-                opps[opp.opportunity_id] = opp
-                for i in range(len(opp.legs)):
-                    coid = leg_order_id(opp.opportunity_id, i)
-                    capture.salts[polymarket_salt(coid)] = coid
-            original_record(self, item)
-
-        Assembly.record = record  # type: ignore[method-assign,assignment]
-        try:
-            await run_app(config, RunOptions(), "bench-e2e")
-        finally:
-            Assembly.record = original_record  # type: ignore[method-assign]
-    by_coid: dict[str, str] = {}
-    for opp_id in opps:
-        for i in range(2):
-            by_coid[leg_order_id(opp_id, i)] = opp_id
+    samples: list[tuple[int, int, int]] = []
+    with captured_sends(samples):
+        await run_app(config, RunOptions(), "bench-e2e")
     tick_to_order, tick_to_detect, detect_to_socket = _hist(), _hist(), _hist()
-    for sent_ns, body in capture.bodies:
-        owner = by_coid.get(_order_coid(body, capture) or "")
-        if owner is None or owner not in capture.trigger_ns:
-            continue  # unwinds and anything not triggered by a frame
-        trigger = capture.trigger_ns[owner]
-        detect = capture.detect_ns[owner]
-        tick_to_order.record_value(max(1, (sent_ns - trigger) // 1000))
-        detect_to_socket.record_value(max(1, (sent_ns - detect) // 1000))
-    for opp_id, trigger in capture.trigger_ns.items():
-        tick_to_detect.record_value(max(1, (capture.detect_ns[opp_id] - trigger) // 1000))
+    detections = set()
+    for trigger, detect, sent in samples:
+        tick_to_order.record_value(max(1, (sent - trigger) // 1000))
+        detect_to_socket.record_value(max(1, (sent - detect) // 1000))
+        if (trigger, detect) not in detections:
+            detections.add((trigger, detect))
+            tick_to_detect.record_value(max(1, (detect - trigger) // 1000))
     return {
         "tick_to_order": tick_to_order,
         "tick_to_detect": tick_to_detect,
