@@ -28,13 +28,15 @@ from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.database import Database, open_database
 from actors.storage.sink import StorageSink
+from actors.storage.tables import load_fund_checkpoint
 from actors.tick_sampler import TickSampler
+from actors.trading.fund_manager import CheckpointLoader
 from actors.trading_tree import TradingHandles, build_trading_path
 from arbtree.config import AppConfig, load_app_config, market_config_for_sim
 from arbtree.status import StatusSource, run_status_display, stale_instruments
 from arbtree.summary import Detection, RunSummary, build_summary
 from protocols.config.load import ConfigError
-from protocols.messages import Opportunity, OpportunityRecord
+from protocols.messages import FundCheckpointRecord, Opportunity, OpportunityRecord
 from supervision import (
     ChildSpec,
     Mailbox,
@@ -195,6 +197,31 @@ async def run_app(
         return build_summary(asm, trio.current_time() - started)
 
 
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def checkpoint_loader_for(config: AppConfig, db: Database, started_ms: int) -> CheckpointLoader:
+    """Where the fund manager's start-up reconciliation gets its last checkpoint.
+
+    Real venues: the newest one in the database; failing to read it fails closed (the
+    reconciliation reports it and trading stays HALTED). The simulated venue opens a fresh
+    account every run, so only this run's checkpoints apply (a fund manager restarted
+    mid-run keeps its fees and daily loss), and an unreadable database means none: the
+    sim's balances are the truth, and a dead database must not stop paper trading."""
+    if config.run.venue != "sim":
+        return lambda: db.run(load_fund_checkpoint)
+
+    async def this_run() -> FundCheckpointRecord | None:
+        try:
+            return await db.run(lambda conn: load_fund_checkpoint(conn, started_ms))
+        except Exception as exc:
+            log.warning("fund checkpoint not readable (%s); reconciling against the sim", exc)
+            return None
+
+    return this_run
+
+
 @asynccontextmanager
 async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembly]:
     """Start the sim and the database, then build (not start) the supervision tree."""
@@ -254,7 +281,14 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             return built[0].tree if built else None  # None until open_tree has started
 
         trading_spec, watchdog_spec, trading = build_trading_path(
-            trading_cfg, opportunities=opportunities, storage=record, metrics=metrics
+            trading_cfg,
+            opportunities=opportunities,
+            storage=record,
+            metrics=metrics,
+            # A configured checkpoint file wins: the fund manager reads it itself.
+            checkpoint_loader=None
+            if trading_cfg.fund.checkpoint_file
+            else checkpoint_loader_for(config, db, _wall_ms()),
         )
         feeds_spec, market_spec, market = build_market_path(
             market_cfg, to_fund_manager=opportunities, metrics=metrics, seed=config.run.seed

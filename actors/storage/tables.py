@@ -452,12 +452,17 @@ def instrument_from_key(key: str) -> InstrumentId:
     return InstrumentId(venue=Venue(venue), symbol=rest)
 
 
-async def load_fund_checkpoint(conn: Any) -> FundCheckpointRecord | None:
+async def load_fund_checkpoint(
+    conn: Any, since_ms: int | None = None
+) -> FundCheckpointRecord | None:
     """The newest fund checkpoint read back from its two tables (asyncpg connection,
-    asyncio side), or None when there is none: what the fund manager restarts from."""
+    asyncio side), or None when there is none: what the fund manager restarts from.
+    ``since_ms`` (wall clock, ms) ignores checkpoints taken before it (an earlier run's)."""
     row = await conn.fetchrow(
         "SELECT rid, taken_ns, at, balances, open_orders, fees_paid, day_fees, day_realized,"
-        " loss_day FROM fund_checkpoints ORDER BY at DESC, taken_ns DESC LIMIT 1"
+        " loss_day FROM fund_checkpoints WHERE $1::bigint IS NULL OR at >= to_timestamp($1 /"
+        " 1000.0) ORDER BY at DESC, taken_ns DESC LIMIT 1",
+        since_ms,
     )
     if row is None:
         return None

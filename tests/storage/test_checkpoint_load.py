@@ -65,3 +65,20 @@ async def test_rows_from_before_the_migration_read_as_no_fees(db_dsn: str, tmp_p
     assert (loaded.fees_paid, loaded.day_fees, loaded.day_realized, loaded.loss_day) == (
         0, 0, 0, -1,
     )  # fmt: skip
+
+
+async def test_since_ignores_an_earlier_runs_checkpoints(db_dsn: str, tmp_path: Path) -> None:
+    cfg = fast_config()
+    earlier_run = full_checkpoint(1, NOW_MS - 60_000)
+    with trio.fail_after(30):
+        async with open_database(db_dsn, tmp_path, cfg) as db:
+            async with running_writer(db, tmp_path / "journal", cfg) as (sink, _):
+                sink.put(earlier_run)
+                await sink.flush()
+            assert await db.run(lambda c: load_fund_checkpoint(c, NOW_MS - 1_000)) is None
+            this_run = full_checkpoint(2)
+            async with running_writer(db, tmp_path / "journal2", cfg) as (sink, _):
+                sink.put(this_run)
+                await sink.flush()
+            assert await db.run(lambda c: load_fund_checkpoint(c, NOW_MS - 1_000)) == this_run
+            assert await db.run(load_fund_checkpoint) == this_run
