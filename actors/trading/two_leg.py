@@ -8,7 +8,8 @@ per-order filled-size watermark) and a final state.
 
 :func:`execute_legs` pre-checks every leg, sends them concurrently (FOK/IOC), and if the
 legs filled unequally unwinds the excess within ``max_leg_delay`` (reported NAKED if it
-could not).
+could not). When a leg's outcome stays unknown (AMBIGUOUS, lookups failed), it unwinds
+everything the known legs hold and unwinds the unknown leg if it later resolves filled.
 """
 
 from __future__ import annotations
@@ -208,6 +209,16 @@ class UnresolvedOrder:
     last_error: str = ""
 
 
+@attrs.define
+class PendingHedge:
+    """An unresolved leg of an execution whose other legs were flattened: if it turns out
+    to have filled, what it holds beyond ``partners_left`` is unwound on resolution."""
+
+    partners_left: int  # shares the execution's resolved legs still hold (0 when flat)
+    control: TradingControl
+    settings: ExecutionSettings
+
+
 @attrs.frozen
 class LegResult:
     intent: OrderIntent
@@ -238,6 +249,8 @@ class OrderRunner:
     # AMBIGUOUS orders no lookup could resolve yet, by client order id (see relookup_loop).
     relookup: RelookupPolicy = attrs.field(factory=RelookupPolicy)
     unresolved: dict[str, UnresolvedOrder] = attrs.field(factory=dict)
+    # Unresolved legs whose partners were flattened (execute_legs): hedged on resolution.
+    pending_hedges: dict[str, PendingHedge] = attrs.field(factory=dict)
     _parked: trio.Event = attrs.field(factory=trio.Event)
 
     def _count(self, name: str) -> None:
@@ -393,12 +406,33 @@ class OrderRunner:
                         "later); reservation released, not resent", coid, entry.attempts,
                         waited)  # fmt: skip
             await self._reject(intent, "not_placed", "unknown to the venue on re-lookup", False)
+            self.pending_hedges.pop(coid, None)  # nothing was bought: nothing to hedge
             return True
         self._count("relookup_resolved")
         log.warning("ambiguous order %s resolved by re-lookup %d (%.1f s later): %s, filled %d",
                     coid, entry.attempts, waited, status.state, status.filled_size)  # fmt: skip
-        await self._accepted(intent, status)
+        result = await self._accepted(intent, status)
+        await self._hedge_resolved(result)
         return True
+
+    async def _hedge_resolved(self, result: LegResult) -> None:
+        """A leg resolved after its execution ended: unwind what it holds beyond what its
+        partners still hold (they were flattened when the execution ended ambiguous)."""
+        pending = self.pending_hedges.pop(result.intent.client_order_id, None)
+        if pending is None:
+            return
+        step = max(1, self.gates[result.intent.instrument.venue].size_step)
+        excess = (result.received - pending.partners_left) // step * step
+        if excess <= 0:
+            return
+        self._count("resolution_unwinds")
+        deadline = trio.current_time() + pending.settings.max_leg_delay_s
+        left = await unwind(result, excess, self, pending.control, pending.settings, deadline)
+        if left >= step:
+            self._count("resolution_naked")
+            log.error("order %s resolved filled after its execution; %d shares could not be"
+                      " unwound within max_leg_delay", result.intent.client_order_id,
+                      left)  # fmt: skip
 
     async def _accepted(self, intent: OrderIntent, status: OrderStatus) -> LegResult:
         coid = intent.client_order_id
@@ -505,6 +539,9 @@ async def execute_legs(
     unresolved = [r for r in legs if not r.resolved]
     if unresolved:
         detail = ", ".join(f"{r.intent.client_order_id}: {r.reason}" for r in unresolved)
+        left = await _flatten_known(legs, unresolved, runner, control, settings)
+        if left:
+            detail += f"; {left} shares of resolved legs could not be unwound"
         return report(ExecutionOutcome.AMBIGUOUS, detail)
     filled = [r.filled for r in legs]
     if all(r.filled >= r.intent.size for r in legs):
@@ -529,6 +566,33 @@ async def execute_legs(
         return report(ExecutionOutcome.NAKED, "; ".join(naked))
     outcome = ExecutionOutcome.UNWOUND if hedged == 0 else ExecutionOutcome.PARTIAL
     return report(outcome, f"hedged {hedged}, excess unwound")
+
+
+async def _flatten_known(
+    legs: list[LegResult],
+    unresolved: list[LegResult],
+    runner: OrderRunner,
+    control: TradingControl,
+    settings: ExecutionSettings,
+) -> int:
+    """Some legs' outcome is unknown (lookups failed; they are looked up again on a timer):
+    a hedge cannot be computed, so flatten what is known -- unwind everything the resolved
+    legs hold within ``max_leg_delay`` -- and have each unknown leg unwound in turn if it
+    resolves filled (``OrderRunner.pending_hedges``). No known holding outlives
+    ``max_leg_delay``; an unknown one lives until the venue answers a lookup. Returns the
+    shares that could not be unwound."""
+    deadline = trio.current_time() + settings.max_leg_delay_s
+    left = 0
+    for r in legs:
+        if not r.resolved or r.received <= 0:
+            continue
+        step = max(1, runner.gates[r.intent.instrument.venue].size_step)
+        holding = r.received // step * step
+        if holding > 0:
+            left += await unwind(r, holding, runner, control, settings, deadline)
+    for r in unresolved:
+        runner.pending_hedges[r.intent.client_order_id] = PendingHedge(left, control, settings)
+    return left
 
 
 async def unwind(

@@ -29,8 +29,10 @@ from actors.trading.messages import (
     ExecutorCommand,
     ExecutorOutcomeMsg,
     OrderFinal,
+    UnwindStarted,
 )
 from actors.trading.retry import RelookupPolicy
+from actors.trading.two_leg import execute_legs
 from actors.trading.venue_clients import VenueClient
 from protocols.config.trading import RelookupConfig
 from protocols.fixed import SIZE_ONE
@@ -237,3 +239,76 @@ async def test_executor_actor_keeps_resolving_after_the_execution_reported_ambig
     assert stats["relookup"] == {"attempts": 2, "failed": 1, "resolved": 1, "not_found": 0}
     assert len(sim.exchange.kalshi_by_client(a.client_order_id)) == 1
     assert control.state is TradingState.ACTIVE  # the fund manager, not the executor, reduces
+
+
+async def test_ambiguous_leg_flattens_the_known_legs_and_is_hedged_on_resolution(
+    sim: SimVenue, autojump_clock: trio.testing.MockClock
+) -> None:
+    """Never a known naked leg beyond max_leg_delay: when one leg's outcome stays unknown,
+    the legs that filled are unwound at once, and the unknown leg is unwound in turn when
+    a re-lookup finds that it filled. Both venues' accounts end flat."""
+    h, _ = harness(sim)
+    poly, kalshi = poly_yes(sim), kalshi_yes(sim)
+    req = ExecutionRequest(
+        opportunity_id="amb",
+        intents=(
+            intent("amb", 0, poly, 990_000, size=10 * SIZE_ONE),
+            intent("amb", 1, kalshi, 990_000, size=10 * SIZE_ONE),
+        ),
+    )
+    # The Kalshi order executes but its reply is lost, and its 3 lookups fail.
+    sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimV.KALSHI, count=1)
+    sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=3)
+    kalshi_coid = req.intents[1].client_order_id
+    with trio.fail_after(60):
+        report = await execute_legs(req, h.runner, h.control, h.settings)
+        assert report.outcome is ExecutionOutcome.AMBIGUOUS
+        # The Polymarket leg filled and was sold back within max_leg_delay.
+        # (10 shares bought; without the user channel the fee taken in shares is estimated
+        # at its worst case, so a dust remainder of a few hundredths may stay)
+        assert sim.exchange.poly.positions.get(poly.symbol, 0) < SIZE_ONE // 10
+        assert [u.intent.instrument for u in h.of(UnwindStarted)] == [poly]
+        assert list(h.runner.pending_hedges) == [kalshi_coid]
+        # Meanwhile the venue holds the Kalshi contracts we could not see.
+        held = f"{kalshi.symbol}:yes"
+        assert sim.exchange.kalshi.positions.get(held, 0) == 10 * SIZE_ONE
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(h.runner.relookup_loop)
+            await resolved(h)
+            while h.runner.pending_hedges or len(h.of(UnwindStarted)) < 2:  # noqa: ASYNC110
+                await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
+    assert [u.intent.instrument for u in h.of(UnwindStarted)] == [poly, kalshi]
+    assert sim.exchange.kalshi.positions.get(held, 0) == 0
+    assert h.runner.counters["resolution_unwinds"] == 1
+    assert "resolution_naked" not in h.runner.counters
+    await h.aclose()
+
+
+async def test_ambiguous_leg_that_never_filled_leaves_nothing_to_hedge(
+    sim: SimVenue, autojump_clock: trio.testing.MockClock
+) -> None:
+    h, _ = harness(sim)
+    poly, kalshi = poly_yes(sim), kalshi_yes(sim)
+    req = ExecutionRequest(
+        opportunity_id="amb0",
+        intents=(
+            intent("amb0", 0, poly, 990_000, size=10 * SIZE_ONE),
+            intent("amb0", 1, kalshi, 990_000, size=10 * SIZE_ONE),
+        ),
+    )
+    # REST_TIMEOUT holds the Kalshi request unanswered and never executes it; the lookups
+    # fail, so its outcome stays unknown until a re-lookup finds no such order.
+    sim.faults.inject(FaultKind.REST_TIMEOUT, venue=SimV.KALSHI, count=1)
+    sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=3)
+    with trio.fail_after(60):
+        report = await execute_legs(req, h.runner, h.control, h.settings)
+        assert report.outcome is ExecutionOutcome.AMBIGUOUS
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(h.runner.relookup_loop)
+            await resolved(h)
+            nursery.cancel_scope.cancel()
+    assert not h.runner.pending_hedges
+    assert [u.intent.instrument for u in h.of(UnwindStarted)] == [poly]  # only the known leg
+    assert sim.exchange.kalshi.positions.get(f"{kalshi.symbol}:yes", 0) == 0
+    await h.aclose()
