@@ -56,6 +56,9 @@ from protocols.messages import (
 
 log = logging.getLogger("arbtree.trading.executor")
 
+# Venue reject reasons no resend of the same order can cure (an unwind stops on them).
+UNSENDABLE = frozenset({"min_size", "tick_size", "invalid_order"})
+
 Emit = Callable[[ExecutorOutcomeMsg], Awaitable[None]]
 
 TERMINAL = frozenset(
@@ -640,6 +643,12 @@ async def unwind(
             result = await runner.place(uw, OrderPurpose.UNWIND)
             remaining -= result.filled
             if not result.resolved:
+                break
+            if result.state is OrderState.REJECTED and result.reason in UNSENDABLE:
+                # Malformed for the venue (below its minimum size, off its tick): the same
+                # order sent again cannot succeed; a no-fill or a venue hiccup can.
+                log.error("unwind of %s rejected by the venue (%s); %d left unhedged",
+                          intent.client_order_id, result.reason, remaining)  # fmt: skip
                 break
             if remaining > 0:
                 await trio.sleep(runner.retry.delay(min(attempt, 3)))

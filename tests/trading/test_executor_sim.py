@@ -144,6 +144,26 @@ async def test_one_leg_fails_and_the_other_is_unwound(sim: SimVenue) -> None:
     await h.aclose()
 
 
+async def test_unwind_stops_on_a_rejection_no_resend_can_cure(sim: SimVenue) -> None:
+    """A Polymarket buy of 5 shares keeps 5 minus the fee in shares: below the venue's
+    5-share minimum, so it cannot be sold back. The unwind sends it once and reports it
+    naked, instead of hammering the venue with the same rejected order until the deadline."""
+    h = Harness(sim)
+    req = ExecutionRequest(
+        opportunity_id="dust",
+        intents=(
+            intent("dust", 0, poly_yes(sim), 990_000),  # fills 5, keeps 5 - fee shares
+            intent("dust", 1, kalshi_yes(sim), 10_000),  # FOK at 0.01 cannot fill
+        ),
+    )
+    with trio.fail_after(10):
+        report = await execute_legs(req, h.runner, h.control, h.settings)
+    assert report.outcome is ExecutionOutcome.NAKED, report
+    assert len(h.of(UnwindStarted)) == 1
+    assert [r.reason for r in h.of(OrderReject)] == ["min_size"]  # the unwind, once
+    await h.aclose()
+
+
 async def test_dropped_response_is_ambiguous_and_resolved_without_duplicate(
     sim: SimVenue,
 ) -> None:
