@@ -8,6 +8,7 @@ learns at start-up (the sim's URLs and listed markets) so the default needs no e
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -15,7 +16,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from actors.sim import SimConfig
-from actors.sim.scenario import Market
+from arbtree.sim_process import ListedMarket
 from protocols.config.load import ConfigError, decode_config, load_config
 from protocols.config.market import (
     CrossVenuePair,
@@ -54,6 +55,9 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     levels: int = 5
     kalshi_legacy_cents: bool = False
     ground_truth: str = "ground_truth.jsonl"  # relative to the run directory
+    # Run the sim in a child process (arbtree.sim_process): the trading system's loop then
+    # does none of the venue's work (latency measurements); faults need it in-process.
+    process: bool = False
 
     def to_sim_config(self, seed: int, run_dir: Path) -> SimConfig:
         return SimConfig(
@@ -132,7 +136,12 @@ def _describe(info: mi.Type) -> str:
 
 
 def market_config_for_sim(
-    base: MarketConfig, markets: list[Market], *, polymarket_ws: str, kalshi_ws: str, rest: str
+    base: MarketConfig,
+    markets: Sequence[ListedMarket],
+    *,
+    polymarket_ws: str,
+    kalshi_ws: str,
+    rest: str,
 ) -> MarketConfig:
     """Point the feeds at the simulated venue and list its markets and cross-venue pairs.
 

@@ -2,8 +2,9 @@
 
 Start order (ARCHITECTURE §3): control, storage, trading (the fund manager reconciles
 before anything can trade), market (quote cache, detector), feeds, watchdog. Against the
-simulated venue the sim is started first, in-process, and the feeds and executor are
-pointed at its loopback URLs.
+simulated venue the sim is started first, in-process (or, with ``[sim] process = true``, in
+a child process: ``arbtree.sim_process``), and the feeds and executor are pointed at its
+loopback URLs.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from actors.tick_sampler import TickSampler
 from actors.trading.fund_manager import CheckpointLoader
 from actors.trading_tree import TradingHandles, build_trading_path
 from arbtree.config import AppConfig, load_app_config, market_config_for_sim
+from arbtree.sim_process import SimHandle, SimProcess, open_sim_process
 from arbtree.status import StatusSource, run_status_display, stale_instruments
 from arbtree.summary import Detection, RunSummary, build_summary
 from protocols.config.load import ConfigError
@@ -66,6 +68,7 @@ class RunOptions:
     control_port: int | None = None
     summary_path: Path | None = None
     panel: bool = False
+    sim_process: bool = False  # True: the sim in a child process (else the file's sim.process)
 
 
 def resolve_config(options: RunOptions) -> AppConfig:
@@ -98,7 +101,10 @@ def resolve_config(options: RunOptions) -> AppConfig:
     storage = config.storage
     if options.db_dsn:
         storage = replace(storage, dsn=options.db_dsn)
-    return replace(config, run=run, observability=obs, trading=trading, storage=storage)
+    sim = config.sim
+    if options.sim_process:
+        sim = replace(sim, process=True)
+    return replace(config, run=run, sim=sim, observability=obs, trading=trading, storage=storage)
 
 
 def run_blocking(options: RunOptions) -> int:
@@ -128,11 +134,16 @@ def run_blocking(options: RunOptions) -> int:
 
 @attrs.define(eq=False)
 class Assembly:
-    """Everything one run wires together, kept for the status display and the summary."""
+    """Everything one run wires together, kept for the status display and the summary.
+
+    ``sim`` is the in-process simulated venue (fault hooks, its exchange and books): None
+    against real venues and when the sim runs in a child process (``sim.process``), where
+    ``sim_process`` is set instead. ``sim_handle`` is whichever of the two runs."""
 
     config: AppConfig
     run_dir: Path
     sim: SimVenue | None
+    sim_process: SimProcess | None
     db: Database
     metrics: Metrics
     plane: ControlPlane
@@ -143,6 +154,11 @@ class Assembly:
     tree: Tree | None = None
     detections: list[Detection] = attrs.field(factory=list)
     opportunities_by_strategy: dict[str, int] = attrs.field(factory=dict)
+
+    @property
+    def sim_handle(self) -> SimHandle | None:
+        """The simulated venue in either mode (URLs, markets, windows), None if real."""
+        return self.sim if self.sim is not None else self.sim_process
 
     def record(self, record: Any) -> None:
         """The trading path's record sink: note detections for scoring, then persist."""
@@ -194,6 +210,8 @@ async def run_app(
                     tree.request_shutdown(f"duration of {config.run.duration_s:g} s elapsed")
                 await tree.wait_stopped()
                 nursery.cancel_scope.cancel(reason="run finished")
+        if asm.sim_process is not None:
+            await asm.sim_process.stop()  # a child process reports its windows when it stops
         return build_summary(asm, trio.current_time() - started)
 
 
@@ -230,16 +248,20 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         market_cfg = config.market
         trading_cfg = config.trading
         sim: SimVenue | None = None
+        sim_process: SimProcess | None = None
         if config.run.venue == "sim":
-            sim = await stack.enter_async_context(
-                open_sim_venue(config.sim.to_sim_config(config.run.seed, run_dir))
-            )
+            sim_config = config.sim.to_sim_config(config.run.seed, run_dir)
+            handle: SimHandle
+            if config.sim.process:
+                handle = sim_process = await stack.enter_async_context(open_sim_process(sim_config))
+            else:
+                handle = sim = await stack.enter_async_context(open_sim_venue(sim_config))
             market_cfg = market_config_for_sim(
                 market_cfg,
-                sim.markets,
-                polymarket_ws=sim.polymarket_ws_url,
-                kalshi_ws=sim.kalshi_ws_url,
-                rest=sim.polymarket_rest_url,
+                handle.markets,
+                polymarket_ws=handle.polymarket_ws_url,
+                kalshi_ws=handle.kalshi_ws_url,
+                rest=handle.polymarket_rest_url,
             )
             ex = trading_cfg.executor
             replace = msgspec.structs.replace
@@ -249,17 +271,19 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                     ex,
                     polymarket=replace(
                         ex.polymarket,
-                        rest_url=sim.polymarket_rest_url,
-                        user_ws_url=sim.polymarket_user_ws_url,
+                        rest_url=handle.polymarket_rest_url,
+                        user_ws_url=handle.polymarket_user_ws_url,
                     ),
                     kalshi=replace(
-                        ex.kalshi, rest_url=sim.kalshi_rest_url, user_ws_url=sim.kalshi_ws_url
+                        ex.kalshi, rest_url=handle.kalshi_rest_url, user_ws_url=handle.kalshi_ws_url
                     ),
                 ),
             )
             log.info(
-                "simulated venue: polymarket %s, kalshi %s, rest %s, %d markets",
-                sim.polymarket_ws_url, sim.kalshi_ws_url, sim.rest_url, len(sim.markets),
+                "simulated venue%s: polymarket %s, kalshi %s, rest %s, %d markets",
+                " (child process)" if sim_process is not None else "",
+                handle.polymarket_ws_url, handle.kalshi_ws_url, handle.rest_url,
+                len(handle.markets),
             )  # fmt: skip
         storage_cfg = config.storage
         db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
@@ -325,7 +349,9 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             max_seconds=30.0,
         )
         metrics.register_statistics("db_writer", sink.statistics, DB_WRITER_FIELDS)
-        asm = Assembly(config, run_dir, sim, db, metrics, plane, sink, market, trading, root)
+        asm = Assembly(
+            config, run_dir, sim, sim_process, db, metrics, plane, sink, market, trading, root
+        )
         built.append(asm)
         yield asm
 

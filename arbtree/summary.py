@@ -143,9 +143,10 @@ def build_summary(asm: Assembly, duration_s: float) -> RunSummary:
     if asm.tree is not None:
         restarts = {node.path: node.restarts_total for node in asm.tree.snapshot().nodes}
     windows = None
-    if asm.sim is not None:
+    sim = asm.sim_handle  # in-process, or a child process that has stopped and reported
+    if sim is not None:
         windows = score_windows(
-            windows_from_sim(asm.sim.windows), asm.detections, realized_pnl=realized
+            windows_from_sim(sim.windows), asm.detections, realized_pnl=realized
         )
     storage = asm.sink.statistics()
     return RunSummary(

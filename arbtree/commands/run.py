@@ -72,6 +72,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-panel", action="store_true", help="log status lines even on a terminal"
     )
+    parser.add_argument(
+        "--sim-process",
+        action="store_true",
+        help="run the simulated venue in a child process, not in the trading system's loop "
+        "(like [sim] process = true; for latency measurements, no fault injection)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -93,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         control_port=args.control_port,
         summary_path=args.summary,
         panel=not args.no_panel and sys.stdout.isatty(),
+        sim_process=args.sim_process,
     )
     try:
         return run_blocking(options)
