@@ -68,15 +68,16 @@ def _fmt(name: str, h: HdrHistogram) -> str:
 
 
 @contextmanager
-def captured_sends(samples: list[tuple[int, int, int]]) -> Iterator[None]:
+def captured_sends(samples: list[tuple[int, int, int, int]]) -> Iterator[None]:
     """Collect, per order the executor writes to a socket, the timestamps the system
-    itself carries and takes: (trigger tick received, detected, request written)."""
+    itself carries and takes: (trigger tick received, detected, intent emitted by the fund
+    manager, request written)."""
     original = SendTimes.on_sent
 
     def on_sent(self: SendTimes, intent: OrderIntent, now_ns: int) -> None:
         original(self, intent, now_ns)
         if intent.trigger_recv_ns:  # unwinds carry none
-            samples.append((intent.trigger_recv_ns, intent.detect_ns, now_ns))
+            samples.append((intent.trigger_recv_ns, intent.detect_ns, intent.intent_ns, now_ns))
 
     SendTimes.on_sent = on_sent  # type: ignore[method-assign]
     try:
@@ -115,14 +116,17 @@ def bench_config(rate: float, duration_s: float, dsn: str | None, run_dir: Path)
 
 
 async def _pipeline(config: AppConfig) -> dict[str, HdrHistogram]:
-    samples: list[tuple[int, int, int]] = []
+    samples: list[tuple[int, int, int, int]] = []
     with captured_sends(samples):
         await run_app(config, RunOptions(), "bench-e2e")
     tick_to_order, tick_to_detect, detect_to_socket = _hist(), _hist(), _hist()
+    detect_to_intent, intent_to_socket = _hist(), _hist()
     detections = set()
-    for trigger, detect, sent in samples:
+    for trigger, detect, intent, sent in samples:
         tick_to_order.record_value(max(1, (sent - trigger) // 1000))
         detect_to_socket.record_value(max(1, (sent - detect) // 1000))
+        detect_to_intent.record_value(max(1, (intent - detect) // 1000))
+        intent_to_socket.record_value(max(1, (sent - intent) // 1000))
         if (trigger, detect) not in detections:
             detections.add((trigger, detect))
             tick_to_detect.record_value(max(1, (detect - trigger) // 1000))
@@ -130,6 +134,8 @@ async def _pipeline(config: AppConfig) -> dict[str, HdrHistogram]:
         "tick_to_order": tick_to_order,
         "tick_to_detect": tick_to_detect,
         "detect_to_socket": detect_to_socket,
+        "  detect_to_intent (fund mgr)": detect_to_intent,
+        "  intent_to_socket (executor)": intent_to_socket,
     }
 
 
