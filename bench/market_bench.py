@@ -169,11 +169,14 @@ class ReplayProcess:
         return float(self._line("finished"))
 
 
-def raw_receive_rate(path: Path, frames: Frames, queue: int) -> float:
-    """Frames/s a bare trio-websocket client receives from the replay server (the floor)."""
+def raw_receive_rate(path: Path, frames: Frames, queue: int, read_bytes: int) -> float:
+    """Frames/s a bare trio-websocket client receives from the replay server (the floor),
+    with the same reader queue and read size as the feed."""
 
     async def receive(url: str) -> float:
-        async with trio_websocket.open_websocket_url(url, message_queue_size=queue) as ws:
+        async with trio_websocket.open_websocket_url(
+            url, message_queue_size=queue, receive_buffer_size=read_bytes
+        ) as ws:
             await ws.send_message("{}")
             for _ in range(len(frames.books) + len(frames.changes)):
                 await ws.get_message()
@@ -369,10 +372,12 @@ def print_feed_and_latency(
     """Sections 3 and 1, each run against its own replay server process."""
     # 3. throughput first (also gives the websocket floor, measured before and after the
     #    feed runs; the higher one is the floor, so a ratio is never flattered by noise)
-    raw1 = raw_receive_rate(path, frames, 64)
+    feed_cfg = FeedConfig(name="floor", venue=Venue.POLYMARKET, url="ws://x")  # defaults
+    queue, read_bytes = feed_cfg.message_queue_size, feed_cfg.receive_buffer_bytes
+    raw1 = raw_receive_rate(path, frames, queue, read_bytes)
     on = pipeline(path, frames, 0)
     off = pipeline(path, frames, 0, verify_hashes=False)
-    raw2 = raw_receive_rate(path, frames, 64)
+    raw2 = raw_receive_rate(path, frames, queue, read_bytes)
     server = server_rate(path, frames)
     raw = max(raw1, raw2)
     fed, fed_nohash, stats = on.frames_per_s, off.frames_per_s, on.stats

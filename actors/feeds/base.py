@@ -291,6 +291,7 @@ class Feed(Actor):
         try:
             ws_cm = trio_websocket.open_websocket_url(
                 cfg.url, message_queue_size=cfg.message_queue_size,
+                receive_buffer_size=cfg.receive_buffer_bytes,
                 connect_timeout=cfg.connect_timeout_s, disconnect_timeout=1.0,
             )  # fmt: skip
             async with ws_cm as ws:
