@@ -8,6 +8,7 @@ the ``cancel-open-orders`` and ``drain-executor`` shutdown tasks.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -43,6 +44,8 @@ from protocols.config.trading import ExecutorConfig, VenueExecConfig
 from protocols.fixed import parse_units
 from protocols.messages import Fill, FillStatus, OrderReject, OrderState, Venue
 from supervision import Actor, ActorContext, Mailbox
+
+log = logging.getLogger("arbtree.trading.executor")
 
 ClientsFactory = Callable[[], Mapping[Venue, VenueClient]]
 
@@ -87,6 +90,8 @@ class Executor(Actor):
     executions: Counter[str] = attrs.field(init=False, factory=Counter)
     in_flight: int = attrs.field(init=False, default=0)
     draining: bool = attrs.field(init=False, default=False)
+    warm_reads: int = attrs.field(init=False, default=0)
+    warm_failures: int = attrs.field(init=False, default=0)
     _idle: trio.Event = attrs.field(init=False, factory=trio.Event)
 
     def __attrs_post_init__(self) -> None:
@@ -99,6 +104,8 @@ class Executor(Actor):
             "executions": dict(self.executions),
             "draining": self.draining,
             "send_times": self.send_times.statistics(),
+            "warm_reads": self.warm_reads,
+            "warm_failures": self.warm_failures,
         }
         if runner is not None:
             out["orders"] = dict(runner.counters)
@@ -159,6 +166,8 @@ class Executor(Actor):
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeats, ctx)
+                if cfg.http.keep_warm_s > 0:
+                    nursery.start_soon(self._keep_warm, clients, cfg.http.keep_warm_s)
                 nursery.start_soon(runner.relookup_loop)
                 if self.user_fills is not None:
                     nursery.start_soon(self._fill_loop, runner, self.user_fills)
@@ -232,6 +241,25 @@ class Executor(Actor):
                 await self.outcomes.send(out)
                 if out.client_order_id and out.status is not FillStatus.FAILED:
                     runner.tracker.notify(out.client_order_id, out.size)
+
+    async def _keep_warm(self, clients: Mapping[Venue, VenueClient], every_s: float) -> None:
+        """Keep one pooled connection per venue open: a cheap read now and every
+        ``every_s`` (below the pool's keep-alive expiry), so no order pays a connect."""
+        while True:
+            for client in clients.values():
+                warm = getattr(client, "warm", None)
+                if warm is None:
+                    continue
+                try:
+                    await warm()
+                except Exception as exc:  # a read; the next round tries again
+                    self.warm_failures += 1
+                    if self.warm_failures & (self.warm_failures - 1) == 0:  # 1, 2, 4...
+                        log.warning("keeping %s's connection warm failed: %r",
+                                    client.venue, exc)  # fmt: skip
+                else:
+                    self.warm_reads += 1
+            await trio.sleep(every_s)
 
     async def _heartbeats(self, ctx: ActorContext) -> None:
         while True:

@@ -317,6 +317,12 @@ class KalshiClient:
         resp = await _request(self.http, "DELETE", path, headers=self._headers("DELETE", path))
         return resp.status_code == 200
 
+    async def warm(self) -> None:
+        """A cheap read that opens (or keeps alive) a pooled connection, so an order does
+        not pay a TCP connect. Errors are the caller's to count."""
+        path = "/portfolio/balance"
+        await _request(self.http, "GET", path, headers=self._headers("GET", path))
+
     async def account(self) -> AccountSnapshot:
         path = "/portfolio/balance"
         resp = await _request(self.http, "GET", path, headers=self._headers("GET", path))
@@ -547,6 +553,10 @@ class PolymarketClient:
         if resp.status_code != 200:
             return False
         return venue_order_id in (resp.json().get("canceled") or [])
+
+    async def warm(self) -> None:
+        """A cheap read that opens (or keeps alive) a pooled connection (see KalshiClient)."""
+        await _request(self.http, "GET", "/balance-allowance?asset_type=COLLATERAL")
 
     async def account(self) -> AccountSnapshot:
         resp = await _request(self.http, "GET", "/balance-allowance",

@@ -331,3 +331,38 @@ async def test_send_times_are_taken_when_the_request_is_written(sim: SimVenue) -
     assert stats["orders_sent"] == 2
     assert stats["tick_to_order_us"]["p50"] is not None
     await h.aclose()
+
+
+class _Events(SendTimes):
+    """Records the httpcore trace events of each order request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    def trace_for(self, intent: OrderIntent) -> Any:
+        inner = super().trace_for(intent)
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            self.events.append(event)
+            await inner(event, info)
+
+        return trace
+
+
+@pytest.mark.parametrize("warmed", [False, True])
+async def test_a_warmed_connection_spares_the_order_a_tcp_connect(
+    sim: SimVenue, warmed: bool
+) -> None:
+    h = Harness(sim)
+    events = _Events()
+    kalshi = h.clients[Venue.KALSHI]
+    kalshi.send_times = events  # type: ignore[attr-defined]
+    if warmed:
+        await kalshi.warm()  # type: ignore[attr-defined]
+    with trio.fail_after(10):
+        result = await h.runner.place(intent(f"warm{warmed}", 0, kalshi_yes(sim), 990_000))
+    assert result.resolved
+    assert ("connection.connect_tcp.started" in events.events) is not warmed
+    assert "http11.send_request_body.complete" in events.events
+    await h.aclose()

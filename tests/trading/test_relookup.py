@@ -206,9 +206,12 @@ async def test_executor_actor_keeps_resolving_after_the_execution_reported_ambig
     sim: SimVenue,
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+    base = exec_config(sim)
     cfg = msgspec.structs.replace(
-        exec_config(sim), ambiguous_lookup_attempts=2,
+        base, ambiguous_lookup_attempts=2,
         relookup=RelookupConfig(interval_s=INTERVAL, max_s=30.0, jitter=0.0),
+        # the faults count requests: no keep-warm reads in between
+        http=msgspec.structs.replace(base.http, keep_warm_s=0.0),
     )  # fmt: skip
     control = TradingControl()
     intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
@@ -312,3 +315,26 @@ async def test_ambiguous_leg_that_never_filled_leaves_nothing_to_hedge(
     assert [u.intent.instrument for u in h.of(UnwindStarted)] == [poly]  # only the known leg
     assert sim.exchange.kalshi.positions.get(f"{kalshi.symbol}:yes", 0) == 0
     await h.aclose()
+
+
+async def test_executor_keeps_a_connection_warm_per_venue(
+    sim: SimVenue, autojump_clock: trio.testing.MockClock
+) -> None:
+    base = exec_config(sim)
+    cfg = msgspec.structs.replace(base, http=msgspec.structs.replace(base.http, keep_warm_s=5.0))
+    intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
+    outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
+    ex = Executor(config=cfg, control=TradingControl(), intents=intents, outcomes=outcomes,
+                  clients=lambda: build_clients(cfg))  # fmt: skip
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(ex.run, actor_context("trading.executor", intents))
+            await trio.sleep(1.0)
+            assert ex.statistics()["warm_reads"] == 2  # one per venue, at start
+            await trio.sleep(5.0)
+            assert ex.statistics()["warm_reads"] == 4  # and again every keep_warm_s
+            sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=1)
+            await trio.sleep(5.0)
+            stats = ex.statistics()
+            assert (stats["warm_reads"], stats["warm_failures"]) == (5, 1)  # counted, not fatal
+            nursery.cancel_scope.cancel()
