@@ -37,6 +37,7 @@ import msgspec
 import trio
 
 from actors.sim import SimConfig, WindowRecord, open_sim_venue
+from actors.sim.endpoints import SimEndpoints
 from actors.sim.faults import Faults
 
 log = logging.getLogger("arbtree.sim_process")
@@ -137,7 +138,7 @@ class SimReady(msgspec.Struct, frozen=True, kw_only=True):
     markets: tuple[MarketListing, ...]
 
 
-class SimProcess:
+class SimProcess(SimEndpoints):
     """A running simulated venue in a child process (see ``open_sim_process``)."""
 
     faults: None = None  # fault hooks need the in-process sim
@@ -146,6 +147,10 @@ class SimProcess:
         self.process = process
         self._conn = conn
         self._ready = ready
+        self.host = ready.host
+        self.polymarket_port = ready.polymarket_port
+        self.kalshi_port = ready.kalshi_port
+        self.rest_port = ready.rest_port
         self._windows: list[WindowRecord] = []
         self._stopped = False
 
@@ -156,34 +161,6 @@ class SimProcess:
     @property
     def markets(self) -> tuple[MarketListing, ...]:
         return self._ready.markets
-
-    @property
-    def host(self) -> str:
-        return self._ready.host
-
-    @property
-    def polymarket_ws_url(self) -> str:
-        return f"ws://{self.host}:{self._ready.polymarket_port}/ws/market"
-
-    @property
-    def polymarket_user_ws_url(self) -> str:
-        return f"ws://{self.host}:{self._ready.polymarket_port}/ws/user"
-
-    @property
-    def kalshi_ws_url(self) -> str:
-        return f"ws://{self.host}:{self._ready.kalshi_port}/trade-api/ws/v2"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self._ready.rest_port}"
-
-    @property
-    def polymarket_rest_url(self) -> str:
-        return self.rest_url
-
-    @property
-    def kalshi_rest_url(self) -> str:
-        return f"{self.rest_url}/trade-api/v2"
 
     @property
     def stopped(self) -> bool:

@@ -17,6 +17,7 @@ from actors.sim.binance import STREAM_KINDS, BinanceFeed
 from actors.sim.book import ASK, BID
 from actors.sim.config import FaultKind, FaultSpec, SimConfig, Venue
 from actors.sim.connections import Conn
+from actors.sim.endpoints import SimEndpoints
 from actors.sim.faults import Faults
 from actors.sim.matching import Exchange
 from actors.sim.scenario import Market, Scenario
@@ -49,7 +50,7 @@ class BookView:
     asks: tuple[tuple[int, int], ...]
 
 
-class VenueState:
+class VenueState(SimEndpoints):
     """State, public queries and fault hooks of a simulated venue."""
 
     def __init__(self, config: SimConfig, epoch_ms: int) -> None:
@@ -79,30 +80,6 @@ class VenueState:
             )
 
     # -- public queries -----------------------------------------------------------------
-
-    @property
-    def polymarket_ws_url(self) -> str:
-        return f"ws://{self.host}:{self.polymarket_port}/ws/market"
-
-    @property
-    def polymarket_user_ws_url(self) -> str:
-        return f"ws://{self.host}:{self.polymarket_port}/ws/user"
-
-    @property
-    def kalshi_ws_url(self) -> str:
-        return f"ws://{self.host}:{self.kalshi_port}/trade-api/ws/v2"
-
-    @property
-    def rest_url(self) -> str:
-        return f"http://{self.host}:{self.rest_port}"
-
-    @property
-    def polymarket_rest_url(self) -> str:
-        return self.rest_url
-
-    @property
-    def kalshi_rest_url(self) -> str:
-        return f"{self.rest_url}/trade-api/v2"
 
     @property
     def binance_ws_url(self) -> str:
