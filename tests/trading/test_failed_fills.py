@@ -34,7 +34,15 @@ from protocols.messages import (
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
 from tests.trading.helpers import POLY, core, opp
-from tests.trading.test_user_channel import _fee_market, _opp, exec_config, until
+from tests.trading.test_user_channel import (
+    _fee_market,
+    _opp,
+    exec_config,
+    fund_stats,
+    trading_quiet,
+    until,
+    until_trading,
+)
 
 
 def poly_fill(coid: str, fid: str, *, side: Side = Side.BUY, price: int = 450_000,
@@ -187,19 +195,14 @@ async def test_trade_failed_on_the_user_channel_is_reversed_in_the_books() -> No
         venue_cash = sim.exchange.poly.cash
 
         def fm() -> dict[str, Any]:
-            return dict(control.statistics()["fund_manager"])
+            return fund_stats(handles)
 
         def quiet() -> bool:
-            uf = handles.user_fills.statistics()
-            ex = control.statistics()["executor"]
-            return (uf.received == uf.sent and handles.outcomes.statistics().depth == 0
-                    and ex["in_flight"] == 0)  # fmt: skip
+            return trading_quiet(handles)
 
         with trio.fail_after(20):
             async with open_tree(root, name="t") as tree:
-                await until(lambda: "fund_manager" in control.stats_sources
-                            and not control.ladder.holds)  # fmt: skip
-                await until(lambda: handles.user_channels.live(Venue.POLYMARKET))
+                await until_trading(handles, Venue.POLYMARKET)
                 cash_before = fm()["cash"]["polymarket"]
                 sim.faults.inject(FaultKind.POLY_TRADE_FAILED, count=1)
                 await opps.send(_opp("fails", poly, kalshi, 990_000))

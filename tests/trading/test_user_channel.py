@@ -18,7 +18,7 @@ from actors.sim.venue import SimVenue, open_sim_venue
 from actors.trading.http_clients import build_clients
 from actors.trading.ids import leg_order_id
 from actors.trading.user_channel import UserChannel, UserChannelState
-from actors.trading_tree import build_trading_path
+from actors.trading_tree import TradingHandles, build_trading_path
 from protocols.config.trading import (
     ExecutorConfig,
     FundLimitsConfig,
@@ -80,6 +80,25 @@ def buy(oid: str, inst: InstrumentId, size: int = 5 * SIZE_ONE) -> OrderIntent:
 async def until(pred: Callable[[], bool]) -> None:
     while not pred():  # noqa: ASYNC110 - polling another actor's state
         await trio.sleep(0.005)
+
+
+async def until_trading(handles: TradingHandles, *channels: Venue) -> None:
+    """The fund manager reconciled (no holds) and these venues' user channels are live."""
+    control = handles.control
+    await until(lambda: "fund_manager" in control.stats_sources and not control.ladder.holds)
+    await until(lambda: all(handles.user_channels.live(v) for v in channels))
+
+
+def fund_stats(handles: TradingHandles) -> dict[str, Any]:
+    return dict(handles.control.statistics()["fund_manager"])
+
+
+def trading_quiet(handles: TradingHandles) -> bool:
+    """Every channel fill handed over and no outcome or execution in flight."""
+    uf = handles.user_fills.statistics()
+    ex = handles.control.statistics()["executor"]
+    return uf.received == uf.sent and handles.outcomes.statistics().depth == 0 and (
+        ex["in_flight"] == 0)  # fmt: skip
 
 
 async def next_fill(fills: Mailbox[Fill], pred: Callable[[Fill], bool]) -> Fill:
@@ -169,10 +188,7 @@ async def test_trading_tree_wires_user_channels_without_double_counting() -> Non
         control = handles.control
         with trio.fail_after(20):
             async with open_tree(root, name="t") as tree:
-                await until(lambda: "fund_manager" in control.stats_sources
-                            and not control.ladder.holds)  # fmt: skip
-                await until(lambda: handles.user_channels.live(Venue.POLYMARKET)
-                            and handles.user_channels.live(Venue.KALSHI))  # fmt: skip
+                await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
                 await opps.send(arb(sim, "w1"))
                 stats: dict[str, Any] = {}
 
@@ -230,22 +246,17 @@ async def test_polymarket_fee_in_shares_keeps_the_ledger_equal_to_the_venue() ->
         held = sim.exchange.poly.positions
 
         def fm() -> dict[str, Any]:
-            return dict(control.statistics()["fund_manager"])
+            return fund_stats(handles)
 
         def ledger_shares() -> str:
             return str(fm()["positions"].get(poly.key(), "0"))
 
         def quiet() -> bool:
-            uf = handles.user_fills.statistics()
-            ex = control.statistics()["executor"]
-            return (uf.received == uf.sent and handles.outcomes.statistics().depth == 0
-                    and ex["in_flight"] == 0)  # fmt: skip
+            return trading_quiet(handles)
 
         with trio.fail_after(20):
             async with open_tree(root, name="t") as tree:
-                await until(lambda: "fund_manager" in control.stats_sources
-                            and not control.ladder.holds)  # fmt: skip
-                await until(lambda: handles.user_channels.live(Venue.POLYMARKET))
+                await until_trading(handles, Venue.POLYMARKET)
                 # 1. Both legs fill: 10 shares bought, fewer held (fee taken in shares).
                 await opps.send(_opp("both", poly, kalshi, 990_000))
                 await until(lambda: fm()["fills"] >= 2 and quiet())
