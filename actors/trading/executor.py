@@ -20,6 +20,7 @@ import trio
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
 from actors.trading.fees import FeeBook
+from actors.trading.fill_tracker import FillTracker
 from actors.trading.ladder import OrderPurpose
 from actors.trading.messages import (
     CancelAll,
@@ -31,13 +32,7 @@ from actors.trading.messages import (
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RelookupPolicy, RetryPolicy
 from actors.trading.send_timing import SendTimes
-from actors.trading.two_leg import (
-    ExecutionSettings,
-    FillTracker,
-    OrderRunner,
-    VenueGate,
-    execute_legs,
-)
+from actors.trading.two_leg import ExecutionSettings, OrderRunner, VenueGate, execute_legs
 from actors.trading.user_channel import UserChannelState
 from actors.trading.venue_clients import VenueClient, VenueError
 from protocols.config.trading import ExecutorConfig, VenueExecConfig

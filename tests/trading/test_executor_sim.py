@@ -16,6 +16,7 @@ from actors.sim.config import Venue as SimV
 from actors.sim.venue import SimVenue, open_sim_venue
 from actors.trading.control import TradingControl
 from actors.trading.executor import make_gates
+from actors.trading.fill_tracker import FillTracker
 from actors.trading.http_clients import build_clients
 from actors.trading.ids import leg_order_id
 from actors.trading.messages import (
@@ -26,7 +27,7 @@ from actors.trading.messages import (
 )
 from actors.trading.retry import RetryPolicy
 from actors.trading.send_timing import SendTimes
-from actors.trading.two_leg import ExecutionSettings, FillTracker, OrderRunner, execute_legs
+from actors.trading.two_leg import ExecutionSettings, OrderRunner, execute_legs
 from protocols.config.trading import ExecutorConfig, HttpConfig, TradingConfig, VenueExecConfig
 from protocols.fixed import SIZE_ONE
 from protocols.messages import (

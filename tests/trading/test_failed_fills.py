@@ -14,10 +14,10 @@ import trio
 
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.venue import open_sim_venue
+from actors.trading.fill_tracker import FillTracker
 from actors.trading.fund_manager import FundCore
 from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutionRequest
-from actors.trading.two_leg import FillTracker
 from actors.trading_tree import build_trading_path
 from protocols.config.trading import FundLimitsConfig, FundManagerConfig, TradingConfig
 from protocols.fixed import CASH_ONE, SIZE_ONE
