@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from actors.trading.http_clients import _build_request
+from actors.trading.http_transport import build_request
 
 
 @pytest.mark.parametrize(
@@ -17,7 +17,7 @@ from actors.trading.http_clients import _build_request
         ("GET", "/data/order/0xabc", None, {"POLY_API_KEY": "x", "POLY_SIGNATURE": "y"}),
     ],
 )
-def test_same_request_as_httpx_build_request(
+def test_same_request_as_httpxbuild_request(
     method: str, path: str, content: bytes | None, headers: dict[str, str] | None
 ) -> None:
     client = httpx.AsyncClient(
@@ -26,7 +26,7 @@ def test_same_request_as_httpx_build_request(
         timeout=httpx.Timeout(1.0, read=2.5, pool=0.5),
     )
     for _ in range(2):  # first call prepares, the second reads the prepared parts
-        ours = _build_request(client, method, path, content, headers)
+        ours = build_request(client, method, path, content, headers)
         ref = client.build_request(method, path, content=content, headers=headers)
         assert ours.method == ref.method
         assert ours.url == ref.url
