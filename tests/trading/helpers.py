@@ -6,7 +6,7 @@ import itertools
 
 from actors.trading.checks import FeeModel, Limits, VenueRules
 from actors.trading.control import TradingControl
-from actors.trading.fund_manager import FundCore
+from actors.trading.fund_core import FundCore
 from actors.trading.ledger import Ledger
 from protocols.fixed import CASH_ONE, SIZE_ONE
 from protocols.messages import InstrumentId, Opportunity, OpportunityLeg, Outcome, Side, Venue

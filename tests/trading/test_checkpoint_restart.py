@@ -10,7 +10,8 @@ import msgspec
 import trio
 
 from actors.trading.control import TradingControl
-from actors.trading.fund_manager import FundCore, load_checkpoint_file, save_checkpoint_file
+from actors.trading.fund_core import FundCore
+from actors.trading.fund_manager import load_checkpoint_file, save_checkpoint_file
 from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutionRequest
 from protocols.fixed import CASH_ONE, SIZE_ONE

@@ -15,7 +15,7 @@ import trio
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.venue import open_sim_venue
 from actors.trading.fill_tracker import FillTracker
-from actors.trading.fund_manager import FundCore
+from actors.trading.fund_core import FundCore
 from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutionRequest
 from actors.trading_tree import build_trading_path

@@ -18,7 +18,7 @@ from actors.sim.config import Venue as SimV
 from actors.sim.venue import SimVenue, open_sim_venue
 from actors.trading.control import TradingControl
 from actors.trading.executor import Executor
-from actors.trading.fund_manager import FundCore
+from actors.trading.fund_core import FundCore
 from actors.trading.http_clients import build_clients
 from actors.trading.ladder import TradingState
 from actors.trading.ledger import OrderPhase

@@ -1,0 +1,495 @@
+"""The fund manager's synchronous heart, testable without an actor.
+
+:class:`FundCore` owns the books (a :class:`~actors.trading.ledger.Ledger`): pre-trade
+checks, reservations, intents with deterministic client order ids, outcome accounting
+and start-up reconciliation. The actor around it is :mod:`actors.trading.fund_manager`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from actors.trading.checks import (
+    Approval,
+    Limits,
+    Rejection,
+    RejectReason,
+    VenueRules,
+    check_opportunity,
+)
+from actors.trading.control import TradingControl
+from actors.trading.fees import FeeBook
+from actors.trading.ids import leg_order_id
+from actors.trading.ledger import Ledger, OrderPhase
+from actors.trading.messages import (
+    ExecutionOutcome,
+    ExecutionReport,
+    ExecutionRequest,
+    ExecutorOutcomeMsg,
+    OrderFinal,
+    UnwindStarted,
+)
+from actors.trading.sink import RecordSink
+from actors.trading.venue_clients import AccountSnapshot
+from protocols.config.trading import ExecutorConfig
+from protocols.fixed import format_units
+from protocols.messages import (
+    Decision,
+    Fill,
+    FillRecord,
+    FillStatus,
+    FundCheckpointRecord,
+    Opportunity,
+    OpportunityRecord,
+    OrderAck,
+    OrderAmbiguous,
+    OrderIntent,
+    OrderRecord,
+    OrderReject,
+    OrderState,
+    TimeInForce,
+    Venue,
+)
+
+log = logging.getLogger("arbtree.trading.fund_manager")
+
+
+def wall_ms_now() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def utc_day(wall_ms: int) -> int:
+    return wall_ms // 86_400_000
+
+
+def venue_rules(cfg: ExecutorConfig) -> dict[Venue, VenueRules]:
+    rules: dict[Venue, VenueRules] = {}
+    if cfg.polymarket.enabled:
+        rules[Venue.POLYMARKET] = attrs.evolve(
+            VenueRules.from_config(cfg.polymarket), fee_in_shares=True
+        )
+    if cfg.kalshi.enabled:
+        rules[Venue.KALSHI] = VenueRules.from_config(cfg.kalshi)
+    return rules
+
+
+@attrs.define(eq=False)
+class FundCore:
+    """Synchronous fund state and decisions; one instance per fund-manager incarnation."""
+
+    limits: Limits
+    rules: dict[Venue, VenueRules]
+    control: TradingControl
+    time_in_force: TimeInForce = TimeInForce.FOK
+    sink: RecordSink | None = None
+    clock_ns: Callable[[], int] = time.monotonic_ns
+    wall_ms: Callable[[], int] = wall_ms_now
+    ledger: Ledger = attrs.field(factory=Ledger)
+    fee_book: FeeBook = attrs.field(factory=FeeBook)
+    rejects: Counter[str] = attrs.field(factory=Counter)
+    accepted: int = 0
+    seen_opportunities: set[str] = attrs.field(factory=set)
+    seen_fills: set[tuple[Venue, str]] = attrs.field(factory=set)
+    fills_duplicate: int = 0
+    # Polymarket trades reported FAILED (settlement failed): how many, how many were
+    # reversed out of the books, how many had never been booked (nothing to reverse).
+    fills_failed: int = 0
+    fills_reversed: int = 0
+    fills_failed_unbooked: int = 0
+    failed_fills: set[tuple[Venue, str]] = attrs.field(factory=set)
+    outcomes: Counter[str] = attrs.field(factory=Counter)
+    shutting_down: bool = False
+    day: int = -1
+    # Opportunities approved at a smaller size than detected, by the limit that bound.
+    clipped: Counter[str] = attrs.field(factory=Counter)
+    clipped_size_original: int = 0
+    clipped_size_approved: int = 0
+    last_clips: deque[dict[str, str]] = attrs.field(factory=lambda: deque(maxlen=16))
+
+    def __attrs_post_init__(self) -> None:
+        for reason in RejectReason:
+            self.rejects[reason.value] = 0
+        self.day = utc_day(self.wall_ms())
+
+    # ------------------------------------------------------------ decisions
+
+    def decide(self, opp: Opportunity) -> ExecutionRequest | Rejection:
+        """Check one opportunity; on success reserve funds and build the intents."""
+        now = self.clock_ns()
+        result: Approval | Rejection
+        if self.shutting_down:
+            result = Rejection(RejectReason.SHUTTING_DOWN, "shutdown in progress")
+        elif "reconciliation" in self.control.ladder.holds:
+            result = Rejection(
+                RejectReason.NOT_RECONCILED, self.control.ladder.holds["reconciliation"]
+            )
+        elif opp.opportunity_id in self.seen_opportunities:
+            result = Rejection(RejectReason.DUPLICATE, opp.opportunity_id)
+        else:
+            result = check_opportunity(
+                opp,
+                ledger=self.ledger,
+                ladder=self.control.ladder,
+                limits=self.limits,
+                rules=self.rules,
+                now_ns=now,
+            )
+        if isinstance(result, Rejection):
+            self.rejects[result.reason.value] += 1
+            self._record(
+                OpportunityRecord(
+                    opportunity=opp,
+                    decision=Decision.REJECTED,
+                    reject_reason=f"{result.reason.value}: {result.detail}",
+                    decided_ns=now,
+                    wall_ms=self.wall_ms(),
+                )
+            )
+            return result
+        self.seen_opportunities.add(opp.opportunity_id)
+        if result.clipped:
+            self._note_clip(opp, result)
+        intents: list[OrderIntent] = []
+        for plan in result.plans:
+            coid = leg_order_id(opp.opportunity_id, plan.index)
+            leg = plan.leg
+            self.ledger.reserve(
+                client_order_id=coid,
+                opportunity_id=opp.opportunity_id,
+                instrument=leg.instrument,
+                side=leg.side,
+                limit_price=leg.limit_price,
+                size=leg.size,
+                amount=plan.reserve,
+            )
+            intent = OrderIntent(
+                client_order_id=coid,
+                opportunity_id=opp.opportunity_id,
+                leg_index=plan.index,
+                instrument=leg.instrument,
+                side=leg.side,
+                limit_price=leg.limit_price,
+                size=leg.size,
+                reserved=plan.reserve,
+                time_in_force=self.time_in_force,
+                recv_ns=opp.recv_ns,
+                detect_ns=opp.detect_ns,
+                intent_ns=now,
+                trigger_recv_ns=opp.trigger_recv_ns,
+            )
+            intents.append(intent)
+            self._order_record(intent, OrderState.PENDING, "", 0, "")
+        self.accepted += 1
+        self._record(
+            OpportunityRecord(
+                opportunity=opp,
+                decision=Decision.ACCEPTED,
+                reject_reason="",
+                decided_ns=now,
+                wall_ms=self.wall_ms(),
+            )
+        )
+        return ExecutionRequest(opportunity_id=opp.opportunity_id, intents=tuple(intents))
+
+    def _note_clip(self, opp: Opportunity, approval: Approval) -> None:
+        binding = approval.binding.value if approval.binding is not None else "?"
+        self.clipped[binding] += 1
+        self.clipped_size_original += approval.original
+        self.clipped_size_approved += approval.size
+        self.last_clips.append(
+            {
+                "opportunity_id": opp.opportunity_id,
+                "original_size": format_units(approval.original),
+                "approved_size": format_units(approval.size),
+                "binding": binding,
+                "original_edge": format_units(opp.expected_edge),
+                "approved_edge": format_units(approval.edge),
+            }
+        )
+        log.info(
+            "opportunity %s clipped %s -> %s shares by %s (edge %s -> %s)",
+            opp.opportunity_id, format_units(approval.original), format_units(approval.size),
+            binding, format_units(opp.expected_edge), format_units(approval.edge),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------- outcomes
+
+    def on_outcome(self, msg: ExecutorOutcomeMsg) -> None:
+        ledger = self.ledger
+        if isinstance(msg, Fill):
+            self.on_fill(msg)
+        elif isinstance(msg, OrderAck):
+            ledger.mark_state(msg.client_order_id, msg.state, msg.venue_order_id)
+            self._order_update(msg.client_order_id, msg.state, "ack", msg.venue_order_id)
+        elif isinstance(msg, OrderReject):
+            ledger.release(msg.client_order_id, OrderState.REJECTED)
+            self.outcomes[f"reject:{msg.reason}"] += 1
+            self._order_update(msg.client_order_id, OrderState.REJECTED, msg.reason, "")
+        elif isinstance(msg, OrderAmbiguous):
+            ledger.mark_ambiguous(msg.client_order_id)
+            self.outcomes["ambiguous"] += 1
+            self._order_update(msg.client_order_id, OrderState.AMBIGUOUS, msg.reason, "")
+        elif isinstance(msg, OrderFinal):
+            ledger.release(msg.client_order_id, msg.state)
+            self._order_update(msg.client_order_id, msg.state, msg.reason, "")
+        elif isinstance(msg, UnwindStarted):
+            it = msg.intent
+            if it.client_order_id not in ledger.orders:
+                ledger.reserve(
+                    client_order_id=it.client_order_id,
+                    opportunity_id=it.opportunity_id,
+                    instrument=it.instrument,
+                    side=it.side,
+                    limit_price=it.limit_price,
+                    size=it.size,
+                    amount=0,
+                )
+                self._order_record(it, OrderState.PENDING, "unwind", 0, "")
+        elif isinstance(msg, ExecutionReport):
+            self.outcomes[f"execution:{msg.outcome.value}"] += 1
+            if msg.outcome is ExecutionOutcome.NAKED:
+                self.control.reduce(f"naked leg: {msg.detail}", "executor")
+            elif msg.outcome is ExecutionOutcome.AMBIGUOUS:
+                self.control.reduce(f"unresolved order: {msg.detail}", "executor")
+
+    def on_fill(self, fill: Fill) -> None:
+        key = (fill.instrument.venue, fill.fill_id)
+        if fill.status is FillStatus.FAILED:
+            self._on_failed(fill, key)
+            return
+        if key in self.seen_fills:
+            self.fills_duplicate += 1
+            return
+        self.seen_fills.add(key)
+        self._maybe_roll_day()
+        self.fee_book.learn(fill)
+        cost = self.fee_book.cost(fill)  # the venue's own fee; Polymarket buys pay in shares
+        self.ledger.apply_fill(fill, cost.fee, cost.fee_shares, self.day)
+        self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))
+        self._check_daily_loss()
+
+    def _on_failed(self, fill: Fill, key: tuple[Venue, str]) -> None:
+        """A trade that failed settlement after it was MATCHED (Polymarket): the venue
+        undid it, so the books undo it too, exactly once per fill id. A venue failing
+        settlement is a reason to stop opening: the ladder goes REDUCING."""
+        if key in self.failed_fills:
+            self.fills_duplicate += 1
+            return
+        self.failed_fills.add(key)
+        self.seen_fills.add(key)  # a late MATCHED/CONFIRMED of this id is not booked
+        self.fills_failed += 1
+        self._maybe_roll_day()
+        self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))  # status -> failed
+        booked = self.ledger.reverse_fill(fill.instrument.venue, fill.fill_id, self.day)
+        if booked is None:
+            self.fills_failed_unbooked += 1
+            log.warning(
+                "%s trade %s (order %s) reported FAILED but was never booked by that id; "
+                "nothing reversed", fill.instrument.venue, fill.fill_id,
+                fill.client_order_id or fill.venue_order_id,
+            )  # fmt: skip
+        else:
+            self.fills_reversed += 1
+            log.warning(
+                "%s trade %s (order %s) FAILED after MATCHED: reversed %s shares of %s, "
+                "cash %s, fee %s", fill.instrument.venue, fill.fill_id,
+                booked.client_order_id, format_units(booked.size_delta),
+                fill.instrument.key(), format_units(booked.outflow), format_units(booked.fee),
+            )  # fmt: skip
+            self._check_daily_loss()  # reversing a profitable sell can add to today's loss
+        self.control.reduce(
+            f"{fill.instrument.venue} trade {fill.fill_id} failed settlement", "fund_manager"
+        )
+
+    def _check_daily_loss(self) -> None:
+        limit = self.limits.daily_loss_limit
+        if self.ledger.daily_loss() >= limit:
+            self.control.halt(
+                f"daily loss {format_units(self.ledger.daily_loss())} >= limit "
+                f"{format_units(limit)}",
+                "fund_manager",
+            )
+
+    def _maybe_roll_day(self) -> None:
+        day = utc_day(self.wall_ms())
+        if day != self.day:
+            self.day = day
+            self.ledger.roll_day()
+
+    # -------------------------------------------------------- reconciliation
+
+    def reconcile(
+        self,
+        checkpoint: FundCheckpointRecord | None,
+        accounts: Mapping[Venue, AccountSnapshot],
+        paper_balances: Mapping[Venue, int],
+        tolerance: int,
+    ) -> list[str]:
+        """Build the ledger from the checkpoint and/or the venues; returns every
+        disagreement (empty = agreed). Missing venue reports are not "flat"."""
+        problems: list[str] = []
+        if checkpoint is None:
+            if accounts:
+                balances = {v: a.cash for v, a in accounts.items()}
+                problems.extend(
+                    f"{v}: no account report from the venue"
+                    for v in self.rules
+                    if v not in accounts
+                )
+                ledger = Ledger.with_balances(balances)
+                for snapshot in accounts.values():
+                    if snapshot.open_orders:
+                        problems.append(
+                            f"{snapshot.venue}: {len(snapshot.open_orders)} open orders unknown "
+                            f"to us ({', '.join(snapshot.open_orders[:5])})"
+                        )
+                    if snapshot.positions and any(snapshot.positions.values()):
+                        problems.append(
+                            f"{snapshot.venue}: positions without a checkpoint "
+                            f"({_fmt_positions(snapshot.positions)})"
+                        )
+            else:
+                ledger = Ledger.with_balances(dict(paper_balances))
+            self.ledger = ledger
+            return problems
+        self.day = utc_day(self.wall_ms())
+        ledger = Ledger.from_checkpoint(checkpoint, today=self.day)
+        self.ledger = ledger
+        for venue in self.rules:
+            account = accounts.get(venue)
+            if account is None:
+                if accounts:
+                    problems.append(f"{venue}: no account report from the venue")
+                continue
+            ours = ledger.cash.get(venue, 0)
+            if abs(ours - account.cash) > tolerance:
+                problems.append(
+                    f"{venue} cash: checkpoint {format_units(ours)} vs venue "
+                    f"{format_units(account.cash)}"
+                )
+            mine = {
+                i.key(): p.size for i, p in ledger.positions.items() if i.venue is venue and p.size
+            }
+            if account.positions is None:
+                if mine:
+                    problems.append(
+                        f"{venue} positions: checkpoint {_fmt_positions(mine)} but the venue "
+                        "did not report positions (a missing report is not flat)"
+                    )
+                continue
+            theirs = {k: s for k, s in account.positions.items() if s}
+            if mine != theirs:
+                problems.append(
+                    f"{venue} positions: checkpoint {_fmt_positions(mine)} vs venue "
+                    f"{_fmt_positions(theirs)}"
+                )
+            unknown = sorted(set(account.open_orders) - set(checkpoint.open_orders))
+            if unknown:
+                problems.append(f"{venue}: open orders unknown to the checkpoint {unknown[:5]}")
+        if not problems:
+            self._check_daily_loss()  # a restart within the day keeps the limit's verdict
+        return problems
+
+    # ----------------------------------------------------------- statistics
+
+    def statistics(self) -> dict[str, Any]:
+        led = self.ledger
+        return {
+            "accepted": self.accepted,
+            "rejects": dict(self.rejects),
+            "clipped": dict(self.clipped),
+            "clipped_total": sum(self.clipped.values()),
+            "clipped_size_original": format_units(self.clipped_size_original),
+            "clipped_size_approved": format_units(self.clipped_size_approved),
+            "last_clips": list(self.last_clips),
+            "outcomes": dict(self.outcomes),
+            "cash": {str(v): format_units(c) for v, c in led.cash.items()},
+            "reserved": {str(v): format_units(c) for v, c in led.reserved.items()},
+            "open_positions": len(led.open_position_instruments()),
+            "open_orders": len(led.open_orders()),
+            "ambiguous_orders": sum(
+                1 for o in led.live.values() if o.phase is OrderPhase.AMBIGUOUS
+            ),
+            "exposure_total": format_units(sum(led.exposures().values())),
+            "realized_pnl": format_units(led.realized_pnl),
+            "fees_paid": format_units(led.fees_paid),
+            "daily_loss": format_units(led.daily_loss()),
+            "fills": led.fills_applied,
+            "fills_fee_estimated": self.fee_book.estimated,
+            "positions": {
+                i.key(): format_units(p.size) for i, p in led.positions.items() if p.size
+            },
+            "fills_duplicate": self.fills_duplicate,
+            "fills_failed": self.fills_failed,
+            "fills_reversed": self.fills_reversed,
+            "fills_failed_unbooked": self.fills_failed_unbooked,
+            "conserved": led.conserved(),
+        }
+
+    def checkpoint(self) -> FundCheckpointRecord:
+        self._maybe_roll_day()  # the daily counters must belong to the day recorded
+        return self.ledger.checkpoint(self.clock_ns(), self.wall_ms(), loss_day=self.day)
+
+    # --------------------------------------------------------------- records
+
+    def _record(self, record: Any) -> None:
+        if self.sink is not None:
+            self.sink(record)
+
+    def _order_record(
+        self, intent: OrderIntent, state: OrderState, reason: str, filled: int, venue_id: str
+    ) -> None:
+        if self.sink is None:
+            return
+        self.sink(
+            OrderRecord(
+                client_order_id=intent.client_order_id,
+                venue_order_id=venue_id,
+                opportunity_id=intent.opportunity_id,
+                instrument=intent.instrument,
+                side=intent.side,
+                limit_price=intent.limit_price,
+                size=intent.size,
+                filled_size=filled,
+                state=state,
+                reason=reason,
+                updated_ns=self.clock_ns(),
+                wall_ms=self.wall_ms(),
+            )
+        )
+
+    def _order_update(self, coid: str, state: OrderState, reason: str, venue_id: str) -> None:
+        order = self.ledger.orders.get(coid)
+        if self.sink is None or order is None:
+            return
+        self.sink(
+            OrderRecord(
+                client_order_id=coid,
+                venue_order_id=venue_id or order.venue_order_id,
+                opportunity_id=order.opportunity_id,
+                instrument=order.instrument,
+                side=order.side,
+                limit_price=order.limit_price,
+                size=order.size,
+                filled_size=order.filled,
+                state=state,
+                reason=reason,
+                updated_ns=self.clock_ns(),
+                wall_ms=self.wall_ms(),
+            )
+        )
+
+
+def _fmt_positions(positions: Mapping[str, int]) -> str:
+    if not positions:
+        return "{flat}"
+    return "{" + ", ".join(f"{k}={format_units(v)}" for k, v in sorted(positions.items())) + "}"
+
+
+# ====================================================================== actor
