@@ -2,26 +2,24 @@
 
 Life of a connection (``Feed._session``):
 
-1. ``open_websocket_url`` with a bounded ``message_queue_size`` (a full queue pauses the
-   reader task, which would also stop it answering pings: the read loop below drains it
-   in batches so it stays short);
-2. send the venue's subscribe frames; start the liveness timer for every instrument;
-3. run, side by side: the read loop (hot path), a writer for control frames, the venue's
-   keepalive, the liveness check, the resync-request listener and venue extras (REST
-   resync worker);
+1. ``open_feed_websocket`` (:mod:`actors.feeds.websocket`: the ``websockets`` sans-I/O
+   protocol read by this task, one bounded send queue with its own sender task);
+2. queue the venue's subscribe frames; start the liveness timer for every instrument;
+3. run, side by side: the read loop (hot path), the venue's keepalive, the liveness
+   check, the resync-request listener and venue extras (REST resync worker);
 4. any of them ending the session raises :class:`Reconnect` (with a reason) or lets a
    websocket/OS error escape; the actor marks every book of this venue stale in the quote
    cache, counts the reconnect by reason and waits as the :class:`ReconnectPolicy` says
    (backoff + jitter, circuit breaker) before the next session.
 
-Hot path (``_read_loop``): one ``await`` for a frame, then drain whatever else the
-websocket has queued (``receive_nowait``, up to ``max_batch``), decode each frame once
-(one ``recv_ns`` per drained batch: when the feed had all of its frames), let the venue
-adapter check it (sequence per frame; hash and crossed once per batch, on the state the
-batch leaves), and send everything as one
-:class:`MarketDataBatch` to the quote cache (BLOCK mailbox; ``send_nowait`` first, so the
-only checkpoint per batch is the wait for the next frame unless the cache's inbox is
-full). No logging per message above DEBUG; raw frames are logged only when
+Hot path (``_read_loop``): one ``await`` per socket read, which returns every message the
+read completed (one ``recv_ns`` for all of them: they had all arrived). They are handled
+in batches of up to ``max_batch``: each frame decoded once, the venue adapter checks it
+(sequence per frame; hash and crossed once per batch, on the state the batch leaves),
+and the batch goes on as one :class:`MarketDataBatch` to the quote cache (BLOCK mailbox;
+``send_nowait`` first, so the only checkpoint is the next read unless the cache's inbox
+is full). Under load one read holds tens of frames, so per-batch work is shared by all of
+them. No logging per message above DEBUG; raw frames are logged only when
 ``raw_frame_logging`` is on; decode errors are counted and logged sampled (the 1st and
 every ``decode_error_log_every``-th).
 
@@ -35,15 +33,21 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
-import trio_websocket
 
 from actors.feeds.liveness import Liveness
 from actors.feeds.messages import FeedOutput, MarkStale, ResyncRequest
 from actors.feeds.reconnect import ReconnectPolicy
+from actors.feeds.websocket import (
+    FeedWebSocket,
+    HandshakeFailed,
+    SendBacklogFull,
+    WebSocketClosed,
+    open_feed_websocket,
+)
 from protocols.config.market import FeedConfig
 from protocols.errors import DecodeError
 from protocols.messages import InstrumentId, MarketData, MarketDataBatch, Venue
@@ -106,7 +110,7 @@ def _resync_key(r: ResyncRequest) -> tuple[Venue, str]:
 class Session:
     """What an adapter may do during one connection (owned by the feed task)."""
 
-    def __init__(self, feed: Feed, ws: trio_websocket.WebSocketConnection) -> None:
+    def __init__(self, feed: Feed, ws: FeedWebSocket) -> None:
         self.feed = feed
         self.ws = ws
         self.cfg = feed.config
@@ -114,15 +118,15 @@ class Session:
         self.liveness = Liveness(feed.config.liveness)
         self.out: list[FeedOutput] = []  # flushed after each drained batch
         self.updates: list[MarketData] = []
-        self.control_tx, self.control_rx = trio.open_memory_channel[str | bytes](256)
         self.had_data = False
         self.text_ping_outstanding_since: float | None = None  # Polymarket PING -> PONG
 
     def send_control(self, frame: str | bytes) -> None:
-        """Queue a control frame for the writer task (never blocks the read path)."""
+        """Queue a text frame (bytes: UTF-8 JSON) for the websocket's sender (never blocks
+        the read path)."""
         try:
-            self.control_tx.send_nowait(frame)
-        except trio.WouldBlock:
+            self.ws.send_text_nowait(frame)
+        except SendBacklogFull:
             raise Reconnect("control_backlog") from None
 
     def mark_stale(self, instruments: tuple[InstrumentId, ...], reason: str) -> None:
@@ -156,7 +160,7 @@ class VenueAdapter:
         """Queue the subscribe frames and start liveness for the configured instruments."""
         raise NotImplementedError
 
-    def handle(self, frame: str | bytes, recv_ns: int, now: float) -> int:
+    def handle(self, frame: bytes, recv_ns: int, now: float) -> int:
         """Decode one frame into ``session.updates`` (+ checks); return updates added.
         Raises :class:`DecodeError` for a bad frame."""
         raise NotImplementedError
@@ -199,10 +203,12 @@ def classify(exc: BaseException) -> tuple[str, str] | None:
         if isinstance(e, Reconnect):
             return e.reason, e.detail
     for e in leaves:
-        if isinstance(e, trio_websocket.HandshakeError):
+        if isinstance(e, HandshakeFailed):
             return "handshake", str(e)
-        if isinstance(e, trio_websocket.ConnectionClosed):
-            return "closed", str(e.reason)
+        if isinstance(e, WebSocketClosed):
+            return "closed", str(e)
+        if isinstance(e, SendBacklogFull):
+            return "control_backlog", str(e)
         if isinstance(e, trio.TooSlowError):
             return "connect_timeout", ""
         if isinstance(e, (OSError, trio.BrokenResourceError)):
@@ -289,10 +295,9 @@ class Feed(Actor):
         cfg = self.config
         self._last_had_data = False
         try:
-            ws_cm = trio_websocket.open_websocket_url(
-                cfg.url, message_queue_size=cfg.message_queue_size,
-                receive_buffer_size=cfg.receive_buffer_bytes,
-                connect_timeout=cfg.connect_timeout_s, disconnect_timeout=1.0,
+            ws_cm = open_feed_websocket(
+                cfg.url, connect_timeout=cfg.connect_timeout_s,
+                read_bytes=cfg.receive_buffer_bytes, max_message_bytes=cfg.max_message_bytes,
             )  # fmt: skip
             async with ws_cm as ws:
                 self.stats.connects += 1
@@ -304,7 +309,6 @@ class Feed(Actor):
                 if self.metrics is not None:
                     self.metrics.feed_connected.labels(cfg.venue.value).set(1)
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._writer, session)
                     nursery.start_soon(self._keepalive, session, adapter)
                     nursery.start_soon(self._liveness, session, adapter)
                     if self.resync is not None:
@@ -325,78 +329,68 @@ class Feed(Actor):
         cfg = self.config
         stats = self.stats
         out = self.out
-        max_batch = cfg.max_batch
+        max_batch = max(1, cfg.max_batch)
         raw_log = cfg.raw_frame_logging
         log_every = max(1, cfg.decode_error_log_every)
         liveness = s.liveness
-        recv_channel: Any = getattr(ws, "_recv_channel", None)  # batch drain, see module doc
         handle = adapter.handle
         metrics_msgs = (
             self.metrics.feed_messages.labels(cfg.venue.value) if self.metrics is not None else None
         )
         monotonic_ns = time.monotonic_ns
-        empty = (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError)
         while True:
-            frame = await ws.get_message()
-            # Every frame drained below was queued by now (no await in between): one
-            # receive time for the batch, so queueing behind earlier frames is counted.
+            # The only await of the hot path: one socket read, and every message it
+            # completed. A read holding only part of a frame (or only a ping) gives none.
+            frames = await ws.receive_messages()
+            if not frames:
+                continue
+            # Every frame of this read arrived by now: one receive time for all of them,
+            # so a frame's wait behind earlier frames of the same read is counted.
             recv_ns = monotonic_ns()
             now = trio.current_time()
             liveness.last_frame = now
-            n_frames = 0
-            n_updates = 0
-            # Handle this frame, then whatever else the websocket has queued (no await in
-            # between: the drained batch is exactly what was queued), up to max_batch.
-            while True:
-                n_frames += 1
-                if raw_log:
-                    ctx.log.debug("raw %s %r", cfg.name, frame)
-                try:
-                    n_updates += handle(frame, recv_ns, now)
-                except DecodeError as exc:
-                    stats.decode_errors += 1
-                    if stats.decode_errors % log_every == 1 or log_every == 1:
-                        ctx.log.warning(
-                            "feed %s: decode error #%d: %s (sample %r)",
-                            cfg.name, stats.decode_errors, exc.reason, exc.sample[:120],
-                        )  # fmt: skip
-                if recv_channel is None or n_frames >= max_batch:
-                    break
-                try:
-                    frame = recv_channel.receive_nowait()
-                except empty:
-                    break
-            adapter.end_batch()
-            stats.frames += n_frames
-            stats.batches += 1
-            if n_updates:
-                stats.updates += n_updates
-                if not s.had_data:
-                    s.had_data = True
-                    self._last_had_data = True
-                    stats.sessions_with_data += 1
-                    policy.on_data()
-                    ctx.set_healthy()
-            s.flush_updates()
-            if s.out:
-                items = s.out
-                s.out = []
-                for item in items:
-                    # BLOCK edge: wait only when the cache's inbox is full (the await on
-                    # the next frame is this loop's checkpoint).
+            for start in range(0, len(frames), max_batch):
+                batch = frames if len(frames) <= max_batch else frames[start : start + max_batch]
+                n_updates = 0
+                for frame in batch:
+                    if raw_log:
+                        ctx.log.debug("raw %s %r", cfg.name, frame)
                     try:
-                        out.send_nowait(item)
-                    except trio.WouldBlock:
-                        await out.send(item)
+                        n_updates += handle(frame, recv_ns, now)
+                    except DecodeError as exc:
+                        stats.decode_errors += 1
+                        if stats.decode_errors % log_every == 1 or log_every == 1:
+                            ctx.log.warning(
+                                "feed %s: decode error #%d: %s (sample %r)",
+                                cfg.name, stats.decode_errors, exc.reason, exc.sample[:120],
+                            )  # fmt: skip
+                adapter.end_batch()
+                stats.frames += len(batch)
+                stats.batches += 1
+                if n_updates:
+                    stats.updates += n_updates
+                    if not s.had_data:
+                        s.had_data = True
+                        self._last_had_data = True
+                        stats.sessions_with_data += 1
+                        policy.on_data()
+                        ctx.set_healthy()
+                s.flush_updates()
+                if s.out:
+                    items = s.out
+                    s.out = []
+                    for item in items:
+                        # BLOCK edge: wait only when the cache's inbox is full (the socket
+                        # read is this loop's checkpoint).
+                        try:
+                            out.send_nowait(item)
+                        except trio.WouldBlock:
+                            await out.send(item)
             if metrics_msgs is not None:
-                metrics_msgs.inc(n_frames)
+                metrics_msgs.inc(len(frames))
             ctx.heartbeat()
 
     # ------------------------------------------------------------- side tasks
-
-    async def _writer(self, s: Session) -> None:
-        async for frame in s.control_rx:
-            await s.ws.send_message(frame)
 
     async def _keepalive(self, s: Session, adapter: VenueAdapter) -> None:
         cfg = self.config

@@ -39,7 +39,7 @@ class BinanceAdapter(VenueAdapter):
         self.session.send_control(_ENC.encode(msg).decode())
         self.session.liveness.subscribed([k.upper() for k in keys], trio.current_time())
 
-    def handle(self, frame: str | bytes, recv_ns: int, now: float) -> int:
+    def handle(self, frame: bytes, recv_ns: int, now: float) -> int:
         s = self.session
         n = 0
         for m in self.decoder.decode(frame, recv_ns):

@@ -53,7 +53,7 @@ class KalshiAdapter(VenueAdapter):
     def resync(self, instrument: InstrumentId, reason: str) -> None:
         self.resubscribe((instrument.symbol,), reason)
 
-    def handle(self, frame: str | bytes, recv_ns: int, now: float) -> int:
+    def handle(self, frame: bytes, recv_ns: int, now: float) -> int:
         s = self.session
         n = 0
         for m in self.decoder.decode(frame, recv_ns):

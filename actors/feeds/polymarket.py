@@ -69,9 +69,9 @@ class PolymarketAdapter(VenueAdapter):
         self.mismatches.pop(asset, None)
         self.resubscribe((asset,), reason)
 
-    def handle(self, frame: str | bytes, recv_ns: int, now: float) -> int:
+    def handle(self, frame: bytes, recv_ns: int, now: float) -> int:
         s = self.session
-        if frame == "PONG" or frame == b"PONG":
+        if frame == b"PONG":
             self.pongs_seen += 1
             s.text_ping_outstanding_since = None
             return 0

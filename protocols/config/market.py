@@ -72,11 +72,11 @@ class FeedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
     raw_frame_logging: bool = False  # log every raw frame at DEBUG (off: it is the hot path)
     decode_error_log_every: int = 100  # log 1st, then every Nth decode error
-    message_queue_size: int = 64  # trio-websocket reader queue; full = reader (and pongs) pause
-    # Bytes per socket read in the websocket reader (trio-websocket's default is 4 KiB):
-    # under load one read carries many frames instead of a part of one.
+    # Bytes per socket read: the feed handles every message one read completes as one
+    # batch, so under load one read carries many frames instead of a part of one.
     receive_buffer_bytes: int = 65_536
-    max_batch: int = 256  # frames drained per batch before one send to the quote cache
+    max_batch: int = 256  # frames per batch (per end-of-batch checks and send to the cache)
+    max_message_bytes: int = 4 << 20  # a larger message closes the connection (1009)
     # Polymarket: a hash mismatch is "suspect" (VENUES §1.9); resync after this many in a row.
     hash_mismatch_threshold: int = 2
     verify_hashes: bool = True

@@ -25,6 +25,16 @@ class _Feed:
         self.stats = FeedStats()
 
 
+class _Socket:
+    """What a Session writes to its websocket: the text frames it queued."""
+
+    def __init__(self) -> None:
+        self.sent: list[str | bytes] = []
+
+    def send_text_nowait(self, text: str | bytes) -> None:
+        self.sent.append(text)
+
+
 def _frames(n: int) -> tuple[list[str], list[str]]:
     sc = Scenario(SimConfig(seed=3, markets=2, rate=4000.0, window_rate=0.0), 1_800_000_000_000)
     wire = PolyWire(sc.markets)
@@ -44,7 +54,7 @@ def _adapter(books: list[str]) -> tuple[PolymarketAdapter, Session]:
     assets = [msgspec.json.decode(b)["asset_id"] for b in books]
     cfg = FeedConfig(name="polymarket", venue=Venue.POLYMARKET, url="ws://127.0.0.1:9",
                      instruments=assets, hash_mismatch_threshold=1)  # fmt: skip
-    session = Session(_Feed(cfg), None)  # type: ignore[arg-type]  # no socket needed
+    session = Session(_Feed(cfg), _Socket())  # type: ignore[arg-type]  # records frames
     adapter = PolymarketAdapter(session)
     for b in books:
         adapter.handle(b, 0, 0.0)
@@ -88,3 +98,6 @@ async def test_wrong_final_hash_is_caught_and_marks_stale() -> None:
     stale = [o for o in session.out if isinstance(o, MarkStale)]
     assert stale
     assert "hash" in stale[0].reason
+    # ...and the feed asked the venue again for a fresh book of that token.
+    resubscribes = [msgspec.json.decode(f) for f in session.ws.sent]  # type: ignore[attr-defined]
+    assert any(r.get("operation") == "subscribe" for r in resubscribes)
