@@ -49,6 +49,7 @@ from supervision import (
     Tree,
     open_tree,
 )
+from supervision.idle import busy_poll
 
 log = logging.getLogger("arbtree.run")
 
@@ -204,6 +205,8 @@ async def run_app(
                 )
                 if observe is not None:
                     nursery.start_soon(observe, asm)
+                if config.run.idle == "spin":
+                    nursery.start_soon(busy_poll)
                 with trio.move_on_after(config.run.duration_s or float("inf")):
                     await shutdown.wait_requested()
                 if not shutdown.requested:

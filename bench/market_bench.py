@@ -78,9 +78,11 @@ from protocols.config.market import (
 from protocols.messages import InstrumentId, Level, TopOfBook, Venue
 from protocols.venues.polymarket import MarketDecoder
 from supervision import ChildSpec, SupervisorSpec
+from supervision.idle import IdleStrategy, busy_poll
 from supervision.tree import open_tree
 
 ONE = 1_000_000
+WARMUP_DECISIONS = 50  # per latency run: the first calls of every code path
 TRIO_WEBSOCKET_QUEUE = 64  # the floor client's reader queue (trio-websocket's default is 1)
 
 
@@ -248,22 +250,25 @@ class Run(msgspec.Struct):
 
 def pipeline(
     path: Path, frames: Frames, rate: float, *, limit: int | None = None,
-    verify_hashes: bool = True,
+    verify_hashes: bool = True, idle: IdleStrategy = "block",
 ) -> Run:  # fmt: skip
     """Run feed -> cache -> detector against a replay server process (normal detector
     config) replaying ``path``: the first ``limit`` price_change frames, which must be
     ``frames``."""
     with ReplayProcess(path, rate, limit) as srv:
-        done, decisions, emitted, stats = trio.run(_pipeline, srv.url, frames, verify_hashes)
+        done, decisions, emitted, stats = trio.run(
+            _pipeline, srv.url, frames, verify_hashes, idle
+        )
         started = srv.started_at()
     return Run(len(frames.changes) / (done - started), decisions, emitted, stats)
 
 
 async def _pipeline(
-    url: str, frames: Frames, verify_hashes: bool
+    url: str, frames: Frames, verify_hashes: bool, idle: IdleStrategy
 ) -> tuple[float, list[int], list[int], FeedStats]:
     """The ``time.monotonic()`` at which the quote cache had applied every update, the
-    tick-to-decision and tick-to-opportunity samples, and the feed's stats."""
+    tick-to-decision samples after the warm-up (the first ``WARMUP_DECISIONS``: first
+    calls of every code path), the tick-to-opportunity samples, and the feed's stats."""
     total_updates = sum(frames.updates_per_frame) + len(frames.books)
     det_cfg = DetectorConfig(strategies=["complement"], cooldown_s=0.0, max_quote_age_s=3600.0,
                              polymarket=frames.markets)  # fmt: skip
@@ -301,12 +306,22 @@ async def _pipeline(
                 await out.receive_batch(1024)
 
         nursery.start_soon(drain)
+        if idle == "spin":
+            nursery.start_soon(busy_poll)
         async with open_tree(spec, name="bench") as tree:
             while detectors[0].engine is None:  # noqa: ASYNC110 (set by the actor's run)
                 await trio.sleep(0.001)
             engine: Engine = detectors[0].engine
             engine.latencies_ns = latencies
-            engine.eval_hook = lambda _c, ns: decisions.append(ns)
+            seen = 0
+
+            def on_decision(_c: object, ns: int) -> None:
+                nonlocal seen
+                seen += 1
+                if seen > WARMUP_DECISIONS:
+                    decisions.append(ns)
+
+            engine.eval_hook = on_decision
             while True:
                 st = reader.stats()
                 if st is not None and st.updates >= total_updates:
@@ -422,22 +437,27 @@ def print_feed_and_latency(
     results["throughput"] = {"raw": raw, "feed_client": own, "feed": fed,
                              "feed_nohash": fed_nohash, "server": server}  # fmt: skip
 
-    # 1. latency at offered rates
-    print("\n== tick-to-decision (frame in feed -> detector decision on the changed pair), µs")
+    # 1. latency at offered rates, for each idle strategy (supervision/idle.py)
+    print("\n== tick-to-decision (frame in feed -> detector decision on the changed pair), µs"
+          f"\n   (the first {WARMUP_DECISIONS} decisions of each run, the warm-up, excluded)")
+    idles: tuple[IdleStrategy, ...] = ("block", "spin")
     for rate in (1_000, 10_000):
         n = int(min(len(frames.changes), rate * 4 / per_frame))  # ~4 s of offered load
         sub = Frames(frames.books, frames.changes[:n], frames.updates_per_frame[:n],
                      frames.markets)  # fmt: skip
-        r = pipeline(path, sub, rate, limit=n)
-        h = hist(r.decisions_ns)
-        print(
-            f"offered {rate:6d} msg/s ({r.frames_per_s * per_frame:7.0f} achieved, "
-            f"{batching(r.stats)}): " + "  ".join(f"{k} {v:.0f}" for k, v in h.items())
-        )
-        if r.emitted_ns:
-            he = hist(r.emitted_ns)
-            print("  emitted opportunities: " + "  ".join(f"{k} {v:.0f}" for k, v in he.items()))
-        results[f"latency_{rate}"] = h
+        for idle in idles:
+            r = pipeline(path, sub, rate, limit=n, idle=idle)
+            h = hist(r.decisions_ns)
+            print(
+                f"offered {rate:6d} msg/s, idle {idle:5} ({r.frames_per_s * per_frame:7.0f}"
+                f" achieved, {batching(r.stats)}): "
+                + "  ".join(f"{k} {v:.0f}" for k, v in h.items())
+            )
+            if r.emitted_ns:
+                he = hist(r.emitted_ns)
+                print("  emitted opportunities: "
+                      + "  ".join(f"{k} {v:.0f}" for k, v in he.items()))  # fmt: skip
+            results[f"latency_{rate}" + ("" if idle == "block" else f"_{idle}")] = h
     print(
         f"  websocket receive (excluded above): ~{1e6 / raw:.1f} µs/frame; "
         f"decode (included): {dc:.1f} µs/frame"

@@ -84,6 +84,7 @@ class FeedStats:
     stale_marks: int = 0
     hash_checks: int = 0
     hash_mismatches: int = 0
+    top_mismatches: int = 0  # Polymarket: claimed best bid/ask != the shadow book's
     seq_gaps: int = 0
     breaker_trips: int = 0
     connected: bool = False
@@ -165,9 +166,9 @@ class VenueAdapter:
         Raises :class:`DecodeError` for a bad frame."""
         raise NotImplementedError
 
-    def end_batch(self) -> None:
-        """Called once per drained batch, after its frames and before it is sent on:
-        integrity checks of the batch's final state (what the cache will publish)."""
+    def end_batch(self, now: float) -> None:
+        """Called once per batch, after its frames and before it is sent on: integrity
+        checks of the batch's final state (what the cache will publish)."""
 
     def resubscribe(self, keys: tuple[str, ...], reason: str) -> None:
         """Ask the venue again for these instruments (liveness) ."""
@@ -364,7 +365,7 @@ class Feed(Actor):
                                 "feed %s: decode error #%d: %s (sample %r)",
                                 cfg.name, stats.decode_errors, exc.reason, exc.sample[:120],
                             )  # fmt: skip
-                adapter.end_batch()
+                adapter.end_batch(now)
                 stats.frames += len(batch)
                 stats.batches += 1
                 if n_updates:

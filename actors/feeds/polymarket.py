@@ -7,14 +7,20 @@
 * Keepalive: text ``PING`` every ``ping_interval_s``; the decoder counts ``PONG``s; no
   ``PONG`` within ``pong_timeout_s`` of a ``PING`` -> reconnect.
 * Integrity (no sequence numbers on this venue): the feed keeps a shadow L2 book per
-  token and, after each drained batch of frames, checks for each token it touched (a) a
-  crossed book and (b) the venue's hash of the resulting state (the last hashed entry of
-  the batch for that token; a ``book`` frame's hash is checked by the decoder). Checking
-  the final state once per batch is as strong as checking every frame for what is
-  published: the cache also applies the whole batch before it publishes. ``hash_mismatch_threshold``
-  mismatches in a row (VENUES 1.9: one can be benign) or a crossed book mark the token
-  stale in the cache and trigger a resync; checks are suspended for that token until its
-  fresh book arrives.
+  token and, after each batch of frames, checks each token the batch touched on the
+  state the batch leaves (what the cache will publish; the cache also applies the whole
+  batch before it publishes):
+
+  - every batch, cheap: a crossed book, and the venue's claimed best bid/ask on the
+    token's last entry (``best_bid``/``best_ask``) against the shadow book's top;
+  - the venue's hash of the whole book (SHA-1 over its JSON, ~10-30 µs a token) at most
+    every ``hash_check_interval_s`` per token (0: every batch), so the thorough check
+    does not sit on every tick's path to the detector; a divergence below the top is
+    caught within that interval. A ``book`` frame's hash is checked by the decoder.
+
+  ``hash_mismatch_threshold`` mismatches in a row (VENUES 1.9: one can be benign) or a
+  crossed book mark the token stale in the cache and trigger a resync; checks are
+  suspended for that token until its fresh book arrives.
 """
 
 from __future__ import annotations
@@ -24,7 +30,12 @@ import trio
 
 from actors.feeds.base import Session, VenueAdapter
 from protocols.messages import BookDelta, BookSnapshot, InstrumentId, Venue
-from protocols.venues.polymarket import HashedBook, MarketDecoder, check_delta_hash
+from protocols.venues.polymarket import (
+    HashedBook,
+    MarketDecoder,
+    check_delta_hash,
+    check_delta_top,
+)
 
 _ENC = msgspec.json.Encoder()
 
@@ -40,10 +51,11 @@ class PolymarketAdapter(VenueAdapter):
         self.mismatches: dict[str, int] = {}
         self.resyncing: dict[str, float] = {}
         self.pongs_seen = 0
-        # Books touched by the frames of the batch being drained, and per token the last
-        # hashed delta (its hash covers the state the batch leaves): checked in end_batch.
+        # Books touched by the batch being handled, and per token its last delta (whose
+        # hash and claimed top describe the state the batch leaves): see end_batch.
         self._touched: dict[str, HashedBook] = {}
-        self._last_hashed: dict[str, BookDelta] = {}
+        self._last_delta: dict[str, BookDelta] = {}
+        self._next_hash_check: dict[str, float] = {}  # token -> earliest next hash check
 
     def subscribe(self) -> None:
         assets = list(self.session.cfg.instruments)
@@ -82,7 +94,7 @@ class PolymarketAdapter(VenueAdapter):
         books = self.books
         liveness = s.liveness
         check = s.cfg.verify_hashes
-        last_hashed = self._last_hashed
+        last_delta = self._last_delta
         touched = self._touched
         for m in msgs:
             t = type(m)
@@ -94,8 +106,7 @@ class PolymarketAdapter(VenueAdapter):
                     book = books[asset] = HashedBook(m.instrument)
                 book.apply_delta(m)
                 touched[asset] = book
-                if m.hash:
-                    last_hashed[asset] = m
+                last_delta[asset] = m
                 liveness.last_data[asset] = now
             elif t is BookSnapshot:
                 assert isinstance(m, BookSnapshot)
@@ -104,7 +115,7 @@ class PolymarketAdapter(VenueAdapter):
                 if book is None:
                     book = books[asset] = HashedBook(m.instrument)
                 book.apply_snapshot(m)
-                last_hashed.pop(asset, None)  # the snapshot replaced what they described
+                last_delta.pop(asset, None)  # the snapshot replaced what they described
                 touched.pop(asset, None)
                 self.resyncing.pop(asset, None)
                 liveness.got_book(asset, now)
@@ -116,33 +127,43 @@ class PolymarketAdapter(VenueAdapter):
             updates.append(m)
         return len(msgs)
 
-    def end_batch(self) -> None:
-        """Crossed-book and hash checks on the final state of each book the batch touched:
-        one SHA-1 per token per batch, however many frames the batch held (a wrong
-        intermediate state either persists into the final one or was overwritten)."""
+    def end_batch(self, now: float) -> None:
+        """Checks of the final state of each book the batch touched (a wrong intermediate
+        state either persists into the final one or was overwritten): crossed and claimed
+        top every batch, the hash when the token's interval has passed."""
         touched = self._touched
         if not touched:
             return
         s = self.session
-        check = s.cfg.verify_hashes
-        last_hashed = self._last_hashed
+        verify = s.cfg.verify_hashes
+        interval = s.cfg.hash_check_interval_s
+        last_delta = self._last_delta
+        next_check = self._next_hash_check
         for asset, book in touched.items():
             if asset in self.resyncing:
                 continue
             if book.crossed():
                 self._start_resync(asset, book.instrument, "crossed")
                 continue
-            delta = last_hashed.get(asset)
-            if check and delta is not None:
-                s.stats.hash_checks += 1
-                ok = check_delta_hash(book, self.decoder.meta(asset), delta)
-                if ok is False:
-                    s.stats.hash_mismatches += 1
-                    self._mismatch(asset, book.instrument, "hash mismatch")
-                elif ok:
-                    self.mismatches.pop(asset, None)
+            delta = last_delta.get(asset)
+            if delta is None or not verify:
+                continue
+            if check_delta_top(book, delta) is False:
+                s.stats.top_mismatches += 1
+                self._mismatch(asset, book.instrument, "claimed top mismatch")
+                continue
+            if not delta.hash or now < next_check.get(asset, 0.0):
+                continue
+            next_check[asset] = now + interval
+            s.stats.hash_checks += 1
+            ok = check_delta_hash(book, self.decoder.meta(asset), delta)
+            if ok is False:
+                s.stats.hash_mismatches += 1
+                self._mismatch(asset, book.instrument, "hash mismatch")
+            elif ok:
+                self.mismatches.pop(asset, None)
         touched.clear()
-        last_hashed.clear()
+        last_delta.clear()
 
     def _mismatch(self, asset: str, inst: InstrumentId, reason: str) -> None:
         n = self.mismatches.get(asset, 0) + 1

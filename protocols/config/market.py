@@ -11,6 +11,8 @@ Load from TOML with ``msgspec.toml.decode(data, type=MarketConfig)``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from protocols.fixed import parse_units
@@ -80,6 +82,9 @@ class FeedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # Polymarket: a hash mismatch is "suspect" (VENUES §1.9); resync after this many in a row.
     hash_mismatch_threshold: int = 2
     verify_hashes: bool = True
+    # Polymarket: the whole-book hash (SHA-1 per token) at most this often per token; the
+    # crossed and claimed-top checks run on every batch. 0 = hash every batch.
+    hash_check_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 0.1
     connect_timeout_s: float = 10.0
 
 

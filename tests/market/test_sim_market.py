@@ -192,12 +192,13 @@ FAST_LIVENESS = LivenessConfig(first_book_s=0.5, no_data_s=1.0, resubscribes_bef
             {"count": 3, "venue": SimVenueKind.KALSHI},
             lambda h: h.feed_stats["kalshi"].resyncs.get("seq_gap", 0) >= 1,
         ),
-        # The feed checks the hash of each token's final state per drained batch
-        # (intermediate entries describe states it never trades on), so corrupt enough
-        # hashes to hit final entries of several batches.
+        # The feed checks the hash of each token's final state per batch (intermediate
+        # entries describe states it never trades on), at most every
+        # hash_check_interval_s (0.1 s) per token, so corrupt hashes for long enough that
+        # two checks in a row of one token meet one.
         (
             FaultKind.POLY_BAD_HASH,
-            {"count": 60, "venue": SimVenueKind.POLYMARKET},
+            {"count": 400, "venue": SimVenueKind.POLYMARKET},
             lambda h: (
                 h.feed_stats["polymarket"].hash_mismatches >= 2
                 and sum(v for k, v in h.feed_stats["polymarket"].resyncs.items() if "hash" in k)
