@@ -62,6 +62,10 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # Run the sim in a child process (arbtree.sim_process): the trading system's loop then
     # does none of the venue's work (latency measurements); faults need it in-process.
     process: bool = False
+    # With ``process``: pin the child to these CPUs (Linux; empty = wherever the kernel
+    # puts it). On a small machine a venue woken by our order otherwise preempts the
+    # trading process on its own CPU, which a remote venue never does.
+    cpus: tuple[int, ...] = ()
 
     def to_sim_config(self, seed: int, run_dir: Path) -> SimConfig:
         return SimConfig(

@@ -256,7 +256,8 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             sim_config = config.sim.to_sim_config(config.run.seed, run_dir)
             handle: SimHandle
             if config.sim.process:
-                handle = sim_process = await stack.enter_async_context(open_sim_process(sim_config))
+                opened = open_sim_process(sim_config, cpus=config.sim.cpus)
+                handle = sim_process = await stack.enter_async_context(opened)
             else:
                 handle = sim = await stack.enter_async_context(open_sim_venue(sim_config))
             market_cfg = market_config_for_sim(

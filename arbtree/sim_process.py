@@ -205,13 +205,15 @@ async def open_sim_process(
     *,
     start_timeout_s: float = START_TIMEOUT_S,
     stop_timeout_s: float = STOP_TIMEOUT_S,
+    cpus: tuple[int, ...] = (),
 ) -> AsyncIterator[SimProcess]:
     """Run ``open_sim_venue(config)`` in a child process for the ``async with`` block.
 
     Yields once the child has bound its ports and reported its URLs and markets. On exit
     (also on an error or a cancellation) the child is asked to stop, its windows are kept
     on the handle, and it is terminated (then killed) if it does not exit in time: it
-    never outlives the block. Every wait is bounded; a failure is a ``SimProcessError``."""
+    never outlives the block. Every wait is bounded; a failure is a ``SimProcessError``.
+    ``cpus``: pin the child to these CPUs (Linux only; ignored elsewhere)."""
     ours, theirs = socket.socketpair()
     conn = Connection(ours.detach())
     process: trio.Process | None = None
@@ -223,6 +225,8 @@ async def open_sim_process(
                 pass_fds=(theirs.fileno(),),
                 env=_child_env(),
             )
+        if cpus and hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(process.pid, cpus)
         # The child's end now lives in the child only: EOF on either side when one dies.
         conn.send(("start", config))
         message = await _receive(

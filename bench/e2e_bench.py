@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import tempfile
 import time
 from collections.abc import Iterator
@@ -86,7 +87,18 @@ def captured_sends(samples: list[tuple[int, int, int, int]]) -> Iterator[None]:
         SendTimes.on_sent = original  # type: ignore[method-assign]
 
 
-def bench_config(rate: float, duration_s: float, dsn: str | None, run_dir: Path) -> AppConfig:
+def split_cpus(mode: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(the sim's CPUs, ours): with ``auto`` and at least two CPUs, the sim gets the last
+    one and this process the others, as a remote venue would never take our CPU."""
+    mine = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if mode != "auto" or len(mine) < 2:
+        return (), ()
+    return (mine[-1],), tuple(mine[:-1])
+
+
+def bench_config(
+    rate: float, duration_s: float, dsn: str | None, run_dir: Path, sim_cpus: tuple[int, ...] = ()
+) -> AppConfig:
     base = load_app_config(None)
     replace = msgspec.structs.replace
     fund = base.trading.fund
@@ -109,7 +121,14 @@ def bench_config(rate: float, duration_s: float, dsn: str | None, run_dir: Path)
             run_dir=str(run_dir),
             status_interval_s=duration_s,
         ),
-        sim=replace(base.sim, rate=rate, window_rate=3.0, window_duration_s=1.0, process=True),
+        sim=replace(
+            base.sim,
+            rate=rate,
+            window_rate=3.0,
+            window_duration_s=1.0,
+            process=True,
+            cpus=sim_cpus,
+        ),
         trading=replace(base.trading, fund=replace(fund, limits=limits)),
         storage=storage,
     )
@@ -184,11 +203,12 @@ async def _floor(n: int, rest_url: str, frame: bytes) -> dict[str, HdrHistogram]
     return {"floor_decode": decode, "floor_hops": hops, "floor_httpx": raw_http}
 
 
-async def _floor_with_sim(n: int) -> dict[str, HdrHistogram]:
+async def _floor_with_sim(n: int, sim_cpus: tuple[int, ...]) -> dict[str, HdrHistogram]:
     from actors.sim import SimConfig
     from arbtree.sim_process import open_sim_process
 
-    async with open_sim_process(SimConfig(seed=3, markets=1, rate=10.0, window_rate=0.0)) as sim:
+    config = SimConfig(seed=3, markets=1, rate=10.0, window_rate=0.0)
+    async with open_sim_process(config, cpus=sim_cpus) as sim:
         m = sim.markets[0]
         # A Polymarket price_change frame of the sim's usual shape (one market, two entries).
         frame = json.dumps({
@@ -213,8 +233,14 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
     parser.add_argument("--db", metavar="DSN", help="PostgreSQL DSN (default: embedded)")
     parser.add_argument("-n", type=int, default=2000, help="floor samples")
+    parser.add_argument("--pin", choices=("auto", "none"), default="auto",
+                        help="auto: the sim's process on the last CPU, this one on the others")
     args = parser.parse_args(argv)
-    floor = trio.run(_floor_with_sim, args.n)
+    sim_cpus, our_cpus = split_cpus(args.pin)
+    if our_cpus:
+        os.sched_setaffinity(0, our_cpus)
+        print(f"sim process pinned to CPU {sim_cpus}, trading process to CPU {our_cpus}")
+    floor = trio.run(_floor_with_sim, args.n, sim_cpus)
     f50 = sum(h.get_value_at_percentile(50) for h in floor.values())
     f99 = sum(h.get_value_at_percentile(99) for h in floor.values())
     print("floor (same run): decode + 4 raw mailbox hops + raw httpx call -> request hook"
@@ -224,7 +250,7 @@ def run(argv: list[str]) -> int:
     print(f"{'floor total':<30} p50={f50:>8} us  p99={f99:>8} us")
     for rate in (float(r) for r in args.rates.split(",")):
         with tempfile.TemporaryDirectory(prefix="arbtree-bench-e2e-") as tmp:
-            config = bench_config(rate, args.duration, args.db, Path(tmp))
+            config = bench_config(rate, args.duration, args.db, Path(tmp), sim_cpus)
             hists = trio.run(_pipeline, config)
         t = hists["tick_to_order"]
         print(f"\noffered {rate:g} updates/s for {args.duration:g} s, sim in a child process "

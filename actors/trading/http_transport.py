@@ -13,12 +13,23 @@ from typing import Any
 import attrs
 import httpx
 
+from actors.trading.keepalive_transport import KeepAliveTransport
 from actors.trading.send_timing import Trace
 from actors.trading.venue_clients import Ambiguous, NotSent, RateLimited
 from protocols.config.trading import HttpConfig
 
 
 def make_http_client(cfg: HttpConfig, base_url: str) -> httpx.AsyncClient:
+    """One pooled keep-alive client per venue with explicit timeouts; plain-http venues
+    (the sim) get :class:`KeepAliveTransport` unless ``cfg.transport`` says httpcore."""
+    limits = httpx.Limits(
+        max_connections=cfg.max_connections,
+        max_keepalive_connections=cfg.max_keepalive_connections,
+        keepalive_expiry=cfg.keepalive_expiry_s,
+    )
+    transport: httpx.AsyncBaseTransport | None = None
+    if cfg.transport == "keepalive" and httpx.URL(base_url).scheme == "http":
+        transport = KeepAliveTransport.from_limits(limits)
     return httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(
@@ -27,11 +38,8 @@ def make_http_client(cfg: HttpConfig, base_url: str) -> httpx.AsyncClient:
             write=cfg.write_timeout_s,
             pool=cfg.pool_timeout_s,
         ),
-        limits=httpx.Limits(
-            max_connections=cfg.max_connections,
-            max_keepalive_connections=cfg.max_keepalive_connections,
-            keepalive_expiry=cfg.keepalive_expiry_s,
-        ),
+        limits=limits,
+        transport=transport,
         http2=False,
     )
 

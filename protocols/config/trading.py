@@ -126,6 +126,10 @@ class HttpConfig(_Cfg, frozen=True):
     # A cheap read per venue at start and then this often, so orders find an open
     # connection (a TCP connect cost 1-7 ms on the order path); 0 turns it off.
     keep_warm_s: float = 10.0
+    # "keepalive": arbtree's lean HTTP/1.1 pool (actors/trading/keepalive_transport.py),
+    # which writes an order in one send from the calling task's step, for http:// URLs;
+    # "httpcore": httpx's default transport. https:// URLs always use httpcore.
+    transport: Literal["keepalive", "httpcore"] = "keepalive"
 
 
 class VenueExecConfig(_Cfg, frozen=True):

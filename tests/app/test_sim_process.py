@@ -8,6 +8,7 @@ outlives its ``async with`` block or its parent.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -206,3 +207,11 @@ def test_run_app_with_the_sim_in_a_child_process(db_dsn: str, tmp_path: Path) ->
     assert summary.windows.injected == len(asm.sim_process.windows)
     ground_truth = (tmp_path / "run" / config.sim.ground_truth).read_text().splitlines()
     assert len(ground_truth) == summary.windows.injected  # the child wrote the same log
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux CPU affinity")
+async def test_the_child_can_be_pinned_to_cpus() -> None:
+    cpu = max(os.sched_getaffinity(0))
+    with trio.fail_after(TIMEOUT_S):
+        async with open_sim_process(CONFIG, cpus=(cpu,)) as proc:
+            assert os.sched_getaffinity(proc.pid) == {cpu}

@@ -1,0 +1,341 @@
+"""A lean HTTP/1.1 keep-alive transport for the venue clients' httpx ``AsyncClient`` s.
+
+Why: measured in ``arbtree bench e2e``, httpcore took an order request through four
+scheduler rounds before its bytes left (pool event wait, connection lock, headers write,
+body write, each a Trio checkpoint) and wrote headers and body in two ``send`` calls that
+woke the venue twice. Every round let the feeds' tasks run (and, on this 2-core machine,
+the venue process preempt us) in between, so an order took milliseconds to reach the
+socket. Here an idle pooled connection takes the whole request (head and body) in one
+non-blocking ``send`` from the calling task's own step: no checkpoint before the bytes
+are written. The response is read with h11, as httpcore does.
+
+What it keeps from httpcore: a pool per origin (``max_connections``, waiters time out with
+``PoolTimeout`` after the pool timeout), keep-alive (``max_keepalive_connections`` idle
+connections kept, closed after ``keepalive_expiry``, and one the server closed or wrote to
+while idle is never reused), the request's connect/read/write/pool timeouts, httpcore's
+trace events (``connection.connect_tcp.*``, ``http11.send_request_body.complete``,
+``http11.receive_response_headers.complete``) and the exception classes the venue
+clients classify: ``ConnectError``/``ConnectTimeout``/``PoolTimeout`` before anything was
+written (retry is safe), ``WriteError``/``WriteTimeout``/``ReadError``/``ReadTimeout``/
+``RemoteProtocolError`` once the request may have left (AMBIGUOUS). Plain ``http`` only:
+``make_http_client`` keeps httpx's own transport for ``https`` (TLS venues).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import attrs
+import h11
+import httpx
+import trio
+
+Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+_READ_SIZE = 65536
+_BAD = frozenset(b"\r\n\x00")
+
+
+@attrs.define(eq=False)
+class _Connection:
+    """One TCP connection: the stdlib socket (sent to synchronously), its Trio wrapper
+    (waited on), and h11's view of the exchange for parsing the response."""
+
+    sock: socket.socket
+    tsock: trio.socket.SocketType
+    parser: h11.Connection = attrs.field(factory=lambda: h11.Connection(h11.CLIENT))
+    idle_since: float = 0.0
+
+    def close(self) -> None:
+        self.tsock.close()
+
+    def stale(self) -> bool:
+        """True if the server closed it (or sent something) while it sat idle."""
+        try:
+            self.sock.recv(1, socket.MSG_PEEK)  # b"" (closed) or unexpected bytes
+        except BlockingIOError:
+            return False
+        except OSError:
+            pass
+        return True
+
+
+def _head(request: httpx.Request, body_len: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """Request line and headers as written, validated as h11 would (no CR, LF or NUL).
+    The body is always sent whole with a Content-Length (never chunked)."""
+    method = request.method.encode("ascii")
+    target = request.url.raw_path
+    if _BAD.intersection(target):
+        raise httpx.LocalProtocolError(f"illegal request target {target!r}")
+    headers: list[tuple[bytes, bytes]] = []
+    has_length = False
+    for name, value in request.headers.raw:
+        if _BAD.intersection(name) or _BAD.intersection(value):
+            raise httpx.LocalProtocolError(f"illegal header {name!r}")
+        lower = name.lower()
+        if lower == b"transfer-encoding":
+            continue
+        if lower == b"content-length":
+            has_length = True
+            value = str(body_len).encode()
+        headers.append((name, value))
+    if not has_length and (body_len or method in (b"POST", b"PUT", b"PATCH")):
+        headers.append((b"Content-Length", str(body_len).encode()))
+    parts = [method, b" ", target, b" HTTP/1.1\r\n"]
+    for name, value in headers:
+        parts += (name, b": ", value, b"\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts), headers
+
+
+@attrs.define(eq=False)
+class KeepAliveTransport(httpx.AsyncBaseTransport):
+    """Pooled keep-alive HTTP/1.1 over Trio sockets; see the module docstring."""
+
+    max_connections: int = 16
+    max_keepalive_connections: int = 8
+    keepalive_expiry: float = 30.0
+    # (scheme, host, port) -> idle connections, most recently used last
+    _idle: dict[tuple[bytes, bytes, int], list[_Connection]] = attrs.field(factory=dict)
+    _open: dict[tuple[bytes, bytes, int], int] = attrs.field(factory=dict)
+    _released: trio.lowlevel.ParkingLot = attrs.field(factory=trio.lowlevel.ParkingLot)
+    _closed: bool = False
+    connects: int = 0  # TCP connections opened (statistics, tests)
+
+    @classmethod
+    def from_limits(cls, limits: httpx.Limits) -> KeepAliveTransport:
+        """httpx's meaning: ``None`` is no limit (and no expiry)."""
+        inf = float("inf")
+        most = limits.max_connections
+        keep = limits.max_keepalive_connections
+        return cls(
+            max_connections=most if most is not None else 1 << 30,
+            max_keepalive_connections=keep if keep is not None else 1 << 30,
+            keepalive_expiry=inf if limits.keepalive_expiry is None else limits.keepalive_expiry,
+        )
+
+    # ------------------------------------------------------------------ pool
+
+    def _take_idle(self, origin: tuple[bytes, bytes, int]) -> _Connection | None:
+        idle = self._idle.get(origin)
+        now = trio.current_time()
+        while idle:
+            conn = idle.pop()
+            if now - conn.idle_since < self.keepalive_expiry and not conn.stale():
+                return conn
+            self._discard(origin, conn)
+        return None
+
+    def _discard(self, origin: tuple[bytes, bytes, int], conn: _Connection) -> None:
+        conn.close()
+        self._open[origin] -= 1
+        self._released.unpark()
+
+    def _release(self, origin: tuple[bytes, bytes, int], conn: _Connection) -> None:
+        """Back to the pool if h11 says the connection can carry another request."""
+        parser = conn.parser
+        if parser.our_state is h11.DONE and parser.their_state is h11.DONE:
+            parser.start_next_cycle()
+            idle = self._idle.setdefault(origin, [])
+            if not self._closed and len(idle) < self.max_keepalive_connections:
+                conn.idle_since = trio.current_time()
+                idle.append(conn)
+                self._released.unpark()
+                return
+        self._discard(origin, conn)
+
+    async def _acquire(
+        self, origin: tuple[bytes, bytes, int], timeouts: dict[str, Any], trace: Trace | None
+    ) -> _Connection:
+        conn = self._take_idle(origin)
+        if conn is not None:
+            return conn
+        if self._open.get(origin, 0) >= self.max_connections:
+            with trio.move_on_after(_timeout(timeouts, "pool")) as waited:
+                while self._open.get(origin, 0) >= self.max_connections:
+                    await self._released.park()
+                    conn = self._take_idle(origin)
+                    if conn is not None:
+                        return conn
+            if waited.cancelled_caught:
+                raise httpx.PoolTimeout("no connection free within the pool timeout")
+        self._open[origin] = self._open.get(origin, 0) + 1
+        try:
+            return await self._connect(origin, timeouts, trace)
+        except BaseException:
+            self._open[origin] -= 1
+            self._released.unpark()
+            raise
+
+    async def _connect(
+        self, origin: tuple[bytes, bytes, int], timeouts: dict[str, Any], trace: Trace | None
+    ) -> _Connection:
+        host, port = origin[1].decode("ascii"), origin[2]
+        if trace is not None:
+            await trace("connection.connect_tcp.started", {"host": host, "port": port})
+        try:
+            with trio.fail_after(_timeout(timeouts, "connect")):
+                infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                error: OSError | None = None
+                for family, type_, proto, _, addr in infos:
+                    sock = socket.socket(family, type_, proto)
+                    sock.setblocking(False)
+                    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                    tsock = trio.socket.from_stdlib_socket(sock)
+                    try:
+                        await tsock.connect(addr)
+                    except OSError as exc:
+                        tsock.close()
+                        error = exc
+                        continue
+                    except BaseException:
+                        tsock.close()
+                        raise
+                    break
+                else:
+                    raise error or OSError(errno.EHOSTUNREACH, f"no address for {host}")
+        except trio.TooSlowError as exc:
+            raise httpx.ConnectTimeout(f"connect to {host}:{port} timed out") from exc
+        except OSError as exc:
+            raise httpx.ConnectError(f"connect to {host}:{port}: {exc}") from exc
+        self.connects += 1
+        conn = _Connection(sock, tsock)
+        if trace is not None:
+            try:
+                await trace("connection.connect_tcp.complete", {"return_value": None})
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    # ------------------------------------------------------------- exchange
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await trio.lowlevel.checkpoint_if_cancelled()  # not a schedule point: see _write
+        if self._closed:
+            raise httpx.ConnectError("transport closed")
+        url = request.url
+        if url.scheme != "http":
+            raise httpx.UnsupportedProtocol(f"KeepAliveTransport speaks http only: {url}")
+        origin = (b"http", url.raw_host, url.port or 80)
+        timeouts: dict[str, Any] = request.extensions.get("timeout", {})
+        trace: Trace | None = request.extensions.get("trace")
+        try:
+            body = request.content
+        except httpx.RequestNotRead:
+            body = await request.aread()
+        head, headers = _head(request, len(body))
+        conn = await self._acquire(origin, timeouts, trace)
+        done = False
+        try:
+            await _write(conn, head + body, _timeout(timeouts, "write"))
+            if trace is not None:
+                await trace("http11.send_request_body.complete", {"return_value": None})
+            response = await self._read_response(conn, request, headers, body, timeouts, trace)
+            done = True
+        finally:
+            if done:
+                self._release(origin, conn)
+            else:  # cancelled or failed mid-exchange: the connection's state is unknown
+                self._discard(origin, conn)
+        return response
+
+    async def _read_response(
+        self,
+        conn: _Connection,
+        request: httpx.Request,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        timeouts: dict[str, Any],
+        trace: Trace | None,
+    ) -> httpx.Response:
+        hc = conn.parser
+        try:  # h11 tracks the exchange; the bytes it would produce were already written
+            hc.send(h11.Request(method=request.method, target=request.url.raw_path,
+                                headers=headers))  # fmt: skip
+            if body:
+                hc.send(h11.Data(data=body))
+            hc.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:
+            raise httpx.LocalProtocolError(str(exc)) from exc
+        read_s = _timeout(timeouts, "read")
+        head: h11.Response | None = None
+        chunks: list[bytes] = []
+        try:
+            while True:
+                event = hc.next_event()
+                if event is h11.NEED_DATA:
+                    hc.receive_data(await _read(conn, read_s))
+                elif isinstance(event, h11.Response):
+                    head = event
+                    if trace is not None:
+                        await trace("http11.receive_response_headers.complete",
+                                    {"return_value": None})  # fmt: skip
+                elif isinstance(event, h11.Data):
+                    chunks.append(bytes(event.data))
+                elif isinstance(event, h11.EndOfMessage):
+                    break
+                elif isinstance(event, h11.ConnectionClosed):
+                    raise httpx.RemoteProtocolError("server closed the connection mid-response")
+                # h11.InformationalResponse (1xx): skipped, the final response follows
+        except h11.RemoteProtocolError as exc:
+            raise httpx.RemoteProtocolError(str(exc)) from exc
+        assert head is not None
+        return httpx.Response(
+            head.status_code,
+            headers=list(head.headers.raw_items()),
+            content=b"".join(chunks),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": head.reason},
+        )
+
+    async def aclose(self) -> None:
+        self._closed = True
+        for origin, idle in self._idle.items():
+            while idle:
+                self._discard(origin, idle.pop())
+        await trio.lowlevel.checkpoint()
+
+
+def _timeout(timeouts: dict[str, Any], key: str) -> float:
+    value = timeouts.get(key)
+    return float("inf") if value is None else float(value)
+
+
+async def _write(conn: _Connection, data: bytes, timeout_s: float) -> None:
+    """Send everything. The first ``send`` happens in the caller's step, with no schedule
+    point before it (the request's checkpoint is the wait for the response); later ones
+    after waiting for the socket to drain, up to ``timeout_s``."""
+    view = memoryview(data)
+    try:
+        with trio.fail_after(timeout_s):
+            while True:
+                try:
+                    sent = conn.sock.send(view)
+                except BlockingIOError:
+                    sent = 0
+                view = view[sent:]
+                if not view:
+                    break
+                await trio.lowlevel.wait_writable(conn.sock)
+    except trio.TooSlowError as exc:
+        raise httpx.WriteTimeout("write timed out") from exc
+    except OSError as exc:
+        raise httpx.WriteError(f"write failed: {exc}") from exc
+
+
+async def _read(conn: _Connection, timeout_s: float) -> bytes:
+    """The next bytes from the server (b"" when it closed), waiting up to ``timeout_s``."""
+    try:
+        with trio.fail_after(timeout_s):
+            while True:
+                try:
+                    return conn.sock.recv(_READ_SIZE)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(conn.sock)
+    except trio.TooSlowError as exc:
+        raise httpx.ReadTimeout("read timed out") from exc
+    except OSError as exc:
+        raise httpx.ReadError(f"read failed: {exc}") from exc

@@ -1,0 +1,247 @@
+"""KeepAliveTransport: pooling, keep-alive, timeouts, and the error classes the venue
+clients turn into NotSent (retry is safe) or Ambiguous (resolve by lookup), against a
+loopback server whose behaviour each test chooses."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from functools import partial
+from typing import Any
+
+import h11
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from actors.trading.http_transport import request
+from actors.trading.keepalive_transport import KeepAliveTransport
+from actors.trading.venue_clients import Ambiguous, NotSent
+
+Handler = Callable[[trio.SocketStream, "Server"], Awaitable[None]]
+
+
+class Server:
+    """A loopback HTTP/1.1 server (h11) that records what it received."""
+
+    def __init__(self) -> None:
+        self.bodies: list[bytes] = []
+        self.connections = 0
+        self.hold = trio.Event()  # handlers that hang wait on this
+        self.closed = trio.Event()  # set when a handler closed its connection
+
+
+async def read_request(stream: trio.SocketStream, conn: h11.Connection) -> bytes | None:
+    """One request's body, or None when the client closed."""
+    body = b""
+    while True:
+        event = conn.next_event()
+        if event is h11.NEED_DATA:
+            data = await stream.receive_some(65536)
+            conn.receive_data(data)
+            if not data and conn.their_state is not h11.SEND_BODY:
+                return None
+        elif isinstance(event, h11.Data):
+            body += bytes(event.data)
+        elif isinstance(event, h11.EndOfMessage):
+            return body
+        elif isinstance(event, h11.ConnectionClosed):
+            return None
+
+
+async def echo(stream: trio.SocketStream, server: Server, *, close_after: int = 0) -> None:
+    """Answer every request with its body; after ``close_after`` answers (0 = never) close
+    the connection without saying so."""
+    conn = h11.Connection(h11.SERVER)
+    answered = 0
+    while True:
+        body = await read_request(stream, conn)
+        if body is None:
+            return
+        server.bodies.append(body)
+        out = conn.send(h11.Response(status_code=200, headers=[("content-length", str(len(body)))]))
+        out += conn.send(h11.Data(data=body)) or b""
+        out += conn.send(h11.EndOfMessage()) or b""
+        await stream.send_all(out)
+        answered += 1
+        if answered == close_after:
+            await stream.aclose()
+            server.closed.set()
+            return
+        conn.start_next_cycle()
+
+
+@asynccontextmanager
+async def serve(handler: Handler) -> AsyncIterator[tuple[str, Server]]:
+    server = Server()
+
+    async def handle(stream: trio.SocketStream) -> None:
+        server.connections += 1
+        try:
+            await handler(stream, server)
+        except trio.BrokenResourceError:
+            pass
+        finally:
+            await stream.aclose()
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        yield f"http://127.0.0.1:{port}", server
+        nursery.cancel_scope.cancel()
+
+
+def client(base: str, **limits: Any) -> tuple[httpx.AsyncClient, KeepAliveTransport]:
+    transport = KeepAliveTransport.from_limits(httpx.Limits(**{"max_connections": 4, **limits}))
+    http = httpx.AsyncClient(
+        base_url=base, transport=transport, timeout=httpx.Timeout(5.0, read=30.0, pool=0.5)
+    )
+    return http, transport
+
+
+async def test_requests_share_one_keep_alive_connection() -> None:
+    async with serve(echo) as (base, server):
+        http, transport = client(base)
+        for i in range(3):
+            resp = await request(http, "POST", "/orders", content=b"order %d" % i,
+                                 headers={"content-type": "application/json"})  # fmt: skip
+            assert resp.status_code == 200
+            assert resp.content == b"order %d" % i
+        resp = await request(http, "GET", "/balance")
+        assert resp.content == b""
+        assert server.bodies == [b"order 0", b"order 1", b"order 2", b""]
+        assert transport.connects == server.connections == 1
+        await http.aclose()
+
+
+async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
+    async def close_after_one(stream: trio.SocketStream, server: Server) -> None:
+        await echo(stream, server, close_after=1)
+
+    async with serve(close_after_one) as (base, server):
+        http, transport = client(base)
+        assert (await request(http, "POST", "/o", content=b"a")).content == b"a"
+        await server.closed.wait()
+        assert (await request(http, "POST", "/o", content=b"b")).content == b"b"
+        assert transport.connects == 2
+        await http.aclose()
+
+
+async def test_idle_connections_expire(autojump_clock: trio.testing.MockClock) -> None:
+    async with serve(echo) as (base, _):
+        http, transport = client(base, keepalive_expiry=5.0)
+        await request(http, "POST", "/o", content=b"a")
+        await trio.sleep(1.0)
+        await request(http, "POST", "/o", content=b"b")
+        assert transport.connects == 1
+        await trio.sleep(6.0)
+        await request(http, "POST", "/o", content=b"c")
+        assert transport.connects == 2
+        await http.aclose()
+
+
+async def hang(stream: trio.SocketStream, server: Server) -> None:
+    """Read the request, then never answer."""
+    body = await read_request(stream, h11.Connection(h11.SERVER))
+    server.bodies.append(body or b"")
+    await server.hold.wait()
+
+
+async def test_pool_timeout_is_not_sent(autojump_clock: trio.testing.MockClock) -> None:
+    async with serve(hang) as (base, server):
+        http, _ = client(base, max_connections=1)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(partial(request, http, "POST", "/o", content=b"first"))
+            await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(NotSent, match="PoolTimeout"):
+                await request(http, "POST", "/o", content=b"second")
+            nursery.cancel_scope.cancel()
+        assert server.bodies == [b"first"]  # the second never left
+        await http.aclose()
+
+
+async def test_read_timeout_after_sending_is_ambiguous(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with serve(hang) as (base, server):
+        http, _ = client(base)
+        with pytest.raises(Ambiguous, match="ReadTimeout"):
+            await request(http, "POST", "/o", content=b"order")
+        assert server.bodies == [b"order"]  # it did reach the venue
+        await http.aclose()
+
+
+async def test_closed_without_a_reply_is_ambiguous() -> None:
+    async def close_at_once(stream: trio.SocketStream, server: Server) -> None:
+        server.bodies.append(await read_request(stream, h11.Connection(h11.SERVER)) or b"")
+
+    async with serve(close_at_once) as (base, server):
+        http, _ = client(base)
+        with pytest.raises(Ambiguous, match="RemoteProtocolError"):
+            await request(http, "POST", "/o", content=b"order")
+        assert server.bodies == [b"order"]
+        await http.aclose()
+
+
+async def test_connection_refused_is_not_sent() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    http, _ = client(f"http://127.0.0.1:{port}")
+    with pytest.raises(NotSent, match="ConnectError"):
+        await request(http, "POST", "/o", content=b"order")
+    await http.aclose()
+
+
+class StepCounter(trio.abc.Instrument):
+    """Counts the task steps of one task: equal counts = no schedule point between."""
+
+    def __init__(self, task: trio.lowlevel.Task) -> None:
+        self.task = task
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task is self.task:
+            self.steps += 1
+
+
+async def test_request_is_written_whole_before_any_schedule_point() -> None:
+    """On a pooled connection the order leaves in the caller's own task step (httpcore took
+    four scheduler rounds), and the trace reports it, then the answer."""
+    async with serve(echo) as (base, _):
+        http, _ = client(base)
+        await request(http, "GET", "/warm")
+        counter = StepCounter(trio.lowlevel.current_task())
+        events: list[tuple[str, int]] = []
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            events.append((event, counter.steps))
+
+        trio.lowlevel.add_instrument(counter)
+        try:
+            await request(http, "POST", "/o", content=b"order", trace=trace)
+        finally:
+            trio.lowlevel.remove_instrument(counter)
+        assert [e for e, _ in events] == [
+            "http11.send_request_body.complete",
+            "http11.receive_response_headers.complete",
+        ]
+        assert events[0][1] == 0  # written before this task yielded even once
+        await http.aclose()
+
+
+async def test_a_new_connection_is_traced() -> None:
+    async with serve(echo) as (base, _):
+        http, _ = client(base)
+        events: list[str] = []
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            events.append(event)
+
+        await request(http, "POST", "/o", content=b"a", trace=trace)
+        await request(http, "POST", "/o", content=b"b", trace=trace)
+        assert events.count("connection.connect_tcp.started") == 1
+        assert events.count("http11.send_request_body.complete") == 2
+        await http.aclose()
