@@ -50,6 +50,7 @@ from arbtree.config import AppConfig, load_app_config
 from arbtree.runner import RunOptions, run_app
 from protocols.messages import OrderIntent
 from supervision import Mailbox, OverflowPolicy
+from supervision.idle import IdleStrategy
 
 HOPS = 4
 
@@ -97,8 +98,9 @@ def split_cpus(mode: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def bench_config(
-    rate: float, duration_s: float, dsn: str | None, run_dir: Path, sim_cpus: tuple[int, ...] = ()
-) -> AppConfig:
+    rate: float, duration_s: float, dsn: str | None, run_dir: Path, sim_cpus: tuple[int, ...] = (),
+    idle: IdleStrategy = "block",
+) -> AppConfig:  # fmt: skip
     base = load_app_config(None)
     replace = msgspec.structs.replace
     fund = base.trading.fund
@@ -120,6 +122,7 @@ def bench_config(
             duration_s=duration_s,
             run_dir=str(run_dir),
             status_interval_s=duration_s,
+            idle=idle,
         ),
         sim=replace(
             base.sim,
@@ -235,6 +238,8 @@ def run(argv: list[str]) -> int:
     parser.add_argument("-n", type=int, default=2000, help="floor samples")
     parser.add_argument("--pin", choices=("auto", "none"), default="auto",
                         help="auto: the sim's process on the last CPU, this one on the others")
+    parser.add_argument("--idle", choices=("block", "spin"), default="block",
+                        help="[run] idle of the measured system (spin: busy-poll)")
     args = parser.parse_args(argv)
     sim_cpus, our_cpus = split_cpus(args.pin)
     if our_cpus:
@@ -250,11 +255,11 @@ def run(argv: list[str]) -> int:
     print(f"{'floor total':<30} p50={f50:>8} us  p99={f99:>8} us")
     for rate in (float(r) for r in args.rates.split(",")):
         with tempfile.TemporaryDirectory(prefix="arbtree-bench-e2e-") as tmp:
-            config = bench_config(rate, args.duration, args.db, Path(tmp), sim_cpus)
+            config = bench_config(rate, args.duration, args.db, Path(tmp), sim_cpus, args.idle)
             hists = trio.run(_pipeline, config)
         t = hists["tick_to_order"]
-        print(f"\noffered {rate:g} updates/s for {args.duration:g} s, sim in a child process "
-              "(frame received -> order request handed to the socket)")  # fmt: skip
+        print(f"\noffered {rate:g} updates/s for {args.duration:g} s, idle {args.idle}, sim in a"
+              " child process (frame received -> order request handed to the socket)")  # fmt: skip
         for name, h in hists.items():
             print(_fmt(name, h))
         if t.get_total_count():
