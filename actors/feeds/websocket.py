@@ -154,12 +154,20 @@ class FeedWebSocket:
     def send_text_nowait(self, text: str | bytes) -> None:
         """Queue a text message (``bytes``: already UTF-8; never blocks;
         :class:`SendBacklogFull` if the sender is that far behind)."""
+        self._check_open()
         self._protocol.send_text(text.encode() if isinstance(text, str) else text)
         self._flush()
+
+    def _check_open(self) -> None:
+        """Sending after the close started is :class:`WebSocketClosed`, like receiving
+        (the library would raise its own ``InvalidState``)."""
+        if self._protocol.state is not State.OPEN:
+            raise self._closed()
 
     async def ping(self) -> None:
         """Send a ping and wait for its pong (bound it with a timeout)."""
         payload = os.urandom(4)
+        self._check_open()
         event = self._pongs[payload] = trio.Event()
         try:
             self._protocol.send_ping(payload)

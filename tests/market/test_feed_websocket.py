@@ -309,3 +309,19 @@ async def test_wss_verifies_the_server_and_works_over_tls() -> None:
                 pass
         assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
         nursery.cancel_scope.cancel()
+
+
+async def test_sending_after_the_peer_closed_is_websocket_closed() -> None:
+    async def handler(stream: trio.SocketStream, protocol: ServerProtocol) -> None:
+        protocol.send_close(1001, "going away")
+        await _flush(stream, protocol)
+        await trio.sleep_forever()
+
+    async with serving(handler) as url, open_feed_websocket(url, connect_timeout=5) as ws:
+        with pytest.raises(WebSocketClosed):
+            await _read_until_closed(ws, [])
+        with pytest.raises(WebSocketClosed) as info:
+            ws.send_text_nowait('{"op":"late"}')  # e.g. a resubscribe racing the close
+        assert info.value.code == 1001
+        with pytest.raises(WebSocketClosed):
+            await ws.ping()
