@@ -51,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -188,9 +189,7 @@ def raw_receive_rate(path: Path, frames: Frames, queue: int, read_bytes: int) ->
                 await ws.get_message()
             return time.monotonic()
 
-    with ReplayProcess(path, 0) as srv:
-        done = trio.run(receive, srv.url)
-        return len(frames.changes) / (done - srv.started_at())
+    return _replay_rate(path, frames, receive)
 
 
 def client_receive_rate(path: Path, frames: Frames, read_bytes: int) -> float:
@@ -205,6 +204,12 @@ def client_receive_rate(path: Path, frames: Frames, read_bytes: int) -> float:
                 left -= len(await ws.receive_messages())
             return time.monotonic()
 
+    return _replay_rate(path, frames, receive)
+
+
+def _replay_rate(path: Path, frames: Frames, receive: Callable[[str], Awaitable[float]]) -> float:
+    """price_change frames/s from the server starting them to ``receive`` (a client run
+    against the server's URL) returning its ``time.monotonic()`` at the last one."""
     with ReplayProcess(path, 0) as srv:
         done = trio.run(receive, srv.url)
         return len(frames.changes) / (done - srv.started_at())

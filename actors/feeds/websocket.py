@@ -69,7 +69,6 @@ class FeedWebSocket:
         self._tx, self._rx = trio.open_memory_channel[bytes](send_backlog)
         self._fragments: list[bytes] = []
         self._pongs: dict[bytes, trio.Event] = {}
-        self.bytes_received = 0
         self._eof = False
         # Frames that arrived in the same read as the handshake response.
         self._pending = self._collect()
@@ -90,7 +89,6 @@ class FeedWebSocket:
             raise self._closed()
         data = await self._stream.receive_some(self._read_bytes)
         if data:
-            self.bytes_received += len(data)
             protocol.receive_data(data)
         else:
             self._eof = True
