@@ -29,10 +29,11 @@ from actors.trading.messages import (
     ExecutorOutcomeMsg,
     OrderFinal,
 )
+from actors.trading.order_runner import ExecutionSettings, OrderRunner, SentNow, VenueGate
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RelookupPolicy, RetryPolicy
 from actors.trading.send_timing import SendTimes
-from actors.trading.two_leg import ExecutionSettings, OrderRunner, VenueGate, execute_legs
+from actors.trading.two_leg import execute_legs, send_legs_now
 from actors.trading.user_channel import UserChannelState
 from actors.trading.venue_clients import VenueClient, VenueError
 from protocols.config.trading import ExecutorConfig, VenueExecConfig
@@ -185,7 +186,10 @@ class Executor(Actor):
                     except trio.WouldBlock:
                         await limiter.acquire_on_behalf_of(token)
                     self._begin()
-                    nursery.start_soon(self._execute, cmd, runner, settings, limiter, token)
+                    # The legs go out now, in this step, when the gates allow it: the task
+                    # below first runs a scheduler round later (and a leg's task one more).
+                    sent = send_legs_now(cmd, runner, self.control)
+                    nursery.start_soon(self._execute, cmd, runner, settings, limiter, token, sent)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(2.0):
                 for client in clients.values():
@@ -208,9 +212,10 @@ class Executor(Actor):
         settings: ExecutionSettings,
         limiter: trio.CapacityLimiter,
         token: object,
+        sent: dict[int, SentNow] | None,
     ) -> None:
         try:
-            report = await execute_legs(req, runner, self.control, settings)
+            report = await execute_legs(req, runner, self.control, settings, sent)
             self.executions[report.outcome.value] += 1
             await self.outcomes.send(report)
         finally:

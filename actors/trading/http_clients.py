@@ -22,7 +22,15 @@ import attrs
 import httpx
 import msgspec
 
-from actors.trading.http_transport import make_http_client, request
+from actors.trading.http_transport import (
+    StartedRequest,
+    build_request,
+    finish_request,
+    make_http_client,
+    request,
+    send_request,
+    start_request,
+)
 from actors.trading.ids import polymarket_salt
 from actors.trading.send_timing import SendTimes
 from actors.trading.venue_clients import (
@@ -165,7 +173,7 @@ class KalshiClient:
             headers.update(self.signer(method, self.prefix + path))
         return headers
 
-    async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject:
+    def order_request(self, intent: OrderIntent) -> httpx.Request:
         inst = intent.instrument
         req = kwire.create_order_request(
             inst.symbol, inst.outcome or Outcome.YES, intent.side, intent.limit_price,
@@ -173,9 +181,25 @@ class KalshiClient:
         )  # fmt: skip
         path = "/portfolio/orders"
         timing = self.send_times
-        resp = await request(self.http, "POST", path, content=kwire.encode_create_order(req),
-                              headers=self._headers("POST", path),
-                              trace=timing.trace_for(intent) if timing else None)  # fmt: skip
+        return build_request(self.http, "POST", path, kwire.encode_create_order(req),
+                             self._headers("POST", path),
+                             timing.trace_for(intent) if timing else None)  # fmt: skip
+
+    async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject:
+        return self.order_result(intent, await send_request(self.http, self.order_request(intent)))
+
+    def start_place(self, intent: OrderIntent) -> StartedRequest | None:
+        """Write the order now if a pooled connection is idle (see ``start_request``)."""
+        return start_request(self.http, self.order_request(intent))
+
+    async def finish_place(
+        self, intent: OrderIntent, started: StartedRequest
+    ) -> OrderStatus | OrderReject:
+        return self.order_result(intent, await finish_request(started))
+
+    def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
+        """What the venue's reply to a create-order request says about the order."""
+        inst = intent.instrument
         if resp.status_code in (200, 201):
             try:
                 body = msgspec.json.decode(resp.content, type=_KOrderBody)
@@ -390,12 +414,27 @@ class PolymarketClient:
         user channel may report its fills before the REST reply arrives."""
         return self._body(intent)[1]
 
-    async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject:
-        body, order_id = self._body(intent)
+    def order_request(self, intent: OrderIntent) -> httpx.Request:
         timing = self.send_times
-        resp = await request(self.http, "POST", "/order", content=body,
-                              headers={"content-type": "application/json"},
-                              trace=timing.trace_for(intent) if timing else None)  # fmt: skip
+        return build_request(self.http, "POST", "/order", self._body(intent)[0],
+                             {"content-type": "application/json"},
+                             timing.trace_for(intent) if timing else None)  # fmt: skip
+
+    async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject:
+        return self.order_result(intent, await send_request(self.http, self.order_request(intent)))
+
+    def start_place(self, intent: OrderIntent) -> StartedRequest | None:
+        """Write the order now if a pooled connection is idle (see ``start_request``)."""
+        return start_request(self.http, self.order_request(intent))
+
+    async def finish_place(
+        self, intent: OrderIntent, started: StartedRequest
+    ) -> OrderStatus | OrderReject:
+        return self.order_result(intent, await finish_request(started))
+
+    def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
+        """What the venue's reply to a post-order request says about the order."""
+        order_id = self._body(intent)[1]
         decoded = pwire.decode_post_order_response(resp.content)
         if not (resp.status_code == 200 and decoded.success):
             out = pwire.order_outcome(decoded, intent.client_order_id, intent.instrument,

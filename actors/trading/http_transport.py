@@ -8,12 +8,14 @@ Split out of ``http_clients`` so the venue clients there only speak their venue'
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
 import httpx
 
-from actors.trading.keepalive_transport import KeepAliveTransport
+from actors.trading.keepalive_transport import Exchange, KeepAliveTransport
 from actors.trading.send_timing import Trace
 from actors.trading.venue_clients import Ambiguous, NotSent, RateLimited
 from protocols.config.trading import HttpConfig
@@ -27,10 +29,10 @@ def make_http_client(cfg: HttpConfig, base_url: str) -> httpx.AsyncClient:
         max_keepalive_connections=cfg.max_keepalive_connections,
         keepalive_expiry=cfg.keepalive_expiry_s,
     )
-    transport: httpx.AsyncBaseTransport | None = None
+    transport: KeepAliveTransport | None = None
     if cfg.transport == "keepalive" and httpx.URL(base_url).scheme == "http":
         transport = KeepAliveTransport.from_limits(limits)
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(
             connect=cfg.connect_timeout_s,
@@ -42,6 +44,9 @@ def make_http_client(cfg: HttpConfig, base_url: str) -> httpx.AsyncClient:
         transport=transport,
         http2=False,
     )
+    if transport is not None:
+        _KEEPALIVE[client] = transport
+    return client
 
 
 def _retry_after(resp: httpx.Response) -> float | None:
@@ -65,6 +70,10 @@ class _Prepared:
 
 
 _PREPARED: weakref.WeakKeyDictionary[httpx.AsyncClient, _Prepared] = weakref.WeakKeyDictionary()
+# The clients make_http_client gave a KeepAliveTransport: start_request can write on them.
+_KEEPALIVE: weakref.WeakKeyDictionary[httpx.AsyncClient, KeepAliveTransport] = (
+    weakref.WeakKeyDictionary()
+)
 _MAX_URLS = 64  # fixed paths (order entry, balances); per-order lookup paths come and go
 
 
@@ -103,6 +112,25 @@ def build_request(
     return httpx.Request(method, url, content=content, headers=raw, extensions=extensions)
 
 
+@contextmanager
+def _classified() -> Iterator[None]:
+    """What a transport error means for the order: never sent, or maybe sent."""
+    try:
+        yield
+    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        raise NotSent(f"{type(exc).__name__}: {exc}") from exc
+    except httpx.TransportError as exc:  # timeout/reset after the request may have left
+        raise Ambiguous(f"{type(exc).__name__}: {exc or 'no response'}") from exc
+
+
+def _checked(resp: httpx.Response) -> httpx.Response:
+    if resp.status_code == 429:
+        raise RateLimited(f"429: {resp.text[:200]}", _retry_after(resp))
+    if resp.status_code >= 500:
+        raise Ambiguous(f"HTTP {resp.status_code}: {resp.text[:200]}")
+    return resp
+
+
 async def request(
     client: httpx.AsyncClient,
     method: str,
@@ -113,18 +141,48 @@ async def request(
     params: dict[str, str] | None = None,
     trace: Trace | None = None,
 ) -> httpx.Response:
-    try:
+    with _classified():
         if params is None:
             resp = await client.send(build_request(client, method, url, content, headers, trace))
         else:
             resp = await client.request(method, url, content=content, headers=headers,
                                         params=params)  # fmt: skip
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        raise NotSent(f"{type(exc).__name__}: {exc}") from exc
-    except httpx.TransportError as exc:  # timeout/reset after the request may have left
-        raise Ambiguous(f"{type(exc).__name__}: {exc or 'no response'}") from exc
-    if resp.status_code == 429:
-        raise RateLimited(f"429: {resp.text[:200]}", _retry_after(resp))
-    if resp.status_code >= 500:
-        raise Ambiguous(f"HTTP {resp.status_code}: {resp.text[:200]}")
-    return resp
+    return _checked(resp)
+
+
+@attrs.define(eq=False)
+class StartedRequest:
+    """A request already written to the venue's socket (see :func:`start_request`)."""
+
+    transport: KeepAliveTransport
+    exchange: Exchange
+
+
+def start_request(client: httpx.AsyncClient, req: httpx.Request) -> StartedRequest | None:
+    """Write ``req`` now, from the caller's step, on an idle pooled keep-alive connection;
+    :func:`finish_request` reads the reply. ``None`` (nothing written) when the client
+    has no :class:`KeepAliveTransport`, has auth or event hooks (they run inside
+    ``client.send``, which this path skips), or has no idle connection: then use
+    :func:`send_request`. Never raises."""
+    transport = _KEEPALIVE.get(client)
+    if transport is None or client.auth is not None:
+        return None
+    hooks = client.event_hooks
+    if hooks["request"] or hooks["response"]:
+        return None
+    exchange = transport.start(req)
+    return None if exchange is None else StartedRequest(transport, exchange)
+
+
+async def finish_request(started: StartedRequest) -> httpx.Response:
+    """The reply to a started request, with :func:`request`'s error classes."""
+    with _classified():
+        resp = await started.transport.complete(started.exchange)
+    return _checked(resp)
+
+
+async def send_request(client: httpx.AsyncClient, req: httpx.Request) -> httpx.Response:
+    """``client.send(req)`` with :func:`request`'s error classes."""
+    with _classified():
+        resp = await client.send(req)
+    return _checked(resp)

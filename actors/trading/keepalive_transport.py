@@ -19,12 +19,18 @@ clients classify: ``ConnectError``/``ConnectTimeout``/``PoolTimeout`` before any
 written (retry is safe), ``WriteError``/``WriteTimeout``/``ReadError``/``ReadTimeout``/
 ``RemoteProtocolError`` once the request may have left (AMBIGUOUS). Plain ``http`` only:
 ``make_http_client`` keeps httpx's own transport for ``https`` (TLS venues).
+
+:meth:`KeepAliveTransport.start` is the same first step as a synchronous call: it writes a
+request on an idle connection and returns the :class:`Exchange` that
+:meth:`KeepAliveTransport.complete` finishes later, possibly from another task. The
+executor uses it to write every leg of an execution in the step that received it.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -61,6 +67,22 @@ class _Connection:
         except OSError:
             pass
         return True
+
+
+@attrs.define(eq=False)
+class Exchange:
+    """A request whose first ``send`` has happened: what :meth:`KeepAliveTransport.complete`
+    needs to write the rest (if the socket took only part) and read the response. It owns
+    its connection until then: every Exchange must be completed."""
+
+    origin: tuple[bytes, bytes, int]
+    conn: _Connection
+    request: httpx.Request
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    rest: memoryview  # what the first send did not take
+    error: OSError | None  # the first send failed (the request may have left in part)
+    sent_ns: int  # time.monotonic_ns() when the whole request had been written, else 0
 
 
 def _head(request: httpx.Request, body_len: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -214,13 +236,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     # ------------------------------------------------------------- exchange
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await trio.lowlevel.checkpoint_if_cancelled()  # not a schedule point: see _write
-        if self._closed:
-            raise httpx.ConnectError("transport closed")
-        url = request.url
-        if url.scheme != "http":
-            raise httpx.UnsupportedProtocol(f"KeepAliveTransport speaks http only: {url}")
-        origin = (b"http", url.raw_host, url.port or 80)
+        await trio.lowlevel.checkpoint_if_cancelled()  # not a schedule point: see _send_now
+        origin = self._origin(request)
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         trace: Trace | None = request.extensions.get("trace")
         try:
@@ -229,19 +246,58 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             body = await request.aread()
         head, headers = _head(request, len(body))
         conn = await self._acquire(origin, timeouts, trace)
+        return await self.complete(_send_now(origin, conn, request, head, headers, body))
+
+    def start(self, request: httpx.Request) -> Exchange | None:
+        """Write ``request`` on an idle pooled connection now, without a schedule point;
+        ``None`` (and nothing done) when no idle connection is ready or the request is not
+        one this fast path takes -- then :meth:`handle_async_request` is the way, and it
+        reports whatever is wrong with the request. Never raises."""
+        try:
+            origin = self._origin(request)
+            head, headers = _head(request, len(request.content))
+        except (httpx.HTTPError, httpx.RequestNotRead):
+            return None
+        conn = self._take_idle(origin)
+        if conn is None:
+            return None
+        return _send_now(origin, conn, request, head, headers, request.content)
+
+    async def complete(self, exchange: Exchange) -> httpx.Response:
+        """Finish an exchange :meth:`start` began: write what is left, read the response,
+        and give the connection back to the pool (or close it if the exchange failed)."""
+        request, conn = exchange.request, exchange.conn
+        timeouts: dict[str, Any] = request.extensions.get("timeout", {})
+        trace: Trace | None = request.extensions.get("trace")
         done = False
         try:
-            await _write(conn, head + body, _timeout(timeouts, "write"))
+            if exchange.error is not None:
+                raise httpx.WriteError(f"write failed: {exchange.error}")
+            if exchange.rest:
+                await _write(conn, exchange.rest, _timeout(timeouts, "write"))
+                exchange.sent_ns = time.monotonic_ns()
             if trace is not None:
-                await trace("http11.send_request_body.complete", {"return_value": None})
-            response = await self._read_response(conn, request, headers, body, timeouts, trace)
+                await trace("http11.send_request_body.complete",
+                            {"return_value": None, "sent_ns": exchange.sent_ns})  # fmt: skip
+            response = await self._read_response(
+                conn, request, exchange.headers, exchange.body, timeouts, trace
+            )
+            response.request = request
             done = True
         finally:
             if done:
-                self._release(origin, conn)
+                self._release(exchange.origin, conn)
             else:  # cancelled or failed mid-exchange: the connection's state is unknown
-                self._discard(origin, conn)
+                self._discard(exchange.origin, conn)
         return response
+
+    def _origin(self, request: httpx.Request) -> tuple[bytes, bytes, int]:
+        if self._closed:
+            raise httpx.ConnectError("transport closed")
+        url = request.url
+        if url.scheme != "http":
+            raise httpx.UnsupportedProtocol(f"KeepAliveTransport speaks http only: {url}")
+        return (b"http", url.raw_host, url.port or 80)
 
     async def _read_response(
         self,
@@ -304,22 +360,40 @@ def _timeout(timeouts: dict[str, Any], key: str) -> float:
     return float("inf") if value is None else float(value)
 
 
-async def _write(conn: _Connection, data: bytes, timeout_s: float) -> None:
-    """Send everything. The first ``send`` happens in the caller's step, with no schedule
-    point before it (the request's checkpoint is the wait for the response); later ones
-    after waiting for the socket to drain, up to ``timeout_s``."""
-    view = memoryview(data)
+def _send_now(
+    origin: tuple[bytes, bytes, int],
+    conn: _Connection,
+    request: httpx.Request,
+    head: bytes,
+    headers: list[tuple[bytes, bytes]],
+    body: bytes,
+) -> Exchange:
+    """The request's first ``send``, in the caller's step with no schedule point before it
+    (an idle connection's socket buffer takes an order whole)."""
+    data = memoryview(head + body)
+    error: OSError | None = None
+    try:
+        sent = conn.sock.send(data)
+    except BlockingIOError:
+        sent = 0
+    except OSError as exc:
+        sent, error = 0, exc
+    rest = data[sent:]
+    sent_ns = time.monotonic_ns() if not rest and error is None else 0
+    return Exchange(origin, conn, request, headers, body, rest, error, sent_ns)
+
+
+async def _write(conn: _Connection, view: memoryview, timeout_s: float) -> None:
+    """Send the rest of a request, waiting for the socket to drain, up to ``timeout_s``."""
     try:
         with trio.fail_after(timeout_s):
-            while True:
+            while view:
+                await trio.lowlevel.wait_writable(conn.sock)
                 try:
                     sent = conn.sock.send(view)
                 except BlockingIOError:
                     sent = 0
                 view = view[sent:]
-                if not view:
-                    break
-                await trio.lowlevel.wait_writable(conn.sock)
     except trio.TooSlowError as exc:
         raise httpx.WriteTimeout("write timed out") from exc
     except OSError as exc:

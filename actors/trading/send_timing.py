@@ -48,7 +48,9 @@ class SendTimes:
         async def trace(event: str, info: dict[str, Any]) -> None:
             nonlocal sent_at
             if event == SENT:
-                sent_at = time.monotonic_ns()
+                # The transport may report when the bytes left (a request written from an
+                # earlier step than this trace call, see KeepAliveTransport.start).
+                sent_at = info.get("sent_ns") or time.monotonic_ns()
                 self.on_sent(intent, sent_at)
             elif event == ANSWERED and sent_at and self.metrics is not None:
                 rtt = (time.monotonic_ns() - sent_at) / 1e9

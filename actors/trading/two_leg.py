@@ -1,366 +1,35 @@
-"""Placing orders safely and executing the legs of one opportunity together.
-
-:class:`OrderRunner` places one order through a venue's gate (token bucket + circuit
-breaker), retries only transport errors that provably never reached the venue, turns a
-possibly-sent request into AMBIGUOUS and resolves it by lookup (client order id) before
-any resend, and converts what the venue reports into acks, fills (deduplicated by a
-per-order filled-size watermark) and a final state.
+"""Executing the legs of one opportunity together.
 
 :func:`execute_legs` pre-checks every leg, sends them concurrently (FOK/IOC), and if the
 legs filled unequally unwinds the excess within ``max_leg_delay`` (reported NAKED if it
 could not). When a leg's outcome stays unknown (AMBIGUOUS, lookups failed), it unwinds
 everything the known legs hold and unwinds the unknown leg if it later resolves filled.
+:func:`send_legs_now` writes the legs from the caller's step when every gate allows it.
 """
 
 from __future__ import annotations
 
-import logging
-import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
-import attrs
 import trio
 
-from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
-from actors.trading.fill_tracker import FillTracker
-from actors.trading.ids import unwind_order_id
 from actors.trading.ladder import OrderPurpose
-from actors.trading.messages import (
-    ExecutionOutcome,
-    ExecutionReport,
-    ExecutionRequest,
-    ExecutorOutcomeMsg,
-    OrderFinal,
-    UnwindStarted,
+from actors.trading.messages import ExecutionOutcome, ExecutionReport, ExecutionRequest
+from actors.trading.order_runner import (
+    ExecutionSettings,
+    LegResult,
+    OrderRunner,
+    PendingHedge,
+    SentNow,
+    VenueGate,
+    unwind,
 )
-from actors.trading.rate_limit import TokenBucket
-from actors.trading.retry import RelookupPolicy, RetryPolicy
-from actors.trading.venue_clients import Ambiguous, NotSent, OrderStatus, RateLimited, VenueClient
 from protocols.fixed import PRICE_ONE
-from protocols.messages import (
-    OrderAck,
-    OrderAmbiguous,
-    OrderIntent,
-    OrderReject,
-    OrderState,
-    Side,
-    TimeInForce,
-    Venue,
-)
+from protocols.messages import OrderIntent, Venue
 
-log = logging.getLogger("arbtree.trading.executor")
-
-# Venue reject reasons no resend of the same order can cure (an unwind stops on them).
-UNSENDABLE = frozenset({"min_size", "tick_size", "invalid_order"})
-
-Emit = Callable[[ExecutorOutcomeMsg], Awaitable[None]]
-
-TERMINAL = frozenset(
-    {OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED}
-)
-
-
-@attrs.define(eq=False)
-class VenueGate:
-    client: VenueClient
-    bucket: TokenBucket
-    breaker: CircuitBreaker
-    rate_limited_open_s: float = 1.0
-    tick: int = 10_000
-    min_size: int = 0
-    size_step: int = 1
-
-
-class Unresolved(Exception):
-    """Lookups failed too: the order's outcome is still unknown."""
-
-
-@attrs.define
-class UnresolvedOrder:
-    """An AMBIGUOUS order whose lookups all failed: looked up again on a timer."""
-
-    intent: OrderIntent
-    since: float  # trio time it was parked
-    due: float  # trio time of the next re-lookup
-    attempts: int = 0  # re-lookups so far
-    last_error: str = ""
-
-
-@attrs.define
-class PendingHedge:
-    """An unresolved leg of an execution whose other legs were flattened: if it turns out
-    to have filled, what it holds beyond ``partners_left`` is unwound on resolution."""
-
-    partners_left: int  # shares the execution's resolved legs still hold (0 when flat)
-    control: TradingControl
-    settings: ExecutionSettings
-
-
-@attrs.frozen
-class LegResult:
-    intent: OrderIntent
-    filled: int
-    avg_price: int
-    state: OrderState
-    resolved: bool
-    reason: str = ""
-    received: int = 0  # shares really added (buy, net of fee shares) or delivered (sell)
-
-
-@attrs.define(eq=False)
-class OrderRunner:
-    gates: Mapping[Venue, VenueGate]
-    emit: Emit
-    retry: RetryPolicy
-    tracker: FillTracker = attrs.field(factory=FillTracker)
-    lookup_attempts: int = 5
-    # The ladder's gate, asked before every send (each retry and resend included).
-    control: TradingControl | None = None
-    # Is this venue's user channel connected? Then its fills (with the venue's real fee)
-    # are awaited up to ``fill_wait_s`` after a REST ack before a REST-derived fill is used.
-    channel_live: Callable[[Venue], bool] = lambda venue: False
-    fill_wait_s: float = 0.25
-    # client order id -> (intent, venue order id) for orders that may rest (cancel on halt)
-    resting: dict[str, tuple[OrderIntent, str]] = attrs.field(factory=dict)
-    counters: dict[str, int] = attrs.field(factory=dict)
-    # AMBIGUOUS orders no lookup could resolve yet, by client order id (see relookup_loop).
-    relookup: RelookupPolicy = attrs.field(factory=RelookupPolicy)
-    unresolved: dict[str, UnresolvedOrder] = attrs.field(factory=dict)
-    # Unresolved legs whose partners were flattened (execute_legs): hedged on resolution.
-    pending_hedges: dict[str, PendingHedge] = attrs.field(factory=dict)
-    _parked: trio.Event = attrs.field(factory=trio.Event)
-
-    def _count(self, name: str) -> None:
-        self.counters[name] = self.counters.get(name, 0) + 1
-
-    async def _reject(self, intent: OrderIntent, reason: str, code: str, retryable: bool) -> None:
-        await self.emit(
-            OrderReject(
-                client_order_id=intent.client_order_id, instrument=intent.instrument,
-                reason=reason, venue_code=code, retryable=retryable, ack_ns=time.monotonic_ns(),
-            )
-        )  # fmt: skip
-
-    async def place(
-        self, intent: OrderIntent, purpose: OrderPurpose = OrderPurpose.OPEN
-    ) -> LegResult:
-        """Place one order to a known outcome (or give up as unresolved).
-
-        ``purpose`` is checked at the ladder's gate before every send: an ``OPEN`` order is
-        refused unless ACTIVE, an ``UNWIND`` (reduce-only) always goes out."""
-        gate = self.gates[intent.instrument.venue]
-        attempts = max(1, self.retry.attempts)
-        last = "not sent"
-        for attempt in range(attempts):
-            control = self.control
-            if control is not None and not control.permits(purpose):
-                self._count("gate_refused")
-                why = f"trading_{control.state.label}"
-                await self._reject(intent, why, control.ladder.reason, False)
-                return LegResult(intent, 0, 0, OrderState.REJECTED, True, why)
-            if not gate.breaker.allow():
-                self._count("breaker_refused")
-                await self._reject(intent, "breaker_open", gate.breaker.last_reason, True)
-                return LegResult(intent, 0, 0, OrderState.REJECTED, True, "breaker_open")
-            await gate.bucket.acquire()
-            expected = getattr(gate.client, "expected_order_id", None)
-            if expected is not None:  # link first: channel fills may beat the REST reply
-                self.tracker.link(intent.client_order_id, str(expected(intent)))
-            self._count("sent")
-            try:
-                result = await gate.client.place(intent)
-            except NotSent as exc:
-                gate.breaker.record_failure("transport")
-                self._count("transport_retry")
-                last = f"transport: {exc}"
-                if attempt + 1 < attempts:
-                    await trio.sleep(self.retry.delay(attempt))
-                    continue
-                await self._reject(intent, "transport_error", str(exc), True)
-                return LegResult(intent, 0, 0, OrderState.REJECTED, True, "transport_error")
-            except RateLimited as exc:
-                self._count("rate_limited")
-                gate.bucket.drain()
-                gate.breaker.trip(
-                    exc.retry_after_s if exc.retry_after_s is not None
-                    else gate.rate_limited_open_s,
-                    "429 from venue",
-                )  # fmt: skip
-                await self._reject(intent, "rate_limited", str(exc), True)
-                return LegResult(intent, 0, 0, OrderState.REJECTED, True, "rate_limited")
-            except Ambiguous as exc:
-                gate.breaker.record_failure("ambiguous")
-                self._count("ambiguous")
-                await self.emit(
-                    OrderAmbiguous(
-                        client_order_id=intent.client_order_id, instrument=intent.instrument,
-                        reason=str(exc), at_ns=time.monotonic_ns(),
-                    )
-                )  # fmt: skip
-                try:
-                    found = await self.resolve(intent)
-                except Unresolved as unresolved:
-                    self._park(intent, str(unresolved))
-                    return LegResult(intent, 0, 0, OrderState.AMBIGUOUS, False, str(unresolved))
-                if found is None:
-                    self._count("ambiguous_not_found")
-                    last = f"ambiguous ({exc}); venue does not know the order"
-                    if attempt + 1 < attempts:
-                        await trio.sleep(self.retry.delay(attempt))
-                        continue  # resend with the same client order id
-                    await self._reject(intent, "not_placed", last, True)
-                    return LegResult(intent, 0, 0, OrderState.REJECTED, True, "not_placed")
-                self._count("ambiguous_resolved")
-                return await self._accepted(intent, found)
-            gate.breaker.record_success()
-            if isinstance(result, OrderReject):
-                await self.emit(result)
-                return LegResult(intent, 0, 0, OrderState.REJECTED, True, result.reason)
-            return await self._accepted(intent, result)
-        await self._reject(intent, "transport_error", last, True)
-        return LegResult(intent, 0, 0, OrderState.REJECTED, True, "transport_error")
-
-    async def resolve(self, intent: OrderIntent) -> OrderStatus | None:
-        """Lookup by client order id; ``None`` = the venue definitively does not know it."""
-        gate = self.gates[intent.instrument.venue]
-        error = ""
-        for i in range(max(1, self.lookup_attempts)):
-            try:
-                return await gate.client.lookup(intent.client_order_id, intent.instrument)
-            except (NotSent, Ambiguous, RateLimited) as exc:
-                error = str(exc)
-                await trio.sleep(self.retry.delay(min(i, 3)))
-        raise Unresolved(f"lookup failed {self.lookup_attempts} times: {error}")
-
-    def _park(self, intent: OrderIntent, error: str) -> None:
-        """Hand an order no lookup could resolve to the re-lookup timer."""
-        now = trio.current_time()
-        self.unresolved[intent.client_order_id] = UnresolvedOrder(
-            intent=intent, since=now, due=now + self.relookup.delay(0), last_error=error
-        )
-        self._count("unresolved")
-        self._parked.set()
-
-    async def relookup_loop(self) -> None:
-        """Forever: look every unresolved order up again when it is due, each on its own
-        backoff, until the venue answers. Lookups only: an order is never resent from
-        here (the opportunity is long gone); what the venue says is emitted exactly as a
-        resolution in ``place`` would emit it, so the fund manager books or releases the
-        reservation once."""
-        while True:
-            now = trio.current_time()
-            for entry in [e for e in self.unresolved.values() if e.due <= now]:
-                await self.relookup_once(entry)
-            next_due = min((e.due for e in self.unresolved.values()), default=math.inf)
-            self._parked = trio.Event()
-            with trio.move_on_at(next_due):
-                await self._parked.wait()
-
-    async def relookup_once(self, entry: UnresolvedOrder) -> bool:
-        """One re-lookup of one parked order; True when it was resolved."""
-        intent = entry.intent
-        coid = intent.client_order_id
-        entry.attempts += 1
-        self._count("relookup_attempts")
-        try:
-            status = await self.gates[intent.instrument.venue].client.lookup(
-                coid, intent.instrument
-            )
-        except Exception as exc:  # a read: whatever went wrong, asking again is safe
-            self._count("relookup_failed")
-            entry.last_error = f"{type(exc).__name__}: {exc}"
-            entry.due = trio.current_time() + self.relookup.delay(entry.attempts)
-            if entry.attempts & (entry.attempts - 1) == 0:  # 1, 2, 4, 8...: not every time
-                log.warning("ambiguous order %s still unresolved after %d re-lookups: %s",
-                            coid, entry.attempts, entry.last_error)  # fmt: skip
-            return False
-        if self.unresolved.pop(coid, None) is None:
-            return False  # resolved meanwhile by another path
-        waited = trio.current_time() - entry.since
-        if status is None:
-            self._count("relookup_not_found")
-            log.warning("ambiguous order %s: the venue does not know it (re-lookup %d, %.1f s "
-                        "later); reservation released, not resent", coid, entry.attempts,
-                        waited)  # fmt: skip
-            await self._reject(intent, "not_placed", "unknown to the venue on re-lookup", False)
-            self.pending_hedges.pop(coid, None)  # nothing was bought: nothing to hedge
-            return True
-        self._count("relookup_resolved")
-        log.warning("ambiguous order %s resolved by re-lookup %d (%.1f s later): %s, filled %d",
-                    coid, entry.attempts, waited, status.state, status.filled_size)  # fmt: skip
-        result = await self._accepted(intent, status)
-        await self._hedge_resolved(result)
-        return True
-
-    async def _hedge_resolved(self, result: LegResult) -> None:
-        """A leg resolved after its execution ended: unwind what it holds beyond what its
-        partners still hold (they were flattened when the execution ended ambiguous)."""
-        pending = self.pending_hedges.pop(result.intent.client_order_id, None)
-        if pending is None:
-            return
-        step = max(1, self.gates[result.intent.instrument.venue].size_step)
-        excess = (result.received - pending.partners_left) // step * step
-        if excess <= 0:
-            return
-        self._count("resolution_unwinds")
-        deadline = trio.current_time() + pending.settings.max_leg_delay_s
-        left = await unwind(result, excess, self, pending.control, pending.settings, deadline)
-        if left >= step:
-            self._count("resolution_naked")
-            log.error("order %s resolved filled after its execution; %d shares could not be"
-                      " unwound within max_leg_delay", result.intent.client_order_id,
-                      left)  # fmt: skip
-
-    async def _accepted(self, intent: OrderIntent, status: OrderStatus) -> LegResult:
-        coid = intent.client_order_id
-        self.tracker.link(coid, status.venue_order_id)
-        tracker = self.tracker
-        # The user channel is the source of truth for executions (VENUES 4.5): one fill
-        # per level at its exact price and fee, where REST gives an order's average price
-        # (Kalshi: rounded) and, on Polymarket, no fee at all.
-        if status.filled_size > tracker.emitted.get(coid, 0) and self.channel_live(
-            intent.instrument.venue
-        ):
-            self._count("channel_wait")
-            with trio.move_on_after(self.fill_wait_s) as waited:
-                await tracker.wait_delivered(coid, status.filled_size)
-            if waited.cancelled_caught:
-                self._count("channel_wait_timeout")
-        await self.emit(
-            OrderAck(
-                client_order_id=intent.client_order_id, venue_order_id=status.venue_order_id,
-                instrument=intent.instrument, state=status.state, filled_size=status.filled_size,
-                venue_ts_ms=0, ack_ns=time.monotonic_ns(),
-            )
-        )  # fmt: skip
-        fill = self.tracker.from_status(intent, status)
-        if fill is not None:
-            await self.emit(fill)
-        state = status.state
-        if state in (OrderState.OPEN, OrderState.PARTIALLY_FILLED):
-            if intent.time_in_force is TimeInForce.GTC:
-                self.resting[intent.client_order_id] = (intent, status.venue_order_id)
-            else:  # FOK/IOC never rest: whatever did not fill is dead
-                state = OrderState.FILLED if status.filled_size >= intent.size else (
-                    OrderState.CANCELLED)  # fmt: skip
-        if state in TERMINAL:
-            await self.emit(
-                OrderFinal(
-                    client_order_id=intent.client_order_id, state=state,
-                    filled_size=status.filled_size, reason="venue", at_ns=time.monotonic_ns(),
-                )
-            )  # fmt: skip
-        received = min(tracker.net.get(coid, 0), status.filled_size)
-        return LegResult(intent, status.filled_size, status.avg_price or intent.limit_price,
-                         state, True, received=received)  # fmt: skip
-
-
-@attrs.frozen
-class ExecutionSettings:
-    max_leg_delay_s: float = 0.5
-    unwind_max_slippage: int = 100_000
+__all__ = ["ExecutionSettings", "execute_legs", "precheck", "send_legs_now"]
 
 
 def precheck(intents: tuple[OrderIntent, ...], gates: Mapping[Venue, VenueGate]) -> str:
@@ -380,12 +49,34 @@ def precheck(intents: tuple[OrderIntent, ...], gates: Mapping[Venue, VenueGate])
     return ""
 
 
+def send_legs_now(
+    req: ExecutionRequest, runner: OrderRunner, control: TradingControl
+) -> dict[int, SentNow] | None:
+    """Write the legs of ``req`` from the caller's step (see :meth:`OrderRunner.send_now`),
+    by leg index; a leg no gate lets out now is missing and :func:`execute_legs` sends it
+    the usual way. ``None`` (nothing sent) when the pre-check or the trading state refuses
+    the execution: :func:`execute_legs` then refuses it with the reason."""
+    if not req.intents or precheck(req.intents, runner.gates):
+        return None
+    if not control.permits(OrderPurpose.OPEN):
+        return None
+    sent: dict[int, SentNow] = {}
+    for it in req.intents:
+        now = runner.send_now(it)
+        if now is not None:
+            sent[it.leg_index] = now
+    return sent
+
+
 async def execute_legs(
     req: ExecutionRequest,
     runner: OrderRunner,
     control: TradingControl,
     settings: ExecutionSettings,
+    sent: Mapping[int, SentNow] | None = None,
 ) -> ExecutionReport:
+    """Run one execution to a known outcome. ``sent``: what :func:`send_legs_now` wrote
+    (its pre-check passed then, so it is not repeated: the legs are out)."""
     started = time.monotonic_ns()
 
     def report(outcome: ExecutionOutcome, detail: str) -> ExecutionReport:
@@ -394,18 +85,21 @@ async def execute_legs(
             started_ns=started, finished_ns=time.monotonic_ns(),
         )  # fmt: skip
 
-    problem = precheck(req.intents, runner.gates) if req.intents else "no legs"
-    if not problem and not control.permits(OrderPurpose.OPEN):
-        problem = f"trading {control.state.label}: {control.ladder.reason}"
+    problem = ""
+    if sent is None:
+        problem = precheck(req.intents, runner.gates) if req.intents else "no legs"
+        if not problem and not control.permits(OrderPurpose.OPEN):
+            problem = f"trading {control.state.label}: {control.ladder.reason}"
     if problem:
         for it in req.intents:
-            await runner._reject(it, "precheck", problem, False)
+            await runner.reject(it, "precheck", problem, False)
         return report(ExecutionOutcome.REFUSED, problem)
 
     results: dict[int, LegResult] = {}
 
     async def one(it: OrderIntent) -> None:
-        results[it.leg_index] = await runner.place(it)
+        written = sent.get(it.leg_index) if sent else None
+        results[it.leg_index] = await runner.place(it, sent=written)
 
     # The first leg goes out from this task, the others from their own: a new task first
     # runs a scheduler round later, and every round is tens of µs on the way to the socket.
@@ -473,59 +167,3 @@ async def _flatten_known(
         runner.pending_hedges[r.intent.client_order_id] = PendingHedge(left, control, settings)
     return left
 
-
-async def unwind(
-    leg: LegResult,
-    excess: int,
-    runner: OrderRunner,
-    control: TradingControl,
-    settings: ExecutionSettings,
-    deadline: float,
-) -> int:
-    """Trade ``excess`` of a filled leg back (IOC) until flat or the deadline; returns
-    what is still unhedged."""
-    intent = leg.intent
-    gate = runner.gates[intent.instrument.venue]
-    tick = gate.tick or 1
-    side = Side.SELL if intent.side is Side.BUY else Side.BUY
-    if side is Side.SELL:
-        price = max(tick, leg.avg_price - settings.unwind_max_slippage)
-        price = -(-price // tick) * tick
-    else:
-        price = min(PRICE_ONE - tick, leg.avg_price + settings.unwind_max_slippage)
-        price = price // tick * tick
-    attempt = 0
-    remaining = excess
-    # Reduce-only: allowed in every trading state (HALTED and shutdown's drain included);
-    # only the deadline, an unresolved attempt or the gate itself stop it.
-    step = max(1, gate.size_step)
-    with trio.move_on_at(deadline):
-        while remaining >= step:
-            if not control.permits(OrderPurpose.UNWIND):  # never today; explicit for audit
-                log.error("unwind of %s refused by the gate", intent.client_order_id)
-                break
-            coid = unwind_order_id(intent.client_order_id, attempt)
-            attempt += 1
-            uw = OrderIntent(
-                client_order_id=coid, opportunity_id=intent.opportunity_id,
-                leg_index=intent.leg_index, instrument=intent.instrument, side=side,
-                limit_price=price, size=remaining // step * step, reserved=0,
-                time_in_force=TimeInForce.IOC, recv_ns=intent.recv_ns,
-                detect_ns=intent.detect_ns, intent_ns=time.monotonic_ns(),
-            )  # fmt: skip
-            await runner.emit(
-                UnwindStarted(intent=uw, parent_client_order_id=intent.client_order_id)
-            )
-            result = await runner.place(uw, OrderPurpose.UNWIND)
-            remaining -= result.filled
-            if not result.resolved:
-                break
-            if result.state is OrderState.REJECTED and result.reason in UNSENDABLE:
-                # Malformed for the venue (below its minimum size, off its tick): the same
-                # order sent again cannot succeed; a no-fill or a venue hiccup can.
-                log.error("unwind of %s rejected by the venue (%s); %d left unhedged",
-                          intent.client_order_id, result.reason, remaining)  # fmt: skip
-                break
-            if remaining > 0:
-                await trio.sleep(runner.retry.delay(min(attempt, 3)))
-    return remaining

@@ -9,9 +9,9 @@ import trio
 
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.ids import leg_order_id
+from actors.trading.order_runner import OrderRunner, VenueGate
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RetryPolicy
-from actors.trading.two_leg import OrderRunner, VenueGate
 from actors.trading.venue_clients import AccountSnapshot, OrderStatus
 from protocols.fixed import SIZE_ONE
 from protocols.messages import (

@@ -23,9 +23,10 @@ from actors.trading.messages import (
     ExecutorOutcomeMsg,
     UnwindStarted,
 )
+from actors.trading.order_runner import ExecutionSettings, OrderRunner, VenueGate
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RetryPolicy
-from actors.trading.two_leg import ExecutionSettings, OrderRunner, VenueGate, execute_legs
+from actors.trading.two_leg import execute_legs
 from actors.trading.venue_clients import AccountSnapshot, NotSent, OrderStatus
 from protocols.config.trading import ExecutorConfig
 from protocols.fixed import SIZE_ONE

@@ -1,0 +1,219 @@
+"""Writing orders from the caller's own step: ``KeepAliveTransport.start`` /
+``start_request`` (transport), ``OrderRunner.send_now`` and ``send_legs_now`` (executor),
+against a loopback HTTP server and the simulated venue."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import h11
+import httpx
+import pytest
+import trio
+import trio.testing
+
+from actors.sim.venue import SimVenue
+from actors.trading.http_transport import (
+    build_request,
+    finish_request,
+    make_http_client,
+    request,
+    start_request,
+)
+from actors.trading.messages import ExecutionOutcome, ExecutionRequest, OrderFinal
+from actors.trading.two_leg import execute_legs, send_legs_now
+from actors.trading.venue_clients import Ambiguous
+from protocols.config.trading import HttpConfig
+from protocols.messages import Fill, OrderReject
+from tests.trading.test_executor_sim import Harness, intent, kalshi_yes, poly_yes, sim
+from tests.trading.test_keepalive_transport import Server, echo, read_request, serve
+
+__all__ = ["sim"]  # the fixture, imported for these tests
+
+SENT = "http11.send_request_body.complete"
+
+
+def http_client(base: str, **over: Any) -> httpx.AsyncClient:
+    return make_http_client(HttpConfig(**over), base)
+
+
+def post(http: httpx.AsyncClient, body: bytes, trace: Any = None) -> httpx.Request:
+    return build_request(http, "POST", "/o", body, {"content-type": "application/json"}, trace)
+
+
+async def test_start_writes_on_an_idle_connection_and_the_reply_finishes_it() -> None:
+    async with serve(echo) as (base, server):
+        http = http_client(base)
+        await request(http, "GET", "/warm")  # one idle pooled connection now
+        sent_at: list[int] = []
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            if event == SENT:
+                sent_at.append(info["sent_ns"])
+
+        started = start_request(http, post(http, b"order", trace))
+        returned_at = time.monotonic_ns()
+        assert started is not None
+        resp = await finish_request(started)
+        assert resp.status_code == 200
+        assert resp.content == b"order"
+        assert resp.request.url.path == "/o"
+        assert 0 < sent_at[0] <= returned_at  # the bytes left before start_request returned
+        # and the connection went back to the pool: the next request reuses it
+        assert (await request(http, "POST", "/o", content=b"next")).content == b"next"
+        assert server.connections == 1
+        assert server.bodies == [b"", b"order", b"next"]
+        await http.aclose()
+
+
+async def test_start_without_an_idle_connection_writes_nothing() -> None:
+    async with serve(echo) as (base, server):
+        http = http_client(base)
+        assert start_request(http, post(http, b"order")) is None
+        await trio.testing.wait_all_tasks_blocked()
+        assert server.connections == 0  # not even a connect: the usual path does that
+        await http.aclose()
+
+
+async def test_start_is_not_taken_with_hooks_auth_or_another_transport() -> None:
+    async with serve(echo) as (base, _):
+        http = http_client(base)
+        await request(http, "GET", "/warm")
+        seen: list[str] = []
+
+        async def hook(req: httpx.Request) -> None:
+            seen.append(req.url.path)
+
+        http.event_hooks["request"].append(hook)
+        assert start_request(http, post(http, b"order")) is None  # the hook must run
+        http.event_hooks["request"].clear()
+        http.auth = httpx.BasicAuth("user", "secret")
+        assert start_request(http, post(http, b"order")) is None  # auth must run
+        http.auth = None
+        started = start_request(http, post(http, b"plain"))  # neither: it goes now
+        assert started is not None
+        assert (await finish_request(started)).content == b"plain"
+        assert seen == []
+        await http.aclose()
+        core = http_client(base, transport="httpcore")
+        await request(core, "GET", "/warm")
+        assert start_request(core, post(core, b"order")) is None
+        await core.aclose()
+
+
+async def test_a_request_larger_than_the_socket_buffer_is_finished_later() -> None:
+    body = bytes(range(256)) * 40_000  # 10 MB: more than one send takes
+    async with serve(echo) as (base, server):
+        http = http_client(base, read_timeout_s=30.0, write_timeout_s=30.0)
+        await request(http, "GET", "/warm")
+        sent_at: list[int] = []
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            if event == SENT:
+                sent_at.append(info["sent_ns"])
+
+        started = start_request(http, post(http, body, trace))
+        returned_at = time.monotonic_ns()
+        assert started is not None
+        resp = await finish_request(started)
+        assert resp.content == body
+        assert server.bodies[-1] == body
+        assert sent_at[0] > returned_at  # whole only once the rest was written
+        await http.aclose()
+
+
+async def test_a_started_request_without_a_reply_is_ambiguous_and_its_connection_dropped(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def answer_once_then_hang(stream: trio.SocketStream, server: Server) -> None:
+        conn = h11.Connection(h11.SERVER)
+        await read_request(stream, conn)  # the warm-up: answered
+        reply = conn.send(h11.Response(status_code=200, headers=[("content-length", "0")]))
+        await stream.send_all(reply + (conn.send(h11.EndOfMessage()) or b""))
+        conn.start_next_cycle()
+        server.bodies.append(await read_request(stream, conn) or b"")  # the order: never
+        await server.hold.wait()
+
+    async with serve(answer_once_then_hang) as (base, server):
+        http = http_client(base, read_timeout_s=1.0)
+        await request(http, "GET", "/warm")
+        started = start_request(http, post(http, b"order"))
+        assert started is not None
+        with pytest.raises(Ambiguous, match="ReadTimeout"):
+            await finish_request(started)
+        assert server.bodies == [b"order"]  # it did reach the venue
+        # the connection's state is unknown: never reused, the next request connects anew
+        assert start_request(http, post(http, b"again")) is None
+        server.hold.set()
+        await http.aclose()
+
+
+# ------------------------------------------------------------------- executor
+
+
+def two_legs(sim: SimVenue, opp: str, price: int = 990_000) -> ExecutionRequest:
+    return ExecutionRequest(
+        opportunity_id=opp,
+        intents=(intent(opp, 0, poly_yes(sim), price), intent(opp, 1, kalshi_yes(sim), price)),
+    )
+
+
+async def warm(h: Harness) -> None:
+    for client in h.clients.values():
+        await client.warm()  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+async def test_both_legs_are_written_in_one_step_and_executed_once(sim: SimVenue) -> None:
+    h = Harness(sim)
+    await warm(h)
+    before = len(sim.exchange.orders)
+    req = two_legs(sim, "now")
+    sent = send_legs_now(req, h.runner, h.control)  # synchronous: no schedule point
+    assert sent is not None
+    assert sorted(sent) == [0, 1]
+    with trio.fail_after(10):
+        report = await execute_legs(req, h.runner, h.control, h.settings, sent)
+    assert report.outcome is ExecutionOutcome.COMPLETE, report
+    assert len(sim.exchange.orders) - before == 2  # each leg reached the venue once
+    assert len(h.of(Fill)) == 2
+    assert len(h.of(OrderFinal)) == 2
+    assert h.runner.counters["sent"] == h.runner.counters["sent_now"] == 2
+    await h.aclose()
+
+
+@pytest.mark.slow
+async def test_a_leg_whose_gate_is_not_ready_goes_the_usual_way(sim: SimVenue) -> None:
+    h = Harness(sim)
+    await warm(h)
+    kalshi = h.runner.gates[kalshi_yes(sim).venue]
+    kalshi.bucket.drain()  # no token now: that leg waits for one, in its own task
+    req = two_legs(sim, "half")
+    sent = send_legs_now(req, h.runner, h.control)
+    assert sent is not None
+    assert sorted(sent) == [0]
+    with trio.fail_after(10):
+        report = await execute_legs(req, h.runner, h.control, h.settings, sent)
+    assert report.outcome is ExecutionOutcome.COMPLETE, report
+    assert h.runner.counters["sent"] == 2
+    assert h.runner.counters["sent_now"] == 1
+    assert kalshi.bucket.waited == 1
+    await h.aclose()
+
+
+@pytest.mark.slow
+async def test_nothing_is_written_when_the_execution_would_be_refused(sim: SimVenue) -> None:
+    h = Harness(sim)
+    await warm(h)
+    before = len(sim.exchange.orders)
+    h.control.halt("test")
+    req = two_legs(sim, "halted")
+    assert send_legs_now(req, h.runner, h.control) is None
+    with trio.fail_after(10):
+        report = await execute_legs(req, h.runner, h.control, h.settings, None)
+    assert report.outcome is ExecutionOutcome.REFUSED
+    assert len(h.of(OrderReject)) == 2
+    assert len(sim.exchange.orders) == before
+    assert "sent_now" not in h.runner.counters
+    await h.aclose()
