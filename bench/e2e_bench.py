@@ -18,9 +18,9 @@ client). The same figures are exported live as ``arbtree_tick_to_order_seconds``
 
 Floor (same run, measured first, in the bench's own process): one decode of a sim frame of
 the same size with msgspec + four raw mailbox hops (feed -> cache -> detector -> fund
-manager -> executor, the same Mailbox type, one message in flight) + a raw httpx POST of an
-order to the REST URL of a sim child process (call -> request hook; the request hook fires
-just before httpcore writes, so the floor is if anything flattered). That sim process is
+manager -> executor, the same Mailbox type, one message in flight) + one ``send`` of an
+order request's bytes, serialized beforehand, on a connected socket to the REST port of a
+sim child process (``bench.trading_bench.raw_send_floor``). That sim process is
 the floor's own, started the same way as the pipeline's (``open_sim_process``) but quiet
 (one market, 10 updates/s, no windows): the pipeline's sim lives and dies inside
 ``run_app``, one per offered rate, and the raw call's figure (client side, up to the write)
@@ -39,7 +39,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import msgspec
 import trio
 import trio.lowlevel
@@ -48,6 +47,7 @@ from hdrh.histogram import HdrHistogram
 from actors.trading.send_timing import SendTimes
 from arbtree.config import AppConfig, load_app_config
 from arbtree.runner import RunOptions, run_app
+from bench.trading_bench import raw_send_floor
 from protocols.messages import OrderIntent
 from supervision import Mailbox, OverflowPolicy
 from supervision.idle import IdleStrategy
@@ -162,7 +162,7 @@ async def _pipeline(config: AppConfig) -> dict[str, HdrHistogram]:
 
 
 async def _floor(n: int, rest_url: str, frame: bytes) -> dict[str, HdrHistogram]:
-    decode, hops, raw_http = _hist(), _hist(), _hist()
+    decode, hops, raw_send = _hist(), _hist(), _hist()
     for _ in range(n):
         t0 = time.monotonic_ns()
         msgspec.json.decode(frame)
@@ -190,20 +190,11 @@ async def _floor(n: int, rest_url: str, frame: bytes) -> dict[str, HdrHistogram]
             await trio.lowlevel.checkpoint()
         await done.wait()
         nursery.cancel_scope.cancel()
-    t_call = 0
-
-    async def hook(request: httpx.Request) -> None:
-        raw_http.record_value(max(1, (time.monotonic_ns() - t_call) // 1000))
-
     body = msgspec.json.encode({"ticker": "NOPE", "side": "no", "action": "buy",
                                 "count_fp": "5.00", "no_price_dollars": "0.0100",
                                 "time_in_force": "fill_or_kill"})  # fmt: skip
-    async with httpx.AsyncClient(base_url=rest_url, event_hooks={"request": [hook]}) as client:
-        for _ in range(n):
-            t_call = time.monotonic_ns()
-            await client.post("/trade-api/v2/portfolio/orders", content=body,
-                              headers={"content-type": "application/json"})  # fmt: skip
-    return {"floor_decode": decode, "floor_hops": hops, "floor_httpx": raw_http}
+    await raw_send_floor(rest_url + "/trade-api/v2/portfolio/orders", body, n, 50, raw_send)
+    return {"floor_decode": decode, "floor_hops": hops, "floor_send": raw_send}
 
 
 async def _floor_with_sim(n: int, sim_cpus: tuple[int, ...]) -> dict[str, HdrHistogram]:
@@ -248,7 +239,7 @@ def run(argv: list[str]) -> int:
     floor = trio.run(_floor_with_sim, args.n, sim_cpus)
     f50 = sum(h.get_value_at_percentile(50) for h in floor.values())
     f99 = sum(h.get_value_at_percentile(99) for h in floor.values())
-    print("floor (same run): decode + 4 raw mailbox hops + raw httpx call -> request hook"
+    print("floor (same run): decode + 4 raw mailbox hops + one send of the order's bytes"
           " (sim in a child process)")  # fmt: skip
     for name, h in floor.items():
         print(_fmt(name, h))

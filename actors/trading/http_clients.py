@@ -32,7 +32,7 @@ from actors.trading.http_transport import (
     start_request,
 )
 from actors.trading.ids import polymarket_salt
-from actors.trading.send_timing import SendTimes
+from actors.trading.send_timing import SendTimes, Trace
 from actors.trading.venue_clients import (
     AccountSnapshot,
     Ambiguous,
@@ -155,8 +155,42 @@ def _k_status(o: _KOrder, instrument: InstrumentId, tick: int) -> OrderStatus:
     )  # fmt: skip
 
 
+class _OrderEntry:
+    """A venue client's order entry: ``order_parts`` builds the request, ``order_result``
+    reads the reply; it is sent the usual way (``place``) or written from the caller's
+    own step when a pooled connection is idle (``start_place``, then ``finish_place``)."""
+
+    http: httpx.AsyncClient
+    send_times: SendTimes | None  # set by the executor: when orders hit the socket
+
+    def order_parts(self, intent: OrderIntent) -> tuple[str, bytes, dict[str, str]]:
+        """(path, body, headers) of the POST that places ``intent``."""
+        raise NotImplementedError
+
+    def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
+        raise NotImplementedError
+
+    def _trace(self, intent: OrderIntent) -> Trace | None:
+        timing = self.send_times
+        return timing.trace_for(intent) if timing is not None else None
+
+    async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject:
+        path, body, headers = self.order_parts(intent)
+        req = build_request(self.http, "POST", path, body, headers, self._trace(intent))
+        return self.order_result(intent, await send_request(self.http, req))
+
+    def start_place(self, intent: OrderIntent) -> StartedRequest | None:
+        path, body, headers = self.order_parts(intent)
+        return start_request(self.http, "POST", path, body, headers, self._trace(intent))
+
+    async def finish_place(
+        self, intent: OrderIntent, started: StartedRequest
+    ) -> OrderStatus | OrderReject:
+        return self.order_result(intent, await finish_request(started))
+
+
 @attrs.define(eq=False)
-class KalshiClient:
+class KalshiClient(_OrderEntry):
     """Kalshi Trade API v2 orders. ``signer`` adds the RSA-PSS headers (live); paper
     mode against the sim sends unsigned requests."""
 
@@ -173,29 +207,14 @@ class KalshiClient:
             headers.update(self.signer(method, self.prefix + path))
         return headers
 
-    def order_request(self, intent: OrderIntent) -> httpx.Request:
+    def order_parts(self, intent: OrderIntent) -> tuple[str, bytes, dict[str, str]]:
         inst = intent.instrument
         req = kwire.create_order_request(
             inst.symbol, inst.outcome or Outcome.YES, intent.side, intent.limit_price,
             intent.size, intent.client_order_id, intent.time_in_force,
         )  # fmt: skip
         path = "/portfolio/orders"
-        timing = self.send_times
-        return build_request(self.http, "POST", path, kwire.encode_create_order(req),
-                             self._headers("POST", path),
-                             timing.trace_for(intent) if timing else None)  # fmt: skip
-
-    async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject:
-        return self.order_result(intent, await send_request(self.http, self.order_request(intent)))
-
-    def start_place(self, intent: OrderIntent) -> StartedRequest | None:
-        """Write the order now if a pooled connection is idle (see ``start_request``)."""
-        return start_request(self.http, self.order_request(intent))
-
-    async def finish_place(
-        self, intent: OrderIntent, started: StartedRequest
-    ) -> OrderStatus | OrderReject:
-        return self.order_result(intent, await finish_request(started))
+        return path, kwire.encode_create_order(req), self._headers("POST", path)
 
     def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
         """What the venue's reply to a create-order request says about the order."""
@@ -372,7 +391,7 @@ def poly_l2_headers(
 
 
 @attrs.define(eq=False)
-class PolymarketClient:
+class PolymarketClient(_OrderEntry):
     """Polymarket CLOB orders. Paper mode posts unsigned (zero-signature) orders to the sim;
     live mode needs an order signer, which this build does not provide (see
     :func:`build_clients`)."""
@@ -414,23 +433,8 @@ class PolymarketClient:
         user channel may report its fills before the REST reply arrives."""
         return self._body(intent)[1]
 
-    def order_request(self, intent: OrderIntent) -> httpx.Request:
-        timing = self.send_times
-        return build_request(self.http, "POST", "/order", self._body(intent)[0],
-                             {"content-type": "application/json"},
-                             timing.trace_for(intent) if timing else None)  # fmt: skip
-
-    async def place(self, intent: OrderIntent) -> OrderStatus | OrderReject:
-        return self.order_result(intent, await send_request(self.http, self.order_request(intent)))
-
-    def start_place(self, intent: OrderIntent) -> StartedRequest | None:
-        """Write the order now if a pooled connection is idle (see ``start_request``)."""
-        return start_request(self.http, self.order_request(intent))
-
-    async def finish_place(
-        self, intent: OrderIntent, started: StartedRequest
-    ) -> OrderStatus | OrderReject:
-        return self.order_result(intent, await finish_request(started))
+    def order_parts(self, intent: OrderIntent) -> tuple[str, bytes, dict[str, str]]:
+        return "/order", self._body(intent)[0], {"content-type": "application/json"}
 
     def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
         """What the venue's reply to a post-order request says about the order."""

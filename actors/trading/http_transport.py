@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import httpx
 
-from actors.trading.keepalive_transport import Exchange, KeepAliveTransport
+from actors.trading.keepalive_transport import Exchange, KeepAliveTransport, Origin
 from actors.trading.send_timing import Trace
 from actors.trading.venue_clients import Ambiguous, NotSent, RateLimited
 from protocols.config.trading import HttpConfig
@@ -66,7 +66,50 @@ class _Prepared:
     base: str
     defaults: list[tuple[bytes, bytes]]
     timeout: dict[str, float | None]
+    origin: Origin
     urls: dict[str, httpx.URL] = attrs.field(factory=dict)
+    # (method, path) -> request line, Host and the client's headers, serialized
+    heads: dict[tuple[str, str], bytes] = attrs.field(factory=dict)
+    default_names: frozenset[bytes] = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.default_names = frozenset(name.lower() for name, _ in self.defaults)
+
+    def url(self, path: str) -> httpx.URL:
+        url = self.urls.get(path)
+        if url is None:
+            if len(self.urls) >= _MAX_URLS:
+                self.urls.clear()
+            url = self.urls[path] = httpx.URL(self.base + path)
+        return url
+
+    def head(self, method: str, path: str, headers: dict[str, str], body_len: int) -> bytes | None:
+        """The request's head exactly as httpx + KeepAliveTransport would write it (Host,
+        the client's headers, the call's, Content-Length), or ``None`` when a call header
+        replaces a client one or a header is not a plain one (then the usual path)."""
+        prefix = self.heads.get((method, path))
+        if prefix is None:
+            url = self.url(path)
+            if _BAD.intersection(url.raw_path):
+                return None
+            lines = [method.encode("ascii"), b" ", url.raw_path, b" HTTP/1.1\r\n",
+                     b"Host: ", url.netloc, b"\r\n"]  # fmt: skip
+            for name, value in self.defaults:
+                lines += (name, b": ", value, b"\r\n")
+            if len(self.heads) >= _MAX_URLS:
+                self.heads.clear()
+            prefix = self.heads[(method, path)] = b"".join(lines)
+        parts = [prefix]
+        for key, text in headers.items():
+            raw_name, raw_value = key.encode("ascii"), text.encode("ascii")
+            lower = raw_name.lower()
+            if lower in self.default_names or lower in _OWN or _BAD.intersection(raw_name) or (
+                _BAD.intersection(raw_value)
+            ):
+                return None
+            parts += (raw_name, b": ", raw_value, b"\r\n")
+        parts.append(b"Content-Length: %d\r\n\r\n" % body_len)
+        return b"".join(parts)
 
 
 _PREPARED: weakref.WeakKeyDictionary[httpx.AsyncClient, _Prepared] = weakref.WeakKeyDictionary()
@@ -75,6 +118,21 @@ _KEEPALIVE: weakref.WeakKeyDictionary[httpx.AsyncClient, KeepAliveTransport] = (
     weakref.WeakKeyDictionary()
 )
 _MAX_URLS = 64  # fixed paths (order entry, balances); per-order lookup paths come and go
+_BAD = frozenset(b"\r\n\x00")
+_OWN = frozenset({b"host", b"content-length", b"transfer-encoding"})  # the head sets these
+
+
+def _prepared(client: httpx.AsyncClient) -> _Prepared:
+    prep = _PREPARED.get(client)
+    if prep is None:
+        base = client.base_url
+        prep = _PREPARED[client] = _Prepared(
+            base=str(base).rstrip("/"),
+            defaults=[(k.encode(), v.encode()) for k, v in client.headers.multi_items()],
+            timeout=client.timeout.as_dict(),
+            origin=(base.raw_scheme, base.raw_host, base.port or 80),
+        )
+    return prep
 
 
 def build_request(
@@ -89,18 +147,8 @@ def build_request(
     headers and cookies on every call (~50 µs -> ~12 µs on the order path). Same result
     for our clients: base URL + path, the client's default headers then the call's, the
     client's timeouts; they never hold cookies."""
-    prep = _PREPARED.get(client)
-    if prep is None:
-        prep = _PREPARED[client] = _Prepared(
-            base=str(client.base_url).rstrip("/"),
-            defaults=[(k.encode(), v.encode()) for k, v in client.headers.multi_items()],
-            timeout=client.timeout.as_dict(),
-        )
-    url = prep.urls.get(path)
-    if url is None:
-        if len(prep.urls) >= _MAX_URLS:
-            prep.urls.clear()
-        url = prep.urls[path] = httpx.URL(prep.base + path)
+    prep = _prepared(client)
+    url = prep.url(path)
     raw = prep.defaults
     if headers:
         overridden = {k.lower().encode() for k in headers}
@@ -158,19 +206,39 @@ class StartedRequest:
     exchange: Exchange
 
 
-def start_request(client: httpx.AsyncClient, req: httpx.Request) -> StartedRequest | None:
-    """Write ``req`` now, from the caller's step, on an idle pooled keep-alive connection;
-    :func:`finish_request` reads the reply. ``None`` (nothing written) when the client
-    has no :class:`KeepAliveTransport`, has auth or event hooks (they run inside
-    ``client.send``, which this path skips), or has no idle connection: then use
-    :func:`send_request`. Never raises."""
+def start_request(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    content: bytes,
+    headers: dict[str, str],
+    trace: Trace | None = None,
+) -> StartedRequest | None:
+    """Write the request :func:`build_request` would build, now, from the caller's step,
+    on an idle pooled keep-alive connection; :func:`finish_request` reads the reply. The
+    head is serialized from a per-path cache; the ``httpx.Request`` is built only after
+    the bytes left. ``None`` (nothing written) when the client has no
+    :class:`KeepAliveTransport`, has auth or event hooks (they run inside ``client.send``,
+    which this path skips), has no idle connection, or the headers need httpx's handling:
+    then use :func:`send_request`. Never raises."""
     transport = _KEEPALIVE.get(client)
     if transport is None or client.auth is not None:
         return None
     hooks = client.event_hooks
     if hooks["request"] or hooks["response"]:
         return None
-    exchange = transport.start(req)
+    prep = _prepared(client)
+    try:
+        head = prep.head(method, path, headers, len(content))
+    except (UnicodeEncodeError, httpx.InvalidURL):
+        return None
+    if head is None:
+        return None
+
+    def request() -> httpx.Request:
+        return build_request(client, method, path, content, headers, trace)
+
+    exchange = transport.start(prep.origin, head, content, request)
     return None if exchange is None else StartedRequest(transport, exchange)
 
 

@@ -21,9 +21,10 @@ written (retry is safe), ``WriteError``/``WriteTimeout``/``ReadError``/``ReadTim
 ``make_http_client`` keeps httpx's own transport for ``https`` (TLS venues).
 
 :meth:`KeepAliveTransport.start` is the same first step as a synchronous call: it writes a
-request on an idle connection and returns the :class:`Exchange` that
-:meth:`KeepAliveTransport.complete` finishes later, possibly from another task. The
-executor uses it to write every leg of an execution in the step that received it.
+request's bytes (already serialized by the caller, see ``http_transport.start_request``) on
+an idle connection and returns the :class:`Exchange` that :meth:`KeepAliveTransport.complete`
+finishes later, possibly from another task. The executor uses it to write every leg of an
+execution in the step that received it; the ``httpx.Request`` is only built after that.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ import httpx
 import trio
 
 Trace = Callable[[str, dict[str, Any]], Awaitable[None]]
+Origin = tuple[bytes, bytes, int]  # (scheme, host, port)
 
 _READ_SIZE = 65536
 _BAD = frozenset(b"\r\n\x00")
@@ -75,10 +77,9 @@ class Exchange:
     needs to write the rest (if the socket took only part) and read the response. It owns
     its connection until then: every Exchange must be completed."""
 
-    origin: tuple[bytes, bytes, int]
+    origin: Origin
     conn: _Connection
-    request: httpx.Request
-    headers: list[tuple[bytes, bytes]]
+    request: Callable[[], httpx.Request]  # what was written, as httpx sees it (built late)
     body: bytes
     rest: memoryview  # what the first send did not take
     error: OSError | None  # the first send failed (the request may have left in part)
@@ -121,8 +122,8 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     max_keepalive_connections: int = 8
     keepalive_expiry: float = 30.0
     # (scheme, host, port) -> idle connections, most recently used last
-    _idle: dict[tuple[bytes, bytes, int], list[_Connection]] = attrs.field(factory=dict)
-    _open: dict[tuple[bytes, bytes, int], int] = attrs.field(factory=dict)
+    _idle: dict[Origin, list[_Connection]] = attrs.field(factory=dict)
+    _open: dict[Origin, int] = attrs.field(factory=dict)
     _released: trio.lowlevel.ParkingLot = attrs.field(factory=trio.lowlevel.ParkingLot)
     _closed: bool = False
     connects: int = 0  # TCP connections opened (statistics, tests)
@@ -141,7 +142,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 
     # ------------------------------------------------------------------ pool
 
-    def _take_idle(self, origin: tuple[bytes, bytes, int]) -> _Connection | None:
+    def _take_idle(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
         now = trio.current_time()
         while idle:
@@ -151,12 +152,12 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             self._discard(origin, conn)
         return None
 
-    def _discard(self, origin: tuple[bytes, bytes, int], conn: _Connection) -> None:
+    def _discard(self, origin: Origin, conn: _Connection) -> None:
         conn.close()
         self._open[origin] -= 1
         self._released.unpark()
 
-    def _release(self, origin: tuple[bytes, bytes, int], conn: _Connection) -> None:
+    def _release(self, origin: Origin, conn: _Connection) -> None:
         """Back to the pool if h11 says the connection can carry another request."""
         parser = conn.parser
         if parser.our_state is h11.DONE and parser.their_state is h11.DONE:
@@ -170,7 +171,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         self._discard(origin, conn)
 
     async def _acquire(
-        self, origin: tuple[bytes, bytes, int], timeouts: dict[str, Any], trace: Trace | None
+        self, origin: Origin, timeouts: dict[str, Any], trace: Trace | None
     ) -> _Connection:
         conn = self._take_idle(origin)
         if conn is not None:
@@ -193,7 +194,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             raise
 
     async def _connect(
-        self, origin: tuple[bytes, bytes, int], timeouts: dict[str, Any], trace: Trace | None
+        self, origin: Origin, timeouts: dict[str, Any], trace: Trace | None
     ) -> _Connection:
         host, port = origin[1].decode("ascii"), origin[2]
         if trace is not None:
@@ -244,29 +245,27 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             body = request.content
         except httpx.RequestNotRead:
             body = await request.aread()
-        head, headers = _head(request, len(body))
+        head, _ = _head(request, len(body))
         conn = await self._acquire(origin, timeouts, trace)
-        return await self.complete(_send_now(origin, conn, request, head, headers, body))
+        return await self.complete(_send_now(origin, conn, head, body, lambda: request))
 
-    def start(self, request: httpx.Request) -> Exchange | None:
-        """Write ``request`` on an idle pooled connection now, without a schedule point;
-        ``None`` (and nothing done) when no idle connection is ready or the request is not
-        one this fast path takes -- then :meth:`handle_async_request` is the way, and it
-        reports whatever is wrong with the request. Never raises."""
-        try:
-            origin = self._origin(request)
-            head, headers = _head(request, len(request.content))
-        except (httpx.HTTPError, httpx.RequestNotRead):
+    def start(
+        self, origin: Origin, head: bytes, body: bytes, request: Callable[[], httpx.Request]
+    ) -> Exchange | None:
+        """Write ``head + body`` on an idle pooled connection to ``origin`` now, without a
+        schedule point; ``None`` (nothing done) when none is ready. ``head`` must be what
+        :func:`_head` makes of ``request()`` (built only after the write, for the reply)."""
+        if self._closed:
             return None
         conn = self._take_idle(origin)
         if conn is None:
             return None
-        return _send_now(origin, conn, request, head, headers, request.content)
+        return _send_now(origin, conn, head, body, request)
 
     async def complete(self, exchange: Exchange) -> httpx.Response:
         """Finish an exchange :meth:`start` began: write what is left, read the response,
         and give the connection back to the pool (or close it if the exchange failed)."""
-        request, conn = exchange.request, exchange.conn
+        request, conn = exchange.request(), exchange.conn
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         trace: Trace | None = request.extensions.get("trace")
         done = False
@@ -279,8 +278,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             if trace is not None:
                 await trace("http11.send_request_body.complete",
                             {"return_value": None, "sent_ns": exchange.sent_ns})  # fmt: skip
+            _, headers = _head(request, len(exchange.body))
             response = await self._read_response(
-                conn, request, exchange.headers, exchange.body, timeouts, trace
+                conn, request, headers, exchange.body, timeouts, trace
             )
             response.request = request
             done = True
@@ -291,7 +291,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 self._discard(exchange.origin, conn)
         return response
 
-    def _origin(self, request: httpx.Request) -> tuple[bytes, bytes, int]:
+    def _origin(self, request: httpx.Request) -> Origin:
         if self._closed:
             raise httpx.ConnectError("transport closed")
         url = request.url
@@ -361,12 +361,11 @@ def _timeout(timeouts: dict[str, Any], key: str) -> float:
 
 
 def _send_now(
-    origin: tuple[bytes, bytes, int],
+    origin: Origin,
     conn: _Connection,
-    request: httpx.Request,
     head: bytes,
-    headers: list[tuple[bytes, bytes]],
     body: bytes,
+    request: Callable[[], httpx.Request],
 ) -> Exchange:
     """The request's first ``send``, in the caller's step with no schedule point before it
     (an idle connection's socket buffer takes an order whole)."""
@@ -380,7 +379,7 @@ def _send_now(
         sent, error = 0, exc
     rest = data[sent:]
     sent_ns = time.monotonic_ns() if not rest and error is None else 0
-    return Exchange(origin, conn, request, headers, body, rest, error, sent_ns)
+    return Exchange(origin, conn, request, body, rest, error, sent_ns)
 
 
 async def _write(conn: _Connection, view: memoryview, timeout_s: float) -> None:

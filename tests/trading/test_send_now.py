@@ -15,12 +15,15 @@ import trio.testing
 
 from actors.sim.venue import SimVenue
 from actors.trading.http_transport import (
+    StartedRequest,
+    _prepared,
     build_request,
     finish_request,
     make_http_client,
     request,
     start_request,
 )
+from actors.trading.keepalive_transport import _head
 from actors.trading.messages import ExecutionOutcome, ExecutionRequest, OrderFinal
 from actors.trading.two_leg import execute_legs, send_legs_now
 from actors.trading.venue_clients import Ambiguous
@@ -38,8 +41,37 @@ def http_client(base: str, **over: Any) -> httpx.AsyncClient:
     return make_http_client(HttpConfig(**over), base)
 
 
-def post(http: httpx.AsyncClient, body: bytes, trace: Any = None) -> httpx.Request:
-    return build_request(http, "POST", "/o", body, {"content-type": "application/json"}, trace)
+def start(http: httpx.AsyncClient, body: bytes, trace: Any = None) -> StartedRequest | None:
+    return start_request(http, "POST", "/o", body, {"content-type": "application/json"}, trace)
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "headers"),
+    [
+        ("http://127.0.0.1:8123", "/o", {"content-type": "application/json"}),
+        ("http://localhost:8123/trade-api/v2", "/portfolio/orders",
+         {"content-type": "application/json", "KALSHI-ACCESS-KEY": "k", "X-Sig": "a=b/c"}),
+        ("http://127.0.0.1", "/data/order/0xabc?x=1", {}),
+    ],
+)  # fmt: skip
+async def test_the_prepared_head_is_the_bytes_the_usual_path_writes(
+    base: str, path: str, headers: dict[str, str]
+) -> None:
+    http = http_client(base)
+    body = b'{"order": 1}'
+    for _ in range(2):  # built, then from the cache
+        usual, _ = _head(build_request(http, "POST", path, body, headers), len(body))
+        assert _prepared(http).head("POST", path, headers, len(body)) == usual
+    await http.aclose()
+
+
+async def test_headers_the_prepared_head_cannot_take_go_the_usual_way() -> None:
+    http = http_client("http://127.0.0.1:8123")
+    prep = _prepared(http)
+    assert prep.head("POST", "/o", {"user-agent": "mine"}, 1) is None  # replaces a default
+    assert prep.head("POST", "/o", {"Content-Length": "9"}, 1) is None  # the head's own
+    assert prep.head("POST", "/o", {"x-bad": "a\r\nb: c"}, 1) is None  # header injection
+    await http.aclose()
 
 
 async def test_start_writes_on_an_idle_connection_and_the_reply_finishes_it() -> None:
@@ -52,7 +84,7 @@ async def test_start_writes_on_an_idle_connection_and_the_reply_finishes_it() ->
             if event == SENT:
                 sent_at.append(info["sent_ns"])
 
-        started = start_request(http, post(http, b"order", trace))
+        started = start(http, b"order", trace)
         returned_at = time.monotonic_ns()
         assert started is not None
         resp = await finish_request(started)
@@ -70,7 +102,7 @@ async def test_start_writes_on_an_idle_connection_and_the_reply_finishes_it() ->
 async def test_start_without_an_idle_connection_writes_nothing() -> None:
     async with serve(echo) as (base, server):
         http = http_client(base)
-        assert start_request(http, post(http, b"order")) is None
+        assert start(http, b"order") is None
         await trio.testing.wait_all_tasks_blocked()
         assert server.connections == 0  # not even a connect: the usual path does that
         await http.aclose()
@@ -86,19 +118,19 @@ async def test_start_is_not_taken_with_hooks_auth_or_another_transport() -> None
             seen.append(req.url.path)
 
         http.event_hooks["request"].append(hook)
-        assert start_request(http, post(http, b"order")) is None  # the hook must run
+        assert start(http, b"order") is None  # the hook must run
         http.event_hooks["request"].clear()
         http.auth = httpx.BasicAuth("user", "secret")
-        assert start_request(http, post(http, b"order")) is None  # auth must run
+        assert start(http, b"order") is None  # auth must run
         http.auth = None
-        started = start_request(http, post(http, b"plain"))  # neither: it goes now
+        started = start(http, b"plain")  # neither: it goes now
         assert started is not None
         assert (await finish_request(started)).content == b"plain"
         assert seen == []
         await http.aclose()
         core = http_client(base, transport="httpcore")
         await request(core, "GET", "/warm")
-        assert start_request(core, post(core, b"order")) is None
+        assert start(core, b"order") is None
         await core.aclose()
 
 
@@ -113,7 +145,7 @@ async def test_a_request_larger_than_the_socket_buffer_is_finished_later() -> No
             if event == SENT:
                 sent_at.append(info["sent_ns"])
 
-        started = start_request(http, post(http, body, trace))
+        started = start(http, body, trace)
         returned_at = time.monotonic_ns()
         assert started is not None
         resp = await finish_request(started)
@@ -138,13 +170,13 @@ async def test_a_started_request_without_a_reply_is_ambiguous_and_its_connection
     async with serve(answer_once_then_hang) as (base, server):
         http = http_client(base, read_timeout_s=1.0)
         await request(http, "GET", "/warm")
-        started = start_request(http, post(http, b"order"))
+        started = start(http, b"order")
         assert started is not None
         with pytest.raises(Ambiguous, match="ReadTimeout"):
             await finish_request(started)
         assert server.bodies == [b"order"]  # it did reach the venue
         # the connection's state is unknown: never reused, the next request connects anew
-        assert start_request(http, post(http, b"again")) is None
+        assert start(http, b"again") is None
         server.hold.set()
         await http.aclose()
 
