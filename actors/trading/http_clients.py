@@ -428,6 +428,11 @@ class PolymarketClient(_OrderEntry):
         self._bodies[intent.client_order_id] = (body, order_id)
         return body, order_id
 
+    def forget(self, client_order_id: str) -> None:
+        """The order reached a final state: it is neither resent nor looked up again, so
+        its memoized body goes (the memo holds only orders still in flight or unresolved)."""
+        self._bodies.pop(client_order_id, None)
+
     def expected_order_id(self, intent: OrderIntent) -> str:
         """The venue's id of this order, known before it is sent (the order hash): the
         user channel may report its fills before the REST reply arrives."""

@@ -192,6 +192,21 @@ class OrderRunner:
         ``purpose`` is checked at the ladder's gate before every send: an ``OPEN`` order is
         refused unless ACTIVE, an ``UNWIND`` (reduce-only) always goes out. ``sent``: the
         first attempt :meth:`send_now` already wrote (its gates were passed then)."""
+        result = await self._place(intent, purpose, sent)
+        if result.resolved and result.state in TERMINAL:
+            self._forget(intent)
+        return result
+
+    def _forget(self, intent: OrderIntent) -> None:
+        """A final order is neither resent nor looked up again: the client may drop what
+        it kept for that (``forget``, e.g. Polymarket's memoized signed body)."""
+        forget = getattr(self.gates[intent.instrument.venue].client, "forget", None)
+        if forget is not None:
+            forget(intent.client_order_id)
+
+    async def _place(
+        self, intent: OrderIntent, purpose: OrderPurpose, sent: SentNow | None
+    ) -> LegResult:
         gate = self.gates[intent.instrument.venue]
         attempts = max(1, self.retry.attempts)
         last = "not sent"
@@ -340,11 +355,14 @@ class OrderRunner:
                         waited)  # fmt: skip
             await self.reject(intent, "not_placed", "unknown to the venue on re-lookup", False)
             self.pending_hedges.pop(coid, None)  # nothing was bought: nothing to hedge
+            self._forget(intent)
             return True
         self._count("relookup_resolved")
         log.warning("ambiguous order %s resolved by re-lookup %d (%.1f s later): %s, filled %d",
                     coid, entry.attempts, waited, status.state, status.filled_size)  # fmt: skip
         result = await self._accepted(intent, status)
+        if result.state in TERMINAL:
+            self._forget(intent)
         await self._hedge_resolved(result)
         return True
 

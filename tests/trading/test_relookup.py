@@ -338,3 +338,33 @@ async def test_executor_keeps_a_connection_warm_per_venue(
             stats = ex.statistics()
             assert (stats["warm_reads"], stats["warm_failures"]) == (5, 1)  # counted, not fatal
             nursery.cancel_scope.cancel()
+
+
+async def test_a_polymarket_order_body_is_kept_only_while_it_may_be_looked_up(
+    sim: SimVenue, autojump_clock: trio.testing.MockClock
+) -> None:
+    """The memoized signed body (same bytes on a resend, its hash for lookups) goes when the
+    order is final, and stays while an AMBIGUOUS order waits for a re-lookup."""
+    h = Harness(sim)
+    h.runner.relookup = RelookupPolicy(interval_s=INTERVAL, max_s=30.0, jitter=0.0)
+    poly = h.clients[poly_yes(sim).venue]
+    memo = poly._bodies  # type: ignore[union-attr]
+    with trio.fail_after(60):
+        done = intent("memo", 0, poly_yes(sim), 990_000)
+        result = await h.runner.place(done)
+        assert result.resolved
+        assert result.state is OrderState.FILLED
+        assert done.client_order_id not in memo
+        lost = intent("memo", 1, poly_yes(sim), 990_000)
+        sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimV.POLYMARKET, count=1)
+        sim.faults.inject(FaultKind.REST_500, venue=SimV.POLYMARKET, count=3)
+        result = await h.runner.place(lost)
+        assert not result.resolved
+        assert lost.client_order_id in memo  # its lookups need the order's hash
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(h.runner.relookup_loop)
+            await resolved(h)
+            nursery.cancel_scope.cancel()
+    assert h.runner.counters["relookup_resolved"] == 1
+    assert memo == {}
+    await h.aclose()
