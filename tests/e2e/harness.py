@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import attrs
 import msgspec
@@ -84,20 +83,16 @@ def ledger(asm: Assembly) -> Ledger:
 
 def sim_orders_for(asm: Assembly, coid: str, venue: Venue) -> list[SimOrder]:
     """The sim's orders for one client order id: Kalshi by its client_order_id field,
-    Polymarket (no client id on the wire) by the signed order's hash the client sent."""
+    Polymarket (no client id on the wire) by the venue order id (the signed order's hash)
+    the fund manager's books got from the order's ack."""
     assert asm.sim is not None
     exchange = asm.sim.exchange
     if venue is Venue.KALSHI:
         return exchange.kalshi_by_client(coid)
-    ex = executor(asm)
-    assert ex is not None
-    assert ex.runner is not None
-    client: Any = ex.runner.gates[Venue.POLYMARKET].client
-    memo: dict[str, tuple[bytes, str]] = client._bodies
-    sent = memo.get(coid)
-    if sent is None:
+    tracked = ledger(asm).orders.get(coid)
+    if tracked is None or not tracked.venue_order_id:
         return []
-    order = exchange.orders.get(sent[1])
+    order = exchange.orders.get(tracked.venue_order_id)
     return [order] if order is not None else []
 
 

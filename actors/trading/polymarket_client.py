@@ -1,0 +1,192 @@
+"""Polymarket CLOB orders over HTTP: paper (the sim, zero-signature orders); live needs an
+EIP-712 order signer this build does not have (``build_clients`` refuses it)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+
+import attrs
+import httpx
+import msgspec
+
+from actors.trading.client_base import OrderEntry, Secret, now_ns
+from actors.trading.http_transport import request
+from actors.trading.ids import polymarket_salt
+from actors.trading.send_timing import SendTimes
+from actors.trading.venue_clients import AccountSnapshot, Ambiguous, OrderStatus
+from protocols.fixed import PRICE_ONE, parse_units
+from protocols.messages import (
+    InstrumentId,
+    OrderIntent,
+    OrderReject,
+    OrderState,
+    Side,
+    TimeInForce,
+    Venue,
+)
+from protocols.venues import polymarket as pwire
+
+_ZERO32 = "0x" + "00" * 32
+_PAPER_ADDRESS = "0x" + "00" * 20
+_PAPER_SIGNATURE = "0x" + "00" * 65
+_TYPES = {TimeInForce.FOK: "FOK", TimeInForce.IOC: "FAK", TimeInForce.GTC: "GTC"}
+_P_STATE = {"LIVE": OrderState.OPEN, "MATCHED": OrderState.FILLED,
+            "CANCELED": OrderState.CANCELLED}  # fmt: skip
+
+
+class _POrder(msgspec.Struct):
+    id: str
+    status: str = ""
+    original_size: str = "0"
+    size_matched: str = "0"
+    price: str = "0"
+
+
+class _PBalance(msgspec.Struct):
+    balance: str = "0"
+
+
+def sim_order_hash(order_json: bytes) -> str:
+    """The simulated venue's order id: sha256 over the order object with sorted keys (the
+    real venue's id is the EIP-712 hash, computed by the signing library)."""
+    obj = msgspec.json.decode(order_json)
+    return "0x" + hashlib.sha256(msgspec.json.encode(obj, order="sorted")).hexdigest()
+
+
+def poly_l2_headers(
+    api_key: str, secret: Secret, passphrase: Secret, address: str, method: str, path: str,
+    body: bytes,
+) -> dict[str, str]:  # fmt: skip
+    """Polymarket L2 auth: urlsafe-b64 HMAC-SHA256 over ``ts + METHOD + path + body``."""
+    ts = str(int(time.time()))
+    key = base64.urlsafe_b64decode(secret.reveal())
+    msg = (ts + method.upper() + path).encode() + body
+    sig = base64.urlsafe_b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
+    return {"POLY_ADDRESS": address, "POLY_SIGNATURE": sig, "POLY_TIMESTAMP": ts,
+            "POLY_API_KEY": api_key, "POLY_PASSPHRASE": passphrase.reveal()}  # fmt: skip
+
+
+@attrs.define(eq=False)
+class PolymarketClient(OrderEntry):
+    """Polymarket CLOB orders. Paper mode posts unsigned (zero-signature) orders to the sim;
+    live mode needs an order signer, which this build does not provide (see
+    :func:`build_clients`)."""
+
+    http: httpx.AsyncClient
+    owner: str = "00000000-0000-4000-8000-00000000517a"
+    address: str = _PAPER_ADDRESS
+    order_id_fn: Callable[[bytes], str] = sim_order_hash
+    send_times: SendTimes | None = None  # set by the executor: when orders hit the socket
+    tick: int = 10_000
+    venue: Venue = Venue.POLYMARKET
+    # Bodies are memoized per client order id so a resend is byte-identical (same hash).
+    _bodies: dict[str, tuple[bytes, str]] = attrs.field(factory=dict)
+
+    def _body(self, intent: OrderIntent) -> tuple[bytes, str]:
+        memo = self._bodies.get(intent.client_order_id)
+        if memo is not None:
+            return memo
+        maker_amount, taker_amount = pwire.order_amounts(intent.side, intent.limit_price,
+                                                          intent.size)  # fmt: skip
+        order = pwire.SignedOrder(
+            salt=polymarket_salt(intent.client_order_id), maker=self.address,
+            signer=self.address, token_id=intent.instrument.symbol, maker_amount=maker_amount,
+            taker_amount=taker_amount, side="BUY" if intent.side is Side.BUY else "SELL",
+            expiration="0", signature_type=0, timestamp=str(int(time.time() * 1000)),
+            metadata=_ZERO32, builder=_ZERO32, signature=_PAPER_SIGNATURE,
+        )  # fmt: skip
+        body = pwire.encode_post_order(
+            pwire.PostOrderBody(
+                order=order, owner=self.owner, order_type=_TYPES[intent.time_in_force]
+            )
+        )
+        order_id = self.order_id_fn(msgspec.json.encode(order))
+        self._bodies[intent.client_order_id] = (body, order_id)
+        return body, order_id
+
+    def forget(self, client_order_id: str) -> None:
+        """The order reached a final state: it is neither resent nor looked up again, so
+        its memoized body goes (the memo holds only orders still in flight or unresolved)."""
+        self._bodies.pop(client_order_id, None)
+
+    def expected_order_id(self, intent: OrderIntent) -> str:
+        """The venue's id of this order, known before it is sent (the order hash): the
+        user channel may report its fills before the REST reply arrives."""
+        return self._body(intent)[1]
+
+    def order_parts(self, intent: OrderIntent) -> tuple[str, bytes, dict[str, str]]:
+        return "/order", self._body(intent)[0], {"content-type": "application/json"}
+
+    def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
+        """What the venue's reply to a post-order request says about the order."""
+        order_id = self._body(intent)[1]
+        decoded = pwire.decode_post_order_response(resp.content)
+        if not (resp.status_code == 200 and decoded.success):
+            out = pwire.order_outcome(decoded, intent.client_order_id, intent.instrument,
+                                      now_ns())  # fmt: skip
+            if isinstance(out, OrderReject):
+                return out
+            raise Ambiguous("unexpected Polymarket response")
+        making = parse_units(decoded.making_amount) if decoded.making_amount else 0
+        taking = parse_units(decoded.taking_amount) if decoded.taking_amount else 0
+        shares, usdc = (taking, making) if intent.side is Side.BUY else (making, taking)
+        avg = usdc * PRICE_ONE // shares if shares else 0
+        if decoded.status == "live":
+            state = OrderState.PARTIALLY_FILLED if shares else OrderState.OPEN
+        elif decoded.status == "matched":
+            state = OrderState.FILLED if shares >= intent.size else OrderState.PARTIALLY_FILLED
+        else:
+            state = OrderState.CANCELLED
+        return OrderStatus(
+            client_order_id=intent.client_order_id, venue_order_id=decoded.order_i_d or order_id,
+            instrument=intent.instrument, state=state, size=intent.size, filled_size=shares,
+            avg_price=avg, fee=-1,
+        )  # fmt: skip
+
+    async def lookup(self, client_order_id: str, instrument: InstrumentId) -> OrderStatus | None:
+        memo = self._bodies.get(client_order_id)
+        if memo is None:
+            raise Ambiguous(f"no local record of {client_order_id}: cannot compute its hash")
+        order_id = memo[1]
+        resp = await request(self.http, "GET", f"/data/order/{order_id}")
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise Ambiguous(f"lookup HTTP {resp.status_code}")
+        o = msgspec.json.decode(resp.content, type=_POrder)
+        filled = parse_units(o.size_matched or "0")
+        size = parse_units(o.original_size or "0")
+        state = _P_STATE.get(o.status.split("_", 1)[0], OrderState.OPEN)
+        if state is OrderState.OPEN and filled:
+            state = OrderState.PARTIALLY_FILLED
+        return OrderStatus(
+            client_order_id=client_order_id, venue_order_id=o.id, instrument=instrument,
+            state=state, size=size, filled_size=filled, avg_price=0, fee=-1,
+        )  # fmt: skip
+
+    async def cancel(self, client_order_id: str, venue_order_id: str) -> bool:
+        resp = await request(self.http, "DELETE", "/order",
+                              content=msgspec.json.encode({"orderID": venue_order_id}),
+                              headers={"content-type": "application/json"})  # fmt: skip
+        if resp.status_code != 200:
+            return False
+        return venue_order_id in (resp.json().get("canceled") or [])
+
+    async def warm(self) -> None:
+        """A cheap read that opens (or keeps alive) a pooled connection (see KalshiClient)."""
+        await request(self.http, "GET", "/balance-allowance?asset_type=COLLATERAL")
+
+    async def account(self) -> AccountSnapshot:
+        resp = await request(self.http, "GET", "/balance-allowance",
+                              params={"asset_type": "COLLATERAL"})  # fmt: skip
+        if resp.status_code != 200:
+            raise Ambiguous(f"balance HTTP {resp.status_code}")
+        cash = int(msgspec.json.decode(resp.content, type=_PBalance).balance or "0")
+        return AccountSnapshot(venue=self.venue, cash=cash, open_orders=(), positions=None)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
