@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -163,7 +163,8 @@ class Executor(Actor):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeats, ctx)
                 if cfg.http.keep_warm_s > 0:
-                    nursery.start_soon(self._keep_warm, clients, cfg.http.keep_warm_s)
+                    nursery.start_soon(self._keep_warm, clients, cfg.http.keep_warm_s,
+                                       cfg.http.keep_warm_connections)  # fmt: skip
                 nursery.start_soon(runner.relookup_loop)
                 if self.user_fills is not None:
                     nursery.start_soon(self._fill_loop, runner, self.user_fills)
@@ -242,24 +243,32 @@ class Executor(Actor):
                 if out.client_order_id and out.status is not FillStatus.FAILED:
                     runner.tracker.notify(out.client_order_id, out.size)
 
-    async def _keep_warm(self, clients: Mapping[Venue, VenueClient], every_s: float) -> None:
-        """Keep one pooled connection per venue open: a cheap read now and every
-        ``every_s`` (below the pool's keep-alive expiry), so no order pays a connect."""
+    async def _keep_warm(
+        self, clients: Mapping[Venue, VenueClient], every_s: float, connections: int
+    ) -> None:
+        """Keep ``connections`` pooled connections per venue open: that many cheap reads at
+        once (each holds a connection while it waits, so the next opens or takes another)
+        now and every ``every_s`` (below the pool's keep-alive expiry), so no leg of an
+        execution pays a connect."""
         while True:
-            for client in clients.values():
-                warm = getattr(client, "warm", None)
-                if warm is None:
-                    continue
-                try:
-                    await warm()
-                except Exception as exc:  # a read; the next round tries again
-                    self.warm_failures += 1
-                    if self.warm_failures & (self.warm_failures - 1) == 0:  # 1, 2, 4...
-                        log.warning("keeping %s's connection warm failed: %r",
-                                    client.venue, exc)  # fmt: skip
-                else:
-                    self.warm_reads += 1
+            async with trio.open_nursery() as nursery:
+                for client in clients.values():
+                    warm = getattr(client, "warm", None)
+                    if warm is None:
+                        continue
+                    for _ in range(connections):
+                        nursery.start_soon(self._warm_once, client.venue, warm)
             await trio.sleep(every_s)
+
+    async def _warm_once(self, venue: Venue, warm: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await warm()
+        except Exception as exc:  # a read; the next round tries again
+            self.warm_failures += 1
+            if self.warm_failures & (self.warm_failures - 1) == 0:  # 1, 2, 4...
+                log.warning("keeping %s's connection warm failed: %r", venue, exc)
+        else:
+            self.warm_reads += 1
 
     async def _heartbeats(self, ctx: ActorContext) -> None:
         while True:

@@ -11,7 +11,7 @@ whose *paths* are named by environment variables (see ``docs/trading.md``).
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -126,6 +126,9 @@ class HttpConfig(_Cfg, frozen=True):
     # A cheap read per venue at start and then this often, so orders find an open
     # connection (a TCP connect cost 1-7 ms on the order path); 0 turns it off.
     keep_warm_s: float = 10.0
+    # Connections kept warm per venue: one per leg an execution may send to one venue
+    # (complement arbitrage sends both legs to the same venue), so every leg finds one idle.
+    keep_warm_connections: Annotated[int, msgspec.Meta(ge=1)] = 2
     # "keepalive": arbtree's lean HTTP/1.1 pool (actors/trading/keepalive_transport.py),
     # which writes an order in one send from the calling task's step, for http:// URLs;
     # "httpcore": httpx's default transport. https:// URLs always use httpcore.

@@ -45,6 +45,7 @@ from protocols.messages import (
     OrderIntent,
     OrderReject,
     OrderState,
+    Outcome,
     Side,
 )
 from supervision import Mailbox, OverflowPolicy
@@ -330,14 +331,44 @@ async def test_executor_keeps_a_connection_warm_per_venue(
         async with trio.open_nursery() as nursery:
             await nursery.start(ex.run, actor_context("trading.executor", intents))
             await trio.sleep(1.0)
-            assert ex.statistics()["warm_reads"] == 2  # one per venue, at start
+            assert ex.statistics()["warm_reads"] == 4  # two per venue, at start
             await trio.sleep(5.0)
-            assert ex.statistics()["warm_reads"] == 4  # and again every keep_warm_s
+            assert ex.statistics()["warm_reads"] == 8  # and again every keep_warm_s
             sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=1)
             await trio.sleep(5.0)
             stats = ex.statistics()
-            assert (stats["warm_reads"], stats["warm_failures"]) == (5, 1)  # counted, not fatal
+            assert (stats["warm_reads"], stats["warm_failures"]) == (11, 1)  # counted, not fatal
             nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("warm_connections", [1, 2])
+async def test_both_legs_on_one_venue_find_a_warm_connection(
+    sim: SimVenue, autojump_clock: trio.testing.MockClock, warm_connections: int
+) -> None:
+    """A complement execution sends both legs to one venue: with two connections kept warm
+    both are written from the executor's step; with one, the second leg connects."""
+    base = exec_config(sim)
+    cfg = msgspec.structs.replace(base, http=msgspec.structs.replace(
+        base.http, keep_warm_s=5.0, keep_warm_connections=warm_connections))  # fmt: skip
+    intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
+    outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
+    ex = Executor(config=cfg, control=TradingControl(), intents=intents, outcomes=outcomes,
+                  clients=lambda: build_clients(cfg))  # fmt: skip
+    m = sim.markets[0]
+    no = InstrumentId(venue=poly_yes(sim).venue, symbol=m.no_token, outcome=Outcome.NO)
+    req = ExecutionRequest(opportunity_id="cpl", intents=(
+        intent("cpl", 0, poly_yes(sim), 990_000), intent("cpl", 1, no, 990_000)))  # fmt: skip
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(ex.run, actor_context("trading.executor", intents))
+            await trio.sleep(1.0)  # warmed
+            await intents.send(req)
+            while not isinstance(await outcomes.receive(), ExecutionReport):
+                pass
+            nursery.cancel_scope.cancel()
+    assert ex.runner is not None
+    assert ex.runner.counters["sent"] == 2
+    assert ex.runner.counters.get("sent_now", 0) == warm_connections
 
 
 async def test_a_polymarket_order_body_is_kept_only_while_it_may_be_looked_up(
