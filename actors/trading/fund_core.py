@@ -323,6 +323,14 @@ class FundCore:
         self.fee_book.learn(fill)
         cost = self.fee_book.cost(fill)  # the venue's own fee; Polymarket buys pay in shares
         self.ledger.apply_fill(fill, cost.fee, cost.fee_shares, self.day)
+        if order is None:
+            log.warning(
+                "%s fill %s (%s %s of %s) for order %s, which these books never tracked (an "
+                "earlier incarnation's, not ours, or retired and no longer remembered): "
+                "booked without an order", fill.instrument.venue, fill.fill_id, fill.side,
+                format_units(fill.size), fill.instrument.key(),
+                fill.client_order_id or fill.venue_order_id or "?",
+            )  # fmt: skip
         self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))
         self._check_daily_loss()
 

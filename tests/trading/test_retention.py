@@ -539,10 +539,12 @@ def test_a_replayed_opportunity_after_retirement_is_stale_not_executed_twice() -
     assert c.ledger.orders == {}
 
 
-def test_beyond_the_remembered_ids_a_late_fill_is_an_unknown_orders() -> None:
+def test_beyond_the_remembered_ids_a_late_fill_is_an_unknown_orders(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """``remember_retired`` bounds the ids kept of retired orders: once an order's are
     pushed out by newer ones, a report about it is what it is for an order the books never
-    had (a fill is booked without an order, counted in ``fills_unknown_order``)."""
+    had: a fill is booked without an order, counted in ``fills_unknown_order`` and logged."""
     clock = Clock()
     c, p, poly, kalshi, tp, tk = retired_pair(clock, remember=1)
     # Retired in the order they became DONE: the Polymarket leg's ids were pushed out.
@@ -551,8 +553,11 @@ def test_beyond_the_remembered_ids_a_late_fill_is_an_unknown_orders() -> None:
     assert c.statistics()["retention"]["forgotten_retired"] == 1
     p.channel(tk)
     assert held(c, KALSHI) == 10 * SIZE_ONE  # recognized: not booked
-    p.channel(tp)
+    with caplog.at_level(logging.WARNING, logger="arbtree.trading.fund_manager"):
+        p.channel(tp)
     assert held(c, POLY) == 20 * SIZE_ONE  # forgotten: booked as an unknown order's fill
+    assert f"for order {vid_of(poly.client_order_id)}, which these books never tracked" in (
+        caplog.text)  # fmt: skip
     stats = c.statistics()
     assert stats["fills_unknown_order"] == 1
     assert stats["retention"]["late_after_retire"] == {"fill": 1}
