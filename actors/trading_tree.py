@@ -13,6 +13,7 @@ in), fund manager -> executor ``intents`` (BLOCK, never dropped), executor -> fu
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,12 +72,14 @@ def build_trading_path(
     clients: ClientsFactory | None = None,
     checkpoint_loader: CheckpointLoader | None = None,
     env: dict[str, str] | None = None,
+    clock_ns: Callable[[], int] | None = None,
 ) -> tuple[SupervisorSpec, Callable[..., ChildSpec], TradingHandles]:
     """Build the trading subtree. ``clients`` defaults to HTTP clients from the config
     (paper: the sim's URLs in ``executor.*.rest_url``); live mode is checked here so a
     missing switch fails before anything starts. ``metrics`` receives the executor's
     send-time histograms (tick -> order, detect -> order, venue round trip); everything
-    else is read from the actors' statistics()."""
+    else is read from the actors' statistics(). ``clock_ns`` replaces the fund manager's
+    monotonic clock (opportunity ages, retention), e.g. with trio's virtual clock in tests."""
     check_live_switches(config.executor, env)
     factory: ClientsFactory = clients or (lambda: build_clients(config.executor, env))
     fund_cfg = config.fund
@@ -90,6 +93,7 @@ def build_trading_path(
     user_fills: Mailbox[Fill] = Mailbox("trading.user_fills", 1024, OverflowPolicy.BLOCK)
     channels = UserChannelState()
     sink = as_sink(storage)
+    fund_clock = clock_ns or time.monotonic_ns
 
     fund_manager = ChildSpec(
         id="fund_manager",
@@ -103,6 +107,7 @@ def build_trading_path(
             venues=factory,
             checkpoint_loader=checkpoint_loader,
             sink=sink,
+            clock_ns=fund_clock,
         ),
         restart=Restart.PERMANENT,
         backoff=Backoff(min_s=0.1, max_s=5.0),

@@ -28,6 +28,7 @@ from actors.trading.messages import (
     ExecutorCommand,
     ExecutorOutcomeMsg,
     OrderFinal,
+    RetireOrders,
 )
 from actors.trading.order_runner import ExecutionSettings, OrderRunner, SentNow, VenueGate
 from actors.trading.rate_limit import TokenBucket
@@ -108,6 +109,7 @@ class Executor(Actor):
             out["resting"] = len(runner.resting)
             out["fills_duplicate"] = runner.tracker.duplicates
             out["fills_absorbed"] = runner.tracker.absorbed
+            out["fill_tracker"] = runner.tracker.statistics()
             # AMBIGUOUS orders whose lookups failed, looked up again on a timer.
             out["unresolved"] = len(runner.unresolved)
             out["relookup"] = {
@@ -173,6 +175,9 @@ class Executor(Actor):
                     cmd = await self.intents.receive()
                     if isinstance(cmd, CancelAll):
                         nursery.start_soon(self.cancel_open)
+                        continue
+                    if isinstance(cmd, RetireOrders):  # the books retired them first
+                        runner.tracker.retire(cmd.client_order_ids, cmd.fill_keys)
                         continue
                     if self.draining or not self.control.permits(OrderPurpose.OPEN):
                         why = (

@@ -9,6 +9,8 @@ order runner and the two-leg logic use it; the executor feeds it channel fills).
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 import msgspec
@@ -39,6 +41,43 @@ class FillTracker:
     # Filled size whose fills the fund manager has been sent (channel path), and waiters.
     delivered: dict[str, int] = attrs.field(factory=dict)
     _waiters: dict[str, trio.Event] = attrs.field(factory=dict)
+    # Retention: per order, the venue order ids linked to it and the fill keys seen for it,
+    # so ``retire`` drops everything about an order the fund manager retired.
+    _links_of: dict[str, list[str]] = attrs.field(factory=dict)
+    _keys_of: dict[str, list[tuple[Venue, str]]] = attrs.field(factory=dict)
+    retired: int = 0
+
+    def retire(
+        self, client_order_ids: Iterable[str], fill_keys: Iterable[tuple[Venue, str]]
+    ) -> None:
+        """Forget orders the fund manager retired (it did so first: these watermarks are
+        never dropped while the books still track the order) and fill keys of no order."""
+        for coid in client_order_ids:
+            self.emitted.pop(coid, None)
+            self.channel_total.pop(coid, None)
+            self.net.pop(coid, None)
+            self.delivered.pop(coid, None)
+            self._waiters.pop(coid, None)
+            for vid in self._links_of.pop(coid, ()):
+                if self.by_venue_order.get(vid) == coid:
+                    del self.by_venue_order[vid]
+            for key in self._keys_of.pop(coid, ()):
+                self.seen.discard(key)
+                self.failed.discard(key)
+            self.retired += 1
+        for key in fill_keys:
+            self.seen.discard(key)
+            self.failed.discard(key)
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "watermarks": len(self.emitted),
+            "channel_totals": len(self.channel_total),
+            "fill_ids": len(self.seen),
+            "links": len(self.by_venue_order),
+            "waiters": len(self._waiters),
+            "retired": self.retired,
+        }
 
     def _record(self, coid: str, fill: Fill) -> None:
         self.net[coid] = self.net.get(coid, 0) + self.fee_book.cost(fill).received
@@ -57,8 +96,9 @@ class FillTracker:
             await event.wait()
 
     def link(self, client_order_id: str, venue_order_id: str) -> None:
-        if venue_order_id:
+        if venue_order_id and self.by_venue_order.get(venue_order_id) != client_order_id:
             self.by_venue_order[venue_order_id] = client_order_id
+            self._links_of.setdefault(client_order_id, []).append(venue_order_id)
 
     def from_status(self, intent: OrderIntent, status: OrderStatus) -> Fill | None:
         coid = intent.client_order_id
@@ -102,6 +142,7 @@ class FillTracker:
         coid = fill.client_order_id or self.by_venue_order.get(fill.venue_order_id, "")
         if not coid:
             return fill  # not one of ours as far as we know: the fund manager decides
+        self._keys_of.setdefault(coid, []).append(key)
         total = self.channel_total.get(coid, 0) + fill.size
         self.channel_total[coid] = total
         done = self.emitted.get(coid, 0)
@@ -134,6 +175,8 @@ class FillTracker:
         self.failed.add(key)
         self.seen.add(key)  # a MATCHED arriving after its FAILED is not an execution
         coid = fill.client_order_id or self.by_venue_order.get(fill.venue_order_id, "")
+        if coid:
+            self._keys_of.setdefault(coid, []).append(key)
         if coid == fill.client_order_id:
             return fill
         return msgspec.structs.replace(fill, client_order_id=coid)

@@ -26,18 +26,20 @@ from actors.trading.checks import (
 from actors.trading.control import TradingControl
 from actors.trading.fees import FeeBook
 from actors.trading.ids import leg_order_id
-from actors.trading.ledger import Ledger, OrderPhase
+from actors.trading.ledger import Ledger, OrderPhase, TrackedOrder
 from actors.trading.messages import (
     ExecutionOutcome,
     ExecutionReport,
     ExecutionRequest,
     ExecutorOutcomeMsg,
     OrderFinal,
+    RetireOrders,
     UnwindStarted,
 )
+from actors.trading.retention import RetiredIds
 from actors.trading.sink import RecordSink
 from actors.trading.venue_clients import AccountSnapshot
-from protocols.config.trading import ExecutorConfig
+from protocols.config.trading import ExecutorConfig, RetentionConfig
 from protocols.fixed import format_units
 from protocols.messages import (
     Decision,
@@ -94,7 +96,11 @@ class FundCore:
     fee_book: FeeBook = attrs.field(factory=FeeBook)
     rejects: Counter[str] = attrs.field(factory=Counter)
     accepted: int = 0
-    seen_opportunities: set[str] = attrs.field(factory=set)
+    # Accepted opportunity id -> how many of its orders the books still track; the id is
+    # forgotten with the last of them (a replay that late is stale anyway).
+    seen_opportunities: dict[str, int] = attrs.field(factory=dict)
+    # (venue, fill id) of every fill applied, deduplicated or FAILED: indexed by its order
+    # (TrackedOrder.fill_keys) and dropped with it, else queued in ``orderless_fills``.
     seen_fills: set[tuple[Venue, str]] = attrs.field(factory=set)
     fills_duplicate: int = 0
     # Polymarket trades reported FAILED (settlement failed): how many, how many were
@@ -111,6 +117,22 @@ class FundCore:
     clipped_size_original: int = 0
     clipped_size_approved: int = 0
     last_clips: deque[dict[str, str]] = attrs.field(factory=lambda: deque(maxlen=16))
+    # Retention (docs/trading.md, "Retention"): DONE orders in the order they became DONE,
+    # fill keys of no tracked order in the order first seen (with the fill's client id);
+    # ``retire`` drops what is due from the front, O(retired).
+    retention: RetentionConfig = attrs.field(factory=RetentionConfig)
+    done_queue: deque[tuple[int, str]] = attrs.field(factory=deque)
+    orderless_fills: deque[tuple[int, tuple[Venue, str], str]] = attrs.field(factory=deque)
+    retired: RetiredIds = attrs.field(
+        default=attrs.Factory(lambda self: RetiredIds(self.retention.remember_retired),
+                              takes_self=True)
+    )  # fmt: skip
+    retired_orders: int = 0
+    retired_fills: int = 0
+    retired_early: int = 0  # retired before retain_done_s: more than max_done_orders kept
+    early_sweeps: int = 0
+    # Reports about a retired order, by kind (fill, failed, ack, reject, final, ambiguous).
+    late_after_retire: Counter[str] = attrs.field(factory=Counter)
 
     def __attrs_post_init__(self) -> None:
         for reason in RejectReason:
@@ -152,7 +174,7 @@ class FundCore:
                 )
             )
             return result
-        self.seen_opportunities.add(opp.opportunity_id)
+        self.seen_opportunities[opp.opportunity_id] = len(result.plans)
         if result.clipped:
             self._note_clip(opp, result)
         intents: list[OrderIntent] = []
@@ -225,18 +247,22 @@ class FundCore:
         if isinstance(msg, Fill):
             self.on_fill(msg)
         elif isinstance(msg, OrderAck):
+            if msg.client_order_id not in ledger.orders:
+                self._untracked("ack", msg.client_order_id, msg.venue_order_id)
             ledger.mark_state(msg.client_order_id, msg.state, msg.venue_order_id)
             self._order_update(msg.client_order_id, msg.state, "ack", msg.venue_order_id)
         elif isinstance(msg, OrderReject):
-            ledger.release(msg.client_order_id, OrderState.REJECTED)
+            self._release(msg.client_order_id, OrderState.REJECTED, "reject")
             self.outcomes[f"reject:{msg.reason}"] += 1
             self._order_update(msg.client_order_id, OrderState.REJECTED, msg.reason, "")
         elif isinstance(msg, OrderAmbiguous):
+            if msg.client_order_id not in ledger.orders:
+                self._untracked("ambiguous", msg.client_order_id, "")
             ledger.mark_ambiguous(msg.client_order_id)
             self.outcomes["ambiguous"] += 1
             self._order_update(msg.client_order_id, OrderState.AMBIGUOUS, msg.reason, "")
         elif isinstance(msg, OrderFinal):
-            ledger.release(msg.client_order_id, msg.state)
+            self._release(msg.client_order_id, msg.state, "final")
             self._order_update(msg.client_order_id, msg.state, msg.reason, "")
         elif isinstance(msg, UnwindStarted):
             it = msg.intent
@@ -250,6 +276,8 @@ class FundCore:
                     size=it.size,
                     amount=0,
                 )
+                opp_id = it.opportunity_id
+                self.seen_opportunities[opp_id] = self.seen_opportunities.get(opp_id, 0) + 1
                 self._order_record(it, OrderState.PENDING, "unwind", 0, "")
         elif isinstance(msg, ExecutionReport):
             self.outcomes[f"execution:{msg.outcome.value}"] += 1
@@ -257,6 +285,24 @@ class FundCore:
                 self.control.reduce(f"naked leg: {msg.detail}", "executor")
             elif msg.outcome is ExecutionOutcome.AMBIGUOUS:
                 self.control.reduce(f"unresolved order: {msg.detail}", "executor")
+
+    def _release(self, coid: str, state: OrderState, kind: str) -> None:
+        """Terminal: release what is still reserved; a newly DONE order joins the retention
+        queue (its records go ``retain_done_s`` later)."""
+        order = self.ledger.orders.get(coid)
+        if order is None:
+            self._untracked(kind, coid, "")
+        elif order.phase is not OrderPhase.DONE:
+            self.ledger.release(coid, state)
+            self.done_queue.append((self.clock_ns(), coid))
+
+    def _index_fill(self, key: tuple[Venue, str], order: TrackedOrder | None, coid: str) -> None:
+        """Remember a fill key for deduplication, kept as long as its order is."""
+        self.seen_fills.add(key)
+        if order is not None:
+            order.fill_keys.append(key)
+        else:
+            self.orderless_fills.append((self.clock_ns(), key, coid))
 
     def on_fill(self, fill: Fill) -> None:
         key = (fill.instrument.venue, fill.fill_id)
@@ -266,11 +312,25 @@ class FundCore:
         if key in self.seen_fills:
             self.fills_duplicate += 1
             return
-        self.seen_fills.add(key)
+        order = self.ledger.orders.get(fill.client_order_id)
+        if order is None:
+            retired = self.retired.match(fill.client_order_id, fill.venue_order_id)
+            if retired:
+                self._late_fill(fill, key, retired)
+                return
+        self._index_fill(key, order, fill.client_order_id)
         self._maybe_roll_day()
         self.fee_book.learn(fill)
         cost = self.fee_book.cost(fill)  # the venue's own fee; Polymarket buys pay in shares
         self.ledger.apply_fill(fill, cost.fee, cost.fee_shares, self.day)
+        if order is None:
+            log.warning(
+                "%s fill %s (%s %s of %s) for order %s, which these books never tracked (an "
+                "earlier incarnation's, not ours, or retired and no longer remembered): "
+                "booked without an order", fill.instrument.venue, fill.fill_id, fill.side,
+                format_units(fill.size), fill.instrument.key(),
+                fill.client_order_id or fill.venue_order_id or "?",
+            )  # fmt: skip
         self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))
         self._check_daily_loss()
 
@@ -282,18 +342,33 @@ class FundCore:
             self.fills_duplicate += 1
             return
         self.failed_fills.add(key)
-        self.seen_fills.add(key)  # a late MATCHED/CONFIRMED of this id is not booked
+        order = self.ledger.orders.get(fill.client_order_id)
+        retired = ""
+        if order is None:
+            retired = self.retired.match(fill.client_order_id, fill.venue_order_id)
+            if retired:
+                self.late_after_retire["failed"] += 1
+        if key not in self.seen_fills:  # a late MATCHED/CONFIRMED of this id is not booked
+            self._index_fill(key, order, fill.client_order_id)
         self.fills_failed += 1
         self._maybe_roll_day()
         self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))  # status -> failed
         booked = self.ledger.reverse_fill(fill.instrument.venue, fill.fill_id, self.day)
         if booked is None:
             self.fills_failed_unbooked += 1
-            log.warning(
-                "%s trade %s (order %s) reported FAILED but was never booked by that id; "
-                "nothing reversed", fill.instrument.venue, fill.fill_id,
-                fill.client_order_id or fill.venue_order_id,
-            )  # fmt: skip
+            if retired:
+                log.warning(
+                    "%s trade %s reported FAILED for order %s, retired from the books "
+                    "(terminal for more than retain_done_s): its booking is gone, nothing "
+                    "reversed; the books may disagree with the venue until reconciliation",
+                    fill.instrument.venue, fill.fill_id, retired,
+                )  # fmt: skip
+            else:
+                log.warning(
+                    "%s trade %s (order %s) reported FAILED but was never booked by that "
+                    "id; nothing reversed", fill.instrument.venue, fill.fill_id,
+                    fill.client_order_id or fill.venue_order_id,
+                )  # fmt: skip
         else:
             self.fills_reversed += 1
             log.warning(
@@ -306,6 +381,96 @@ class FundCore:
         self.control.reduce(
             f"{fill.instrument.venue} trade {fill.fill_id} failed settlement", "fund_manager"
         )
+
+    def _late_fill(self, fill: Fill, key: tuple[Venue, str], retired: str) -> None:
+        """An execution report for an order retired from the books. Its fill keys and
+        watermarks are gone, so whether this fill was already booked (under this id or a
+        REST-derived one) cannot be told: it is not booked (never a double count), but
+        recorded, counted, logged, and the ladder goes REDUCING, since the books may now
+        disagree with the venue until start-up reconciliation compares them."""
+        self._index_fill(key, None, fill.client_order_id)  # a repeat is a plain duplicate
+        self.late_after_retire["fill"] += 1
+        self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))
+        log.warning(
+            "%s fill %s (%s %s of %s at %s, %s) for order %s, retired from the books "
+            "(terminal for more than retain_done_s): not booked; the books may disagree "
+            "with the venue until reconciliation", fill.instrument.venue, fill.fill_id,
+            fill.side, format_units(fill.size), fill.instrument.key(),
+            format_units(fill.price), fill.status, retired,
+        )  # fmt: skip
+        self.control.reduce(
+            f"{fill.instrument.venue} fill {fill.fill_id} for retired order {retired} "
+            "not booked", "fund_manager",
+        )  # fmt: skip
+
+    def _untracked(self, kind: str, coid: str, venue_order_id: str) -> None:
+        """An order report for an order the books do not track: nothing to change. If it
+        is a retired one, count it and log it (sampled: the 1st, 2nd, 4th, 8th...)."""
+        retired = self.retired.match(coid, venue_order_id)
+        if not retired:
+            return
+        self.late_after_retire[kind] += 1
+        n = sum(self.late_after_retire.values())
+        if n & (n - 1) == 0:
+            log.warning("%s for order %s, retired from the books: ignored (%d reports about "
+                        "retired orders so far)", kind, retired, n)  # fmt: skip
+
+    # ------------------------------------------------------------- retention
+
+    def retire(self, now_ns: int | None = None) -> RetireOrders | None:
+        """Drop what is due: DONE orders ``retain_done_s`` after they became DONE, with
+        their per-fill records and dedup keys (and their opportunity id with the last of
+        its orders), and fill keys of no tracked order as long after they were first seen;
+        the oldest go early when more than ``max_done_orders`` are kept. O(retired). What
+        the executor must drop in turn is returned (None: nothing retired)."""
+        now = self.clock_ns() if now_ns is None else now_ns
+        cutoff = now - int(self.retention.retain_done_s * 1e9)
+        cap = self.retention.max_done_orders
+        coids: list[str] = []
+        keys: list[tuple[Venue, str]] = []
+        early = fills = 0
+        done = self.done_queue
+        while done and (done[0][0] <= cutoff or len(done) > cap):
+            at, coid = done.popleft()
+            order = self.ledger.forget(coid)
+            if order is None:  # not in these books (rebuilt by reconciliation)
+                continue
+            early += at > cutoff
+            for key in order.fill_keys:
+                self.seen_fills.discard(key)
+                self.failed_fills.discard(key)
+            fills += len(order.fill_keys)
+            left = self.seen_opportunities.get(order.opportunity_id)
+            if left is not None:
+                if left > 1:
+                    self.seen_opportunities[order.opportunity_id] = left - 1
+                else:
+                    del self.seen_opportunities[order.opportunity_id]
+            self.retired.add(coid, order.venue_order_id)
+            coids.append(coid)
+        self.retired_orders += len(coids)
+        loose = self.orderless_fills
+        while loose and (loose[0][0] <= cutoff or len(loose) > cap):
+            at, key, coid = loose.popleft()
+            early += at > cutoff
+            self.seen_fills.discard(key)
+            self.failed_fills.discard(key)
+            self.ledger.booked.pop(key, None)
+            keys.append(key)
+            if coid and coid not in self.ledger.orders:
+                coids.append(coid)  # the executor may hold watermarks for it too
+        fills += len(keys)
+        self.retired_fills += fills
+        if early:
+            self.retired_early += early
+            self.early_sweeps += 1
+            if self.early_sweeps & (self.early_sweeps - 1) == 0:  # 1, 2, 4...: not every sweep
+                log.warning("retention: %d records retired before retain_done_s (%.0f s) to "
+                            "keep at most max_done_orders (%d); %d so far", early,
+                            self.retention.retain_done_s, cap, self.retired_early)  # fmt: skip
+        if not coids and not keys:
+            return None
+        return RetireOrders(client_order_ids=tuple(coids), fill_keys=tuple(keys))
 
     def _check_daily_loss(self) -> None:
         limit = self.limits.daily_loss_limit
@@ -429,6 +594,22 @@ class FundCore:
             "fills_failed": self.fills_failed,
             "fills_reversed": self.fills_reversed,
             "fills_failed_unbooked": self.fills_failed_unbooked,
+            "fills_unknown_order": led.unknown_order_fills,
+            "retention": {
+                "orders": len(led.orders),
+                "done": len(self.done_queue),
+                "booked_fills": len(led.booked),
+                "seen_fills": len(self.seen_fills),
+                "failed_fills": len(self.failed_fills),
+                "orderless_fills": len(self.orderless_fills),
+                "opportunities": len(self.seen_opportunities),
+                "retired_orders": self.retired_orders,
+                "retired_fills": self.retired_fills,
+                "retired_early": self.retired_early,
+                "remembered_retired": len(self.retired),
+                "forgotten_retired": self.retired.forgotten,
+                "late_after_retire": dict(self.late_after_retire),
+            },
             "conserved": led.conserved(),
         }
 

@@ -32,6 +32,7 @@ from actors.trading.messages import (
     ExecutionRequest,
     ExecutorCommand,
     ExecutorOutcomeMsg,
+    RetireOrders,
 )
 from actors.trading.sink import RecordSink
 from actors.trading.venue_clients import AccountSnapshot, VenueClient
@@ -88,6 +89,9 @@ class FundManager(Actor):
     reconcile_retry_s: float = 5.0
     core: FundCore | None = attrs.field(init=False, default=None)
     last_reconcile_problems: list[str] = attrs.field(init=False, factory=list)
+    # Retirements not yet handed to the executor (its mailbox was full): sent next sweep.
+    retire_pending: RetireOrders | None = attrs.field(init=False, default=None)
+    retire_notices: int = attrs.field(init=False, default=0)
 
     def _new_core(self) -> FundCore:
         return FundCore(
@@ -99,12 +103,19 @@ class FundManager(Actor):
             clock_ns=self.clock_ns,
             wall_ms=self.wall_ms,
             fee_book=FeeBook.from_config(self.executor_config),
+            retention=self.config.retention,
         )
 
     def statistics(self) -> dict[str, Any]:
         core = self.core
         out = core.statistics() if core is not None else {}
         out["reconcile_problems"] = list(self.last_reconcile_problems)
+        if "retention" in out:
+            pending = self.retire_pending
+            out["retention"]["notices_sent"] = self.retire_notices
+            out["retention"]["notice_pending"] = (
+                0 if pending is None else len(pending.client_order_ids) + len(pending.fill_keys)
+            )
         out["opportunities_mailbox"] = msgspec.structs.asdict(self.opportunities.statistics())
         return out
 
@@ -193,6 +204,8 @@ class FundManager(Actor):
         kill = Path(state_cfg.kill_switch_file) if state_cfg.kill_switch_file else None
         interval = state_cfg.kill_switch_poll_s
         next_checkpoint = ctx.now() + self.config.checkpoint_interval_s
+        sweep_s = self.config.retention.sweep_interval_s
+        next_retire = ctx.now() + sweep_s
         next_reconcile = ctx.now() + self.reconcile_retry_s
         was_halted = self.control.state is TradingState.HALTED
         while True:
@@ -217,8 +230,34 @@ class FundManager(Actor):
             if now >= next_checkpoint and "reconciliation" not in self.control.ladder.holds:
                 next_checkpoint = now + self.config.checkpoint_interval_s
                 self._emit_checkpoint(core)
+            if now >= next_retire:
+                next_retire = now + sweep_s
+                self._retire(core)
             core._maybe_roll_day()
             await trio.sleep(interval)
+
+    def _retire(self, core: FundCore) -> None:
+        """Drop what is due from the books, then tell the executor (never before: it must
+        not forget an order the books still track). Never waits: with the executor's
+        mailbox full the notice is merged into the next sweep's."""
+        notice = core.retire()
+        pending = self.retire_pending
+        if pending is not None and notice is not None:
+            notice = RetireOrders(
+                client_order_ids=pending.client_order_ids + notice.client_order_ids,
+                fill_keys=pending.fill_keys + notice.fill_keys,
+            )
+        elif notice is None:
+            notice = pending
+        if notice is None:
+            return
+        try:
+            self.intents.send_nowait(notice)
+        except trio.WouldBlock:
+            self.retire_pending = notice
+        else:
+            self.retire_pending = None
+            self.retire_notices += 1
 
     def _emit_checkpoint(self, core: FundCore) -> FundCheckpointRecord:
         record = core.checkpoint()

@@ -56,6 +56,9 @@ class TrackedOrder:
     phase: OrderPhase = OrderPhase.LIVE
     state: OrderState = OrderState.PENDING
     venue_order_id: str = ""
+    # (venue, fill id) of every fill reported for this order (booked or FAILED), so their
+    # records are dropped with the order when it is retired (see ``forget``).
+    fill_keys: list[tuple[Venue, str]] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -94,6 +97,8 @@ class Ledger:
     cash: dict[Venue, int] = attrs.field(factory=dict)
     reserved: dict[Venue, int] = attrs.field(factory=dict)
     positions: dict[InstrumentId, PositionState] = attrs.field(factory=dict)
+    # Every order of this incarnation not yet retired (DONE orders are dropped by the fund
+    # manager's retention sweep, ``forget``).
     orders: dict[str, TrackedOrder] = attrs.field(factory=dict)
     # The orders not DONE, by client id: pre-trade checks read these on every opportunity,
     # so their cost follows what is open, not every order the run ever placed.
@@ -106,7 +111,8 @@ class Ledger:
     day_fees: int = 0
     fills_applied: int = 0
     unknown_order_fills: int = 0
-    # (venue, fill id) -> what the fill changed; see reverse_fill.
+    # (venue, fill id) -> what the fill changed; see reverse_fill. Dropped with the order
+    # (``forget``) or, for a fill of no tracked order, by the fund manager's sweep.
     booked: dict[tuple[Venue, str], BookedFill] = attrs.field(factory=dict)
     fills_reversed: int = 0
 
@@ -363,6 +369,19 @@ class Ledger:
             order.fees -= booked.fee
         self.fills_reversed += 1
         return booked
+
+    def forget(self, client_order_id: str) -> TrackedOrder | None:
+        """Retention: drop a DONE order and the per-fill records of its fills; returns it,
+        or None if it is unknown or not DONE (an order holding a reservation is never
+        dropped). Cash, reservations, positions and PnL are untouched: conservation, the
+        checkpoint and the pre-trade checks read none of what goes."""
+        order = self.orders.get(client_order_id)
+        if order is None or order.phase is not OrderPhase.DONE:
+            return None
+        del self.orders[client_order_id]
+        for key in order.fill_keys:
+            self.booked.pop(key, None)
+        return order
 
     def _trade(self, instrument: InstrumentId, qty: int, value: int) -> int:
         """Average-cost position update; returns the realized PnL of the closed part."""

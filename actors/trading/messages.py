@@ -11,7 +11,15 @@ import enum
 
 import msgspec
 
-from protocols.messages import Fill, OrderAck, OrderAmbiguous, OrderIntent, OrderReject, OrderState
+from protocols.messages import (
+    Fill,
+    OrderAck,
+    OrderAmbiguous,
+    OrderIntent,
+    OrderReject,
+    OrderState,
+    Venue,
+)
 
 
 class ExecutionRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,7 +35,17 @@ class CancelAll(msgspec.Struct, frozen=True, kw_only=True):
     reason: str
 
 
-ExecutorCommand = ExecutionRequest | CancelAll
+class RetireOrders(msgspec.Struct, frozen=True, kw_only=True):
+    """Fund manager -> executor: the books retired these orders (terminal for at least
+    ``retain_done_s``) and these fill ids of no tracked order; the executor drops what it
+    keeps about them (fill watermarks, links, fill ids seen). Sent only after the fund
+    manager dropped them, so the executor never forgets an order the books still track."""
+
+    client_order_ids: tuple[str, ...]
+    fill_keys: tuple[tuple[Venue, str], ...]
+
+
+ExecutorCommand = ExecutionRequest | CancelAll | RetireOrders
 
 
 class OrderFinal(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -59,9 +59,31 @@ class TradingStateConfig(_Cfg, frozen=True):
     kill_switch_poll_s: float = 0.25
 
 
+class RetentionConfig(_Cfg, frozen=True):
+    """How long per-order records outlive the order (docs/trading.md, "Retention").
+
+    A terminal (DONE) order, its per-fill booking records and fill-dedup keys (fund
+    manager) and its fill watermarks, links and fill ids (executor) are dropped
+    ``retain_done_s`` after the order became terminal: long enough for every late report a
+    venue sends about it (a duplicate fill from the other path, a late user-channel fill, a
+    Polymarket MATCHED -> FAILED reversal). Orders not terminal are never dropped."""
+
+    retain_done_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    # Backstop: at most this many terminal orders kept (and as many fill records without a
+    # tracked order); beyond it the oldest go early, counted and logged. ~1.75 KB each.
+    max_done_orders: Annotated[int, msgspec.Meta(ge=1)] = 50_000
+    # How often the fund manager retires what is due (O(retired) per sweep, off the hot path).
+    sweep_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # Ids of the last retired orders remembered (FIFO, ~0.33 KB each), so a late report
+    # about one is recognized as such (never booked, counted, logged, REDUCING) rather than
+    # taken for an unknown order's.
+    remember_retired: Annotated[int, msgspec.Meta(ge=0)] = 20_000
+
+
 class FundManagerConfig(_Cfg, frozen=True):
     limits: FundLimitsConfig = msgspec.field(default_factory=FundLimitsConfig)
     state: TradingStateConfig = msgspec.field(default_factory=TradingStateConfig)
+    retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     # Fallback checkpoint file when storage provides no loader ("" = none).
     checkpoint_file: str = ""
     # Paper mode without a venue balance endpoint: starting cash per venue (dollars).
@@ -74,6 +96,14 @@ class FundManagerConfig(_Cfg, frozen=True):
     inbox_capacity: int = 64  # detector -> fund manager (BLOCK, small)
     outcomes_capacity: int = 1024  # executor -> fund manager (BLOCK, never dropped)
     intents_capacity: int = 256  # fund manager -> executor (BLOCK, never dropped)
+
+    def __post_init__(self) -> None:
+        # An opportunity id is forgotten with its last order, at least retain_done_s after
+        # it was accepted: a replay of it must be stale by then, never a second execution.
+        if self.retention.retain_done_s <= self.limits.max_opportunity_age_s:
+            raise ValueError(
+                "retention.retain_done_s must be greater than limits.max_opportunity_age_s"
+            )
 
 
 class RetryConfig(_Cfg, frozen=True):

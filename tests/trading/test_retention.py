@@ -1,0 +1,765 @@
+"""Retention: a terminal order's records (fund manager: the order, its booked-fill records,
+fill-dedup keys, its opportunity id; executor: fill watermarks, links, fill ids) live
+``retain_done_s`` after it became DONE, then go. Inside the window every late report is
+handled exactly as before (duplicates deduplicated, FAILED reversed exactly); after it, a
+report about a retired order is never booked, and is counted, logged and reduces."""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+import logging
+import random
+from typing import Any
+
+import msgspec
+import pytest
+import trio
+import trio.testing
+
+from actors.sim.config import SimConfig
+from actors.sim.venue import open_sim_venue
+from actors.trading.control import TradingControl
+from actors.trading.fill_tracker import FillTracker
+from actors.trading.fund_core import FundCore
+from actors.trading.ladder import TradingState
+from actors.trading.ledger import Ledger, OrderPhase
+from actors.trading.messages import ExecutionRequest, OrderFinal, RetireOrders
+from actors.trading.retention import RetiredIds
+from actors.trading.venue_clients import OrderStatus
+from actors.trading_tree import build_trading_path
+from arbtree.config import AppConfig, load_app_config
+from protocols.config.load import ConfigError, decode_config
+from protocols.config.trading import (
+    FundLimitsConfig,
+    FundManagerConfig,
+    RetentionConfig,
+    TradingConfig,
+)
+from protocols.fixed import SIZE_ONE
+from protocols.messages import (
+    Fill,
+    FillRecord,
+    FillStatus,
+    FundCheckpointRecord,
+    InstrumentId,
+    Liquidity,
+    Opportunity,
+    OrderAck,
+    OrderAmbiguous,
+    OrderIntent,
+    OrderReject,
+    OrderState,
+    Outcome,
+    Venue,
+)
+from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
+from supervision.tree import open_tree
+from tests.trading.helpers import KALSHI, POLY, RULES, limits, opp
+from tests.trading.test_user_channel import (
+    _fee_market,
+    _opp,
+    exec_config,
+    fund_stats,
+    trading_quiet,
+    until,
+    until_trading,
+)
+
+S = 1_000_000_000  # one second in ns
+RETAIN_S = 600.0
+SWEEP_S = 10.0
+BIG = 10**15
+
+
+class Clock:
+    def __init__(self, ns: int = 1_000 * S) -> None:
+        self.ns = ns
+
+    def __call__(self) -> int:
+        return self.ns
+
+
+def retention_core(
+    clock: Clock, *, retain_s: float = RETAIN_S, max_done: int = 100_000, remember: int = 100_000
+) -> FundCore:
+    c = FundCore(
+        limits=limits(max_exposure_per_instrument=BIG, max_exposure_per_pair=BIG,
+                      max_exposure_per_venue=BIG, max_exposure_total=BIG,
+                      max_notional_per_order=BIG, daily_loss_limit=BIG),
+        rules=dict(RULES), control=TradingControl(), clock_ns=clock, wall_ms=lambda: 1_000,
+        retention=RetentionConfig(retain_done_s=retain_s, max_done_orders=max_done,
+                                  sweep_interval_s=SWEEP_S, remember_retired=remember),
+    )  # fmt: skip
+    c.ledger = Ledger.with_balances({Venue.POLYMARKET: BIG, Venue.KALSHI: BIG})
+    return c
+
+
+def fresh_opp(clock: Clock, oid: str) -> Opportunity:
+    return msgspec.structs.replace(opp(oid=oid), recv_ns=clock.ns, detect_ns=clock.ns)
+
+
+def vid_of(coid: str) -> str:
+    return "v-" + coid
+
+
+def trade(it: OrderIntent, fid: str, size: int, *, status: FillStatus = FillStatus.MATCHED,
+          coid: str | None = None) -> Fill:  # fmt: skip
+    """A user-channel trade as each venue reports it: Kalshi carries our client order id,
+    Polymarket only its own order id (the tracker links it); Polymarket fee 0 (no shares
+    taken), Kalshi 0.001 per trade."""
+    poly = it.instrument.venue is Venue.POLYMARKET
+    return Fill(fill_id=fid, venue_order_id=vid_of(it.client_order_id),
+                client_order_id=("" if poly else it.client_order_id) if coid is None else coid,
+                instrument=it.instrument, side=it.side, price=it.limit_price, size=size,
+                fee=0 if poly else 1_000, liquidity=Liquidity.TAKER, status=status,
+                venue_ts_ms=0, recv_ns=0, fee_rate_bps=0)  # fmt: skip
+
+
+def rest_status(it: OrderIntent, filled: int, trades: int) -> OrderStatus:
+    poly = it.instrument.venue is Venue.POLYMARKET
+    return OrderStatus(client_order_id=it.client_order_id,
+                       venue_order_id=vid_of(it.client_order_id), instrument=it.instrument,
+                       state=OrderState.FILLED if filled == it.size else OrderState.CANCELLED,
+                       size=it.size, filled_size=filled, avg_price=it.limit_price,
+                       fee=0 if poly else 1_000 * trades)  # fmt: skip
+
+
+def ack(it: OrderIntent, filled: int) -> OrderAck:
+    return OrderAck(client_order_id=it.client_order_id, venue_order_id=vid_of(it.client_order_id),
+                    instrument=it.instrument, state=OrderState.FILLED, filled_size=filled,
+                    venue_ts_ms=0, ack_ns=0)  # fmt: skip
+
+
+def final(it: OrderIntent, filled: int) -> OrderFinal:
+    state = OrderState.FILLED if filled == it.size else OrderState.CANCELLED
+    return OrderFinal(client_order_id=it.client_order_id, state=state, filled_size=filled,
+                      reason="venue", at_ns=0)  # fmt: skip
+
+
+class Pipeline:
+    """The executor's fill tracker in front of the fund manager's books, wired as the
+    executor wires them: channel fills through ``from_channel``, REST through
+    ``from_status``, retirement notices from the fund manager to the tracker."""
+
+    def __init__(self, core: FundCore) -> None:
+        self.core = core
+        self.tracker = FillTracker()
+
+    def channel(self, fill: Fill) -> Fill | None:
+        out = self.tracker.from_channel(fill)
+        if out is not None:
+            self.core.on_outcome(out)
+            if out.client_order_id and out.status is not FillStatus.FAILED:
+                self.tracker.notify(out.client_order_id, out.size)
+        return out
+
+    def rest(self, it: OrderIntent, status: OrderStatus) -> Fill | None:
+        self.tracker.link(it.client_order_id, status.venue_order_id)
+        self.core.on_outcome(ack(it, status.filled_size))
+        out = self.tracker.from_status(it, status)
+        if out is not None:
+            self.core.on_outcome(out)
+        self.core.on_outcome(final(it, status.filled_size))
+        return out
+
+    def sweep(self) -> RetireOrders | None:
+        notice = self.core.retire()
+        if notice is not None:
+            self.tracker.retire(notice.client_order_ids, notice.fill_keys)
+        return notice
+
+
+def accept(c: FundCore, clock: Clock, oid: str) -> tuple[OrderIntent, OrderIntent]:
+    req = c.decide(fresh_opp(clock, oid))
+    assert isinstance(req, ExecutionRequest), req
+    poly, kalshi = req.intents
+    return poly, kalshi
+
+
+def held(c: FundCore, inst: InstrumentId) -> int:
+    pos = c.ledger.positions.get(inst)
+    return pos.size if pos is not None else 0
+
+
+# ------------------------------------------------------------------ the long run
+
+
+def test_retention_bounds_state_over_a_long_synthetic_run() -> None:
+    """~1.5 simulated hours, 3000 two-leg opportunities: full, partial and empty fills
+    reported by REST and the user channel in random order, late channel fills, duplicate
+    channel and REST reports and FAILED reversals inside the window. After every event the
+    books are conserved and every instrument's position is exactly the unreversed executed
+    size (nothing double-booked, nothing lost); after every sweep the books keep exactly
+    the live orders and those DONE for less than retain_done_s, the executor nothing the
+    books retired; at the end nothing per order is left."""
+    rng = random.Random(20240611)
+    clock = Clock()
+    c = retention_core(clock)
+    p = Pipeline(c)
+    tracker = p.tracker
+    ref: dict[InstrumentId, int] = {POLY: 0, KALSHI: 0}  # what the books must hold
+    filled_of: dict[str, int] = {}  # per tracked order: its booked filled size
+    done_at: dict[str, int] = {}
+    trade_of: dict[tuple[Venue, str], tuple[OrderIntent, int]] = {}
+    counts = {"late_dup_channel": 0, "late_dup_rest": 0, "failed": 0, "reversed": 0}
+    seq = itertools.count()
+    events: list[tuple[int, int, str, Any]] = []
+    trade_ids = itertools.count()
+
+    def at(t_ns: int, kind: str, payload: Any = None) -> None:
+        heapq.heappush(events, (t_ns, next(seq), kind, payload))
+
+    def check_books() -> None:
+        assert c.ledger.conserved()
+        assert {POLY: held(c, POLY), KALSHI: held(c, KALSHI)} == ref
+
+    def run_leg(it: OrderIntent) -> None:
+        coid = it.client_order_id
+        if it.instrument.venue is Venue.POLYMARKET:
+            tracker.link(coid, vid_of(coid))  # before the send, as the runner does
+        step = SIZE_ONE
+        fate = rng.random()
+        filled = it.size if fate < 0.6 else (
+            rng.randrange(1, it.size // step) * step if fate < 0.8 else 0)  # fmt: skip
+        sizes: list[int] = []
+        left = filled
+        while left:
+            part = left if left <= step or rng.random() < 0.4 else (
+                rng.randrange(1, left // step + 1) * step)  # fmt: skip
+            sizes.append(part)
+            left -= part
+        fills = [trade(it, f"T{next(trade_ids)}", s) for s in sizes]
+        for f in fills:
+            trade_of[(f.instrument.venue, f.fill_id)] = (it, f.size)
+        early = rng.randrange(len(fills) + 1)
+        for f in fills[:early]:  # the channel beats the REST reply
+            p.channel(f)
+            assert c.ledger.conserved()  # the books catch up with the venue at the REST reply
+        rest_fill = p.rest(it, rest_status(it, filled, len(sizes)))
+        ref[it.instrument] += filled
+        filled_of[coid] = filled
+        done_at[coid] = clock.ns
+        check_books()
+        for f in fills[early:]:  # late user-channel fills after the REST ack
+            at(clock.ns + rng.randrange(0, 60 * S), "channel", f)
+        for f in fills:
+            if rng.random() < 0.3:  # a duplicate channel report inside the window
+                at(clock.ns + rng.randrange(0, int(0.9 * RETAIN_S) * S), "dup_channel", f)
+            if it.instrument.venue is Venue.POLYMARKET and rng.random() < 0.08:
+                at(clock.ns + rng.randrange(61 * S, 360 * S), "failed", f)
+        if rest_fill is not None and rng.random() < 0.1:  # the REST report, replayed
+            at(clock.ns + rng.randrange(0, int(0.9 * RETAIN_S) * S), "dup_rest", rest_fill)
+
+    def check_retained() -> None:
+        cutoff = clock.ns - int(RETAIN_S * S)
+        kept = {k for k, t in done_at.items() if t > cutoff}
+        assert set(c.ledger.orders) == kept  # executions are synchronous: none live here
+        for coid, order in c.ledger.orders.items():
+            assert order.phase is OrderPhase.DONE
+            assert order.filled == filled_of[coid]
+        keys = {k for o in c.ledger.orders.values() for k in o.fill_keys}
+        assert c.seen_fills == keys | {k for _, k, _ in c.orderless_fills}
+        assert set(c.ledger.booked) <= c.seen_fills
+        assert set(c.seen_opportunities) == {o.opportunity_id for o in c.ledger.orders.values()}
+        # The executor never keeps an order the books retired.
+        tracked = set(c.ledger.orders)
+        assert set(tracker.emitted) <= tracked
+        assert set(tracker.channel_total) <= tracked
+        assert set(tracker.net) <= tracked
+        assert set(tracker.by_venue_order.values()) <= tracked
+        assert {trade_of[k][0].client_order_id for k in tracker.seen} <= tracked
+
+    n_opps = 3000
+    t = clock.ns
+    for i in range(n_opps):
+        t += rng.randrange(S // 2, 3 * S)
+        at(t, "opp", f"o{i}")
+    end = t + int((RETAIN_S + 2 * SWEEP_S) * S) + 400 * S
+    for k in range(int((end - clock.ns) / (SWEEP_S * S)) + 1):
+        at(clock.ns + int((k + 1) * SWEEP_S * S), "sweep")
+    peak = {"orders": 0, "seen_fills": 0, "booked": 0, "tracker_fill_ids": 0, "opps": 0}
+    while events:
+        t_ns, _, kind, payload = heapq.heappop(events)
+        clock.ns = t_ns
+        if kind == "opp":
+            for it in accept(c, clock, payload):
+                run_leg(it)
+        elif kind == "channel":
+            p.channel(payload)
+        elif kind == "dup_channel":
+            assert p.channel(payload) is None
+            counts["late_dup_channel"] += 1
+        elif kind == "dup_rest":
+            before = c.fills_duplicate
+            c.on_outcome(payload)
+            assert c.fills_duplicate == before + 1
+            counts["late_dup_rest"] += 1
+        elif kind == "failed":
+            key = (payload.instrument.venue, payload.fill_id)
+            booked = key in c.ledger.booked  # booked by this id, not absorbed into REST's
+            reversed_before = c.fills_reversed
+            counts["failed"] += 1
+            size = c.ledger.booked[key].size if booked else 0
+            p.channel(msgspec.structs.replace(payload, status=FillStatus.FAILED))
+            if booked:
+                it, _ = trade_of[key]
+                ref[it.instrument] -= size
+                filled_of[it.client_order_id] -= size
+                assert c.fills_reversed == reversed_before + 1
+                counts["reversed"] += 1
+            assert c.control.state is TradingState.REDUCING
+            assert c.control.resume("test") == (True, "resumed")
+        elif kind == "sweep":
+            p.sweep()
+            check_retained()
+            peak["orders"] = max(peak["orders"], len(c.ledger.orders))
+            peak["seen_fills"] = max(peak["seen_fills"], len(c.seen_fills))
+            peak["booked"] = max(peak["booked"], len(c.ledger.booked))
+            peak["tracker_fill_ids"] = max(peak["tracker_fill_ids"], len(tracker.seen))
+            peak["opps"] = max(peak["opps"], len(c.seen_opportunities))
+        check_books()
+
+    stats = c.statistics()
+    assert stats["accepted"] == n_opps
+    ret = stats["retention"]
+    # Everything terminal was retired: nothing per order is left anywhere.
+    assert ret["retired_orders"] == 2 * n_opps
+    assert ret["late_after_retire"] == {}
+    assert ret["retired_early"] == 0
+    assert (ret["orders"], ret["done"], ret["booked_fills"], ret["seen_fills"],
+            ret["failed_fills"], ret["orderless_fills"], ret["opportunities"]) == (
+        0, 0, 0, 0, 0, 0, 0)  # fmt: skip
+    assert tracker.statistics() == {"watermarks": 0, "channel_totals": 0, "fill_ids": 0,
+                                    "links": 0, "waiters": 0, "retired": 2 * n_opps}  # fmt: skip
+    assert not tracker.failed
+    assert not tracker.delivered
+    assert not tracker._keys_of
+    assert not tracker._links_of
+    # The window held what ~600 s of trading produces, never the run's whole history.
+    assert peak["orders"] < 2 * n_opps / 5
+    assert peak["seen_fills"] < len(trade_of) / 4
+    assert peak["booked"] < len(trade_of) / 4
+    assert peak["tracker_fill_ids"] < len(trade_of) / 4
+    assert peak["opps"] < n_opps / 5
+    # The late reports really happened, and were all deduplicated or reversed exactly.
+    assert counts["late_dup_channel"] > 300
+    assert counts["late_dup_rest"] > 100
+    assert counts["reversed"] > 20
+    assert c.fills_reversed == counts["reversed"]
+    assert c.fills_failed == counts["failed"]
+    assert stats["conserved"] is True
+    assert stats["fills_unknown_order"] == 0
+
+
+# ------------------------------------------------------------------ inside the window
+
+
+def test_duplicate_and_late_fills_just_inside_the_window_are_deduplicated() -> None:
+    clock = Clock()
+    c = retention_core(clock)
+    p = Pipeline(c)
+    poly, kalshi = accept(c, clock, "dup")
+    p.tracker.link(poly.client_order_id, vid_of(poly.client_order_id))
+    t1 = trade(poly, "p1", 4 * SIZE_ONE)
+    t2 = trade(poly, "p2", 6 * SIZE_ONE)
+    assert p.channel(t1) is not None
+    rest = p.rest(poly, rest_status(poly, 10 * SIZE_ONE, 2))  # REST covers the remainder
+    assert rest is not None
+    assert rest.size == 6 * SIZE_ONE
+    k1 = trade(kalshi, "k1", 10 * SIZE_ONE)
+    p.rest(kalshi, rest_status(kalshi, 10 * SIZE_ONE, 1))
+    assert held(c, POLY) == held(c, KALSHI) == 10 * SIZE_ONE
+    cash = dict(c.ledger.cash)
+    clock.ns += int(RETAIN_S * S) - S  # one second before retirement
+    assert p.sweep() is None
+    assert set(c.ledger.orders) == {poly.client_order_id, kalshi.client_order_id}
+    # The late channel fills after the REST ack are absorbed by the watermark...
+    assert p.channel(t2) is None
+    assert p.channel(k1) is None
+    assert p.tracker.absorbed == 2
+    # ...a repeat of a channel fill is a duplicate at the tracker...
+    assert p.channel(t1) is None
+    assert p.tracker.duplicates == 1
+    # ...and a replayed REST fill is a duplicate at the fund manager.
+    c.on_outcome(rest)
+    assert c.fills_duplicate == 1
+    assert held(c, POLY) == held(c, KALSHI) == 10 * SIZE_ONE
+    assert c.ledger.cash == cash
+    assert c.ledger.conserved()
+    assert c.control.state is TradingState.ACTIVE
+    assert c.statistics()["retention"]["late_after_retire"] == {}
+
+
+def test_failed_reversal_just_inside_the_window_reverses_exactly() -> None:
+    clock = Clock()
+    c = retention_core(clock)
+    p = Pipeline(c)
+    poly, _ = accept(c, clock, "fails")
+    p.tracker.link(poly.client_order_id, vid_of(poly.client_order_id))
+    before = (dict(c.ledger.cash), c.ledger.fees_paid, c.ledger.realized_pnl)
+    reserved = c.ledger.orders[poly.client_order_id].reserved
+    matched = trade(poly, "m1", 10 * SIZE_ONE)
+    p.channel(matched)
+    p.rest(poly, rest_status(poly, 10 * SIZE_ONE, 1))
+    assert held(c, POLY) == 10 * SIZE_ONE
+    clock.ns += int(RETAIN_S * S) - S
+    assert p.sweep() is None
+    p.channel(msgspec.structs.replace(matched, status=FillStatus.FAILED))
+    assert (c.fills_failed, c.fills_reversed, c.fills_failed_unbooked) == (1, 1, 0)
+    assert held(c, POLY) == 0
+    pos = c.ledger.positions[POLY]
+    assert (pos.cost, pos.realized) == (0, 0)
+    cash, fees, pnl = before
+    # The reservation was released at the final; the fill's cash came back to free cash.
+    cash[Venue.POLYMARKET] += reserved
+    assert (dict(c.ledger.cash), c.ledger.fees_paid, c.ledger.realized_pnl) == (cash, fees, pnl)
+    assert c.ledger.orders[poly.client_order_id].filled == 0
+    assert c.ledger.conserved()
+    assert c.statistics()["retention"]["late_after_retire"] == {}
+
+
+# ------------------------------------------------------------------ after retirement
+
+
+def retired_pair(
+    clock: Clock, **kw: Any
+) -> tuple[FundCore, Pipeline, OrderIntent, OrderIntent, Fill, Fill]:
+    """Both legs fully filled (channel, then REST) and then retired."""
+    c = retention_core(clock, **kw)
+    p = Pipeline(c)
+    poly, kalshi = accept(c, clock, "gone")
+    p.tracker.link(poly.client_order_id, vid_of(poly.client_order_id))
+    tp, tk = trade(poly, "p1", 10 * SIZE_ONE), trade(kalshi, "k1", 10 * SIZE_ONE)
+    for it, f in ((poly, tp), (kalshi, tk)):
+        p.channel(f)
+        p.rest(it, rest_status(it, 10 * SIZE_ONE, 1))
+    clock.ns += int(RETAIN_S * S) + S
+    notice = p.sweep()
+    assert notice is not None
+    assert set(notice.client_order_ids) == {poly.client_order_id, kalshi.client_order_id}
+    assert c.ledger.orders == {}
+    assert c.ledger.booked == {}
+    assert c.seen_fills == set()
+    assert c.seen_opportunities == {}
+    assert p.tracker.statistics()["fill_ids"] == 0
+    return c, p, poly, kalshi, tp, tk
+
+
+def books(c: FundCore) -> tuple[Any, ...]:
+    led = c.ledger
+    return (dict(led.cash), dict(led.reserved), held(c, POLY), held(c, KALSHI), led.fees_paid,
+            led.realized_pnl, led.fills_applied)  # fmt: skip
+
+
+def test_a_fill_for_a_retired_order_is_never_booked_but_counted_logged_and_reduces(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    records: list[Any] = []
+    c, p, poly, kalshi, tp, tk = retired_pair(clock)
+    c.sink = records.append
+    before = books(c)
+    with caplog.at_level(logging.WARNING, logger="arbtree.trading.fund_manager"):
+        # Kalshi: the channel's fill carries our client order id.
+        assert p.channel(tk) is not None  # the executor forgot it too: forwarded
+        # Polymarket: only the venue's order id (the link is gone): still recognized.
+        out = p.channel(tp)
+        assert out is not None
+        assert out.client_order_id == ""
+    assert books(c) == before  # not booked: a duplicate must never count twice
+    assert c.ledger.conserved()
+    stats = c.statistics()
+    assert stats["retention"]["late_after_retire"] == {"fill": 2}
+    assert stats["fills_unknown_order"] == 0
+    assert c.control.state is TradingState.REDUCING
+    assert c.control.ladder.reason == (
+        f"kalshi fill k1 for retired order {kalshi.client_order_id} not booked"
+    )
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert sum("retired from the books" in w and "not booked" in w for w in warnings) == 2
+    assert any(vid_of(poly.client_order_id) in w for w in warnings)
+    # Recorded for storage: the fills table keeps what the venue reported.
+    assert [r.fill.fill_id for r in records if isinstance(r, FillRecord)] == ["k1", "p1"]
+    # The same report again is a plain duplicate.
+    c.on_outcome(tk)
+    assert c.statistics()["retention"]["late_after_retire"] == {"fill": 2}
+    assert c.fills_duplicate == 1
+    assert books(c) == before
+
+
+def test_failed_for_a_retired_order_reverses_nothing_and_reduces() -> None:
+    clock = Clock()
+    c, p, _, _, tp, _ = retired_pair(clock)
+    before = books(c)
+    p.channel(msgspec.structs.replace(tp, status=FillStatus.FAILED))
+    assert books(c) == before
+    assert (c.fills_failed, c.fills_reversed, c.fills_failed_unbooked) == (1, 0, 1)
+    assert c.statistics()["retention"]["late_after_retire"] == {"failed": 1}
+    assert c.control.state is TradingState.REDUCING
+    assert c.ledger.conserved()
+
+
+def test_order_reports_for_a_retired_order_change_nothing_and_are_counted() -> None:
+    clock = Clock()
+    c, _, poly, kalshi, _, _ = retired_pair(clock)
+    before = books(c)
+    c.on_outcome(final(poly, 10 * SIZE_ONE))
+    c.on_outcome(ack(kalshi, 10 * SIZE_ONE))
+    c.on_outcome(OrderReject(client_order_id=kalshi.client_order_id,
+                             instrument=kalshi.instrument, reason="x", venue_code="",
+                             retryable=False, ack_ns=0))  # fmt: skip
+    c.on_outcome(OrderFinal(client_order_id="never-ours", state=OrderState.CANCELLED,
+                            filled_size=0, reason="", at_ns=0))  # fmt: skip
+    assert books(c) == before
+    assert c.ledger.orders == {}
+    assert c.statistics()["retention"]["late_after_retire"] == {
+        "final": 1, "ack": 1, "reject": 1}  # fmt: skip
+    assert c.control.state is TradingState.ACTIVE  # nothing that could move money
+
+
+def test_a_replayed_opportunity_after_retirement_is_stale_not_executed_twice() -> None:
+    clock = Clock()
+    c = retention_core(clock)
+    o = fresh_opp(clock, "replayed")
+    req = c.decide(o)
+    assert isinstance(req, ExecutionRequest)
+    assert c.decide(o) is not None
+    assert c.rejects["duplicate_opportunity"] == 1
+    for it in req.intents:
+        c.on_outcome(final(it, 0))
+    clock.ns += int(RETAIN_S * S) + S
+    assert c.retire() is not None
+    assert c.seen_opportunities == {}
+    cash = dict(c.ledger.cash)
+    assert not isinstance(c.decide(o), ExecutionRequest)
+    assert c.rejects["stale"] == 1
+    assert c.ledger.cash == cash
+    assert c.ledger.orders == {}
+
+
+def test_beyond_the_remembered_ids_a_late_fill_is_an_unknown_orders(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``remember_retired`` bounds the ids kept of retired orders: once an order's are
+    pushed out by newer ones, a report about it is what it is for an order the books never
+    had: a fill is booked without an order, counted in ``fills_unknown_order`` and logged."""
+    clock = Clock()
+    c, p, poly, kalshi, tp, tk = retired_pair(clock, remember=1)
+    # Retired in the order they became DONE: the Polymarket leg's ids were pushed out.
+    assert c.retired.match(poly.client_order_id, vid_of(poly.client_order_id)) == ""
+    assert c.retired.match(kalshi.client_order_id, "") == kalshi.client_order_id
+    assert c.statistics()["retention"]["forgotten_retired"] == 1
+    p.channel(tk)
+    assert held(c, KALSHI) == 10 * SIZE_ONE  # recognized: not booked
+    with caplog.at_level(logging.WARNING, logger="arbtree.trading.fund_manager"):
+        p.channel(tp)
+    assert held(c, POLY) == 20 * SIZE_ONE  # forgotten: booked as an unknown order's fill
+    assert f"for order {vid_of(poly.client_order_id)}, which these books never tracked" in (
+        caplog.text)  # fmt: skip
+    stats = c.statistics()
+    assert stats["fills_unknown_order"] == 1
+    assert stats["retention"]["late_after_retire"] == {"fill": 1}
+    assert c.ledger.conserved()
+
+
+# ------------------------------------------------------------------ what is never retired
+
+
+def timeless(cp: FundCheckpointRecord) -> FundCheckpointRecord:
+    positions = tuple(msgspec.structs.replace(p, updated_ns=0) for p in cp.positions)
+    return msgspec.structs.replace(cp, taken_ns=0, positions=positions)
+
+
+def test_orders_not_done_are_never_retired_and_keep_their_dedup() -> None:
+    clock = Clock()
+    c = retention_core(clock, max_done=1)
+    p = Pipeline(c)
+    poly, kalshi = accept(c, clock, "amb")
+    c.on_outcome(final(poly, 0))
+    c.on_outcome(
+        OrderAmbiguous(
+            client_order_id=kalshi.client_order_id,
+            instrument=kalshi.instrument,
+            reason="timeout",
+            at_ns=0,
+        )
+    )
+    k1 = trade(kalshi, "k1", 5 * SIZE_ONE)
+    p.channel(k1)
+    checkpoint = c.checkpoint()
+    clock.ns += 10 * int(RETAIN_S * S)
+    notice = p.sweep()
+    assert notice is not None
+    assert notice.client_order_ids == (poly.client_order_id,)
+    assert list(c.ledger.orders) == [kalshi.client_order_id]  # AMBIGUOUS: still tracked
+    assert c.ledger.orders[kalshi.client_order_id].phase is OrderPhase.AMBIGUOUS
+    assert "amb" in c.seen_opportunities
+    c.on_outcome(k1)  # its fills are still deduplicated
+    assert c.fills_duplicate == 1
+    assert held(c, KALSHI) == 5 * SIZE_ONE
+    # The checkpoint (balances, positions, open orders, loss counters) is unchanged.
+    after = c.checkpoint()
+    assert timeless(after) == timeless(checkpoint)
+    assert after.open_orders == (kalshi.client_order_id,)
+
+
+def test_max_done_orders_retires_the_oldest_early_and_counts_them(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = Clock()
+    c = retention_core(clock, max_done=3)
+    ids = []
+    for i in range(5):
+        for it in accept(c, clock, f"cap{i}"):
+            c.on_outcome(final(it, 0))
+            ids.append(it.client_order_id)
+        clock.ns += S
+    live = [it.client_order_id for it in accept(c, clock, "still-live")]
+    with caplog.at_level(logging.WARNING, logger="arbtree.trading.fund_manager"):
+        notice = c.retire()  # none is older than retain_done_s: only the cap retires
+    assert notice is not None
+    assert list(notice.client_order_ids) == ids[:7]
+    assert list(c.ledger.orders) == ids[7:] + live  # live orders never count or go
+    assert c.statistics()["retention"]["retired_early"] == 7
+    assert "retired before retain_done_s" in caplog.text
+    assert c.ledger.conserved()
+
+
+def test_retired_ids_are_a_bounded_fifo() -> None:
+    ids = RetiredIds(capacity=2)
+    ids.add("a", "va")
+    ids.add("b", "")
+    ids.add("c", "vc")
+    assert (ids.match("a", ""), ids.match("", "va")) == ("", "")
+    assert (ids.match("b", ""), ids.match("x", "vc")) == ("b", "vc")
+    assert (len(ids), ids.forgotten) == (2, 1)
+
+
+# ------------------------------------------------------------------ configuration
+
+
+def test_retention_is_configured_under_trading_fund_retention() -> None:
+    cfg = decode_config(
+        "[trading.fund.retention]\nretain_done_s = 7200.0\nmax_done_orders = 5000\n"
+        "sweep_interval_s = 5.0\nremember_retired = 10\n",
+        AppConfig,
+    )
+    assert cfg.trading.fund.retention == RetentionConfig(
+        retain_done_s=7200.0, max_done_orders=5000, sweep_interval_s=5.0, remember_retired=10
+    )
+    assert load_app_config(None).trading.fund.retention == RetentionConfig()
+    assert RetentionConfig().retain_done_s == 3600.0
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ('retain_done_s = "1h"', "trading.fund.retention.retain_done_s: Expected `float`"),
+        ("retain_done_s = 0.0", "trading.fund.retention.retain_done_s: Expected `float` > 0"),
+        ("max_done_orders = 0", "trading.fund.retention.max_done_orders: Expected `int` >= 1"),
+        ("keep = 1", "trading.fund.retention.keep: unknown key"),
+        ("retain_done_s = 0.25", "retain_done_s must be greater than limits.max_opportunity"),
+    ],
+)
+def test_retention_config_errors_name_the_key(toml: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("`", ".")):
+        decode_config(f"[trading.fund.retention]\n{toml}\n", AppConfig)
+
+
+# ------------------------------------------------------------------ the actors
+
+
+def vclock() -> int:
+    return int(trio.current_time() * 1e9)
+
+
+@pytest.mark.slow
+async def test_actors_retire_on_the_fund_managers_timer_and_the_executor_follows(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The whole trading subtree against the sim (REST and both user channels), on trio's
+    virtual clock: the fund manager's sweep retires each execution's orders
+    ``retain_done_s`` after they ended and hands them to the executor, which drops its
+    watermarks; then a user-channel fill replayed for a retired order is not booked."""
+    retain_s, sweep_s, n = 60.0, 5.0, 6
+    records: list[Any] = []
+    async with open_sim_venue(SimConfig(seed=3, markets=4, rate=1.0, window_rate=0.0)) as sim:
+        m = _fee_market(sim)
+        poly = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
+        kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
+        opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
+        cfg = TradingConfig(
+            fund=FundManagerConfig(
+                limits=FundLimitsConfig(max_opportunity_age_s=5.0, min_profit="0"),
+                retention=RetentionConfig(retain_done_s=retain_s, sweep_interval_s=sweep_s),
+            ),
+            executor=exec_config(sim, channels=True),
+        )
+        spec, _, handles = build_trading_path(
+            cfg, opportunities=opps, storage=records.append, clock_ns=vclock
+        )
+        root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
+
+        def fm() -> dict[str, Any]:
+            return fund_stats(handles)
+
+        def tracker() -> dict[str, Any]:
+            return dict(handles.control.statistics()["executor"]["fill_tracker"])
+
+        def settled(executions: int) -> bool:  # both legs of each filled and DONE
+            ret = fm()["retention"]
+            orders = ret["done"] + ret["retired_orders"]
+            return fm()["fills"] >= 2 * executions and orders == 2 * executions and (
+                trading_quiet(handles))  # fmt: skip
+
+        with trio.fail_after(3600):
+            async with open_tree(root, name="t") as tree:
+                await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
+                ended: list[float] = []
+                for i in range(n):
+                    legs = _opp(f"r{i}", poly, kalshi, 990_000).legs
+                    now = vclock()
+                    await opps.send(Opportunity(
+                        opportunity_id=f"r{i}", strategy="t", legs=legs, expected_edge=1,
+                        fees=0, venue_ts_ms=0, recv_ns=now, detect_ns=now))  # fmt: skip
+                    await until(functools.partial(settled, i + 1))
+                    ended.append(trio.current_time())
+                    # Kept: exactly the orders that ended less than retain_done_s (plus at
+                    # most one sweep) ago.
+                    now_s = trio.current_time()
+                    recent = sum(now_s - t < retain_s for t in ended)
+                    older = sum(now_s - t >= retain_s + sweep_s for t in ended)
+                    kept = fm()["retention"]["orders"]
+                    assert 2 * recent <= kept <= 2 * (len(ended) - older)
+                    assert tracker()["watermarks"] <= kept
+                    await trio.sleep(25.0)
+                await trio.sleep(retain_s + 2 * sweep_s)
+                ret = fm()["retention"]
+                assert (ret["orders"], ret["seen_fills"], ret["booked_fills"],
+                        ret["opportunities"]) == (0, 0, 0, 0)  # fmt: skip
+                assert ret["retired_orders"] == 2 * n
+                assert ret["notices_sent"] >= 1
+                assert ret["notice_pending"] == 0
+                assert tracker() == {"watermarks": 0, "channel_totals": 0, "fill_ids": 0,
+                                     "links": 0, "waiters": 0, "retired": 2 * n}  # fmt: skip
+                stats = fm()
+                assert stats["conserved"] is True
+                positions = dict(stats["positions"])
+                assert positions[kalshi.key()] == str(10 * n)
+                # A retired order's Kalshi fill, replayed on the user channel.
+                late = next(
+                    r.fill
+                    for r in records
+                    if isinstance(r, FillRecord)
+                    and r.fill.instrument == kalshi
+                    and ":rest:" not in r.fill.fill_id
+                )
+                await handles.user_fills.send(late)
+                await until(lambda: fm()["retention"]["late_after_retire"] == {"fill": 1})
+                stats = fm()
+                assert stats["positions"] == positions
+                assert stats["conserved"] is True
+                assert handles.control.state is TradingState.REDUCING
+                tree.request_shutdown("test over")
