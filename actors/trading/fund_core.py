@@ -36,7 +36,8 @@ from actors.trading.messages import (
     RetireOrders,
     UnwindStarted,
 )
-from actors.trading.retention import RetiredIds
+from actors.trading.reconciliation import reconcile_books
+from actors.trading.retention import RetiredIds, retire_due
 from actors.trading.sink import RecordSink
 from actors.trading.venue_clients import AccountSnapshot
 from protocols.config.trading import ExecutorConfig, RetentionConfig
@@ -418,59 +419,9 @@ class FundCore:
     # ------------------------------------------------------------- retention
 
     def retire(self, now_ns: int | None = None) -> RetireOrders | None:
-        """Drop what is due: DONE orders ``retain_done_s`` after they became DONE, with
-        their per-fill records and dedup keys (and their opportunity id with the last of
-        its orders), and fill keys of no tracked order as long after they were first seen;
-        the oldest go early when more than ``max_done_orders`` are kept. O(retired). What
-        the executor must drop in turn is returned (None: nothing retired)."""
-        now = self.clock_ns() if now_ns is None else now_ns
-        cutoff = now - int(self.retention.retain_done_s * 1e9)
-        cap = self.retention.max_done_orders
-        coids: list[str] = []
-        keys: list[tuple[Venue, str]] = []
-        early = fills = 0
-        done = self.done_queue
-        while done and (done[0][0] <= cutoff or len(done) > cap):
-            at, coid = done.popleft()
-            order = self.ledger.forget(coid)
-            if order is None:  # not in these books (rebuilt by reconciliation)
-                continue
-            early += at > cutoff
-            for key in order.fill_keys:
-                self.seen_fills.discard(key)
-                self.failed_fills.discard(key)
-            fills += len(order.fill_keys)
-            left = self.seen_opportunities.get(order.opportunity_id)
-            if left is not None:
-                if left > 1:
-                    self.seen_opportunities[order.opportunity_id] = left - 1
-                else:
-                    del self.seen_opportunities[order.opportunity_id]
-            self.retired.add(coid, order.venue_order_id)
-            coids.append(coid)
-        self.retired_orders += len(coids)
-        loose = self.orderless_fills
-        while loose and (loose[0][0] <= cutoff or len(loose) > cap):
-            at, key, coid = loose.popleft()
-            early += at > cutoff
-            self.seen_fills.discard(key)
-            self.failed_fills.discard(key)
-            self.ledger.booked.pop(key, None)
-            keys.append(key)
-            if coid and coid not in self.ledger.orders:
-                coids.append(coid)  # the executor may hold watermarks for it too
-        fills += len(keys)
-        self.retired_fills += fills
-        if early:
-            self.retired_early += early
-            self.early_sweeps += 1
-            if self.early_sweeps & (self.early_sweeps - 1) == 0:  # 1, 2, 4...: not every sweep
-                log.warning("retention: %d records retired before retain_done_s (%.0f s) to "
-                            "keep at most max_done_orders (%d); %d so far", early,
-                            self.retention.retain_done_s, cap, self.retired_early)  # fmt: skip
-        if not coids and not keys:
-            return None
-        return RetireOrders(client_order_ids=tuple(coids), fill_keys=tuple(keys))
+        """Drop what is due (see :func:`retire_due`); returns what the executor must drop
+        in turn (None: nothing retired)."""
+        return retire_due(self, self.clock_ns() if now_ns is None else now_ns)
 
     def _check_daily_loss(self) -> None:
         limit = self.limits.daily_loss_limit
@@ -497,67 +448,14 @@ class FundCore:
         tolerance: int,
     ) -> list[str]:
         """Build the ledger from the checkpoint and/or the venues; returns every
-        disagreement (empty = agreed). Missing venue reports are not "flat"."""
-        problems: list[str] = []
-        if checkpoint is None:
-            if accounts:
-                balances = {v: a.cash for v, a in accounts.items()}
-                problems.extend(
-                    f"{v}: no account report from the venue"
-                    for v in self.rules
-                    if v not in accounts
-                )
-                ledger = Ledger.with_balances(balances)
-                for snapshot in accounts.values():
-                    if snapshot.open_orders:
-                        problems.append(
-                            f"{snapshot.venue}: {len(snapshot.open_orders)} open orders unknown "
-                            f"to us ({', '.join(snapshot.open_orders[:5])})"
-                        )
-                    if snapshot.positions and any(snapshot.positions.values()):
-                        problems.append(
-                            f"{snapshot.venue}: positions without a checkpoint "
-                            f"({_fmt_positions(snapshot.positions)})"
-                        )
-            else:
-                ledger = Ledger.with_balances(dict(paper_balances))
-            self.ledger = ledger
-            return problems
-        self.day = utc_day(self.wall_ms())
-        ledger = Ledger.from_checkpoint(checkpoint, today=self.day)
-        self.ledger = ledger
-        for venue in self.rules:
-            account = accounts.get(venue)
-            if account is None:
-                if accounts:
-                    problems.append(f"{venue}: no account report from the venue")
-                continue
-            ours = ledger.cash.get(venue, 0)
-            if abs(ours - account.cash) > tolerance:
-                problems.append(
-                    f"{venue} cash: checkpoint {format_units(ours)} vs venue "
-                    f"{format_units(account.cash)}"
-                )
-            mine = {
-                i.key(): p.size for i, p in ledger.positions.items() if i.venue is venue and p.size
-            }
-            if account.positions is None:
-                if mine:
-                    problems.append(
-                        f"{venue} positions: checkpoint {_fmt_positions(mine)} but the venue "
-                        "did not report positions (a missing report is not flat)"
-                    )
-                continue
-            theirs = {k: s for k, s in account.positions.items() if s}
-            if mine != theirs:
-                problems.append(
-                    f"{venue} positions: checkpoint {_fmt_positions(mine)} vs venue "
-                    f"{_fmt_positions(theirs)}"
-                )
-            unknown = sorted(set(account.open_orders) - set(checkpoint.open_orders))
-            if unknown:
-                problems.append(f"{venue}: open orders unknown to the checkpoint {unknown[:5]}")
-        if not problems:
+        disagreement (empty = agreed). See :func:`reconcile_books`."""
+        if checkpoint is not None:
+            self.day = utc_day(self.wall_ms())
+        self.ledger, problems = reconcile_books(
+            checkpoint, accounts, paper_balances, tolerance, venues=tuple(self.rules),
+            today=self.day,
+        )  # fmt: skip
+        if checkpoint is not None and not problems:
             self._check_daily_loss()  # a restart within the day keeps the limit's verdict
         return problems
 
@@ -665,12 +563,6 @@ class FundCore:
                 wall_ms=self.wall_ms(),
             )
         )
-
-
-def _fmt_positions(positions: Mapping[str, int]) -> str:
-    if not positions:
-        return "{flat}"
-    return "{" + ", ".join(f"{k}={format_units(v)}" for k, v in sorted(positions.items())) + "}"
 
 
 # ====================================================================== actor

@@ -9,9 +9,19 @@ fill watermarks for it. What is left of a retired order is its ids in
 
 from __future__ import annotations
 
+import logging
 from collections import deque
+from typing import TYPE_CHECKING
 
 import attrs
+
+from actors.trading.messages import RetireOrders
+
+if TYPE_CHECKING:
+    from actors.trading.fund_core import FundCore
+    from protocols.messages import Venue
+
+log = logging.getLogger("arbtree.trading.fund_manager")
 
 
 @attrs.define
@@ -47,3 +57,58 @@ class RetiredIds:
 
     def __len__(self) -> int:
         return len(self._order)
+
+
+def retire_due(core: FundCore, now_ns: int) -> RetireOrders | None:
+    """Drop what is due: DONE orders ``retain_done_s`` after they became DONE, with
+    their per-fill records and dedup keys (and their opportunity id with the last of
+    its orders), and fill keys of no tracked order as long after they were first seen;
+    the oldest go early when more than ``max_done_orders`` are kept. O(retired). What
+    the executor must drop in turn is returned (None: nothing retired)."""
+    cutoff = now_ns - int(core.retention.retain_done_s * 1e9)
+    cap = core.retention.max_done_orders
+    coids: list[str] = []
+    keys: list[tuple[Venue, str]] = []
+    early = fills = 0
+    done = core.done_queue
+    while done and (done[0][0] <= cutoff or len(done) > cap):
+        at, coid = done.popleft()
+        order = core.ledger.forget(coid)
+        if order is None:  # not in these books (rebuilt by reconciliation)
+            continue
+        early += at > cutoff
+        for key in order.fill_keys:
+            core.seen_fills.discard(key)
+            core.failed_fills.discard(key)
+        fills += len(order.fill_keys)
+        left = core.seen_opportunities.get(order.opportunity_id)
+        if left is not None:
+            if left > 1:
+                core.seen_opportunities[order.opportunity_id] = left - 1
+            else:
+                del core.seen_opportunities[order.opportunity_id]
+        core.retired.add(coid, order.venue_order_id)
+        coids.append(coid)
+    core.retired_orders += len(coids)
+    loose = core.orderless_fills
+    while loose and (loose[0][0] <= cutoff or len(loose) > cap):
+        at, key, coid = loose.popleft()
+        early += at > cutoff
+        core.seen_fills.discard(key)
+        core.failed_fills.discard(key)
+        core.ledger.booked.pop(key, None)
+        keys.append(key)
+        if coid and coid not in core.ledger.orders:
+            coids.append(coid)  # the executor may hold watermarks for it too
+    fills += len(keys)
+    core.retired_fills += fills
+    if early:
+        core.retired_early += early
+        core.early_sweeps += 1
+        if core.early_sweeps & (core.early_sweeps - 1) == 0:  # 1, 2, 4...: not every sweep
+            log.warning("retention: %d records retired before retain_done_s (%.0f s) to "
+                        "keep at most max_done_orders (%d); %d so far", early,
+                        core.retention.retain_done_s, cap, core.retired_early)  # fmt: skip
+    if not coids and not keys:
+        return None
+    return RetireOrders(client_order_ids=tuple(coids), fill_keys=tuple(keys))
