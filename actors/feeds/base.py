@@ -17,9 +17,13 @@ read completed (one ``recv_ns`` for all of them: they had all arrived). They are
 in batches of up to ``max_batch``: each frame decoded once, the venue adapter checks it
 (sequence per frame; hash and crossed once per batch, on the state the batch leaves),
 and the batch goes on as one :class:`MarketDataBatch` to the quote cache (BLOCK mailbox;
-``send_nowait`` first, so the only checkpoint is the next read unless the cache's inbox
-is full). Under load one read holds tens of frames, so per-batch work is shared by all of
-them. No logging per message above DEBUG; raw frames are logged only when
+``send_nowait`` first: the feed waits only when the cache's inbox is full). Then the feed
+steps aside until the loop is idle (:func:`supervision.idle.yield_until_idle`, at most
+``pipeline_first_max_s``), so the cache, the detector and what they wake run before this
+task's bookkeeping and next socket read rather than behind them: on a CPU gone cold
+while idle, a read that finds nothing (a failed ``recv``, the epoll registration) takes
+tens of µs. Under load one read holds tens of frames, so per-batch work is shared by all
+of them. No logging per message above DEBUG; raw frames are logged only when
 ``raw_frame_logging`` is on; decode errors are counted and logged sampled (the 1st and
 every ``decode_error_log_every``-th).
 
@@ -52,6 +56,7 @@ from protocols.config.market import FeedConfig
 from protocols.errors import DecodeError
 from protocols.messages import InstrumentId, MarketData, MarketDataBatch, Venue
 from supervision import Actor, ActorContext, Mailbox, OverflowPolicy
+from supervision.idle import yield_until_idle
 
 if TYPE_CHECKING:
     from actors.observability.metrics import Metrics
@@ -339,9 +344,10 @@ class Feed(Actor):
             self.metrics.feed_messages.labels(cfg.venue.value) if self.metrics is not None else None
         )
         monotonic_ns = time.monotonic_ns
+        pipeline_first_s = cfg.pipeline_first_max_s
         while True:
-            # The only await of the hot path: one socket read, and every message it
-            # completed. A read holding only part of a frame (or only a ping) gives none.
+            # One socket read, and every message it completed. A read holding only part of
+            # a frame (or only a ping) gives none.
             frames = await ws.receive_messages()
             if not frames:
                 continue
@@ -350,6 +356,7 @@ class Feed(Actor):
             recv_ns = monotonic_ns()
             now = trio.current_time()
             liveness.last_frame = now
+            sent = False
             for start in range(0, len(frames), max_batch):
                 batch = frames if len(frames) <= max_batch else frames[start : start + max_batch]
                 n_updates = 0
@@ -380,13 +387,18 @@ class Feed(Actor):
                 if s.out:
                     items = s.out
                     s.out = []
+                    sent = True
                     for item in items:
-                        # BLOCK edge: wait only when the cache's inbox is full (the socket
-                        # read is this loop's checkpoint).
+                        # BLOCK edge: wait only when the cache's inbox is full.
                         try:
                             out.send_nowait(item)
                         except trio.WouldBlock:
                             await out.send(item)
+            if sent and pipeline_first_s > 0:
+                # The batch's way to a decision (cache, detector, what they wake) runs
+                # before this task's bookkeeping and next read (a failed recv, the epoll
+                # registration: tens of µs on a cold CPU), not behind them.
+                await yield_until_idle(pipeline_first_s)
             if metrics_msgs is not None:
                 metrics_msgs.inc(len(frames))
             ctx.heartbeat()
