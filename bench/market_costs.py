@@ -30,7 +30,10 @@ def detector_cost(
 ) -> float:
     """µs per update for an engine watching ``n_markets`` complement pairs. Default:
     non-crossing books (the common case, evaluated down to the O(1) pre-check);
-    ``crossing``: every update crosses (depth walk, sizing and emission). ``active``:
+    ``crossing``: every update opens a new dislocation (depth walk, sizing and emission):
+    update ``i`` crosses market ``i``'s YES book, so ``n_markets`` must be at least
+    ``n_updates`` (a pair that emitted is disarmed until its tops stop crossing, and a
+    disarmed pair is not planned again). ``active``:
     updates go to the first ``active`` markets only (0 = all), which separates the
     algorithm's cost from CPU-cache misses on a working set of all markets."""
     markets = [PolymarketMarket(name=f"m{i}", yes_token=f"Y{i}", no_token=f"N{i}")
@@ -44,11 +47,16 @@ def detector_cost(
     eng.update(first, 0.0)
     rng = random.Random(1)
     base = 300_000 if crossing else 500_000
-    batch = [
-        [_top(insts[f"{rng.choice('YN')}{rng.randrange(active or n_markets)}"],
-              base + rng.randrange(5) * 10_000)]
-        for _ in range(n_updates)
-    ]  # fmt: skip
+    if crossing:
+        assert n_markets >= n_updates, (n_markets, n_updates)
+        batch = [[_top(insts[f"Y{i}"], base + rng.randrange(5) * 10_000)]
+                 for i in range(n_updates)]  # fmt: skip
+    else:
+        batch = [
+            [_top(insts[f"{rng.choice('YN')}{rng.randrange(active or n_markets)}"],
+                  base + rng.randrange(5) * 10_000)]
+            for _ in range(n_updates)
+        ]  # fmt: skip
     t0 = time.perf_counter()
     for b in batch:
         eng.update(b, 1.0)
