@@ -1,6 +1,6 @@
 """What the Trio loop does when no task is runnable: block in ``epoll_wait`` (default) or
 keep polling (busy-poll, the trading-system "spin" idle strategy); and
-:func:`yield_until_idle`, which lets a producer step aside until the work it handed on
+:func:`wait_until_idle`, which lets a producer step aside until the work it handed on
 (and whatever that wakes in turn) has run.
 
 Blocking is free while idle, but on this kind of machine (a VM with 2 vCPUs) the first
@@ -27,24 +27,24 @@ async def busy_poll() -> NoReturn:
     """Run forever so the loop never sleeps in I/O wait: every round polls I/O with a zero
     timeout. The poller waits for the loop to be idle (nothing else runnable, nothing from
     one non-blocking poll) before each of its own rounds, so it never keeps the loop busy
-    for others: tasks in :func:`yield_until_idle` still see it go idle, and wake in the
+    for others: tasks in :func:`wait_until_idle` still see it go idle, and wake in the
     same round as the poller. Cancellable like any task."""
     wait_idle = trio.testing.wait_all_tasks_blocked
     while True:
         await wait_idle()
 
 
-async def yield_until_idle(max_wait_s: float) -> None:
+async def wait_until_idle() -> None:
     """Let every task that is runnable now, and every task those wake in turn, run first:
     return once the loop has nothing else to do (no task runnable and nothing from one
-    non-blocking I/O poll), or after ``max_wait_s`` of Trio time if it never gets there
-    (a loop kept busy must not hold the caller back for longer). A checkpoint
-    (cancellable).
+    non-blocking I/O poll). A checkpoint (cancellable). It does not return while some
+    task stays runnable round after round; a caller that must not wait for that bounds
+    it from outside (a cancel scope: tens of µs on a cold CPU, so a hot path should not
+    open one per call; the feeds use their liveness timer instead).
 
     A feed calls it after handing a batch to the quote cache and before its next socket
     read, so the batch's way to a decision (cache, detector, and what they wake) is not
     queued behind the read's system calls; a read that finds data waiting takes it at
     once. Uses Trio's idle detection (:func:`trio.testing.wait_all_tasks_blocked` with no
     cushion; public API, also what ``autojump_clock`` defers to)."""
-    with trio.move_on_after(max_wait_s):
-        await trio.testing.wait_all_tasks_blocked()
+    await trio.testing.wait_all_tasks_blocked()

@@ -1,5 +1,6 @@
 """After handing a read's batch to the quote cache, the feed lets the market path run
-before its next socket read (``FeedConfig.pipeline_first_max_s``; 0 reads at once)."""
+before its next socket read (``FeedConfig.pipeline_first``), and reads anyway when the
+loop never goes idle."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 
 import pytest
 import trio
+import trio.testing
 
 import actors.feeds.base as feed_base
-from actors.feeds.base import Feed, VenueAdapter
-from protocols.config.market import FeedConfig
+from actors.feeds.base import Feed, FeedStats, VenueAdapter
+from protocols.config.market import FeedConfig, LivenessConfig
 from protocols.messages import BookDelta, BookSide, InstrumentId, MarketDataBatch, Venue
 from supervision import ChildSpec, Mailbox, SupervisorSpec
 from supervision.tree import open_tree
@@ -64,9 +66,12 @@ async def _hop(src: Mailbox[Any], dst: Mailbox[Any]) -> None:
             await dst.send(item)
 
 
-async def _read_and_decide(monkeypatch: pytest.MonkeyPatch, first_s: float) -> list[str]:
+async def _read_and_decide(
+    monkeypatch: pytest.MonkeyPatch, first: bool, spin: trio.testing.MockClock | None = None
+) -> tuple[list[str], FeedStats]:
     """The log of a feed's reads and of a three-hop market path's decisions (a stand-in for
-    cache -> detector -> fund manager)."""
+    cache -> detector -> fund manager), and the feed's stats. ``spin``: a task that stays
+    runnable (and advances this mock clock 1 ms a round) keeps the loop from going idle."""
     log: list[str] = []
 
     @asynccontextmanager
@@ -75,8 +80,10 @@ async def _read_and_decide(monkeypatch: pytest.MonkeyPatch, first_s: float) -> l
 
     monkeypatch.setattr(feed_base, "open_feed_websocket", open_ws)
     cfg = FeedConfig(name="feed", venue=Venue.POLYMARKET, url="ws://127.0.0.1:9",
-                     instruments=["tok"], pipeline_first_max_s=first_s)  # fmt: skip
+                     instruments=["tok"], pipeline_first=first,
+                     liveness=LivenessConfig(check_interval_s=0.01))  # fmt: skip
     boxes: list[Mailbox[Any]] = [Mailbox(f"h{i}", 64) for i in range(3)]
+    stats = FeedStats()
 
     async def decide() -> None:
         while True:
@@ -84,33 +91,56 @@ async def _read_and_decide(monkeypatch: pytest.MonkeyPatch, first_s: float) -> l
                 assert isinstance(item, MarketDataBatch)
                 log.append(f"decided {item.updates[0].price}")
 
-    spec = SupervisorSpec(children=[ChildSpec(
-        id="feed", start=lambda: Feed(config=cfg, out=boxes[0], adapter=_Adapter))])  # fmt: skip
+    async def spinner(clock: trio.testing.MockClock) -> None:
+        while True:
+            clock.jump(0.001)
+            await trio.lowlevel.checkpoint()
+
+    def start() -> Feed:
+        return Feed(config=cfg, out=boxes[0], adapter=_Adapter, stats=stats)
+
+    spec = SupervisorSpec(children=[ChildSpec(id="feed", start=start)])
     with trio.fail_after(10):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_hop, boxes[0], boxes[1])
             nursery.start_soon(_hop, boxes[1], boxes[2])
             nursery.start_soon(decide)
+            if spin is not None:
+                nursery.start_soon(spinner, spin)
             async with open_tree(spec, name="t") as tree:
                 while len(log) < 2 * READS + 1:
-                    await trio.testing.wait_all_tasks_blocked()
+                    if spin is not None:
+                        await trio.sleep(0.001)
+                    else:
+                        await trio.testing.wait_all_tasks_blocked()
                 tree.request_shutdown("done")
             nursery.cancel_scope.cancel()
-    return log
+    return log, stats
 
 
 async def test_feed_reads_again_only_after_the_market_path_decided(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    log = await _read_and_decide(monkeypatch, 0.001)
+    log, stats = await _read_and_decide(monkeypatch, True)
     assert log == IN_TURN
+    assert stats.idle_waits_cut == 0
 
 
 async def test_without_pipeline_first_the_feed_reads_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The behaviour before (and with 0): the next read is not held back, so reads run
+    """The behaviour before (and with False): the next read is not held back, so reads run
     ahead of the decisions (this is what makes the test above able to fail)."""
-    log = await _read_and_decide(monkeypatch, 0.0)
+    log, _ = await _read_and_decide(monkeypatch, False)
     assert sorted(log) == sorted(IN_TURN)
     assert log[:2] == ["read", "read"]
+
+
+async def test_a_loop_that_never_goes_idle_does_not_hold_the_feed_back(
+    monkeypatch: pytest.MonkeyPatch, mock_clock: trio.testing.MockClock
+) -> None:
+    """With a task that is always runnable the loop never goes idle: the liveness check
+    cuts each wait once it is a check interval old, and the feed reads on."""
+    log, stats = await _read_and_decide(monkeypatch, True, spin=mock_clock)
+    assert log == IN_TURN  # the path still ran first: the wait lasted a check interval
+    assert stats.idle_waits_cut == READS
