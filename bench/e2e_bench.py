@@ -14,7 +14,11 @@ the request written to the socket (the executor's ``SendTimes``, fed by the venu
 ``trace`` extension; the bench only collects what ``SendTimes.on_sent`` sees). Split into
 tick -> detect (feed, cache, detector) and detect -> socket (fund manager, executor,
 client). The same figures are exported live as ``arbtree_tick_to_order_seconds`` and
-``arbtree_opportunity_to_order_seconds``.
+``arbtree_opportunity_to_order_seconds``. tick -> detect has one sample per order pair
+(a few dozen a run); ``tick_to_decision`` has one per candidate evaluation, emitted or
+not (the detector's ``eval_hook``, as in ``arbtree bench market``; the first
+``WARMUP_DECISIONS`` excluded), so the market path inside the whole app compares with
+the market bench.
 
 Floor (same run, measured first, in the bench's own process): one decode of a sim frame of
 the same size with msgspec + four raw mailbox hops (feed -> cache -> detector -> fund
@@ -38,12 +42,14 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import trio
 import trio.lowlevel
 from hdrh.histogram import HdrHistogram
 
+from actors.detector.actor import Engine
 from actors.trading.send_timing import SendTimes
 from arbtree.config import AppConfig, load_app_config
 from arbtree.runner import RunOptions, run_app
@@ -53,6 +59,7 @@ from supervision import Mailbox, OverflowPolicy
 from supervision.idle import IdleStrategy
 
 HOPS = 4
+WARMUP_DECISIONS = 50  # per run: the first calls of every code path
 
 
 def _hist() -> HdrHistogram:
@@ -86,6 +93,30 @@ def captured_sends(samples: list[tuple[int, int, int, int]]) -> Iterator[None]:
         yield
     finally:
         SendTimes.on_sent = original  # type: ignore[method-assign]
+
+
+@contextmanager
+def captured_decisions(samples: list[int]) -> Iterator[None]:
+    """Collect tick-to-decision (ns) of every candidate evaluation of every detector
+    engine created meanwhile, after the first ``WARMUP_DECISIONS``."""
+    original = Engine.__init__
+    seen = 0
+
+    def on_decision(_candidate: object, latency_ns: int) -> None:
+        nonlocal seen
+        seen += 1
+        if seen > WARMUP_DECISIONS:
+            samples.append(latency_ns)
+
+    def init(self: Engine, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.eval_hook = on_decision
+
+    Engine.__init__ = init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Engine.__init__ = original  # type: ignore[method-assign]
 
 
 def split_cpus(mode: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -139,8 +170,12 @@ def bench_config(
 
 async def _pipeline(config: AppConfig) -> dict[str, HdrHistogram]:
     samples: list[tuple[int, int, int, int]] = []
-    with captured_sends(samples):
+    decisions: list[int] = []
+    with captured_sends(samples), captured_decisions(decisions):
         await run_app(config, RunOptions(), "bench-e2e")
+    tick_to_decision = _hist()
+    for ns in decisions:
+        tick_to_decision.record_value(max(1, ns // 1000))
     tick_to_order, tick_to_detect, detect_to_socket = _hist(), _hist(), _hist()
     detect_to_intent, intent_to_socket = _hist(), _hist()
     detections = set()
@@ -153,6 +188,7 @@ async def _pipeline(config: AppConfig) -> dict[str, HdrHistogram]:
             detections.add((trigger, detect))
             tick_to_detect.record_value(max(1, (detect - trigger) // 1000))
     return {
+        "tick_to_decision (every eval)": tick_to_decision,
         "tick_to_order": tick_to_order,
         "tick_to_detect": tick_to_detect,
         "detect_to_socket": detect_to_socket,

@@ -40,207 +40,50 @@ CLOCK_MONOTONIC is shared by all processes on Linux) to the client having them a
 floor) or to the quote cache having applied every update (the feed). Each run reports
 frames/batch (frames the feed drained per wake-up).
 
-Figures are measurements of this machine in this run, never assertions.
+Figures are measurements of this machine in this run, never assertions. The frames, the
+replay process and the receive floors are in :mod:`bench.market_frames`, the in-process
+costs (section 2, decode) in :mod:`bench.market_costs`.
 """
 
 from __future__ import annotations
 
 import argparse
-import random
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import msgspec
 import trio
-import trio_websocket
 from hdrh.histogram import HdrHistogram
 
 from actors.detector.actor import Detector, Engine, outbox_mailbox
 from actors.feeds.base import Feed, FeedStats
 from actors.feeds.factory import adapter_for
-from actors.feeds.websocket import open_feed_websocket
 from actors.quote_cache import QuoteCache, QuoteReader, inbox_mailbox, publish_mailbox
-from actors.sim.config import SimConfig
-from actors.sim.scenario import Scenario
-from actors.sim.wire_polymarket import PolyWire, encode
-from bench.replay_server import Replay, ws_frame
+from bench.market_costs import decode_cost, detector_cost
+from bench.market_frames import (
+    Frames,
+    ReplayProcess,
+    client_receive_rate,
+    make_frames,
+    raw_receive_rate,
+    server_rate,
+    write_replay,
+)
 from protocols.config.market import (
     DetectorConfig,
     FeedConfig,
     LivenessConfig,
-    PolymarketMarket,
     QuoteCacheConfig,
 )
-from protocols.messages import InstrumentId, Level, TopOfBook, Venue
-from protocols.venues.polymarket import MarketDecoder
+from protocols.messages import Venue
 from supervision import ChildSpec, SupervisorSpec
 from supervision.idle import IdleStrategy, busy_poll
 from supervision.tree import open_tree
 
-ONE = 1_000_000
 WARMUP_DECISIONS = 50  # per latency run: the first calls of every code path
 TRIO_WEBSOCKET_QUEUE = 64  # the floor client's reader queue (trio-websocket's default is 1)
-
-
-# ------------------------------------------------------------------ frame source
-
-
-class Frames(msgspec.Struct):
-    books: list[str]
-    changes: list[str]
-    updates_per_frame: list[int]
-    markets: list[PolymarketMarket]
-
-
-def make_frames(n_frames: int, markets: int = 8, seed: int = 1) -> Frames:
-    """Polymarket frames from the sim's scenario: initial books, then price_changes."""
-    cfg = SimConfig(seed=seed, markets=markets, rate=4000.0, window_rate=0.0)
-    sc = Scenario(cfg, 1_800_000_000_000)
-    wire = PolyWire(sc.markets)
-    ts = 1_800_000_000_000
-    books = [encode(wire.book(t, ts)) for m in sc.markets for t in (m.yes_token, m.no_token)]
-    changes: list[str] = []
-    while len(changes) < n_frames:
-        sc.step()
-        ts += 1
-        log = list(sc.log)
-        sc.log.clear()
-        changes.extend(encode(obj) for obj in wire.price_changes(log, ts).values())
-    changes = changes[:n_frames]
-    dec = MarketDecoder()
-    for b in books:
-        dec.decode(b, 0)
-    per = [len(dec.decode(f, 0)) for f in changes]
-    pm = [PolymarketMarket(name=f"m{m.index}", yes_token=m.yes_token, no_token=m.no_token,
-                           category="politics") for m in sc.markets]  # fmt: skip
-    return Frames(books, changes, per, pm)
-
-
-def write_replay(frames: Frames, path: Path) -> Path:
-    """The frames, as the replay server reads them (msgspec msgpack)."""
-    replay = Replay(frames.books, frames.changes, frames.updates_per_frame)
-    path.write_bytes(msgspec.msgpack.encode(replay))
-    return path
-
-
-class ReplayProcess:
-    """One ``bench/replay_server.py`` process (the venue, out of process) for one
-    measurement run: ``with ReplayProcess(path, rate) as srv: ...`` then connect to
-    ``srv.url``. After the client has had every frame, :meth:`started_at` and
-    :meth:`finished_at` are the server's ``time.monotonic()`` when it started / finished
-    sending the price_change frames (CLOCK_MONOTONIC is one clock for all processes on
-    Linux, so they compare with this process's ``time.monotonic()``)."""
-
-    def __init__(self, path: Path, rate: float, limit: int | None = None) -> None:
-        self.args = [sys.executable, str(Path(__file__).with_name("replay_server.py")),
-                     str(path), "--rate", str(rate)]  # fmt: skip
-        if limit is not None:
-            self.args += ["--limit", str(limit)]
-        self.proc: subprocess.Popen[str] | None = None
-        self.port = 0
-        self.url = ""
-
-    def __enter__(self) -> ReplayProcess:
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, text=True)
-        self.port = int(self._line("port"))
-        self.url = f"ws://127.0.0.1:{self.port}/ws/market"
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.proc is not None
-        self.proc.terminate()
-        self.proc.wait(5)
-        self._stdout().close()
-
-    def _stdout(self) -> IO[str]:
-        assert self.proc is not None
-        assert self.proc.stdout is not None
-        return self.proc.stdout
-
-    def _line(self, key: str) -> str:
-        """The value of the server's next report line, which must be ``key`` (blocks)."""
-        line = self._stdout().readline().split()
-        if len(line) != 2 or line[0] != key:
-            raise RuntimeError(f"replay server: expected {key!r}, got {line!r}")
-        return line[1]
-
-    def started_at(self) -> float:
-        return float(self._line("started"))
-
-    def finished_at(self) -> float:
-        return float(self._line("finished"))
-
-
-def raw_receive_rate(path: Path, frames: Frames, queue: int, read_bytes: int) -> float:
-    """Frames/s a bare trio-websocket client receives from the replay server (the floor),
-    with the same reader queue and read size as the feed."""
-
-    async def receive(url: str) -> float:
-        async with trio_websocket.open_websocket_url(
-            url, message_queue_size=queue, receive_buffer_size=read_bytes
-        ) as ws:
-            await ws.send_message("{}")
-            for _ in range(len(frames.books) + len(frames.changes)):
-                await ws.get_message()
-            return time.monotonic()
-
-    return _replay_rate(path, frames, receive)
-
-
-def client_receive_rate(path: Path, frames: Frames, read_bytes: int) -> float:
-    """Frames/s the feed's own websocket client (:mod:`actors.feeds.websocket`) receives
-    from the replay server with nothing done per frame: the feed's stricter floor."""
-
-    async def receive(url: str) -> float:
-        async with open_feed_websocket(url, connect_timeout=10, read_bytes=read_bytes) as ws:
-            ws.send_text_nowait("{}")
-            left = len(frames.books) + len(frames.changes)
-            while left > 0:
-                left -= len(await ws.receive_messages())
-            return time.monotonic()
-
-    return _replay_rate(path, frames, receive)
-
-
-def _replay_rate(path: Path, frames: Frames, receive: Callable[[str], Awaitable[float]]) -> float:
-    """price_change frames/s from the server starting them to ``receive`` (a client run
-    against the server's URL) returning its ``time.monotonic()`` at the last one."""
-    with ReplayProcess(path, 0) as srv:
-        done = trio.run(receive, srv.url)
-        return len(frames.changes) / (done - srv.started_at())
-
-
-def server_rate(path: Path, frames: Frames) -> float:
-    """Frames/s the replay server sends to a client that only counts bytes (no websocket
-    parsing): the server's own ceiling, to show it is not what the floor measures."""
-    expected = sum(len(ws_frame(f)) for f in (*frames.books, *frames.changes))
-
-    async def receive(port: int) -> float:
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
-        async with stream:
-            handshake = (f"GET /ws/market HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                         "Sec-WebSocket-Version: 13\r\n\r\n").encode()  # fmt: skip
-            subscribe = b"\x81\x82\x00\x00\x00\x00{}"  # masked "{}", all-zero mask key
-            await stream.send_all(handshake)
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                buf += await stream.receive_some(1 << 20)
-            await stream.send_all(subscribe)
-            got = len(buf) - buf.index(b"\r\n\r\n") - 4
-            while got < expected:
-                got += len(await stream.receive_some(1 << 20))
-            return time.monotonic()
-
-    with ReplayProcess(path, 0) as srv:
-        done = trio.run(receive, srv.port)
-        return len(frames.changes) / (done - srv.started_at())
 
 
 # ------------------------------------------------------------------- pipeline run
@@ -346,60 +189,6 @@ def hist(values: list[int]) -> dict[str, float]:
         "max": h.get_max_value() / 1000, "n": float(len(values))}  # fmt: skip
 
 
-# ------------------------------------------------------------------ detector cost
-
-
-def _top(inst: InstrumentId, ask: int) -> TopOfBook:
-    lv = tuple(Level(ask + i * 10_000, 100 * ONE) for i in range(5))
-    bl = tuple(Level(ask - 20_000 - i * 10_000, 100 * ONE) for i in range(5))
-    return TopOfBook(instrument=inst, bid=bl[0].price, bid_size=bl[0].size,
-                     ask=lv[0].price, ask_size=lv[0].size, bids=bl, asks=lv,
-                     venue_ts_ms=1, recv_ns=1)  # fmt: skip
-
-
-def detector_cost(
-    n_markets: int, n_updates: int = 20_000, crossing: bool = False, active: int = 0
-) -> float:
-    """µs per update for an engine watching ``n_markets`` complement pairs. Default:
-    non-crossing books (the common case, evaluated down to the O(1) pre-check);
-    ``crossing``: every update crosses (depth walk, sizing and emission). ``active``:
-    updates go to the first ``active`` markets only (0 = all), which separates the
-    algorithm's cost from CPU-cache misses on a working set of all markets."""
-    markets = [PolymarketMarket(name=f"m{i}", yes_token=f"Y{i}", no_token=f"N{i}")
-               for i in range(n_markets)]  # fmt: skip
-    eng = Engine(DetectorConfig(strategies=["complement"], polymarket=markets, cooldown_s=0.0,
-                                max_quote_age_s=1e9), clock_ns=lambda: 1)  # fmt: skip
-    insts = {sym: InstrumentId(venue=Venue.POLYMARKET, symbol=sym)
-             for i in range(n_markets) for sym in (f"Y{i}", f"N{i}")}  # fmt: skip
-    first = [_top(insts[f"{side}{i}"], 520_000 if side == "Y" else 500_000)
-             for i in range(n_markets) for side in "YN"]  # fmt: skip
-    eng.update(first, 0.0)
-    rng = random.Random(1)
-    base = 300_000 if crossing else 500_000
-    batch = [
-        [_top(insts[f"{rng.choice('YN')}{rng.randrange(active or n_markets)}"],
-              base + rng.randrange(5) * 10_000)]
-        for _ in range(n_updates)
-    ]  # fmt: skip
-    t0 = time.perf_counter()
-    for b in batch:
-        eng.update(b, 1.0)
-    dt = time.perf_counter() - t0
-    if crossing:
-        assert eng.stats.emitted == n_updates, eng.stats
-    return dt / n_updates * 1e6
-
-
-def decode_cost(frames: Frames) -> float:
-    dec = MarketDecoder()
-    for b in frames.books:
-        dec.decode(b, 0)
-    t0 = time.perf_counter()
-    for f in frames.changes:
-        dec.decode(f, 0)
-    return (time.perf_counter() - t0) / len(frames.changes) * 1e6
-
-
 # --------------------------------------------------------------------------- main
 
 
@@ -497,8 +286,10 @@ def run(argv: list[str]) -> int:
     print(f"10000 markets, updates to 100 of them: {us:.2f} µs/update  (x{us / base:.2f} of 100;"
           " the rest of the growth above is CPU-cache misses on the working set)")  # fmt: skip
     results["detector_10000_100_active"] = us
-    us = detector_cost(1_000, int(20_000 * scale), crossing=True)
-    print(f"  every update crossing (depth walk + sizing + emission), 1000 markets: {us:.2f} µs")
+    n = int(20_000 * scale)
+    us = detector_cost(n, n, crossing=True)
+    print(f"  every update a new dislocation (depth walk + sizing + emission), {n} markets:"
+          f" {us:.2f} µs")  # fmt: skip
     results["detector_crossing"] = us
     return 0
 

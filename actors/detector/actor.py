@@ -12,7 +12,9 @@ and evaluate each once:
    after an emission the candidate is disarmed until its fresh, non-stale tops have been
    seen not crossing for ``episode_gap_s`` in a row. Our own fill empties the best level
    for a moment before the maker re-quotes, so a brief close is not the end of the
-   dislocation; one window yields at most one opportunity however long it stays open;
+   dislocation; one window yields at most one opportunity however long it stays open.
+   A disarmed candidate is only tracked (O(1)), never planned: nothing it found could
+   be emitted, and while a window stays open that would be a depth walk per batch;
 2. stale gate: either book flagged stale, or received more than ``max_quote_age_s`` ago;
 3. O(1) pre-check: best ask + best ask + ``min_edge`` must be below $1 (fees only add);
 4. depth walk (:func:`actors.detector.sizing.plan_pair`);
@@ -73,7 +75,7 @@ class DetectorStats:
     evaluations: int = 0
     emitted: int = 0
     cooldown_skips: int = 0
-    episode_skips: int = 0  # re-detections of a dislocation already emitted
+    episode_skips: int = 0  # tops still crossing after an emission: not planned again
     rearms: int = 0  # dislocations seen closed after an emission
     stale_skips: int = 0
     recheck_changed: int = 0
@@ -237,16 +239,20 @@ class Engine:
             return []
         out: list[Opportunity] = []
         for ev in todo:
+            crossing = False
             if not ev.armed:
-                self._track_episode(ev, now)  # a close inside the cooldown counts too
+                crossing = self._track_episode(ev, now)  # a close inside the cooldown counts
             if now < ev.until:
                 stats.cooldown_skips += 1
                 continue
+            if not ev.armed:
+                # The dislocation it emitted is still open (or closed too briefly): nothing
+                # this candidate finds could be emitted, so no depth walk, no sizing.
+                if crossing:
+                    stats.episode_skips += 1
+                continue
             opp = self._evaluate(ev)
             if opp is None:
-                continue
-            if not ev.armed:
-                stats.episode_skips += 1  # the same dislocation, already emitted once
                 continue
             until = now + self.cooldown_s
             for sibling in ev.group:
@@ -300,13 +306,14 @@ class Engine:
             return None
         return self._opportunity(c, plan, ta, tb)
 
-    def _track_episode(self, ev: _Eval, now: float) -> None:
+    def _track_episode(self, ev: _Eval, now: float) -> bool:
         """Re-arm a disarmed candidate once its fresh, non-stale tops have not crossed for
-        ``episode_gap_s`` in a row (O(1); a stale book tells nothing either way)."""
+        ``episode_gap_s`` in a row (O(1); a stale book tells nothing either way). Returns
+        whether its tops cross now (the O(1) pre-check: before fees and depth)."""
         ta = ev.a.top
         tb = ev.b.top
         if ta is None or tb is None or ta.stale or tb.stale:
-            return
+            return False
         pa, sa = (PRICE_ONE - ta.bid, ta.bid_size) if ev.a_mirror else (ta.ask, ta.ask_size)
         pb, sb = (PRICE_ONE - tb.bid, tb.bid_size) if ev.b_mirror else (tb.ask, tb.ask_size)
         closed = sa > 0 and sb > 0 and pa + pb + self.min_edge >= PRICE_ONE
@@ -322,6 +329,7 @@ class Engine:
         elif not closed and since is not None:
             for sibling in ev.group:  # crossing again too soon: the same episode
                 sibling.closed_since = None
+        return sa > 0 and sb > 0 and not closed
 
     def _plan(self, c: Candidate, ta: TopOfBook, tb: TopOfBook) -> PairPlan | None:
         self.stats.evaluations += 1

@@ -17,11 +17,17 @@ read completed (one ``recv_ns`` for all of them: they had all arrived). They are
 in batches of up to ``max_batch``: each frame decoded once, the venue adapter checks it
 (sequence per frame; hash and crossed once per batch, on the state the batch leaves),
 and the batch goes on as one :class:`MarketDataBatch` to the quote cache (BLOCK mailbox;
-``send_nowait`` first, so the only checkpoint is the next read unless the cache's inbox
-is full). Under load one read holds tens of frames, so per-batch work is shared by all of
-them. No logging per message above DEBUG; raw frames are logged only when
-``raw_frame_logging`` is on; decode errors are counted and logged sampled (the 1st and
-every ``decode_error_log_every``-th).
+``send_nowait`` first: the feed waits only when the cache's inbox is full). Then the feed
+steps aside until the loop is idle (:func:`supervision.idle.wait_until_idle`;
+``pipeline_first``), so the cache, the detector and what they wake run before this
+task's bookkeeping and next socket read rather than behind them: on a CPU gone cold
+while idle, a read that finds nothing (a failed ``recv``, the epoll registration) takes
+tens of µs. A loop that never goes idle cannot hold the feed back for long: the
+liveness check cuts a wait older than ``liveness.check_interval_s`` (a cancel scope per
+read would itself cost tens of µs on the tick's path). Under load one read holds tens
+of frames, so per-batch work is shared by all of them. No logging per message above
+DEBUG; raw frames are logged only when ``raw_frame_logging`` is on; decode errors are
+counted and logged sampled (the 1st and every ``decode_error_log_every``-th).
 
 Venue specifics live in adapters (:mod:`actors.feeds.polymarket`, ``kalshi``,
 ``binance``) implementing :class:`VenueAdapter`.
@@ -52,6 +58,7 @@ from protocols.config.market import FeedConfig
 from protocols.errors import DecodeError
 from protocols.messages import InstrumentId, MarketData, MarketDataBatch, Venue
 from supervision import Actor, ActorContext, Mailbox, OverflowPolicy
+from supervision.idle import wait_until_idle
 
 if TYPE_CHECKING:
     from actors.observability.metrics import Metrics
@@ -87,6 +94,7 @@ class FeedStats:
     top_mismatches: int = 0  # Polymarket: claimed best bid/ask != the shadow book's
     seq_gaps: int = 0
     breaker_trips: int = 0
+    idle_waits_cut: int = 0  # waits for an idle loop cut by the liveness check
     connected: bool = False
     last_reconnect_reason: str = ""
     sessions_with_data: int = 0
@@ -121,6 +129,10 @@ class Session:
         self.updates: list[MarketData] = []
         self.had_data = False
         self.text_ping_outstanding_since: float | None = None  # Polymarket PING -> PONG
+        # The read loop waiting for the loop to go idle: since when (trio time), and the
+        # scope the liveness check cancels to cut a wait that lasts too long.
+        self.idle_since: float | None = None
+        self.idle_guard: trio.CancelScope | None = None
 
     def send_control(self, frame: str | bytes) -> None:
         """Queue a text frame (bytes: UTF-8 JSON) for the websocket's sender (never blocks
@@ -326,6 +338,16 @@ class Feed(Actor):
     async def _read_loop(
         self, ctx: ActorContext, s: Session, adapter: VenueAdapter, policy: ReconnectPolicy
     ) -> None:
+        while True:
+            with trio.CancelScope() as guard:
+                s.idle_guard = guard
+                await self._read_batches(ctx, s, adapter, policy)
+            # Cancelled by the liveness check: the loop did not go idle within a check
+            # interval after a batch. Read again now.
+
+    async def _read_batches(
+        self, ctx: ActorContext, s: Session, adapter: VenueAdapter, policy: ReconnectPolicy
+    ) -> None:
         ws = s.ws
         cfg = self.config
         stats = self.stats
@@ -339,9 +361,10 @@ class Feed(Actor):
             self.metrics.feed_messages.labels(cfg.venue.value) if self.metrics is not None else None
         )
         monotonic_ns = time.monotonic_ns
+        pipeline_first = cfg.pipeline_first
         while True:
-            # The only await of the hot path: one socket read, and every message it
-            # completed. A read holding only part of a frame (or only a ping) gives none.
+            # One socket read, and every message it completed. A read holding only part of
+            # a frame (or only a ping) gives none.
             frames = await ws.receive_messages()
             if not frames:
                 continue
@@ -350,6 +373,7 @@ class Feed(Actor):
             recv_ns = monotonic_ns()
             now = trio.current_time()
             liveness.last_frame = now
+            sent = False
             for start in range(0, len(frames), max_batch):
                 batch = frames if len(frames) <= max_batch else frames[start : start + max_batch]
                 n_updates = 0
@@ -380,16 +404,25 @@ class Feed(Actor):
                 if s.out:
                     items = s.out
                     s.out = []
+                    sent = True
                     for item in items:
-                        # BLOCK edge: wait only when the cache's inbox is full (the socket
-                        # read is this loop's checkpoint).
+                        # BLOCK edge: wait only when the cache's inbox is full.
                         try:
                             out.send_nowait(item)
                         except trio.WouldBlock:
                             await out.send(item)
-            if metrics_msgs is not None:
-                metrics_msgs.inc(len(frames))
-            ctx.heartbeat()
+            try:
+                if sent and pipeline_first:
+                    # The batch's way to a decision (cache, detector, what they wake) runs
+                    # before this task's bookkeeping and next read (a failed recv, the
+                    # epoll registration: tens of µs on a cold CPU), not behind them.
+                    s.idle_since = now
+                    await wait_until_idle()
+            finally:  # also when the liveness check cut the wait
+                s.idle_since = None
+                if metrics_msgs is not None:
+                    metrics_msgs.inc(len(frames))
+                ctx.heartbeat()
 
     # ------------------------------------------------------------- side tasks
 
@@ -416,7 +449,12 @@ class Feed(Actor):
         interval = self.config.liveness.check_interval_s
         while True:
             await trio.sleep(interval)
-            verdict = s.liveness.check(trio.current_time())
+            now = trio.current_time()
+            since = s.idle_since
+            if since is not None and now - since >= interval and s.idle_guard is not None:
+                self.stats.idle_waits_cut += 1  # the loop never went idle: read anyway
+                s.idle_guard.cancel()
+            verdict = s.liveness.check(now)
             if verdict.reconnect:
                 raise Reconnect("no_data", verdict.reconnect)
             if verdict.resubscribe:

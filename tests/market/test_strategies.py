@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 import pytest
 
+import actors.detector.actor as detector_actor
 from actors.detector.actor import Engine
 from actors.detector.fees import FeeSchedule, kalshi_fee, polymarket_fee
 from actors.detector.sizing import plan_pair
@@ -254,6 +257,37 @@ def test_one_opportunity_per_dislocation_episode() -> None:
     eng.update([closed], now=5.6)  # closed for 1.1 s in a row
     assert eng.stats.rearms == 1
     assert len(eng.update([y], now=6.0)) == 1  # a new episode
+
+
+def test_a_disarmed_candidate_is_not_planned_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While the dislocation it emitted stays open, a candidate's updates cost only the
+    O(1) episode check: no depth walk, no opportunity built, none counted as emitted and
+    no tick-to-opportunity sample (they used to be planned and thrown away every batch)."""
+    planned: list[int] = []
+
+    def counting_plan(*args: Any, **kwargs: Any) -> Any:
+        planned.append(1)
+        return plan_pair(*args, **kwargs)
+
+    monkeypatch.setattr(detector_actor, "plan_pair", counting_plan)
+    eng = Engine(_cfg(strategies=["complement"], cooldown_s=0.5, episode_gap_s=1.0),
+                 clock_ns=lambda: 5_000)  # fmt: skip
+    y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)])
+    n = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)])
+    assert len(eng.update([y, n], now=0.0)) == 1
+    assert len(planned) == 1
+    for i in range(5):
+        deeper = _top(Venue.POLYMARKET, "Y", [], [(440_000 + i, 10 * ONE)])
+        assert eng.update([deeper], now=1.0 + i * 0.1) == []
+        assert eng.batch_latencies_ns == []
+    assert len(planned) == 1
+    assert (eng.stats.emitted, eng.stats.episode_skips, eng.stats.evaluations) == (1, 5, 1)
+    closed = _top(Venue.POLYMARKET, "Y", [], [(600_000, 10 * ONE)])
+    eng.update([closed], now=2.0)
+    eng.update([closed], now=3.5)  # closed for 1.5 s: re-armed, and evaluated again
+    assert eng.stats.rearms == 1
+    assert len(eng.update([y], now=4.0)) == 1
+    assert len(planned) == 2
 
 
 def test_recheck_against_cache_drops_a_vanished_edge() -> None:

@@ -1,11 +1,14 @@
-"""The busy-poll idle strategy keeps the loop from sleeping in I/O wait."""
+"""The busy-poll idle strategy keeps the loop from sleeping in I/O wait; wait_until_idle
+lets the work a task handed on run before it resumes, within a bound."""
 
 from __future__ import annotations
 
 import trio
 import trio.lowlevel
+import trio.testing
 
-from supervision.idle import busy_poll
+from supervision import Mailbox
+from supervision.idle import busy_poll, wait_until_idle
 
 
 class IoWaits(trio.abc.Instrument):
@@ -47,3 +50,71 @@ async def test_busy_poll_makes_every_io_wait_a_zero_timeout_poll() -> None:
         nursery.cancel_scope.cancel()  # and it stops when cancelled
     assert waits.timeouts
     assert all(t == 0 for t in waits.timeouts)
+
+
+async def _relay(src: Mailbox[int], dst: Mailbox[int]) -> None:
+    while True:
+        await dst.send(await src.receive())
+
+
+async def test_wait_until_idle_lets_the_work_it_handed_on_run_first() -> None:
+    """A producer that hands a message to a chain of three actors and yields until idle
+    resumes only after the last of them has handled it (a plain checkpoint would resume
+    it in the same scheduler round as the first hop half of the time)."""
+    boxes: list[Mailbox[int]] = [Mailbox(f"h{i}", 8) for i in range(3)]
+    log: list[str] = []
+
+    async def sink() -> None:
+        while True:
+            log.append(f"handled {await boxes[-1].receive()}")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_relay, boxes[0], boxes[1])
+        nursery.start_soon(_relay, boxes[1], boxes[2])
+        nursery.start_soon(sink)
+        await trio.testing.wait_all_tasks_blocked()
+        for i in range(20):
+            boxes[0].send_nowait(i)
+            await wait_until_idle()
+            log.append(f"resumed {i}")
+        nursery.cancel_scope.cancel()
+    assert log == [x for i in range(20) for x in (f"handled {i}", f"resumed {i}")]
+
+
+async def test_wait_until_idle_does_not_return_while_a_task_stays_runnable(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """A task that is always runnable keeps the loop from ever going idle: the caller
+    waits until something else (here a cancel scope's deadline, reached as the spinner
+    advances the mock clock 0.1 ms a round) ends the wait."""
+    rounds = 0
+
+    async def spinner() -> None:
+        nonlocal rounds
+        while True:
+            rounds += 1
+            mock_clock.jump(0.0001)
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(spinner)
+        await trio.lowlevel.checkpoint()
+        before = rounds
+        with trio.move_on_after(0.01) as scope:
+            await wait_until_idle()
+        assert scope.cancelled_caught
+        assert 90 <= rounds - before <= 110
+        nursery.cancel_scope.cancel()
+
+
+async def test_busy_poll_lets_wait_until_idle_return() -> None:
+    """The busy poller waits for idle itself, so it never holds back a task waiting for
+    the loop to go idle (a poller that just checkpointed would, forever)."""
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(busy_poll)
+        await trio.lowlevel.checkpoint()
+        with trio.move_on_after(5.0) as scope:
+            for _ in range(10):
+                await wait_until_idle()
+        assert not scope.cancelled_caught
+        nursery.cancel_scope.cancel()
