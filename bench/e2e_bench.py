@@ -53,13 +53,13 @@ from actors.detector.actor import Engine
 from actors.trading.send_timing import SendTimes
 from arbtree.config import AppConfig, load_app_config
 from arbtree.runner import RunOptions, run_app
+from bench.market_bench import after_warmup
 from bench.trading_bench import raw_send_floor
 from protocols.messages import OrderIntent
 from supervision import Mailbox, OverflowPolicy
 from supervision.idle import IdleStrategy
 
 HOPS = 4
-WARMUP_DECISIONS = 50  # per run: the first calls of every code path
 
 
 def _hist() -> HdrHistogram:
@@ -100,13 +100,7 @@ def captured_decisions(samples: list[int]) -> Iterator[None]:
     """Collect tick-to-decision (ns) of every candidate evaluation of every detector
     engine created meanwhile, after the first ``WARMUP_DECISIONS``."""
     original = Engine.__init__
-    seen = 0
-
-    def on_decision(_candidate: object, latency_ns: int) -> None:
-        nonlocal seen
-        seen += 1
-        if seen > WARMUP_DECISIONS:
-            samples.append(latency_ns)
+    on_decision = after_warmup(samples)
 
     def init(self: Engine, *args: Any, **kwargs: Any) -> None:
         original(self, *args, **kwargs)

@@ -50,6 +50,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +84,20 @@ from supervision.idle import IdleStrategy, busy_poll
 from supervision.tree import open_tree
 
 WARMUP_DECISIONS = 50  # per latency run: the first calls of every code path
+
+
+def after_warmup(samples: list[int]) -> Callable[[object, int], None]:
+    """A detector ``eval_hook`` that keeps every tick-to-decision (ns) after the first
+    ``WARMUP_DECISIONS``."""
+    seen = 0
+
+    def on_decision(_candidate: object, latency_ns: int) -> None:
+        nonlocal seen
+        seen += 1
+        if seen > WARMUP_DECISIONS:
+            samples.append(latency_ns)
+
+    return on_decision
 TRIO_WEBSOCKET_QUEUE = 64  # the floor client's reader queue (trio-websocket's default is 1)
 
 
@@ -161,15 +176,7 @@ async def _pipeline(
                 await trio.sleep(0.001)
             engine: Engine = detectors[0].engine
             engine.latencies_ns = latencies
-            seen = 0
-
-            def on_decision(_c: object, ns: int) -> None:
-                nonlocal seen
-                seen += 1
-                if seen > WARMUP_DECISIONS:
-                    decisions.append(ns)
-
-            engine.eval_hook = on_decision
+            engine.eval_hook = after_warmup(decisions)
             while True:
                 st = reader.stats()
                 if st is not None and st.updates >= total_updates:
