@@ -84,6 +84,8 @@ class Exchange:
     rest: memoryview  # what the first send did not take
     error: OSError | None  # the first send failed (the request may have left in part)
     sent_ns: int  # time.monotonic_ns() when the whole request had been written, else 0
+    # h11's view of the head, when the caller already had it (else derived after the write)
+    headers: list[tuple[bytes, bytes]] | None = None
 
 
 def _head(request: httpx.Request, body_len: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
@@ -245,9 +247,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             body = request.content
         except httpx.RequestNotRead:
             body = await request.aread()
-        head, _ = _head(request, len(body))
+        head, headers = _head(request, len(body))
         conn = await self._acquire(origin, timeouts, trace)
-        return await self.complete(_send_now(origin, conn, head, body, lambda: request))
+        exchange = _send_now(origin, conn, head, body, lambda: request)
+        exchange.headers = headers
+        return await self.complete(exchange)
 
     def start(
         self, origin: Origin, head: bytes, body: bytes, request: Callable[[], httpx.Request]
@@ -278,7 +282,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             if trace is not None:
                 await trace("http11.send_request_body.complete",
                             {"return_value": None, "sent_ns": exchange.sent_ns})  # fmt: skip
-            _, headers = _head(request, len(exchange.body))
+            headers = exchange.headers
+            if headers is None:
+                _, headers = _head(request, len(exchange.body))
             response = await self._read_response(
                 conn, request, headers, exchange.body, timeouts, trace
             )
