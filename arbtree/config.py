@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 import msgspec.inspect as mi
@@ -56,6 +56,9 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     rate: float = 200.0
     window_rate: float = 0.05
     window_duration_s: float = 5.0
+    # Sim time per scenario step: a step's updates go out together, so at ``rate`` 1000
+    # a 0.01 s step is a burst of ~10 updates every 10 ms, a 0.001 s step one per ms.
+    step_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 0.01
     levels: int = 5
     kalshi_legacy_cents: bool = False
     ground_truth: str = "ground_truth.jsonl"  # relative to the run directory
@@ -74,6 +77,7 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
             rate=self.rate,
             window_rate=self.window_rate,
             window_duration=self.window_duration_s,
+            step_interval=self.step_interval_s,
             levels=self.levels,
             kalshi_legacy_cents=self.kalshi_legacy_cents,
             ground_truth_path=str(run_dir / self.ground_truth),

@@ -34,7 +34,6 @@ does not depend on which loopback sim answers it. Reported, never asserted.
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
 import tempfile
@@ -53,13 +52,13 @@ from actors.detector.actor import Engine
 from actors.trading.send_timing import SendTimes
 from arbtree.config import AppConfig, load_app_config
 from arbtree.runner import RunOptions, run_app
+from bench.floors import raw_hops, raw_send_floor
 from bench.market_bench import after_warmup
-from bench.trading_bench import raw_send_floor
 from protocols.messages import OrderIntent
-from supervision import Mailbox, OverflowPolicy
 from supervision.idle import IdleStrategy
 
 HOPS = 4
+PACE_S = 0.001  # the paced floor: one message a millisecond, as at 1k updates/s
 
 
 def _hist() -> HdrHistogram:
@@ -124,7 +123,7 @@ def split_cpus(mode: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 def bench_config(
     rate: float, duration_s: float, dsn: str | None, run_dir: Path, sim_cpus: tuple[int, ...] = (),
-    idle: IdleStrategy = "block",
+    idle: IdleStrategy = "block", sim_step_s: float = 0.01,
 ) -> AppConfig:  # fmt: skip
     base = load_app_config(None)
     replace = msgspec.structs.replace
@@ -154,6 +153,7 @@ def bench_config(
             rate=rate,
             window_rate=3.0,
             window_duration_s=1.0,
+            step_interval_s=sim_step_s,
             process=True,
             cpus=sim_cpus,
         ),
@@ -192,39 +192,20 @@ async def _pipeline(config: AppConfig) -> dict[str, HdrHistogram]:
 
 
 async def _floor(n: int, rest_url: str, frame: bytes) -> dict[str, HdrHistogram]:
-    decode, hops, raw_send = _hist(), _hist(), _hist()
+    decode = _hist()
     for _ in range(n):
         t0 = time.monotonic_ns()
         msgspec.json.decode(frame)
         decode.record_value(max(1, (time.monotonic_ns() - t0) // 1000))
-    boxes: list[Mailbox[int]] = [Mailbox(f"h{i}", 64, OverflowPolicy.BLOCK) for i in range(HOPS)]
-    done = trio.Event()
-
-    async def relay(src: Mailbox[int], dst: Mailbox[int]) -> None:
-        while True:
-            await dst.send(await src.receive())
-
-    async def sink() -> None:
-        while True:
-            t0 = await boxes[-1].receive()
-            hops.record_value(max(1, (time.monotonic_ns() - t0) // 1000))
-            if hops.get_total_count() >= n:
-                done.set()
-
-    async with trio.open_nursery() as nursery:
-        for src, dst in itertools.pairwise(boxes):
-            nursery.start_soon(relay, src, dst)
-        nursery.start_soon(sink)
-        for _ in range(n):
-            await boxes[0].send(time.monotonic_ns())
-            await trio.lowlevel.checkpoint()
-        await done.wait()
-        nursery.cancel_scope.cancel()
+    hops = await raw_hops(HOPS, n)
+    paced = await raw_hops(HOPS, max(1, n // 4), pace_s=PACE_S)
+    raw_send = _hist()
     body = msgspec.json.encode({"ticker": "NOPE", "side": "no", "action": "buy",
                                 "count_fp": "5.00", "no_price_dollars": "0.0100",
                                 "time_in_force": "fill_or_kill"})  # fmt: skip
     await raw_send_floor(rest_url + "/trade-api/v2/portfolio/orders", body, n, 50, raw_send)
-    return {"floor_decode": decode, "floor_hops": hops, "floor_send": raw_send}
+    return {"floor_decode": decode, "floor_hops": hops, "floor_send": raw_send,
+            "floor_hops_paced": paced}  # fmt: skip
 
 
 async def _floor_with_sim(n: int, sim_cpus: tuple[int, ...]) -> dict[str, HdrHistogram]:
@@ -261,32 +242,44 @@ def run(argv: list[str]) -> int:
                         help="auto: the sim's process on the last CPU, this one on the others")
     parser.add_argument("--idle", choices=("block", "spin"), default="block",
                         help="[run] idle of the measured system (spin: busy-poll)")
+    parser.add_argument("--sim-step", type=float, default=0.01, metavar="S",
+                        help="sim time per step: its updates go out together (0.001: a "
+                             "steady stream at 1k/s)")  # fmt: skip
     args = parser.parse_args(argv)
     sim_cpus, our_cpus = split_cpus(args.pin)
     if our_cpus:
         os.sched_setaffinity(0, our_cpus)
         print(f"sim process pinned to CPU {sim_cpus}, trading process to CPU {our_cpus}")
     floor = trio.run(_floor_with_sim, args.n, sim_cpus)
-    f50 = sum(h.get_value_at_percentile(50) for h in floor.values())
-    f99 = sum(h.get_value_at_percentile(99) for h in floor.values())
+
+    def total(q: float, hops: str) -> int:
+        parts = ("floor_decode", hops, "floor_send")
+        return sum(floor[k].get_value_at_percentile(q) for k in parts)
+
+    f50, f99 = total(50, "floor_hops"), total(99, "floor_hops")
+    c50, c99 = total(50, "floor_hops_paced"), total(99, "floor_hops_paced")
     print("floor (same run): decode + 4 raw mailbox hops + one send of the order's bytes"
-          " (sim in a child process)")  # fmt: skip
+          " (sim in a child process); hops back to back, and paced one a millisecond")  # fmt: skip
     for name, h in floor.items():
         print(_fmt(name, h))
     print(f"{'floor total':<30} p50={f50:>8} us  p99={f99:>8} us")
+    print(f"{'floor total, paced hops':<30} p50={c50:>8} us  p99={c99:>8} us")
     for rate in (float(r) for r in args.rates.split(",")):
         with tempfile.TemporaryDirectory(prefix="arbtree-bench-e2e-") as tmp:
-            config = bench_config(rate, args.duration, args.db, Path(tmp), sim_cpus, args.idle)
+            config = bench_config(rate, args.duration, args.db, Path(tmp), sim_cpus, args.idle,
+                                  args.sim_step)  # fmt: skip
             hists = trio.run(_pipeline, config)
         t = hists["tick_to_order"]
-        print(f"\noffered {rate:g} updates/s for {args.duration:g} s, idle {args.idle}, sim in a"
-              " child process (frame received -> order request handed to the socket)")  # fmt: skip
+        print(f"\noffered {rate:g} updates/s in {args.sim_step * 1000:g} ms sim steps for"
+              f" {args.duration:g} s, idle {args.idle}, sim in a child process"
+              " (frame received -> order request handed to the socket)")  # fmt: skip
         for name, h in hists.items():
             print(_fmt(name, h))
         if t.get_total_count():
             p50, p99 = t.get_value_at_percentile(50), t.get_value_at_percentile(99)
             print(f"{'ratio tick_to_order/floor':<30} p50={_ratio(p50, f50)}  "
                   f"p99={_ratio(p99, f99)}   goal: p50 <= 100 us, p99 <= 1000 us")  # fmt: skip
+            print(f"{'  ... / paced floor':<30} p50={_ratio(p50, c50)}  p99={_ratio(p99, c99)}")
     return 0
 
 

@@ -14,14 +14,12 @@ trace). Figures are HDR histograms in microseconds; they are reported, never ass
 from __future__ import annotations
 
 import argparse
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import attrs
-import h11
 import httpx
 import msgspec
 import trio
@@ -33,6 +31,7 @@ from actors.sim.venue import open_sim_venue
 from actors.trading.http_clients import build_clients
 from actors.trading.send_timing import SendTimes
 from actors.trading_tree import build_trading_path
+from bench.floors import raw_hops, raw_send_floor
 from protocols.config.trading import FundLimitsConfig, FundManagerConfig, TradingConfig
 from protocols.fixed import SIZE_ONE
 from protocols.messages import (
@@ -184,29 +183,7 @@ async def _run(
             tree.request_shutdown("bench done")
 
         # Floor 1: two raw mailbox hops (same Mailbox, BLOCK), one message in flight.
-        a: Mailbox[int] = Mailbox("a", 8, OverflowPolicy.BLOCK)
-        b: Mailbox[int] = Mailbox("b", 8, OverflowPolicy.BLOCK)
-        done = trio.Event()
-
-        async def relay() -> None:
-            while True:
-                await b.send(await a.receive())
-
-        async def sink() -> None:
-            while True:
-                t0 = await b.receive()
-                hops.record_value(max(1, (time.perf_counter_ns() - t0) // 1000))
-                if hops.get_total_count() >= n:
-                    done.set()
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(relay)
-            nursery.start_soon(sink)
-            for _ in range(n):
-                await a.send(time.perf_counter_ns())
-                await trio.lowlevel.checkpoint()
-            await done.wait()
-            nursery.cancel_scope.cancel()
+        hops.add(await raw_hops(2, n))
 
         body = msgspec.json.encode({"ticker": m.ticker, "side": "no", "action": "buy",
                                     "count_fp": "5.00", "no_price_dollars": "0.0100",
@@ -228,42 +205,6 @@ async def _run(
                 await client.post("/portfolio/orders", content=body,
                                   headers={"content-type": "application/json"},
                                   extensions={"trace": trace})  # fmt: skip
-
-
-async def raw_send_floor(
-    target: str, body: bytes, n: int, warmup: int, hist: HdrHistogram
-) -> None:
-    """An order's floor to the socket: the request's bytes, serialized beforehand, written
-    to ``target`` with one ``send`` on a connected keep-alive socket (the reply is read,
-    untimed, with h11)."""
-    url = httpx.URL(target)
-    data = (b"POST %s HTTP/1.1\r\nHost: %s\r\ncontent-type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n" % (url.raw_path, url.netloc, len(body))) + body
-    sock = socket.socket()
-    sock.setblocking(False)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    tsock = trio.socket.from_stdlib_socket(sock)
-    await tsock.connect((url.host, url.port or 80))
-    stream = trio.SocketStream(tsock)
-    conn = h11.Connection(h11.CLIENT)
-    async with stream:
-        for i in range(warmup + n):
-            if i == warmup:
-                hist.reset()
-            t0 = time.perf_counter_ns()
-            sent = sock.send(data)
-            hist.record_value(max(1, (time.perf_counter_ns() - t0) // 1000))
-            if sent != len(data):
-                raise RuntimeError("the raw floor's request did not fit one send")
-            conn.send(h11.Request(method="POST", target=url.raw_path,
-                                  headers=[("Host", url.netloc), ("Content-Length",
-                                                                  str(len(body)))]))  # fmt: skip
-            conn.send(h11.Data(data=body))
-            conn.send(h11.EndOfMessage())
-            while not isinstance(event := conn.next_event(), h11.EndOfMessage):
-                if event is h11.NEED_DATA:
-                    conn.receive_data(await stream.receive_some(65536))
-            conn.start_next_cycle()
 
 
 def run(argv: list[str]) -> int:
