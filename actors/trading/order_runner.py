@@ -164,8 +164,6 @@ class OrderRunner:
         ):
             return None
         try:
-            expected = getattr(gate.client, "expected_order_id", None)
-            order_id = str(expected(intent)) if expected is not None else ""
             started = start(intent)
         except Exception as exc:
             log.debug("order %s not sent from the executor's step: %r",
@@ -174,8 +172,15 @@ class OrderRunner:
         if started is None:
             return None
         gate.bucket.reserve()  # a token is there (checked above); no schedule point since
-        if order_id:  # no fill can have been read yet: nothing ran since the write
-            self.tracker.link(intent.client_order_id, order_id)
+        # The venue's id (Polymarket: the order hash) is linked after the write, off the
+        # order's way out, and still before any fill can be read: nothing else has run.
+        expected = getattr(gate.client, "expected_order_id", None)
+        if expected is not None:
+            try:
+                self.tracker.link(intent.client_order_id, str(expected(intent)))
+            except Exception as exc:  # the REST reply links it instead (see _accepted)
+                log.warning("order %s: its venue id could not be computed: %r",
+                            intent.client_order_id, exc)  # fmt: skip
         self._count("sent")
         self._count("sent_now")
         finish = gate.client.finish_place  # type: ignore[attr-defined]

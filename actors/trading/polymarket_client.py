@@ -50,11 +50,20 @@ class _PBalance(msgspec.Struct):
     balance: str = "0"
 
 
-def sim_order_hash(order_json: bytes) -> str:
-    """The simulated venue's order id: sha256 over the order object with sorted keys (the
-    real venue's id is the EIP-712 hash, computed by the signing library)."""
-    obj = msgspec.json.decode(order_json)
-    return "0x" + hashlib.sha256(msgspec.json.encode(obj, order="sorted")).hexdigest()
+def sim_order_hash(order: pwire.SignedOrder) -> str:
+    """The simulated venue's order id: sha256 over the order's JSON object with sorted keys
+    (msgspec sorts a struct's fields by their wire names; the real venue's id is the
+    EIP-712 hash, computed by the signing library)."""
+    return "0x" + hashlib.sha256(msgspec.json.encode(order, order="sorted")).hexdigest()
+
+
+@attrs.define(slots=True)
+class _Memo:
+    """One order's request body, and its venue id once something asked for it."""
+
+    body: bytes
+    order: pwire.SignedOrder
+    order_id: str = ""
 
 
 def poly_l2_headers(
@@ -79,14 +88,14 @@ class PolymarketClient(OrderEntry):
     http: httpx.AsyncClient
     owner: str = "00000000-0000-4000-8000-00000000517a"
     address: str = _PAPER_ADDRESS
-    order_id_fn: Callable[[bytes], str] = sim_order_hash
+    order_id_fn: Callable[[pwire.SignedOrder], str] = sim_order_hash
     send_times: SendTimes | None = None  # set by the executor: when orders hit the socket
     tick: int = 10_000
     venue: Venue = Venue.POLYMARKET
     # Bodies are memoized per client order id so a resend is byte-identical (same hash).
-    _bodies: dict[str, tuple[bytes, str]] = attrs.field(factory=dict)
+    _bodies: dict[str, _Memo] = attrs.field(factory=dict)
 
-    def _body(self, intent: OrderIntent) -> tuple[bytes, str]:
+    def _memo(self, intent: OrderIntent) -> _Memo:
         memo = self._bodies.get(intent.client_order_id)
         if memo is not None:
             return memo
@@ -104,9 +113,13 @@ class PolymarketClient(OrderEntry):
                 order=order, owner=self.owner, order_type=_TYPES[intent.time_in_force]
             )
         )
-        order_id = self.order_id_fn(msgspec.json.encode(order))
-        self._bodies[intent.client_order_id] = (body, order_id)
-        return body, order_id
+        memo = self._bodies[intent.client_order_id] = _Memo(body, order)
+        return memo
+
+    def _order_id(self, memo: _Memo) -> str:
+        if not memo.order_id:  # hashed on first use: after the write, on the same-step path
+            memo.order_id = self.order_id_fn(memo.order)
+        return memo.order_id
 
     def forget(self, client_order_id: str) -> None:
         """The order reached a final state: it is neither resent nor looked up again, so
@@ -116,14 +129,14 @@ class PolymarketClient(OrderEntry):
     def expected_order_id(self, intent: OrderIntent) -> str:
         """The venue's id of this order, known before it is sent (the order hash): the
         user channel may report its fills before the REST reply arrives."""
-        return self._body(intent)[1]
+        return self._order_id(self._memo(intent))
 
     def order_parts(self, intent: OrderIntent) -> tuple[str, bytes, dict[str, str]]:
-        return "/order", self._body(intent)[0], {"content-type": "application/json"}
+        return "/order", self._memo(intent).body, {"content-type": "application/json"}
 
     def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
         """What the venue's reply to a post-order request says about the order."""
-        order_id = self._body(intent)[1]
+        order_id = self.expected_order_id(intent)
         decoded = pwire.decode_post_order_response(resp.content)
         if not (resp.status_code == 200 and decoded.success):
             out = pwire.order_outcome(decoded, intent.client_order_id, intent.instrument,
@@ -151,7 +164,7 @@ class PolymarketClient(OrderEntry):
         memo = self._bodies.get(client_order_id)
         if memo is None:
             raise Ambiguous(f"no local record of {client_order_id}: cannot compute its hash")
-        order_id = memo[1]
+        order_id = self._order_id(memo)
         resp = await request(self.http, "GET", f"/data/order/{order_id}")
         if resp.status_code == 404:
             return None

@@ -216,6 +216,28 @@ async def test_both_legs_are_written_in_one_step_and_executed_once(sim: SimVenue
 
 
 @pytest.mark.slow
+async def test_a_polymarket_leg_is_linked_to_the_venues_order_id_in_the_same_step(
+    sim: SimVenue,
+) -> None:
+    """The order hash is computed after the write (off the order's way out) but before the
+    step ends, so a user-channel fill that beats the REST reply still finds its order."""
+    h = Harness(sim)
+    await warm(h)
+    req = two_legs(sim, "link")
+    sent = send_legs_now(req, h.runner, h.control)
+    assert sent is not None
+    assert 0 in sent
+    coid = req.intents[0].client_order_id
+    linked = [v for v, c in h.runner.tracker.by_venue_order.items() if c == coid]
+    assert len(linked) == 1
+    with trio.fail_after(10):
+        report = await execute_legs(req, h.runner, h.control, h.settings, sent)
+    assert report.outcome is ExecutionOutcome.COMPLETE, report
+    assert linked[0] in sim.exchange.orders  # the sim keys the order by the same hash
+    await h.aclose()
+
+
+@pytest.mark.slow
 async def test_a_leg_whose_gate_is_not_ready_goes_the_usual_way(sim: SimVenue) -> None:
     h = Harness(sim)
     await warm(h)
