@@ -70,7 +70,7 @@ class TradingControl:
             "trading_state": self.ladder.state.label,
             "trading_reason": self.ladder.reason,
             "holds": dict(self.ladder.holds),
-            "ladder_changes": len(self.ladder.history),
+            "ladder_changes": self.ladder.changes,
         }
         for name, fn in self.stats_sources.items():
             out[name] = fn()

@@ -11,6 +11,7 @@ locks) and write only through its control methods.
 
 from __future__ import annotations
 
+import collections
 import enum
 from collections.abc import Callable
 
@@ -59,9 +60,13 @@ class LadderChange:
     reason: str
 
 
+HISTORY_KEPT = 1000  # a flapping source (watchdog, kill-switch file) must not grow it forever
+
+
 @attrs.define
 class TradingLadder:
-    """The latched state, the *holds* and a history of every change.
+    """The latched state, the *holds* and the recent changes (the last
+    :data:`HISTORY_KEPT`; ``changes`` counts them all, and listeners see every one).
 
     ``latched`` only moves up until :meth:`resume`. A *hold* (start-up reconciliation
     pending, kill-switch file present) forces HALTED while it exists without latching and
@@ -72,7 +77,10 @@ class TradingLadder:
     latched_reason: str = "initial"
     source: str = "config"
     holds: dict[str, str] = attrs.field(factory=dict)
-    history: list[LadderChange] = attrs.field(factory=list)
+    history: collections.deque[LadderChange] = attrs.field(
+        factory=lambda: collections.deque(maxlen=HISTORY_KEPT)
+    )
+    changes: int = 0
     listeners: list[Callable[[LadderChange], None]] = attrs.field(factory=list)
     clock: Callable[[], float] = attrs.field(default=lambda: 0.0)
 
@@ -134,5 +142,6 @@ class TradingLadder:
     def _changed(self, old: TradingState, reason: str, source: str) -> None:
         change = LadderChange(self.clock(), old, self.state, source, reason)
         self.history.append(change)
+        self.changes += 1
         for listener in list(self.listeners):
             listener(change)

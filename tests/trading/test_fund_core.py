@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.trading.checks import Rejection, RejectReason
-from actors.trading.ladder import TradingLadder, TradingState
+from actors.trading.ladder import HISTORY_KEPT, LadderChange, TradingLadder, TradingState
 from actors.trading.ledger import OrderPhase
 from actors.trading.messages import ExecutionRequest, OrderFinal
 from actors.trading.venue_clients import AccountSnapshot
@@ -160,6 +160,20 @@ def test_ladder_is_latched_and_holds_block_resume() -> None:
     assert ladder.state is TradingState.HALTED  # still latched until an explicit resume
     assert ladder.resume() == (True, "resumed")
     assert ladder.state is TradingState.ACTIVE
+
+
+def test_ladder_keeps_recent_changes_and_counts_all_of_them() -> None:
+    seen: list[LadderChange] = []
+    ladder = TradingLadder(listeners=[seen.append])
+    flaps = HISTORY_KEPT + 50
+    for i in range(flaps):  # a flapping source: halt, resume, halt, ...
+        ladder.escalate(TradingState.HALTED, f"flap {i}", "watchdog")
+        ladder.resume()
+    assert ladder.changes == 2 * flaps
+    assert len(seen) == 2 * flaps  # listeners (storage) still see every change
+    assert len(ladder.history) == HISTORY_KEPT
+    assert ladder.history[-1] == seen[-1]
+    assert ladder.history[0] == seen[-HISTORY_KEPT]
 
 
 def test_fills_and_releases_keep_conservation_and_dedupe() -> None:
