@@ -22,9 +22,10 @@ the market bench.
 
 Floor (same run, measured first, in the bench's own process): one decode of a sim frame of
 the same size with msgspec + four raw mailbox hops (feed -> cache -> detector -> fund
-manager -> executor, the same Mailbox type, one message in flight) + one ``send`` of an
-order request's bytes, serialized beforehand, on a connected socket to the REST port of a
-sim child process (``bench.trading_bench.raw_send_floor``). That sim process is
+manager -> executor, the same Mailbox type, one message in flight; printed back to back
+and paced one a millisecond, ``bench.floors``) + one ``send`` of an order request's bytes,
+serialized beforehand, on a connected socket to the REST port of a sim child process
+(``bench.floors.raw_send_floor``). That sim process is
 the floor's own, started the same way as the pipeline's (``open_sim_process``) but quiet
 (one market, 10 updates/s, no windows): the pipeline's sim lives and dies inside
 ``run_app``, one per offered rate, and the raw call's figure (client side, up to the write)

@@ -23,9 +23,9 @@ def _hist() -> HdrHistogram:
 async def raw_hops(count: int, n: int, pace_s: float = 0.0) -> HdrHistogram:
     """``n`` messages through ``count`` raw mailbox hops (the actors' Mailbox, BLOCK: the
     sender, ``count - 1`` relays, a sink), µs from the send to the sink's receive, one
-    message in flight. ``pace_s`` 0: the
-    next message goes as soon as the last arrived (the loop never idles, caches stay
-    warm); else after ``pace_s`` of idle loop, as ticks arrive at a steady rate."""
+    message in flight. ``pace_s`` 0: the next message goes as soon as the last arrived
+    (the loop never idles, caches stay warm); else after ``pace_s`` of idle loop, as
+    ticks arrive at a steady rate."""
     hist = _hist()
     boxes: list[Mailbox[int]] = [Mailbox(f"h{i}", 8, OverflowPolicy.BLOCK) for i in range(count)]
     arrived = trio.Event()
@@ -35,7 +35,6 @@ async def raw_hops(count: int, n: int, pace_s: float = 0.0) -> HdrHistogram:
             await dst.send(await src.receive())
 
     async def sink() -> None:
-        nonlocal arrived
         while True:
             t0 = await boxes[-1].receive()
             hist.record_value(max(1, (time.monotonic_ns() - t0) // 1000))
