@@ -8,8 +8,8 @@ follow it.
 The hash runs once per entry (up to ~15k times a second at full load), so the wire state
 is kept in the shape the hash needs: every level's compact JSON fragment is encoded once
 when it changes, each side keeps its prices sorted (``bisect``) and its joined JSON list,
-and the hash input is one f-string over those cached pieces. ``book_hash`` below is the
-plain statement of the algorithm; ``AssetWire.hash_input`` produces the same bytes.
+and the hash input is one f-string over those cached pieces; the tests check its bytes
+against an independent statement of the algorithm (``tests/sim/helpers.py``).
 """
 
 from __future__ import annotations
@@ -122,33 +122,6 @@ class AssetWire:
             f'"min_order_size":"{MIN_ORDER_SIZE}","tick_size":"{price_text(self.market.poly_tick)}",'
             f'"neg_risk":false,"last_trade_price":"{self.last_trade_price}"}}'
         ).encode()
-
-
-def book_hash(
-    market: str,
-    asset_id: str,
-    timestamp: str,
-    bids: list[dict[str, str]],
-    asks: list[dict[str, str]],
-    tick_size: str,
-    last_trade_price: str,
-    min_order_size: str = MIN_ORDER_SIZE,
-    neg_risk: bool = False,
-) -> str:
-    """SHA-1 over the compact JSON of the documented fields, ``hash`` empty (VENUES 1.9)."""
-    doc = {
-        "market": market,
-        "asset_id": asset_id,
-        "timestamp": timestamp,
-        "hash": "",
-        "bids": bids,
-        "asks": asks,
-        "min_order_size": min_order_size,
-        "tick_size": tick_size,
-        "neg_risk": neg_risk,
-        "last_trade_price": last_trade_price,
-    }
-    return hashlib.sha1(_enc.encode(doc)).hexdigest()
 
 
 class PolyWire:
@@ -290,4 +263,4 @@ def rest_book(wire: PolyWire, asset_id: str, ts_ms: int) -> dict[str, Any]:
     }
 
 
-__all__ = ["ONE", "AssetWire", "PolyWire", "book_hash", "encode", "price_text", "rest_book"]
+__all__ = ["ONE", "AssetWire", "PolyWire", "encode", "price_text", "rest_book"]
