@@ -204,26 +204,14 @@ class BookView:
 
     def top(self, depth: int = 5) -> TopOfBook:
         """An immutable top-of-book with up to ``depth`` levels per side."""
-        bids = _take(self.bid_levels(), depth)
-        asks = _take(self.ask_levels(), depth)
-        bid = bids[0] if bids else Level(0, 0)
-        ask = asks[0] if asks else Level(0, 0)
-        stale_reason = self._stale_reason()
-        if not stale_reason and bids and asks and bid.price >= ask.price:
-            stale_reason = "crossed"
-        return TopOfBook(
-            instrument=self.instrument,
-            bid=bid.price,
-            bid_size=bid.size,
-            ask=ask.price,
-            ask_size=ask.size,
-            bids=bids,
-            asks=asks,
-            venue_ts_ms=self._venue_ts_ms(),
-            recv_ns=self._recv_ns(),
-            version=self._version(),
-            stale=bool(stale_reason),
-            stale_reason=stale_reason,
+        return _top_of_book(
+            self.instrument,
+            _take(self.bid_levels(), depth),
+            _take(self.ask_levels(), depth),
+            self._stale_reason(),
+            self._venue_ts_ms(),
+            self._recv_ns(),
+            self._version(),
         )
 
     def _stale_reason(self) -> str:
@@ -237,6 +225,36 @@ class BookView:
 
     def _version(self) -> int:
         raise NotImplementedError
+
+
+def _top_of_book(
+    instrument: InstrumentId,
+    bids: tuple[Level, ...],
+    asks: tuple[Level, ...],
+    stale_reason: str,
+    venue_ts_ms: int,
+    recv_ns: int,
+    version: int,
+) -> TopOfBook:
+    """The snapshot of a book's best levels; a crossed book is stale ("crossed")."""
+    bid = bids[0] if bids else _EMPTY
+    ask = asks[0] if asks else _EMPTY
+    if not stale_reason and bids and asks and bid.price >= ask.price:
+        stale_reason = "crossed"
+    return TopOfBook(
+        instrument=instrument,
+        bid=bid.price,
+        bid_size=bid.size,
+        ask=ask.price,
+        ask_size=ask.size,
+        bids=bids,
+        asks=asks,
+        venue_ts_ms=venue_ts_ms,
+        recv_ns=recv_ns,
+        version=version,
+        stale=bool(stale_reason),
+        stale_reason=stale_reason,
+    )
 
 
 def _take(levels: Iterator[tuple[int, int]], depth: int) -> tuple[Level, ...]:
@@ -312,26 +330,14 @@ class L2Book(BookView):
 
     def top(self, depth: int = 5) -> TopOfBook:
         """:meth:`BookView.top` from the ladders' cached level tuples (same result)."""
-        bids = self.bids.top_levels(depth)
-        asks = self.asks.top_levels(depth)
-        bid = bids[0] if bids else _EMPTY
-        ask = asks[0] if asks else _EMPTY
-        stale_reason = self.stale_reason
-        if not stale_reason and bids and asks and bid.price >= ask.price:
-            stale_reason = "crossed"
-        return TopOfBook(
-            instrument=self.instrument,
-            bid=bid.price,
-            bid_size=bid.size,
-            ask=ask.price,
-            ask_size=ask.size,
-            bids=bids,
-            asks=asks,
-            venue_ts_ms=self.venue_ts_ms,
-            recv_ns=self.recv_ns,
-            version=self.version,
-            stale=bool(stale_reason),
-            stale_reason=stale_reason,
+        return _top_of_book(
+            self.instrument,
+            self.bids.top_levels(depth),
+            self.asks.top_levels(depth),
+            self.stale_reason,
+            self.venue_ts_ms,
+            self.recv_ns,
+            self.version,
         )
 
     def apply(self, msg: BookSnapshot | BookDelta) -> bool:
