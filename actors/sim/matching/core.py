@@ -58,6 +58,25 @@ class ExchangeCore:
 
     # -- shared matching ----------------------------------------------------------------
 
+    def _record_fill(
+        self, venue: str, order: Order, price: int, qty: int, notional: int, fee: int,
+        taker: bool, id_prefix: str,
+    ) -> tuple[str, int]:  # fmt: skip
+        """Book a fill on the order itself (the account is the venue's own business);
+        returns the trade id and the fill's time."""
+        order.filled += qty
+        if taker:
+            order.taker_fees += fee
+            order.taker_cost += notional
+        else:
+            order.maker_cost += notional
+        now = self.clock()
+        order.updated_ms = now
+        trade_id = self._id(id_prefix)
+        order.trade_ids.append(trade_id)
+        self.trades.append((venue, order.instrument, price, qty))
+        return trade_id, now
+
     def _crosses(self, order: Order, book_price: int, to_order: Callable[[int], int]) -> bool:
         p = to_order(book_price)
         return p <= order.price if order.buy else p >= order.price

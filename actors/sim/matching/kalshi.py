@@ -111,17 +111,8 @@ class KalshiOrders(ExchangeCore):
         else:
             acct.cash += notional - fee
             acct.positions[key] = acct.positions.get(key, 0) - qty
-        order.filled += qty
-        if taker:
-            order.taker_fees += fee
-            order.taker_cost += notional
-        else:
-            order.maker_cost += notional
-        now = self.clock()
-        order.updated_ms = now
-        trade_id = self._id("ktrade")
-        order.trade_ids.append(trade_id)
-        self.trades.append(("kalshi", order.instrument, price, qty))
+        trade_id, now = self._record_fill("kalshi", order, price, qty, notional, fee, taker,
+                                          "ktrade")  # fmt: skip
         yes_price = price if order.outcome == "yes" else ONE - price
         bid = (order.outcome == "yes") == order.buy
         position = acct.positions.get(f"{order.instrument}:yes", 0) - acct.positions.get(

@@ -139,17 +139,8 @@ class PolymarketOrders(ExchangeCore):
         if failing:
             acct.cash = cash_before
             acct.positions[order.instrument] = held_before
-        order.filled += qty
-        if taker:
-            order.taker_fees += fee
-            order.taker_cost += notional
-        else:
-            order.maker_cost += notional
-        now = self.clock()
-        order.updated_ms = now
-        trade_id = self._id("trade")
-        order.trade_ids.append(trade_id)
-        self.trades.append(("polymarket", order.instrument, price, qty))
+        trade_id, now = self._record_fill("polymarket", order, price, qty, notional, fee, taker,
+                                          "trade")  # fmt: skip
         side = "BUY" if order.buy else "SELL"
         opposite = "SELL" if order.buy else "BUY"
         outcome = "Yes" if order.outcome == "yes" else "No"
