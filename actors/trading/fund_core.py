@@ -25,6 +25,7 @@ from actors.trading.checks import (
 )
 from actors.trading.control import TradingControl
 from actors.trading.fees import FeeBook
+from actors.trading.fund_stats import fund_statistics
 from actors.trading.ids import leg_order_id
 from actors.trading.ledger import Ledger, OrderPhase, TrackedOrder
 from actors.trading.messages import (
@@ -207,7 +208,7 @@ class FundCore:
                 trigger_recv_ns=opp.trigger_recv_ns,
             )
             intents.append(intent)
-            self._order_record(intent, OrderState.PENDING, "", 0, "")
+            self._order_update(coid, OrderState.PENDING, "", "")
         self.accepted += 1
         self._record(
             OpportunityRecord(
@@ -279,7 +280,7 @@ class FundCore:
                 )
                 opp_id = it.opportunity_id
                 self.seen_opportunities[opp_id] = self.seen_opportunities.get(opp_id, 0) + 1
-                self._order_record(it, OrderState.PENDING, "unwind", 0, "")
+                self._order_update(it.client_order_id, OrderState.PENDING, "unwind", "")
         elif isinstance(msg, ExecutionReport):
             self.outcomes[f"execution:{msg.outcome.value}"] += 1
             if msg.outcome is ExecutionOutcome.NAKED:
@@ -462,54 +463,7 @@ class FundCore:
     # ----------------------------------------------------------- statistics
 
     def statistics(self) -> dict[str, Any]:
-        led = self.ledger
-        return {
-            "accepted": self.accepted,
-            "rejects": dict(self.rejects),
-            "clipped": dict(self.clipped),
-            "clipped_total": sum(self.clipped.values()),
-            "clipped_size_original": format_units(self.clipped_size_original),
-            "clipped_size_approved": format_units(self.clipped_size_approved),
-            "last_clips": list(self.last_clips),
-            "outcomes": dict(self.outcomes),
-            "cash": {str(v): format_units(c) for v, c in led.cash.items()},
-            "reserved": {str(v): format_units(c) for v, c in led.reserved.items()},
-            "open_positions": len(led.open_position_instruments()),
-            "open_orders": len(led.open_orders()),
-            "ambiguous_orders": sum(
-                1 for o in led.live.values() if o.phase is OrderPhase.AMBIGUOUS
-            ),
-            "exposure_total": format_units(sum(led.exposures().values())),
-            "realized_pnl": format_units(led.realized_pnl),
-            "fees_paid": format_units(led.fees_paid),
-            "daily_loss": format_units(led.daily_loss()),
-            "fills": led.fills_applied,
-            "fills_fee_estimated": self.fee_book.estimated,
-            "positions": {
-                i.key(): format_units(p.size) for i, p in led.positions.items() if p.size
-            },
-            "fills_duplicate": self.fills_duplicate,
-            "fills_failed": self.fills_failed,
-            "fills_reversed": self.fills_reversed,
-            "fills_failed_unbooked": self.fills_failed_unbooked,
-            "fills_unknown_order": led.unknown_order_fills,
-            "retention": {
-                "orders": len(led.orders),
-                "done": len(self.done_queue),
-                "booked_fills": len(led.booked),
-                "seen_fills": len(self.seen_fills),
-                "failed_fills": len(self.failed_fills),
-                "orderless_fills": len(self.orderless_fills),
-                "opportunities": len(self.seen_opportunities),
-                "retired_orders": self.retired_orders,
-                "retired_fills": self.retired_fills,
-                "retired_early": self.retired_early,
-                "remembered_retired": len(self.retired),
-                "forgotten_retired": self.retired.forgotten,
-                "late_after_retire": dict(self.late_after_retire),
-            },
-            "conserved": led.conserved(),
-        }
+        return fund_statistics(self)
 
     def checkpoint(self) -> FundCheckpointRecord:
         self._maybe_roll_day()  # the daily counters must belong to the day recorded
@@ -521,29 +475,9 @@ class FundCore:
         if self.sink is not None:
             self.sink(record)
 
-    def _order_record(
-        self, intent: OrderIntent, state: OrderState, reason: str, filled: int, venue_id: str
-    ) -> None:
-        if self.sink is None:
-            return
-        self.sink(
-            OrderRecord(
-                client_order_id=intent.client_order_id,
-                venue_order_id=venue_id,
-                opportunity_id=intent.opportunity_id,
-                instrument=intent.instrument,
-                side=intent.side,
-                limit_price=intent.limit_price,
-                size=intent.size,
-                filled_size=filled,
-                state=state,
-                reason=reason,
-                updated_ns=self.clock_ns(),
-                wall_ms=self.wall_ms(),
-            )
-        )
-
     def _order_update(self, coid: str, state: OrderState, reason: str, venue_id: str) -> None:
+        """Record the ledger's order ``coid`` (reserved first, so it is always there) at
+        ``state``."""
         order = self.ledger.orders.get(coid)
         if self.sink is None or order is None:
             return
@@ -563,6 +497,3 @@ class FundCore:
                 wall_ms=self.wall_ms(),
             )
         )
-
-
-# ====================================================================== actor

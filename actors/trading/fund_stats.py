@@ -1,0 +1,63 @@
+"""The fund manager's figures for ``statistics()``, the control endpoint and metrics:
+counters, the books' totals and what retention keeps (read-only over a FundCore)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from actors.trading.ledger import OrderPhase
+from protocols.fixed import format_units
+
+if TYPE_CHECKING:
+    from actors.trading.fund_core import FundCore
+
+
+def fund_statistics(core: FundCore) -> dict[str, Any]:
+    led = core.ledger
+    return {
+        "accepted": core.accepted,
+        "rejects": dict(core.rejects),
+        "clipped": dict(core.clipped),
+        "clipped_total": sum(core.clipped.values()),
+        "clipped_size_original": format_units(core.clipped_size_original),
+        "clipped_size_approved": format_units(core.clipped_size_approved),
+        "last_clips": list(core.last_clips),
+        "outcomes": dict(core.outcomes),
+        "cash": {str(v): format_units(c) for v, c in led.cash.items()},
+        "reserved": {str(v): format_units(c) for v, c in led.reserved.items()},
+        "open_positions": len(led.open_position_instruments()),
+        "open_orders": len(led.open_orders()),
+        "ambiguous_orders": sum(
+            1 for o in led.live.values() if o.phase is OrderPhase.AMBIGUOUS
+        ),
+        "exposure_total": format_units(sum(led.exposures().values())),
+        "realized_pnl": format_units(led.realized_pnl),
+        "fees_paid": format_units(led.fees_paid),
+        "daily_loss": format_units(led.daily_loss()),
+        "fills": led.fills_applied,
+        "fills_fee_estimated": core.fee_book.estimated,
+        "positions": {
+            i.key(): format_units(p.size) for i, p in led.positions.items() if p.size
+        },
+        "fills_duplicate": core.fills_duplicate,
+        "fills_failed": core.fills_failed,
+        "fills_reversed": core.fills_reversed,
+        "fills_failed_unbooked": core.fills_failed_unbooked,
+        "fills_unknown_order": led.unknown_order_fills,
+        "retention": {
+            "orders": len(led.orders),
+            "done": len(core.done_queue),
+            "booked_fills": len(led.booked),
+            "seen_fills": len(core.seen_fills),
+            "failed_fills": len(core.failed_fills),
+            "orderless_fills": len(core.orderless_fills),
+            "opportunities": len(core.seen_opportunities),
+            "retired_orders": core.retired_orders,
+            "retired_fills": core.retired_fills,
+            "retired_early": core.retired_early,
+            "remembered_retired": len(core.retired),
+            "forgotten_retired": core.retired.forgotten,
+            "late_after_retire": dict(core.late_after_retire),
+        },
+        "conserved": led.conserved(),
+    }
