@@ -27,9 +27,9 @@ from actors.observability import DB_WRITER_FIELDS, ControlPlane, ControlServer, 
 from actors.observability.logging import configure_logging
 from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
+from actors.storage.checkpoint_load import load_fund_checkpoint
 from actors.storage.database import Database, open_database
 from actors.storage.sink import StorageSink
-from actors.storage.tables import load_fund_checkpoint
 from actors.tick_sampler import TickSampler
 from actors.trading.fund_manager import CheckpointLoader
 from actors.trading_tree import TradingHandles, build_trading_path

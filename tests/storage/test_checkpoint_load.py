@@ -9,9 +9,9 @@ from pathlib import Path
 import msgspec
 import trio
 
+from actors.storage.checkpoint_load import instrument_from_key, load_fund_checkpoint
 from actors.storage.database import open_database
 from actors.storage.migrations import apply_migrations, load_migrations
-from actors.storage.tables import instrument_from_key, load_fund_checkpoint
 from protocols.messages import FundCheckpointRecord
 from tests.storage.helpers import INSTR, INSTR2, NOW_MS, checkpoint, fast_config, running_writer
 
