@@ -232,7 +232,17 @@ class Mailbox(Generic[T]):
 
     async def receive_batch(self, max_items: int = 1024) -> list[T]:
         """Wait for one message, then take whatever else is pending, up to ``max_items``."""
-        batch = [await self.receive()]
+        first = await self.receive()
+        batch = self.receive_batch_nowait(max_items - 1)
+        batch.insert(0, first)
+        return batch
+
+    def receive_batch_nowait(self, max_items: int = 1024) -> list[T]:
+        """Whatever is pending, oldest first, up to ``max_items``; empty when nothing is
+        (for a consumer that polls on its own clock and must not be woken per message)."""
+        batch: list[T] = []
+        if max_items < 1:
+            return batch
         rx = self._rx
         if rx is not None:
             nowait = rx.receive_nowait
@@ -241,7 +251,7 @@ class Mailbox(Generic[T]):
                     batch.append(nowait())
             except trio.WouldBlock:
                 pass
-            self._received += len(batch) - 1
+            self._received += len(batch)
             return batch
         if self._key is not None:
             popitem = self._pending.popitem
@@ -251,8 +261,8 @@ class Mailbox(Generic[T]):
             popleft = self._queue.popleft
             while self._queue and len(batch) < max_items:
                 batch.append(popleft())
-        self._received += len(batch) - 1
-        if self._not_full:
+        self._received += len(batch)
+        if batch and self._not_full:
             self._not_full.unpark_all()
         return batch
 

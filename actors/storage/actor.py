@@ -2,8 +2,10 @@
 
 Modes:
 
-* **direct**: each batch (``batch_max_rows`` or ``batch_max_age_s``, whichever first) is
-  written straight to Postgres (COPY for append tables, upserts for keyed ones).
+* **direct**: the writer takes what its mailbox holds every ``batch_max_age_s`` (up to
+  ``batch_max_rows`` at a time, back to back while batches come full; at once for a flush
+  request) and writes it straight to Postgres (COPY for append tables, upserts for keyed
+  ones). Records do not wake it one by one (see ``actors.storage.sink``).
 * **spilling**: entered when a write fails transiently, when the mailbox passes
   ``spill_watermark``, or at start-up when journal segments exist (a previous crash or
   outage). Batches are appended to the fsynced journal instead; a replay task seals the
@@ -129,32 +131,38 @@ class DbWriter(Actor):
     # ------------------------------------------------------------------ consuming
 
     async def _consume_loop(self, ctx: ActorContext) -> None:
+        """Poll the mailbox every ``batch_max_age_s`` (at once while batches come full, or
+        when ``sink.urgent`` says a flush or an overflow is waiting). Records never wake the
+        writer one by one: its step stays out of the trading path's scheduler rounds."""
         cfg = self.config
-        mailbox = self.sink.mailbox
+        sink = self.sink
         while True:
-            if self.sink.overflow:
+            if sink.overflow:
                 await self._drain_overflow()
-            items: list[Any] = await mailbox.receive_batch(cfg.batch_max_rows)
-            deadline = trio.current_time() + cfg.batch_max_age_s
-            while len(items) < cfg.batch_max_rows and not isinstance(items[-1], FlushRequest):
-                more: list[Any] = []
-                with trio.move_on_at(deadline):
-                    more = await mailbox.receive_batch(cfg.batch_max_rows - len(items))
-                if not more:
-                    break
-                items.extend(more)
-            envs: list[Envelope] = []
-            for item in items:
-                if isinstance(item, FlushRequest):
-                    await self._flush(envs)
-                    envs = []
-                    if self.sink.overflow:
-                        await self._drain_overflow()
-                    item.done.set()
-                else:
-                    envs.append((self._rid(), item))
-            await self._flush(envs)
+            items: list[Any] = sink.mailbox.receive_batch_nowait(cfg.batch_max_rows)
+            if items:
+                await self._write_items(items)
             ctx.heartbeat()
+            if len(items) == cfg.batch_max_rows:
+                await trio.lowlevel.checkpoint()
+                continue
+            if not sink.urgent.is_set():
+                with trio.move_on_after(cfg.batch_max_age_s):
+                    await sink.urgent.wait()
+            sink.urgent = trio.Event()
+
+    async def _write_items(self, items: list[Any]) -> None:
+        envs: list[Envelope] = []
+        for item in items:
+            if isinstance(item, FlushRequest):
+                await self._flush(envs)
+                envs = []
+                if self.sink.overflow:
+                    await self._drain_overflow()
+                item.done.set()
+            else:
+                envs.append((self._rid(), item))
+        await self._flush(envs)
 
     async def _drain_overflow(self) -> None:
         overflow = self.sink.overflow
@@ -289,10 +297,9 @@ class DbWriter(Actor):
         """The ``flush-storage`` task: everything queued goes to Postgres (or the journal),
         then the journal is replayed while time remains. Bounded; never hangs."""
         cfg = self.config
-        mailbox = self.sink.mailbox
         request = FlushRequest()
         with trio.move_on_after(cfg.flush_timeout_s * 0.6):
-            await mailbox.send(request)
+            await self.sink.send_flush_request(request)
             await request.done.wait()
         if not request.done.is_set():
             await self._emergency_journal()

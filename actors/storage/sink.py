@@ -5,6 +5,11 @@
 the database is slow), an append to an in-memory overflow list instead. The writer drains
 the overflow first and straight to the fsynced journal, so a producer never blocks and a
 record is never dropped. The sink outlives writer restarts and carries the statistics.
+
+A record does not wake the writer: it polls the mailbox on its own clock (every
+``batch_max_age_s``), so persisting an order record never puts the writer's step between
+the fund manager and the executor in the same scheduler round. Only what cannot wait wakes
+it, through ``urgent``: a flush request, or an overflow.
 """
 
 from __future__ import annotations
@@ -88,6 +93,7 @@ class StorageSink:
     overflow: collections.deque[Any] = attrs.field(factory=collections.deque)
     stats: WriterStats = attrs.field(factory=WriterStats)
     overflowed: int = 0
+    urgent: trio.Event = attrs.field(factory=trio.Event)
 
     def put(self, record: Any) -> None:
         """Queue ``record`` for storage. Never blocks, never raises on a full mailbox."""
@@ -96,6 +102,7 @@ class StorageSink:
         except trio.WouldBlock:
             self.overflow.append(record)
             self.overflowed += 1
+            self.urgent.set()
 
     __call__ = put  # usable directly as a callback, e.g. open_tree(on_event=sink)
 
@@ -108,8 +115,13 @@ class StorageSink:
         """Wait until everything put before this call is durable (tests, benchmarks,
         shutdown of a producer). Waits on a full mailbox; not for the hot path."""
         request = FlushRequest()
-        await self.mailbox.send(request)
+        await self.send_flush_request(request)
         await request.done.wait()
+
+    async def send_flush_request(self, request: FlushRequest) -> None:
+        """Queue ``request`` behind everything put so far and wake the writer for it."""
+        await self.mailbox.send(request)
+        self.urgent.set()
 
     def statistics(self) -> StorageStats:
         s = self.stats

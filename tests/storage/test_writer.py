@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import trio
+import trio.testing
 
 from actors.storage.actor import db_writer_child
 from actors.storage.database import open_database
@@ -210,6 +211,32 @@ async def test_mailbox_overflow_goes_to_the_journal(db_dsn: str, tmp_path: Path)
                 await wait_until(lambda: sink.statistics().mode == "direct")
             assert await db.run(_count("SELECT count(DISTINCT recv_ns) FROM ticks")) == 500
             assert await db.run(_count("SELECT count(*) FROM ticks")) == 500
+
+
+async def test_records_wait_for_the_writers_clock_and_a_flush_wakes_it(
+    db_dsn: str, tmp_path: Path
+) -> None:
+    """A record does not wake the writer (its step must stay out of the trading path's
+    scheduler rounds): it waits in the mailbox for the writer's next poll. A flush request
+    wakes the writer at once."""
+    cfg = fast_config(batch_max_age_s=30.0)  # the writer's clock: one poll per 30 s
+    durable: list[int] = []
+    with trio.fail_after(20):
+        async with open_database(db_dsn, tmp_path, cfg) as db:
+            hook = lambda envs, via: durable.append(len(envs))  # noqa: E731
+            async with running_writer(db, tmp_path / "journal", cfg, on_durable=hook) as (
+                sink,
+                _,
+            ):
+                await trio.testing.wait_all_tasks_blocked()  # the writer's first poll is done
+                for i in range(3):
+                    sink.put(tick(i))
+                await trio.testing.wait_all_tasks_blocked()
+                assert len(sink.mailbox) == 3  # nobody took them: the writer slept on
+                assert durable == []
+                await sink.flush()  # under fail_after(20): it did not wait for the 30 s poll
+                assert (len(sink.mailbox), sum(durable)) == (0, 3)
+            assert await db.run(_count("SELECT count(*) FROM ticks")) == 3
 
 
 async def test_writer_in_a_tree_flushes_at_shutdown(db_dsn: str, tmp_path: Path) -> None:

@@ -214,6 +214,42 @@ async def test_receive_batch_drains_up_to_max() -> None:
         assert (s.received, s.depth) == (10, 0)
 
 
+def test_receive_batch_nowait_takes_what_is_pending_without_waiting() -> None:
+    for policy in (OverflowPolicy.BLOCK, OverflowPolicy.DROP_OLDEST):
+        mb: Mailbox[int] = Mailbox("q", 100, policy)
+        assert mb.receive_batch_nowait() == []  # empty: no wait, no error
+        for i in range(10):
+            mb.send_nowait(i)
+        assert mb.receive_batch_nowait(4) == [0, 1, 2, 3]
+        assert mb.receive_batch_nowait(0) == []
+        assert mb.receive_batch_nowait() == list(range(4, 10))
+        assert (mb.statistics().received, len(mb)) == (10, 0)
+        _invariant(mb)
+    coalescing: Mailbox[int] = Mailbox("c", 4, OverflowPolicy.COALESCE, key=lambda m: m % 2)
+    for i in (1, 3, 4):
+        coalescing.send_nowait(i)
+    assert coalescing.receive_batch_nowait() == [3, 4]
+    _invariant(coalescing)
+
+
+async def test_receive_batch_nowait_frees_a_blocked_sender() -> None:
+    # BLOCK (a memory channel) hands the waiting sender's message over in the same take;
+    # COALESCE full of distinct keys wakes its parked sender, which then puts it.
+    for mb, first_take in (
+        (Mailbox[int]("b", 2, OverflowPolicy.BLOCK), [0, 1, 2]),
+        (Mailbox[int]("c", 2, OverflowPolicy.COALESCE, key=lambda m: m), [0, 1]),
+    ):
+        mb.send_nowait(0)
+        mb.send_nowait(1)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(mb.send, 2)
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(mb) == 2  # the sender waits for room
+            assert mb.receive_batch_nowait() == first_take
+        assert first_take + mb.receive_batch_nowait() == [0, 1, 2]
+        _invariant(mb)
+
+
 async def test_receive_batch_waits_for_first() -> None:
     mb: Mailbox[int] = Mailbox("q", 4, OverflowPolicy.COALESCE, key=lambda m: m % 2)
     result: list[list[int]] = []
