@@ -401,19 +401,38 @@ class Detector(Actor):
         inbox = self.inbox
         outbox = self.outbox
         metrics = self.metrics
+        unobserved: tuple[list[Opportunity], list[int]] | None = None
         try:
             while True:
                 batch = await inbox.receive_batch(self.max_batch)
                 ctx.heartbeat()
+                if unobserved is not None:
+                    self._observe(*unobserved)
+                    unobserved = None
                 if self.halted:
                     continue
                 opps = engine.update(batch, trio.current_time())
+                if not opps:
+                    continue
                 for opp in opps:
-                    await outbox.send(opp)
-                if metrics is not None and opps:
-                    for opp in opps:
-                        metrics.opportunities.labels(opp.strategy).inc()
-                    for lat in engine.batch_latencies_ns:
-                        metrics.tick_to_opportunity.observe(lat / 1e9)
+                    # BLOCK edge, without a yield of our own when there is room: the fund
+                    # manager then runs in the next scheduler round with no step of ours
+                    # beside it; our metrics wait for the next batch (``unobserved``).
+                    try:
+                        outbox.send_nowait(opp)
+                    except trio.WouldBlock:
+                        await outbox.send(opp)
+                if metrics is not None:
+                    unobserved = (opps, list(engine.batch_latencies_ns))
         finally:
+            if unobserved is not None:
+                self._observe(*unobserved)
             unregister()
+
+    def _observe(self, opps: list[Opportunity], latencies_ns: list[int]) -> None:
+        metrics = self.metrics
+        assert metrics is not None
+        for opp in opps:
+            metrics.opportunities.labels(opp.strategy).inc()
+        for lat in latencies_ns:
+            metrics.tick_to_opportunity.observe(lat / 1e9)

@@ -189,7 +189,12 @@ class FundManager(Actor):
             for opp in batch:
                 result = core.decide(opp)
                 if isinstance(result, ExecutionRequest):
-                    await self.intents.send(result)
+                    # BLOCK edge; no yield of ours when there is room, so the executor
+                    # runs next with no step of this task in the same scheduler round.
+                    try:
+                        self.intents.send_nowait(result)
+                    except trio.WouldBlock:
+                        await self.intents.send(result)
             ctx.heartbeat()
 
     async def _outcome_loop(self, ctx: ActorContext, core: FundCore) -> None:

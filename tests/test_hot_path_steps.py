@@ -1,0 +1,123 @@
+"""A hand-off on the hot path costs the receiver's step and nothing of the sender's: the
+detector and the fund manager put their output with ``send_nowait`` (waiting only on a
+full mailbox), so the next actor runs in the next scheduler round with no step of the
+sender's beside it (Trio runs a round's tasks in either order, so a sender's second step
+there would come first half the time)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import trio
+import trio.lowlevel
+import trio.testing
+
+from actors.detector.actor import Detector
+from actors.observability.metrics import Metrics
+from actors.trading.control import TradingControl
+from actors.trading.fund_manager import FundManager
+from actors.trading.messages import ExecutionRequest
+from protocols.config.market import DetectorConfig, PolymarketMarket
+from protocols.config.trading import ExecutorConfig, FundManagerConfig
+from protocols.messages import InstrumentId, Level, Opportunity, TopOfBook, Venue
+from supervision import Mailbox, OverflowPolicy, ShutdownCoordinator
+from supervision.actor import ActorContext, NodeStatus
+from tests.trading.helpers import NOW, opp
+
+ONE = 1_000_000
+
+
+class _StepCounter(trio.abc.Instrument):
+    """Counts the steps of the tasks whose name ends with ``suffix``."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+        self.steps = 0
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if task.name.endswith(self.suffix):
+            self.steps += 1
+
+
+def _ctx(path: str) -> ActorContext:
+    return ActorContext(
+        path=path,
+        log=logging.LoggerAdapter(logging.getLogger(path)),
+        mailboxes={},
+        shutdown=ShutdownCoordinator(),
+        node=NodeStatus(),
+    )
+
+
+def _top(symbol: str, ask: int, recv_ns: int) -> TopOfBook:
+    asks = (Level(ask, 10 * ONE),)
+    bids = (Level(ask - 50_000, 10 * ONE),)
+    return TopOfBook(
+        instrument=InstrumentId(venue=Venue.POLYMARKET, symbol=symbol),
+        bid=bids[0].price, bid_size=bids[0].size, ask=asks[0].price, ask_size=asks[0].size,
+        bids=bids, asks=asks, venue_ts_ms=1, recv_ns=recv_ns, version=1,
+    )  # fmt: skip
+
+
+async def test_detector_emits_in_one_step_and_counts_it_on_the_next_batch() -> None:
+    config = DetectorConfig(
+        strategies=["complement"], min_edge="0.005", min_profit="0",
+        polymarket=[PolymarketMarket(name="m", yes_token="Y", no_token="N",
+                                     category="geopolitics")],
+    )  # fmt: skip
+    metrics = Metrics()
+    inbox: Mailbox[TopOfBook] = Mailbox(
+        "detector", 64, OverflowPolicy.COALESCE, key=lambda t: t.instrument
+    )
+    outbox: Mailbox[Opportunity] = Mailbox("fund_manager", 4, OverflowPolicy.BLOCK)
+    detector = Detector(config=config, inbox=inbox, outbox=outbox, metrics=metrics)
+    counter = _StepCounter("detector")
+
+    def counted() -> float | None:
+        return metrics.registry.get_sample_value(
+            "arbtree_opportunities_total", {"strategy": "complement"}
+        )
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(detector.run, _ctx("market/detector"), name="detector")
+        await trio.testing.wait_all_tasks_blocked()
+        trio.lowlevel.add_instrument(counter)
+        now = time.monotonic_ns()
+        inbox.send_nowait(_top("Y", 450_000, now))
+        inbox.send_nowait(_top("N", 500_000, now))  # 0.45 + 0.50 < 1: an opportunity
+        await trio.testing.wait_all_tasks_blocked()
+        assert counter.steps == 1  # woken, emitted, parked again: no second step
+        assert outbox.receive_nowait().strategy == "complement"
+        assert not counted()  # the metrics wait for the next batch
+        inbox.send_nowait(_top("Y", 460_000, time.monotonic_ns()))
+        await trio.testing.wait_all_tasks_blocked()
+        assert counted() == 1.0
+        nursery.cancel_scope.cancel()
+
+
+async def test_fund_manager_hands_an_approved_opportunity_over_in_one_step() -> None:
+    opportunities: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
+    intents: Mailbox[object] = Mailbox("executor", 8, OverflowPolicy.BLOCK)
+    outcomes: Mailbox[object] = Mailbox("outcomes", 8, OverflowPolicy.BLOCK)
+    control = TradingControl()
+    fund_manager = FundManager(
+        config=FundManagerConfig(paper_balances={"polymarket": "1000", "kalshi": "1000"}),
+        executor_config=ExecutorConfig(),
+        control=control,
+        opportunities=opportunities,
+        intents=intents,  # type: ignore[arg-type]
+        outcomes=outcomes,  # type: ignore[arg-type]
+        clock_ns=lambda: NOW,
+    )
+    counter = _StepCounter("FundManager._opportunity_loop")
+    async with trio.open_nursery() as nursery:
+        await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
+        assert control.ladder.holds == {}  # reconciliation agreed: trading
+        await trio.testing.wait_all_tasks_blocked()
+        trio.lowlevel.add_instrument(counter)
+        opportunities.send_nowait(opp())
+        await trio.testing.wait_all_tasks_blocked()
+        assert counter.steps == 1  # decided, handed over, parked again
+        assert isinstance(intents.receive_nowait(), ExecutionRequest)
+        nursery.cancel_scope.cancel()
