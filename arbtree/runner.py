@@ -29,6 +29,7 @@ from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.checkpoint_load import load_fund_checkpoint
 from actors.storage.database import Database, open_database
+from actors.storage.last_records import write_last_records
 from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
 from actors.trading.fund_manager import CheckpointLoader
@@ -152,6 +153,7 @@ class Assembly:
     market: MarketHandles
     trading: TradingHandles
     spec: SupervisorSpec
+    journal_dir: Path = attrs.field(kw_only=True)
     tree: Tree | None = None
     detections: list[Detection] = attrs.field(factory=list)
     opportunities_by_strategy: dict[str, int] = attrs.field(factory=dict)
@@ -188,31 +190,37 @@ async def run_app(
     started = trio.current_time()
     async with open_assembly(config, run_id) as asm:
         shutdown = ShutdownCoordinator(deadline_s=config.run.shutdown_deadline_s)
-        async with open_tree(
-            asm.spec,
-            shutdown=shutdown,
-            on_event=asm.sink.put,
-            rng=random.Random(config.run.seed),
-            handle_signals=True,
-        ) as tree:
-            asm.tree = tree
-            asm.plane.attach_tree(tree)
-            _wire_control(asm, tree)
-            source = StatusSource(asm)
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(
-                    run_status_display, source, options.panel, config.run.status_interval_s
-                )
-                if observe is not None:
-                    nursery.start_soon(observe, asm)
-                if config.run.idle == "spin":
-                    nursery.start_soon(busy_poll)
-                with trio.move_on_after(config.run.duration_s or float("inf")):
-                    await shutdown.wait_requested()
-                if not shutdown.requested:
-                    tree.request_shutdown(f"duration of {config.run.duration_s:g} s elapsed")
-                await tree.wait_stopped()
-                nursery.cancel_scope.cancel(reason="run finished")
+        try:
+            async with open_tree(
+                asm.spec,
+                shutdown=shutdown,
+                on_event=asm.sink.put,
+                rng=random.Random(config.run.seed),
+                handle_signals=True,
+            ) as tree:
+                asm.tree = tree
+                asm.plane.attach_tree(tree)
+                _wire_control(asm, tree)
+                source = StatusSource(asm)
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(
+                        run_status_display, source, options.panel, config.run.status_interval_s
+                    )
+                    if observe is not None:
+                        nursery.start_soon(observe, asm)
+                    if config.run.idle == "spin":
+                        nursery.start_soon(busy_poll)
+                    with trio.move_on_after(config.run.duration_s or float("inf")):
+                        await shutdown.wait_requested()
+                    if not shutdown.requested:
+                        tree.request_shutdown(f"duration of {config.run.duration_s:g} s elapsed")
+                    await tree.wait_stopped()
+                    nursery.cancel_scope.cancel(reason="run finished")
+        finally:
+            # The tree's last events (most actors' ``stopped``, the writer's own) come after
+            # flush-storage: write them now, while the database is still open.
+            with trio.CancelScope(shield=True):
+                await write_last_records(asm.db, asm.sink, config.storage, asm.journal_dir)
         if asm.sim_process is not None:
             await asm.sim_process.stop()  # a child process reports its windows when it stops
         return build_summary(asm, trio.current_time() - started)
@@ -354,7 +362,8 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         )
         metrics.register_statistics("db_writer", sink.statistics, DB_WRITER_FIELDS)
         asm = Assembly(
-            config, run_dir, sim, sim_process, db, metrics, plane, sink, market, trading, root
+            config, run_dir, sim, sim_process, db, metrics, plane, sink, market, trading, root,
+            journal_dir=journal_dir,
         )
         built.append(asm)
         yield asm

@@ -40,10 +40,10 @@ import trio
 import trio.lowlevel
 
 from actors.storage.database import Database, is_transient
-from actors.storage.journal import Journal, decode_entry, encode_entry
+from actors.storage.journal import Journal, decode_entry
 from actors.storage.sink import FlushRequest, StorageSink, StorageStats
 from actors.storage.tables import SPEC_BY_KIND
-from actors.storage.writer import BatchWriter, DeadLetter, Envelope, spec_for_or_none
+from actors.storage.writer import BatchWriter, DeadLetter, Envelope, journal_payloads
 from protocols.config.storage import StorageConfig
 from supervision import Actor, ActorContext, ChildSpec, Restart
 
@@ -204,15 +204,7 @@ class DbWriter(Actor):
             return
         assert self._journal is not None
         assert self._writer is not None
-        payloads: list[bytes] = []
-        unknown: list[DeadLetter] = []
-        for rid, record in envs:
-            spec = spec_for_or_none(record)
-            if spec is None:
-                reason = f"storage has no table for {type(record).__name__}"
-                unknown.append(DeadLetter(type(record).__name__, rid, record, reason))
-                continue
-            payloads.append(encode_entry(spec.kind, rid, record))
+        payloads, unknown = journal_payloads(envs)
         if unknown:
             await trio.to_thread.run_sync(self._writer.write_dead_letter_file, unknown)
         journal = self._journal

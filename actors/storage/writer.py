@@ -23,6 +23,7 @@ from typing import Any
 import msgspec
 
 from actors.storage.database import Database, is_transient
+from actors.storage.journal import encode_entry
 from actors.storage.sink import WriterStats
 from actors.storage.tables import DAY_MS, RecordSpec, Row, TableWrite, spec_for
 
@@ -238,3 +239,18 @@ def spec_for_or_none(record: Any) -> RecordSpec | None:
         return spec_for(record)
     except TypeError:
         return None
+
+
+def journal_payloads(envs: Sequence[Envelope]) -> tuple[list[bytes], list[DeadLetter]]:
+    """The journal entries for ``envs``, and a dead letter for each record storage has no
+    table for (journaling it could never be replayed)."""
+    payloads: list[bytes] = []
+    unknown: list[DeadLetter] = []
+    for rid, record in envs:
+        spec = spec_for_or_none(record)
+        if spec is None:
+            reason = f"storage has no table for {type(record).__name__}"
+            unknown.append(DeadLetter(type(record).__name__, rid, record, reason))
+            continue
+        payloads.append(encode_entry(spec.kind, rid, record))
+    return payloads, unknown

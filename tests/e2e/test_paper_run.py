@@ -343,6 +343,18 @@ def test_persisted_orders_agree_with_the_ledger(paper_run: Observation, module_d
 # --------------------------------------------------------------------------- HALTED
 
 
+def test_the_trees_last_events_are_stored(paper_run: Observation, module_dsn: str) -> None:
+    """The tree reports most of its shutdown after flush-storage (every actor's ``stopped``,
+    the DB writer's own): the runner writes those once the tree has stopped."""
+    rows = _sql(module_dsn, "SELECT path FROM supervision_events WHERE kind = 'stopped'")
+    stopped = {row["path"] for row in rows}
+    last = {"arbtree/trading/executor", "arbtree/storage/db_writer", "arbtree/storage",
+            "arbtree/control"}  # fmt: skip
+    assert last <= stopped
+    assert paper_run.summary is not None
+    assert paper_run.summary.storage["backlog"] == 0
+
+
 def test_halt_stops_new_orders_at_once(paper_run: Observation) -> None:
     asm = _asm(paper_run)
     assert asm.sim is not None
