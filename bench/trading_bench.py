@@ -31,6 +31,7 @@ from actors.sim.venue import open_sim_venue
 from actors.trading.http_clients import build_clients
 from actors.trading.send_timing import SendTimes
 from actors.trading_tree import build_trading_path
+from bench import fund_costs
 from bench.floors import raw_hops, raw_send_floor
 from protocols.config.trading import FundLimitsConfig, FundManagerConfig, TradingConfig
 from protocols.fixed import SIZE_ONE
@@ -224,6 +225,8 @@ def run(argv: list[str]) -> int:
     print(f"floor (hops + send)          p50={floor50} us  p99={floor99} us")
     print(f"ratio first_leg/floor         p50={p.get_value_at_percentile(50) / max(1, floor50):.2f}"
           f"  p99={p.get_value_at_percentile(99) / max(1, floor99):.2f}")  # fmt: skip
+    print()
+    print("\n".join(fund_costs.report()))
     return 0
 
 

@@ -353,26 +353,27 @@ def _sized_checks(
                 f"{limits.balance_buffer}",
             )
 
-    # Exposure after the trade (only buys add exposure).
-    exposures = ledger.exposures()
+    # Exposure after the trade (only buys add exposure), from the ledger's per-instrument
+    # index: O(legs), whatever the fund holds.
     added: dict[InstrumentId, int] = {}
     for plan in plans:
         if plan.leg.side is Side.BUY:
             added[plan.leg.instrument] = added.get(plan.leg.instrument, 0) + plan.reserve
     for inst, extra in added.items():
-        after = exposures.get(inst, 0) + extra
+        after = ledger.instrument_exposure(inst) + extra
         if after > limits.max_exposure_per_instrument:
             return Rejection(
                 RejectReason.EXPOSURE_INSTRUMENT,
                 f"{inst.key()}: {after} > {limits.max_exposure_per_instrument}",
             )
-    pair_after = sum(exposures.get(leg.instrument, 0) for leg in legs) + sum(added.values())
+    added_total = sum(added.values())
+    pair_after = sum(ledger.instrument_exposure(leg.instrument) for leg in legs) + added_total
     if pair_after > limits.max_exposure_per_pair:
         return Rejection(
             RejectReason.EXPOSURE_PAIR, f"pair: {pair_after} > {limits.max_exposure_per_pair}"
         )
     for venue in {inst.venue for inst in added}:
-        venue_after = sum(v for i, v in exposures.items() if i.venue is venue) + sum(
+        venue_after = ledger.venue_exposure(venue) + sum(
             v for i, v in added.items() if i.venue is venue
         )
         if venue_after > limits.max_exposure_per_venue:
@@ -380,18 +381,17 @@ def _sized_checks(
                 RejectReason.EXPOSURE_VENUE,
                 f"{venue}: {venue_after} > {limits.max_exposure_per_venue}",
             )
-    total_after = sum(exposures.values()) + sum(added.values())
+    total_after = ledger.total_exposure() + added_total
     if total_after > limits.max_exposure_total:
         return Rejection(
             RejectReason.EXPOSURE_TOTAL, f"total: {total_after} > {limits.max_exposure_total}"
         )
-    open_now = ledger.open_position_instruments() | {
-        o.instrument for o in ledger.open_orders() if o.side is Side.BUY
-    }
-    opened = open_now | set(added)
-    if len(opened) > limits.max_open_positions and len(opened) > len(open_now):
+    open_now = ledger.open_instruments()
+    new_positions = sum(1 for inst in added if inst not in open_now)
+    opened = len(open_now) + new_positions
+    if new_positions and opened > limits.max_open_positions:
         return Rejection(
             RejectReason.MAX_OPEN_POSITIONS,
-            f"{len(opened)} positions > {limits.max_open_positions}",
+            f"{opened} positions > {limits.max_open_positions}",
         )
     return plans

@@ -30,7 +30,7 @@ def fund_statistics(core: FundCore) -> dict[str, Any]:
         "ambiguous_orders": sum(
             1 for o in led.live.values() if o.phase is OrderPhase.AMBIGUOUS
         ),
-        "exposure_total": format_units(sum(led.exposures().values())),
+        "exposure_total": format_units(led.total_exposure()),
         "realized_pnl": format_units(led.realized_pnl),
         "fees_paid": format_units(led.fees_paid),
         "daily_loss": format_units(led.daily_loss()),

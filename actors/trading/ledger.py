@@ -18,6 +18,7 @@ import enum
 
 import attrs
 
+from actors.trading.exposure import ExposureIndex
 from protocols.fixed import Rounding, notional
 from protocols.messages import (
     Fill,
@@ -103,6 +104,10 @@ class Ledger:
     # The orders not DONE, by client id: pre-trade checks read these on every opportunity,
     # so their cost follows what is open, not every order the run ever placed.
     live: dict[str, TrackedOrder] = attrs.field(factory=dict)
+    # The same orders by instrument, and what the pre-trade checks read, kept per
+    # instrument (see ``actors.trading.exposure``): a check costs O(legs), not O(books).
+    live_by_instrument: dict[InstrumentId, dict[str, TrackedOrder]] = attrs.field(factory=dict)
+    exposure: ExposureIndex = attrs.field(factory=ExposureIndex)
     fees_paid: int = 0
     realized_pnl: int = 0
     capital: int = 0
@@ -141,6 +146,7 @@ class Ledger:
         for p in cp.positions:
             ledger.positions[p.instrument] = PositionState(p.size, p.cost, p.realized_pnl)
             ledger.realized_pnl += p.realized_pnl
+            ledger._refresh(p.instrument)
         ledger.capital = ledger.conservation_value()
         return ledger
 
@@ -188,25 +194,22 @@ class Ledger:
         return self.conservation_value() == self.capital
 
     def instrument_exposure(self, instrument: InstrumentId) -> int:
-        """Cash at risk on one instrument: |position cost| + reservations of open orders."""
-        pos = self.positions.get(instrument)
-        held = abs(pos.cost) if pos is not None else 0
-        pending = sum(
-            o.reserved
-            for o in self.live.values()
-            if o.instrument == instrument and o.side is Side.BUY
-        )
-        return held + pending
+        """Cash at risk on one instrument: |position cost| + reservations of open buys."""
+        return self.exposure.by_instrument.get(instrument, 0)
+
+    def venue_exposure(self, venue: Venue) -> int:
+        return self.exposure.by_venue.get(venue, 0)
+
+    def total_exposure(self) -> int:
+        return self.exposure.total
 
     def exposures(self) -> dict[InstrumentId, int]:
-        out: dict[InstrumentId, int] = {}
-        for inst, pos in self.positions.items():
-            if pos.cost:
-                out[inst] = abs(pos.cost)
-        for o in self.live.values():
-            if o.side is Side.BUY and o.reserved:
-                out[o.instrument] = out.get(o.instrument, 0) + o.reserved
-        return out
+        """Every instrument's exposure (> 0 only); a copy."""
+        return dict(self.exposure.by_instrument)
+
+    def open_instruments(self) -> set[InstrumentId]:
+        """Instruments with a position or an open buy order (``max_open_positions``)."""
+        return self.exposure.open_instruments
 
     def open_position_instruments(self) -> set[InstrumentId]:
         return {i for i, p in self.positions.items() if p.size}
@@ -214,8 +217,20 @@ class Ledger:
     def available_shares(self, instrument: InstrumentId) -> int:
         pos = self.positions.get(instrument)
         held = pos.size if pos is not None else 0
-        set_aside = sum(o.reserved_shares for o in self.live.values() if o.instrument == instrument)
-        return held - set_aside
+        return held - self.exposure.set_aside.get(instrument, 0)
+
+    def index_consistent(self) -> bool:
+        """The per-instrument index equals one rebuilt from the books (tests)."""
+        by_instrument: dict[InstrumentId, dict[str, TrackedOrder]] = {}
+        for coid, order in self.live.items():
+            by_instrument.setdefault(order.instrument, {})[coid] = order
+        if by_instrument != {i: d for i, d in self.live_by_instrument.items() if d}:
+            return False
+        rebuilt = ExposureIndex.rebuilt(
+            {i: (p.size, p.cost) for i, p in self.positions.items()},
+            {i: list(d.values()) for i, d in by_instrument.items()},
+        )
+        return self.exposure.same_as(rebuilt)
 
     def daily_loss(self) -> int:
         """Loss so far today (positive = money lost): fees paid minus realized PnL."""
@@ -257,6 +272,8 @@ class Ledger:
         )
         self.orders[client_order_id] = order
         self.live[client_order_id] = order
+        self.live_by_instrument.setdefault(instrument, {})[client_order_id] = order
+        self._refresh(instrument)
         return order
 
     def release(self, client_order_id: str, state: OrderState) -> int:
@@ -272,7 +289,13 @@ class Ledger:
         order.reserved_shares = 0
         order.phase = OrderPhase.DONE
         del self.live[client_order_id]
+        on_instrument = self.live_by_instrument.get(order.instrument)
+        if on_instrument is not None:
+            on_instrument.pop(client_order_id, None)
+            if not on_instrument:
+                del self.live_by_instrument[order.instrument]
         order.state = state
+        self._refresh(order.instrument)
         return amount
 
     def mark_ambiguous(self, client_order_id: str) -> None:
@@ -341,6 +364,9 @@ class Ledger:
             order.fees += fee
             if order.side is Side.SELL:
                 order.reserved_shares = max(0, order.reserved_shares - fill.size)
+            if order.instrument != fill.instrument:
+                self._refresh(order.instrument)
+        self._refresh(fill.instrument)
 
     def reverse_fill(self, venue: Venue, fill_id: str, today: int = -1) -> BookedFill | None:
         """Take a booked fill back out (it failed settlement); None if it was never booked
@@ -368,6 +394,7 @@ class Ledger:
             order.filled -= booked.size
             order.fees -= booked.fee
         self.fills_reversed += 1
+        self._refresh(booked.instrument)
         return booked
 
     def forget(self, client_order_id: str) -> TrackedOrder | None:
@@ -403,6 +430,16 @@ class Ledger:
             pos.cost += value - value_closing
         pos.realized += realized
         return realized
+
+    def _refresh(self, instrument: InstrumentId) -> None:
+        pos = self.positions.get(instrument)
+        orders = self.live_by_instrument.get(instrument)
+        self.exposure.refresh(
+            instrument,
+            pos.size if pos is not None else 0,
+            pos.cost if pos is not None else 0,
+            orders.values() if orders is not None else (),
+        )
 
     def roll_day(self) -> None:
         self.day_realized = 0

@@ -189,6 +189,8 @@ def sample(obs: Observation, asm: Assembly, now: float) -> None:
     if not stats.get("conserved", True):
         obs.violate(f"cash not conserved at t={now:.3f}: {stats}")
     book = fm.core.ledger
+    if not book.index_consistent():
+        obs.violate(f"exposure index disagrees with the books at t={now:.3f}: {book.exposure}")
     limits = asm.config.trading.fund.limits
     per_instrument = parse_units(limits.max_exposure_per_instrument)
     per_venue = parse_units(limits.max_exposure_per_venue)

@@ -309,6 +309,8 @@ def test_conservation_and_limits_under_random_events(events) -> None:  # type: i
         # The open-order index the pre-trade checks read is exactly the orders not DONE.
         not_done = {k for k, o in c.ledger.orders.items() if o.phase is not OrderPhase.DONE}
         assert set(c.ledger.live) == not_done
+        # The per-instrument exposure index equals one rebuilt from the books.
+        assert c.ledger.index_consistent(), (kind, c.ledger.exposure)
     assert len(all_ids) == len(set(all_ids))
 
 
