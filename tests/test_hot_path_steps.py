@@ -2,7 +2,8 @@
 detector and the fund manager put their output with ``send_nowait`` (waiting only on a
 full mailbox), so the next actor runs in the next scheduler round with no step of the
 sender's beside it (Trio runs a round's tasks in either order, so a sender's second step
-there would come first half the time)."""
+there would come first half the time). And the fund manager's rehearsal (keeping the
+decision path warm) runs the checks on its clock without touching the books."""
 
 from __future__ import annotations
 
@@ -96,28 +97,62 @@ async def test_detector_emits_in_one_step_and_counts_it_on_the_next_batch() -> N
         nursery.cancel_scope.cancel()
 
 
-async def test_fund_manager_hands_an_approved_opportunity_over_in_one_step() -> None:
-    opportunities: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
-    intents: Mailbox[object] = Mailbox("executor", 8, OverflowPolicy.BLOCK)
-    outcomes: Mailbox[object] = Mailbox("outcomes", 8, OverflowPolicy.BLOCK)
-    control = TradingControl()
-    fund_manager = FundManager(
-        config=FundManagerConfig(paper_balances={"polymarket": "1000", "kalshi": "1000"}),
+def _fund_manager(**config: float) -> FundManager:
+    return FundManager(
+        config=FundManagerConfig(paper_balances={"polymarket": "1000", "kalshi": "1000"},
+                                 **config),  # type: ignore[arg-type]
         executor_config=ExecutorConfig(),
-        control=control,
-        opportunities=opportunities,
-        intents=intents,  # type: ignore[arg-type]
-        outcomes=outcomes,  # type: ignore[arg-type]
+        control=TradingControl(),
+        opportunities=Mailbox("opps", 8, OverflowPolicy.BLOCK),
+        intents=Mailbox("executor", 8, OverflowPolicy.BLOCK),
+        outcomes=Mailbox("outcomes", 8, OverflowPolicy.BLOCK),
         clock_ns=lambda: NOW,
-    )
+    )  # fmt: skip
+
+
+async def test_fund_manager_hands_an_approved_opportunity_over_in_one_step() -> None:
+    fund_manager = _fund_manager()
     counter = _StepCounter("FundManager._opportunity_loop")
     async with trio.open_nursery() as nursery:
         await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
-        assert control.ladder.holds == {}  # reconciliation agreed: trading
+        assert fund_manager.control.ladder.holds == {}  # reconciliation agreed: trading
         await trio.testing.wait_all_tasks_blocked()
         trio.lowlevel.add_instrument(counter)
-        opportunities.send_nowait(opp())
+        fund_manager.opportunities.send_nowait(opp())
         await trio.testing.wait_all_tasks_blocked()
         assert counter.steps == 1  # decided, handed over, parked again
-        assert isinstance(intents.receive_nowait(), ExecutionRequest)
+        assert isinstance(fund_manager.intents.receive_nowait(), ExecutionRequest)
+        nursery.cancel_scope.cancel()
+
+
+async def test_fund_manager_rehearses_the_last_opportunity_without_touching_the_books(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    fund_manager = _fund_manager(rehearse_interval_s=0.01)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
+        await trio.sleep(1.0)
+        assert fund_manager.statistics()["rehearsals"] == 0  # nothing to rehearse yet
+        fund_manager.opportunities.send_nowait(opp())
+        await trio.testing.wait_all_tasks_blocked()
+        assert isinstance(fund_manager.intents.receive_nowait(), ExecutionRequest)
+        core = fund_manager.core
+        assert core is not None
+        books = core.ledger.checkpoint(0, 0)
+        counted = (core.accepted, dict(core.rejects), dict(core.seen_opportunities))
+        await trio.sleep(1.0)
+        assert 90 <= fund_manager.statistics()["rehearsals"] <= 101  # one per 10 ms
+        assert core.ledger.checkpoint(0, 0) == books  # nothing reserved or released
+        assert (core.accepted, dict(core.rejects), dict(core.seen_opportunities)) == counted
+        assert len(fund_manager.intents) == 0  # nothing sent
+        nursery.cancel_scope.cancel()
+
+
+async def test_no_rehearsals_when_off(autojump_clock: trio.testing.MockClock) -> None:
+    fund_manager = _fund_manager()  # rehearse_interval_s = 0: off
+    async with trio.open_nursery() as nursery:
+        await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
+        fund_manager.opportunities.send_nowait(opp())
+        await trio.sleep(1.0)
+        assert fund_manager.statistics()["rehearsals"] == 0
         nursery.cancel_scope.cancel()

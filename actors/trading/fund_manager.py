@@ -34,6 +34,7 @@ from actors.trading.messages import (
     ExecutorOutcomeMsg,
     RetireOrders,
 )
+from actors.trading.rehearsal import Rehearsal
 from actors.trading.sink import RecordSink
 from actors.trading.venue_clients import AccountSnapshot, VenueClient
 from protocols.config.trading import ExecutorConfig, FundManagerConfig
@@ -92,6 +93,7 @@ class FundManager(Actor):
     # Retirements not yet handed to the executor (its mailbox was full): sent next sweep.
     retire_pending: RetireOrders | None = attrs.field(init=False, default=None)
     retire_notices: int = attrs.field(init=False, default=0)
+    rehearsal: Rehearsal | None = attrs.field(init=False, default=None)
 
     def _new_core(self) -> FundCore:
         return FundCore(
@@ -117,6 +119,7 @@ class FundManager(Actor):
                 0 if pending is None else len(pending.client_order_ids) + len(pending.fill_keys)
             )
         out["opportunities_mailbox"] = msgspec.structs.asdict(self.opportunities.statistics())
+        out["rehearsals"] = self.rehearsal.runs if self.rehearsal is not None else 0
         return out
 
     async def run(
@@ -135,10 +138,13 @@ class FundManager(Actor):
             await self._reconcile(ctx)
         ctx.heartbeat()
         task_status.started()
+        rehearsal = self.rehearsal = Rehearsal(core)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(self._opportunity_loop, ctx, core)
+            nursery.start_soon(self._opportunity_loop, ctx, core, rehearsal)
             nursery.start_soon(self._outcome_loop, ctx, core)
             nursery.start_soon(self._timers, ctx, core)
+            if self.config.rehearse_interval_s > 0:
+                nursery.start_soon(self._keep_warm, rehearsal)
 
     async def _reconcile(self, ctx: ActorContext) -> bool:
         core = self.core
@@ -183,11 +189,14 @@ class FundManager(Actor):
         ctx.set_healthy()
         return True
 
-    async def _opportunity_loop(self, ctx: ActorContext, core: FundCore) -> None:
+    async def _opportunity_loop(
+        self, ctx: ActorContext, core: FundCore, rehearsal: Rehearsal
+    ) -> None:
         while True:
             batch = await self.opportunities.receive_batch(64)
             for opp in batch:
                 result = core.decide(opp)
+                rehearsal.last = opp
                 if isinstance(result, ExecutionRequest):
                     # BLOCK edge; no yield of ours when there is room, so the executor
                     # runs next with no step of this task in the same scheduler round.
@@ -196,6 +205,12 @@ class FundManager(Actor):
                     except trio.WouldBlock:
                         await self.intents.send(result)
             ctx.heartbeat()
+
+    async def _keep_warm(self, rehearsal: Rehearsal) -> None:
+        interval = self.config.rehearse_interval_s
+        while True:
+            await trio.sleep(interval)
+            rehearsal()
 
     async def _outcome_loop(self, ctx: ActorContext, core: FundCore) -> None:
         while True:

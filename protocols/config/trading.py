@@ -93,6 +93,9 @@ class FundManagerConfig(_Cfg, frozen=True):
     # Cash difference tolerated between the checkpoint and the venue at start-up (dollars).
     reconcile_tolerance: str = "0"
     checkpoint_interval_s: float = 30.0
+    # Re-run the pre-trade checks on the last opportunity this often, keeping the decision
+    # path in the CPU caches (actors.trading.rehearsal); 0 = off.
+    rehearse_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     inbox_capacity: int = 64  # detector -> fund manager (BLOCK, small)
     outcomes_capacity: int = 1024  # executor -> fund manager (BLOCK, never dropped)
     intents_capacity: int = 256  # fund manager -> executor (BLOCK, never dropped)
