@@ -208,7 +208,8 @@ class Ledger:
         return dict(self.exposure.by_instrument)
 
     def open_instruments(self) -> set[InstrumentId]:
-        """Instruments with a position or an open buy order (``max_open_positions``)."""
+        """Instruments with a position or an open buy order (``max_open_positions``): the
+        index's own set, to read, not to change."""
         return self.exposure.open_instruments
 
     def open_position_instruments(self) -> set[InstrumentId]:
