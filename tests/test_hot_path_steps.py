@@ -24,21 +24,10 @@ from protocols.config.trading import ExecutorConfig, FundManagerConfig
 from protocols.messages import InstrumentId, Level, Opportunity, TopOfBook, Venue
 from supervision import Mailbox, OverflowPolicy, ShutdownCoordinator
 from supervision.actor import ActorContext, NodeStatus
+from tests.step_counter import StepCounter
 from tests.trading.helpers import NOW, opp
 
 ONE = 1_000_000
-
-
-class _StepCounter(trio.abc.Instrument):
-    """Counts the steps of the tasks whose name ends with ``suffix``."""
-
-    def __init__(self, suffix: str) -> None:
-        self.suffix = suffix
-        self.steps = 0
-
-    def after_task_step(self, task: trio.lowlevel.Task) -> None:
-        if task.name.endswith(self.suffix):
-            self.steps += 1
 
 
 def _ctx(path: str) -> ActorContext:
@@ -73,7 +62,7 @@ async def test_detector_emits_in_one_step_and_counts_it_on_the_next_batch() -> N
     )
     outbox: Mailbox[Opportunity] = Mailbox("fund_manager", 4, OverflowPolicy.BLOCK)
     detector = Detector(config=config, inbox=inbox, outbox=outbox, metrics=metrics)
-    counter = _StepCounter("detector")
+    counter = StepCounter.named("detector")
 
     def counted() -> float | None:
         return metrics.registry.get_sample_value(
@@ -112,7 +101,7 @@ def _fund_manager(**config: float) -> FundManager:
 
 async def test_fund_manager_hands_an_approved_opportunity_over_in_one_step() -> None:
     fund_manager = _fund_manager()
-    counter = _StepCounter("FundManager._opportunity_loop")
+    counter = StepCounter.named("FundManager._opportunity_loop")
     async with trio.open_nursery() as nursery:
         await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
         assert fund_manager.control.ladder.holds == {}  # reconciliation agreed: trading

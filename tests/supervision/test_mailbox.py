@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from supervision.mailbox import Mailbox, MailboxFull, OverflowPolicy
+from tests.step_counter import StepCounter
 
 
 def _invariant(mb: Mailbox[Any]) -> None:
@@ -129,18 +130,6 @@ async def test_receive_is_a_checkpoint_nowait_is_not(policy: OverflowPolicy) -> 
             mb.receive_nowait()
 
 
-class _StepCounter(trio.abc.Instrument):
-    """Counts the scheduler steps one task takes."""
-
-    def __init__(self, task: trio.lowlevel.Task) -> None:
-        self.task = task
-        self.steps = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        if task is self.task:
-            self.steps += 1
-
-
 @pytest.mark.parametrize("policy", list(OverflowPolicy))
 async def test_parked_receiver_wakes_in_one_scheduler_step(policy: OverflowPolicy) -> None:
     """A wake-up costs one scheduler round, like a memory channel hand-off: a second
@@ -148,7 +137,7 @@ async def test_parked_receiver_wakes_in_one_scheduler_step(policy: OverflowPolic
     key = (lambda m: m) if policy is OverflowPolicy.COALESCE else None
     mb: Mailbox[int] = Mailbox("q", 4, policy, key=key)
     got: list[int] = []
-    counter: _StepCounter | None = None
+    counter: StepCounter | None = None
 
     async def consumer(task_status: trio.TaskStatus[trio.lowlevel.Task]) -> None:
         task_status.started(trio.lowlevel.current_task())
@@ -157,7 +146,7 @@ async def test_parked_receiver_wakes_in_one_scheduler_step(policy: OverflowPolic
     async with trio.open_nursery() as nursery:
         task = await nursery.start(consumer)
         await trio.testing.wait_all_tasks_blocked()  # parked in receive()
-        counter = _StepCounter(task)
+        counter = StepCounter.of(task)
         trio.lowlevel.add_instrument(counter)
         mb.send_nowait(5)
     trio.lowlevel.remove_instrument(counter)
@@ -177,7 +166,7 @@ async def test_parked_coalesce_sender_wakes_in_one_scheduler_step() -> None:
     async with trio.open_nursery() as nursery:
         task = await nursery.start(producer)
         await trio.testing.wait_all_tasks_blocked()  # parked in send()
-        counter = _StepCounter(task)
+        counter = StepCounter.of(task)
         trio.lowlevel.add_instrument(counter)
         assert mb.receive_nowait() == 1
     trio.lowlevel.remove_instrument(counter)

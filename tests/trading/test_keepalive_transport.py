@@ -19,6 +19,7 @@ import trio.testing
 from actors.trading.http_transport import request
 from actors.trading.keepalive_transport import KeepAliveTransport
 from actors.trading.venue_clients import Ambiguous, NotSent
+from tests.step_counter import StepCounter
 
 Handler = Callable[[trio.SocketStream, "Server"], Awaitable[None]]
 
@@ -195,25 +196,13 @@ async def test_connection_refused_is_not_sent() -> None:
     await http.aclose()
 
 
-class StepCounter(trio.abc.Instrument):
-    """Counts the task steps of one task: equal counts = no schedule point between."""
-
-    def __init__(self, task: trio.lowlevel.Task) -> None:
-        self.task = task
-        self.steps = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        if task is self.task:
-            self.steps += 1
-
-
 async def test_request_is_written_whole_before_any_schedule_point() -> None:
     """On a pooled connection the order leaves in the caller's own task step (httpcore took
     four scheduler rounds), and the trace reports it, then the answer."""
     async with serve(echo) as (base, _):
         http, _ = client(base)
         await request(http, "GET", "/warm")
-        counter = StepCounter(trio.lowlevel.current_task())
+        counter = StepCounter.of(trio.lowlevel.current_task())
         events: list[tuple[str, int]] = []
 
         async def trace(event: str, info: dict[str, Any]) -> None:
