@@ -144,6 +144,19 @@ class Mailbox(Generic[T]):
                 continue
             return
 
+    async def hand_off(self, msg: T) -> None:
+        """Put ``msg`` without a schedule point when there is room; wait as :meth:`send`
+        does only when the policy makes a full mailbox wait.
+
+        For a hot-path actor that parks on its own inbox right after: ``send`` yields
+        after the hand-off, so the sender's next step would land in the receiver's
+        scheduler round (Trio runs a round's tasks in either order) and come first half
+        the time. Unlike ``send``, it is not a checkpoint when it does not wait."""
+        try:
+            self.send_nowait(msg)
+        except trio.WouldBlock:
+            await self.send(msg)
+
     def send_nowait(self, msg: T) -> None:
         """Put ``msg`` in the mailbox without waiting; what happens when full is the policy."""
         if self._tx is not None:
@@ -232,17 +245,20 @@ class Mailbox(Generic[T]):
 
     async def receive_batch(self, max_items: int = 1024) -> list[T]:
         """Wait for one message, then take whatever else is pending, up to ``max_items``."""
-        first = await self.receive()
-        batch = self.receive_batch_nowait(max_items - 1)
-        batch.insert(0, first)
+        batch = [await self.receive()]
+        self._take_into(batch, max_items)
         return batch
 
     def receive_batch_nowait(self, max_items: int = 1024) -> list[T]:
         """Whatever is pending, oldest first, up to ``max_items``; empty when nothing is
         (for a consumer that polls on its own clock and must not be woken per message)."""
         batch: list[T] = []
-        if max_items < 1:
-            return batch
+        self._take_into(batch, max_items)
+        return batch
+
+    def _take_into(self, batch: list[T], max_items: int) -> None:
+        """Append pending messages to ``batch`` until it holds ``max_items``."""
+        taken = len(batch)
         rx = self._rx
         if rx is not None:
             nowait = rx.receive_nowait
@@ -251,9 +267,7 @@ class Mailbox(Generic[T]):
                     batch.append(nowait())
             except trio.WouldBlock:
                 pass
-            self._received += len(batch)
-            return batch
-        if self._key is not None:
+        elif self._key is not None:
             popitem = self._pending.popitem
             while self._pending and len(batch) < max_items:
                 batch.append(popitem(last=False)[1])
@@ -261,10 +275,10 @@ class Mailbox(Generic[T]):
             popleft = self._queue.popleft
             while self._queue and len(batch) < max_items:
                 batch.append(popleft())
-        self._received += len(batch)
-        if batch and self._not_full:
+        taken = len(batch) - taken
+        self._received += taken
+        if taken and rx is None and self._not_full:
             self._not_full.unpark_all()
-        return batch
 
     # ------------------------------------------------------------------- status
 

@@ -415,13 +415,9 @@ class Detector(Actor):
                 if not opps:
                     continue
                 for opp in opps:
-                    # BLOCK edge, without a yield of our own when there is room: the fund
-                    # manager then runs in the next scheduler round with no step of ours
-                    # beside it; our metrics wait for the next batch (``unobserved``).
-                    try:
-                        outbox.send_nowait(opp)
-                    except trio.WouldBlock:
-                        await outbox.send(opp)
+                    # No step of ours beside the fund manager's in its round; our metrics
+                    # wait for the next batch (``unobserved``).
+                    await outbox.hand_off(opp)
                 if metrics is not None:
                     unobserved = (opps, list(engine.batch_latencies_ns))
         finally:

@@ -406,11 +406,7 @@ class Feed(Actor):
                     s.out = []
                     sent = True
                     for item in items:
-                        # BLOCK edge: wait only when the cache's inbox is full.
-                        try:
-                            out.send_nowait(item)
-                        except trio.WouldBlock:
-                            await out.send(item)
+                        await out.hand_off(item)  # BLOCK edge: waits only when full
             try:
                 if sent and pipeline_first:
                     # The batch's way to a decision (cache, detector, what they wake) runs

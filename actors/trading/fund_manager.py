@@ -198,12 +198,8 @@ class FundManager(Actor):
                 result = core.decide(opp)
                 rehearsal.last = opp
                 if isinstance(result, ExecutionRequest):
-                    # BLOCK edge; no yield of ours when there is room, so the executor
-                    # runs next with no step of this task in the same scheduler round.
-                    try:
-                        self.intents.send_nowait(result)
-                    except trio.WouldBlock:
-                        await self.intents.send(result)
+                    # The executor runs next with no step of ours in its round.
+                    await self.intents.hand_off(result)
             ctx.heartbeat()
 
     async def _keep_warm(self, rehearsal: Rehearsal) -> None:

@@ -295,3 +295,20 @@ def test_coalesce_latest_per_key_in_first_arrival_order(msgs: list[tuple[int, in
     expected = dict(msgs)  # dict keeps first-insertion order, with the latest value
     assert _drain(mb) == list(expected.items())
     _invariant(mb)
+
+
+async def test_hand_off_takes_no_step_with_room_and_waits_when_full() -> None:
+    mb: Mailbox[int] = Mailbox("q", 1, OverflowPolicy.BLOCK)
+    counter = StepCounter.of(trio.lowlevel.current_task())
+    trio.lowlevel.add_instrument(counter)
+    try:
+        await mb.hand_off(1)  # room: put, no schedule point
+        assert counter.steps == 0
+    finally:
+        trio.lowlevel.remove_instrument(counter)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(mb.hand_off, 2)  # full: waits, as send does
+        await trio.testing.wait_all_tasks_blocked()
+        assert mb.receive_nowait() == 1
+    assert mb.receive_nowait() == 2
+    _invariant(mb)
