@@ -17,7 +17,7 @@ read completed (one ``recv_ns`` for all of them: they had all arrived). They are
 in batches of up to ``max_batch``: each frame decoded once, the venue adapter checks it
 (sequence per frame; hash and crossed once per batch, on the state the batch leaves),
 and the batch goes on as one :class:`MarketDataBatch` to the quote cache (BLOCK mailbox;
-``send_nowait`` first: the feed waits only when the cache's inbox is full). Then the feed
+``Mailbox.hand_off``: the feed waits only when the cache's inbox is full). Then the feed
 steps aside until the loop is idle (:func:`supervision.idle.wait_until_idle`;
 ``pipeline_first``), so the cache, the detector and what they wake run before this
 task's bookkeeping and next socket read rather than behind them: on a CPU gone cold
