@@ -16,11 +16,12 @@ import attrs
 import httpx
 
 from actors.trading.http_transport import (
+    ReadyRequest,
     StartedRequest,
     build_request,
     finish_request,
+    ready_request,
     send_request,
-    start_request,
 )
 from actors.trading.send_timing import SendTimes, Trace
 from actors.trading.venue_clients import OrderStatus
@@ -75,7 +76,8 @@ def now_ns() -> int:
 class OrderEntry:
     """A venue client's order entry: ``order_parts`` builds the request, ``order_result``
     reads the reply; it is sent the usual way (``place``) or written from the caller's
-    own step when a pooled connection is idle (``start_place``, then ``finish_place``)."""
+    own step when a pooled connection is idle (``ready_place``, its ``write``, then
+    ``finish_place``)."""
 
     http: httpx.AsyncClient
     send_times: SendTimes | None  # set by the executor: when orders hit the socket
@@ -96,9 +98,11 @@ class OrderEntry:
         req = build_request(self.http, "POST", path, body, headers, self._trace(intent))
         return self.order_result(intent, await send_request(self.http, req))
 
-    def start_place(self, intent: OrderIntent) -> StartedRequest | None:
+    def ready_place(self, intent: OrderIntent) -> ReadyRequest | None:
+        """The order's request built, with an idle connection to write it on (see
+        :func:`ready_request`), or ``None``."""
         path, body, headers = self.order_parts(intent)
-        return start_request(self.http, "POST", path, body, headers, self._trace(intent))
+        return ready_request(self.http, "POST", path, body, headers, self._trace(intent))
 
     async def finish_place(
         self, intent: OrderIntent, started: StartedRequest

@@ -8,14 +8,20 @@ Split out of ``http_clients`` so the venue clients there only speak their venue'
 from __future__ import annotations
 
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import attrs
 import httpx
 
-from actors.trading.keepalive_transport import Exchange, KeepAliveTransport, Origin
+from actors.trading.keepalive_transport import (
+    Exchange,
+    KeepAliveTransport,
+    Origin,
+    PooledConnection,
+    write_now,
+)
 from actors.trading.send_timing import Trace
 from actors.trading.venue_clients import Ambiguous, NotSent, RateLimited
 from protocols.config.trading import HttpConfig
@@ -206,6 +212,61 @@ class StartedRequest:
     exchange: Exchange
 
 
+@attrs.define(eq=False)
+class ReadyRequest:
+    """A request with its bytes built and an idle pooled connection taken for it (see
+    :func:`ready_request`): :meth:`write` puts it on the socket. It must be written in the
+    step that readied it; the connection goes back to the pool when the reply is read."""
+
+    transport: KeepAliveTransport
+    origin: Origin
+    conn: PooledConnection
+    data: memoryview  # head + body, as written
+    body: bytes
+    request: Callable[[], httpx.Request]  # built after the write, for the reply
+
+    def write(self) -> StartedRequest:
+        """The bytes on the socket now (no schedule point; never raises: a failed send is
+        met by :func:`finish_request`)."""
+        exchange = write_now(self.origin, self.conn, self.data, self.body, self.request)
+        return StartedRequest(self.transport, exchange)
+
+
+def ready_request(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    content: bytes,
+    headers: dict[str, str],
+    trace: Trace | None = None,
+) -> ReadyRequest | None:
+    """Everything :func:`start_request` does short of the write: the bytes built and an
+    idle connection taken, so that several orders can be readied first and then written
+    back to back. ``None`` (nothing taken) in :func:`start_request`'s cases. Never raises."""
+    transport = _KEEPALIVE.get(client)
+    if transport is None or client.auth is not None:
+        return None
+    hooks = client.event_hooks
+    if hooks["request"] or hooks["response"]:
+        return None
+    prep = _prepared(client)
+    try:
+        head = prep.head(method, path, headers, len(content))
+    except (UnicodeEncodeError, httpx.InvalidURL):
+        return None
+    if head is None:
+        return None
+    conn = transport.take_idle(prep.origin)
+    if conn is None:
+        return None
+
+    def request() -> httpx.Request:
+        return build_request(client, method, path, content, headers, trace)
+
+    return ReadyRequest(transport, prep.origin, conn, memoryview(head + content), content,
+                        request)  # fmt: skip
+
+
 def start_request(
     client: httpx.AsyncClient,
     method: str,
@@ -221,25 +282,8 @@ def start_request(
     :class:`KeepAliveTransport`, has auth or event hooks (they run inside ``client.send``,
     which this path skips), has no idle connection, or the headers need httpx's handling:
     then use :func:`send_request`. Never raises."""
-    transport = _KEEPALIVE.get(client)
-    if transport is None or client.auth is not None:
-        return None
-    hooks = client.event_hooks
-    if hooks["request"] or hooks["response"]:
-        return None
-    prep = _prepared(client)
-    try:
-        head = prep.head(method, path, headers, len(content))
-    except (UnicodeEncodeError, httpx.InvalidURL):
-        return None
-    if head is None:
-        return None
-
-    def request() -> httpx.Request:
-        return build_request(client, method, path, content, headers, trace)
-
-    exchange = transport.start(prep.origin, head, content, request)
-    return None if exchange is None else StartedRequest(transport, exchange)
+    ready = ready_request(client, method, path, content, headers, trace)
+    return None if ready is None else ready.write()
 
 
 async def finish_request(started: StartedRequest) -> httpx.Response:

@@ -48,7 +48,7 @@ _BAD = frozenset(b"\r\n\x00")
 
 
 @attrs.define(eq=False)
-class _Connection:
+class PooledConnection:
     """One TCP connection: the stdlib socket (sent to synchronously), its Trio wrapper
     (waited on), and h11's view of the exchange for parsing the response."""
 
@@ -78,7 +78,7 @@ class Exchange:
     its connection until then: every Exchange must be completed."""
 
     origin: Origin
-    conn: _Connection
+    conn: PooledConnection
     request: Callable[[], httpx.Request]  # what was written, as httpx sees it (built late)
     body: bytes
     rest: memoryview  # what the first send did not take
@@ -124,7 +124,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     max_keepalive_connections: int = 8
     keepalive_expiry: float = 30.0
     # (scheme, host, port) -> idle connections, most recently used last
-    _idle: dict[Origin, list[_Connection]] = attrs.field(factory=dict)
+    _idle: dict[Origin, list[PooledConnection]] = attrs.field(factory=dict)
     _open: dict[Origin, int] = attrs.field(factory=dict)
     _released: trio.lowlevel.ParkingLot = attrs.field(factory=trio.lowlevel.ParkingLot)
     _closed: bool = False
@@ -144,7 +144,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 
     # ------------------------------------------------------------------ pool
 
-    def _take_idle(self, origin: Origin) -> _Connection | None:
+    def _take_idle(self, origin: Origin) -> PooledConnection | None:
         idle = self._idle.get(origin)
         now = trio.current_time()
         while idle:
@@ -154,12 +154,12 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             self._discard(origin, conn)
         return None
 
-    def _discard(self, origin: Origin, conn: _Connection) -> None:
+    def _discard(self, origin: Origin, conn: PooledConnection) -> None:
         conn.close()
         self._open[origin] -= 1
         self._released.unpark()
 
-    def _release(self, origin: Origin, conn: _Connection) -> None:
+    def _release(self, origin: Origin, conn: PooledConnection) -> None:
         """Back to the pool if h11 says the connection can carry another request."""
         parser = conn.parser
         if parser.our_state is h11.DONE and parser.their_state is h11.DONE:
@@ -174,7 +174,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 
     async def _acquire(
         self, origin: Origin, timeouts: dict[str, Any], trace: Trace | None
-    ) -> _Connection:
+    ) -> PooledConnection:
         conn = self._take_idle(origin)
         if conn is not None:
             return conn
@@ -197,7 +197,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 
     async def _connect(
         self, origin: Origin, timeouts: dict[str, Any], trace: Trace | None
-    ) -> _Connection:
+    ) -> PooledConnection:
         host, port = origin[1].decode("ascii"), origin[2]
         if trace is not None:
             await trace("connection.connect_tcp.started", {"host": host, "port": port})
@@ -227,7 +227,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         except OSError as exc:
             raise httpx.ConnectError(f"connect to {host}:{port}: {exc}") from exc
         self.connects += 1
-        conn = _Connection(sock, tsock)
+        conn = PooledConnection(sock, tsock)
         if trace is not None:
             try:
                 await trace("connection.connect_tcp.complete", {"return_value": None})
@@ -239,7 +239,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     # ------------------------------------------------------------- exchange
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        await trio.lowlevel.checkpoint_if_cancelled()  # not a schedule point: see _send_now
+        await trio.lowlevel.checkpoint_if_cancelled()  # not a schedule point: see write_now
         origin = self._origin(request)
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})
         trace: Trace | None = request.extensions.get("trace")
@@ -249,7 +249,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             body = await request.aread()
         head, headers = _head(request, len(body))
         conn = await self._acquire(origin, timeouts, trace)
-        exchange = _send_now(origin, conn, head, body, lambda: request)
+        exchange = write_now(origin, conn, memoryview(head + body), body, lambda: request)
         exchange.headers = headers
         return await self.complete(exchange)
 
@@ -259,12 +259,18 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         """Write ``head + body`` on an idle pooled connection to ``origin`` now, without a
         schedule point; ``None`` (nothing done) when none is ready. ``head`` must be what
         :func:`_head` makes of ``request()`` (built only after the write, for the reply)."""
-        if self._closed:
-            return None
-        conn = self._take_idle(origin)
+        conn = self.take_idle(origin)
         if conn is None:
             return None
-        return _send_now(origin, conn, head, body, request)
+        return write_now(origin, conn, memoryview(head + body), body, request)
+
+    def take_idle(self, origin: Origin) -> PooledConnection | None:
+        """An idle pooled connection to ``origin``, out of the pool, or ``None``: for a
+        request :func:`write_now` writes in the same step (it must: the connection is
+        only given back by :meth:`complete`)."""
+        if self._closed:
+            return None
+        return self._take_idle(origin)
 
     async def complete(self, exchange: Exchange) -> httpx.Response:
         """Finish an exchange :meth:`start` began: write what is left, read the response,
@@ -307,7 +313,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
 
     async def _read_response(
         self,
-        conn: _Connection,
+        conn: PooledConnection,
         request: httpx.Request,
         headers: list[tuple[bytes, bytes]],
         body: bytes,
@@ -366,16 +372,16 @@ def _timeout(timeouts: dict[str, Any], key: str) -> float:
     return float("inf") if value is None else float(value)
 
 
-def _send_now(
+def write_now(
     origin: Origin,
-    conn: _Connection,
-    head: bytes,
+    conn: PooledConnection,
+    data: memoryview,
     body: bytes,
     request: Callable[[], httpx.Request],
 ) -> Exchange:
-    """The request's first ``send``, in the caller's step with no schedule point before it
-    (an idle connection's socket buffer takes an order whole)."""
-    data = memoryview(head + body)
+    """The request's first ``send`` of ``data`` (head + body), in the caller's step with no
+    schedule point before it (an idle connection's socket buffer takes an order whole).
+    Never raises: a failed send is the Exchange's ``error``."""
     error: OSError | None = None
     try:
         sent = conn.sock.send(data)
@@ -388,7 +394,7 @@ def _send_now(
     return Exchange(origin, conn, request, body, rest, error, sent_ns)
 
 
-async def _write(conn: _Connection, view: memoryview, timeout_s: float) -> None:
+async def _write(conn: PooledConnection, view: memoryview, timeout_s: float) -> None:
     """Send the rest of a request, waiting for the socket to drain, up to ``timeout_s``."""
     try:
         with trio.fail_after(timeout_s):
@@ -405,7 +411,7 @@ async def _write(conn: _Connection, view: memoryview, timeout_s: float) -> None:
         raise httpx.WriteError(f"write failed: {exc}") from exc
 
 
-async def _read(conn: _Connection, timeout_s: float) -> bytes:
+async def _read(conn: PooledConnection, timeout_s: float) -> bytes:
     """The next bytes from the server (b"" when it closed), waiting up to ``timeout_s``."""
     try:
         with trio.fail_after(timeout_s):

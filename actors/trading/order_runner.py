@@ -4,9 +4,10 @@ It places an order through its venue's gate (ladder, circuit breaker, token buck
 retries only transport errors that provably never reached the venue, turns a
 possibly-sent request into AMBIGUOUS and resolves it by lookup (client order id) before
 any resend, and converts what the venue reports into acks, fills (deduplicated by a
-per-order filled-size watermark) and a final state. :meth:`OrderRunner.send_now` is the
-first attempt's synchronous part, so the executor can write every leg of an execution in
-the step that received it. :func:`unwind` trades a filled leg's excess back.
+per-order filled-size watermark) and a final state. :meth:`OrderRunner.ready_now` and
+:meth:`OrderRunner.written` are the first attempt's synchronous part, so the executor can
+write every leg of an execution, back to back, in the step that received it.
+:func:`unwind` trades a filled leg's excess back.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 import attrs
 import trio
@@ -99,9 +101,25 @@ class LegResult:
     received: int = 0  # shares really added (buy, net of fee shares) or delivered (sell)
 
 
+class Writable(Protocol):
+    """A request readied on a connection (``http_transport.ReadyRequest``)."""
+
+    def write(self) -> object: ...
+
+
+@attrs.frozen
+class ReadyOrder:
+    """An order :meth:`OrderRunner.ready_now` readied: gates passed, token taken, bytes
+    built on an idle connection; ``request.write()`` puts it on the socket."""
+
+    intent: OrderIntent
+    gate: VenueGate
+    request: Writable
+
+
 @attrs.frozen
 class SentNow:
-    """An order :meth:`OrderRunner.send_now` wrote: awaiting ``reply`` gives the venue's
+    """An order written from the executor's step: awaiting ``reply`` gives the venue's
     answer (or raises what ``VenueClient.place`` would). It must be passed to
     :meth:`OrderRunner.place`, which awaits it: the request holds a pooled connection."""
 
@@ -142,39 +160,46 @@ class OrderRunner:
             )
         )  # fmt: skip
 
-    def send_now(
+    def ready_now(
         self, intent: OrderIntent, purpose: OrderPurpose = OrderPurpose.OPEN
-    ) -> SentNow | None:
-        """:meth:`place`'s first attempt up to the order's bytes on the socket, in the
-        caller's own step (no schedule point), for when every gate passes as it stands:
-        trading permits ``purpose``, the breaker is closed, the bucket holds a token and
-        the client has an idle connection (``start_place``). Otherwise ``None``, nothing
-        done, and :meth:`place` takes its usual path. Never raises: an error building the
-        request is met again by :meth:`place`, which reports it."""
+    ) -> ReadyOrder | None:
+        """:meth:`place`'s first attempt up to the write, in the caller's own step (no
+        schedule point), for when every gate passes as it stands: trading permits
+        ``purpose``, the breaker is closed, the bucket holds a token (taken here) and the
+        client has an idle connection (``ready_place``). Otherwise ``None``, nothing done,
+        and :meth:`place` takes its usual path. Never raises: an error building the
+        request is met again by :meth:`place`, which reports it. What it returns must be
+        written (:meth:`ReadyOrder.write`) and passed to :meth:`written` in the same step."""
         gate = self.gates.get(intent.instrument.venue)
         if gate is None:
             return None
-        start = getattr(gate.client, "start_place", None)
+        ready_place = getattr(gate.client, "ready_place", None)
         control = self.control
         if (
-            start is None
+            ready_place is None
             or (control is not None and not control.permits(purpose))
             or gate.breaker.state is not BreakerState.CLOSED
             or gate.bucket.tokens < 1
         ):
             return None
         try:
-            started = start(intent)
+            request = ready_place(intent)
         except Exception as exc:
             log.debug("order %s not sent from the executor's step: %r",
                       intent.client_order_id, exc)  # fmt: skip
             return None
-        if started is None:
+        if request is None:
             return None
         gate.bucket.reserve()  # a token is there (checked above); no schedule point since
+        return ReadyOrder(intent, gate, request)
+
+    def written(self, ready: ReadyOrder, started: object) -> SentNow:
+        """Book an order :meth:`ready_now` readied and ``ready.write()`` wrote (``started``):
+        its venue id linked, its counters, and how :meth:`place` gets the reply."""
+        intent, client = ready.intent, ready.gate.client
         # The venue's id (Polymarket: the order hash) is linked after the write, off the
         # order's way out, and still before any fill can be read: nothing else has run.
-        expected = getattr(gate.client, "expected_order_id", None)
+        expected = getattr(client, "expected_order_id", None)
         if expected is not None:
             try:
                 self.tracker.link(intent.client_order_id, str(expected(intent)))
@@ -183,7 +208,7 @@ class OrderRunner:
                             intent.client_order_id, exc)  # fmt: skip
         self._count("sent")
         self._count("sent_now")
-        finish = gate.client.finish_place  # type: ignore[attr-defined]
+        finish = client.finish_place  # type: ignore[attr-defined]
         return SentNow(lambda: finish(intent, started))
 
     async def place(
@@ -196,7 +221,7 @@ class OrderRunner:
 
         ``purpose`` is checked at the ladder's gate before every send: an ``OPEN`` order is
         refused unless ACTIVE, an ``UNWIND`` (reduce-only) always goes out. ``sent``: the
-        first attempt :meth:`send_now` already wrote (its gates were passed then)."""
+        first attempt :meth:`ready_now` readied and was written (its gates were passed then)."""
         result = await self._place(intent, purpose, sent)
         if result.resolved and result.state in TERMINAL:
             self._forget(intent)

@@ -4,7 +4,8 @@
 legs filled unequally unwinds the excess within ``max_leg_delay`` (reported NAKED if it
 could not). When a leg's outcome stays unknown (AMBIGUOUS, lookups failed), it unwinds
 everything the known legs hold and unwinds the unknown leg if it later resolves filled.
-:func:`send_legs_now` writes the legs from the caller's step when every gate allows it.
+:func:`send_legs_now` writes the legs from the caller's step, back to back, when every gate
+allows it.
 """
 
 from __future__ import annotations
@@ -52,20 +53,19 @@ def precheck(intents: tuple[OrderIntent, ...], gates: Mapping[Venue, VenueGate])
 def send_legs_now(
     req: ExecutionRequest, runner: OrderRunner, control: TradingControl
 ) -> dict[int, SentNow] | None:
-    """Write the legs of ``req`` from the caller's step (see :meth:`OrderRunner.send_now`),
-    by leg index; a leg no gate lets out now is missing and :func:`execute_legs` sends it
-    the usual way. ``None`` (nothing sent) when the pre-check or the trading state refuses
-    the execution: :func:`execute_legs` then refuses it with the reason."""
+    """Write the legs of ``req`` from the caller's step, by leg index: every leg is readied
+    first (:meth:`OrderRunner.ready_now`: gates, bytes, a connection), then the ready ones
+    are written back to back, and only then booked, so the last leg leaves one syscall
+    after the first. A leg no gate lets out now is missing and :func:`execute_legs` sends
+    it the usual way. ``None`` (nothing sent) when the pre-check or the trading state
+    refuses the execution: :func:`execute_legs` then refuses it with the reason."""
     if not req.intents or precheck(req.intents, runner.gates):
         return None
     if not control.permits(OrderPurpose.OPEN):
         return None
-    sent: dict[int, SentNow] = {}
-    for it in req.intents:
-        now = runner.send_now(it)
-        if now is not None:
-            sent[it.leg_index] = now
-    return sent
+    ready = [r for r in map(runner.ready_now, req.intents) if r is not None]
+    started = [r.request.write() for r in ready]  # nothing between the legs' writes
+    return {r.intent.leg_index: runner.written(r, s) for r, s in zip(ready, started, strict=True)}
 
 
 async def execute_legs(
@@ -166,4 +166,3 @@ async def _flatten_known(
     for r in unresolved:
         runner.pending_hedges[r.intent.client_order_id] = PendingHedge(left, control, settings)
     return left
-

@@ -14,7 +14,9 @@ import trio
 import trio.testing
 
 from actors.sim.venue import SimVenue
+from actors.trading.fill_tracker import FillTracker
 from actors.trading.http_transport import (
+    ReadyRequest,
     StartedRequest,
     _prepared,
     build_request,
@@ -212,6 +214,51 @@ async def test_both_legs_are_written_in_one_step_and_executed_once(sim: SimVenue
     assert len(h.of(Fill)) == 2
     assert len(h.of(OrderFinal)) == 2
     assert h.runner.counters["sent"] == h.runner.counters["sent_now"] == 2
+    await h.aclose()
+
+
+@pytest.mark.slow
+async def test_every_leg_is_built_before_the_first_write_and_the_writes_are_back_to_back(
+    sim: SimVenue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second leg must not wait for the first leg's booking (its venue id, counters):
+    both legs are readied, then written one after the other, then booked."""
+    h = Harness(sim)
+    await warm(h)
+    events: list[str] = []
+    for client in h.clients.values():
+        cls = type(client)
+        built = cls.order_parts
+
+        def order_parts(self: Any, it: Any, built: Any = built) -> Any:
+            events.append(f"build {it.leg_index}")
+            return built(self, it)
+
+        monkeypatch.setattr(cls, "order_parts", order_parts)
+    write = ReadyRequest.write
+
+    def written(self: ReadyRequest) -> StartedRequest:
+        events.append("write")
+        return write(self)
+
+    monkeypatch.setattr(ReadyRequest, "write", written)
+    req = two_legs(sim, "b2b")
+    leg_of = {it.client_order_id: it.leg_index for it in req.intents}
+    link = FillTracker.link
+
+    def linked(self: FillTracker, coid: str, venue_order_id: str) -> None:
+        events.append(f"book {leg_of[coid]}")
+        link(self, coid, venue_order_id)
+
+    monkeypatch.setattr(FillTracker, "link", linked)
+    sent = send_legs_now(req, h.runner, h.control)
+    assert sent is not None
+    assert sorted(sent) == [0, 1]
+    # Leg 0 is Polymarket (linked to its order hash when booked); leg 1 is Kalshi.
+    assert events == ["build 0", "build 1", "write", "write", "book 0"]
+    with trio.fail_after(10):
+        report = await execute_legs(req, h.runner, h.control, h.settings, sent)
+    assert report.outcome is ExecutionOutcome.COMPLETE, report
     await h.aclose()
 
 
