@@ -159,9 +159,11 @@ class HttpConfig(_Cfg, frozen=True):
     # A cheap read per venue at start and then this often, so orders find an open
     # connection (a TCP connect cost 1-7 ms on the order path); 0 turns it off.
     keep_warm_s: float = 10.0
-    # Connections kept warm per venue: one per leg an execution may send to one venue
-    # (complement arbitrage sends both legs to the same venue), so every leg finds one idle.
-    keep_warm_connections: Annotated[int, msgspec.Meta(ge=1)] = 2
+    # Connections kept warm per venue: one per leg that may be in flight to one venue at
+    # once, so every leg finds one idle. A complement execution sends both legs to one
+    # venue, and a window often triggers two executions in the same step (complement and
+    # cross-venue): with 2, the third leg paid a connect (the p99 of tick -> order).
+    keep_warm_connections: Annotated[int, msgspec.Meta(ge=1)] = 4
     # "keepalive": arbtree's lean HTTP/1.1 pool (actors/trading/keepalive_transport.py),
     # which writes an order in one send from the calling task's step, for http:// URLs;
     # "httpcore": httpx's default transport. https:// URLs always use httpcore.

@@ -330,14 +330,16 @@ async def test_executor_keeps_a_connection_warm_per_venue(
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             await nursery.start(ex.run, actor_context("trading.executor", intents))
+            per_round = 2 * cfg.http.keep_warm_connections  # two venues
             await trio.sleep(1.0)
-            assert ex.statistics()["warm_reads"] == 4  # two per venue, at start
+            assert ex.statistics()["warm_reads"] == per_round  # at start
             await trio.sleep(5.0)
-            assert ex.statistics()["warm_reads"] == 8  # and again every keep_warm_s
+            assert ex.statistics()["warm_reads"] == 2 * per_round  # and every keep_warm_s
             sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=1)
             await trio.sleep(5.0)
             stats = ex.statistics()
-            assert (stats["warm_reads"], stats["warm_failures"]) == (11, 1)  # counted, not fatal
+            # counted, not fatal
+            assert (stats["warm_reads"], stats["warm_failures"]) == (3 * per_round - 1, 1)
             nursery.cancel_scope.cancel()
 
 
@@ -369,6 +371,40 @@ async def test_both_legs_on_one_venue_find_a_warm_connection(
     assert ex.runner is not None
     assert ex.runner.counters["sent"] == 2
     assert ex.runner.counters.get("sent_now", 0) == warm_connections
+
+
+async def test_two_executions_at_once_on_one_venue_find_warm_connections_by_default(
+    sim: SimVenue, autojump_clock: trio.testing.MockClock
+) -> None:
+    """A window often triggers two executions in one step (complement and cross-venue):
+    with the default warm connections, all four legs on one venue are written from the
+    executor's step; none pays a connect."""
+    base = exec_config(sim)
+    cfg = msgspec.structs.replace(base, http=msgspec.structs.replace(base.http, keep_warm_s=5.0))
+    intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
+    outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
+    ex = Executor(config=cfg, control=TradingControl(), intents=intents, outcomes=outcomes,
+                  clients=lambda: build_clients(cfg))  # fmt: skip
+    venue = poly_yes(sim).venue
+    reqs = []
+    for n, m in enumerate(sim.markets[:2]):
+        yes = InstrumentId(venue=venue, symbol=m.yes_token, outcome=Outcome.YES)
+        no = InstrumentId(venue=venue, symbol=m.no_token, outcome=Outcome.NO)
+        opp = f"cpl{n}"
+        reqs.append(ExecutionRequest(opportunity_id=opp, intents=(
+            intent(opp, 0, yes, 990_000), intent(opp, 1, no, 990_000))))  # fmt: skip
+    reports = 0
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            await nursery.start(ex.run, actor_context("trading.executor", intents))
+            await trio.sleep(1.0)  # warmed
+            for req in reqs:  # both queued before the executor's next step
+                intents.send_nowait(req)
+            while reports < 2:
+                reports += isinstance(await outcomes.receive(), ExecutionReport)
+            nursery.cancel_scope.cancel()
+    assert ex.runner is not None
+    assert ex.runner.counters["sent"] == ex.runner.counters.get("sent_now", 0) == 4
 
 
 async def test_a_polymarket_order_body_is_kept_only_while_it_may_be_looked_up(
