@@ -137,6 +137,28 @@ async def test_fund_manager_rehearses_the_last_opportunity_without_touching_the_
         nursery.cancel_scope.cancel()
 
 
+async def test_no_rehearsal_while_an_execution_or_an_opportunity_waits(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A rehearsal in the round where the executor (or the decision) runs could run first:
+    while either mailbox holds work, rehearsals are left out and counted."""
+    fund_manager = _fund_manager(rehearse_interval_s=0.01)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
+        fund_manager.opportunities.send_nowait(opp())
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(fund_manager.intents) == 1  # the executor has not taken it
+        await trio.sleep(0.5)
+        stats = fund_manager.statistics()
+        assert stats["rehearsals"] == 0
+        assert 45 <= stats["rehearsals_skipped"] <= 51  # one per 10 ms
+        assert isinstance(fund_manager.intents.receive_nowait(), ExecutionRequest)
+        await trio.sleep(0.5)
+        stats = fund_manager.statistics()
+        assert 45 <= stats["rehearsals"] <= 51  # the executor took it: rehearsing again
+        nursery.cancel_scope.cancel()
+
+
 async def test_no_rehearsals_when_off(autojump_clock: trio.testing.MockClock) -> None:
     fund_manager = _fund_manager()  # rehearse_interval_s = 0: off
     async with trio.open_nursery() as nursery:

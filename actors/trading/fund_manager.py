@@ -119,7 +119,9 @@ class FundManager(Actor):
                 0 if pending is None else len(pending.client_order_ids) + len(pending.fill_keys)
             )
         out["opportunities_mailbox"] = msgspec.structs.asdict(self.opportunities.statistics())
-        out["rehearsals"] = self.rehearsal.runs if self.rehearsal is not None else 0
+        rehearsal = self.rehearsal
+        out["rehearsals"] = rehearsal.runs if rehearsal is not None else 0
+        out["rehearsals_skipped"] = rehearsal.skipped if rehearsal is not None else 0
         return out
 
     async def run(
@@ -138,7 +140,10 @@ class FundManager(Actor):
             await self._reconcile(ctx)
         ctx.heartbeat()
         task_status.started()
-        rehearsal = self.rehearsal = Rehearsal(core)
+        opportunities, intents = self.opportunities, self.intents
+        rehearsal = self.rehearsal = Rehearsal(
+            core, waiting=lambda: len(opportunities) > 0 or len(intents) > 0
+        )
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._opportunity_loop, ctx, core, rehearsal)
             nursery.start_soon(self._outcome_loop, ctx, core)

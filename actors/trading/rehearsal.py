@@ -8,10 +8,17 @@ runs (1k updates/s, wrappers on each call): ``check_opportunity`` took 61 µs co
 156 µs to 105-113 µs. A rehearsal costs what a warm check costs, about 10 µs, so 1 ms
 takes about 1 % of a CPU. It is the trading systems' "warm the order path" practice,
 limited to pure code: ``check_opportunity`` only reads the books. Nothing is reserved,
-recorded or sent, and no counter other than ``runs`` moves.
+recorded or sent, and no counter other than ``runs`` and ``skipped`` moves.
+
+A rehearsal never runs while work is ``waiting`` for the decision path or the executor:
+its timer could fire in the round where that work runs, and Trio runs a round's tasks in
+either order, so half the time the rehearsal would run first (40-100 µs cold, seen in 4
+of 21 executions' rounds in one `bench e2e` run). The real work warms the path anyway.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import attrs
 
@@ -20,16 +27,27 @@ from actors.trading.fund_core import FundCore
 from protocols.messages import Opportunity
 
 
+def _nothing_waiting() -> bool:
+    return False
+
+
 @attrs.define(eq=False)
 class Rehearsal:
     core: FundCore
+    # True while opportunities or execution requests are queued (then no rehearsal).
+    waiting: Callable[[], bool] = _nothing_waiting
     last: Opportunity | None = None  # set by the fund manager after each decision
     runs: int = 0
+    skipped: int = 0  # rehearsals left out because work was waiting
 
     def __call__(self) -> bool:
-        """One rehearsal; False when there is no opportunity to rehearse yet."""
+        """One rehearsal; False when there is no opportunity to rehearse yet or work is
+        waiting."""
         opp = self.last
         if opp is None:
+            return False
+        if self.waiting():
+            self.skipped += 1
             return False
         core = self.core
         # At the opportunity's own receive time, so the age check passes and every other
