@@ -118,6 +118,15 @@ class Mailbox(Generic[T]):
         return len(self._queue)
 
     @property
+    def receivers_waiting(self) -> int:
+        """Tasks parked in ``receive`` now (Trio's ``tasks_waiting_receive``). A message
+        sent to a parked receiver of a BLOCK mailbox goes to that task, not into the
+        buffer: until it runs, the depth is 0 and this is one less."""
+        if self._rx is not None:
+            return self._rx.statistics().tasks_waiting_receive
+        return len(self._not_empty)
+
+    @property
     def capacity(self) -> int:
         return self._capacity
 

@@ -118,13 +118,16 @@ async def test_fund_manager_rehearses_the_last_opportunity_without_touching_the_
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     fund_manager = _fund_manager(rehearse_interval_s=0.01)
+    taken: list[object] = []
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(_stand_in_executor, fund_manager, taken, None)
         await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
         await trio.sleep(1.0)
         assert fund_manager.statistics()["rehearsals"] == 0  # nothing to rehearse yet
         fund_manager.opportunities.send_nowait(opp())
         await trio.testing.wait_all_tasks_blocked()
-        assert isinstance(fund_manager.intents.receive_nowait(), ExecutionRequest)
+        assert len(taken) == 1
+        assert isinstance(taken[0], ExecutionRequest)
         core = fund_manager.core
         assert core is not None
         books = core.ledger.checkpoint(0, 0)
@@ -133,29 +136,43 @@ async def test_fund_manager_rehearses_the_last_opportunity_without_touching_the_
         assert 90 <= fund_manager.statistics()["rehearsals"] <= 101  # one per 10 ms
         assert core.ledger.checkpoint(0, 0) == books  # nothing reserved or released
         assert (core.accepted, dict(core.rejects), dict(core.seen_opportunities)) == counted
-        assert len(fund_manager.intents) == 0  # nothing sent
+        assert len(taken) == 1  # nothing sent
         nursery.cancel_scope.cancel()
 
 
-async def test_no_rehearsal_while_an_execution_or_an_opportunity_waits(
+async def _stand_in_executor(
+    fund_manager: FundManager, taken: list[object], busy: trio.Event | None
+) -> None:
+    """Takes the execution requests; after the first, busy until ``busy`` is set."""
+    taken.append(await fund_manager.intents.receive())
+    if busy is not None:
+        await busy.wait()
+    while True:
+        taken.append(await fund_manager.intents.receive())
+
+
+async def test_no_rehearsal_while_the_executor_has_not_taken_up_its_work(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """A rehearsal in the round where the executor (or the decision) runs could run first:
-    while either mailbox holds work, rehearsals are left out and counted."""
+    """A request handed to the executor goes straight to its parked ``receive``: until the
+    executor is back in ``receive``, a rehearsal could run first in its round, so none
+    runs (each one left out is counted); once it is back, they resume."""
     fund_manager = _fund_manager(rehearse_interval_s=0.01)
+    taken: list[object] = []
+    done = trio.Event()
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(_stand_in_executor, fund_manager, taken, done)
         await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
         fund_manager.opportunities.send_nowait(opp())
         await trio.testing.wait_all_tasks_blocked()
-        assert len(fund_manager.intents) == 1  # the executor has not taken it
+        assert len(taken) == 1
         await trio.sleep(0.5)
         stats = fund_manager.statistics()
         assert stats["rehearsals"] == 0
         assert 45 <= stats["rehearsals_skipped"] <= 51  # one per 10 ms
-        assert isinstance(fund_manager.intents.receive_nowait(), ExecutionRequest)
+        done.set()
         await trio.sleep(0.5)
-        stats = fund_manager.statistics()
-        assert 45 <= stats["rehearsals"] <= 51  # the executor took it: rehearsing again
+        assert 45 <= fund_manager.statistics()["rehearsals"] <= 51  # rehearsing again
         nursery.cancel_scope.cancel()
 
 

@@ -140,10 +140,7 @@ class FundManager(Actor):
             await self._reconcile(ctx)
         ctx.heartbeat()
         task_status.started()
-        opportunities, intents = self.opportunities, self.intents
-        rehearsal = self.rehearsal = Rehearsal(
-            core, waiting=lambda: len(opportunities) > 0 or len(intents) > 0
-        )
+        rehearsal = self.rehearsal = Rehearsal(core, waiting=self._work_waiting)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._opportunity_loop, ctx, core, rehearsal)
             nursery.start_soon(self._outcome_loop, ctx, core)
@@ -206,6 +203,15 @@ class FundManager(Actor):
                     # The executor runs next with no step of ours in its round.
                     await self.intents.hand_off(result)
             ctx.heartbeat()
+
+    def _work_waiting(self) -> bool:
+        """An opportunity or an execution request not yet taken up: queued, or handed to
+        our opportunity loop or to the executor, which then no longer waits in
+        ``receive`` and has not run yet (a BLOCK mailbox hands a message to a parked
+        receiver directly)."""
+        return any(
+            len(box) > 0 or box.receivers_waiting == 0 for box in (self.opportunities, self.intents)
+        )
 
     async def _keep_warm(self, rehearsal: Rehearsal) -> None:
         interval = self.config.rehearse_interval_s

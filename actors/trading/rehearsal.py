@@ -10,7 +10,8 @@ takes about 1 % of a CPU. It is the trading systems' "warm the order path" pract
 limited to pure code: ``check_opportunity`` only reads the books. Nothing is reserved,
 recorded or sent, and no counter other than ``runs`` and ``skipped`` moves.
 
-A rehearsal never runs while work is ``waiting`` for the decision path or the executor:
+A rehearsal never runs while work is ``waiting`` for the decision path or the executor
+(queued, or handed to a receiver that has not run yet):
 its timer could fire in the round where that work runs, and Trio runs a round's tasks in
 either order, so half the time the rehearsal would run first (40-100 µs cold, seen in 4
 of 21 executions' rounds in one `bench e2e` run). The real work warms the path anyway.
@@ -34,7 +35,7 @@ def _nothing_waiting() -> bool:
 @attrs.define(eq=False)
 class Rehearsal:
     core: FundCore
-    # True while opportunities or execution requests are queued (then no rehearsal).
+    # True while an opportunity or an execution request is not taken up (then none).
     waiting: Callable[[], bool] = _nothing_waiting
     last: Opportunity | None = None  # set by the fund manager after each decision
     runs: int = 0

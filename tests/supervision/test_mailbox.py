@@ -154,6 +154,35 @@ async def test_parked_receiver_wakes_in_one_scheduler_step(policy: OverflowPolic
     assert counter.steps == 1
 
 
+@pytest.mark.parametrize("policy", list(OverflowPolicy))
+async def test_receivers_waiting_counts_parked_receivers_until_a_message_reaches_them(
+    policy: OverflowPolicy,
+) -> None:
+    """How a sender tells that a message is not yet taken up: a BLOCK mailbox hands it to
+    a parked receiver directly (depth stays 0), and that receiver no longer counts as
+    waiting from then until it is back in ``receive``."""
+    key = (lambda m: m) if policy is OverflowPolicy.COALESCE else None
+    mb: Mailbox[int] = Mailbox("q", 4, policy, key=key)
+    got: list[int] = []
+
+    async def consumer() -> None:
+        while True:
+            got.append(await mb.receive())
+
+    async with trio.open_nursery() as nursery:
+        assert mb.receivers_waiting == 0
+        nursery.start_soon(consumer)
+        await trio.testing.wait_all_tasks_blocked()
+        assert mb.receivers_waiting == 1
+        mb.send_nowait(7)
+        assert mb.receivers_waiting == 0  # handed over (or queued), the consumer not run yet
+        assert len(mb) == (0 if policy is OverflowPolicy.BLOCK else 1)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == [7]
+        assert mb.receivers_waiting == 1  # back in receive
+        nursery.cancel_scope.cancel()
+
+
 async def test_parked_coalesce_sender_wakes_in_one_scheduler_step() -> None:
     """COALESCE full of distinct keys is the one non-BLOCK mailbox that parks a sender."""
     mb: Mailbox[int] = Mailbox("q", 1, OverflowPolicy.COALESCE, key=lambda m: m)
