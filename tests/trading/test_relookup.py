@@ -49,6 +49,7 @@ from protocols.messages import (
     Side,
 )
 from supervision import Mailbox, OverflowPolicy
+from tests.step_counter import StepCounter
 from tests.trading.helpers import core, opp
 from tests.trading.test_executor_sim import Harness, exec_config, intent, kalshi_yes, poly_yes
 from tests.trading.test_gate import actor_context
@@ -377,8 +378,8 @@ async def test_two_executions_at_once_on_one_venue_find_warm_connections_by_defa
     sim: SimVenue, autojump_clock: trio.testing.MockClock
 ) -> None:
     """A window often triggers two executions in one step (complement and cross-venue):
-    with the default warm connections, all four legs on one venue are written from the
-    executor's step; none pays a connect."""
+    the executor takes both in one step (no scheduler round between them) and, with the
+    default warm connections, writes all four legs on one venue from it; none connects."""
     base = exec_config(sim)
     cfg = msgspec.structs.replace(base, http=msgspec.structs.replace(base.http, keep_warm_s=5.0))
     intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
@@ -398,11 +399,15 @@ async def test_two_executions_at_once_on_one_venue_find_warm_connections_by_defa
         async with trio.open_nursery() as nursery:
             await nursery.start(ex.run, actor_context("trading.executor", intents))
             await trio.sleep(1.0)  # warmed
+            counter = StepCounter.named("Executor.run")
+            trio.lowlevel.add_instrument(counter)
             for req in reqs:  # both queued before the executor's next step
                 intents.send_nowait(req)
             while reports < 2:
                 reports += isinstance(await outcomes.receive(), ExecutionReport)
+            trio.lowlevel.remove_instrument(counter)
             nursery.cancel_scope.cancel()
+    assert counter.steps == 1
     assert ex.runner is not None
     assert ex.runner.counters["sent"] == ex.runner.counters.get("sent_now", 0) == 4
 
