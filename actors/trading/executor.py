@@ -45,7 +45,6 @@ from supervision import Actor, ActorContext, Mailbox
 log = logging.getLogger("arbtree.trading.executor")
 
 ClientsFactory = Callable[[], Mapping[Venue, VenueClient]]
-COMMAND_BATCH = 16  # commands taken per step (executions, cancels, retirements)
 
 
 def make_gates(cfg: ExecutorConfig, clients: Mapping[Venue, VenueClient]) -> dict[Venue, VenueGate]:
@@ -172,38 +171,50 @@ class Executor(Actor):
                 if self.user_fills is not None:
                     nursery.start_soon(self._fill_loop, runner, self.user_fills)
                 task_status.started()
+                intents = self.intents
                 while True:
-                    # A batch: executions decided together (a window often triggers two)
-                    # go out in one step; a receive per request was a scheduler round each.
-                    for cmd in await self.intents.receive_batch(COMMAND_BATCH):
-                        if isinstance(cmd, CancelAll):
-                            nursery.start_soon(self.cancel_open)
-                            continue
-                        if isinstance(cmd, RetireOrders):  # the books retired them first
-                            runner.tracker.retire(cmd.client_order_ids, cmd.fill_keys)
-                            continue
-                        if self.draining or not self.control.permits(OrderPurpose.OPEN):
-                            why = (
-                                "shutting_down" if self.draining
-                                else f"trading_{self.control.state.label}"
-                            )  # fmt: skip
-                            await self._refuse(cmd, why)
-                            continue
-                        token = object()
-                        try:  # no extra scheduler round when a slot is free (the usual case)
-                            limiter.acquire_on_behalf_of_nowait(token)
-                        except trio.WouldBlock:
-                            await limiter.acquire_on_behalf_of(token)
-                        self._begin()
-                        # The legs go out now, in this step, when the gates allow it: the
-                        # task below first runs a round later (and a leg's task one more).
-                        sent = send_legs_now(cmd, runner, self.control)
-                        nursery.start_soon(self._execute, cmd, runner, settings, limiter,
-                                           token, sent)  # fmt: skip
+                    await self._handle(await intents.receive(), nursery, runner, settings,
+                                       limiter)  # fmt: skip
+                    # Executions decided together (a window often triggers two) go out in
+                    # this step: a receive per request was a scheduler round each. Still
+                    # one command in hand at a time: the rest stay in the mailbox, which
+                    # outlives a restart.
+                    while len(intents):
+                        await self._handle(intents.receive_nowait(), nursery, runner, settings,
+                                           limiter)  # fmt: skip
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(2.0):
                 for client in clients.values():
                     await client.aclose()
+
+    async def _handle(
+        self,
+        cmd: ExecutorCommand,
+        nursery: trio.Nursery,
+        runner: OrderRunner,
+        settings: ExecutionSettings,
+        limiter: trio.CapacityLimiter,
+    ) -> None:
+        if isinstance(cmd, CancelAll):
+            nursery.start_soon(self.cancel_open)
+            return
+        if isinstance(cmd, RetireOrders):  # the books retired them first
+            runner.tracker.retire(cmd.client_order_ids, cmd.fill_keys)
+            return
+        if self.draining or not self.control.permits(OrderPurpose.OPEN):
+            why = "shutting_down" if self.draining else f"trading_{self.control.state.label}"
+            await self._refuse(cmd, why)
+            return
+        token = object()
+        try:  # no extra scheduler round when a slot is free (the usual case)
+            limiter.acquire_on_behalf_of_nowait(token)
+        except trio.WouldBlock:
+            await limiter.acquire_on_behalf_of(token)
+        self._begin()
+        # The legs go out now, in this step, when the gates allow it: the task below first
+        # runs a scheduler round later (and a leg's task one more).
+        sent = send_legs_now(cmd, runner, self.control)
+        nursery.start_soon(self._execute, cmd, runner, settings, limiter, token, sent)
 
     def _begin(self) -> None:
         self.in_flight += 1
