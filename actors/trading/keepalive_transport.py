@@ -20,11 +20,12 @@ written (retry is safe), ``WriteError``/``WriteTimeout``/``ReadError``/``ReadTim
 ``RemoteProtocolError`` once the request may have left (AMBIGUOUS). Plain ``http`` only:
 ``make_http_client`` keeps httpx's own transport for ``https`` (TLS venues).
 
-:meth:`KeepAliveTransport.start` is the same first step as a synchronous call: it writes a
-request's bytes (already serialized by the caller, see ``http_transport.start_request``) on
-an idle connection and returns the :class:`Exchange` that :meth:`KeepAliveTransport.complete`
-finishes later, possibly from another task. The executor uses it to write every leg of an
-execution in the step that received it; the ``httpx.Request`` is only built after that.
+:meth:`KeepAliveTransport.take_idle` and :func:`write_now` are the same first step as
+synchronous calls: take an idle connection, write a request's bytes on it (serialized by
+the caller, see ``http_transport.ready_request``), and get the :class:`Exchange` that
+:meth:`KeepAliveTransport.complete` finishes later, possibly from another task. The
+executor uses them to write every leg of an execution, back to back, in the step that
+received it; the ``httpx.Request`` is only built after that.
 """
 
 from __future__ import annotations
@@ -253,17 +254,6 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         exchange.headers = headers
         return await self.complete(exchange)
 
-    def start(
-        self, origin: Origin, head: bytes, body: bytes, request: Callable[[], httpx.Request]
-    ) -> Exchange | None:
-        """Write ``head + body`` on an idle pooled connection to ``origin`` now, without a
-        schedule point; ``None`` (nothing done) when none is ready. ``head`` must be what
-        :func:`_head` makes of ``request()`` (built only after the write, for the reply)."""
-        conn = self.take_idle(origin)
-        if conn is None:
-            return None
-        return write_now(origin, conn, memoryview(head + body), body, request)
-
     def take_idle(self, origin: Origin) -> PooledConnection | None:
         """An idle pooled connection to ``origin``, out of the pool, or ``None``: for a
         request :func:`write_now` writes in the same step (it must: the connection is
@@ -273,7 +263,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         return self._take_idle(origin)
 
     async def complete(self, exchange: Exchange) -> httpx.Response:
-        """Finish an exchange :meth:`start` began: write what is left, read the response,
+        """Finish an exchange :func:`write_now` began: write what is left, read the response,
         and give the connection back to the pool (or close it if the exchange failed)."""
         request, conn = exchange.request(), exchange.conn
         timeouts: dict[str, Any] = request.extensions.get("timeout", {})

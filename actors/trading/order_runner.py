@@ -169,7 +169,7 @@ class OrderRunner:
         client has an idle connection (``ready_place``). Otherwise ``None``, nothing done,
         and :meth:`place` takes its usual path. Never raises: an error building the
         request is met again by :meth:`place`, which reports it. What it returns must be
-        written (:meth:`ReadyOrder.write`) and passed to :meth:`written` in the same step."""
+        written (``ready.request.write()``) and passed to :meth:`written` in the same step."""
         gate = self.gates.get(intent.instrument.venue)
         if gate is None:
             return None

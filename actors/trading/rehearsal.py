@@ -11,10 +11,10 @@ limited to pure code: ``check_opportunity`` only reads the books. Nothing is res
 recorded or sent, and no counter other than ``runs`` and ``skipped`` moves.
 
 A rehearsal never runs while work is ``waiting`` for the decision path or the executor
-(queued, or handed to a receiver that has not run yet):
-its timer could fire in the round where that work runs, and Trio runs a round's tasks in
-either order, so half the time the rehearsal would run first (40-100 µs cold, seen in 4
-of 21 executions' rounds in one `bench e2e` run). The real work warms the path anyway.
+(queued, or handed to a receiver that has not run yet): its timer could fire in the round
+where that work runs, and Trio runs a round's tasks in either order, so half the time the
+rehearsal would run first (40-100 µs cold, seen in 4 of 21 executions' rounds in one
+`bench e2e` run). The real work warms the path anyway.
 """
 
 from __future__ import annotations

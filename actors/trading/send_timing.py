@@ -49,7 +49,7 @@ class SendTimes:
             nonlocal sent_at
             if event == SENT:
                 # The transport may report when the bytes left (a request written from an
-                # earlier step than this trace call, see KeepAliveTransport.start).
+                # earlier step than this trace call, see keepalive_transport.write_now).
                 sent_at = info.get("sent_ns") or time.monotonic_ns()
                 self.on_sent(intent, sent_at)
             elif event == ANSWERED and sent_at and self.metrics is not None:

@@ -1,5 +1,5 @@
-"""Writing orders from the caller's own step: ``KeepAliveTransport.start`` /
-``start_request`` (transport), ``OrderRunner.send_now`` and ``send_legs_now`` (executor),
+"""Writing orders from the caller's own step: ``ready_request`` / ``start_request``
+(transport), ``OrderRunner.ready_now`` / ``written`` and ``send_legs_now`` (executor),
 against a loopback HTTP server and the simulated venue."""
 
 from __future__ import annotations
