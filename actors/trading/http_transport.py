@@ -119,7 +119,7 @@ class _Prepared:
 
 
 _PREPARED: weakref.WeakKeyDictionary[httpx.AsyncClient, _Prepared] = weakref.WeakKeyDictionary()
-# The clients make_http_client gave a KeepAliveTransport: start_request can write on them.
+# The clients make_http_client gave a KeepAliveTransport: ready_request can write on them.
 _KEEPALIVE: weakref.WeakKeyDictionary[httpx.AsyncClient, KeepAliveTransport] = (
     weakref.WeakKeyDictionary()
 )
@@ -206,7 +206,7 @@ async def request(
 
 @attrs.define(eq=False)
 class StartedRequest:
-    """A request already written to the venue's socket (see :func:`start_request`)."""
+    """A request already written to the venue's socket (see :meth:`ReadyRequest.write`)."""
 
     transport: KeepAliveTransport
     exchange: Exchange
@@ -240,9 +240,14 @@ def ready_request(
     headers: dict[str, str],
     trace: Trace | None = None,
 ) -> ReadyRequest | None:
-    """Everything :func:`start_request` does short of the write: the bytes built and an
-    idle connection taken, so that several orders can be readied first and then written
-    back to back. ``None`` (nothing taken) in :func:`start_request`'s cases. Never raises."""
+    """The request :func:`build_request` would build, made ready to be written from the
+    caller's step on an idle pooled keep-alive connection (taken here), so that several
+    orders can be readied first and then written back to back (:meth:`ReadyRequest.write`);
+    :func:`finish_request` reads the reply. The head is serialized from a per-path cache;
+    the ``httpx.Request`` is built only after the bytes left. ``None`` (nothing taken) when
+    the client has no :class:`KeepAliveTransport`, has auth or event hooks (they run inside
+    ``client.send``, which this path skips), has no idle connection, or the headers need
+    httpx's handling: then use :func:`send_request`. Never raises."""
     transport = _KEEPALIVE.get(client)
     if transport is None or client.auth is not None:
         return None
@@ -265,25 +270,6 @@ def ready_request(
 
     return ReadyRequest(transport, prep.origin, conn, memoryview(head + content), content,
                         request)  # fmt: skip
-
-
-def start_request(
-    client: httpx.AsyncClient,
-    method: str,
-    path: str,
-    content: bytes,
-    headers: dict[str, str],
-    trace: Trace | None = None,
-) -> StartedRequest | None:
-    """Write the request :func:`build_request` would build, now, from the caller's step,
-    on an idle pooled keep-alive connection; :func:`finish_request` reads the reply. The
-    head is serialized from a per-path cache; the ``httpx.Request`` is built only after
-    the bytes left. ``None`` (nothing written) when the client has no
-    :class:`KeepAliveTransport`, has auth or event hooks (they run inside ``client.send``,
-    which this path skips), has no idle connection, or the headers need httpx's handling:
-    then use :func:`send_request`. Never raises."""
-    ready = ready_request(client, method, path, content, headers, trace)
-    return None if ready is None else ready.write()
 
 
 async def finish_request(started: StartedRequest) -> httpx.Response:

@@ -1,4 +1,4 @@
-"""Writing orders from the caller's own step: ``ready_request`` / ``start_request``
+"""Writing orders from the caller's own step: ``ready_request`` and its ``write``
 (transport), ``OrderRunner.ready_now`` / ``written`` and ``send_legs_now`` (executor),
 against a loopback HTTP server and the simulated venue."""
 
@@ -22,8 +22,8 @@ from actors.trading.http_transport import (
     build_request,
     finish_request,
     make_http_client,
+    ready_request,
     request,
-    start_request,
 )
 from actors.trading.keepalive_transport import _head
 from actors.trading.messages import ExecutionOutcome, ExecutionRequest, OrderFinal
@@ -44,7 +44,8 @@ def http_client(base: str, **over: Any) -> httpx.AsyncClient:
 
 
 def start(http: httpx.AsyncClient, body: bytes, trace: Any = None) -> StartedRequest | None:
-    return start_request(http, "POST", "/o", body, {"content-type": "application/json"}, trace)
+    ready = ready_request(http, "POST", "/o", body, {"content-type": "application/json"}, trace)
+    return None if ready is None else ready.write()
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,7 @@ async def test_start_writes_on_an_idle_connection_and_the_reply_finishes_it() ->
         assert resp.status_code == 200
         assert resp.content == b"order"
         assert resp.request.url.path == "/o"
-        assert 0 < sent_at[0] <= returned_at  # the bytes left before start_request returned
+        assert 0 < sent_at[0] <= returned_at  # the bytes left before the write returned
         # and the connection went back to the pool: the next request reuses it
         assert (await request(http, "POST", "/o", content=b"next")).content == b"next"
         assert server.connections == 1
