@@ -319,15 +319,26 @@ async def test_ambiguous_leg_that_never_filled_leaves_nothing_to_hedge(
     await h.aclose()
 
 
-async def test_executor_keeps_a_connection_warm_per_venue(
-    sim: SimVenue, autojump_clock: trio.testing.MockClock
-) -> None:
+def warm_executor(
+    sim: SimVenue, **http: int
+) -> tuple[Executor, Mailbox[ExecutorCommand], Mailbox[ExecutorOutcomeMsg]]:
+    """An executor on the sim keeping connections warm every 5 s (``http`` overrides)."""
     base = exec_config(sim)
-    cfg = msgspec.structs.replace(base, http=msgspec.structs.replace(base.http, keep_warm_s=5.0))
+    cfg = msgspec.structs.replace(
+        base, http=msgspec.structs.replace(base.http, keep_warm_s=5.0, **http)
+    )
     intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
     outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
     ex = Executor(config=cfg, control=TradingControl(), intents=intents, outcomes=outcomes,
                   clients=lambda: build_clients(cfg))  # fmt: skip
+    return ex, intents, outcomes
+
+
+async def test_executor_keeps_a_connection_warm_per_venue(
+    sim: SimVenue, autojump_clock: trio.testing.MockClock
+) -> None:
+    ex, intents, _ = warm_executor(sim)
+    cfg = ex.config
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             await nursery.start(ex.run, actor_context("trading.executor", intents))
@@ -350,13 +361,7 @@ async def test_both_legs_on_one_venue_find_a_warm_connection(
 ) -> None:
     """A complement execution sends both legs to one venue: with two connections kept warm
     both are written from the executor's step; with one, the second leg connects."""
-    base = exec_config(sim)
-    cfg = msgspec.structs.replace(base, http=msgspec.structs.replace(
-        base.http, keep_warm_s=5.0, keep_warm_connections=warm_connections))  # fmt: skip
-    intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
-    outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
-    ex = Executor(config=cfg, control=TradingControl(), intents=intents, outcomes=outcomes,
-                  clients=lambda: build_clients(cfg))  # fmt: skip
+    ex, intents, outcomes = warm_executor(sim, keep_warm_connections=warm_connections)
     m = sim.markets[0]
     no = InstrumentId(venue=poly_yes(sim).venue, symbol=m.no_token, outcome=Outcome.NO)
     req = ExecutionRequest(opportunity_id="cpl", intents=(
@@ -380,12 +385,7 @@ async def test_two_executions_at_once_on_one_venue_find_warm_connections_by_defa
     """A window often triggers two executions in one step (complement and cross-venue):
     the executor takes both in one step (no scheduler round between them) and, with the
     default warm connections, writes all four legs on one venue from it; none connects."""
-    base = exec_config(sim)
-    cfg = msgspec.structs.replace(base, http=msgspec.structs.replace(base.http, keep_warm_s=5.0))
-    intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
-    outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
-    ex = Executor(config=cfg, control=TradingControl(), intents=intents, outcomes=outcomes,
-                  clients=lambda: build_clients(cfg))  # fmt: skip
+    ex, intents, outcomes = warm_executor(sim)
     venue = poly_yes(sim).venue
     reqs = []
     for n, m in enumerate(sim.markets[:2]):
