@@ -30,11 +30,12 @@ from actors.trading.messages import (
     OrderFinal,
     RetireOrders,
 )
-from actors.trading.order_runner import ExecutionSettings, OrderRunner, SentNow, VenueGate
+from actors.trading.order_runner import OrderRunner, SentNow, VenueGate
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RelookupPolicy, RetryPolicy
 from actors.trading.send_timing import SendTimes
 from actors.trading.two_leg import execute_legs, send_legs_now
+from actors.trading.unwind import ExecutionSettings
 from actors.trading.user_channel import UserChannelState
 from actors.trading.venue_clients import VenueClient, VenueError
 from protocols.config.trading import ExecutorConfig, VenueExecConfig

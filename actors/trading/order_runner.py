@@ -6,8 +6,8 @@ possibly-sent request into AMBIGUOUS and resolves it by lookup (client order id)
 any resend, and converts what the venue reports into acks, fills (deduplicated by a
 per-order filled-size watermark) and a final state. :meth:`OrderRunner.ready_now` and
 :meth:`OrderRunner.written` are the first attempt's synchronous part, so the executor can
-write every leg of an execution, back to back, in the step that received it.
-:func:`unwind` trades a filled leg's excess back.
+write every leg of an execution, back to back, in the step that received it. A leg that
+resolves filled after its execution ended is unwound (``actors.trading.unwind``).
 """
 
 from __future__ import annotations
@@ -24,28 +24,23 @@ import trio
 from actors.trading.breaker import BreakerState, CircuitBreaker
 from actors.trading.control import TradingControl
 from actors.trading.fill_tracker import FillTracker
-from actors.trading.ids import unwind_order_id
 from actors.trading.ladder import OrderPurpose
-from actors.trading.messages import ExecutorOutcomeMsg, OrderFinal, UnwindStarted
+from actors.trading.messages import ExecutorOutcomeMsg, OrderFinal
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RelookupPolicy, RetryPolicy
+from actors.trading.unwind import ExecutionSettings, unwind
 from actors.trading.venue_clients import Ambiguous, NotSent, OrderStatus, RateLimited, VenueClient
-from protocols.fixed import PRICE_ONE
 from protocols.messages import (
     OrderAck,
     OrderAmbiguous,
     OrderIntent,
     OrderReject,
     OrderState,
-    Side,
     TimeInForce,
     Venue,
 )
 
 log = logging.getLogger("arbtree.trading.executor")
-
-# Venue reject reasons no resend of the same order can cure (an unwind stops on them).
-UNSENDABLE = frozenset({"min_size", "tick_size", "invalid_order"})
 
 Emit = Callable[[ExecutorOutcomeMsg], Awaitable[None]]
 
@@ -457,66 +452,3 @@ class OrderRunner:
         received = min(tracker.net.get(coid, 0), status.filled_size)
         return LegResult(intent, status.filled_size, status.avg_price or intent.limit_price,
                          state, True, received=received)  # fmt: skip
-
-
-@attrs.frozen
-class ExecutionSettings:
-    max_leg_delay_s: float = 0.5
-    unwind_max_slippage: int = 100_000
-
-
-async def unwind(
-    leg: LegResult,
-    excess: int,
-    runner: OrderRunner,
-    control: TradingControl,
-    settings: ExecutionSettings,
-    deadline: float,
-) -> int:
-    """Trade ``excess`` of a filled leg back (IOC) until flat or the deadline; returns
-    what is still unhedged."""
-    intent = leg.intent
-    gate = runner.gates[intent.instrument.venue]
-    tick = gate.tick or 1
-    side = Side.SELL if intent.side is Side.BUY else Side.BUY
-    if side is Side.SELL:
-        price = max(tick, leg.avg_price - settings.unwind_max_slippage)
-        price = -(-price // tick) * tick
-    else:
-        price = min(PRICE_ONE - tick, leg.avg_price + settings.unwind_max_slippage)
-        price = price // tick * tick
-    attempt = 0
-    remaining = excess
-    # Reduce-only: allowed in every trading state (HALTED and shutdown's drain included);
-    # only the deadline, an unresolved attempt or the gate itself stop it.
-    step = max(1, gate.size_step)
-    with trio.move_on_at(deadline):
-        while remaining >= step:
-            if not control.permits(OrderPurpose.UNWIND):  # never today; explicit for audit
-                log.error("unwind of %s refused by the gate", intent.client_order_id)
-                break
-            coid = unwind_order_id(intent.client_order_id, attempt)
-            attempt += 1
-            uw = OrderIntent(
-                client_order_id=coid, opportunity_id=intent.opportunity_id,
-                leg_index=intent.leg_index, instrument=intent.instrument, side=side,
-                limit_price=price, size=remaining // step * step, reserved=0,
-                time_in_force=TimeInForce.IOC, recv_ns=intent.recv_ns,
-                detect_ns=intent.detect_ns, intent_ns=time.monotonic_ns(),
-            )  # fmt: skip
-            await runner.emit(
-                UnwindStarted(intent=uw, parent_client_order_id=intent.client_order_id)
-            )
-            result = await runner.place(uw, OrderPurpose.UNWIND)
-            remaining -= result.filled
-            if not result.resolved:
-                break
-            if result.state is OrderState.REJECTED and result.reason in UNSENDABLE:
-                # Malformed for the venue (below its minimum size, off its tick): the same
-                # order sent again cannot succeed; a no-fill or a venue hiccup can.
-                log.error("unwind of %s rejected by the venue (%s); %d left unhedged",
-                          intent.client_order_id, result.reason, remaining)  # fmt: skip
-                break
-            if remaining > 0:
-                await trio.sleep(runner.retry.delay(min(attempt, 3)))
-    return remaining

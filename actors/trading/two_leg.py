@@ -18,15 +18,8 @@ import trio
 from actors.trading.control import TradingControl
 from actors.trading.ladder import OrderPurpose
 from actors.trading.messages import ExecutionOutcome, ExecutionReport, ExecutionRequest
-from actors.trading.order_runner import (
-    ExecutionSettings,
-    LegResult,
-    OrderRunner,
-    PendingHedge,
-    SentNow,
-    VenueGate,
-    unwind,
-)
+from actors.trading.order_runner import LegResult, OrderRunner, PendingHedge, SentNow, VenueGate
+from actors.trading.unwind import ExecutionSettings, unwind
 from protocols.fixed import PRICE_ONE
 from protocols.messages import OrderIntent, Venue
 

@@ -25,10 +25,11 @@ from actors.trading.messages import (
     OrderFinal,
     UnwindStarted,
 )
-from actors.trading.order_runner import ExecutionSettings, OrderRunner
+from actors.trading.order_runner import OrderRunner
 from actors.trading.retry import RetryPolicy
 from actors.trading.send_timing import SendTimes
 from actors.trading.two_leg import execute_legs
+from actors.trading.unwind import ExecutionSettings
 from protocols.config.trading import ExecutorConfig, HttpConfig, TradingConfig, VenueExecConfig
 from protocols.fixed import SIZE_ONE
 from protocols.messages import (

@@ -23,10 +23,11 @@ from actors.trading.messages import (
     ExecutorOutcomeMsg,
     UnwindStarted,
 )
-from actors.trading.order_runner import ExecutionSettings, OrderRunner, VenueGate
+from actors.trading.order_runner import OrderRunner, VenueGate
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RetryPolicy
 from actors.trading.two_leg import execute_legs
+from actors.trading.unwind import ExecutionSettings
 from actors.trading.venue_clients import AccountSnapshot, NotSent, OrderStatus
 from protocols.config.trading import ExecutorConfig
 from protocols.fixed import SIZE_ONE
