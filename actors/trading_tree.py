@@ -23,7 +23,13 @@ import attrs
 from actors.trading.control import TradingControl
 from actors.trading.executor import Executor
 from actors.trading.fund_manager import CheckpointLoader, FundManager
-from actors.trading.http_clients import build_clients, check_live_switches, kalshi_signer_from_env
+from actors.trading.http_clients import (
+    PolymarketAccount,
+    build_clients,
+    check_live_switches,
+    kalshi_signer_from_env,
+    polymarket_account_from_env,
+)
 from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutorCommand, ExecutorOutcomeMsg
 from actors.trading.sink import RecordSink, as_sink
@@ -185,11 +191,15 @@ def _user_channel_specs(
         if not (vcfg.enabled and vcfg.user_ws_url):
             continue
         headers: HeadersFactory | None = None
+        credentials: PolymarketAccount | None = None
         if venue is Venue.KALSHI and ex.mode == "live":
             headers = _kalshi_ws_headers(vcfg.user_ws_url, env)
+        elif venue is Venue.POLYMARKET and ex.mode == "live":
+            credentials = polymarket_account_from_env(vcfg, env)
 
         def start(venue: Venue = venue, vcfg: VenueExecConfig = vcfg,
-                  headers: HeadersFactory | None = headers) -> UserChannel:  # fmt: skip
+                  headers: HeadersFactory | None = headers,
+                  credentials: PolymarketAccount | None = credentials) -> UserChannel:  # fmt: skip
             return UserChannel(
                 venue=venue,
                 url=vcfg.user_ws_url,
@@ -197,6 +207,7 @@ def _user_channel_specs(
                 config=ex.user_channel,
                 markets=tuple(vcfg.user_markets),
                 headers=headers,
+                credentials=credentials,
                 state=channels,
                 stats_sink=control.stats_sources,
             )

@@ -196,3 +196,18 @@ def market_config_for_sim(
         ],
     )  # fmt: skip
     return msgspec.structs.replace(base, feeds=feeds, detector=detector)
+
+
+def with_neg_risk_tokens(trading: TradingConfig, market: MarketConfig) -> TradingConfig:
+    """The tokens of every neg-risk Polymarket market (``neg_risk = true`` in
+    ``market.detector.polymarket``) added to ``executor.polymarket.neg_risk_tokens``: their
+    live orders are signed for the neg-risk exchange."""
+    ex = trading.executor
+    neg_risk = [m for m in market.detector.polymarket if m.neg_risk]
+    tokens = {token for m in neg_risk for token in (m.yes_token, m.no_token)}
+    if tokens <= set(ex.polymarket.neg_risk_tokens):
+        return trading
+    merged = sorted(tokens | set(ex.polymarket.neg_risk_tokens))
+    replace = msgspec.structs.replace
+    polymarket = replace(ex.polymarket, neg_risk_tokens=merged)
+    return replace(trading, executor=replace(ex, polymarket=polymarket))

@@ -34,7 +34,12 @@ from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
 from actors.trading.fund_manager import CheckpointLoader
 from actors.trading_tree import TradingHandles, build_trading_path
-from arbtree.config import AppConfig, load_app_config, market_config_for_sim
+from arbtree.config import (
+    AppConfig,
+    load_app_config,
+    market_config_for_sim,
+    with_neg_risk_tokens,
+)
 from arbtree.sim_process import SimHandle, SimProcess, open_sim_process
 from arbtree.status import StatusSource, run_status_display, stale_instruments
 from arbtree.summary import Detection, RunSummary, build_summary
@@ -297,6 +302,7 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 handle.polymarket_ws_url, handle.kalshi_ws_url, handle.rest_url,
                 len(handle.markets),
             )  # fmt: skip
+        trading_cfg = with_neg_risk_tokens(trading_cfg, market_cfg)
         storage_cfg = config.storage
         db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
         metrics = Metrics(run_id=run_id)

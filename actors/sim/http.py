@@ -22,6 +22,7 @@ class Request:
     path: str
     query: dict[str, list[str]]
     body: bytes
+    headers: dict[str, str] = attrs.field(factory=dict)  # names lowercased (h11)
 
     def json(self) -> Any:
         return msgspec.json.decode(self.body) if self.body else {}
@@ -72,13 +73,16 @@ async def handle_connection(stream: trio.SocketStream, handler: Handler) -> None
                 else:
                     return
             url = urlsplit(event.target.decode("latin-1"))
-            request = Request(event.method.decode(), url.path, parse_qs(url.query), bytes(body))
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in event.headers}
+            request = Request(event.method.decode(), url.path, parse_qs(url.query), bytes(body),
+                              headers)  # fmt: skip
             reply = await handler(request)
             if reply.drop:
                 return
             payload = _enc.encode(reply.body)
-            headers = [("content-type", "application/json"), ("content-length", str(len(payload)))]
-            out = conn.send(h11.Response(status_code=reply.status, headers=headers))
+            length = str(len(payload))
+            reply_headers = [("content-type", "application/json"), ("content-length", length)]
+            out = conn.send(h11.Response(status_code=reply.status, headers=reply_headers))
             out += conn.send(h11.Data(data=payload)) or b""
             out += conn.send(h11.EndOfMessage()) or b""
             await stream.send_all(out or b"")

@@ -9,7 +9,8 @@ from __future__ import annotations
 from actors.trading.client_base import LIVE_ENV, LiveModeRefused, Secret, check_live_switches
 from actors.trading.http_transport import make_http_client
 from actors.trading.kalshi_client import KalshiClient, kalshi_signer_from_env
-from actors.trading.polymarket_client import PolymarketClient
+from actors.trading.polymarket_account import PolymarketAccount, polymarket_account_from_env
+from actors.trading.polymarket_client import PAPER_OWNER, PolymarketClient
 from protocols.config.trading import ExecutorConfig
 from protocols.fixed import parse_units
 from protocols.messages import Venue
@@ -18,11 +19,13 @@ __all__ = [
     "LIVE_ENV",
     "KalshiClient",
     "LiveModeRefused",
+    "PolymarketAccount",
     "PolymarketClient",
     "Secret",
     "build_clients",
     "check_live_switches",
     "kalshi_signer_from_env",
+    "polymarket_account_from_env",
 ]
 
 
@@ -48,17 +51,15 @@ def build_clients(
             tick=parse_units(cfg.kalshi.tick_size),
         )  # fmt: skip
     if cfg.polymarket.enabled:
-        if live:
-            raise LiveModeRefused(
-                "live Polymarket refused: CLOB V2 orders must be EIP-712 signed and this build "
-                "has no vetted signing library wired in (py-clob-client-v2 is not installed); "
-                "disable executor.polymarket or trade Polymarket in paper mode"
-            )
-        if not cfg.polymarket.rest_url:
+        pcfg = cfg.polymarket
+        credentials = polymarket_account_from_env(pcfg, env) if live else None
+        if not pcfg.rest_url:
             raise ValueError("executor.polymarket.rest_url is empty")
         out[Venue.POLYMARKET] = PolymarketClient(
-            http=make_http_client(cfg.http, cfg.polymarket.rest_url.rstrip("/")),
-            tick=parse_units(cfg.polymarket.tick_size),
+            http=make_http_client(cfg.http, pcfg.rest_url.rstrip("/")),
+            tick=parse_units(pcfg.tick_size),
+            credentials=credentials,
+            owner=credentials.api_key if credentials is not None else PAPER_OWNER,
+            neg_risk_tokens=frozenset(pcfg.neg_risk_tokens),
         )
     return out
-

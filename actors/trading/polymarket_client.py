@@ -1,11 +1,10 @@
-"""Polymarket CLOB orders over HTTP: paper (the sim, zero-signature orders); live needs an
-EIP-712 order signer this build does not have (``build_clients`` refuses it)."""
+"""Polymarket CLOB orders over HTTP: paper (the sim, unsigned orders, no auth headers) and
+live (EIP-712 signed orders and L2 headers on every private request, from a
+:class:`~actors.trading.polymarket_account.PolymarketAccount`)."""
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import time
 from collections.abc import Callable
 
@@ -13,9 +12,10 @@ import attrs
 import httpx
 import msgspec
 
-from actors.trading.client_base import OrderEntry, Secret, now_ns
+from actors.trading.client_base import OrderEntry, now_ns
 from actors.trading.http_transport import request
 from actors.trading.ids import polymarket_salt
+from actors.trading.polymarket_account import PolymarketAccount
 from actors.trading.send_timing import SendTimes
 from actors.trading.venue_clients import AccountSnapshot, Ambiguous, OrderStatus
 from protocols.fixed import PRICE_ONE, parse_units
@@ -30,9 +30,11 @@ from protocols.messages import (
 )
 from protocols.venues import polymarket as pwire
 
+PAPER_OWNER = "00000000-0000-4000-8000-00000000517a"  # the sim's API key
 _ZERO32 = "0x" + "00" * 32
 _PAPER_ADDRESS = "0x" + "00" * 20
 _PAPER_SIGNATURE = "0x" + "00" * 65
+_BALANCE = "/balance-allowance?asset_type=COLLATERAL"  # the query string is not signed
 _TYPES = {TimeInForce.FOK: "FOK", TimeInForce.IOC: "FAK", TimeInForce.GTC: "GTC"}
 _P_STATE = {"LIVE": OrderState.OPEN, "MATCHED": OrderState.FILLED,
             "CANCELED": OrderState.CANCELLED}  # fmt: skip
@@ -59,36 +61,26 @@ def sim_order_hash(order: pwire.SignedOrder) -> str:
 
 @attrs.define(slots=True)
 class _Memo:
-    """One order's request body, and its venue id once something asked for it."""
+    """One order's request body, and its venue id: from signing (live), or computed when
+    something first asks for it (paper)."""
 
     body: bytes
     order: pwire.SignedOrder
     order_id: str = ""
 
 
-def poly_l2_headers(
-    api_key: str, secret: Secret, passphrase: Secret, address: str, method: str, path: str,
-    body: bytes,
-) -> dict[str, str]:  # fmt: skip
-    """Polymarket L2 auth: urlsafe-b64 HMAC-SHA256 over ``ts + METHOD + path + body``."""
-    ts = str(int(time.time()))
-    key = base64.urlsafe_b64decode(secret.reveal())
-    msg = (ts + method.upper() + path).encode() + body
-    sig = base64.urlsafe_b64encode(hmac.new(key, msg, hashlib.sha256).digest()).decode()
-    return {"POLY_ADDRESS": address, "POLY_SIGNATURE": sig, "POLY_TIMESTAMP": ts,
-            "POLY_API_KEY": api_key, "POLY_PASSPHRASE": passphrase.reveal()}  # fmt: skip
-
-
 @attrs.define(eq=False)
 class PolymarketClient(OrderEntry):
-    """Polymarket CLOB orders. Paper mode posts unsigned (zero-signature) orders to the sim;
-    live mode needs an order signer, which this build does not provide (see
-    :func:`build_clients`)."""
+    """Polymarket CLOB orders. Paper mode (no ``credentials``) posts unsigned orders to the
+    sim; live mode signs each order once (EIP-712, ~70 µs) when its body is first built,
+    and its venue id is then the signed order's hash."""
 
     http: httpx.AsyncClient
-    owner: str = "00000000-0000-4000-8000-00000000517a"
+    owner: str = PAPER_OWNER  # live: the account's API key
     address: str = _PAPER_ADDRESS
     order_id_fn: Callable[[pwire.SignedOrder], str] = sim_order_hash
+    credentials: PolymarketAccount | None = None
+    neg_risk_tokens: frozenset[str] = frozenset()  # signed for the neg-risk exchange
     send_times: SendTimes | None = None  # set by the executor: when orders hit the socket
     tick: int = 10_000
     venue: Venue = Venue.POLYMARKET
@@ -101,19 +93,28 @@ class PolymarketClient(OrderEntry):
             return memo
         maker_amount, taker_amount = pwire.order_amounts(intent.side, intent.limit_price,
                                                           intent.size)  # fmt: skip
+        account = self.credentials
+        maker = signer = self.address
+        if account is not None:
+            maker, signer = account.funder, account.signer.address
+        token = intent.instrument.symbol
         order = pwire.SignedOrder(
-            salt=polymarket_salt(intent.client_order_id), maker=self.address,
-            signer=self.address, token_id=intent.instrument.symbol, maker_amount=maker_amount,
-            taker_amount=taker_amount, side="BUY" if intent.side is Side.BUY else "SELL",
-            expiration="0", signature_type=0, timestamp=str(int(time.time() * 1000)),
-            metadata=_ZERO32, builder=_ZERO32, signature=_PAPER_SIGNATURE,
+            salt=polymarket_salt(intent.client_order_id), maker=maker, signer=signer,
+            token_id=token, maker_amount=maker_amount, taker_amount=taker_amount,
+            side="BUY" if intent.side is Side.BUY else "SELL", expiration="0",
+            signature_type=account.signature_type if account is not None else 0,
+            timestamp=str(int(time.time() * 1000)), metadata=_ZERO32, builder=_ZERO32,
+            signature=_PAPER_SIGNATURE,
         )  # fmt: skip
+        order_id = ""
+        if account is not None:
+            order, order_id = account.signer.sign(order, neg_risk=token in self.neg_risk_tokens)
         body = pwire.encode_post_order(
             pwire.PostOrderBody(
                 order=order, owner=self.owner, order_type=_TYPES[intent.time_in_force]
             )
         )
-        memo = self._bodies[intent.client_order_id] = _Memo(body, order)
+        memo = self._bodies[intent.client_order_id] = _Memo(body, order, order_id)
         return memo
 
     def _order_id(self, memo: _Memo) -> str:
@@ -131,8 +132,16 @@ class PolymarketClient(OrderEntry):
         user channel may report its fills before the REST reply arrives."""
         return self._order_id(self._memo(intent))
 
+    def _headers(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+        """Live: the L2 auth headers (signed over this body); paper: none."""
+        headers = {"content-type": "application/json"} if body else {}
+        if self.credentials is not None:
+            headers.update(self.credentials.headers(method, path, body))
+        return headers
+
     def order_parts(self, intent: OrderIntent) -> tuple[str, bytes, dict[str, str]]:
-        return "/order", self._memo(intent).body, {"content-type": "application/json"}
+        body = self._memo(intent).body
+        return "/order", body, self._headers("POST", "/order", body)
 
     def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
         """What the venue's reply to a post-order request says about the order."""
@@ -165,7 +174,8 @@ class PolymarketClient(OrderEntry):
         if memo is None:
             raise Ambiguous(f"no local record of {client_order_id}: cannot compute its hash")
         order_id = self._order_id(memo)
-        resp = await request(self.http, "GET", f"/data/order/{order_id}")
+        path = f"/data/order/{order_id}"
+        resp = await request(self.http, "GET", path, headers=self._headers("GET", path))
         if resp.status_code == 404:
             return None
         if resp.status_code != 200:
@@ -182,20 +192,19 @@ class PolymarketClient(OrderEntry):
         )  # fmt: skip
 
     async def cancel(self, client_order_id: str, venue_order_id: str) -> bool:
-        resp = await request(self.http, "DELETE", "/order",
-                              content=msgspec.json.encode({"orderID": venue_order_id}),
-                              headers={"content-type": "application/json"})  # fmt: skip
+        body = msgspec.json.encode({"orderID": venue_order_id})
+        resp = await request(self.http, "DELETE", "/order", content=body,
+                              headers=self._headers("DELETE", "/order", body))  # fmt: skip
         if resp.status_code != 200:
             return False
         return venue_order_id in (resp.json().get("canceled") or [])
 
     async def warm(self) -> None:
         """A cheap read that opens (or keeps alive) a pooled connection (see KalshiClient)."""
-        await request(self.http, "GET", "/balance-allowance?asset_type=COLLATERAL")
+        await request(self.http, "GET", _BALANCE, headers=self._headers("GET", _BALANCE))
 
     async def account(self) -> AccountSnapshot:
-        resp = await request(self.http, "GET", "/balance-allowance",
-                              params={"asset_type": "COLLATERAL"})  # fmt: skip
+        resp = await request(self.http, "GET", _BALANCE, headers=self._headers("GET", _BALANCE))
         if resp.status_code != 200:
             raise Ambiguous(f"balance HTTP {resp.status_code}")
         cash = int(msgspec.json.decode(resp.content, type=_PBalance).balance or "0")

@@ -18,7 +18,6 @@ backoff and jitter; undecodable frames are counted (and logged, sampled). While 
 from __future__ import annotations
 
 import logging
-import os
 import random
 import time
 from collections.abc import Callable
@@ -29,6 +28,8 @@ import msgspec
 import trio
 import trio_websocket
 
+from actors.trading.polymarket_account import PolymarketAccount
+from actors.trading.polymarket_client import PAPER_OWNER
 from protocols.config.trading import UserChannelConfig
 from protocols.errors import DecodeError
 from protocols.messages import Fill, Venue
@@ -38,7 +39,6 @@ from supervision import Actor, ActorContext, Mailbox
 
 log = logging.getLogger("arbtree.trading.user_channel")
 
-PAPER_API_KEY = "00000000-0000-4000-8000-00000000517a"  # PolymarketClient's paper owner
 _ENC = msgspec.json.Encoder()
 
 HeadersFactory = Callable[[], list[tuple[bytes, bytes]]]
@@ -86,7 +86,9 @@ class UserChannel(Actor):
     fills: Mailbox[Fill]
     config: UserChannelConfig = attrs.field(factory=UserChannelConfig)
     markets: tuple[str, ...] = ()
-    api_key: str = PAPER_API_KEY
+    # Polymarket live: the account whose key, secret and passphrase authenticate the
+    # subscription (paper: the sim's key, no secret); its repr shows no secret.
+    credentials: PolymarketAccount | None = None
     headers: HeadersFactory | None = None
     state: UserChannelState | None = None
     stats_sink: dict[str, Callable[[], dict[str, Any]]] | None = None
@@ -186,14 +188,20 @@ class UserChannel(Actor):
 
     def _subscribe(self) -> str:
         if self.venue is Venue.POLYMARKET:
+            account = self.credentials
             auth = {
-                "apiKey": os.environ.get("POLY_API_KEY", self.api_key),
-                "secret": "",
-                "passphrase": "",
+                "apiKey": self.api_key,
+                "secret": account.secret.reveal() if account is not None else "",
+                "passphrase": account.passphrase.reveal() if account is not None else "",
             }
             msg = {"auth": auth, "markets": list(self.markets), "type": "user"}
             return _ENC.encode(msg).decode()
         return kwire.subscribe(1, ["fill"], list(self.markets)).decode()
+
+    @property
+    def api_key(self) -> str:
+        """Ours: the owner our trades carry on the Polymarket user channel."""
+        return self.credentials.api_key if self.credentials is not None else PAPER_OWNER
 
     def _decoder(self) -> Callable[[str | bytes], list[Fill]]:
         if self.venue is Venue.POLYMARKET:

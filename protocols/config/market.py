@@ -109,6 +109,7 @@ class PolymarketMarket(msgspec.Struct, forbid_unknown_fields=True, frozen=True, 
     yes_token: str
     no_token: str
     category: str = "other"
+    neg_risk: bool = False  # a multi-outcome (neg-risk) market: its orders go to that exchange
 
 
 class KalshiMarket(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -193,6 +193,14 @@ class VenueExecConfig(_Cfg, frozen=True):
     user_ws_url: str = ""
     # Polymarket: condition ids to subscribe to on the user channel ([] = all markets).
     user_markets: list[str] = msgspec.field(default_factory=list)
+    # Polymarket live orders (EIP-712 signed; keys from the environment, see docs/trading.md):
+    # "eoa" trades the key's own funds; "proxy" / "safe" sign for the wallet in
+    # POLYMARKET_FUNDER. Orders on neg-risk markets are signed for the neg-risk exchange:
+    # ``arbtree run`` adds the tokens of every market.detector.polymarket entry with
+    # ``neg_risk = true`` to ``neg_risk_tokens``.
+    signature_type: Literal["eoa", "proxy", "safe"] = "eoa"
+    chain_id: int = 137
+    neg_risk_tokens: list[str] = msgspec.field(default_factory=list)
 
 
 def _default_polymarket() -> VenueExecConfig:

@@ -168,24 +168,6 @@ def test_live_mode_refuses_without_both_switches() -> None:
     assert "hunter2" not in f"{Secret('hunter2')}"
 
 
-def test_live_polymarket_refuses_without_signing(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = tmp_path / "k.pem"
-    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))  # fmt: skip
-    cfg = ExecutorConfig(mode="live", live=True)
-    cfg = msgspec.structs.replace(
-        cfg, kalshi=msgspec.structs.replace(cfg.kalshi, rest_url="http://127.0.0.1:9/x")
-    )
-    env = {"ARBTREE_LIVE": "yes", "KALSHI_API_KEY_ID": "id", "KALSHI_PRIVATE_KEY_PATH": str(pem)}
-    with pytest.raises(LiveModeRefused, match="live Polymarket refused"):
-        build_clients(cfg, env)
-
-
 # ------------------------------------------------------------------ watchdog
 
 

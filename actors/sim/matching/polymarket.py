@@ -28,11 +28,13 @@ class PolymarketOrders(ExchangeCore):
 
     # -- Polymarket ---------------------------------------------------------------------
 
-    def poly_post(self, body: dict[str, Any]) -> Response:
-        """``POST /order``: V2 body ``{"order": {...}, "owner", "orderType"}``."""
+    def poly_post(self, body: dict[str, Any], order_id: str = "") -> Response:
+        """``POST /order``: V2 body ``{"order": {...}, "owner", "orderType"}``. The order's
+        id is ``order_id`` (its EIP-712 hash, when signatures are checked) or a sha256 over
+        its JSON (paper: unsigned orders)."""
         try:
             order_obj = body["order"]
-            key = "0x" + hashlib.sha256(
+            key = order_id or "0x" + hashlib.sha256(
                 msgspec.json.encode(order_obj, order="sorted")
             ).hexdigest()
         except (KeyError, TypeError):

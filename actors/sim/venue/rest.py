@@ -55,8 +55,18 @@ class RestServer(Publisher):
                 return Reply(404, {"error": "No orderbook exists for the requested token id"})
             self.flush()
             return Reply(200, rest_book(self.poly_wire, token, self.now_ms()))
+        auth = self.polymarket_auth
+        if auth is not None:
+            refused = auth.check_request(r)
+            if refused:
+                return Reply(401, {"error": f"Unauthorized/Invalid api key ({refused})"})
         if path == "/order" and method == "POST":
-            status, body = ex.poly_post(r.json())
+            order_id = ""
+            if auth is not None:
+                order_id, refused = auth.check_order(r.json())
+                if refused:
+                    return Reply(400, {"error": refused})
+            status, body = ex.poly_post(r.json(), order_id)
             return Reply(status, body)
         if path == "/order" and method == "DELETE":
             return Reply(200, ex.poly_cancel(str(r.json().get("orderID", ""))))

@@ -8,7 +8,7 @@ the fault hooks :class:`~actors.sim.faults.Faults` calls back into.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
@@ -25,6 +25,9 @@ from actors.sim.units import ONE
 from actors.sim.windows import WindowRecord
 from actors.sim.wire_kalshi import KalshiWire
 from actors.sim.wire_polymarket import PolyWire
+
+if TYPE_CHECKING:  # the check imports Polymarket's SDK (~0.5 s): only tests that use it
+    from actors.sim.polymarket_auth import PolymarketAuth
 
 MALFORMED: dict[Venue, tuple[str, ...]] = {
     Venue.POLYMARKET: (
@@ -68,6 +71,8 @@ class VenueState(SimEndpoints):
         self.host = config.host
         self.polymarket_port = self.kalshi_port = self.rest_port = self.binance_port = 0
         self.frames_published = 0
+        # Set (by a test) to check L2 headers and order signatures as the real CLOB does.
+        self.polymarket_auth: PolymarketAuth | None = None
         self.binance: BinanceFeed | None = None
         if config.binance_port is not None:
             self.binance = BinanceFeed(

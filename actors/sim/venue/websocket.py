@@ -142,6 +142,9 @@ class WebsocketServer(VenueState):
         if not isinstance(msg, dict):
             return
         if conn.path == "/ws/user":
+            auth = self.polymarket_auth
+            if auth is not None and not auth.check_subscription(msg.get("auth")):
+                return  # the real channel sends nothing to a subscription it cannot authenticate
             markets = msg.get("markets") or []
             if msg.get("operation") == "unsubscribe":
                 if conn.user_markets:

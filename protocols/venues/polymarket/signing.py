@@ -1,7 +1,6 @@
-"""Polymarket CLOB V2 auth: EIP-712 order signatures and the L2 (HMAC) request headers.
-
-Pure computation given a key. :func:`recover_order_signer` and :func:`verify_l2_headers`
-are the venue's side, for the simulated venue and tests.
+"""Polymarket CLOB V2 order signatures (EIP-712). Pure computation given a key; the L2
+request headers are in :mod:`.l2auth`. Imported only for live Polymarket (the SDK takes
+~0.5 s to import).
 
 The order type, the exchange's EIP-712 domain and the contract addresses are Polymarket's
 own, read from its SDK (``py-clob-client-v2``); ECDSA is eth-keys (on libsecp256k1 through
@@ -14,15 +13,11 @@ byte to the SDK's own encoder and signer.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from typing import Final
 
 import attrs
 import msgspec
-from eth_keys.datatypes import PrivateKey, Signature
-from eth_utils.address import to_checksum_address
+from eth_keys.datatypes import PrivateKey
 from eth_utils.crypto import keccak
 from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.order_utils.exchange_order_builder_v2 import (
@@ -136,72 +131,3 @@ class OrderSigner:
         sig = self._key.sign_msg_hash(digest)
         signature = "0x" + (_word(sig.r) + _word(sig.s) + bytes((sig.v + 27,))).hex()
         return msgspec.structs.replace(order, signature=signature), "0x" + digest.hex()
-
-
-def recover_order_signer(order: SignedOrder, *, chain_id: int, neg_risk: bool) -> str:
-    """The checksummed address that signed ``order`` (the venue checks it is
-    ``order.signer``); :class:`SigningError` if the signature is malformed."""
-    raw = bytes.fromhex(order.signature.removeprefix("0x"))
-    if len(raw) != 65 or raw[64] not in (27, 28):
-        raise SigningError("an order signature is 65 bytes ending in v = 27 or 28")
-    digest = order_digest(order, exchange_separators(chain_id)[neg_risk])
-    signature = Signature(vrs=(raw[64] - 27, int.from_bytes(raw[:32], "big"),
-                                    int.from_bytes(raw[32:64], "big")))  # fmt: skip
-    try:
-        public = signature.recover_public_key_from_msg_hash(digest)
-    except Exception as exc:
-        raise SigningError(f"no key recovers from this signature: {exc}") from exc
-    return str(public.to_checksum_address())
-
-
-def same_address(a: str, b: str) -> bool:
-    try:
-        return bool(to_checksum_address(a) == to_checksum_address(b))
-    except ValueError:
-        return False
-
-
-# ------------------------------------------------------------------ L2 request headers
-
-
-def l2_signature(secret: str, timestamp: str, method: str, path: str, body: bytes) -> str:
-    """urlsafe-base64 HMAC-SHA256, keyed with the urlsafe-base64-decoded API secret, over
-    ``timestamp + METHOD + path + body`` (the path without its query string)."""
-    key = base64.urlsafe_b64decode(secret)
-    message = (timestamp + method.upper() + path.split("?", 1)[0]).encode() + body
-    return base64.urlsafe_b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
-
-
-def l2_headers(
-    *, address: str, api_key: str, secret: str, passphrase: str, timestamp_s: int,
-    method: str, path: str, body: bytes,
-) -> dict[str, str]:  # fmt: skip
-    """The five ``POLY_*`` headers of an authenticated (L2) CLOB request."""
-    ts = str(timestamp_s)
-    return {
-        "POLY_ADDRESS": address,
-        "POLY_SIGNATURE": l2_signature(secret, ts, method, path, body),
-        "POLY_TIMESTAMP": ts,
-        "POLY_API_KEY": api_key,
-        "POLY_PASSPHRASE": passphrase,
-    }
-
-
-def verify_l2_headers(
-    headers: dict[str, str], *, address: str, api_key: str, secret: str, passphrase: str,
-    method: str, path: str, body: bytes,
-) -> str:  # fmt: skip
-    """The venue's check of an L2 request: "" if it passes, else why not. Header names are
-    matched case-insensitively (a server or a proxy may have changed their case)."""
-    got = {k.upper(): v for k, v in headers.items()}
-    if not same_address(got.get("POLY_ADDRESS", ""), address):
-        return "address is not the api key's"
-    if got.get("POLY_API_KEY") != api_key:
-        return "unknown api key"
-    if got.get("POLY_PASSPHRASE") != passphrase:
-        return "wrong passphrase"
-    ts = got.get("POLY_TIMESTAMP", "")
-    expected = l2_signature(secret, ts, method, path, body) if ts.isdigit() else ""
-    if not expected or not hmac.compare_digest(expected, got.get("POLY_SIGNATURE", "")):
-        return "bad signature"
-    return ""
