@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 import msgspec
 
+from bench import signing_costs
 from protocols.book import L2Book
 from protocols.messages import BookDelta, BookSnapshot, InstrumentId
 from protocols.venues import kalshi, polymarket
@@ -220,6 +221,7 @@ def run(argv: Sequence[str]) -> int:
         _bench_kalshi(k_frames, args.repeats),
         len(k_frames),
     )
+    signing_costs.report(max(100, args.frames // 20), args.repeats, args.seed)
     return 0
 
 
