@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+
+import trio
 
 from actors.trading.checks import FeeModel, Limits, VenueRules
 from actors.trading.control import TradingControl
 from actors.trading.fund_core import FundCore
+from actors.trading.ids import leg_order_id
 from actors.trading.ledger import Ledger
+from protocols.config.trading import UserChannelConfig
 from protocols.fixed import CASH_ONE, SIZE_ONE
-from protocols.messages import InstrumentId, Opportunity, OpportunityLeg, Outcome, Side, Venue
+from protocols.messages import (
+    InstrumentId,
+    Opportunity,
+    OpportunityLeg,
+    OrderIntent,
+    Outcome,
+    Side,
+    TimeInForce,
+    Venue,
+)
 
 POLY = InstrumentId(venue=Venue.POLYMARKET, symbol="tok-yes", outcome=Outcome.YES)
 KALSHI = InstrumentId(venue=Venue.KALSHI, symbol="TICK-1", outcome=Outcome.NO)
@@ -76,3 +90,23 @@ def opp(
         recv_ns=NOW - age_ns,
         detect_ns=NOW,
     )
+
+
+# User channels that reconnect at once (tests over loopback).
+FAST_CHANNEL = UserChannelConfig(reconnect_min_s=0.01, reconnect_max_s=0.05,
+                                 connect_timeout_s=2.0)  # fmt: skip
+
+
+async def until(pred: Callable[[], bool]) -> None:
+    """Wait for another actor's state to satisfy ``pred`` (polled every 5 ms)."""
+    while not pred():  # noqa: ASYNC110 - polling another actor's state
+        await trio.sleep(0.005)
+
+
+def buy_intent(oid: str, inst: InstrumentId, size: int = 5 * SIZE_ONE) -> OrderIntent:
+    """Leg 0 of ``oid``: a FOK buy at 0.99 (fills against the sim's liquidity)."""
+    return OrderIntent(
+        client_order_id=leg_order_id(oid, 0), opportunity_id=oid, leg_index=0,
+        instrument=inst, side=Side.BUY, limit_price=990_000, size=size, reserved=0,
+        time_in_force=TimeInForce.FOK, recv_ns=0, detect_ns=0, intent_ns=0,
+    )  # fmt: skip

@@ -67,9 +67,13 @@ async def sim() -> AsyncIterator[SimVenue]:
 
 
 class Harness:
-    def __init__(self, sim: SimVenue, **over: Any) -> None:
-        self.cfg = exec_config(sim, **over)
-        self.clients = build_clients(self.cfg)
+    """The executor's order runner over clients for ``cfg`` (default: paper against
+    ``sim``, with ``over`` replaced); ``env`` stands in for the environment (live keys)."""
+
+    def __init__(self, sim: SimVenue, *, cfg: ExecutorConfig | None = None,
+                 env: dict[str, str] | None = None, **over: Any) -> None:  # fmt: skip
+        self.cfg = cfg or exec_config(sim, **over)
+        self.clients = build_clients(self.cfg, env)
         self.out: list[Any] = []
         self.runner = OrderRunner(
             gates=make_gates(self.cfg, self.clients), emit=self.emit,

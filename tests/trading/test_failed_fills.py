@@ -33,14 +33,13 @@ from protocols.messages import (
 )
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
-from tests.trading.helpers import POLY, core, opp
+from tests.trading.helpers import POLY, core, opp, until
 from tests.trading.test_user_channel import (
     _fee_market,
     _opp,
     exec_config,
     fund_stats,
     trading_quiet,
-    until,
     until_trading,
 )
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -19,11 +18,7 @@ from actors.sim.config import Venue as SimV
 from actors.sim.matching.orders import API_KEY as SIM_API_KEY
 from actors.sim.polymarket_auth import PolymarketAuth
 from actors.sim.venue import SimVenue, open_sim_venue
-from actors.trading.executor import make_gates
 from actors.trading.http_clients import LiveModeRefused, build_clients
-from actors.trading.ids import leg_order_id
-from actors.trading.order_runner import OrderRunner
-from actors.trading.retry import RetryPolicy
 from actors.trading_tree import build_trading_path
 from protocols.config.trading import (
     ExecutorConfig,
@@ -31,7 +26,6 @@ from protocols.config.trading import (
     FundManagerConfig,
     HttpConfig,
     TradingConfig,
-    UserChannelConfig,
 )
 from protocols.fixed import SIZE_ONE
 from protocols.messages import (
@@ -39,15 +33,15 @@ from protocols.messages import (
     InstrumentId,
     Opportunity,
     OpportunityLeg,
-    OrderIntent,
     OrderReject,
     Outcome,
     Side,
-    TimeInForce,
     Venue,
 )
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
+from tests.trading.helpers import FAST_CHANNEL, buy_intent, until
+from tests.trading.test_executor_sim import Harness
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +51,6 @@ ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 OTHER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 SECRET = base64.urlsafe_b64encode(b"arbtree-test-secret-32-bytes-xx!").decode()
 PASSPHRASE = "test-passphrase"
-FAST = UserChannelConfig(reconnect_min_s=0.01, reconnect_max_s=0.05, connect_timeout_s=2.0)
 
 
 def live_env(**over: str) -> dict[str, str]:
@@ -83,7 +76,7 @@ def live_config(sim: SimVenue, *, neg_risk: tuple[str, ...] = (),
                            user_ws_url=sim.polymarket_user_ws_url if channel else "",
                            neg_risk_tokens=list(neg_risk)),
         kalshi=replace(base.kalshi, enabled=False),
-        http=HttpConfig(read_timeout_s=1.0), user_channel=FAST,
+        http=HttpConfig(read_timeout_s=1.0), user_channel=FAST_CHANNEL,
     )  # fmt: skip
 
 
@@ -100,34 +93,9 @@ def token(sim: SimVenue, outcome: Outcome = Outcome.YES) -> InstrumentId:
     return InstrumentId(venue=Venue.POLYMARKET, symbol=symbol, outcome=outcome)
 
 
-def buy(oid: str, inst: InstrumentId) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=leg_order_id(oid, 0), opportunity_id=oid, leg_index=0,
-        instrument=inst, side=Side.BUY, limit_price=990_000, size=5 * SIZE_ONE, reserved=0,
-        time_in_force=TimeInForce.FOK, recv_ns=0, detect_ns=0, intent_ns=0,
-    )  # fmt: skip
 
-
-class LiveRunner:
-    """The executor's order runner over live-mode clients built from ``env``."""
-
-    def __init__(self, cfg: ExecutorConfig, env: dict[str, str]) -> None:
-        self.clients = build_clients(cfg, env)
-        self.out: list[Any] = []
-        self.runner = OrderRunner(
-            gates=make_gates(cfg, self.clients), emit=self.emit,
-            retry=RetryPolicy(attempts=3, base_s=0.01, max_s=0.02), lookup_attempts=3,
-        )  # fmt: skip
-
-    async def emit(self, msg: Any) -> None:
-        self.out.append(msg)
-
-    def of(self, kind: type) -> list[Any]:
-        return [m for m in self.out if isinstance(m, kind)]
-
-    async def aclose(self) -> None:
-        for c in self.clients.values():
-            await c.aclose()
+def live_runner(sim: SimVenue, env: dict[str, str], neg_risk: tuple[str, ...] = ()) -> Harness:
+    return Harness(sim, cfg=live_config(sim, neg_risk=neg_risk), env=env)
 
 
 def poly_order_ids(sim: SimVenue) -> list[str]:
@@ -142,9 +110,9 @@ async def sim() -> Any:
 
 async def test_live_orders_are_signed_and_every_request_is_authenticated(sim: SimVenue) -> None:
     check_auth(sim)
-    live = LiveRunner(live_config(sim), live_env())
+    live = live_runner(sim, live_env())
     with trio.fail_after(10):
-        result = await live.runner.place(buy("live1", token(sim)))
+        result = await live.runner.place(buy_intent("live1", token(sim)))
         assert (result.resolved, result.filled) == (True, 5 * SIZE_ONE), result
         # The venue filed the order under the hash of what it verified (the SDK's digest),
         # and the fill names that id: the client's own digest agreed with it.
@@ -158,7 +126,7 @@ async def test_live_orders_are_signed_and_every_request_is_authenticated(sim: Si
         # The reply is lost: the order is found by the hash computed before sending
         # (an L2-signed lookup), never sent twice.
         sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimV.POLYMARKET, count=1)
-        result = await live.runner.place(buy("live2", token(sim, Outcome.NO)))
+        result = await live.runner.place(buy_intent("live2", token(sim, Outcome.NO)))
     assert (result.resolved, result.filled) == (True, 5 * SIZE_ONE), result
     assert live.runner.counters["ambiguous_resolved"] == 1
     assert len(poly_order_ids(sim)) == 2
@@ -168,9 +136,9 @@ async def test_live_orders_are_signed_and_every_request_is_authenticated(sim: Si
 async def test_the_venue_refuses_a_wrong_secret_and_nothing_trades(sim: SimVenue) -> None:
     check_auth(sim)
     wrong = base64.urlsafe_b64encode(b"not-the-secret-not-the-secret-!!").decode()
-    live = LiveRunner(live_config(sim), live_env(POLYMARKET_API_SECRET=wrong))
+    live = live_runner(sim, live_env(POLYMARKET_API_SECRET=wrong))
     with trio.fail_after(10):
-        result = await live.runner.place(buy("nosecret", token(sim)))
+        result = await live.runner.place(buy_intent("nosecret", token(sim)))
     assert (result.resolved, result.filled) == (True, 0), result
     (reject,) = live.of(OrderReject)
     assert "Unauthorized" in reject.venue_code
@@ -182,24 +150,19 @@ async def test_the_venue_refuses_a_wrong_secret_and_nothing_trades(sim: SimVenue
 async def test_a_neg_risk_market_is_signed_for_the_neg_risk_exchange(sim: SimVenue) -> None:
     neg = token(sim)
     check_auth(sim, neg_risk=(neg.symbol,))
-    unaware = LiveRunner(live_config(sim), live_env())
-    aware = LiveRunner(live_config(sim, neg_risk=(neg.symbol,)), live_env())
+    unaware = live_runner(sim, live_env())
+    aware = live_runner(sim, live_env(), neg_risk=(neg.symbol,))
     with trio.fail_after(10):
-        refused = await unaware.runner.place(buy("nr1", neg))
+        refused = await unaware.runner.place(buy_intent("nr1", neg))
         assert refused.filled == 0
         (reject,) = unaware.of(OrderReject)
         assert reject.venue_code == "invalid order signature"
         assert poly_order_ids(sim) == []
-        accepted = await aware.runner.place(buy("nr2", neg))
+        accepted = await aware.runner.place(buy_intent("nr2", neg))
     assert accepted.filled == 5 * SIZE_ONE
     assert len(poly_order_ids(sim)) == 1
     await unaware.aclose()
     await aware.aclose()
-
-
-async def until(pred: Callable[[], bool]) -> None:
-    while not pred():  # noqa: ASYNC110 - polling another actor's state
-        await trio.sleep(0.005)
 
 
 async def test_the_live_tree_trades_and_hears_its_fills_on_the_authenticated_channel(

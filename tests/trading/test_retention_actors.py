@@ -32,13 +32,13 @@ from protocols.messages import (
 )
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
+from tests.trading.helpers import until
 from tests.trading.test_user_channel import (
     _fee_market,
     _opp,
     exec_config,
     fund_stats,
     trading_quiet,
-    until,
     until_trading,
 )
 

@@ -16,7 +16,6 @@ import trio
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.venue import SimVenue, open_sim_venue
 from actors.trading.http_clients import build_clients
-from actors.trading.ids import leg_order_id
 from actors.trading.user_channel import UserChannel, UserChannelState
 from actors.trading_tree import TradingHandles, build_trading_path
 from protocols.config.trading import (
@@ -25,7 +24,6 @@ from protocols.config.trading import (
     FundManagerConfig,
     HttpConfig,
     TradingConfig,
-    UserChannelConfig,
 )
 from protocols.fixed import SIZE_ONE, format_units
 from protocols.messages import (
@@ -33,20 +31,18 @@ from protocols.messages import (
     InstrumentId,
     Opportunity,
     OpportunityLeg,
-    OrderIntent,
     Outcome,
     Side,
-    TimeInForce,
     Venue,
 )
 from supervision import ActorContext, ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.actor import NodeStatus
 from supervision.shutdown import ShutdownCoordinator
 from supervision.tree import open_tree
+from tests.trading.helpers import FAST_CHANNEL, buy_intent, until
 
 pytestmark = pytest.mark.slow
 
-FAST = UserChannelConfig(reconnect_min_s=0.01, reconnect_max_s=0.05, connect_timeout_s=2.0)
 
 
 def ctx(path: str) -> ActorContext:
@@ -65,21 +61,9 @@ def exec_config(sim: SimVenue, *, channels: bool = False) -> ExecutorConfig:
         kalshi=replace(base.kalshi, rest_url=sim.kalshi_rest_url,
                        user_ws_url=sim.kalshi_ws_url if channels else ""),
         http=HttpConfig(read_timeout_s=1.0),
-        user_channel=FAST,
+        user_channel=FAST_CHANNEL,
     )  # fmt: skip
 
-
-def buy(oid: str, inst: InstrumentId, size: int = 5 * SIZE_ONE) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=leg_order_id(oid, 0), opportunity_id=oid, leg_index=0,
-        instrument=inst, side=Side.BUY, limit_price=990_000, size=size, reserved=0,
-        time_in_force=TimeInForce.FOK, recv_ns=0, detect_ns=0, intent_ns=0,
-    )  # fmt: skip
-
-
-async def until(pred: Callable[[], bool]) -> None:
-    while not pred():  # noqa: ASYNC110 - polling another actor's state
-        await trio.sleep(0.005)
 
 
 async def until_trading(handles: TradingHandles, *channels: Venue) -> None:
@@ -113,9 +97,9 @@ async def test_user_channels_deliver_fills_and_reconnect() -> None:
         fills: Mailbox[Fill] = Mailbox("user_fills", 256, OverflowPolicy.BLOCK)
         state = UserChannelState()
         poly = UserChannel(venue=Venue.POLYMARKET, url=sim.polymarket_user_ws_url,
-                           fills=fills, config=FAST, state=state)  # fmt: skip
+                           fills=fills, config=FAST_CHANNEL, state=state)  # fmt: skip
         kal = UserChannel(venue=Venue.KALSHI, url=sim.kalshi_ws_url, fills=fills,
-                          config=FAST, state=state)  # fmt: skip
+                          config=FAST_CHANNEL, state=state)  # fmt: skip
         clients = build_clients(exec_config(sim))
         m = sim.markets[0]
         p_inst = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
@@ -126,14 +110,14 @@ async def test_user_channels_deliver_fills_and_reconnect() -> None:
                 await nursery.start(kal.run, ctx("t.user_channel_kalshi"))
                 await until(lambda: state.live(Venue.POLYMARKET) and state.live(Venue.KALSHI))
 
-                p_status = await clients[Venue.POLYMARKET].place(buy("p1", p_inst))
+                p_status = await clients[Venue.POLYMARKET].place(buy_intent("p1", p_inst))
                 pf = await next_fill(fills, lambda f: f.instrument.venue is Venue.POLYMARKET)
                 assert pf.venue_order_id == p_status.venue_order_id  # type: ignore[union-attr]
                 assert (pf.instrument.symbol, pf.side, pf.size) == (m.yes_token, Side.BUY,
                                                                    5 * SIZE_ONE)  # fmt: skip
                 assert pf.fee_rate_bps == m.fee_rate_ppm // 100  # the venue's real rate
 
-                k_intent = buy("k1", k_inst)
+                k_intent = buy_intent("k1", k_inst)
                 await clients[Venue.KALSHI].place(k_intent)
                 kf = await next_fill(fills, lambda f: f.instrument.venue is Venue.KALSHI)
                 assert kf.client_order_id == k_intent.client_order_id
@@ -145,7 +129,7 @@ async def test_user_channels_deliver_fills_and_reconnect() -> None:
                 await until(lambda: poly.connects >= 2 and kal.connects >= 2)
                 await until(lambda: state.live(Venue.POLYMARKET) and state.live(Venue.KALSHI))
                 sim.faults.inject(FaultKind.WS_MALFORMED, count=4)
-                k2 = buy("k2", k_inst)
+                k2 = buy_intent("k2", k_inst)
                 await clients[Venue.KALSHI].place(k2)
                 kf2 = await next_fill(fills, lambda f: f.client_order_id == k2.client_order_id)
                 assert kf2.size == 5 * SIZE_ONE
