@@ -79,9 +79,8 @@ async def raw_send_floor(target: str, body: bytes, n: int, warmup: int, hist: Hd
             hist.record_value(max(1, (time.perf_counter_ns() - t0) // 1000))
             if sent != len(data):
                 raise RuntimeError("the raw floor's request did not fit one send")
-            conn.send(h11.Request(method="POST", target=url.raw_path,
-                                  headers=[("Host", url.netloc), ("Content-Length",
-                                                                  str(len(body)))]))  # fmt: skip
+            head = [(b"Host", url.netloc), (b"Content-Length", str(len(body)).encode())]
+            conn.send(h11.Request(method="POST", target=url.raw_path, headers=head))
             conn.send(h11.Data(data=body))
             conn.send(h11.EndOfMessage())
             while not isinstance(event := conn.next_event(), h11.EndOfMessage):

@@ -152,13 +152,13 @@ def _recv(pipe: Any, proc: Any, timeout: float) -> Any:
 async def measure(plan: Plan, same_process: bool) -> tuple[Counts, float]:
     """Run the clients (here or in a child process); (counts, server cpu per wall second)."""
     if same_process:
-        cpu: list[float] = []
+        marks: list[float] = []
 
         async def mark() -> None:
-            cpu.append(time.process_time())
+            marks.append(time.process_time())
 
         counts = await run_clients(plan, mark)
-        return counts, (time.process_time() - cpu[0]) / counts.seconds
+        return counts, (time.process_time() - marks[0]) / counts.seconds
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_client_process, args=(plan, child), daemon=True)

@@ -89,7 +89,9 @@ async def _read_and_decide(
         while True:
             for item in await boxes[-1].receive_batch():
                 assert isinstance(item, MarketDataBatch)
-                log.append(f"decided {item.updates[0].price}")
+                update = item.updates[0]
+                assert isinstance(update, BookDelta)
+                log.append(f"decided {update.price}")
 
     async def spinner(clock: trio.testing.MockClock) -> None:
         while True:

@@ -60,7 +60,7 @@ def _adapter(
     session = Session(_Feed(cfg), _Socket())  # type: ignore[arg-type]  # records frames
     adapter = PolymarketAdapter(session)
     for b in books:
-        adapter.handle(b, 0, 0.0)
+        adapter.handle(b.encode(), 0, 0.0)
     adapter.end_batch(0.0)
     return adapter, session
 
@@ -79,7 +79,7 @@ async def test_one_hash_check_per_token_per_batch() -> None:
     books, frames = _frames(12)
     adapter, session = _adapter(books)
     for f in frames:
-        adapter.handle(f, 0, 0.0)
+        adapter.handle(f.encode(), 0, 0.0)
     adapter.end_batch(0.0)
     stats = session.stats
     assert stats.hash_checks == len(_hashed_tokens(frames)) > 0  # not one per frame
@@ -95,7 +95,7 @@ async def test_wrong_final_hash_is_caught_and_marks_stale() -> None:
         entry["hash"] = "0" * 40
     frames[-1] = msgspec.json.encode(last).decode()
     for f in frames:
-        adapter.handle(f, 0, 0.0)
+        adapter.handle(f.encode(), 0, 0.0)
     adapter.end_batch(0.0)
     assert session.stats.hash_mismatches >= 1
     stale = [o for o in session.out if isinstance(o, MarkStale)]

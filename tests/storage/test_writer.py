@@ -12,7 +12,7 @@ import trio.testing
 from actors.storage.actor import db_writer_child
 from actors.storage.database import open_database
 from actors.storage.sink import StorageSink
-from actors.storage.writer import BatchWriter
+from actors.storage.writer import BatchWriter, Envelope
 from protocols.messages import FillStatus, OrderState
 from supervision import Mailbox, Strategy, SupervisorSpec, open_tree
 from tests.storage.helpers import (
@@ -93,7 +93,7 @@ async def test_replay_is_idempotent(db_dsn: str, tmp_path: Path) -> None:
             from actors.storage.actor import RidFactory
 
             rid = RidFactory()
-            batch = [(rid(), tick(i)) for i in range(100)]
+            batch: list[Envelope] = [(rid(), tick(i)) for i in range(100)]
             batch += [(rid(), order("arb-9", OrderState.OPEN, 0, NOW_MS)), (rid(), fill("f-9"))]
             batch += [(rid(), opportunity(3)), (rid(), checkpoint(1)), (rid(), event(2))]
             assert await writer.write(batch, idempotent=False) == 105

@@ -272,7 +272,7 @@ async def test_snapshot_during_restart_storm_round_trips_json(autojump_clock: ob
 
 
 def _bad(**kw: Any) -> ChildSpec:
-    return ChildSpec(id=kw.pop("id", "x"), start=kw.pop("start", lambda: None), **kw)  # type: ignore[arg-type, return-value]
+    return ChildSpec(id=kw.pop("id", "x"), start=kw.pop("start", lambda: None), **kw)
 
 
 @pytest.mark.parametrize(

@@ -308,7 +308,7 @@ async def test_send_times_are_taken_when_the_request_is_written(sim: SimVenue) -
     metrics = Metrics(run_id="t")
     timing = SendTimes(metrics=metrics)
     for client in h.clients.values():
-        client.send_times = timing  # type: ignore[attr-defined]
+        client.send_times = timing
     t_detect = time.monotonic_ns()
     t_tick = t_detect - 2_000_000  # the trigger tick arrived 2 ms before detection
 
@@ -364,9 +364,9 @@ async def test_a_warmed_connection_spares_the_order_a_tcp_connect(
     h = Harness(sim)
     events = _Events()
     kalshi = h.clients[Venue.KALSHI]
-    kalshi.send_times = events  # type: ignore[attr-defined]
+    kalshi.send_times = events
     if warmed:
-        await kalshi.warm()  # type: ignore[attr-defined]
+        await kalshi.warm()
     with trio.fail_after(10):
         result = await h.runner.place(intent(f"warm{warmed}", 0, kalshi_yes(sim), 990_000))
     assert result.resolved

@@ -19,6 +19,7 @@ from protocols.messages import (
     FundCheckpointRecord,
     Liquidity,
     OpportunityLeg,
+    OrderIntent,
     OrderReject,
     OrderState,
     Position,
@@ -242,7 +243,7 @@ def test_conservation_and_limits_under_random_events(events) -> None:  # type: i
         max_exposure_total=150 * CASH_ONE,
         max_exposure_per_pair=100 * CASH_ONE,
     )
-    open_intents = []
+    open_intents: list[OrderIntent] = []
     all_ids: list[str] = []
     fid = 0
     for kind, size, cents, fee_c in events:

@@ -125,7 +125,7 @@ async def test_start_is_not_taken_with_hooks_auth_or_another_transport() -> None
         http.event_hooks["request"].clear()
         http.auth = httpx.BasicAuth("user", "secret")
         assert start(http, b"order") is None  # auth must run
-        http.auth = None
+        http.auth = None  # type: ignore[assignment]  # httpx takes None (no auth); its stub does not
         started = start(http, b"plain")  # neither: it goes now
         assert started is not None
         assert (await finish_request(started)).content == b"plain"
@@ -196,7 +196,7 @@ def two_legs(sim: SimVenue, opp: str, price: int = 990_000) -> ExecutionRequest:
 
 async def warm(h: Harness) -> None:
     for client in h.clients.values():
-        await client.warm()  # type: ignore[attr-defined]
+        await client.warm()
 
 
 @pytest.mark.slow
