@@ -26,6 +26,7 @@ from actors.trading.fund_manager import CheckpointLoader, FundManager
 from actors.trading.http_clients import (
     PolymarketAccount,
     build_clients,
+    check_live_keys,
     check_live_switches,
     kalshi_signer_from_env,
     polymarket_account_from_env,
@@ -82,11 +83,13 @@ def build_trading_path(
 ) -> tuple[SupervisorSpec, Callable[..., ChildSpec], TradingHandles]:
     """Build the trading subtree. ``clients`` defaults to HTTP clients from the config
     (paper: the sim's URLs in ``executor.*.rest_url``); live mode is checked here so a
-    missing switch fails before anything starts. ``metrics`` receives the executor's
+    missing switch or key fails before anything starts. ``metrics`` receives the executor's
     send-time histograms (tick -> order, detect -> order, venue round trip); everything
     else is read from the actors' statistics(). ``clock_ns`` replaces the fund manager's
     monotonic clock (opportunity ages, retention), e.g. with trio's virtual clock in tests."""
     check_live_switches(config.executor, env)
+    if clients is None:
+        check_live_keys(config.executor, env)
     factory: ClientsFactory = clients or (lambda: build_clients(config.executor, env))
     fund_cfg = config.fund
     control = TradingControl.starting_in(TradingState.parse(fund_cfg.state.initial))

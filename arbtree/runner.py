@@ -33,6 +33,7 @@ from actors.storage.last_records import write_last_records
 from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
 from actors.trading.fund_manager import CheckpointLoader
+from actors.trading.http_clients import check_live_keys
 from actors.trading_tree import TradingHandles, build_trading_path
 from arbtree.config import (
     AppConfig,
@@ -100,6 +101,7 @@ def resolve_config(options: RunOptions) -> AppConfig:
                 "simulated venue is for paper trading only"
             )  # fmt: skip
         trading = replace(trading, executor=replace(trading.executor, mode="live", live=True))
+        check_live_keys(trading.executor)  # a missing key refuses before anything starts
     elif trading.executor.mode == "live":
         raise ConfigError(
             "executor.mode", "trading.executor.mode",

@@ -23,6 +23,7 @@ __all__ = [
     "PolymarketClient",
     "Secret",
     "build_clients",
+    "check_live_keys",
     "check_live_switches",
     "kalshi_signer_from_env",
     "polymarket_account_from_env",
@@ -30,6 +31,17 @@ __all__ = [
 
 
 VenueClientT = KalshiClient | PolymarketClient
+
+
+def check_live_keys(cfg: ExecutorConfig, env: dict[str, str] | None = None) -> None:
+    """In live mode, load every enabled venue's keys once, so a missing or unusable one
+    refuses the start (:class:`LiveModeRefused`) instead of failing the executor later."""
+    if cfg.mode != "live":
+        return
+    if cfg.kalshi.enabled:
+        kalshi_signer_from_env(env)
+    if cfg.polymarket.enabled:
+        polymarket_account_from_env(cfg.polymarket, env)
 
 
 def build_clients(

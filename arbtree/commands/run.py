@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from actors.trading.http_clients import LIVE_ENV
+from actors.trading.http_clients import LIVE_ENV, LiveModeRefused
 from protocols.config.load import ConfigError
 
 
@@ -105,4 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         return run_blocking(options)
     except ConfigError as exc:
         print(f"arbtree run: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except LiveModeRefused as exc:  # a live venue's keys are missing or unusable
+        print(f"arbtree run: {exc}", file=sys.stderr)
         return 2

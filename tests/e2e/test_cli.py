@@ -100,6 +100,30 @@ def test_live_environment_without_flag_is_refused(
     assert no_run == []
 
 
+def test_live_without_a_venues_keys_is_refused_naming_them(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    no_run: list[Any],
+) -> None:
+    monkeypatch.setenv("ARBTREE_LIVE", "yes")
+    for name in list(os.environ):
+        if name.startswith(("POLYMARKET_", "KALSHI_")):
+            monkeypatch.delenv(name)
+    real = tmp_path / "real.toml"
+    real.write_text('[run]\nvenue = "real"\n[trading.executor.kalshi]\nenabled = false\n'
+                    '[trading.executor.polymarket]\nrest_url = "http://127.0.0.1:9"\n')  # fmt: skip
+    run_dir = tmp_path / "run"
+    code = cli.main(["run", "--live", "--config", str(real), "--run-dir", str(run_dir)])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "live Polymarket needs POLYMARKET_PRIVATE_KEY" in err, err
+    assert "POLYMARKET_API_SECRET" in err, err
+    assert "Traceback" not in err
+    assert not run_dir.exists()
+    assert no_run == []
+
+
 @pytest.mark.slow
 def test_run_command_writes_a_summary(db_dsn: str, tmp_path: Path) -> None:
     summary_path = tmp_path / "out" / "summary.json"

@@ -219,6 +219,11 @@ def test_live_polymarket_refuses_without_its_keys_and_never_quotes_one(tmp_path:
     for name in ("POLYMARKET_PRIVATE_KEY", "POLYMARKET_API_KEY", "POLYMARKET_API_SECRET",
                  "POLYMARKET_API_PASSPHRASE"):  # fmt: skip
         assert name in str(info.value)
+    # The trading tree refuses as it is built, before any actor starts.
+    opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
+    with pytest.raises(LiveModeRefused, match="POLYMARKET_API_KEY"):
+        build_trading_path(TradingConfig(executor=cfg), opportunities=opps,
+                           env={"ARBTREE_LIVE": "yes"})  # fmt: skip
     with pytest.raises(LiveModeRefused, match="32 hex-encoded bytes") as info:
         build_clients(cfg, live_env(POLYMARKET_PRIVATE_KEY="0xdeadbeef-secret"))
     assert "deadbeef" not in str(info.value)
