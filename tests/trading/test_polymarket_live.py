@@ -200,9 +200,15 @@ async def test_the_live_tree_trades_and_hears_its_fills_on_the_authenticated_cha
             await until(lambda: "fund_manager" in control.stats_sources
                         and not control.ladder.holds
                         and handles.user_channels.live(Venue.POLYMARKET))  # fmt: skip
+            # Its warm connections are open (each an L2-signed balance read).
+            warm = cfg.executor.http.keep_warm_connections
+            await until(lambda: control.statistics()["executor"]["warm_reads"] >= warm)
             await opps.send(opp)
             await until(settled)
             assert stats["executor"]["executions"] == {"complete": 1}
+            # Both legs written from the executor's own step (readied requests carry their
+            # L2 headers too).
+            assert stats["executor"]["orders"]["sent_now"] == 2
             assert stats["fund_manager"]["fills"] == 2  # channel and REST agree: no double count
             assert len(poly_order_ids(sim)) == 2
             tree.request_shutdown("test over")
