@@ -34,8 +34,10 @@ class Frames(msgspec.Struct):
     markets: list[PolymarketMarket]
 
 
-def make_frames(n_frames: int, markets: int = 8, seed: int = 1) -> Frames:
-    """Polymarket frames from the sim's scenario: initial books, then price_changes."""
+def scenario_frames(
+    n_frames: int, markets: int = 8, seed: int = 1
+) -> tuple[Scenario, list[str], list[str]]:
+    """Polymarket frames from the sim's scenario: (scenario, initial books, price_changes)."""
     cfg = SimConfig(seed=seed, markets=markets, rate=4000.0, window_rate=0.0)
     sc = Scenario(cfg, 1_800_000_000_000)
     wire = PolyWire(sc.markets)
@@ -48,7 +50,12 @@ def make_frames(n_frames: int, markets: int = 8, seed: int = 1) -> Frames:
         log = list(sc.log)
         sc.log.clear()
         changes.extend(encode(obj) for obj in wire.price_changes(log, ts).values())
-    changes = changes[:n_frames]
+    return sc, books, changes[:n_frames]
+
+
+def make_frames(n_frames: int, markets: int = 8, seed: int = 1) -> Frames:
+    """Polymarket frames from the sim's scenario, with each frame's update count."""
+    sc, books, changes = scenario_frames(n_frames, markets, seed)
     dec = MarketDecoder()
     for b in books:
         dec.decode(b, 0)

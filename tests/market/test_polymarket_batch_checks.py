@@ -9,9 +9,7 @@ import msgspec
 from actors.feeds.base import FeedStats, Session
 from actors.feeds.messages import MarkStale
 from actors.feeds.polymarket import PolymarketAdapter
-from actors.sim.config import SimConfig
-from actors.sim.scenario import Scenario
-from actors.sim.wire_polymarket import PolyWire, encode
+from bench.market_frames import scenario_frames
 from protocols.config.market import FeedConfig
 from protocols.messages import Venue
 from protocols.venues.polymarket import MarketDecoder
@@ -36,18 +34,8 @@ class _Socket:
 
 
 def _frames(n: int) -> tuple[list[str], list[str]]:
-    sc = Scenario(SimConfig(seed=3, markets=2, rate=4000.0, window_rate=0.0), 1_800_000_000_000)
-    wire = PolyWire(sc.markets)
-    ts = 1_800_000_000_000
-    books = [encode(wire.book(t, ts)) for m in sc.markets for t in (m.yes_token, m.no_token)]
-    changes: list[str] = []
-    while len(changes) < n:
-        sc.step()
-        ts += 1
-        log = list(sc.log)
-        sc.log.clear()
-        changes.extend(encode(obj) for obj in wire.price_changes(log, ts).values())
-    return books, changes[:n]
+    _, books, changes = scenario_frames(n, markets=2, seed=3)
+    return books, changes
 
 
 def _adapter(
