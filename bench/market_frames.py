@@ -75,10 +75,10 @@ def write_replay(frames: Frames, path: Path) -> Path:
 class ReplayProcess:
     """One ``bench/replay_server.py`` process (the venue, out of process) for one
     measurement run: ``with ReplayProcess(path, rate) as srv: ...`` then connect to
-    ``srv.url``. After the client has had every frame, :meth:`started_at` and
-    :meth:`finished_at` are the server's ``time.monotonic()`` when it started / finished
-    sending the price_change frames (CLOCK_MONOTONIC is one clock for all processes on
-    Linux, so they compare with this process's ``time.monotonic()``)."""
+    ``srv.url``. After the client has had every frame, :meth:`started_at` is the server's
+    ``time.monotonic()`` when it started sending the price_change frames (CLOCK_MONOTONIC
+    is one clock for all processes on Linux, so it compares with this process's
+    ``time.monotonic()``)."""
 
     def __init__(self, path: Path, rate: float, limit: int | None = None) -> None:
         self.args = [sys.executable, str(Path(__file__).with_name("replay_server.py")),
@@ -115,9 +115,6 @@ class ReplayProcess:
 
     def started_at(self) -> float:
         return float(self._line("started"))
-
-    def finished_at(self) -> float:
-        return float(self._line("finished"))
 
 
 def raw_receive_rate(path: Path, frames: Frames, queue: int, read_bytes: int) -> float:

@@ -6,8 +6,7 @@ are ignored). The server listens on 127.0.0.1, port 0, and reports on stdout, on
 each, flushed:
 
 - ``port P`` once listening;
-- ``started T`` when it starts sending a client's price_change frames (after the books);
-- ``finished T`` when the last of them has been written to the socket.
+- ``started T`` when it starts sending a client's price_change frames (after the books).
 
 ``T`` is ``time.monotonic()``: CLOCK_MONOTONIC on Linux, one clock for every process on the
 machine, so the parent can subtract it from its own ``time.monotonic()`` readings.
@@ -156,7 +155,6 @@ class Client:
                 j = bisect.bisect_right(plan.due, trio.current_time() - start, lo=i + 1)
                 await self.send(b"".join(plan.changes[i:j]))
                 i = j
-        report(f"finished {time.monotonic()!r}")
 
     async def read(self) -> None:
         """Handle the client's frames until it closes or goes."""
