@@ -14,6 +14,7 @@ machine with a core to spare (``[run] idle = "spin"``); never in tests that rely
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal, NoReturn
 
 import trio
@@ -48,3 +49,16 @@ async def wait_until_idle() -> None:
     once. Uses Trio's idle detection (:func:`trio.testing.wait_all_tasks_blocked` with no
     cushion; public API, also what ``autojump_clock`` defers to)."""
     await trio.testing.wait_all_tasks_blocked()
+
+
+async def every_when_idle(every_s: float, work: Callable[[], object]) -> NoReturn:
+    """Call ``work`` every ``every_s``, each time once the loop is idle (no task runnable,
+    nothing from one non-blocking I/O poll): for optional work that must not land on a
+    tick's way to an order, such as the rehearsals that keep the order path in the CPU
+    caches (:mod:`actors.trading.rehearsal`). Trio runs a round's tasks in either order,
+    so work run straight from its timer would come before the next hop of a tick in
+    flight half the time. A tick that arrives while ``work`` runs still waits for it."""
+    while True:
+        await trio.sleep(every_s)
+        await wait_until_idle()
+        work()

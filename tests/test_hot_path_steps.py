@@ -3,7 +3,8 @@ detector and the fund manager put their output with ``send_nowait`` (waiting onl
 full mailbox), so the next actor runs in the next scheduler round with no step of the
 sender's beside it (Trio runs a round's tasks in either order, so a sender's second step
 there would come first half the time). And the fund manager's rehearsal (keeping the
-decision path warm) runs the checks on its clock without touching the books."""
+decision path warm) runs the checks on its clock, once the loop is idle, without touching
+the books."""
 
 from __future__ import annotations
 
@@ -120,7 +121,7 @@ async def test_fund_manager_rehearses_the_last_opportunity_without_touching_the_
     fund_manager = _fund_manager(rehearse_interval_s=0.01)
     taken: list[object] = []
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_stand_in_executor, fund_manager, taken, None)
+        nursery.start_soon(_stand_in_executor, fund_manager, taken)
         await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
         await trio.sleep(1.0)
         assert fund_manager.statistics()["rehearsals"] == 0  # nothing to rehearse yet
@@ -140,39 +141,33 @@ async def test_fund_manager_rehearses_the_last_opportunity_without_touching_the_
         nursery.cancel_scope.cancel()
 
 
-async def _stand_in_executor(
-    fund_manager: FundManager, taken: list[object], busy: trio.Event | None
-) -> None:
-    """Takes the execution requests; after the first, busy until ``busy`` is set."""
-    taken.append(await fund_manager.intents.receive())
-    if busy is not None:
-        await busy.wait()
+async def _stand_in_executor(fund_manager: FundManager, taken: list[object]) -> None:
     while True:
         taken.append(await fund_manager.intents.receive())
 
 
-async def test_no_rehearsal_while_the_executor_has_not_taken_up_its_work(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    """A request handed to the executor goes straight to its parked ``receive``: until the
-    executor is back in ``receive``, a rehearsal could run first in its round, so none
-    runs (each one left out is counted); once it is back, they resume."""
+async def test_a_rehearsal_waits_until_the_loop_is_idle(mock_clock: trio.testing.MockClock) -> None:
+    """Its timer fires while a task stays runnable round after round (a tick on its way
+    to an order): no rehearsal runs in those rounds. Once the loop is idle, one runs (not
+    one per interval missed meanwhile)."""
     fund_manager = _fund_manager(rehearse_interval_s=0.01)
     taken: list[object] = []
-    done = trio.Event()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_stand_in_executor, fund_manager, taken, done)
+        nursery.start_soon(_stand_in_executor, fund_manager, taken)
         await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
         fund_manager.opportunities.send_nowait(opp())
         await trio.testing.wait_all_tasks_blocked()
         assert len(taken) == 1
-        await trio.sleep(0.5)
-        stats = fund_manager.statistics()
-        assert stats["rehearsals"] == 0
-        assert 45 <= stats["rehearsals_skipped"] <= 51  # one per 10 ms
-        done.set()
-        await trio.sleep(0.5)
-        assert 45 <= fund_manager.statistics()["rehearsals"] <= 51  # rehearsing again
+        assert fund_manager.statistics()["rehearsals"] == 0  # no time has passed
+        for _ in range(50):  # this task runnable in every round, 10 ms apart
+            mock_clock.jump(0.01)
+            await trio.lowlevel.checkpoint()
+        assert fund_manager.statistics()["rehearsals"] == 0
+        # Idle: the rehearsal wakes in the same round as this task; after the next idle
+        # point it has run, whichever of the two went first.
+        await trio.testing.wait_all_tasks_blocked()
+        await trio.testing.wait_all_tasks_blocked()
+        assert fund_manager.statistics()["rehearsals"] == 1
         nursery.cancel_scope.cancel()
 
 

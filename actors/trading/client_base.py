@@ -21,6 +21,7 @@ from actors.trading.http_transport import (
     build_request,
     finish_request,
     ready_request,
+    request_size,
     send_request,
 )
 from actors.trading.send_timing import SendTimes, Trace
@@ -82,8 +83,12 @@ class OrderEntry:
     http: httpx.AsyncClient
     send_times: SendTimes | None  # set by the executor: when orders hit the socket
 
-    def order_parts(self, intent: OrderIntent) -> tuple[str, bytes, dict[str, str]]:
-        """(path, body, headers) of the POST that places ``intent``."""
+    def order_parts(
+        self, intent: OrderIntent, *, signed: bool = True
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """(path, body, headers) of the POST that places ``intent``. ``signed=False``: the
+        same request without the live signatures and without remembering it, for a
+        rehearsal (:meth:`rehearse_order`); such a request is never sent."""
         raise NotImplementedError
 
     def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
@@ -103,6 +108,14 @@ class OrderEntry:
         :func:`ready_request`), or ``None``."""
         path, body, headers = self.order_parts(intent)
         return ready_request(self.http, "POST", path, body, headers, self._trace(intent))
+
+    def rehearse_order(self, intent: OrderIntent) -> int:
+        """Build ``intent``'s request as :meth:`ready_place` would (body, head) and drop it:
+        nothing is signed, remembered, taken from the pool or sent. It keeps the order
+        path's code and data in the CPU caches between orders seconds apart
+        (:mod:`actors.trading.rehearsal`). Returns the request's size in bytes."""
+        path, body, headers = self.order_parts(intent, signed=False)
+        return request_size(self.http, "POST", path, body, headers)
 
     async def finish_place(
         self, intent: OrderIntent, started: StartedRequest

@@ -32,6 +32,7 @@ from actors.trading.messages import (
 )
 from actors.trading.order_runner import OrderRunner, SentNow, VenueGate
 from actors.trading.rate_limit import TokenBucket
+from actors.trading.rehearsal import OrderRehearsal
 from actors.trading.retry import RelookupPolicy, RetryPolicy
 from actors.trading.send_timing import SendTimes
 from actors.trading.two_leg import execute_legs, send_legs_now
@@ -42,6 +43,7 @@ from protocols.config.trading import ExecutorConfig, VenueExecConfig
 from protocols.fixed import parse_units
 from protocols.messages import Fill, FillStatus, OrderReject, OrderState, Venue
 from supervision import Actor, ActorContext, Mailbox
+from supervision.idle import every_when_idle
 
 log = logging.getLogger("arbtree.trading.executor")
 
@@ -85,6 +87,7 @@ class Executor(Actor):
     metrics: Any = None  # actors.observability.Metrics: send-time histograms
     send_times: SendTimes = attrs.field(init=False)
     runner: OrderRunner | None = attrs.field(init=False, default=None)
+    rehearsal: OrderRehearsal | None = attrs.field(init=False, default=None)
     executions: Counter[str] = attrs.field(init=False, factory=Counter)
     in_flight: int = attrs.field(init=False, default=0)
     draining: bool = attrs.field(init=False, default=False)
@@ -105,6 +108,10 @@ class Executor(Actor):
             "warm_reads": self.warm_reads,
             "warm_failures": self.warm_failures,
         }
+        rehearsal = self.rehearsal
+        if rehearsal is not None:
+            out["rehearsals"] = rehearsal.runs
+            out["rehearsals_failed"] = rehearsal.failed
         if runner is not None:
             out["orders"] = dict(runner.counters)
             out["resting"] = len(runner.resting)
@@ -157,6 +164,7 @@ class Executor(Actor):
             max_leg_delay_s=cfg.max_leg_delay_s,
             unwind_max_slippage=parse_units(cfg.unwind_max_slippage),
         )
+        rehearsal = self.rehearsal = OrderRehearsal(runner.gates)
         self.control.stats_sources["executor"] = self.statistics
         ctx.shutdown.add_task("cancel-open-orders", f"{ctx.path}:cancel", self.cancel_open)
         ctx.shutdown.add_task("drain-executor", f"{ctx.path}:drain", self.drain)
@@ -169,6 +177,8 @@ class Executor(Actor):
                     nursery.start_soon(self._keep_warm, clients, cfg.http.keep_warm_s,
                                        cfg.http.keep_warm_connections)  # fmt: skip
                 nursery.start_soon(runner.relookup_loop)
+                if cfg.rehearse_interval_s > 0:
+                    nursery.start_soon(every_when_idle, cfg.rehearse_interval_s, rehearsal)
                 if self.user_fills is not None:
                     nursery.start_soon(self._fill_loop, runner, self.user_fills)
                 task_status.started()
@@ -212,6 +222,8 @@ class Executor(Actor):
         except trio.WouldBlock:
             await limiter.acquire_on_behalf_of(token)
         self._begin()
+        if self.rehearsal is not None:
+            self.rehearsal.last = cmd
         # The legs go out now, in this step, when the gates allow it: the task below first
         # runs a scheduler round later (and a leg's task one more).
         sent = send_legs_now(cmd, runner, self.control)

@@ -46,6 +46,7 @@ from protocols.messages import (
     Venue,
 )
 from supervision import Actor, ActorContext, Mailbox
+from supervision.idle import every_when_idle
 
 log = logging.getLogger("arbtree.trading.fund_manager")
 
@@ -121,7 +122,6 @@ class FundManager(Actor):
         out["opportunities_mailbox"] = msgspec.structs.asdict(self.opportunities.statistics())
         rehearsal = self.rehearsal
         out["rehearsals"] = rehearsal.runs if rehearsal is not None else 0
-        out["rehearsals_skipped"] = rehearsal.skipped if rehearsal is not None else 0
         return out
 
     async def run(
@@ -140,13 +140,13 @@ class FundManager(Actor):
             await self._reconcile(ctx)
         ctx.heartbeat()
         task_status.started()
-        rehearsal = self.rehearsal = Rehearsal(core, waiting=self._work_waiting)
+        rehearsal = self.rehearsal = Rehearsal(core)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._opportunity_loop, ctx, core, rehearsal)
             nursery.start_soon(self._outcome_loop, ctx, core)
             nursery.start_soon(self._timers, ctx, core)
             if self.config.rehearse_interval_s > 0:
-                nursery.start_soon(self._keep_warm, rehearsal)
+                nursery.start_soon(every_when_idle, self.config.rehearse_interval_s, rehearsal)
 
     async def _reconcile(self, ctx: ActorContext) -> bool:
         core = self.core
@@ -203,21 +203,6 @@ class FundManager(Actor):
                     # The executor runs next with no step of ours in its round.
                     await self.intents.hand_off(result)
             ctx.heartbeat()
-
-    def _work_waiting(self) -> bool:
-        """An opportunity or an execution request not yet taken up: queued, or handed to
-        our opportunity loop or to the executor, which then no longer waits in
-        ``receive`` and has not run yet (a BLOCK mailbox hands a message to a parked
-        receiver directly)."""
-        return any(
-            len(box) > 0 or box.receivers_waiting == 0 for box in (self.opportunities, self.intents)
-        )
-
-    async def _keep_warm(self, rehearsal: Rehearsal) -> None:
-        interval = self.config.rehearse_interval_s
-        while True:
-            await trio.sleep(interval)
-            rehearsal()
 
     async def _outcome_loop(self, ctx: ActorContext, core: FundCore) -> None:
         while True:

@@ -272,6 +272,18 @@ def ready_request(
                         request)  # fmt: skip
 
 
+def request_size(
+    client: httpx.AsyncClient, method: str, path: str, content: bytes, headers: dict[str, str]
+) -> int:
+    """The bytes :func:`ready_request` would write for this request (head and body, built
+    the same way and dropped), or 0 when it would not take that path."""
+    try:
+        head = _prepared(client).head(method, path, headers, len(content))
+    except (UnicodeEncodeError, httpx.InvalidURL):
+        return 0
+    return 0 if head is None else len(memoryview(head + content))
+
+
 async def finish_request(started: StartedRequest) -> httpx.Response:
     """The reply to a started request, with :func:`request`'s error classes."""
     with _classified():

@@ -96,20 +96,22 @@ class KalshiClient(OrderEntry):
     venue: Venue = Venue.KALSHI
     send_times: SendTimes | None = None  # set by the executor: when orders hit the socket
 
-    def _headers(self, method: str, path: str) -> dict[str, str]:
+    def _headers(self, method: str, path: str, *, signed: bool = True) -> dict[str, str]:
         headers = {"content-type": "application/json"}
-        if self.signer is not None:
+        if self.signer is not None and signed:
             headers.update(self.signer(method, self.prefix + path))
         return headers
 
-    def order_parts(self, intent: OrderIntent) -> tuple[str, bytes, dict[str, str]]:
+    def order_parts(
+        self, intent: OrderIntent, *, signed: bool = True
+    ) -> tuple[str, bytes, dict[str, str]]:
         inst = intent.instrument
         req = kwire.create_order_request(
             inst.symbol, inst.outcome or Outcome.YES, intent.side, intent.limit_price,
             intent.size, intent.client_order_id, intent.time_in_force,
         )  # fmt: skip
         path = "/portfolio/orders"
-        return path, kwire.encode_create_order(req), self._headers("POST", path)
+        return path, kwire.encode_create_order(req), self._headers("POST", path, signed=signed)
 
     def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
         """What the venue's reply to a create-order request says about the order."""

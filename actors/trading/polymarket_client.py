@@ -89,8 +89,11 @@ class PolymarketClient(OrderEntry):
 
     def _memo(self, intent: OrderIntent) -> _Memo:
         memo = self._bodies.get(intent.client_order_id)
-        if memo is not None:
-            return memo
+        if memo is None:
+            memo = self._bodies[intent.client_order_id] = self._build(intent)
+        return memo
+
+    def _build(self, intent: OrderIntent, *, signed: bool = True) -> _Memo:
         maker_amount, taker_amount = pwire.order_amounts(intent.side, intent.limit_price,
                                                           intent.size)  # fmt: skip
         account = self.credentials
@@ -107,15 +110,14 @@ class PolymarketClient(OrderEntry):
             signature=_PAPER_SIGNATURE,
         )  # fmt: skip
         order_id = ""
-        if account is not None:
+        if account is not None and signed:
             order, order_id = account.signer.sign(order, neg_risk=token in self.neg_risk_tokens)
         body = pwire.encode_post_order(
             pwire.PostOrderBody(
                 order=order, owner=self.owner, order_type=_TYPES[intent.time_in_force]
             )
         )
-        memo = self._bodies[intent.client_order_id] = _Memo(body, order, order_id)
-        return memo
+        return _Memo(body, order, order_id)
 
     def _order_id(self, memo: _Memo) -> str:
         if not memo.order_id:  # hashed on first use: after the write, on the same-step path
@@ -132,16 +134,21 @@ class PolymarketClient(OrderEntry):
         user channel may report its fills before the REST reply arrives."""
         return self._order_id(self._memo(intent))
 
-    def _headers(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
+    def _headers(
+        self, method: str, path: str, body: bytes = b"", *, signed: bool = True
+    ) -> dict[str, str]:
         """Live: the L2 auth headers (signed over this body); paper: none."""
         headers = {"content-type": "application/json"} if body else {}
-        if self.credentials is not None:
+        if self.credentials is not None and signed:
             headers.update(self.credentials.headers(method, path, body))
         return headers
 
-    def order_parts(self, intent: OrderIntent) -> tuple[str, bytes, dict[str, str]]:
-        body = self._memo(intent).body
-        return "/order", body, self._headers("POST", "/order", body)
+    def order_parts(
+        self, intent: OrderIntent, *, signed: bool = True
+    ) -> tuple[str, bytes, dict[str, str]]:
+        # Unsigned (a rehearsal): built the same way, neither signed nor memoized.
+        body = self._memo(intent).body if signed else self._build(intent, signed=False).body
+        return "/order", body, self._headers("POST", "/order", body, signed=signed)
 
     def order_result(self, intent: OrderIntent, resp: httpx.Response) -> OrderStatus | OrderReject:
         """What the venue's reply to a post-order request says about the order."""

@@ -255,6 +255,9 @@ class ExecutorConfig(_Cfg, frozen=True):
     retry: RetryConfig = msgspec.field(default_factory=RetryConfig)
     breaker: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
     time_in_force: Literal["fok", "ioc"] = "fok"
+    # Rebuild the last execution's order requests (unsent, unsigned) this often, keeping
+    # the order path in the CPU caches (actors.trading.rehearsal); 0 = off.
+    rehearse_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     # A filled leg whose partner did not fill is unwound within this delay.
     max_leg_delay_s: float = 0.5
     # Unwind price: at most this far (dollars) through the fill price, floored at one tick.

@@ -1,14 +1,17 @@
 """The busy-poll idle strategy keeps the loop from sleeping in I/O wait; wait_until_idle
-lets the work a task handed on run before it resumes, within a bound."""
+lets the work a task handed on run before it resumes, within a bound; every_when_idle runs
+optional work on a timer, only when the loop is idle."""
 
 from __future__ import annotations
+
+import itertools
 
 import trio
 import trio.lowlevel
 import trio.testing
 
 from supervision import Mailbox
-from supervision.idle import busy_poll, wait_until_idle
+from supervision.idle import busy_poll, every_when_idle, wait_until_idle
 
 
 class IoWaits(trio.abc.Instrument):
@@ -117,4 +120,44 @@ async def test_busy_poll_lets_wait_until_idle_return() -> None:
             for _ in range(10):
                 await wait_until_idle()
         assert not scope.cancelled_caught
+        nursery.cancel_scope.cancel()
+
+
+async def test_every_when_idle_runs_once_per_interval_when_idle(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    runs: list[float] = []
+    with trio.move_on_after(1.0):
+        await every_when_idle(0.01, lambda: runs.append(trio.current_time()))
+    assert len(runs) == 99  # at 0.01, 0.02, ... 0.99
+    assert all(0.0099 < b - a < 0.0101 for a, b in itertools.pairwise(runs))
+
+
+async def test_every_when_idle_waits_out_a_busy_loop_and_works_beside_busy_poll(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """Due while a task stays runnable: it runs once that task parks, once (not once per
+    interval missed). The busy poller (spin idle) does not hold it back."""
+    runs = 0
+
+    def work() -> None:
+        nonlocal runs
+        runs += 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(busy_poll)
+        nursery.start_soon(every_when_idle, 0.01, work)
+        await trio.lowlevel.checkpoint()
+        for _ in range(30):  # this task runnable in every round, 10 ms apart
+            mock_clock.jump(0.01)
+            await trio.lowlevel.checkpoint()
+        assert runs == 0
+        await wait_until_idle()  # the work wakes in this round too, in either order...
+        await wait_until_idle()  # ...and has run by the next idle point
+        assert runs == 1
+        for _ in range(3):
+            mock_clock.jump(0.01)
+            await wait_until_idle()
+            await wait_until_idle()
+        assert runs == 4
         nursery.cancel_scope.cancel()

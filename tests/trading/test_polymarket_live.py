@@ -9,6 +9,7 @@ import base64
 import time
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 import trio
@@ -19,6 +20,9 @@ from actors.sim.matching.orders import API_KEY as SIM_API_KEY
 from actors.sim.polymarket_auth import PolymarketAuth
 from actors.sim.venue import SimVenue, open_sim_venue
 from actors.trading.http_clients import LiveModeRefused, build_clients
+from actors.trading.kalshi_client import KalshiClient
+from actors.trading.polymarket_account import PolymarketAccount
+from actors.trading.polymarket_client import PolymarketClient
 from actors.trading_tree import build_trading_path
 from protocols.config.trading import (
     ExecutorConfig,
@@ -38,6 +42,7 @@ from protocols.messages import (
     Side,
     Venue,
 )
+from protocols.venues.polymarket.signing import OrderSigner
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
 from tests.trading.helpers import FAST_CHANNEL, buy_intent, until
@@ -252,3 +257,54 @@ def test_live_polymarket_refuses_without_its_keys_and_never_quotes_one(tmp_path:
     for shown in (repr(credentials), repr(client)):
         for secret in (OTHER_KEY[2:], SECRET, PASSPHRASE):
             assert secret not in shown
+
+
+async def test_a_rehearsal_neither_signs_nor_remembers_a_live_order(
+    sim: SimVenue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The executor's rehearsal builds a live order unsigned (no ECDSA, no L2 HMAC) and
+    leaves no memo behind; the real order is then signed once and fills."""
+    check_auth(sim)
+    live = live_runner(sim, live_env())
+    client = live.clients[Venue.POLYMARKET]
+    assert isinstance(client, PolymarketClient)
+    account = client.credentials
+    assert account is not None
+    signed: list[str] = []
+    sign, headers = OrderSigner.sign, PolymarketAccount.headers
+
+    def counted_sign(self: OrderSigner, *args: Any, **kwargs: Any) -> Any:
+        signed.append("order")
+        return sign(self, *args, **kwargs)
+
+    def counted_headers(self: PolymarketAccount, *args: Any) -> dict[str, str]:
+        signed.append("l2")
+        return headers(self, *args)
+
+    monkeypatch.setattr(OrderSigner, "sign", counted_sign)
+    monkeypatch.setattr(PolymarketAccount, "headers", counted_headers)
+    it = buy_intent("rehearsed", token(sim))
+    assert client.rehearse_order(it) > 0
+    assert signed == []
+    assert client._bodies == {}
+    with trio.fail_after(10):
+        result = await live.runner.place(it)
+    assert (result.resolved, result.filled) == (True, 5 * SIZE_ONE), result
+    assert signed.count("order") == 1
+    await live.aclose()
+
+
+def test_a_kalshi_rehearsal_does_not_sign() -> None:
+    calls: list[tuple[str, str]] = []
+
+    def signer(method: str, path: str) -> dict[str, str]:
+        calls.append((method, path))
+        return {"KALSHI-ACCESS-SIGNATURE": "sig"}
+
+    client = KalshiClient(http=httpx.AsyncClient(base_url="http://127.0.0.1:9/trade-api/v2"),
+                          signer=signer)  # fmt: skip
+    it = buy_intent("k", InstrumentId(venue=Venue.KALSHI, symbol="KX-1", outcome=Outcome.YES))
+    assert client.rehearse_order(it) > 0
+    assert calls == []
+    assert "KALSHI-ACCESS-SIGNATURE" in client.order_parts(it)[2]  # the real one is signed
+    assert calls == [("POST", "/trade-api/v2/portfolio/orders")]

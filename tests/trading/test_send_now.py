@@ -1,6 +1,7 @@
 """Writing orders from the caller's own step: ``ready_request`` and its ``write``
 (transport), ``OrderRunner.ready_now`` / ``written`` and ``send_legs_now`` (executor),
-against a loopback HTTP server and the simulated venue."""
+against a loopback HTTP server and the simulated venue; and the executor's rehearsal,
+which builds the same requests and sends nothing."""
 
 from __future__ import annotations
 
@@ -27,10 +28,12 @@ from actors.trading.http_transport import (
 )
 from actors.trading.keepalive_transport import _head
 from actors.trading.messages import ExecutionOutcome, ExecutionRequest, OrderFinal
+from actors.trading.polymarket_client import PolymarketClient
+from actors.trading.rehearsal import OrderRehearsal
 from actors.trading.two_leg import execute_legs, send_legs_now
 from actors.trading.venue_clients import Ambiguous
 from protocols.config.trading import HttpConfig
-from protocols.messages import Fill, OrderReject
+from protocols.messages import Fill, OrderReject, Venue
 from tests.trading.test_executor_sim import Harness, intent, kalshi_yes, poly_yes, sim
 from tests.trading.test_keepalive_transport import Server, echo, read_request, serve
 
@@ -318,4 +321,57 @@ async def test_nothing_is_written_when_the_execution_would_be_refused(sim: SimVe
     assert len(h.of(OrderReject)) == 2
     assert len(sim.exchange.orders) == before
     assert "sent_now" not in h.runner.counters
+    await h.aclose()
+
+
+@pytest.mark.slow
+async def test_a_rehearsal_builds_each_leg_as_it_was_written_and_sends_nothing(
+    sim: SimVenue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``OrderRehearsal`` rebuilds the last execution's requests, head and body, of the
+    size the executor wrote; the venue, the runner's counters, the rate limiters (tokens
+    taken) and the Polymarket memo (a resend must be byte-identical) stay as they were."""
+    h = Harness(sim)
+    await warm(h)
+    written: list[int] = []
+    write = ReadyRequest.write
+
+    def recorded(self: ReadyRequest) -> StartedRequest:
+        written.append(len(self.data))
+        return write(self)
+
+    monkeypatch.setattr(ReadyRequest, "write", recorded)
+    req = two_legs(sim, "rehearsed")
+    sent = send_legs_now(req, h.runner, h.control)
+    with trio.fail_after(10):
+        report = await execute_legs(req, h.runner, h.control, h.settings, sent)
+    assert report.outcome is ExecutionOutcome.COMPLETE, report
+    assert len(written) == 2
+
+    def state() -> tuple[object, ...]:
+        poly = h.clients[Venue.POLYMARKET]
+        assert isinstance(poly, PolymarketClient)
+        return (len(sim.exchange.orders), dict(h.runner.counters), dict(poly._bodies),
+                [g.bucket.acquired for g in h.runner.gates.values()])  # fmt: skip
+
+    before = state()
+    rehearsal = OrderRehearsal(h.runner.gates)
+    assert rehearsal() is False  # nothing to rehearse yet
+    rehearsal.last = req
+    for _ in range(100):
+        assert rehearsal()
+    assert rehearsal.runs == 100
+    assert rehearsal.built_bytes == sum(written)
+    await trio.testing.wait_all_tasks_blocked()
+    assert state() == before
+    await h.aclose()
+
+
+async def test_a_rehearsal_that_fails_is_counted_and_dropped(sim: SimVenue) -> None:
+    h = Harness(sim)
+    rehearsal = OrderRehearsal(h.runner.gates, last=two_legs(sim, "bad", price=-1))
+    assert rehearsal() is False  # a price no venue encodes: the build raises
+    assert (rehearsal.failed, rehearsal.runs, rehearsal.last) == (1, 0, None)
+    assert rehearsal() is False  # and is not tried again
+    assert rehearsal.failed == 1
     await h.aclose()
