@@ -73,7 +73,6 @@ def now_ns() -> int:
     return time.monotonic_ns()
 
 
-
 class OrderEntry:
     """A venue client's order entry: ``order_parts`` builds the request, ``order_result``
     reads the reply; it is sent the usual way (``place``) or written from the caller's

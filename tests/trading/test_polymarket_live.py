@@ -98,7 +98,6 @@ def token(sim: SimVenue, outcome: Outcome = Outcome.YES) -> InstrumentId:
     return InstrumentId(venue=Venue.POLYMARKET, symbol=symbol, outcome=outcome)
 
 
-
 def live_runner(sim: SimVenue, env: dict[str, str], neg_risk: tuple[str, ...] = ()) -> Harness:
     return Harness(sim, cfg=live_config(sim, neg_risk=neg_risk), env=env)
 
