@@ -14,7 +14,7 @@ recorded, signed, taken from a pool or sent, and no counter other than ``runs`` 
 - :class:`OrderRehearsal` (executor, ``executor.rehearse_interval_s``): the pre-check and
   every leg's request of the last execution, built as the executor's step builds them
   (``VenueClient.rehearse_order``: body and head, without the live signatures). Measured
-  the same way, two runs each: ``ready_now`` per leg 77-95 µs -> 53-68 µs.
+  the same way: ``ready_now`` per leg 67-95 µs -> 53-70 µs (4 and 7 runs).
 
 A warm rehearsal costs about 10 µs, so one every millisecond takes about 1 % of a CPU.
 Each runs only once the loop is idle (:func:`supervision.idle.every_when_idle`): from its
