@@ -1,7 +1,8 @@
 """What the Trio loop does when no task is runnable: block in ``epoll_wait`` (default) or
-keep polling (busy-poll, the trading-system "spin" idle strategy); and
+keep polling (busy-poll, the trading-system "spin" idle strategy);
 :func:`wait_until_idle`, which lets a producer step aside until the work it handed on
-(and whatever that wakes in turn) has run.
+(and whatever that wakes in turn) has run; and :func:`every_when_idle`, a timer for
+optional work that only runs when nothing else is runnable.
 
 Blocking is free while idle, but on this kind of machine (a VM with 2 vCPUs) the first
 tick after an idle spell arrives to a descheduled vCPU and cold CPU caches: measured in
