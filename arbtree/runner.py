@@ -23,8 +23,14 @@ import msgspec
 import trio
 
 from actors.market_tree import MarketHandles, build_market_path
-from actors.observability import DB_WRITER_FIELDS, ControlPlane, ControlServer, Metrics
-from actors.observability.logging import configure_logging
+from actors.observability import (
+    DB_WRITER_FIELDS,
+    LOG_FIELDS,
+    ControlPlane,
+    ControlServer,
+    Metrics,
+)
+from actors.observability.logging import close_logging, configure_logging, installed_log_sink
 from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.checkpoint_load import load_fund_checkpoint
@@ -132,7 +138,10 @@ def run_blocking(options: RunOptions) -> int:
     for chatty in QUIET_LOGGERS:  # per-request INFO lines would be hot-path logging
         logging.getLogger(chatty).setLevel(logging.WARNING)
 
-    summary = trio.run(run_app, config, options, plane_run_id)
+    try:
+        summary = trio.run(run_app, config, options, plane_run_id)
+    finally:
+        close_logging()  # every queued line written before the summary (or the traceback)
     encoded = msgspec.json.format(msgspec.json.encode(summary), indent=2)
     print(encoded.decode())
     if options.summary_path is not None:
@@ -369,6 +378,9 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             max_seconds=30.0,
         )
         metrics.register_statistics("db_writer", sink.statistics, DB_WRITER_FIELDS)
+        log_sink = installed_log_sink()
+        if log_sink is not None:
+            metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)
         asm = Assembly(
             config, run_dir, sim, sim_process, db, metrics, plane, sink, market, trading, root,
             journal_dir=journal_dir,

@@ -1,7 +1,9 @@
 """Structured logging: plain or JSON lines, run id and actor path, secrets redacted.
 
 * :func:`configure_logging` installs one handler on the root logger (plain text or one JSON
-  object per line) with the run id on every record and a redacting formatter.
+  object per line) with the run id on every record and a redacting formatter. Records are
+  formatted and written by a thread, never by the Trio thread (:mod:`.log_queue`);
+  :func:`close_logging` writes what is queued and stops it.
 * The actor path comes from the record's ``actor_path`` attribute (``extra={"actor_path":
   ...}``), or from ``actor``/``path`` when an adapter supplies those instead.
 * Tick-level logging goes to loggers under ``arbtree.tick`` at DEBUG only; they are silenced
@@ -14,6 +16,7 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime as _dt
 import logging
 import re
@@ -24,6 +27,7 @@ from typing import IO, Any
 
 import msgspec
 
+from actors.observability.log_queue import LogSink
 from protocols.config.observability import LoggingConfig
 
 __all__ = [
@@ -32,7 +36,9 @@ __all__ = [
     "PlainFormatter",
     "RedactionFilter",
     "SampledLogger",
+    "close_logging",
     "configure_logging",
+    "installed_log_sink",
     "redact",
     "register_secret",
 ]
@@ -63,6 +69,7 @@ _SECRET_KEYS: set[str] = {
 _secret_values: set[str] = set()
 _lock = threading.Lock()
 _key_re: re.Pattern[str]
+_key_probes: tuple[str, ...]  # the keys without "_" and "-": see redact
 
 _PEM_RE = re.compile(
     r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL
@@ -73,7 +80,8 @@ _URL_PASSWORD_RE = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]+:)[^@/\s]+(@)", 
 
 
 def _compile_key_re() -> None:
-    global _key_re
+    global _key_re, _key_probes
+    _key_probes = tuple(sorted({k.replace("_", "").replace("-", "") for k in _SECRET_KEYS}))
     keys = sorted((re.escape(k).replace("_", "[_-]?") for k in _SECRET_KEYS), key=len)
     alternatives = "|".join(reversed(keys))
     # key = value, key: value, "key": "value", key=value&..., also KEY_WITH_PREFIX=value
@@ -114,6 +122,12 @@ def redact(text: str) -> str:
     text = _HEX_KEY_RE.sub("0x" + MASK, text)
     text = _BEARER_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
     text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group(1)}{MASK}{m.group(2)}", text)
+    if text.isascii():
+        # _key_re costs ~100x the rest (its name prefix backtracks at every position).
+        # Any match of it holds a key, case-folded and with its "_" and "-" dropped.
+        folded = text.lower().replace("_", "").replace("-", "")
+        if not any(probe in folded for probe in _key_probes):
+            return text
     return _key_re.sub(lambda m: f"{m.group('key')}{m.group('quote') or ''}{MASK}", text)
 
 
@@ -238,30 +252,46 @@ def _iso(created: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-_installed: list[logging.Handler] = []
+_installed: list[LogSink] = []
 
 
 def configure_logging(
     config: LoggingConfig, *, run_id: str, stream: IO[str] | None = None
-) -> logging.Handler:
-    """Install arbtree's handler on the root logger (replacing one installed before)."""
+) -> LogSink:
+    """Install arbtree's log pipeline on the root logger (closing one installed before):
+    records are queued and formatted and written by a thread (see :mod:`.log_queue`)."""
     add_secret_keys(config.redact_keys)
+    close_logging()
     root = logging.getLogger()
-    for old in _installed:
-        root.removeHandler(old)
-        old.close()
-    _installed.clear()
     if config.file:
-        handler: logging.Handler = logging.FileHandler(config.file, encoding="utf-8")
+        output: logging.Handler = logging.FileHandler(config.file, encoding="utf-8")
     else:
-        handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter() if config.format == "json" else PlainFormatter())
-    handler.addFilter(_ContextFilter(run_id))
-    root.addHandler(handler)
+        output = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    output.setFormatter(JsonFormatter() if config.format == "json" else PlainFormatter())
+    output.addFilter(_ContextFilter(run_id))
+    sink = LogSink(output, config.queue_size)
+    root.addHandler(sink.handler)
     root.setLevel(config.level.upper())
     logging.getLogger(TICK_LOGGER).setLevel(logging.DEBUG if config.tick_debug else logging.INFO)
-    _installed.append(handler)
-    return handler
+    _installed.append(sink)
+    return sink
+
+
+def installed_log_sink() -> LogSink | None:
+    """The pipeline :func:`configure_logging` installed, for its statistics."""
+    return _installed[-1] if _installed else None
+
+
+@atexit.register
+def close_logging() -> None:
+    """Write what is queued, stop the writer thread and take the handler off the root
+    logger. Registered with :mod:`atexit`: the thread is a daemon, and what is still
+    queued when the interpreter exits would otherwise be lost."""
+    root = logging.getLogger()
+    for sink in _installed:
+        root.removeHandler(sink.handler)
+        sink.close()
+    _installed.clear()
 
 
 class SampledLogger:

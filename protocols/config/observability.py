@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -38,6 +38,9 @@ class LoggingConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     sample_first: int = 10  # sampled hot-path error loggers: log the first N per key ...
     sample_every: int = 1000  # ... then every Kth, with the count suppressed in between
     redact_keys: tuple[str, ...] = ()  # extra key names whose values are masked
+    # Records queued for the writer thread, at most; a full queue drops and counts (0: no
+    # queue, each record is formatted and written where it is logged).
+    queue_size: Annotated[int, msgspec.Meta(ge=0)] = 10_000
 
 
 class ObservabilityConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -8,11 +8,15 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from actors.observability import logging as log_module
 from actors.observability.logging import (
     TICK_LOGGER,
     RedactionFilter,
     SampledLogger,
+    close_logging,
     configure_logging,
     redact,
     register_secret,
@@ -25,6 +29,7 @@ def restore_root() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     yield
+    close_logging()
     for h in list(root.handlers):
         if h not in handlers:
             root.removeHandler(h)
@@ -35,7 +40,7 @@ def restore_root() -> Iterator[None]:
 @pytest.mark.usefixtures("restore_root")
 def test_json_lines_carry_run_id_actor_path_and_extras() -> None:
     out = io.StringIO()
-    configure_logging(LoggingConfig(format="json", level="INFO"), run_id="run-7", stream=out)
+    sink = configure_logging(LoggingConfig(format="json", level="INFO"), run_id="run-7", stream=out)
     actor = logging.LoggerAdapter(logging.getLogger("arbtree.feeds.kalshi"), {"path": "x"})
     actor.logger.info("connected", extra={"actor_path": "arbtree/feeds/kalshi", "markets": 12})
     # the supervision runtime's adapter passes the path as ``path``
@@ -45,6 +50,7 @@ def test_json_lines_carry_run_id_actor_path_and_extras() -> None:
         raise ValueError("bad frame")
     except ValueError:
         logging.getLogger("arbtree.decode").exception("decode failed")
+    sink.flush()
     lines = [json.loads(line) for line in out.getvalue().splitlines()]
     assert lines[0]["run_id"] == "run-7"
     assert lines[0]["actor"] == "arbtree/feeds/kalshi"
@@ -59,16 +65,18 @@ def test_json_lines_carry_run_id_actor_path_and_extras() -> None:
 @pytest.mark.usefixtures("restore_root")
 def test_plain_lines_and_tick_loggers_only_at_debug_when_asked() -> None:
     out = io.StringIO()
-    configure_logging(LoggingConfig(level="DEBUG"), run_id="r1", stream=out)
+    sink = configure_logging(LoggingConfig(level="DEBUG"), run_id="r1", stream=out)
     logging.getLogger(f"{TICK_LOGGER}.kalshi").debug("tick %d", 1)
     logging.getLogger("arbtree.executor").debug("debug is on elsewhere")
+    sink.flush()
     text = out.getvalue()
     assert "tick 1" not in text
     assert "[r1] arbtree.executor: debug is on elsewhere" in text
 
     out = io.StringIO()
-    configure_logging(LoggingConfig(level="INFO", tick_debug=True), run_id="r1", stream=out)
+    sink = configure_logging(LoggingConfig(level="INFO", tick_debug=True), run_id="r1", stream=out)
     logging.getLogger(f"{TICK_LOGGER}.kalshi").debug("tick %d", 2)
+    sink.flush()
     assert "tick 2" in out.getvalue()
 
 
@@ -104,11 +112,12 @@ def test_ordinary_text_is_untouched() -> None:
 @pytest.mark.usefixtures("restore_root")
 def test_registered_secret_values_and_secret_extras_never_reach_the_log() -> None:
     out = io.StringIO()
-    configure_logging(LoggingConfig(format="json"), run_id="r", stream=out)
+    sink = configure_logging(LoggingConfig(format="json"), run_id="r", stream=out)
     register_secret("per-run-control-token-value")
     log = logging.getLogger("arbtree.control")
     log.warning("echo %s", "per-run-control-token-value")
     log.warning("creds", extra={"api_secret": "visible?", "venue": "kalshi"})
+    sink.flush()
     text = out.getvalue()
     assert "per-run-control-token-value" not in text
     assert "visible?" not in text
@@ -137,3 +146,24 @@ def test_sampled_logger_logs_first_n_then_every_kth_with_counts(
     assert log.counts() == {"decode": 25}
     # keys are independent
     assert log.error("other", "first of another kind")
+
+
+_WORDS = st.sampled_from(
+    ["api_key", "API-KEY", "apikey", "poly_api_key", "token", "tokens", "token_id", "secret",
+     "password", "x-api-key", "Bearer", "order", "venue", "kalshi", "=", ": ", ":", '"', "'",
+     " ", ",", "&", "0x", "abc123", "s3cr3t", "_", "-", "}", "\n"]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_WORDS, max_size=14).map("".join))
+def test_the_fast_path_redacts_exactly_like_the_key_pattern(line: str) -> None:
+    """redact() skips the key pattern when no key occurs in the folded line; with the
+    probe forced to match everything (the pattern on every line) the result is the same."""
+    fast = redact(line)
+    saved = log_module._key_probes
+    log_module._key_probes = ("",)
+    try:
+        assert fast == redact(line)
+    finally:
+        log_module._key_probes = saved

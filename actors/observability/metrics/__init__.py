@@ -17,7 +17,8 @@ ratio 0..1), ``_total`` on counters, no per-order or per-instrument labels.
 
 The modules: :mod:`.instruments` (:class:`Metrics`, buckets), :mod:`.statistics`
 (:class:`StatField`, :class:`StatisticsCollector`), :mod:`.storage_fields`
-(``DB_WRITER_FIELDS``), :mod:`.tree` (:class:`TreeCollector`, :func:`tree_metrics`).
+(``DB_WRITER_FIELDS``), :mod:`.log_fields` (``LOG_FIELDS``), :mod:`.tree`
+(:class:`TreeCollector`, :func:`tree_metrics`).
 Every name below is re-exported here.
 """
 
@@ -28,6 +29,7 @@ from actors.observability.metrics.instruments import (
     VENUE_BUCKETS,
     Metrics,
 )
+from actors.observability.metrics.log_fields import LOG_FIELDS
 from actors.observability.metrics.statistics import StatField, StatisticsCollector
 from actors.observability.metrics.storage_fields import DB_WRITER_FIELDS
 from actors.observability.metrics.tree import TRADING_STATES, TreeCollector, tree_metrics
@@ -37,6 +39,7 @@ __all__ = [
     "DB_WRITER_FIELDS",
     "INTERNAL_BUCKETS",
     "IO_BUCKETS",
+    "LOG_FIELDS",
     "TRADING_STATES",
     "VENUE_BUCKETS",
     "Metrics",
