@@ -13,20 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
-from rich.console import Group
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
 
 from actors.quote_cache import QuoteReader
+from arbtree.panel import open_panel
 
 if TYPE_CHECKING:
     from arbtree.runner import Assembly
 
 log = logging.getLogger("arbtree.status")
-
-STATE_STYLE = {"active": "green", "reducing": "yellow", "halted": "bold red"}
-
 
 @attrs.frozen
 class FeedLine:
@@ -147,46 +141,17 @@ def status_line(s: Status) -> str:
     )
 
 
-def render_panel(s: Status) -> Group:
-    state = Text(s.trading_state.upper(), style=STATE_STYLE.get(s.trading_state, "white"))
-    header = Text.assemble(
-        ("arbtree ", "bold"), f"t={s.elapsed_s:6.0f}s  trading ", state,
-        f"  {s.trading_reason}" if s.trading_reason else "",
-        f"  shutdown: {s.shutdown_phase}" if s.shutdown_phase else "",
-    )  # fmt: skip
-    feeds = Table(title="feeds", expand=True)
-    for column in ("feed", "state", "messages", "msg/s", "reconnects", "decode errors"):
-        feeds.add_column(column, justify="left" if column in ("feed", "state") else "right")
-    for f in s.feeds:
-        feeds.add_row(
-            f.name,
-            Text("connected", "green") if f.connected else Text("down", "red"),
-            f"{f.messages:,}",
-            f"{f.rate:,.0f}",
-            str(f.reconnects),
-            str(f.decode_errors),
-        )
-    body = Table.grid(padding=(0, 3))
-    body.add_row(
-        f"books {s.books_total - s.books_stale}/{s.books_total} fresh",
-        f"opportunities {s.opportunities} (accepted {s.accepted}, rejected {s.rejected})",
-        "orders " + (", ".join(f"{k} {v}" for k, v in sorted(s.orders.items())) or "none"),
-    )
-    body.add_row(
-        f"fills {s.fills}",
-        f"realized PnL ${s.realized_pnl}  fees ${s.fees}",
-        f"restarts {s.restarts}  storage {s.storage_mode} (backlog {s.storage_backlog})",
-    )
-    return Group(header, feeds, body, Text("Ctrl-C: phased shutdown (twice: force)", "dim"))
-
-
 async def run_status_display(source: StatusSource, panel: bool, interval_s: float) -> None:
-    """Refresh the panel twice a second on a terminal; else log a line every interval."""
+    """Refresh the panel twice a second on a terminal; else log a line every interval.
+
+    The panel is drawn by its own thread (:func:`arbtree.panel.open_panel`): this task
+    only samples, so neither the drawing nor a terminal that stops reading (Ctrl-S, a
+    stalled ssh session) holds up the actors that share this thread."""
     if not panel:
         while True:
             await trio.sleep(interval_s)
             log.info("%s", status_line(source.sample()))
-    with Live(render_panel(source.sample()), auto_refresh=False, transient=False) as live:
+    with open_panel(source.sample()) as show:
         while True:
             await trio.sleep(0.5)
-            live.update(render_panel(source.sample()), refresh=True)
+            show(source.sample())

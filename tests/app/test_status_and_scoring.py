@@ -7,7 +7,8 @@ from typing import Any
 import trio
 from rich.console import Console
 
-from arbtree.status import FeedLine, Status, StatusSource, render_panel, status_line
+from arbtree.panel import render_panel
+from arbtree.status import FeedLine, Status, StatusSource, status_line
 from arbtree.summary import Detection, WindowSpan, score_windows, usd
 
 
@@ -99,6 +100,13 @@ def test_panel_renders_state_feeds_and_shutdown_phase() -> None:
     assert "down" in text
     assert "1,234" in text
     assert "books 10/12 fresh" in text
+    header, polymarket, kalshi = text.splitlines()[2:5]
+    assert header.split() == ["feed", "state", "messages", "msg/s", "reconnects", "decode",
+                              "errors"]  # fmt: skip
+    assert polymarket.split() == ["polymarket", "connected", "1,234", "250", "1", "0"]
+    assert kalshi.split() == ["kalshi", "down", "9", "0", "3", "2"]
+    # fixed columns: every row ends where the header does (right-aligned figures)
+    assert len(polymarket.rstrip()) == len(kalshi.rstrip()) == len(header.rstrip())
 
 
 class _Stats:
