@@ -6,7 +6,8 @@ ssh session) would block the write, and with it the feeds, the executor and the 
 :func:`open_panel` gives the Trio side a ``show(status)`` that only stores the latest
 status and wakes the drawing thread: it never waits. The thread draws the latest status
 it finds (older ones are skipped, as the detector's mailbox coalesces) as fixed-width
-styled text, ~1 ms a refresh.
+styled text, ~1 ms a refresh: the thread still takes the GIL to draw, so that cost is
+still shared with the actors, but never a wait on the terminal.
 """
 
 from __future__ import annotations
