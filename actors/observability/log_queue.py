@@ -144,11 +144,22 @@ class LogSink:
         else:
             self.output.flush()
 
-    def close(self) -> None:
-        if self._writer is not None and self._running:
+    def close(self, timeout_s: float = 5.0) -> bool:
+        """Write what is queued and stop the thread. False if the output held the thread up
+        beyond ``timeout_s``: it is a daemon and is left behind, so a stuck terminal
+        cannot keep the process from exiting."""
+        writer = self._writer
+        if writer is not None and self._running:
             self._running = False
-            self._writer.stop()  # writes what is queued, then joins the thread
+            thread = writer._thread  # QueueListener.stop() would join without a timeout
+            writer.enqueue_sentinel()
+            if thread is not None:
+                thread.join(timeout_s)
+                if thread.is_alive():
+                    return False
+            writer._thread = None
         self.output.close()
+        return True
 
     def statistics(self) -> LogQueueStatistics:
         source = self._source

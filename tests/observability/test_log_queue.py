@@ -105,6 +105,14 @@ def test_close_writes_what_is_queued(stream: GatedStream) -> None:
     assert sink.handler not in logging.getLogger().handlers
 
 
+def test_close_gives_up_on_an_output_that_never_takes_the_line(stream: GatedStream) -> None:
+    sink = configure_logging(LoggingConfig(queue_size=10), run_id="r", stream=stream)
+    logging.getLogger("arbtree.test").warning("stuck")
+    assert stream.entered.wait(FAILSAFE_S)
+    assert sink.close(timeout_s=0.01) is False  # returned; the daemon thread is left
+    assert not stream.gate.is_set()
+
+
 def test_the_message_is_taken_when_logged_not_when_written(stream: GatedStream) -> None:
     sink = configure_logging(LoggingConfig(queue_size=10), run_id="r", stream=stream)
     log = logging.getLogger("arbtree.test")
