@@ -4,7 +4,6 @@ terminal, and the last status shown is the one left on screen."""
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 
 import attrs
@@ -13,32 +12,13 @@ from rich.console import Console
 
 from arbtree.panel import PanelThread, open_panel
 from arbtree.status import FeedLine, Status
-
-FAILSAFE_S = 30.0  # only a broken implementation waits this long (see GatedTerminal)
-
-
-class GatedTerminal(io.StringIO):
-    """A terminal whose writes block until ``gate`` is set (Ctrl-S, a stalled ssh)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-        self.entered = threading.Event()
-
-    def write(self, s: str) -> int:
-        self.entered.set()
-        self.gate.wait()
-        return super().write(s)
+from tests.gated_io import FAILSAFE_S, GatedStream, gated_stream
 
 
 @pytest.fixture
-def terminal() -> Iterator[GatedTerminal]:
-    term = GatedTerminal()
-    failsafe = threading.Timer(FAILSAFE_S, term.gate.set)
-    failsafe.start()
-    yield term
-    term.gate.set()
-    failsafe.cancel()
+def terminal() -> Iterator[GatedStream]:
+    with gated_stream() as term:
+        yield term
 
 
 def _status(elapsed_s: float) -> Status:
@@ -54,7 +34,7 @@ def _console(term: io.StringIO) -> Console:
     return Console(file=term, force_terminal=True, width=100, color_system=None)
 
 
-def test_show_returns_while_the_terminal_is_blocked(terminal: GatedTerminal) -> None:
+def test_show_returns_while_the_terminal_is_blocked(terminal: GatedStream) -> None:
     panel = PanelThread(_status(0), _console(terminal))
     panel.start()
     assert terminal.entered.wait(FAILSAFE_S)  # the thread is stuck writing the first frame
@@ -68,7 +48,7 @@ def test_show_returns_while_the_terminal_is_blocked(terminal: GatedTerminal) -> 
     assert "t=   199s" in terminal.getvalue().rsplit("arbtree", 1)[-1]
 
 
-def test_stop_gives_up_on_a_terminal_that_never_reads(terminal: GatedTerminal) -> None:
+def test_stop_gives_up_on_a_terminal_that_never_reads(terminal: GatedStream) -> None:
     panel = PanelThread(_status(0), _console(terminal), stop_wait_s=0.01)
     panel.start()
     assert terminal.entered.wait(FAILSAFE_S)

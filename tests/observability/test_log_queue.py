@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -13,34 +12,13 @@ import trio
 
 from actors.observability.logging import close_logging, configure_logging
 from protocols.config.observability import LoggingConfig
-
-# How long a broken implementation may hang before the failsafe opens the gate. It is
-# never waited for when the pipeline works: every wait below returns on an event.
-FAILSAFE_S = 30.0
-
-
-class GatedStream(io.StringIO):
-    """A stream whose writes block until ``gate`` is set (a full pipe, a paused terminal)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gate = threading.Event()
-        self.entered = threading.Event()
-
-    def write(self, s: str) -> int:
-        self.entered.set()
-        self.gate.wait()
-        return super().write(s)
+from tests.gated_io import FAILSAFE_S, GatedStream, gated_stream
 
 
 @pytest.fixture
 def stream() -> Iterator[GatedStream]:
-    out = GatedStream()
-    failsafe = threading.Timer(FAILSAFE_S, out.gate.set)
-    failsafe.start()
-    yield out
-    out.gate.set()
-    failsafe.cancel()
+    with gated_stream() as out:
+        yield out
     close_logging()
 
 
