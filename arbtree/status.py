@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("arbtree.status")
 
+
 @attrs.frozen
 class FeedLine:
     name: str
@@ -145,8 +146,8 @@ async def run_status_display(source: StatusSource, panel: bool, interval_s: floa
     """Refresh the panel twice a second on a terminal; else log a line every interval.
 
     The panel is drawn by its own thread (:func:`arbtree.panel.open_panel`): this task
-    only samples, so neither the drawing nor a terminal that stops reading (Ctrl-S, a
-    stalled ssh session) holds up the actors that share this thread."""
+    only samples, so a terminal that stops reading (Ctrl-S, a stalled ssh session) never
+    holds up the actors that share this thread."""
     if not panel:
         while True:
             await trio.sleep(interval_s)
