@@ -29,7 +29,7 @@ __all__ = ["LogQueueStatistics", "LogSink"]
 class LogQueueStatistics:
     queued: int  # records waiting for the writer thread
     capacity: int  # 0: no queue, records are written in the calling thread
-    written: int  # records handed to the output handler
+    written: int  # records the writer thread took and handed to the output
     dropped: int  # records dropped because the queue was full
 
 
@@ -60,7 +60,7 @@ class _DroppingQueueHandler(QueueHandler):
         super().__init__(q)
         self.capacity = capacity
         self.put = 0
-        self.taken = 0  # written by the writer thread
+        self.taken = 0  # records the writer thread took; only it counts them
         self.dropped = 0
         self.drop_lock = threading.Lock()  # any thread may log; only drops take it
         self._marker: _Dropped | None = None
@@ -95,13 +95,11 @@ class _Writer(QueueListener):
         super().__init__(source.queue, output)
         self.source = source
         self.output = output
-        self.written = 0
 
     def handle(self, record: logging.LogRecord | _Dropped | _Flush) -> None:
         if isinstance(record, logging.LogRecord):
             self.source.taken += 1
             self.output.handle(record)
-            self.written += 1
         elif isinstance(record, _Dropped):
             with self.source.drop_lock:
                 record.taken = True
@@ -166,6 +164,6 @@ class LogSink:
         return LogQueueStatistics(
             queued=source.put - source.taken if source is not None else 0,
             capacity=self.capacity,
-            written=self._writer.written if self._writer is not None else 0,
+            written=source.taken if source is not None else 0,
             dropped=source.dropped if source is not None else 0,
         )

@@ -252,7 +252,7 @@ def _iso(created: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
-_installed: list[LogSink] = []
+_installed: LogSink | None = None
 
 
 def configure_logging(
@@ -269,17 +269,17 @@ def configure_logging(
         output = logging.StreamHandler(stream if stream is not None else sys.stderr)
     output.setFormatter(JsonFormatter() if config.format == "json" else PlainFormatter())
     output.addFilter(_ContextFilter(run_id))
-    sink = LogSink(output, config.queue_size)
+    global _installed
+    sink = _installed = LogSink(output, config.queue_size)
     root.addHandler(sink.handler)
     root.setLevel(config.level.upper())
     logging.getLogger(TICK_LOGGER).setLevel(logging.DEBUG if config.tick_debug else logging.INFO)
-    _installed.append(sink)
     return sink
 
 
 def installed_log_sink() -> LogSink | None:
     """The pipeline :func:`configure_logging` installed, for its statistics."""
-    return _installed[-1] if _installed else None
+    return _installed
 
 
 @atexit.register
@@ -287,11 +287,11 @@ def close_logging() -> None:
     """Write what is queued, stop the writer thread and take the handler off the root
     logger. Registered with :mod:`atexit`: the thread is a daemon, and what is still
     queued when the interpreter exits would otherwise be lost."""
-    root = logging.getLogger()
-    for sink in _installed:
-        root.removeHandler(sink.handler)
-        sink.close()
-    _installed.clear()
+    global _installed
+    if _installed is not None:
+        logging.getLogger().removeHandler(_installed.handler)
+        _installed.close()
+        _installed = None
 
 
 class SampledLogger:
