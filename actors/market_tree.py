@@ -68,8 +68,15 @@ def _feed_child(
     rng = random.Random(seed)
 
     def start() -> Feed:
-        return Feed(config=fc, out=out, adapter=adapter, resync=resync, stats=stats,
-                    metrics=metrics, rng=rng)  # fmt: skip
+        return Feed(
+            config=fc,
+            out=out,
+            adapter=adapter,
+            resync=resync,
+            stats=stats,
+            metrics=metrics,
+            rng=rng,
+        )
 
     return ChildSpec(
         id=fc.name,
@@ -110,30 +117,54 @@ def build_market_path(
         if fc.venue not in resync:  # one resync mailbox per venue (its first feed)
             box = resync[fc.venue] = resync_mailbox(f"feeds/{fc.name}/resync")
         stats = feed_stats[fc.name] = FeedStats()
-        children.append(_feed_child(fc, cache_inbox, box, stats, metrics,
-                                    None if seed is None else seed + i))  # fmt: skip
-    feeds = SupervisorSpec(children=children, strategy=Strategy.ONE_FOR_ONE,
-                           max_restarts=5, max_seconds=30.0)  # fmt: skip
+        children.append(
+            _feed_child(fc, cache_inbox, box, stats, metrics, None if seed is None else seed + i)
+        )
+    feeds = SupervisorSpec(
+        children=children, strategy=Strategy.ONE_FOR_ONE, max_restarts=5, max_seconds=30.0
+    )
 
     def start_cache() -> QuoteCache:
-        return QuoteCache(config=qc, inbox=cache_inbox, publish=detector_inbox, reader=reader,
-                          resync=resync, metrics=metrics)  # fmt: skip
+        return QuoteCache(
+            config=qc,
+            inbox=cache_inbox,
+            publish=detector_inbox,
+            reader=reader,
+            resync=resync,
+            metrics=metrics,
+        )
 
     def start_detector() -> Detector:
-        return Detector(config=config.detector, inbox=detector_inbox, outbox=to_fund_manager,
-                        reader=reader, metrics=metrics)  # fmt: skip
+        return Detector(
+            config=config.detector,
+            inbox=detector_inbox,
+            outbox=to_fund_manager,
+            reader=reader,
+            metrics=metrics,
+        )
 
     market = SupervisorSpec(
         children=[
-            ChildSpec(id="quote_cache", start=start_cache, shutdown=2.0,
-                      heartbeat_timeout_s=None, mailboxes=[cache_inbox]),
-            ChildSpec(id="detector", start=start_detector, shutdown=2.0,
-                      heartbeat_timeout_s=None, mailboxes=[detector_inbox]),
+            ChildSpec(
+                id="quote_cache",
+                start=start_cache,
+                shutdown=2.0,
+                heartbeat_timeout_s=None,
+                mailboxes=[cache_inbox],
+            ),
+            ChildSpec(
+                id="detector",
+                start=start_detector,
+                shutdown=2.0,
+                heartbeat_timeout_s=None,
+                mailboxes=[detector_inbox],
+            ),
         ],
         strategy=Strategy.REST_FOR_ONE,
         max_restarts=5,
         max_seconds=30.0,
-    )  # fmt: skip
-    handles = MarketHandles(cache_inbox, detector_inbox, to_fund_manager, resync, feed_stats,
-                            reader)  # fmt: skip
+    )
+    handles = MarketHandles(
+        cache_inbox, detector_inbox, to_fund_manager, resync, feed_stats, reader
+    )
     return feeds, market, handles

@@ -296,9 +296,12 @@ def _quote_snapshot(q: VenueQuote) -> BookSnapshot:
     bids = (Level(q.bid, q.bid_size),) if q.bid_size > 0 else ()
     asks = (Level(q.ask, q.ask_size),) if q.ask_size > 0 else ()
     return BookSnapshot(
-        instrument=q.instrument, bids=bids, asks=asks, venue_ts_ms=q.venue_ts_ms,
+        instrument=q.instrument,
+        bids=bids,
+        asks=asks,
+        venue_ts_ms=q.venue_ts_ms,
         recv_ns=q.recv_ns,
-    )  # fmt: skip
+    )
 
 
 def monotonic_ns() -> int:

@@ -200,9 +200,12 @@ def _user_channel_specs(
         elif venue is Venue.POLYMARKET and ex.mode == "live":
             credentials = polymarket_account_from_env(vcfg, env)
 
-        def start(venue: Venue = venue, vcfg: VenueExecConfig = vcfg,
-                  headers: HeadersFactory | None = headers,
-                  credentials: PolymarketAccount | None = credentials) -> UserChannel:  # fmt: skip
+        def start(
+            venue: Venue = venue,
+            vcfg: VenueExecConfig = vcfg,
+            headers: HeadersFactory | None = headers,
+            credentials: PolymarketAccount | None = credentials,
+        ) -> UserChannel:
             return UserChannel(
                 venue=venue,
                 url=vcfg.user_ws_url,

@@ -149,11 +149,13 @@ class Watchdog(Actor):
         control = self.control
         if control is not None:
             if recent >= cfg.restarts_to_halted:
-                self._escalate(ctx, TradingState.HALTED, f"{recent} restarts in "
-                               f"{cfg.restart_window_s:.0f} s")  # fmt: skip
+                self._escalate(
+                    ctx, TradingState.HALTED, f"{recent} restarts in {cfg.restart_window_s:.0f} s"
+                )
             elif recent >= cfg.restarts_to_reducing:
-                self._escalate(ctx, TradingState.REDUCING, f"{recent} restarts in "
-                               f"{cfg.restart_window_s:.0f} s")  # fmt: skip
+                self._escalate(
+                    ctx, TradingState.REDUCING, f"{recent} restarts in {cfg.restart_window_s:.0f} s"
+                )
             if self.storage_healthy is not None:
                 if self.storage_healthy():
                     self._storage_down_since = None

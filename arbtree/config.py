@@ -141,9 +141,12 @@ def _describe(info: mi.Type) -> str:
     if isinstance(info, mi.ListType):
         return f"an array of {_describe(info.item_type)}"
     names = {
-        mi.StrType: "`str`", mi.IntType: "`int`", mi.FloatType: "`float`",
-        mi.BoolType: "`bool`", mi.DictType: "a table",
-    }  # fmt: skip
+        mi.StrType: "`str`",
+        mi.IntType: "`int`",
+        mi.FloatType: "`float`",
+        mi.BoolType: "`bool`",
+        mi.DictType: "a table",
+    }
     return names.get(type(info), type(info).__name__.removesuffix("Type").lower())
 
 
@@ -180,8 +183,9 @@ def market_config_for_sim(
     detector: DetectorConfig = msgspec.structs.replace(
         base.detector,
         polymarket=[
-            PolymarketMarket(name=f"m{m.index}", yes_token=m.yes_token, no_token=m.no_token,
-                             category=m.category)
+            PolymarketMarket(
+                name=f"m{m.index}", yes_token=m.yes_token, no_token=m.no_token, category=m.category
+            )
             for m in markets
         ],
         kalshi=[KalshiMarket(name=f"m{m.index}", ticker=m.ticker) for m in markets],
@@ -194,7 +198,7 @@ def market_config_for_sim(
             )
             for m in markets
         ],
-    )  # fmt: skip
+    )
     return msgspec.structs.replace(base, feeds=feeds, detector=detector)
 
 

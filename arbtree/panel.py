@@ -42,16 +42,25 @@ def render_panel(s: Status) -> Text:
     """The panel as styled text in fixed columns (no ``Table``: see the module doc)."""
     state = Text(s.trading_state.upper(), style=STATE_STYLE.get(s.trading_state, "white"))
     panel = Text.assemble(
-        ("arbtree ", "bold"), f"t={s.elapsed_s:6.0f}s  trading ", state,
+        ("arbtree ", "bold"),
+        f"t={s.elapsed_s:6.0f}s  trading ",
+        state,
         f"  {s.trading_reason}" if s.trading_reason else "",
         f"  shutdown: {s.shutdown_phase}" if s.shutdown_phase else "",
-        "\n\n", (" ".join(_cells(_FEED_COLUMNS)), "bold"),
-    )  # fmt: skip
+        "\n\n",
+        (" ".join(_cells(_FEED_COLUMNS)), "bold"),
+    )
     for f in s.feeds:
-        cells = _cells((
-            f.name, "connected" if f.connected else "down", f"{f.messages:,}",
-            f"{f.rate:,.0f}", str(f.reconnects), str(f.decode_errors),
-        ))  # fmt: skip
+        cells = _cells(
+            (
+                f.name,
+                "connected" if f.connected else "down",
+                f"{f.messages:,}",
+                f"{f.rate:,.0f}",
+                str(f.reconnects),
+                str(f.decode_errors),
+            )
+        )
         panel.append(f"\n{cells[0]} ")
         panel.append(cells[1], "green" if f.connected else "red")
         panel.append(" " + " ".join(cells[2:]))
@@ -81,9 +90,12 @@ class PanelThread:
         # No stdout/stderr redirection: it would route other threads' prints through the
         # lock this thread holds while a blocked terminal holds it.
         self._live = Live(
-            render_panel(first), console=console, auto_refresh=False,
-            redirect_stdout=False, redirect_stderr=False,
-        )  # fmt: skip
+            render_panel(first),
+            console=console,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
         self._thread = threading.Thread(target=self._run, name="arbtree-panel", daemon=True)
 
     def start(self) -> None:

@@ -103,16 +103,19 @@ def resolve_config(options: RunOptions) -> AppConfig:
     if options.live:
         if run.venue == "sim":
             raise ConfigError(
-                "--live", "run.venue", "live trading needs run.venue = \"real\"; the "
-                "simulated venue is for paper trading only"
-            )  # fmt: skip
+                "--live",
+                "run.venue",
+                'live trading needs run.venue = "real"; the '
+                "simulated venue is for paper trading only",
+            )
         trading = replace(trading, executor=replace(trading.executor, mode="live", live=True))
         check_live_keys(trading.executor)  # a missing key refuses before anything starts
     elif trading.executor.mode == "live":
         raise ConfigError(
-            "executor.mode", "trading.executor.mode",
+            "executor.mode",
+            "trading.executor.mode",
             "the configuration asks for live trading but --live was not given",
-        )  # fmt: skip
+        )
     storage = config.storage
     if options.db_dsn:
         storage = replace(storage, dsn=options.db_dsn)
@@ -310,9 +313,11 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             log.info(
                 "simulated venue%s: polymarket %s, kalshi %s, rest %s, %d markets",
                 " (child process)" if sim_process is not None else "",
-                handle.polymarket_ws_url, handle.kalshi_ws_url, handle.rest_url,
+                handle.polymarket_ws_url,
+                handle.kalshi_ws_url,
+                handle.rest_url,
                 len(handle.markets),
-            )  # fmt: skip
+            )
         trading_cfg = with_neg_risk_tokens(trading_cfg, market_cfg)
         storage_cfg = config.storage
         db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
@@ -382,7 +387,17 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         if log_sink is not None:
             metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)
         asm = Assembly(
-            config, run_dir, sim, sim_process, db, metrics, plane, sink, market, trading, root,
+            config,
+            run_dir,
+            sim,
+            sim_process,
+            db,
+            metrics,
+            plane,
+            sink,
+            market,
+            trading,
+            root,
             journal_dir=journal_dir,
         )
         built.append(asm)

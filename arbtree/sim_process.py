@@ -185,9 +185,11 @@ class SimProcess(SimEndpoints):
                 f"the simulated venue's process (pid {self.pid}) is gone: {exc}"
             ) from exc
         message = await _receive(
-            self._conn, timeout_s, f"the simulated venue's process (pid {self.pid}) did not "
+            self._conn,
+            timeout_s,
+            f"the simulated venue's process (pid {self.pid}) did not "
             f"answer the stop request within {timeout_s:g} s",
-        )  # fmt: skip
+        )
         if message[0] == "error":
             raise SimProcessError(f"the simulated venue's process failed:\n{message[1]}")
         if message[0] != "stopped":
@@ -230,10 +232,11 @@ async def open_sim_process(
         # The child's end now lives in the child only: EOF on either side when one dies.
         conn.send(("start", config))
         message = await _receive(
-            conn, start_timeout_s,
+            conn,
+            start_timeout_s,
             f"the simulated venue's process (pid {process.pid}) was not ready within "
             f"{start_timeout_s:g} s",
-        )  # fmt: skip
+        )
         if message[0] == "error":
             raise SimProcessError(f"the simulated venue's process failed to start:\n{message[1]}")
         if message[0] != "ready":

@@ -123,9 +123,14 @@ def split_cpus(mode: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 def bench_config(
-    rate: float, duration_s: float, dsn: str | None, run_dir: Path, sim_cpus: tuple[int, ...] = (),
-    idle: IdleStrategy = "block", sim_step_s: float = 0.01,
-) -> AppConfig:  # fmt: skip
+    rate: float,
+    duration_s: float,
+    dsn: str | None,
+    run_dir: Path,
+    sim_cpus: tuple[int, ...] = (),
+    idle: IdleStrategy = "block",
+    sim_step_s: float = 0.01,
+) -> AppConfig:
     base = load_app_config(None)
     replace = msgspec.structs.replace
     fund = base.trading.fund
@@ -201,12 +206,23 @@ async def _floor(n: int, rest_url: str, frame: bytes) -> dict[str, HdrHistogram]
     hops = await raw_hops(HOPS, n)
     paced = await raw_hops(HOPS, max(1, n // 4), pace_s=PACE_S)
     raw_send = _hist()
-    body = msgspec.json.encode({"ticker": "NOPE", "side": "no", "action": "buy",
-                                "count_fp": "5.00", "no_price_dollars": "0.0100",
-                                "time_in_force": "fill_or_kill"})  # fmt: skip
+    body = msgspec.json.encode(
+        {
+            "ticker": "NOPE",
+            "side": "no",
+            "action": "buy",
+            "count_fp": "5.00",
+            "no_price_dollars": "0.0100",
+            "time_in_force": "fill_or_kill",
+        }
+    )
     await raw_send_floor(rest_url + "/trade-api/v2/portfolio/orders", body, n, 50, raw_send)
-    return {"floor_decode": decode, "floor_hops": hops, "floor_send": raw_send,
-            "floor_hops_paced": paced}  # fmt: skip
+    return {
+        "floor_decode": decode,
+        "floor_hops": hops,
+        "floor_send": raw_send,
+        "floor_hops_paced": paced,
+    }
 
 
 async def _floor_with_sim(n: int, sim_cpus: tuple[int, ...]) -> dict[str, HdrHistogram]:
@@ -217,15 +233,33 @@ async def _floor_with_sim(n: int, sim_cpus: tuple[int, ...]) -> dict[str, HdrHis
     async with open_sim_process(config, cpus=sim_cpus) as sim:
         m = sim.markets[0]
         # A Polymarket price_change frame of the sim's usual shape (one market, two entries).
-        frame = json.dumps({
-            "event_type": "price_change", "market": m.condition_id, "timestamp": "1780000000000",
-            "price_changes": [
-                {"asset_id": m.yes_token, "price": "0.52", "size": "120.5", "side": "BUY",
-                 "hash": "0" * 40, "best_bid": "0.52", "best_ask": "0.54"},
-                {"asset_id": m.no_token, "price": "0.48", "size": "120.5", "side": "SELL",
-                 "hash": "0" * 40, "best_bid": "0.46", "best_ask": "0.48"},
-            ],
-        }).encode()  # fmt: skip
+        frame = json.dumps(
+            {
+                "event_type": "price_change",
+                "market": m.condition_id,
+                "timestamp": "1780000000000",
+                "price_changes": [
+                    {
+                        "asset_id": m.yes_token,
+                        "price": "0.52",
+                        "size": "120.5",
+                        "side": "BUY",
+                        "hash": "0" * 40,
+                        "best_bid": "0.52",
+                        "best_ask": "0.54",
+                    },
+                    {
+                        "asset_id": m.no_token,
+                        "price": "0.48",
+                        "size": "120.5",
+                        "side": "SELL",
+                        "hash": "0" * 40,
+                        "best_bid": "0.46",
+                        "best_ask": "0.48",
+                    },
+                ],
+            }
+        ).encode()
         return await _floor(n, sim.rest_url, frame)
 
 
@@ -239,13 +273,25 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
     parser.add_argument("--db", metavar="DSN", help="PostgreSQL DSN (default: embedded)")
     parser.add_argument("-n", type=int, default=2000, help="floor samples")
-    parser.add_argument("--pin", choices=("auto", "none"), default="auto",
-                        help="auto: the sim's process on the last CPU, this one on the others")
-    parser.add_argument("--idle", choices=("block", "spin"), default="block",
-                        help="[run] idle of the measured system (spin: busy-poll)")
-    parser.add_argument("--sim-step", type=float, default=0.01, metavar="S",
-                        help="sim time per step: its updates go out together (0.001: a "
-                             "steady stream at 1k/s)")  # fmt: skip
+    parser.add_argument(
+        "--pin",
+        choices=("auto", "none"),
+        default="auto",
+        help="auto: the sim's process on the last CPU, this one on the others",
+    )
+    parser.add_argument(
+        "--idle",
+        choices=("block", "spin"),
+        default="block",
+        help="[run] idle of the measured system (spin: busy-poll)",
+    )
+    parser.add_argument(
+        "--sim-step",
+        type=float,
+        default=0.01,
+        metavar="S",
+        help="sim time per step: its updates go out together (0.001: a steady stream at 1k/s)",
+    )
     args = parser.parse_args(argv)
     sim_cpus, our_cpus = split_cpus(args.pin)
     if our_cpus:
@@ -259,27 +305,34 @@ def run(argv: list[str]) -> int:
 
     f50, f99 = total(50, "floor_hops"), total(99, "floor_hops")
     c50, c99 = total(50, "floor_hops_paced"), total(99, "floor_hops_paced")
-    print("floor (same run): decode + 4 raw mailbox hops + one send of the order's bytes"
-          " (sim in a child process); hops back to back, and paced one a millisecond")  # fmt: skip
+    print(
+        "floor (same run): decode + 4 raw mailbox hops + one send of the order's bytes"
+        " (sim in a child process); hops back to back, and paced one a millisecond"
+    )
     for name, h in floor.items():
         print(_fmt(name, h))
     print(f"{'floor total':<30} p50={f50:>8} us  p99={f99:>8} us")
     print(f"{'floor total, paced hops':<30} p50={c50:>8} us  p99={c99:>8} us")
     for rate in (float(r) for r in args.rates.split(",")):
         with tempfile.TemporaryDirectory(prefix="arbtree-bench-e2e-") as tmp:
-            config = bench_config(rate, args.duration, args.db, Path(tmp), sim_cpus, args.idle,
-                                  args.sim_step)  # fmt: skip
+            config = bench_config(
+                rate, args.duration, args.db, Path(tmp), sim_cpus, args.idle, args.sim_step
+            )
             hists = trio.run(_pipeline, config)
         t = hists["tick_to_order"]
-        print(f"\noffered {rate:g} updates/s in {args.sim_step * 1000:g} ms sim steps for"
-              f" {args.duration:g} s, idle {args.idle}, sim in a child process"
-              " (frame received -> order request handed to the socket)")  # fmt: skip
+        print(
+            f"\noffered {rate:g} updates/s in {args.sim_step * 1000:g} ms sim steps for"
+            f" {args.duration:g} s, idle {args.idle}, sim in a child process"
+            " (frame received -> order request handed to the socket)"
+        )
         for name, h in hists.items():
             print(_fmt(name, h))
         if t.get_total_count():
             p50, p99 = t.get_value_at_percentile(50), t.get_value_at_percentile(99)
-            print(f"{'ratio tick_to_order/floor':<30} p50={_ratio(p50, f50)}  "
-                  f"p99={_ratio(p99, f99)}   goal: p50 <= 100 us, p99 <= 1000 us")  # fmt: skip
+            print(
+                f"{'ratio tick_to_order/floor':<30} p50={_ratio(p50, f50)}  "
+                f"p99={_ratio(p99, f99)}   goal: p50 <= 100 us, p99 <= 1000 us"
+            )
             print(f"{'  ... / paced floor':<30} p50={_ratio(p50, c50)}  p99={_ratio(p99, c99)}")
     return 0
 

@@ -98,6 +98,8 @@ def after_warmup(samples: list[int]) -> Callable[[object, int], None]:
             samples.append(latency_ns)
 
     return on_decision
+
+
 TRIO_WEBSOCKET_QUEUE = 64  # the floor client's reader queue (trio-websocket's default is 1)
 
 
@@ -112,16 +114,19 @@ class Run(msgspec.Struct):
 
 
 def pipeline(
-    path: Path, frames: Frames, rate: float, *, limit: int | None = None,
-    verify_hashes: bool = True, idle: IdleStrategy = "block",
-) -> Run:  # fmt: skip
+    path: Path,
+    frames: Frames,
+    rate: float,
+    *,
+    limit: int | None = None,
+    verify_hashes: bool = True,
+    idle: IdleStrategy = "block",
+) -> Run:
     """Run feed -> cache -> detector against a replay server process (normal detector
     config) replaying ``path``: the first ``limit`` price_change frames, which must be
     ``frames``."""
     with ReplayProcess(path, rate, limit) as srv:
-        done, decisions, emitted, stats = trio.run(
-            _pipeline, srv.url, frames, verify_hashes, idle
-        )
+        done, decisions, emitted, stats = trio.run(_pipeline, srv.url, frames, verify_hashes, idle)
         started = srv.started_at()
     return Run(len(frames.changes) / (done - started), decisions, emitted, stats)
 
@@ -133,17 +138,21 @@ async def _pipeline(
     tick-to-decision samples after the warm-up (the first ``WARMUP_DECISIONS``: first
     calls of every code path), the tick-to-opportunity samples, and the feed's stats."""
     total_updates = sum(frames.updates_per_frame) + len(frames.books)
-    det_cfg = DetectorConfig(strategies=["complement"], cooldown_s=0.0, max_quote_age_s=3600.0,
-                             polymarket=frames.markets)  # fmt: skip
+    det_cfg = DetectorConfig(
+        strategies=["complement"], cooldown_s=0.0, max_quote_age_s=3600.0, polymarket=frames.markets
+    )
     qc = QuoteCacheConfig(staleness_limit_s=3600.0)
     latencies: list[int] = []
     decisions: list[int] = []
     async with trio.open_nursery() as nursery:
-        fc = FeedConfig(name="polymarket", venue=Venue.POLYMARKET, url=url,
-                        instruments=[t for m in frames.markets for t in (m.yes_token, m.no_token)],
-                        verify_hashes=verify_hashes,
-                        liveness=LivenessConfig(no_data_s=3600, first_book_s=3600,
-                                                connection_silence_s=3600))  # fmt: skip
+        fc = FeedConfig(
+            name="polymarket",
+            venue=Venue.POLYMARKET,
+            url=url,
+            instruments=[t for m in frames.markets for t in (m.yes_token, m.no_token)],
+            verify_hashes=verify_hashes,
+            liveness=LivenessConfig(no_data_s=3600, first_book_s=3600, connection_silence_s=3600),
+        )
         cache_in = inbox_mailbox(qc)
         det_in = publish_mailbox(qc)
         out = outbox_mailbox(det_cfg)
@@ -156,13 +165,24 @@ async def _pipeline(
             detectors.append(d)
             return d
 
-        spec = SupervisorSpec(children=[
-            ChildSpec(id="quote_cache", start=lambda: QuoteCache(
-                config=qc, inbox=cache_in, publish=det_in, reader=reader)),
-            ChildSpec(id="detector", start=start_detector),
-            ChildSpec(id="feed", start=lambda: Feed(config=fc, out=cache_in,
-                      adapter=adapter_for(Venue.POLYMARKET), stats=stats)),
-        ], strategy=__import__("supervision").Strategy.REST_FOR_ONE)  # fmt: skip
+        spec = SupervisorSpec(
+            children=[
+                ChildSpec(
+                    id="quote_cache",
+                    start=lambda: QuoteCache(
+                        config=qc, inbox=cache_in, publish=det_in, reader=reader
+                    ),
+                ),
+                ChildSpec(id="detector", start=start_detector),
+                ChildSpec(
+                    id="feed",
+                    start=lambda: Feed(
+                        config=fc, out=cache_in, adapter=adapter_for(Venue.POLYMARKET), stats=stats
+                    ),
+                ),
+            ],
+            strategy=__import__("supervision").Strategy.REST_FOR_ONE,
+        )
 
         async def drain() -> None:
             while True:
@@ -193,7 +213,9 @@ def hist(values: list[int]) -> dict[str, float]:
     for v in values:
         h.record_value(max(1, v))
     return {f"p{p:g}": h.get_value_at_percentile(p) / 1000 for p in (50, 90, 99, 99.9)} | {
-        "max": h.get_max_value() / 1000, "n": float(len(values))}  # fmt: skip
+        "max": h.get_max_value() / 1000,
+        "n": float(len(values)),
+    }
 
 
 # --------------------------------------------------------------------------- main
@@ -221,31 +243,45 @@ def print_feed_and_latency(
     fed, fed_nohash, stats = on.frames_per_s, off.frames_per_s, on.stats
     print("\n== feed throughput (one Polymarket feed, end to end into the quote cache)")
     print(f"replay server alone        : {server:10.0f} frames/s  (client counts bytes only)")
-    print(f"raw trio-websocket receive : {raw:10.0f} frames/s  ({1e6 / raw:.1f} µs/frame;"
-          f" runs {raw1:.0f} / {raw2:.0f})  <- the floor of the ratios")  # fmt: skip
-    print(f"raw feed-client receive    : {own:10.0f} frames/s  ({1e6 / own:.1f} µs/frame;"
-          f" runs {own1:.0f} / {own2:.0f})")  # fmt: skip
-    print(f"feed, hash checks on       : {fed:10.0f} frames/s  ratio {fed / raw:.2f}"
-          f"  ({fed / own:.2f} of the feed client's)  ({batching(stats)})")  # fmt: skip
-    print(f"feed, hash checks off      : {fed_nohash:10.0f} frames/s  ratio {fed_nohash / raw:.2f}"
-          f"  ({fed_nohash / own:.2f} of the feed client's)  ({batching(off.stats)})")  # fmt: skip
+    print(
+        f"raw trio-websocket receive : {raw:10.0f} frames/s  ({1e6 / raw:.1f} µs/frame;"
+        f" runs {raw1:.0f} / {raw2:.0f})  <- the floor of the ratios"
+    )
+    print(
+        f"raw feed-client receive    : {own:10.0f} frames/s  ({1e6 / own:.1f} µs/frame;"
+        f" runs {own1:.0f} / {own2:.0f})"
+    )
+    print(
+        f"feed, hash checks on       : {fed:10.0f} frames/s  ratio {fed / raw:.2f}"
+        f"  ({fed / own:.2f} of the feed client's)  ({batching(stats)})"
+    )
+    print(
+        f"feed, hash checks off      : {fed_nohash:10.0f} frames/s  ratio {fed_nohash / raw:.2f}"
+        f"  ({fed_nohash / own:.2f} of the feed client's)  ({batching(off.stats)})"
+    )
     print(
         f"  (hash on: batches {stats.batches}, {batching(stats)},"
         f" hash checks {stats.hash_checks}, mismatches {stats.hash_mismatches})"
     )
     dc = decode_cost(frames)
     print(f"decode cost (MarketDecoder): {dc:.1f} µs/frame")
-    results["throughput"] = {"raw": raw, "feed_client": own, "feed": fed,
-                             "feed_nohash": fed_nohash, "server": server}  # fmt: skip
+    results["throughput"] = {
+        "raw": raw,
+        "feed_client": own,
+        "feed": fed,
+        "feed_nohash": fed_nohash,
+        "server": server,
+    }
 
     # 1. latency at offered rates, for each idle strategy (supervision/idle.py)
-    print("\n== tick-to-decision (frame in feed -> detector decision on the changed pair), µs"
-          f"\n   (the first {WARMUP_DECISIONS} decisions of each run, the warm-up, excluded)")
+    print(
+        "\n== tick-to-decision (frame in feed -> detector decision on the changed pair), µs"
+        f"\n   (the first {WARMUP_DECISIONS} decisions of each run, the warm-up, excluded)"
+    )
     idles: tuple[IdleStrategy, ...] = ("block", "spin")
     for rate in (1_000, 10_000):
         n = int(min(len(frames.changes), rate * 4 / per_frame))  # ~4 s of offered load
-        sub = Frames(frames.books, frames.changes[:n], frames.updates_per_frame[:n],
-                     frames.markets)  # fmt: skip
+        sub = Frames(frames.books, frames.changes[:n], frames.updates_per_frame[:n], frames.markets)
         for idle in idles:
             r = pipeline(path, sub, rate, limit=n, idle=idle)
             h = hist(r.decisions_ns)
@@ -256,8 +292,9 @@ def print_feed_and_latency(
             )
             if r.emitted_ns:
                 he = hist(r.emitted_ns)
-                print("  emitted opportunities: "
-                      + "  ".join(f"{k} {v:.0f}" for k, v in he.items()))  # fmt: skip
+                print(
+                    "  emitted opportunities: " + "  ".join(f"{k} {v:.0f}" for k, v in he.items())
+                )
             results[f"latency_{rate}" + ("" if idle == "block" else f"_{idle}")] = h
     print(
         f"  websocket receive (excluded above): ~{1e6 / raw:.1f} µs/frame; "
@@ -290,13 +327,17 @@ def run(argv: list[str]) -> int:
         print(f"{n:6d} markets: {us:.2f} µs/update  (x{us / base:.2f} of 100)")
         results[f"detector_{n}"] = us
     us = detector_cost(10_000, int(20_000 * scale), active=100)
-    print(f"10000 markets, updates to 100 of them: {us:.2f} µs/update  (x{us / base:.2f} of 100;"
-          " the rest of the growth above is CPU-cache misses on the working set)")  # fmt: skip
+    print(
+        f"10000 markets, updates to 100 of them: {us:.2f} µs/update  (x{us / base:.2f} of 100;"
+        " the rest of the growth above is CPU-cache misses on the working set)"
+    )
     results["detector_10000_100_active"] = us
     n = int(20_000 * scale)
     us = detector_cost(n, n, crossing=True)
-    print(f"  every update a new dislocation (depth walk + sizing + emission), {n} markets:"
-          f" {us:.2f} µs")  # fmt: skip
+    print(
+        f"  every update a new dislocation (depth walk + sizing + emission), {n} markets:"
+        f" {us:.2f} µs"
+    )
     results["detector_crossing"] = us
     return 0
 

@@ -20,9 +20,17 @@ ONE = 1_000_000
 def _top(inst: InstrumentId, ask: int) -> TopOfBook:
     lv = tuple(Level(ask + i * 10_000, 100 * ONE) for i in range(5))
     bl = tuple(Level(ask - 20_000 - i * 10_000, 100 * ONE) for i in range(5))
-    return TopOfBook(instrument=inst, bid=bl[0].price, bid_size=bl[0].size,
-                     ask=lv[0].price, ask_size=lv[0].size, bids=bl, asks=lv,
-                     venue_ts_ms=1, recv_ns=1)  # fmt: skip
+    return TopOfBook(
+        instrument=inst,
+        bid=bl[0].price,
+        bid_size=bl[0].size,
+        ask=lv[0].price,
+        ask_size=lv[0].size,
+        bids=bl,
+        asks=lv,
+        venue_ts_ms=1,
+        recv_ns=1,
+    )
 
 
 def detector_cost(
@@ -36,27 +44,42 @@ def detector_cost(
     disarmed pair is not planned again). ``active``:
     updates go to the first ``active`` markets only (0 = all), which separates the
     algorithm's cost from CPU-cache misses on a working set of all markets."""
-    markets = [PolymarketMarket(name=f"m{i}", yes_token=f"Y{i}", no_token=f"N{i}")
-               for i in range(n_markets)]  # fmt: skip
-    eng = Engine(DetectorConfig(strategies=["complement"], polymarket=markets, cooldown_s=0.0,
-                                max_quote_age_s=1e9), clock_ns=lambda: 1)  # fmt: skip
-    insts = {sym: InstrumentId(venue=Venue.POLYMARKET, symbol=sym)
-             for i in range(n_markets) for sym in (f"Y{i}", f"N{i}")}  # fmt: skip
-    first = [_top(insts[f"{side}{i}"], 520_000 if side == "Y" else 500_000)
-             for i in range(n_markets) for side in "YN"]  # fmt: skip
+    markets = [
+        PolymarketMarket(name=f"m{i}", yes_token=f"Y{i}", no_token=f"N{i}")
+        for i in range(n_markets)
+    ]
+    eng = Engine(
+        DetectorConfig(
+            strategies=["complement"], polymarket=markets, cooldown_s=0.0, max_quote_age_s=1e9
+        ),
+        clock_ns=lambda: 1,
+    )
+    insts = {
+        sym: InstrumentId(venue=Venue.POLYMARKET, symbol=sym)
+        for i in range(n_markets)
+        for sym in (f"Y{i}", f"N{i}")
+    }
+    first = [
+        _top(insts[f"{side}{i}"], 520_000 if side == "Y" else 500_000)
+        for i in range(n_markets)
+        for side in "YN"
+    ]
     eng.update(first, 0.0)
     rng = random.Random(1)
     base = 300_000 if crossing else 500_000
     if crossing:
         assert n_markets >= n_updates, (n_markets, n_updates)
-        batch = [[_top(insts[f"Y{i}"], base + rng.randrange(5) * 10_000)]
-                 for i in range(n_updates)]  # fmt: skip
+        batch = [[_top(insts[f"Y{i}"], base + rng.randrange(5) * 10_000)] for i in range(n_updates)]
     else:
         batch = [
-            [_top(insts[f"{rng.choice('YN')}{rng.randrange(active or n_markets)}"],
-                  base + rng.randrange(5) * 10_000)]
+            [
+                _top(
+                    insts[f"{rng.choice('YN')}{rng.randrange(active or n_markets)}"],
+                    base + rng.randrange(5) * 10_000,
+                )
+            ]
             for _ in range(n_updates)
-        ]  # fmt: skip
+        ]
     t0 = time.perf_counter()
     for b in batch:
         eng.update(b, 1.0)

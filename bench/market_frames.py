@@ -60,8 +60,12 @@ def make_frames(n_frames: int, markets: int = 8, seed: int = 1) -> Frames:
     for b in books:
         dec.decode(b, 0)
     per = [len(dec.decode(f, 0)) for f in changes]
-    pm = [PolymarketMarket(name=f"m{m.index}", yes_token=m.yes_token, no_token=m.no_token,
-                           category="politics") for m in sc.markets]  # fmt: skip
+    pm = [
+        PolymarketMarket(
+            name=f"m{m.index}", yes_token=m.yes_token, no_token=m.no_token, category="politics"
+        )
+        for m in sc.markets
+    ]
     return Frames(books, changes, per, pm)
 
 
@@ -81,8 +85,13 @@ class ReplayProcess:
     ``time.monotonic()``)."""
 
     def __init__(self, path: Path, rate: float, limit: int | None = None) -> None:
-        self.args = [sys.executable, str(Path(__file__).with_name("replay_server.py")),
-                     str(path), "--rate", str(rate)]  # fmt: skip
+        self.args = [
+            sys.executable,
+            str(Path(__file__).with_name("replay_server.py")),
+            str(path),
+            "--rate",
+            str(rate),
+        ]
         if limit is not None:
             self.args += ["--limit", str(limit)]
         self.proc: subprocess.Popen[str] | None = None
@@ -164,10 +173,12 @@ def server_rate(path: Path, frames: Frames) -> float:
     async def receive(port: int) -> float:
         stream = await trio.open_tcp_stream("127.0.0.1", port)
         async with stream:
-            handshake = (f"GET /ws/market HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                         "Sec-WebSocket-Version: 13\r\n\r\n").encode()  # fmt: skip
+            handshake = (
+                f"GET /ws/market HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
             subscribe = b"\x81\x82\x00\x00\x00\x00{}"  # masked "{}", all-zero mask key
             await stream.send_all(handshake)
             buf = b""

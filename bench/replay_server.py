@@ -106,8 +106,11 @@ class Plan(msgspec.Struct):
     @classmethod
     def of(cls, replay: Replay, rate: float, limit: int) -> Plan:
         changes = [ws_frame(c) for c in replay.changes[:limit]]
-        due = [u / rate for u in itertools.accumulate(replay.updates_per_frame[:limit])
-               ] if rate else []  # fmt: skip
+        due = (
+            [u / rate for u in itertools.accumulate(replay.updates_per_frame[:limit])]
+            if rate
+            else []
+        )
         books = b"".join(ws_frame(b) for b in replay.books)
         return cls(books, changes, chunks(changes), due, rate)
 

@@ -25,20 +25,32 @@ def _orders(n: int, rng: random.Random, address: str) -> list[pm.SignedOrder]:
     out = []
     for _ in range(n):
         side = rng.choice((Side.BUY, Side.SELL))
-        maker, taker = pm.order_amounts(side, rng.randrange(1, 100) * 10_000,
-                                        rng.randrange(5, 1000) * 1_000_000)  # fmt: skip
-        out.append(pm.SignedOrder(
-            salt=rng.getrandbits(48), maker=address, signer=address,
-            token_id=str(rng.getrandbits(256)), maker_amount=maker, taker_amount=taker,
-            side=side.name, expiration="0", signature_type=0,
-            timestamp=str(1_790_000_000_000 + rng.randrange(10**9)), metadata="0x" + "00" * 32,
-            builder="0x" + "00" * 32, signature="",
-        ))  # fmt: skip
+        maker, taker = pm.order_amounts(
+            side, rng.randrange(1, 100) * 10_000, rng.randrange(5, 1000) * 1_000_000
+        )
+        out.append(
+            pm.SignedOrder(
+                salt=rng.getrandbits(48),
+                maker=address,
+                signer=address,
+                token_id=str(rng.getrandbits(256)),
+                maker_amount=maker,
+                taker_amount=taker,
+                side=side.name,
+                expiration="0",
+                signature_type=0,
+                timestamp=str(1_790_000_000_000 + rng.randrange(10**9)),
+                metadata="0x" + "00" * 32,
+                builder="0x" + "00" * 32,
+                signature="",
+            )
+        )
     return out
 
 
-def _per_item_us(repeats: int, items: list[pm.SignedOrder],
-                 fn: Callable[[pm.SignedOrder], object]) -> float:  # fmt: skip
+def _per_item_us(
+    repeats: int, items: list[pm.SignedOrder], fn: Callable[[pm.SignedOrder], object]
+) -> float:
     best = float("inf")
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -64,24 +76,39 @@ def report(n: int, repeats: int, seed: int) -> None:
     key = PrivateKey(bytes.fromhex(_KEY[2:]))
     floor = _per_item_us(repeats, orders, lambda o: key.sign_msg_hash(digests[id(o)]))
     ours = _per_item_us(repeats, orders, lambda o: signer.sign(o, neg_risk=False))
-    sdk = ExchangeOrderBuilderV2(get_contract_config(POLYGON).exchange_v2, POLYGON,
-                                 Signer(_KEY, POLYGON))  # fmt: skip
+    sdk = ExchangeOrderBuilderV2(
+        get_contract_config(POLYGON).exchange_v2, POLYGON, Signer(_KEY, POLYGON)
+    )
 
     def sdk_sign(o: pm.SignedOrder) -> object:
-        typed = sdk.build_order_typed_data(OrderV2(
-            salt=str(o.salt), maker=o.maker, signer=o.signer, tokenId=o.token_id,
-            makerAmount=o.maker_amount, takerAmount=o.taker_amount,
-            side=SdkSide.BUY if o.side == "BUY" else SdkSide.SELL,
-            signatureType=SignatureTypeV2.EOA, timestamp=o.timestamp, metadata=o.metadata,
-            builder=o.builder,
-        ))  # fmt: skip
+        typed = sdk.build_order_typed_data(
+            OrderV2(
+                salt=str(o.salt),
+                maker=o.maker,
+                signer=o.signer,
+                tokenId=o.token_id,
+                makerAmount=o.maker_amount,
+                takerAmount=o.taker_amount,
+                side=SdkSide.BUY if o.side == "BUY" else SdkSide.SELL,
+                signatureType=SignatureTypeV2.EOA,
+                timestamp=o.timestamp,
+                metadata=o.metadata,
+                builder=o.builder,
+            )
+        )
         return sdk.build_order_hash(typed), sdk.build_order_signature(typed)
 
     generic = _per_item_us(1, orders[: max(1, n // 10)], sdk_sign)
-    print(f"polymarket order signing (EIP-712, live mode): {n} orders, backend "
-          f"{type(key.backend).__name__}")  # fmt: skip
+    print(
+        f"polymarket order signing (EIP-712, live mode): {n} orders, backend "
+        f"{type(key.backend).__name__}"
+    )
     print(f"  {'raw ECDSA over a ready digest (floor)':<40} {floor:7.1f} us/order")
-    print(f"  {'OrderSigner.sign (digest + signature)':<40} {ours:7.1f} us/order"
-          f"  x{ours / floor:5.2f} floor")  # fmt: skip
-    print(f"  {'SDK generic encoder + sign (context)':<40} {generic:7.1f} us/order"
-          f"  x{generic / floor:5.2f} floor")  # fmt: skip
+    print(
+        f"  {'OrderSigner.sign (digest + signature)':<40} {ours:7.1f} us/order"
+        f"  x{ours / floor:5.2f} floor"
+    )
+    print(
+        f"  {'SDK generic encoder + sign (context)':<40} {generic:7.1f} us/order"
+        f"  x{generic / floor:5.2f} floor"
+    )

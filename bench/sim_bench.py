@@ -228,8 +228,13 @@ async def raw_rate(sim: Counts, plan: Plan, same_process: bool) -> tuple[Counts,
         server = await nursery.start(serve_websocket, handler, "127.0.0.1", 0, None)
         nursery.start_soon(pump)
         base = f"ws://127.0.0.1:{server.port}"
-        plan = attrs.evolve(plan, poly_url=f"{base}/poly", kalshi_url=f"{base}/kalshi",
-                            poly_subscribe=None, kalshi_subscribe=None)  # fmt: skip
+        plan = attrs.evolve(
+            plan,
+            poly_url=f"{base}/poly",
+            kalshi_url=f"{base}/kalshi",
+            poly_subscribe=None,
+            kalshi_subscribe=None,
+        )
         result = await measure(plan, same_process)
         nursery.cancel_scope.cancel()
     return result

@@ -105,8 +105,13 @@ async def _bench(n: int, warmup: int) -> dict[str, HdrHistogram]:
         if rec.counts.get(f"b{i}") == rec.legs:
             first_leg.record_value(max(1, rec.first[f"b{i}"] // 1000))
             last_leg.record_value(max(1, rec.last[f"b{i}"] // 1000))
-    return {"first_leg": first_leg, "last_leg": last_leg, "floor_hops": hops,
-            "floor_send": raw_send, "plain_httpx": plain}  # fmt: skip
+    return {
+        "first_leg": first_leg,
+        "last_leg": last_leg,
+        "floor_hops": hops,
+        "floor_send": raw_send,
+        "plain_httpx": plain,
+    }
 
 
 async def _run(
@@ -122,25 +127,35 @@ async def _run(
         ex = base.executor
         cfg = TradingConfig(
             fund=FundManagerConfig(
-                limits=FundLimitsConfig(max_opportunity_age_s=10.0, max_exposure_total="1000000",
-                                        max_exposure_per_venue="1000000",
-                                        max_exposure_per_pair="1000000",
-                                        max_exposure_per_instrument="1000000",
-                                        daily_loss_limit="1000000"),
+                limits=FundLimitsConfig(
+                    max_opportunity_age_s=10.0,
+                    max_exposure_total="1000000",
+                    max_exposure_per_venue="1000000",
+                    max_exposure_per_pair="1000000",
+                    max_exposure_per_instrument="1000000",
+                    daily_loss_limit="1000000",
+                ),
                 paper_balances={"polymarket": "10000", "kalshi": "10000"},
             ),
             executor=msgspec.structs.replace(
                 ex,
                 polymarket=msgspec.structs.replace(
-                    ex.polymarket, rest_url=sim.polymarket_rest_url,
-                    rate_limit=msgspec.structs.replace(ex.polymarket.rate_limit,
-                                                       rate_per_s=1e6, burst=1e6)),
+                    ex.polymarket,
+                    rest_url=sim.polymarket_rest_url,
+                    rate_limit=msgspec.structs.replace(
+                        ex.polymarket.rate_limit, rate_per_s=1e6, burst=1e6
+                    ),
+                ),
                 kalshi=msgspec.structs.replace(
-                    ex.kalshi, rest_url=sim.kalshi_rest_url,
-                    rate_limit=msgspec.structs.replace(ex.kalshi.rate_limit, rate_per_s=1e6,
-                                                       burst=1e6)),
+                    ex.kalshi,
+                    rest_url=sim.kalshi_rest_url,
+                    rate_limit=msgspec.structs.replace(
+                        ex.kalshi.rate_limit, rate_per_s=1e6, burst=1e6
+                    ),
+                ),
             ),
-        )  # fmt: skip
+        )
+
         def clients() -> Any:
             return build_clients(cfg.executor)
 
@@ -162,7 +177,7 @@ async def _run(
                 limit_price=10_000,
                 size=20 * SIZE_ONE,
             ),
-        )  # fmt: skip
+        )
         # 20 shares: above the venues' minimum even after a fee taken in shares (5 shares
         # were rejected as min_size); limit 0.01: FOKs do not fill, books and cash stay.
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
@@ -171,24 +186,40 @@ async def _run(
                 await handles.control.wait_change()
             for i in range(warmup + n):
                 now = time.monotonic_ns()
-                opp = Opportunity(opportunity_id=f"b{i}", strategy="bench", legs=legs,
-                                  expected_edge=1, fees=0, venue_ts_ms=0, recv_ns=now,
-                                  detect_ns=now)  # fmt: skip
+                opp = Opportunity(
+                    opportunity_id=f"b{i}",
+                    strategy="bench",
+                    legs=legs,
+                    expected_edge=1,
+                    fees=0,
+                    venue_ts_ms=0,
+                    recv_ns=now,
+                    detect_ns=now,
+                )
                 rec.all_out = trio.Event()
                 await opps.send(opp)
                 await rec.all_out.wait()
                 await trio.sleep(0.002)  # let the responses settle before the next one
             orders = handles.control.stats_sources["executor"]()["orders"]
-            print(f"executor: {orders.get('sent_now', 0)} of {orders.get('sent', 0)} orders"
-                  " written from the step that received their execution")
+            print(
+                f"executor: {orders.get('sent_now', 0)} of {orders.get('sent', 0)} orders"
+                " written from the step that received their execution"
+            )
             tree.request_shutdown("bench done")
 
         # Floor 1: two raw mailbox hops (same Mailbox, BLOCK), one message in flight.
         hops.add(await raw_hops(2, n))
 
-        body = msgspec.json.encode({"ticker": m.ticker, "side": "no", "action": "buy",
-                                    "count_fp": "5.00", "no_price_dollars": "0.0100",
-                                    "time_in_force": "fill_or_kill"})  # fmt: skip
+        body = msgspec.json.encode(
+            {
+                "ticker": m.ticker,
+                "side": "no",
+                "action": "buy",
+                "count_fp": "5.00",
+                "no_price_dollars": "0.0100",
+                "time_in_force": "fill_or_kill",
+            }
+        )
         await raw_send_floor(sim.kalshi_rest_url + "/portfolio/orders", body, n, warmup, raw_send)
 
         # Reference (not a floor): a plain httpx POST of the same shape, call -> written.
@@ -203,9 +234,12 @@ async def _run(
                 if i == warmup:
                     plain.reset()
                 t_call = time.perf_counter_ns()
-                await client.post("/portfolio/orders", content=body,
-                                  headers={"content-type": "application/json"},
-                                  extensions={"trace": trace})  # fmt: skip
+                await client.post(
+                    "/portfolio/orders",
+                    content=body,
+                    headers={"content-type": "application/json"},
+                    extensions={"trace": trace},
+                )
 
 
 def run(argv: list[str]) -> int:
@@ -219,12 +253,16 @@ def run(argv: list[str]) -> int:
         print(_fmt(name, h))
     p = hists["first_leg"]
     floor50 = hists["floor_hops"].get_value_at_percentile(50) + hists[
-        "floor_send"].get_value_at_percentile(50)  # fmt: skip
+        "floor_send"
+    ].get_value_at_percentile(50)
     floor99 = hists["floor_hops"].get_value_at_percentile(99) + hists[
-        "floor_send"].get_value_at_percentile(99)  # fmt: skip
+        "floor_send"
+    ].get_value_at_percentile(99)
     print(f"floor (hops + send)          p50={floor50} us  p99={floor99} us")
-    print(f"ratio first_leg/floor         p50={p.get_value_at_percentile(50) / max(1, floor50):.2f}"
-          f"  p99={p.get_value_at_percentile(99) / max(1, floor99):.2f}")  # fmt: skip
+    print(
+        f"ratio first_leg/floor         p50={p.get_value_at_percentile(50) / max(1, floor50):.2f}"
+        f"  p99={p.get_value_at_percentile(99) / max(1, floor99):.2f}"
+    )
     print()
     print("\n".join(fund_costs.report()))
     return 0

@@ -46,17 +46,27 @@ def _top(symbol: str, ask: int, recv_ns: int) -> TopOfBook:
     bids = (Level(ask - 50_000, 10 * ONE),)
     return TopOfBook(
         instrument=InstrumentId(venue=Venue.POLYMARKET, symbol=symbol),
-        bid=bids[0].price, bid_size=bids[0].size, ask=asks[0].price, ask_size=asks[0].size,
-        bids=bids, asks=asks, venue_ts_ms=1, recv_ns=recv_ns, version=1,
-    )  # fmt: skip
+        bid=bids[0].price,
+        bid_size=bids[0].size,
+        ask=asks[0].price,
+        ask_size=asks[0].size,
+        bids=bids,
+        asks=asks,
+        venue_ts_ms=1,
+        recv_ns=recv_ns,
+        version=1,
+    )
 
 
 async def test_detector_emits_in_one_step_and_counts_it_on_the_next_batch() -> None:
     config = DetectorConfig(
-        strategies=["complement"], min_edge="0.005", min_profit="0",
-        polymarket=[PolymarketMarket(name="m", yes_token="Y", no_token="N",
-                                     category="geopolitics")],
-    )  # fmt: skip
+        strategies=["complement"],
+        min_edge="0.005",
+        min_profit="0",
+        polymarket=[
+            PolymarketMarket(name="m", yes_token="Y", no_token="N", category="geopolitics")
+        ],
+    )
     metrics = Metrics()
     inbox: Mailbox[TopOfBook] = Mailbox(
         "detector", 64, OverflowPolicy.COALESCE, key=lambda t: t.instrument
@@ -89,15 +99,14 @@ async def test_detector_emits_in_one_step_and_counts_it_on_the_next_batch() -> N
 
 def _fund_manager(**config: float) -> FundManager:
     return FundManager(
-        config=FundManagerConfig(paper_balances={"polymarket": "1000", "kalshi": "1000"},
-                                 **config),  # type: ignore[arg-type]
+        config=FundManagerConfig(paper_balances={"polymarket": "1000", "kalshi": "1000"}, **config),  # type: ignore[arg-type]
         executor_config=ExecutorConfig(),
         control=TradingControl(),
         opportunities=Mailbox("opps", 8, OverflowPolicy.BLOCK),
         intents=Mailbox("executor", 8, OverflowPolicy.BLOCK),
         outcomes=Mailbox("outcomes", 8, OverflowPolicy.BLOCK),
         clock_ns=lambda: NOW,
-    )  # fmt: skip
+    )
 
 
 async def test_fund_manager_hands_an_approved_opportunity_over_in_one_step() -> None:

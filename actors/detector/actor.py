@@ -101,9 +101,17 @@ class _Eval:
     sharing a cooldown key (a cross-venue pair has two) list each other in ``group``."""
 
     __slots__ = (
-        "a", "a_mirror", "armed", "b", "b_mirror", "cand", "closed_since", "group", "stamp",
+        "a",
+        "a_mirror",
+        "armed",
+        "b",
+        "b_mirror",
+        "cand",
+        "closed_since",
+        "group",
+        "stamp",
         "until",
-    )  # fmt: skip
+    )
 
     def __init__(self, cand: Candidate, a: _Book, b: _Book) -> None:
         self.cand = cand
@@ -345,10 +353,15 @@ class Engine:
             self.stats.stale_skips += 1
             return None
         return plan_pair(
-            c.a.levels(ta), c.a.fee, c.b.levels(tb), c.b.fee,
-            min_edge=self.min_edge, min_profit=self.min_profit,
-            max_size=self.max_size, step=c.step,
-        )  # fmt: skip
+            c.a.levels(ta),
+            c.a.fee,
+            c.b.levels(tb),
+            c.b.fee,
+            min_edge=self.min_edge,
+            min_profit=self.min_profit,
+            max_size=self.max_size,
+            step=c.step,
+        )
 
     def _opportunity(
         self, c: Candidate, plan: PairPlan, ta: TopOfBook, tb: TopOfBook
@@ -363,10 +376,18 @@ class Engine:
             opportunity_id=f"{c.key}#{self._run_tag}-{next(self._ids)}",
             strategy=c.strategy,
             legs=(
-                OpportunityLeg(instrument=c.a.buy, side=Side.BUY,
-                               limit_price=plan.a.limit_price, size=plan.size),
-                OpportunityLeg(instrument=c.b.buy, side=Side.BUY,
-                               limit_price=plan.b.limit_price, size=plan.size),
+                OpportunityLeg(
+                    instrument=c.a.buy,
+                    side=Side.BUY,
+                    limit_price=plan.a.limit_price,
+                    size=plan.size,
+                ),
+                OpportunityLeg(
+                    instrument=c.b.buy,
+                    side=Side.BUY,
+                    limit_price=plan.b.limit_price,
+                    size=plan.size,
+                ),
             ),
             expected_edge=plan.edge,
             fees=plan.fees,
@@ -374,7 +395,7 @@ class Engine:
             recv_ns=min(ta.recv_ns, tb.recv_ns),
             trigger_recv_ns=max(ta.recv_ns, tb.recv_ns),
             detect_ns=detect_ns,
-        )  # fmt: skip
+        )
 
 
 @attrs.define(eq=False)

@@ -23,12 +23,16 @@ def candidates(cfg: DetectorConfig) -> list[Candidate]:
     for m in cfg.polymarket:
         fee = polymarket_schedule(cfg.fees.polymarket_rates, m.category)
         yes = LegSource(
-            (Venue.POLYMARKET, m.yes_token), False,
-            InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES), fee,
-        )  # fmt: skip
+            (Venue.POLYMARKET, m.yes_token),
+            False,
+            InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES),
+            fee,
+        )
         no = LegSource(
-            (Venue.POLYMARKET, m.no_token), False,
-            InstrumentId(venue=Venue.POLYMARKET, symbol=m.no_token, outcome=Outcome.NO), fee,
-        )  # fmt: skip
+            (Venue.POLYMARKET, m.no_token),
+            False,
+            InstrumentId(venue=Venue.POLYMARKET, symbol=m.no_token, outcome=Outcome.NO),
+            fee,
+        )
         out.append(Candidate(NAME, f"{NAME}:{m.name}", yes, no, step))
     return out

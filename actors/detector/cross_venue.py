@@ -33,18 +33,30 @@ def candidates(cfg: DetectorConfig) -> list[Candidate]:
         pfee = polymarket_schedule(cfg.fees.polymarket_rates, pm.category)
         kfee = kalshi_schedule(cfg.fees.kalshi_taker_rate, km.fee_multiplier)
         kbook = (Venue.KALSHI, km.ticker)
-        p_yes = LegSource((Venue.POLYMARKET, pm.yes_token), False,
-                          InstrumentId(venue=Venue.POLYMARKET, symbol=pm.yes_token,
-                                       outcome=Outcome.YES), pfee)  # fmt: skip
-        p_no = LegSource((Venue.POLYMARKET, pm.no_token), False,
-                         InstrumentId(venue=Venue.POLYMARKET, symbol=pm.no_token,
-                                      outcome=Outcome.NO), pfee)  # fmt: skip
-        k_yes = LegSource(kbook, False,
-                          InstrumentId(venue=Venue.KALSHI, symbol=km.ticker, outcome=Outcome.YES),
-                          kfee)  # fmt: skip
-        k_no = LegSource(kbook, True,
-                         InstrumentId(venue=Venue.KALSHI, symbol=km.ticker, outcome=Outcome.NO),
-                         kfee)  # fmt: skip
+        p_yes = LegSource(
+            (Venue.POLYMARKET, pm.yes_token),
+            False,
+            InstrumentId(venue=Venue.POLYMARKET, symbol=pm.yes_token, outcome=Outcome.YES),
+            pfee,
+        )
+        p_no = LegSource(
+            (Venue.POLYMARKET, pm.no_token),
+            False,
+            InstrumentId(venue=Venue.POLYMARKET, symbol=pm.no_token, outcome=Outcome.NO),
+            pfee,
+        )
+        k_yes = LegSource(
+            kbook,
+            False,
+            InstrumentId(venue=Venue.KALSHI, symbol=km.ticker, outcome=Outcome.YES),
+            kfee,
+        )
+        k_no = LegSource(
+            kbook,
+            True,
+            InstrumentId(venue=Venue.KALSHI, symbol=km.ticker, outcome=Outcome.NO),
+            kfee,
+        )
         key = f"{NAME}:{pair.name}"
         out.append(Candidate(NAME, key, p_yes, k_no, step, pair.resolution_note))
         out.append(Candidate(NAME, key, k_yes, p_no, step, pair.resolution_note))

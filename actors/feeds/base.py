@@ -147,16 +147,21 @@ class Session:
         self.flush_updates()
         self.stats.stale_marks += 1
         self.out.append(
-            MarkStale(venue=self.cfg.venue, instruments=instruments, reason=reason,
-                      at_ns=time.monotonic_ns())
-        )  # fmt: skip
+            MarkStale(
+                venue=self.cfg.venue,
+                instruments=instruments,
+                reason=reason,
+                at_ns=time.monotonic_ns(),
+            )
+        )
 
     def flush_updates(self) -> None:
         if self.updates:
             self.out.append(
-                MarketDataBatch(venue=self.cfg.venue, updates=tuple(self.updates),
-                                recv_ns=time.monotonic_ns())
-            )  # fmt: skip
+                MarketDataBatch(
+                    venue=self.cfg.venue, updates=tuple(self.updates), recv_ns=time.monotonic_ns()
+                )
+            )
             self.updates = []
 
 
@@ -290,16 +295,25 @@ class Feed(Actor):
                 self.metrics.feed_connected.labels(venue).set(0)
             # Every book of this venue is unknown from now until its next snapshot.
             await self.out.send(
-                MarkStale(venue=self.config.venue, instruments=(), reason=f"feed {reason}",
-                          at_ns=time.monotonic_ns())
-            )  # fmt: skip
+                MarkStale(
+                    venue=self.config.venue,
+                    instruments=(),
+                    reason=f"feed {reason}",
+                    at_ns=time.monotonic_ns(),
+                )
+            )
             self.stats.stale_marks += 1
             had_data = self._last_had_data
             delay = policy.next_delay(trio.current_time(), had_data=had_data)
             self.stats.breaker_trips = policy.breaker_trips
             ctx.set_degraded(f"reconnecting ({reason}); breaker {policy.state}")
-            ctx.log.info("feed %s: reconnect in %.3fs (%s%s)", self.config.name, delay,
-                         reason, f": {detail}" if detail else "")  # fmt: skip
+            ctx.log.info(
+                "feed %s: reconnect in %.3fs (%s%s)",
+                self.config.name,
+                delay,
+                reason,
+                f": {detail}" if detail else "",
+            )
             await trio.sleep(delay)
 
     _last_had_data: bool = attrs.field(init=False, default=False)
@@ -309,9 +323,11 @@ class Feed(Actor):
         self._last_had_data = False
         try:
             ws_cm = open_feed_websocket(
-                cfg.url, connect_timeout=cfg.connect_timeout_s,
-                read_bytes=cfg.receive_buffer_bytes, max_message_bytes=cfg.max_message_bytes,
-            )  # fmt: skip
+                cfg.url,
+                connect_timeout=cfg.connect_timeout_s,
+                read_bytes=cfg.receive_buffer_bytes,
+                max_message_bytes=cfg.max_message_bytes,
+            )
             async with ws_cm as ws:
                 self.stats.connects += 1
                 policy.on_connected(trio.current_time())
@@ -387,8 +403,11 @@ class Feed(Actor):
                         if stats.decode_errors % log_every == 1 or log_every == 1:
                             ctx.log.warning(
                                 "feed %s: decode error #%d: %s (sample %r)",
-                                cfg.name, stats.decode_errors, exc.reason, exc.sample[:120],
-                            )  # fmt: skip
+                                cfg.name,
+                                stats.decode_errors,
+                                exc.reason,
+                                exc.sample[:120],
+                            )
                 adapter.end_batch(now)
                 stats.frames += len(batch)
                 stats.batches += 1

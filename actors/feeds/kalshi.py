@@ -44,8 +44,9 @@ class KalshiAdapter(VenueAdapter):
     def resubscribe(self, keys: tuple[str, ...], reason: str) -> None:
         s = self.session
         if self.sid:
-            s.send_control(kw.update_subscription(next(self.ids), self.sid, "get_snapshot",
-                                                  list(keys)))  # fmt: skip
+            s.send_control(
+                kw.update_subscription(next(self.ids), self.sid, "get_snapshot", list(keys))
+            )
         else:
             s.send_control(kw.subscribe(next(self.ids), ["orderbook_delta"], list(keys)))
         s.liveness.subscribed(keys, trio.current_time())

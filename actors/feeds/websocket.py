@@ -60,9 +60,12 @@ class FeedWebSocket:
     feed's read loop); the ``send_*``/``ping`` methods may be called from any task."""
 
     def __init__(
-        self, stream: trio.abc.Stream, protocol: ClientProtocol, read_bytes: int,
+        self,
+        stream: trio.abc.Stream,
+        protocol: ClientProtocol,
+        read_bytes: int,
         send_backlog: int,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self._stream = stream
         self._protocol = protocol
         self._read_bytes = read_bytes
@@ -202,10 +205,15 @@ class FeedWebSocket:
 
 @asynccontextmanager
 async def open_feed_websocket(
-    url: str, *, connect_timeout: float, read_bytes: int = 65_536,
-    max_message_bytes: int = 4 << 20, send_backlog: int = 256, close_timeout: float = 1.0,
+    url: str,
+    *,
+    connect_timeout: float,
+    read_bytes: int = 65_536,
+    max_message_bytes: int = 4 << 20,
+    send_backlog: int = 256,
+    close_timeout: float = 1.0,
     ssl_context: ssl.SSLContext | None = None,
-) -> AsyncIterator[FeedWebSocket]:  # fmt: skip
+) -> AsyncIterator[FeedWebSocket]:
     """Connect and upgrade within ``connect_timeout`` (:class:`trio.TooSlowError`),
     yield the open connection, and close it on exit. A refused upgrade is
     :class:`HandshakeFailed`; a malformed URL a :class:`ValueError`. ``wss://`` verifies

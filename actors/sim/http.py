@@ -74,8 +74,9 @@ async def handle_connection(stream: trio.SocketStream, handler: Handler) -> None
                     return
             url = urlsplit(event.target.decode("latin-1"))
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in event.headers}
-            request = Request(event.method.decode(), url.path, parse_qs(url.query), bytes(body),
-                              headers)  # fmt: skip
+            request = Request(
+                event.method.decode(), url.path, parse_qs(url.query), bytes(body), headers
+            )
             reply = await handler(request)
             if reply.drop:
                 return

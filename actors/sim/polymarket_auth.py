@@ -47,17 +47,25 @@ class PolymarketAuth:
         return f"PolymarketAuth(address={self.address!r}, api_key={self.api_key!r})"
 
     def check_request(self, r: Request) -> str:
-        """"" if the request's L2 headers are this account's and sign it, else why not."""
+        """ "" if the request's L2 headers are this account's and sign it, else why not."""
         return verify_l2_headers(
-            r.headers, address=self.address, api_key=self.api_key, secret=self.secret,
-            passphrase=self.passphrase, method=r.method, path=r.path, body=r.body,
-        )  # fmt: skip
+            r.headers,
+            address=self.address,
+            api_key=self.api_key,
+            secret=self.secret,
+            passphrase=self.passphrase,
+            method=r.method,
+            path=r.path,
+            body=r.body,
+        )
 
     def check_subscription(self, auth: Any) -> bool:
         """Does a user-channel subscription's ``auth`` object carry this account's key?"""
-        return isinstance(auth, dict) and (auth.get("apiKey"), auth.get("secret"),
-                                           auth.get("passphrase")) == (
-            self.api_key, self.secret, self.passphrase)  # fmt: skip
+        return isinstance(auth, dict) and (
+            auth.get("apiKey"),
+            auth.get("secret"),
+            auth.get("passphrase"),
+        ) == (self.api_key, self.secret, self.passphrase)
 
     def check_order(self, body: dict[str, Any]) -> tuple[str, str]:
         """(the order's hash, "") for a well-signed order of this account, else ("", why)."""
@@ -70,20 +78,32 @@ class PolymarketAuth:
             return "", "the order's maker is not the account's funder"
         contracts = get_contract_config(self.chain_id)
         token = str(o["tokenId"])
-        exchange = (contracts.neg_risk_exchange_v2 if token in self.neg_risk_tokens
-                    else contracts.exchange_v2)  # fmt: skip
+        exchange = (
+            contracts.neg_risk_exchange_v2
+            if token in self.neg_risk_tokens
+            else contracts.exchange_v2
+        )
         builder = ExchangeOrderBuilderV2(exchange, self.chain_id, _NoKey())
-        typed = builder.build_order_typed_data(OrderV2(
-            salt=str(o["salt"]), maker=o["maker"], signer=o["signer"], tokenId=token,
-            makerAmount=str(o["makerAmount"]), takerAmount=str(o["takerAmount"]),
-            side=Side.BUY if o["side"] == "BUY" else Side.SELL,
-            signatureType=SignatureTypeV2(int(o["signatureType"])),
-            timestamp=str(o["timestamp"]), metadata=o["metadata"], builder=o["builder"],
-        ))  # fmt: skip
+        typed = builder.build_order_typed_data(
+            OrderV2(
+                salt=str(o["salt"]),
+                maker=o["maker"],
+                signer=o["signer"],
+                tokenId=token,
+                makerAmount=str(o["makerAmount"]),
+                takerAmount=str(o["takerAmount"]),
+                side=Side.BUY if o["side"] == "BUY" else Side.SELL,
+                signatureType=SignatureTypeV2(int(o["signatureType"])),
+                timestamp=str(o["timestamp"]),
+                metadata=o["metadata"],
+                builder=o["builder"],
+            )
+        )
         order_hash = builder.build_order_hash(typed)
         try:
-            signer = Account._recover_hash(bytes.fromhex(order_hash[2:]),
-                                           signature=bytes.fromhex(o["signature"][2:]))  # fmt: skip
+            signer = Account._recover_hash(
+                bytes.fromhex(order_hash[2:]), signature=bytes.fromhex(o["signature"][2:])
+            )
         except Exception:
             return "", "invalid order signature"
         if not same_address(signer, self.address):

@@ -92,9 +92,13 @@ class AssetWire:
     __slots__ = ("_head", "asks", "asset_id", "bids", "last_trade_price", "market", "outcome")
 
     def __init__(
-        self, market: Market, asset_id: str, outcome: str,
-        bids: list[tuple[int, int]], asks: list[tuple[int, int]],
-    ) -> None:  # fmt: skip
+        self,
+        market: Market,
+        asset_id: str,
+        outcome: str,
+        bids: list[tuple[int, int]],
+        asks: list[tuple[int, int]],
+    ) -> None:
         self.market = market
         self.asset_id = asset_id
         self.outcome = outcome

@@ -51,8 +51,11 @@ async def write_last_records(
         try:
             await writer.write(envs, idempotent=False)
         except Exception as exc:
-            log.warning("%d records after the tree stopped: database write failed (%r);"
-                        " journaling them", len(envs), exc)  # fmt: skip
+            log.warning(
+                "%d records after the tree stopped: database write failed (%r); journaling them",
+                len(envs),
+                exc,
+            )
         else:
             stats.batches += 1
             stats.records_durable += len(envs)
@@ -70,6 +73,9 @@ async def write_last_records(
         await trio.to_thread.run_sync(journal.close)
     stats.spilled_records += len(payloads)
     stats.records_durable += len(payloads)
-    log.warning("%d records after the tree stopped journaled to %s; the next start replays"
-                " them", len(payloads), journal_dir)  # fmt: skip
+    log.warning(
+        "%d records after the tree stopped journaled to %s; the next start replays them",
+        len(payloads),
+        journal_dir,
+    )
     return "journal"

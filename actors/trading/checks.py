@@ -179,8 +179,9 @@ def check_opportunity(
     the largest that passes all checks, rounded down to the legs' size steps; it is a
     reject (with the binding limit's reason) only if that size is below a venue minimum
     or its expected edge is below ``limits.min_profit``."""
-    static = _static_checks(opp, ladder=ladder, limits=limits, rules=rules, now_ns=now_ns,
-                            ledger=ledger)  # fmt: skip
+    static = _static_checks(
+        opp, ladder=ladder, limits=limits, rules=rules, now_ns=now_ns, ledger=ledger
+    )
     if static is not None:
         return static
     original = opp.legs[0].size
@@ -195,8 +196,9 @@ def check_opportunity(
     floor_size = max(rules[leg.instrument.venue].min_size for leg in opp.legs)
 
     def too_small(size: int) -> bool:
-        return any(rules[leg.instrument.venue].below_minimum(leg)
-                   for leg in _resized(opp.legs, size))  # fmt: skip
+        return any(
+            rules[leg.instrument.venue].below_minimum(leg) for leg in _resized(opp.legs, size)
+        )
 
     # Largest k with k * step < original that passes (every sized check is monotone).
     lo, hi = 1, (original - 1) // step
@@ -217,8 +219,9 @@ def check_opportunity(
     above = best_size + step if fits else -(-floor_size // step) * step
     binding = first
     if above < original:
-        at_above = _sized_checks(_resized(opp.legs, above), ledger=ledger, limits=limits,
-                                 rules=rules)  # fmt: skip
+        at_above = _sized_checks(
+            _resized(opp.legs, above), ledger=ledger, limits=limits, rules=rules
+        )
         if isinstance(at_above, Rejection) and at_above.reason in SIZE_LIMITS:
             binding = at_above
     what = f"{binding.detail}; clipped {format_units(original)}"

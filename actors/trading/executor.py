@@ -174,8 +174,12 @@ class Executor(Actor):
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeats, ctx)
                 if cfg.http.keep_warm_s > 0:
-                    nursery.start_soon(self._keep_warm, clients, cfg.http.keep_warm_s,
-                                       cfg.http.keep_warm_connections)  # fmt: skip
+                    nursery.start_soon(
+                        self._keep_warm,
+                        clients,
+                        cfg.http.keep_warm_s,
+                        cfg.http.keep_warm_connections,
+                    )
                 nursery.start_soon(runner.relookup_loop)
                 if cfg.rehearse_interval_s > 0:
                     nursery.start_soon(every_when_idle, cfg.rehearse_interval_s, rehearsal)
@@ -184,15 +188,15 @@ class Executor(Actor):
                 task_status.started()
                 intents = self.intents
                 while True:
-                    await self._handle(await intents.receive(), nursery, runner, settings,
-                                       limiter)  # fmt: skip
+                    await self._handle(await intents.receive(), nursery, runner, settings, limiter)
                     # Executions decided together (a window often triggers two) go out in
                     # this step: a receive per request was a scheduler round each. Still
                     # one command in hand at a time: the rest stay in the mailbox, which
                     # outlives a restart.
                     while len(intents):
-                        await self._handle(intents.receive_nowait(), nursery, runner, settings,
-                                           limiter)  # fmt: skip
+                        await self._handle(
+                            intents.receive_nowait(), nursery, runner, settings, limiter
+                        )
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(2.0):
                 for client in clients.values():
@@ -260,10 +264,14 @@ class Executor(Actor):
         for it in req.intents:
             await self.outcomes.send(
                 OrderReject(
-                    client_order_id=it.client_order_id, instrument=it.instrument,
-                    reason=reason, venue_code="", retryable=False, ack_ns=time.monotonic_ns(),
+                    client_order_id=it.client_order_id,
+                    instrument=it.instrument,
+                    reason=reason,
+                    venue_code="",
+                    retryable=False,
+                    ack_ns=time.monotonic_ns(),
                 )
-            )  # fmt: skip
+            )
         self.executions[f"refused_{reason}"] += 1
 
     async def _fill_loop(self, runner: OrderRunner, fills: Mailbox[Fill]) -> None:
@@ -322,9 +330,14 @@ class Executor(Actor):
             if ok:
                 runner.resting.pop(coid, None)
                 await self.outcomes.send(
-                    OrderFinal(client_order_id=coid, state=OrderState.CANCELLED,
-                               filled_size=-1, reason="cancelled", at_ns=time.monotonic_ns())
-                )  # fmt: skip
+                    OrderFinal(
+                        client_order_id=coid,
+                        state=OrderState.CANCELLED,
+                        filled_size=-1,
+                        reason="cancelled",
+                        at_ns=time.monotonic_ns(),
+                    )
+                )
 
     async def drain(self) -> None:
         """Stop taking new executions; wait for in-flight ones to reach a known state."""

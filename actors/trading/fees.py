@@ -65,9 +65,11 @@ class FeeBook:
 
     def learn(self, fill: Fill) -> None:
         """Remember a rate the venue reported (user-channel trades)."""
-        if fill.instrument.venue is Venue.POLYMARKET and fill.fee_rate_bps >= 0 and (
-            fill.fee < 0 and fill.liquidity is Liquidity.TAKER
-        ):  # fmt: skip
+        if (
+            fill.instrument.venue is Venue.POLYMARKET
+            and fill.fee_rate_bps >= 0
+            and (fill.fee < 0 and fill.liquidity is Liquidity.TAKER)
+        ):
             self.rates[fill.instrument] = fill.fee_rate_bps
 
     def rate_for(self, instrument: InstrumentId) -> int:

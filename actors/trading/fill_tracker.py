@@ -155,12 +155,20 @@ class FillTracker:
             out = fill
         else:
             out = Fill(
-                fill_id=fill.fill_id, venue_order_id=fill.venue_order_id, client_order_id=coid,
-                instrument=fill.instrument, side=fill.side, price=fill.price, size=inc,
-                fee=fill.fee if inc == fill.size else -1, liquidity=fill.liquidity,
-                status=fill.status, venue_ts_ms=fill.venue_ts_ms, recv_ns=fill.recv_ns,
+                fill_id=fill.fill_id,
+                venue_order_id=fill.venue_order_id,
+                client_order_id=coid,
+                instrument=fill.instrument,
+                side=fill.side,
+                price=fill.price,
+                size=inc,
+                fee=fill.fee if inc == fill.size else -1,
+                liquidity=fill.liquidity,
+                status=fill.status,
+                venue_ts_ms=fill.venue_ts_ms,
+                recv_ns=fill.recv_ns,
                 fee_rate_bps=fill.fee_rate_bps,
-            )  # fmt: skip
+            )
         self._record(coid, out)
         return out
 

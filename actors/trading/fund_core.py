@@ -126,9 +126,10 @@ class FundCore:
     done_queue: deque[tuple[int, str]] = attrs.field(factory=deque)
     orderless_fills: deque[tuple[int, tuple[Venue, str], str]] = attrs.field(factory=deque)
     retired: RetiredIds = attrs.field(
-        default=attrs.Factory(lambda self: RetiredIds(self.retention.remember_retired),
-                              takes_self=True)
-    )  # fmt: skip
+        default=attrs.Factory(
+            lambda self: RetiredIds(self.retention.remember_retired), takes_self=True
+        )
+    )
     retired_orders: int = 0
     retired_fills: int = 0
     retired_early: int = 0  # retired before retain_done_s: more than max_done_orders kept
@@ -238,9 +239,13 @@ class FundCore:
         )
         log.info(
             "opportunity %s clipped %s -> %s shares by %s (edge %s -> %s)",
-            opp.opportunity_id, format_units(approval.original), format_units(approval.size),
-            binding, format_units(opp.expected_edge), format_units(approval.edge),
-        )  # fmt: skip
+            opp.opportunity_id,
+            format_units(approval.original),
+            format_units(approval.size),
+            binding,
+            format_units(opp.expected_edge),
+            format_units(approval.edge),
+        )
 
     # ------------------------------------------------------------- outcomes
 
@@ -329,10 +334,14 @@ class FundCore:
             log.warning(
                 "%s fill %s (%s %s of %s) for order %s, which these books never tracked (an "
                 "earlier incarnation's, not ours, or retired and no longer remembered): "
-                "booked without an order", fill.instrument.venue, fill.fill_id, fill.side,
-                format_units(fill.size), fill.instrument.key(),
+                "booked without an order",
+                fill.instrument.venue,
+                fill.fill_id,
+                fill.side,
+                format_units(fill.size),
+                fill.instrument.key(),
                 fill.client_order_id or fill.venue_order_id or "?",
-            )  # fmt: skip
+            )
         self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))
         self._check_daily_loss()
 
@@ -363,22 +372,31 @@ class FundCore:
                     "%s trade %s reported FAILED for order %s, retired from the books "
                     "(terminal for more than retain_done_s): its booking is gone, nothing "
                     "reversed; the books may disagree with the venue until reconciliation",
-                    fill.instrument.venue, fill.fill_id, retired,
-                )  # fmt: skip
+                    fill.instrument.venue,
+                    fill.fill_id,
+                    retired,
+                )
             else:
                 log.warning(
                     "%s trade %s (order %s) reported FAILED but was never booked by that "
-                    "id; nothing reversed", fill.instrument.venue, fill.fill_id,
+                    "id; nothing reversed",
+                    fill.instrument.venue,
+                    fill.fill_id,
                     fill.client_order_id or fill.venue_order_id,
-                )  # fmt: skip
+                )
         else:
             self.fills_reversed += 1
             log.warning(
                 "%s trade %s (order %s) FAILED after MATCHED: reversed %s shares of %s, "
-                "cash %s, fee %s", fill.instrument.venue, fill.fill_id,
-                booked.client_order_id, format_units(booked.size_delta),
-                fill.instrument.key(), format_units(booked.outflow), format_units(booked.fee),
-            )  # fmt: skip
+                "cash %s, fee %s",
+                fill.instrument.venue,
+                fill.fill_id,
+                booked.client_order_id,
+                format_units(booked.size_delta),
+                fill.instrument.key(),
+                format_units(booked.outflow),
+                format_units(booked.fee),
+            )
             self._check_daily_loss()  # reversing a profitable sell can add to today's loss
         self.control.reduce(
             f"{fill.instrument.venue} trade {fill.fill_id} failed settlement", "fund_manager"
@@ -396,14 +414,20 @@ class FundCore:
         log.warning(
             "%s fill %s (%s %s of %s at %s, %s) for order %s, retired from the books "
             "(terminal for more than retain_done_s): not booked; the books may disagree "
-            "with the venue until reconciliation", fill.instrument.venue, fill.fill_id,
-            fill.side, format_units(fill.size), fill.instrument.key(),
-            format_units(fill.price), fill.status, retired,
-        )  # fmt: skip
+            "with the venue until reconciliation",
+            fill.instrument.venue,
+            fill.fill_id,
+            fill.side,
+            format_units(fill.size),
+            fill.instrument.key(),
+            format_units(fill.price),
+            fill.status,
+            retired,
+        )
         self.control.reduce(
-            f"{fill.instrument.venue} fill {fill.fill_id} for retired order {retired} "
-            "not booked", "fund_manager",
-        )  # fmt: skip
+            f"{fill.instrument.venue} fill {fill.fill_id} for retired order {retired} not booked",
+            "fund_manager",
+        )
 
     def _untracked(self, kind: str, coid: str, venue_order_id: str) -> None:
         """An order report for an order the books do not track: nothing to change. If it
@@ -414,8 +438,13 @@ class FundCore:
         self.late_after_retire[kind] += 1
         n = sum(self.late_after_retire.values())
         if n & (n - 1) == 0:
-            log.warning("%s for order %s, retired from the books: ignored (%d reports about "
-                        "retired orders so far)", kind, retired, n)  # fmt: skip
+            log.warning(
+                "%s for order %s, retired from the books: ignored (%d reports about "
+                "retired orders so far)",
+                kind,
+                retired,
+                n,
+            )
 
     # ------------------------------------------------------------- retention
 
@@ -453,9 +482,13 @@ class FundCore:
         if checkpoint is not None:
             self.day = utc_day(self.wall_ms())
         self.ledger, problems = reconcile_books(
-            checkpoint, accounts, paper_balances, tolerance, venues=tuple(self.rules),
+            checkpoint,
+            accounts,
+            paper_balances,
+            tolerance,
+            venues=tuple(self.rules),
             today=self.day,
-        )  # fmt: skip
+        )
         if checkpoint is not None and not problems:
             self._check_daily_loss()  # a restart within the day keeps the limit's verdict
         return problems

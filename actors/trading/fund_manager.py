@@ -185,8 +185,9 @@ class FundManager(Actor):
             self.control.ladder.hold("reconciliation", message)
             ctx.set_degraded(message)
             return False
-        ctx.log.info("start-up reconciliation agreed; trading state %s",
-                     self.control.ladder.latched.label)  # fmt: skip
+        ctx.log.info(
+            "start-up reconciliation agreed; trading state %s", self.control.ladder.latched.label
+        )
         self.control.ladder.release_hold("reconciliation")
         ctx.set_healthy()
         return True

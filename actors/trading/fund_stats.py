@@ -27,18 +27,14 @@ def fund_statistics(core: FundCore) -> dict[str, Any]:
         "reserved": {str(v): format_units(c) for v, c in led.reserved.items()},
         "open_positions": len(led.open_position_instruments()),
         "open_orders": len(led.open_orders()),
-        "ambiguous_orders": sum(
-            1 for o in led.live.values() if o.phase is OrderPhase.AMBIGUOUS
-        ),
+        "ambiguous_orders": sum(1 for o in led.live.values() if o.phase is OrderPhase.AMBIGUOUS),
         "exposure_total": format_units(led.total_exposure()),
         "realized_pnl": format_units(led.realized_pnl),
         "fees_paid": format_units(led.fees_paid),
         "daily_loss": format_units(led.daily_loss()),
         "fills": led.fills_applied,
         "fills_fee_estimated": core.fee_book.estimated,
-        "positions": {
-            i.key(): format_units(p.size) for i, p in led.positions.items() if p.size
-        },
+        "positions": {i.key(): format_units(p.size) for i, p in led.positions.items() if p.size},
         "fills_duplicate": core.fills_duplicate,
         "fills_failed": core.fills_failed,
         "fills_reversed": core.fills_reversed,

@@ -59,9 +59,11 @@ def build_clients(
         base = cfg.kalshi.rest_url.rstrip("/")
         prefix = "/trade-api/v2" if base.endswith("/trade-api/v2") else ""
         out[Venue.KALSHI] = KalshiClient(
-            http=make_http_client(cfg.http, base), prefix=prefix, signer=signer,
+            http=make_http_client(cfg.http, base),
+            prefix=prefix,
+            signer=signer,
             tick=parse_units(cfg.kalshi.tick_size),
-        )  # fmt: skip
+        )
     if cfg.polymarket.enabled:
         pcfg = cfg.polymarket
         credentials = polymarket_account_from_env(pcfg, env) if live else None

@@ -98,8 +98,15 @@ class _Prepared:
             url = self.url(path)
             if _BAD.intersection(url.raw_path):
                 return None
-            lines = [method.encode("ascii"), b" ", url.raw_path, b" HTTP/1.1\r\n",
-                     b"Host: ", url.netloc, b"\r\n"]  # fmt: skip
+            lines = [
+                method.encode("ascii"),
+                b" ",
+                url.raw_path,
+                b" HTTP/1.1\r\n",
+                b"Host: ",
+                url.netloc,
+                b"\r\n",
+            ]
             for name, value in self.defaults:
                 lines += (name, b": ", value, b"\r\n")
             if len(self.heads) >= _MAX_URLS:
@@ -109,8 +116,11 @@ class _Prepared:
         for key, text in headers.items():
             raw_name, raw_value = key.encode("ascii"), text.encode("ascii")
             lower = raw_name.lower()
-            if lower in self.default_names or lower in _OWN or _BAD.intersection(raw_name) or (
-                _BAD.intersection(raw_value)
+            if (
+                lower in self.default_names
+                or lower in _OWN
+                or _BAD.intersection(raw_name)
+                or (_BAD.intersection(raw_value))
             ):
                 return None
             parts += (raw_name, b": ", raw_value, b"\r\n")
@@ -199,8 +209,9 @@ async def request(
         if params is None:
             resp = await client.send(build_request(client, method, url, content, headers, trace))
         else:
-            resp = await client.request(method, url, content=content, headers=headers,
-                                        params=params)  # fmt: skip
+            resp = await client.request(
+                method, url, content=content, headers=headers, params=params
+            )
     return _checked(resp)
 
 
@@ -268,8 +279,7 @@ def ready_request(
     def request() -> httpx.Request:
         return build_request(client, method, path, content, headers, trace)
 
-    return ReadyRequest(transport, prep.origin, conn, memoryview(head + content), content,
-                        request)  # fmt: skip
+    return ReadyRequest(transport, prep.origin, conn, memoryview(head + content), content, request)
 
 
 def request_size(

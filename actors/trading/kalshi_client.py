@@ -58,8 +58,11 @@ class _KBalance(msgspec.Struct):
     balance_dollars: str | None = None
 
 
-_K_STATE = {"resting": OrderState.OPEN, "executed": OrderState.FILLED,
-            "canceled": OrderState.CANCELLED}  # fmt: skip
+_K_STATE = {
+    "resting": OrderState.OPEN,
+    "executed": OrderState.FILLED,
+    "canceled": OrderState.CANCELLED,
+}
 
 
 def _k_status(o: _KOrder, instrument: InstrumentId, tick: int) -> OrderStatus:
@@ -78,10 +81,15 @@ def _k_status(o: _KOrder, instrument: InstrumentId, tick: int) -> OrderStatus:
     if state is OrderState.OPEN and filled:
         state = OrderState.PARTIALLY_FILLED
     return OrderStatus(
-        client_order_id=o.client_order_id, venue_order_id=o.order_id, instrument=instrument,
-        state=state, size=parse_units(o.initial_count_fp or "0"), filled_size=filled,
-        avg_price=avg, fee=fee,
-    )  # fmt: skip
+        client_order_id=o.client_order_id,
+        venue_order_id=o.order_id,
+        instrument=instrument,
+        state=state,
+        size=parse_units(o.initial_count_fp or "0"),
+        filled_size=filled,
+        avg_price=avg,
+        fee=fee,
+    )
 
 
 @attrs.define(eq=False)
@@ -107,9 +115,14 @@ class KalshiClient(OrderEntry):
     ) -> tuple[str, bytes, dict[str, str]]:
         inst = intent.instrument
         req = kwire.create_order_request(
-            inst.symbol, inst.outcome or Outcome.YES, intent.side, intent.limit_price,
-            intent.size, intent.client_order_id, intent.time_in_force,
-        )  # fmt: skip
+            inst.symbol,
+            inst.outcome or Outcome.YES,
+            intent.side,
+            intent.limit_price,
+            intent.size,
+            intent.client_order_id,
+            intent.time_in_force,
+        )
         path = "/portfolio/orders"
         return path, kwire.encode_create_order(req), self._headers("POST", path, signed=signed)
 
@@ -123,23 +136,32 @@ class KalshiClient(OrderEntry):
                 raise Ambiguous(f"undecodable 2xx response: {exc}") from exc
             return _k_status(body.order, inst, self.tick)
         decoded = kwire.decode_create_order_response(resp.content)
-        outcome = kwire.order_outcome(decoded, resp.status_code, intent.client_order_id, inst,
-                                      now_ns())  # fmt: skip
+        outcome = kwire.order_outcome(
+            decoded, resp.status_code, intent.client_order_id, inst, now_ns()
+        )
         if isinstance(outcome, OrderReject):
             err = _kalshi_error(resp)
             if err:
                 outcome = OrderReject(
-                    client_order_id=outcome.client_order_id, instrument=inst,
-                    reason=_KALSHI_REASONS.get(err, outcome.reason), venue_code=err,
-                    retryable=outcome.retryable, ack_ns=outcome.ack_ns,
-                )  # fmt: skip
+                    client_order_id=outcome.client_order_id,
+                    instrument=inst,
+                    reason=_KALSHI_REASONS.get(err, outcome.reason),
+                    venue_code=err,
+                    retryable=outcome.retryable,
+                    ack_ns=outcome.ack_ns,
+                )
             return outcome
         raise Ambiguous("unexpected Kalshi response")
 
     async def lookup(self, client_order_id: str, instrument: InstrumentId) -> OrderStatus | None:
         path = "/portfolio/orders"
-        resp = await request(self.http, "GET", path, params={"client_order_id": client_order_id},
-                              headers=self._headers("GET", path))  # fmt: skip
+        resp = await request(
+            self.http,
+            "GET",
+            path,
+            params={"client_order_id": client_order_id},
+            headers=self._headers("GET", path),
+        )
         if resp.status_code != 200:
             raise Ambiguous(f"lookup HTTP {resp.status_code}")
         orders = msgspec.json.decode(resp.content, type=_KOrders).orders
@@ -166,16 +188,20 @@ class KalshiClient(OrderEntry):
         cash = parse_units(bal.balance_dollars) if bal.balance_dollars else bal.balance * 10_000
         path = "/portfolio/orders"
         resp = await request(self.http, "GET", path, headers=self._headers("GET", path))
-        orders = msgspec.json.decode(resp.content, type=_KOrders).orders if (
-            resp.status_code == 200) else []  # fmt: skip
+        orders = (
+            msgspec.json.decode(resp.content, type=_KOrders).orders
+            if (resp.status_code == 200)
+            else []
+        )
         resting = tuple(o.client_order_id or o.order_id for o in orders if o.status == "resting")
         positions: dict[str, int] | None = None
         path = "/portfolio/positions"
         resp = await request(self.http, "GET", path, headers=self._headers("GET", path))
         if resp.status_code == 200:
             positions = _kalshi_positions(resp.content)
-        return AccountSnapshot(venue=self.venue, cash=cash, open_orders=resting,
-                               positions=positions)  # fmt: skip
+        return AccountSnapshot(
+            venue=self.venue, cash=cash, open_orders=resting, positions=positions
+        )
 
     async def aclose(self) -> None:
         await self.http.aclose()

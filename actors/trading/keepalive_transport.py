@@ -276,8 +276,10 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 await _write(conn, exchange.rest, _timeout(timeouts, "write"))
                 exchange.sent_ns = time.monotonic_ns()
             if trace is not None:
-                await trace("http11.send_request_body.complete",
-                            {"return_value": None, "sent_ns": exchange.sent_ns})  # fmt: skip
+                await trace(
+                    "http11.send_request_body.complete",
+                    {"return_value": None, "sent_ns": exchange.sent_ns},
+                )
             headers = exchange.headers
             if headers is None:
                 _, headers = _head(request, len(exchange.body))
@@ -312,8 +314,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     ) -> httpx.Response:
         hc = conn.parser
         try:  # h11 tracks the exchange; the bytes it would produce were already written
-            hc.send(h11.Request(method=request.method, target=request.url.raw_path,
-                                headers=headers))  # fmt: skip
+            hc.send(
+                h11.Request(method=request.method, target=request.url.raw_path, headers=headers)
+            )
             if body:
                 hc.send(h11.Data(data=body))
             hc.send(h11.EndOfMessage())
@@ -330,8 +333,9 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 elif isinstance(event, h11.Response):
                     head = event
                     if trace is not None:
-                        await trace("http11.receive_response_headers.complete",
-                                    {"return_value": None})  # fmt: skip
+                        await trace(
+                            "http11.receive_response_headers.complete", {"return_value": None}
+                        )
                 elif isinstance(event, h11.Data):
                     chunks.append(bytes(event.data))
                 elif isinstance(event, h11.EndOfMessage):

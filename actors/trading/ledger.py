@@ -168,9 +168,7 @@ class Ledger:
                 for i, p in sorted(self.positions.items(), key=lambda kv: kv[0].key())
                 if p.size or p.realized
             ),
-            open_orders=tuple(
-                sorted(self.live)
-            ),
+            open_orders=tuple(sorted(self.live)),
             taken_ns=taken_ns,
             wall_ms=wall_ms,
             fees_paid=self.fees_paid,
@@ -356,10 +354,16 @@ class Ledger:
         self.fills_applied += 1
         pos = self.positions[fill.instrument]
         self.booked[(venue, fill.fill_id)] = BookedFill(
-            client_order_id=fill.client_order_id, instrument=fill.instrument, size=fill.size,
-            outflow=outflow, fee=fee, size_delta=pos.size - size_before,
-            cost_delta=pos.cost - cost_before, realized=realized, day=day,
-        )  # fmt: skip
+            client_order_id=fill.client_order_id,
+            instrument=fill.instrument,
+            size=fill.size,
+            outflow=outflow,
+            fee=fee,
+            size_delta=pos.size - size_before,
+            cost_delta=pos.cost - cost_before,
+            realized=realized,
+            day=day,
+        )
         if order is not None:
             order.filled += fill.size
             order.fees += fee

@@ -150,10 +150,14 @@ class OrderRunner:
     async def reject(self, intent: OrderIntent, reason: str, code: str, retryable: bool) -> None:
         await self.emit(
             OrderReject(
-                client_order_id=intent.client_order_id, instrument=intent.instrument,
-                reason=reason, venue_code=code, retryable=retryable, ack_ns=time.monotonic_ns(),
+                client_order_id=intent.client_order_id,
+                instrument=intent.instrument,
+                reason=reason,
+                venue_code=code,
+                retryable=retryable,
+                ack_ns=time.monotonic_ns(),
             )
-        )  # fmt: skip
+        )
 
     def ready_now(
         self, intent: OrderIntent, purpose: OrderPurpose = OrderPurpose.OPEN
@@ -180,8 +184,7 @@ class OrderRunner:
         try:
             request = ready_place(intent)
         except Exception as exc:
-            log.debug("order %s not sent from the executor's step: %r",
-                      intent.client_order_id, exc)  # fmt: skip
+            log.debug("order %s not sent from the executor's step: %r", intent.client_order_id, exc)
             return None
         if request is None:
             return None
@@ -199,8 +202,9 @@ class OrderRunner:
             try:
                 self.tracker.link(intent.client_order_id, str(expected(intent)))
             except Exception as exc:  # the REST reply links it instead (see _accepted)
-                log.warning("order %s: its venue id could not be computed: %r",
-                            intent.client_order_id, exc)  # fmt: skip
+                log.warning(
+                    "order %s: its venue id could not be computed: %r", intent.client_order_id, exc
+                )
         self._count("sent")
         self._count("sent_now")
         finish = client.finish_place  # type: ignore[attr-defined]
@@ -256,10 +260,11 @@ class OrderRunner:
                 self._count("rate_limited")
                 gate.bucket.drain()
                 gate.breaker.trip(
-                    exc.retry_after_s if exc.retry_after_s is not None
+                    exc.retry_after_s
+                    if exc.retry_after_s is not None
                     else gate.rate_limited_open_s,
                     "429 from venue",
-                )  # fmt: skip
+                )
                 await self.reject(intent, "rate_limited", str(exc), True)
                 return LegResult(intent, 0, 0, OrderState.REJECTED, True, "rate_limited")
             except Ambiguous as exc:
@@ -267,10 +272,12 @@ class OrderRunner:
                 self._count("ambiguous")
                 await self.emit(
                     OrderAmbiguous(
-                        client_order_id=intent.client_order_id, instrument=intent.instrument,
-                        reason=str(exc), at_ns=time.monotonic_ns(),
+                        client_order_id=intent.client_order_id,
+                        instrument=intent.instrument,
+                        reason=str(exc),
+                        at_ns=time.monotonic_ns(),
                     )
-                )  # fmt: skip
+                )
                 try:
                     found = await self.resolve(intent)
                 except Unresolved as unresolved:
@@ -367,24 +374,38 @@ class OrderRunner:
             entry.last_error = f"{type(exc).__name__}: {exc}"
             entry.due = trio.current_time() + self.relookup.delay(entry.attempts)
             if entry.attempts & (entry.attempts - 1) == 0:  # 1, 2, 4, 8...: not every time
-                log.warning("ambiguous order %s still unresolved after %d re-lookups: %s",
-                            coid, entry.attempts, entry.last_error)  # fmt: skip
+                log.warning(
+                    "ambiguous order %s still unresolved after %d re-lookups: %s",
+                    coid,
+                    entry.attempts,
+                    entry.last_error,
+                )
             return False
         if self.unresolved.pop(coid, None) is None:
             return False  # resolved meanwhile by another path
         waited = trio.current_time() - entry.since
         if status is None:
             self._count("relookup_not_found")
-            log.warning("ambiguous order %s: the venue does not know it (re-lookup %d, %.1f s "
-                        "later); reservation released, not resent", coid, entry.attempts,
-                        waited)  # fmt: skip
+            log.warning(
+                "ambiguous order %s: the venue does not know it (re-lookup %d, %.1f s "
+                "later); reservation released, not resent",
+                coid,
+                entry.attempts,
+                waited,
+            )
             await self.reject(intent, "not_placed", "unknown to the venue on re-lookup", False)
             self.pending_hedges.pop(coid, None)  # nothing was bought: nothing to hedge
             self._forget(intent)
             return True
         self._count("relookup_resolved")
-        log.warning("ambiguous order %s resolved by re-lookup %d (%.1f s later): %s, filled %d",
-                    coid, entry.attempts, waited, status.state, status.filled_size)  # fmt: skip
+        log.warning(
+            "ambiguous order %s resolved by re-lookup %d (%.1f s later): %s, filled %d",
+            coid,
+            entry.attempts,
+            waited,
+            status.state,
+            status.filled_size,
+        )
         result = await self._accepted(intent, status)
         if result.state in TERMINAL:
             self._forget(intent)
@@ -406,9 +427,12 @@ class OrderRunner:
         left = await unwind(result, excess, self, pending.control, pending.settings, deadline)
         if left >= step:
             self._count("resolution_naked")
-            log.error("order %s resolved filled after its execution; %d shares could not be"
-                      " unwound within max_leg_delay", result.intent.client_order_id,
-                      left)  # fmt: skip
+            log.error(
+                "order %s resolved filled after its execution; %d shares could not be"
+                " unwound within max_leg_delay",
+                result.intent.client_order_id,
+                left,
+            )
 
     async def _accepted(self, intent: OrderIntent, status: OrderStatus) -> LegResult:
         coid = intent.client_order_id
@@ -427,11 +451,15 @@ class OrderRunner:
                 self._count("channel_wait_timeout")
         await self.emit(
             OrderAck(
-                client_order_id=intent.client_order_id, venue_order_id=status.venue_order_id,
-                instrument=intent.instrument, state=status.state, filled_size=status.filled_size,
-                venue_ts_ms=0, ack_ns=time.monotonic_ns(),
+                client_order_id=intent.client_order_id,
+                venue_order_id=status.venue_order_id,
+                instrument=intent.instrument,
+                state=status.state,
+                filled_size=status.filled_size,
+                venue_ts_ms=0,
+                ack_ns=time.monotonic_ns(),
             )
-        )  # fmt: skip
+        )
         fill = self.tracker.from_status(intent, status)
         if fill is not None:
             await self.emit(fill)
@@ -440,15 +468,27 @@ class OrderRunner:
             if intent.time_in_force is TimeInForce.GTC:
                 self.resting[intent.client_order_id] = (intent, status.venue_order_id)
             else:  # FOK/IOC never rest: whatever did not fill is dead
-                state = OrderState.FILLED if status.filled_size >= intent.size else (
-                    OrderState.CANCELLED)  # fmt: skip
+                state = (
+                    OrderState.FILLED
+                    if status.filled_size >= intent.size
+                    else (OrderState.CANCELLED)
+                )
         if state in TERMINAL:
             await self.emit(
                 OrderFinal(
-                    client_order_id=intent.client_order_id, state=state,
-                    filled_size=status.filled_size, reason="venue", at_ns=time.monotonic_ns(),
+                    client_order_id=intent.client_order_id,
+                    state=state,
+                    filled_size=status.filled_size,
+                    reason="venue",
+                    at_ns=time.monotonic_ns(),
                 )
-            )  # fmt: skip
+            )
         received = min(tracker.net.get(coid, 0), status.filled_size)
-        return LegResult(intent, status.filled_size, status.avg_price or intent.limit_price,
-                         state, True, received=received)  # fmt: skip
+        return LegResult(
+            intent,
+            status.filled_size,
+            status.avg_price or intent.limit_price,
+            state,
+            True,
+            received=received,
+        )

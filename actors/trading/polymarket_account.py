@@ -46,10 +46,15 @@ class PolymarketAccount:
     def headers(self, method: str, path: str, body: bytes = b"") -> dict[str, str]:
         """The ``POLY_*`` headers of one request (signed now: the venue checks the time)."""
         return l2_headers(
-            address=self.signer.address, api_key=self.api_key, secret=self.secret.reveal(),
-            passphrase=self.passphrase.reveal(), timestamp_s=int(time.time()), method=method,
-            path=path, body=body,
-        )  # fmt: skip
+            address=self.signer.address,
+            api_key=self.api_key,
+            secret=self.secret.reveal(),
+            passphrase=self.passphrase.reveal(),
+            timestamp_s=int(time.time()),
+            method=method,
+            path=path,
+            body=body,
+        )
 
 
 def polymarket_account_from_env(
@@ -82,10 +87,13 @@ def polymarket_account_from_env(
             "(set executor.polymarket.signature_type to 'proxy' or 'safe' for a wallet)"
         )
     return PolymarketAccount(
-        signer=signer, funder=funder or signer.address, signature_type=signature_type,
-        api_key=environ[API_KEY_ENV], secret=Secret(environ[SECRET_ENV]),
+        signer=signer,
+        funder=funder or signer.address,
+        signature_type=signature_type,
+        api_key=environ[API_KEY_ENV],
+        secret=Secret(environ[SECRET_ENV]),
         passphrase=Secret(environ[PASSPHRASE_ENV]),
-    )  # fmt: skip
+    )
 
 
 def _read_key(path: str) -> str:

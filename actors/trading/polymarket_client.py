@@ -36,8 +36,7 @@ _PAPER_ADDRESS = "0x" + "00" * 20
 _PAPER_SIGNATURE = "0x" + "00" * 65
 _BALANCE = "/balance-allowance?asset_type=COLLATERAL"  # the query string is not signed
 _TYPES = {TimeInForce.FOK: "FOK", TimeInForce.IOC: "FAK", TimeInForce.GTC: "GTC"}
-_P_STATE = {"LIVE": OrderState.OPEN, "MATCHED": OrderState.FILLED,
-            "CANCELED": OrderState.CANCELLED}  # fmt: skip
+_P_STATE = {"LIVE": OrderState.OPEN, "MATCHED": OrderState.FILLED, "CANCELED": OrderState.CANCELLED}
 
 
 class _POrder(msgspec.Struct):
@@ -94,21 +93,29 @@ class PolymarketClient(OrderEntry):
         return memo
 
     def _build(self, intent: OrderIntent, *, signed: bool = True) -> _Memo:
-        maker_amount, taker_amount = pwire.order_amounts(intent.side, intent.limit_price,
-                                                          intent.size)  # fmt: skip
+        maker_amount, taker_amount = pwire.order_amounts(
+            intent.side, intent.limit_price, intent.size
+        )
         account = self.credentials
         maker = signer = self.address
         if account is not None:
             maker, signer = account.funder, account.signer.address
         token = intent.instrument.symbol
         order = pwire.SignedOrder(
-            salt=polymarket_salt(intent.client_order_id), maker=maker, signer=signer,
-            token_id=token, maker_amount=maker_amount, taker_amount=taker_amount,
-            side="BUY" if intent.side is Side.BUY else "SELL", expiration="0",
+            salt=polymarket_salt(intent.client_order_id),
+            maker=maker,
+            signer=signer,
+            token_id=token,
+            maker_amount=maker_amount,
+            taker_amount=taker_amount,
+            side="BUY" if intent.side is Side.BUY else "SELL",
+            expiration="0",
             signature_type=account.signature_type if account is not None else 0,
-            timestamp=str(int(time.time() * 1000)), metadata=_ZERO32, builder=_ZERO32,
+            timestamp=str(int(time.time() * 1000)),
+            metadata=_ZERO32,
+            builder=_ZERO32,
             signature=_PAPER_SIGNATURE,
-        )  # fmt: skip
+        )
         order_id = ""
         if account is not None and signed:
             order, order_id = account.signer.sign(order, neg_risk=token in self.neg_risk_tokens)
@@ -155,8 +162,7 @@ class PolymarketClient(OrderEntry):
         order_id = self.expected_order_id(intent)
         decoded = pwire.decode_post_order_response(resp.content)
         if not (resp.status_code == 200 and decoded.success):
-            out = pwire.order_outcome(decoded, intent.client_order_id, intent.instrument,
-                                      now_ns())  # fmt: skip
+            out = pwire.order_outcome(decoded, intent.client_order_id, intent.instrument, now_ns())
             if isinstance(out, OrderReject):
                 return out
             raise Ambiguous("unexpected Polymarket response")
@@ -171,10 +177,15 @@ class PolymarketClient(OrderEntry):
         else:
             state = OrderState.CANCELLED
         return OrderStatus(
-            client_order_id=intent.client_order_id, venue_order_id=decoded.order_i_d or order_id,
-            instrument=intent.instrument, state=state, size=intent.size, filled_size=shares,
-            avg_price=avg, fee=-1,
-        )  # fmt: skip
+            client_order_id=intent.client_order_id,
+            venue_order_id=decoded.order_i_d or order_id,
+            instrument=intent.instrument,
+            state=state,
+            size=intent.size,
+            filled_size=shares,
+            avg_price=avg,
+            fee=-1,
+        )
 
     async def lookup(self, client_order_id: str, instrument: InstrumentId) -> OrderStatus | None:
         memo = self._bodies.get(client_order_id)
@@ -194,14 +205,25 @@ class PolymarketClient(OrderEntry):
         if state is OrderState.OPEN and filled:
             state = OrderState.PARTIALLY_FILLED
         return OrderStatus(
-            client_order_id=client_order_id, venue_order_id=o.id, instrument=instrument,
-            state=state, size=size, filled_size=filled, avg_price=0, fee=-1,
-        )  # fmt: skip
+            client_order_id=client_order_id,
+            venue_order_id=o.id,
+            instrument=instrument,
+            state=state,
+            size=size,
+            filled_size=filled,
+            avg_price=0,
+            fee=-1,
+        )
 
     async def cancel(self, client_order_id: str, venue_order_id: str) -> bool:
         body = msgspec.json.encode({"orderID": venue_order_id})
-        resp = await request(self.http, "DELETE", "/order", content=body,
-                              headers=self._headers("DELETE", "/order", body))  # fmt: skip
+        resp = await request(
+            self.http,
+            "DELETE",
+            "/order",
+            content=body,
+            headers=self._headers("DELETE", "/order", body),
+        )
         if resp.status_code != 200:
             return False
         return venue_order_id in (resp.json().get("canceled") or [])

@@ -32,9 +32,7 @@ def reconcile_books(
         if accounts:
             balances = {v: a.cash for v, a in accounts.items()}
             problems.extend(
-                f"{v}: no account report from the venue"
-                for v in venues
-                if v not in accounts
+                f"{v}: no account report from the venue" for v in venues if v not in accounts
             )
             ledger = Ledger.with_balances(balances)
             for snapshot in accounts.values():
@@ -64,9 +62,7 @@ def reconcile_books(
                 f"{venue} cash: checkpoint {format_units(ours)} vs venue "
                 f"{format_units(account.cash)}"
             )
-        mine = {
-            i.key(): p.size for i, p in ledger.positions.items() if i.venue is venue and p.size
-        }
+        mine = {i.key(): p.size for i, p in ledger.positions.items() if i.venue is venue and p.size}
         if account.positions is None:
             if mine:
                 problems.append(

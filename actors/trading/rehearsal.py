@@ -53,8 +53,14 @@ class Rehearsal:
         core = self.core
         # At the opportunity's own receive time, so the age check passes and every other
         # check runs, as it would for a fresh one.
-        check_opportunity(opp, ledger=core.ledger, ladder=core.control.ladder,
-                          limits=core.limits, rules=core.rules, now_ns=opp.recv_ns)  # fmt: skip
+        check_opportunity(
+            opp,
+            ledger=core.ledger,
+            ladder=core.control.ladder,
+            limits=core.limits,
+            rules=core.rules,
+            now_ns=opp.recv_ns,
+        )
         self.runs += 1
         return True
 

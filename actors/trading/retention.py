@@ -106,9 +106,14 @@ def retire_due(core: FundCore, now_ns: int) -> RetireOrders | None:
         core.retired_early += early
         core.early_sweeps += 1
         if core.early_sweeps & (core.early_sweeps - 1) == 0:  # 1, 2, 4...: not every sweep
-            log.warning("retention: %d records retired before retain_done_s (%.0f s) to "
-                        "keep at most max_done_orders (%d); %d so far", early,
-                        core.retention.retain_done_s, cap, core.retired_early)  # fmt: skip
+            log.warning(
+                "retention: %d records retired before retain_done_s (%.0f s) to "
+                "keep at most max_done_orders (%d); %d so far",
+                early,
+                core.retention.retain_done_s,
+                cap,
+                core.retired_early,
+            )
     if not coids and not keys:
         return None
     return RetireOrders(client_order_ids=tuple(coids), fill_keys=tuple(keys))

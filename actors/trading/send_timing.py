@@ -81,8 +81,12 @@ class SendTimes:
 
         return {
             "orders_sent": self.sent,
-            "tick_to_order_us": {"p50": pct(self.tick_to_order_ns, 0.5),
-                                 "p99": pct(self.tick_to_order_ns, 0.99)},
-            "detect_to_order_us": {"p50": pct(self.detect_to_order_ns, 0.5),
-                                   "p99": pct(self.detect_to_order_ns, 0.99)},
-        }  # fmt: skip
+            "tick_to_order_us": {
+                "p50": pct(self.tick_to_order_ns, 0.5),
+                "p99": pct(self.tick_to_order_ns, 0.99),
+            },
+            "detect_to_order_us": {
+                "p50": pct(self.detect_to_order_ns, 0.5),
+                "p99": pct(self.detect_to_order_ns, 0.99),
+            },
+        }

@@ -74,9 +74,12 @@ async def execute_legs(
 
     def report(outcome: ExecutionOutcome, detail: str) -> ExecutionReport:
         return ExecutionReport(
-            opportunity_id=req.opportunity_id, outcome=outcome, detail=detail,
-            started_ns=started, finished_ns=time.monotonic_ns(),
-        )  # fmt: skip
+            opportunity_id=req.opportunity_id,
+            outcome=outcome,
+            detail=detail,
+            started_ns=started,
+            finished_ns=time.monotonic_ns(),
+        )
 
     problem = ""
     if sent is None:

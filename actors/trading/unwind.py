@@ -65,12 +65,19 @@ async def unwind(
             coid = unwind_order_id(intent.client_order_id, attempt)
             attempt += 1
             uw = OrderIntent(
-                client_order_id=coid, opportunity_id=intent.opportunity_id,
-                leg_index=intent.leg_index, instrument=intent.instrument, side=side,
-                limit_price=price, size=remaining // step * step, reserved=0,
-                time_in_force=TimeInForce.IOC, recv_ns=intent.recv_ns,
-                detect_ns=intent.detect_ns, intent_ns=time.monotonic_ns(),
-            )  # fmt: skip
+                client_order_id=coid,
+                opportunity_id=intent.opportunity_id,
+                leg_index=intent.leg_index,
+                instrument=intent.instrument,
+                side=side,
+                limit_price=price,
+                size=remaining // step * step,
+                reserved=0,
+                time_in_force=TimeInForce.IOC,
+                recv_ns=intent.recv_ns,
+                detect_ns=intent.detect_ns,
+                intent_ns=time.monotonic_ns(),
+            )
             await runner.emit(
                 UnwindStarted(intent=uw, parent_client_order_id=intent.client_order_id)
             )
@@ -81,8 +88,12 @@ async def unwind(
             if result.state is OrderState.REJECTED and result.reason in UNSENDABLE:
                 # Malformed for the venue (below its minimum size, off its tick): the same
                 # order sent again cannot succeed; a no-fill or a venue hiccup can.
-                log.error("unwind of %s rejected by the venue (%s); %d left unhedged",
-                          intent.client_order_id, result.reason, remaining)  # fmt: skip
+                log.error(
+                    "unwind of %s rejected by the venue (%s); %d left unhedged",
+                    intent.client_order_id,
+                    result.reason,
+                    remaining,
+                )
                 break
             if remaining > 0:
                 await trio.sleep(runner.retry.delay(min(attempt, 3)))

@@ -160,9 +160,12 @@ class UserChannel(Actor):
         cfg = self.config
         headers = self.headers() if self.headers is not None else None
         async with trio_websocket.open_websocket_url(
-            self.url, extra_headers=headers, message_queue_size=cfg.message_queue_size,
-            connect_timeout=cfg.connect_timeout_s, disconnect_timeout=1.0,
-        ) as ws:  # fmt: skip
+            self.url,
+            extra_headers=headers,
+            message_queue_size=cfg.message_queue_size,
+            connect_timeout=cfg.connect_timeout_s,
+            disconnect_timeout=1.0,
+        ) as ws:
             self.connects += 1
             await ws.send_message(self._subscribe())
             if self.state is not None:
@@ -241,5 +244,7 @@ class UserChannel(Actor):
         if _sampled(self.decode_errors):
             log.warning(
                 "%s user channel: undecodable frame (%d so far): %s",
-                self.venue, self.decode_errors, exc,
-            )  # fmt: skip
+                self.venue,
+                self.decode_errors,
+                exc,
+            )

@@ -140,8 +140,13 @@ class _Session:
         book = self.books.get(inst)
         if book is None:  # quote-only venue (Binance) or a quote for an unbooked market
             q = self.quotes[inst]
-            line.update(bid=_fmt(q.bid), bid_size=_fmt(q.bid_size), ask=_fmt(q.ask),
-                        ask_size=_fmt(q.ask_size), quote=True)  # fmt: skip
+            line.update(
+                bid=_fmt(q.bid),
+                bid_size=_fmt(q.bid_size),
+                ask=_fmt(q.ask),
+                ask_size=_fmt(q.ask_size),
+                quote=True,
+            )
             return line
         bid, ask = book.best_bid(), book.best_ask()
         line.update(

@@ -104,19 +104,31 @@ class Decoder:
                 pass
             else:
                 return [
-                    VenueQuote(instrument=self.instrument(bt.s), bid=parse_units(bt.b),
-                               ask=parse_units(bt.a), bid_size=_qty(bt.B),
-                               ask_size=_qty(bt.A), update_id=bt.u,
-                               venue_ts_ms=bt.E, recv_ns=recv_ns)
-                ]  # fmt: skip
+                    VenueQuote(
+                        instrument=self.instrument(bt.s),
+                        bid=parse_units(bt.b),
+                        ask=parse_units(bt.a),
+                        bid_size=_qty(bt.B),
+                        ask_size=_qty(bt.A),
+                        update_id=bt.u,
+                        venue_ts_ms=bt.E,
+                        recv_ns=recv_ns,
+                    )
+                ]
             probe = _PAYLOAD.decode(payload)
             if probe.e == "aggTrade":
                 at = _AGG_TRADE.decode(payload)
                 return [
-                    Trade(instrument=self.instrument(at.s), price=parse_units(at.p),
-                          size=_qty(at.q), taker_side=Side.SELL if at.m else Side.BUY,
-                          venue_ts_ms=at.T or at.E, recv_ns=recv_ns, trade_id=str(at.a))
-                ]  # fmt: skip
+                    Trade(
+                        instrument=self.instrument(at.s),
+                        price=parse_units(at.p),
+                        size=_qty(at.q),
+                        taker_side=Side.SELL if at.m else Side.BUY,
+                        venue_ts_ms=at.T or at.E,
+                        recv_ns=recv_ns,
+                        trade_id=str(at.a),
+                    )
+                ]
             if probe.e or probe.id is not None:  # other events, acks, serverShutdown
                 self.skipped += 1
                 return []

@@ -23,11 +23,24 @@ def terminal() -> Iterator[GatedStream]:
 
 def _status(elapsed_s: float) -> Status:
     return Status(
-        elapsed_s=elapsed_s, feeds=(FeedLine("kalshi", True, 10, 5.0, 0, 0),), books_total=2,
-        books_stale=0, opportunities=0, accepted=0, rejected=0, orders={}, fills=0,
-        realized_pnl="0", fees="0", trading_state="active", trading_reason="", restarts=0,
-        storage_mode="database", storage_backlog=0, shutdown_phase=None,
-    )  # fmt: skip
+        elapsed_s=elapsed_s,
+        feeds=(FeedLine("kalshi", True, 10, 5.0, 0, 0),),
+        books_total=2,
+        books_stale=0,
+        opportunities=0,
+        accepted=0,
+        rejected=0,
+        orders={},
+        fills=0,
+        realized_pnl="0",
+        fees="0",
+        trading_state="active",
+        trading_reason="",
+        restarts=0,
+        storage_mode="database",
+        storage_backlog=0,
+        shutdown_phase=None,
+    )
 
 
 def _console(term: io.StringIO) -> Console:

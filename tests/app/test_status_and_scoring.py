@@ -101,8 +101,15 @@ def test_panel_renders_state_feeds_and_shutdown_phase() -> None:
     assert "1,234" in text
     assert "books 10/12 fresh" in text
     header, polymarket, kalshi = text.splitlines()[2:5]
-    assert header.split() == ["feed", "state", "messages", "msg/s", "reconnects", "decode",
-                              "errors"]  # fmt: skip
+    assert header.split() == [
+        "feed",
+        "state",
+        "messages",
+        "msg/s",
+        "reconnects",
+        "decode",
+        "errors",
+    ]
     assert polymarket.split() == ["polymarket", "connected", "1,234", "250", "1", "0"]
     assert kalshi.split() == ["kalshi", "down", "9", "0", "3", "2"]
     # fixed columns: every row ends where the header does (right-aligned figures)

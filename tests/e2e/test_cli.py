@@ -111,8 +111,10 @@ def test_live_without_a_venues_keys_is_refused_naming_them(
         if name.startswith(("POLYMARKET_", "KALSHI_")):
             monkeypatch.delenv(name)
     real = tmp_path / "real.toml"
-    real.write_text('[run]\nvenue = "real"\n[trading.executor.kalshi]\nenabled = false\n'
-                    '[trading.executor.polymarket]\nrest_url = "http://127.0.0.1:9"\n')  # fmt: skip
+    real.write_text(
+        '[run]\nvenue = "real"\n[trading.executor.kalshi]\nenabled = false\n'
+        '[trading.executor.polymarket]\nrest_url = "http://127.0.0.1:9"\n'
+    )
     run_dir = tmp_path / "run"
     code = cli.main(["run", "--live", "--config", str(real), "--run-dir", str(run_dir)])
     err = capsys.readouterr().err
@@ -129,14 +131,32 @@ def test_run_command_writes_a_summary(db_dsn: str, tmp_path: Path) -> None:
     summary_path = tmp_path / "out" / "summary.json"
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k not in ("ARBTREE_LIVE", "ARBTREE_DB_DSN")}
-    # fmt: off
+
     proc = subprocess.run(
-        [sys.executable, "-m", "arbtree", "run", "--duration", "6", "--seed", "5",
-         "--summary", str(summary_path), "--db", db_dsn, "--run-dir", str(run_dir),
-         "--no-panel"],
-        env=env, capture_output=True, text=True, timeout=90, check=False,
+        [
+            sys.executable,
+            "-m",
+            "arbtree",
+            "run",
+            "--duration",
+            "6",
+            "--seed",
+            "5",
+            "--summary",
+            str(summary_path),
+            "--db",
+            db_dsn,
+            "--run-dir",
+            str(run_dir),
+            "--no-panel",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
     )
-    # fmt: on
+
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = msgspec.json.decode(summary_path.read_bytes(), type=RunSummary)
     assert summary.seed == 5

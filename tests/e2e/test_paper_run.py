@@ -319,8 +319,9 @@ def test_dropped_response_resolved_without_duplicate(
     counters = ex.runner.counters
     assert counters.get("ambiguous", 0) >= 1, counters
     assert counters.get("ambiguous_resolved", 0) + counters.get("ambiguous_not_found", 0) >= 1
-    rows = _sql(module_dsn, "SELECT DISTINCT client_order_id FROM order_events "
-                            "WHERE state = 'ambiguous'")  # fmt: skip
+    rows = _sql(
+        module_dsn, "SELECT DISTINCT client_order_id FROM order_events WHERE state = 'ambiguous'"
+    )
     coids = {r["client_order_id"] for r in rows}
     assert coids, "no ambiguous order was persisted"
     book = ledger(asm)
@@ -348,8 +349,12 @@ def test_the_trees_last_events_are_stored(paper_run: Observation, module_dsn: st
     the DB writer's own): the runner writes those once the tree has stopped."""
     rows = _sql(module_dsn, "SELECT path FROM supervision_events WHERE kind = 'stopped'")
     stopped = {row["path"] for row in rows}
-    last = {"arbtree/trading/executor", "arbtree/storage/db_writer", "arbtree/storage",
-            "arbtree/control"}  # fmt: skip
+    last = {
+        "arbtree/trading/executor",
+        "arbtree/storage/db_writer",
+        "arbtree/storage",
+        "arbtree/control",
+    }
     assert last <= stopped
     assert paper_run.summary is not None
     assert paper_run.summary.storage["backlog"] == 0
@@ -408,8 +413,9 @@ def test_reconciliation_mismatch_keeps_trading_halted(db_dsn: str, tmp_path: Pat
         wall_ms=0,
     )
     checkpoint.write_bytes(msgspec.json.encode(record))
-    config = e2e_config(dsn=db_dsn, run_dir=run_dir, seed=SEED + 1, duration_s=4.0,
-                        checkpoint_file=str(checkpoint))  # fmt: skip
+    config = e2e_config(
+        dsn=db_dsn, run_dir=run_dir, seed=SEED + 1, duration_s=4.0, checkpoint_file=str(checkpoint)
+    )
     obs = run_observed(config)
     asm = _asm(obs)
     assert asm.sim is not None

@@ -35,9 +35,15 @@ class _Adapter(VenueAdapter):
 
     def handle(self, frame: bytes, recv_ns: int, now: float) -> int:
         self.session.updates.append(
-            BookDelta(instrument=INST, side=BookSide.BID, price=int(frame), size=1,
-                      venue_ts_ms=1, recv_ns=recv_ns)
-        )  # fmt: skip
+            BookDelta(
+                instrument=INST,
+                side=BookSide.BID,
+                price=int(frame),
+                size=1,
+                venue_ts_ms=1,
+                recv_ns=recv_ns,
+            )
+        )
         return 1
 
 
@@ -79,9 +85,14 @@ async def _read_and_decide(
         yield _WebSocket(log)
 
     monkeypatch.setattr(feed_base, "open_feed_websocket", open_ws)
-    cfg = FeedConfig(name="feed", venue=Venue.POLYMARKET, url="ws://127.0.0.1:9",
-                     instruments=["tok"], pipeline_first=first,
-                     liveness=LivenessConfig(check_interval_s=0.01))  # fmt: skip
+    cfg = FeedConfig(
+        name="feed",
+        venue=Venue.POLYMARKET,
+        url="ws://127.0.0.1:9",
+        instruments=["tok"],
+        pipeline_first=first,
+        liveness=LivenessConfig(check_interval_s=0.01),
+    )
     boxes: list[Mailbox[Any]] = [Mailbox(f"h{i}", 64) for i in range(3)]
     stats = FeedStats()
 

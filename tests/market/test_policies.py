@@ -85,8 +85,9 @@ def test_breaker_opens_after_consecutive_failures_and_doubles() -> None:
 
 
 def test_liveness_first_book_then_no_data_then_reconnect() -> None:
-    cfg = LivenessConfig(first_book_s=2.0, no_data_s=5.0, resubscribes_before_reconnect=1,
-                         connection_silence_s=100.0)  # fmt: skip
+    cfg = LivenessConfig(
+        first_book_s=2.0, no_data_s=5.0, resubscribes_before_reconnect=1, connection_silence_s=100.0
+    )
     lv = Liveness(cfg)
     lv.subscribed(["a", "b"], 0.0)
     lv.got_book("a", 0.5)
@@ -116,8 +117,9 @@ INST = InstrumentId(venue=Venue.POLYMARKET, symbol="tok")
 
 
 def _snap(bid: int, ask: int) -> BookSnapshot:
-    return BookSnapshot(instrument=INST, bids=(Level(bid, ONE),), asks=(Level(ask, ONE),),
-                        venue_ts_ms=1, recv_ns=1)  # fmt: skip
+    return BookSnapshot(
+        instrument=INST, bids=(Level(bid, ONE),), asks=(Level(ask, ONE),), venue_ts_ms=1, recv_ns=1
+    )
 
 
 async def test_cache_publishes_after_apply_and_sweeps_stale(autojump_clock: trio.abc.Clock) -> None:
@@ -125,15 +127,30 @@ async def test_cache_publishes_after_apply_and_sweeps_stale(autojump_clock: trio
     inbox = inbox_mailbox(qc)
     publish = publish_mailbox(qc)
     reader = QuoteReader()
-    spec = SupervisorSpec(children=[ChildSpec(
-        id="qc", start=lambda: QuoteCache(config=qc, inbox=inbox, publish=publish, reader=reader),
-        mailboxes=[inbox])])  # fmt: skip
+    spec = SupervisorSpec(
+        children=[
+            ChildSpec(
+                id="qc",
+                start=lambda: QuoteCache(config=qc, inbox=inbox, publish=publish, reader=reader),
+                mailboxes=[inbox],
+            )
+        ]
+    )
     with trio.fail_after(60):
         async with open_tree(spec, name="t") as tree:
-            delta = BookDelta(instrument=INST, side=BookSide.BID, price=410_000, size=2 * ONE,
-                              venue_ts_ms=2, recv_ns=2)  # fmt: skip
-            await inbox.send(MarketDataBatch(venue=Venue.POLYMARKET, updates=(_snap(400_000,
-                             500_000), delta), recv_ns=2))  # fmt: skip
+            delta = BookDelta(
+                instrument=INST,
+                side=BookSide.BID,
+                price=410_000,
+                size=2 * ONE,
+                venue_ts_ms=2,
+                recv_ns=2,
+            )
+            await inbox.send(
+                MarketDataBatch(
+                    venue=Venue.POLYMARKET, updates=(_snap(400_000, 500_000), delta), recv_ns=2
+                )
+            )
             top = await publish.receive()
             assert (top.bid, top.bid_size, top.ask, top.stale) == (410_000, 2 * ONE, 500_000, False)
             assert len(publish) == 0  # one publication per changed instrument per batch
@@ -150,8 +167,9 @@ async def test_cache_publishes_after_apply_and_sweeps_stale(autojump_clock: trio
                 )
             )
             assert not (await publish.receive()).stale
-            await inbox.send(MarkStale(venue=Venue.POLYMARKET, instruments=(), reason="feed closed",
-                                       at_ns=4))  # fmt: skip
+            await inbox.send(
+                MarkStale(venue=Venue.POLYMARKET, instruments=(), reason="feed closed", at_ns=4)
+            )
             top = await publish.receive()
             assert top.stale_reason == "feed closed"
             tree.request_shutdown("done")

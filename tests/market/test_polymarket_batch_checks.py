@@ -42,9 +42,14 @@ def _adapter(
     books: list[str], hash_check_interval_s: float = 0.1
 ) -> tuple[PolymarketAdapter, Session]:
     assets = [msgspec.json.decode(b)["asset_id"] for b in books]
-    cfg = FeedConfig(name="polymarket", venue=Venue.POLYMARKET, url="ws://127.0.0.1:9",
-                     instruments=assets, hash_mismatch_threshold=1,
-                     hash_check_interval_s=hash_check_interval_s)  # fmt: skip
+    cfg = FeedConfig(
+        name="polymarket",
+        venue=Venue.POLYMARKET,
+        url="ws://127.0.0.1:9",
+        instruments=assets,
+        hash_mismatch_threshold=1,
+        hash_check_interval_s=hash_check_interval_s,
+    )
     session = Session(_Feed(cfg), _Socket())  # type: ignore[arg-type]  # records frames
     adapter = PolymarketAdapter(session)
     for b in books:

@@ -58,8 +58,9 @@ async def market_run(
         feeds, market, h = build_market_path(cfg, to_fund_manager=out, seed=7)
         if not with_detector:
             market = attrs.evolve(market, children=[market.children[0]])
-        root = SupervisorSpec(children=[ChildSpec(id="market", start=market),
-                                        ChildSpec(id="feeds", start=feeds)])  # fmt: skip
+        root = SupervisorSpec(
+            children=[ChildSpec(id="market", start=market), ChildSpec(id="feeds", start=feeds)]
+        )
         opps: list[Opportunity] = []
         async with open_tree(root, name="t") as tree, trio.open_nursery() as nursery:
 
@@ -118,10 +119,14 @@ async def test_windows_captured_without_false_opportunities() -> None:
     sim_cfg = SimConfig(seed=11, markets=4, rate=300.0, window_rate=3.0, window_duration=0.3)
     with trio.fail_after(40):
         async with market_run(sim_cfg) as run:
-            await wait_until(lambda: books_match(run) or run.h.reader.stats() is not None,
-                             "cache up")  # fmt: skip
-            await wait_until(lambda: len([w for w in run.sim.windows if w.start > 0.5]) >= 12,
-                             "12 windows", limit_s=30)  # fmt: skip
+            await wait_until(
+                lambda: books_match(run) or run.h.reader.stats() is not None, "cache up"
+            )
+            await wait_until(
+                lambda: len([w for w in run.sim.windows if w.start > 0.5]) >= 12,
+                "12 windows",
+                limit_s=30,
+            )
             last_end = max(w.end for w in run.sim.windows)
             await wait_until(lambda: run.sim.scenario.now > last_end + 0.2, "last window over")
             windows = [w for w in run.sim.windows if w.start > 0.5]
@@ -155,8 +160,13 @@ async def test_windows_captured_without_false_opportunities() -> None:
         ), f"missed window {w.id} ({w.kind}, market {w.market}, {w.end - w.start:.3f}s)"
 
 
-FAST_LIVENESS = LivenessConfig(first_book_s=0.5, no_data_s=1.0, resubscribes_before_reconnect=1,
-                               connection_silence_s=5.0, check_interval_s=0.1)  # fmt: skip
+FAST_LIVENESS = LivenessConfig(
+    first_book_s=0.5,
+    no_data_s=1.0,
+    resubscribes_before_reconnect=1,
+    connection_silence_s=5.0,
+    check_interval_s=0.1,
+)
 
 
 @pytest.mark.parametrize(
@@ -214,10 +224,10 @@ async def test_feed_survives_fault_and_resyncs(
     sim_cfg = SimConfig(seed=5, markets=3, rate=150.0, window_rate=0.0001)
     with trio.fail_after(30):
         async with market_run(
-            sim_cfg, liveness=FAST_LIVENESS,
-            feed={"breaker": CircuitBreakerConfig(failure_threshold=3, open_s=0.3,
-                                                  max_open_s=1.0)},
-        ) as run:  # fmt: skip
+            sim_cfg,
+            liveness=FAST_LIVENESS,
+            feed={"breaker": CircuitBreakerConfig(failure_threshold=3, open_s=0.3, max_open_s=1.0)},
+        ) as run:
             await wait_until(lambda: books_match(run), "books in sync before the fault")
             before = {k: attrs.evolve(v) for k, v in run.h.feed_stats.items()}
             run.sim.faults.inject(fault, **fields)
@@ -226,8 +236,7 @@ async def test_feed_survives_fault_and_resyncs(
                 lambda: f"{fault.value} detected and handled ({run.h.feed_stats})",
             )
             await wait_until(lambda: books_match(run), "books in sync after the fault", 15)
-            if fault in (FaultKind.WS_MALFORMED, FaultKind.KALSHI_SEQ_GAP,
-                         FaultKind.POLY_BAD_HASH):  # fmt: skip
+            if fault in (FaultKind.WS_MALFORMED, FaultKind.KALSHI_SEQ_GAP, FaultKind.POLY_BAD_HASH):
                 # handled in place: no reconnect needed
                 for name, stats in run.h.feed_stats.items():
                     assert stats.reconnects == before[name].reconnects, name

@@ -147,28 +147,46 @@ def test_min_profit_gate() -> None:
 
 def _cfg(**kw: object) -> DetectorConfig:
     base: dict[str, object] = {
-        "min_edge": "0.005", "min_profit": "0", "max_quote_age_s": 2.0, "cooldown_s": 1.0,
-        "polymarket": [PolymarketMarket(name="m", yes_token="Y", no_token="N",
-                                        category="geopolitics")],
+        "min_edge": "0.005",
+        "min_profit": "0",
+        "max_quote_age_s": 2.0,
+        "cooldown_s": 1.0,
+        "polymarket": [
+            PolymarketMarket(name="m", yes_token="Y", no_token="N", category="geopolitics")
+        ],
         "kalshi": [KalshiMarket(name="k", ticker="KX")],
         "pairs": [CrossVenuePair(name="p", polymarket="m", kalshi="k", resolution_note="same")],
-    }  # fmt: skip
+    }
     base.update(kw)
     return DetectorConfig(**base)  # type: ignore[arg-type]
 
 
-def _top(venue: Venue, sym: str, bids: list[tuple[int, int]], asks: list[tuple[int, int]],
-         recv_ns: int = 1_000, version: int = 1, stale: str = "") -> TopOfBook:  # fmt: skip
+def _top(
+    venue: Venue,
+    sym: str,
+    bids: list[tuple[int, int]],
+    asks: list[tuple[int, int]],
+    recv_ns: int = 1_000,
+    version: int = 1,
+    stale: str = "",
+) -> TopOfBook:
     outcome = Outcome.YES if venue is Venue.KALSHI else None
     b = tuple(Level(p, s) for p, s in bids)
     a = tuple(Level(p, s) for p, s in asks)
     return TopOfBook(
         instrument=InstrumentId(venue=venue, symbol=sym, outcome=outcome),
-        bid=b[0].price if b else 0, bid_size=b[0].size if b else 0,
-        ask=a[0].price if a else 0, ask_size=a[0].size if a else 0,
-        bids=b, asks=a, venue_ts_ms=7, recv_ns=recv_ns, version=version,
-        stale=bool(stale), stale_reason=stale,
-    )  # fmt: skip
+        bid=b[0].price if b else 0,
+        bid_size=b[0].size if b else 0,
+        ask=a[0].price if a else 0,
+        ask_size=a[0].size if a else 0,
+        bids=b,
+        asks=a,
+        venue_ts_ms=7,
+        recv_ns=recv_ns,
+        version=version,
+        stale=bool(stale),
+        stale_reason=stale,
+    )
 
 
 def test_complement_opportunity_with_timestamps() -> None:
@@ -182,7 +200,9 @@ def test_complement_opportunity_with_timestamps() -> None:
     o = opps[0]
     assert o.strategy == "complement"
     assert [(leg.instrument.symbol, leg.instrument.outcome) for leg in o.legs] == [
-        ("Y", Outcome.YES), ("N", Outcome.NO)]  # fmt: skip
+        ("Y", Outcome.YES),
+        ("N", Outcome.NO),
+    ]
     assert o.legs[0].size == 4 * ONE
     assert o.expected_edge == 4 * 30_000
     assert o.fees == 0
@@ -221,8 +241,9 @@ def test_stale_and_old_books_are_not_traded() -> None:
 
 
 def test_cooldown_per_pair() -> None:
-    eng = Engine(_cfg(strategies=["complement"], cooldown_s=1.0, episode_gap_s=0.0),
-                 clock_ns=lambda: 5_000)  # fmt: skip
+    eng = Engine(
+        _cfg(strategies=["complement"], cooldown_s=1.0, episode_gap_s=0.0), clock_ns=lambda: 5_000
+    )
     y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)])
     closed = _top(Venue.POLYMARKET, "Y", [], [(600_000, 10 * ONE)])
     n = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)])
@@ -238,8 +259,9 @@ def test_one_opportunity_per_dislocation_episode() -> None:
     """A dislocation that stays open past the cooldown, or closes only for a moment (our
     own fill emptying the best level before the maker re-quotes), is not emitted again;
     once the tops have not crossed for episode_gap_s, the next dislocation is new."""
-    eng = Engine(_cfg(strategies=["complement"], cooldown_s=0.5, episode_gap_s=1.0),
-                 clock_ns=lambda: 5_000)  # fmt: skip
+    eng = Engine(
+        _cfg(strategies=["complement"], cooldown_s=0.5, episode_gap_s=1.0), clock_ns=lambda: 5_000
+    )
     y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)])
     deeper = _top(Venue.POLYMARKET, "Y", [], [(455_000, 10 * ONE)])  # still crossing
     stale_closed = _top(Venue.POLYMARKET, "Y", [], [(600_000, 10 * ONE)], stale="gap")
@@ -270,8 +292,9 @@ def test_a_disarmed_candidate_is_not_planned_again(monkeypatch: pytest.MonkeyPat
         return plan_pair(*args, **kwargs)
 
     monkeypatch.setattr(detector_actor, "plan_pair", counting_plan)
-    eng = Engine(_cfg(strategies=["complement"], cooldown_s=0.5, episode_gap_s=1.0),
-                 clock_ns=lambda: 5_000)  # fmt: skip
+    eng = Engine(
+        _cfg(strategies=["complement"], cooldown_s=0.5, episode_gap_s=1.0), clock_ns=lambda: 5_000
+    )
     y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)])
     n = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)])
     assert len(eng.update([y, n], now=0.0)) == 1
@@ -302,8 +325,7 @@ def test_recheck_against_cache_drops_a_vanished_edge() -> None:
         def top(self, venue: Venue, symbol: str) -> TopOfBook | None:
             return newer_n if symbol == "N" else y
 
-    eng = Engine(_cfg(strategies=["complement"]), clock_ns=lambda: 5_000,
-                 reader=Reader())  # type: ignore[arg-type]  # fmt: skip
+    eng = Engine(_cfg(strategies=["complement"]), clock_ns=lambda: 5_000, reader=Reader())  # type: ignore[arg-type]
     assert eng.update([y, n], now=0.0) == []
     assert eng.stats.recheck_changed == 1
     assert eng.stats.recheck_dropped == 1
@@ -311,8 +333,7 @@ def test_recheck_against_cache_drops_a_vanished_edge() -> None:
 
 def test_cost_per_update_touches_only_its_pairs() -> None:
     many = [PolymarketMarket(name=f"m{i}", yes_token=f"Y{i}", no_token=f"N{i}") for i in range(500)]
-    eng = Engine(_cfg(strategies=["complement"], polymarket=many, pairs=[]),
-                 clock_ns=lambda: 5_000)  # fmt: skip
+    eng = Engine(_cfg(strategies=["complement"], polymarket=many, pairs=[]), clock_ns=lambda: 5_000)
     eng.update([_top(Venue.POLYMARKET, "Y7", [], [(450_000, ONE)])], now=0.0)
     assert eng.stats.evaluations == 0  # N7 unknown yet: looked up, nothing evaluated
     eng.update([_top(Venue.POLYMARKET, "N7", [], [(600_000, ONE)])], now=0.0)
@@ -329,8 +350,11 @@ def test_negative_min_edge_is_a_config_error() -> None:
 
 def test_eval_hook_sees_every_evaluation_emitted_or_not() -> None:
     seen: list[tuple[str, int]] = []
-    eng = Engine(_cfg(strategies=["complement"]), clock_ns=lambda: 5_000,
-                 eval_hook=lambda c, lat: seen.append((c.key, lat)))  # fmt: skip
+    eng = Engine(
+        _cfg(strategies=["complement"]),
+        clock_ns=lambda: 5_000,
+        eval_hook=lambda c, lat: seen.append((c.key, lat)),
+    )
     y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)], recv_ns=1_000)
     assert eng.update([y], now=0.0) == []
     assert seen == []  # N unknown yet: nothing evaluated
@@ -343,17 +367,23 @@ def test_eval_hook_sees_every_evaluation_emitted_or_not() -> None:
 
 
 def test_update_touches_only_the_candidates_of_changed_books() -> None:
-    many = [PolymarketMarket(name=f"m{i}", yes_token=f"Y{i}", no_token=f"N{i}")
-            for i in range(2_000)]  # fmt: skip
-    eng = Engine(_cfg(strategies=["complement"], polymarket=many, pairs=[]),
-                 clock_ns=lambda: 5_000)  # fmt: skip
-    tops = [_top(Venue.POLYMARKET, f"{s}{i}", [], [(600_000, ONE)])
-            for i in range(2_000) for s in "YN"]  # fmt: skip
+    many = [
+        PolymarketMarket(name=f"m{i}", yes_token=f"Y{i}", no_token=f"N{i}") for i in range(2_000)
+    ]
+    eng = Engine(_cfg(strategies=["complement"], polymarket=many, pairs=[]), clock_ns=lambda: 5_000)
+    tops = [
+        _top(Venue.POLYMARKET, f"{s}{i}", [], [(600_000, ONE)]) for i in range(2_000) for s in "YN"
+    ]
     eng.update(tops, now=0.0)
     assert eng.stats.evaluations == 2_000  # each pair once, though both books changed
-    eng.update([_top(Venue.POLYMARKET, "N7", [], [(600_000, ONE)]),
-                _top(Venue.KALSHI, "N7", [], [(600_000, ONE)]),  # same symbol, other venue
-                _top(Venue.POLYMARKET, "unwatched", [], [(600_000, ONE)])], now=0.0)  # fmt: skip
+    eng.update(
+        [
+            _top(Venue.POLYMARKET, "N7", [], [(600_000, ONE)]),
+            _top(Venue.KALSHI, "N7", [], [(600_000, ONE)]),  # same symbol, other venue
+            _top(Venue.POLYMARKET, "unwatched", [], [(600_000, ONE)]),
+        ],
+        now=0.0,
+    )
     assert eng.stats.evaluations == 2_001
     assert set(eng.latest) >= {(Venue.POLYMARKET, "N7"), (Venue.POLYMARKET, "Y7")}
     assert (Venue.KALSHI, "N7") not in eng.latest

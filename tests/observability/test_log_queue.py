@@ -62,11 +62,17 @@ def test_a_full_queue_drops_counts_and_says_where(stream: GatedStream) -> None:
     stream.gate.set()
     sink.flush()
     assert _lines(stream) == [
-        "in write", "burst 0", "burst 1", "burst 2",
+        "in write",
+        "burst 0",
+        "burst 1",
+        "burst 2",
         "log queue full: 5 records dropped here (5 in all)",
-        "after", "late 0", "late 1", "late 2",
+        "after",
+        "late 0",
+        "late 1",
+        "late 2",
         "log queue full: 2 records dropped here (7 in all)",
-    ]  # fmt: skip
+    ]
     stats = sink.statistics()
     assert (stats.written, stats.dropped, stats.queued) == (8, 7, 0)
 

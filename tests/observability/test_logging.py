@@ -149,10 +149,38 @@ def test_sampled_logger_logs_first_n_then_every_kth_with_counts(
 
 
 _WORDS = st.sampled_from(
-    ["api_key", "API-KEY", "apikey", "poly_api_key", "token", "tokens", "token_id", "secret",
-     "password", "x-api-key", "Bearer", "order", "venue", "kalshi", "=", ": ", ":", '"', "'",
-     " ", ",", "&", "0x", "abc123", "s3cr3t", "_", "-", "}", "\n"]
-)  # fmt: skip
+    [
+        "api_key",
+        "API-KEY",
+        "apikey",
+        "poly_api_key",
+        "token",
+        "tokens",
+        "token_id",
+        "secret",
+        "password",
+        "x-api-key",
+        "Bearer",
+        "order",
+        "venue",
+        "kalshi",
+        "=",
+        ": ",
+        ":",
+        '"',
+        "'",
+        " ",
+        ",",
+        "&",
+        "0x",
+        "abc123",
+        "s3cr3t",
+        "_",
+        "-",
+        "}",
+        "\n",
+    ]
+)
 
 
 @settings(max_examples=400, deadline=None)

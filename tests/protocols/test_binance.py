@@ -26,8 +26,12 @@ def test_book_ticker_combined_and_raw() -> None:
     assert isinstance(q, VenueQuote)
     assert isinstance(raw, VenueQuote)
     assert (q.bid, q.bid_size, q.ask, q.ask_size, q.update_id) == (
-        3_521_160_000, 12_500_000, 3_521_170_000, 4_200, 61234567890,
-    )  # fmt: skip
+        3_521_160_000,
+        12_500_000,
+        3_521_170_000,
+        4_200,
+        61234567890,
+    )
     assert q.venue_ts_ms == 0  # spot bookTicker has no event time
     assert raw.instrument is q.instrument  # interned
     (t,) = dec.decode(B[3], 3)

@@ -34,10 +34,12 @@ def _meta() -> pm.AssetMeta:
 
 def _snapshot(bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> BookSnapshot:
     return BookSnapshot(
-        instrument=INST, venue_ts_ms=1, recv_ns=1,
+        instrument=INST,
+        venue_ts_ms=1,
+        recv_ns=1,
         bids=tuple(Level(p, s) for p, s in sorted(bids, reverse=True)),
         asks=tuple(Level(p, s) for p, s in sorted(asks)),
-    )  # fmt: skip
+    )
 
 
 def _both(book: pm.HashedBook, ts: int, neg_risk: bool) -> tuple[str, str]:
@@ -49,8 +51,13 @@ def _both(book: pm.HashedBook, ts: int, neg_risk: bool) -> tuple[str, str]:
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
-@given(bids=levels, asks=levels, ops=st.lists(op, max_size=60), neg_risk=st.booleans(),
-       check_every=st.integers(min_value=1, max_value=7))  # fmt: skip
+@given(
+    bids=levels,
+    asks=levels,
+    ops=st.lists(op, max_size=60),
+    neg_risk=st.booleans(),
+    check_every=st.integers(min_value=1, max_value=7),
+)
 def test_cached_hash_equals_from_scratch_after_random_updates(
     bids: list[tuple[int, int]],
     asks: list[tuple[int, int]],
@@ -65,8 +72,11 @@ def test_cached_hash_equals_from_scratch_after_random_updates(
     cached, scratch = _both(book, 1, neg_risk)
     assert cached == scratch
     for i, (side, price, size) in enumerate(ops):
-        book.apply_delta(BookDelta(instrument=INST, side=side, price=price, size=size,
-                                   venue_ts_ms=2 + i, recv_ns=2))  # fmt: skip
+        book.apply_delta(
+            BookDelta(
+                instrument=INST, side=side, price=price, size=size, venue_ts_ms=2 + i, recv_ns=2
+            )
+        )
         if i % check_every == 0:  # cached joins are reused between checks
             cached, scratch = _both(book, 2 + i, neg_risk)
             assert cached == scratch
@@ -107,8 +117,13 @@ def test_hashed_book_detects_a_wrong_hash() -> None:
 
 
 @settings(max_examples=100, deadline=None, derandomize=True)
-@given(market=st.text(max_size=20), ltp=st.text(max_size=8), mos=st.text(max_size=4),
-       tick=st.text(min_size=1, max_size=6), neg_risk=st.booleans())  # fmt: skip
+@given(
+    market=st.text(max_size=20),
+    ltp=st.text(max_size=8),
+    mos=st.text(max_size=4),
+    tick=st.text(min_size=1, max_size=6),
+    neg_risk=st.booleans(),
+)
 def test_cached_hash_encodes_meta_strings_like_the_reference(
     market: str, ltp: str, mos: str, tick: str, neg_risk: bool
 ) -> None:

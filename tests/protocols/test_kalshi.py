@@ -89,8 +89,12 @@ def test_ticker_and_fill() -> None:
     (q,) = decode(5)
     assert isinstance(q, VenueQuote)
     assert (q.bid, q.ask, q.bid_size, q.ask_size, q.venue_ts_ms) == (
-        310_000, 340_000, 42_500_000, 3_000_000, 1803981600150,
-    )  # fmt: skip
+        310_000,
+        340_000,
+        42_500_000,
+        3_000_000,
+        1803981600150,
+    )
     (f,) = decode(12)
     assert isinstance(f, Fill)
     assert f.instrument.outcome is Outcome.NO
@@ -163,8 +167,10 @@ def test_commands_encode() -> None:
         "params": {"channels": ["orderbook_delta"], "market_tickers": ["A", "B"]},
     }
     assert msgspec.json.decode(kalshi.unsubscribe(2, [1, 2])) == {
-        "id": 2, "cmd": "unsubscribe", "params": {"sids": [1, 2]},
-    }  # fmt: skip
+        "id": 2,
+        "cmd": "unsubscribe",
+        "params": {"sids": [1, 2]},
+    }
     assert msgspec.json.decode(kalshi.update_subscription(3, 456, "get_snapshot", ["A"])) == {
         "id": 3,
         "cmd": "update_subscription",

@@ -204,10 +204,20 @@ def test_post_order_round_trip_and_amounts() -> None:
     maker, taker = pm.order_amounts(Side.BUY, 340_000, 10_000_000)
     assert (maker, taker) == ("3400000", "10000000")
     order = pm.SignedOrder(
-        salt=42, maker="0xm", signer="0xs", token_id=TOKEN_A, maker_amount=maker,
-        taker_amount=taker, side="BUY", expiration="0", signature_type=0,
-        timestamp="1790000000000", metadata="0x00", builder="0x00", signature="0xsig",
-    )  # fmt: skip
+        salt=42,
+        maker="0xm",
+        signer="0xs",
+        token_id=TOKEN_A,
+        maker_amount=maker,
+        taker_amount=taker,
+        side="BUY",
+        expiration="0",
+        signature_type=0,
+        timestamp="1790000000000",
+        metadata="0x00",
+        builder="0x00",
+        signature="0xsig",
+    )
     body = pm.encode_post_order(pm.PostOrderBody(order=order, owner="key", order_type="FOK"))
     assert b'"tokenId":"4815' in body
     assert b'"orderType":"FOK"' in body

@@ -33,13 +33,20 @@ def random_order(rng: random.Random, signature_type: int) -> pm.SignedOrder:
         side, rng.randrange(1, 100) * 10_000, rng.randrange(1, 10_000) * 1_000_000
     )
     return pm.SignedOrder(
-        salt=rng.getrandbits(48), maker=ADDRESS if signature_type == 0 else FUNDER,
-        signer=ADDRESS, token_id=str(rng.getrandbits(256)), maker_amount=maker_amount,
-        taker_amount=taker_amount, side=side.name, expiration="0",
-        signature_type=signature_type, timestamp=str(1_790_000_000_000 + rng.randrange(10**9)),
+        salt=rng.getrandbits(48),
+        maker=ADDRESS if signature_type == 0 else FUNDER,
+        signer=ADDRESS,
+        token_id=str(rng.getrandbits(256)),
+        maker_amount=maker_amount,
+        taker_amount=taker_amount,
+        side=side.name,
+        expiration="0",
+        signature_type=signature_type,
+        timestamp=str(1_790_000_000_000 + rng.randrange(10**9)),
         metadata=ZERO32 if rng.random() < 0.5 else "0x" + rng.randbytes(32).hex(),
-        builder=ZERO32, signature="",
-    )  # fmt: skip
+        builder=ZERO32,
+        signature="",
+    )
 
 
 def sdk_hash_and_signature(order: pm.SignedOrder, *, neg_risk: bool) -> tuple[str, str]:
@@ -47,12 +54,18 @@ def sdk_hash_and_signature(order: pm.SignedOrder, *, neg_risk: bool) -> tuple[st
     exchange = contracts.neg_risk_exchange_v2 if neg_risk else contracts.exchange_v2
     builder = ExchangeOrderBuilderV2(exchange, POLYGON, Signer(KEY, POLYGON))
     sdk_order = OrderV2(
-        salt=str(order.salt), maker=order.maker, signer=order.signer, tokenId=order.token_id,
-        makerAmount=order.maker_amount, takerAmount=order.taker_amount,
+        salt=str(order.salt),
+        maker=order.maker,
+        signer=order.signer,
+        tokenId=order.token_id,
+        makerAmount=order.maker_amount,
+        takerAmount=order.taker_amount,
         side=SdkSide.BUY if order.side == "BUY" else SdkSide.SELL,
-        signatureType=SignatureTypeV2(order.signature_type), timestamp=order.timestamp,
-        metadata=order.metadata, builder=order.builder,
-    )  # fmt: skip
+        signatureType=SignatureTypeV2(order.signature_type),
+        timestamp=order.timestamp,
+        metadata=order.metadata,
+        builder=order.builder,
+    )
     typed = builder.build_order_typed_data(sdk_order)
     return builder.build_order_hash(typed), builder.build_order_signature(typed)
 
@@ -75,8 +88,11 @@ def test_digest_and_signature_match_the_sdk_for_every_signature_type_and_exchang
 def recovered_signer(order: pm.SignedOrder, *, neg_risk: bool) -> str:
     """The address eth-account recovers from the order's signature over the SDK's hash."""
     order_hash, _ = sdk_hash_and_signature(order, neg_risk=neg_risk)
-    return str(Account._recover_hash(bytes.fromhex(order_hash[2:]),
-                                     signature=bytes.fromhex(order.signature[2:])))  # fmt: skip
+    return str(
+        Account._recover_hash(
+            bytes.fromhex(order_hash[2:]), signature=bytes.fromhex(order.signature[2:])
+        )
+    )
 
 
 def test_the_venue_recovers_the_signer_and_notices_any_change() -> None:
@@ -120,9 +136,15 @@ def test_l2_signature_matches_the_sdk_and_the_venue_check_names_what_is_wrong() 
         build_hmac_signature(SECRET, "1", "GET", "/balance-allowance")
     )
     headers = l2_headers(
-        address=ADDRESS, api_key="k", secret=SECRET, passphrase="p", timestamp_s=1790000000,
-        method="POST", path="/order", body=body,
-    )  # fmt: skip
+        address=ADDRESS,
+        api_key="k",
+        secret=SECRET,
+        passphrase="p",
+        timestamp_s=1790000000,
+        method="POST",
+        path="/order",
+        body=body,
+    )
     account = {"address": ADDRESS.lower(), "api_key": "k", "secret": SECRET, "passphrase": "p"}
     assert verify_l2_headers(headers, method="POST", path="/order", body=body, **account) == ""
     lowered = {k.lower(): v for k, v in headers.items()}
@@ -135,5 +157,6 @@ def test_l2_signature_matches_the_sdk_and_the_venue_check_names_what_is_wrong() 
         ({**headers, "POLY_TIMESTAMP": "1790000001"}, body, "bad signature"),
     ]
     for sent, sent_body, reason in checks:
-        assert reason in verify_l2_headers(sent, method="POST", path="/order", body=sent_body,
-                                           **account)  # fmt: skip
+        assert reason in verify_l2_headers(
+            sent, method="POST", path="/order", body=sent_body, **account
+        )

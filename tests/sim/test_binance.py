@@ -105,9 +105,13 @@ def test_config_rejects_bad_symbols() -> None:
 @pytest.fixture
 async def sim(autojump_clock: trio.testing.MockClock) -> AsyncIterator[SimVenue]:
     cfg = SimConfig(
-        seed=5, markets=1, rate=50, epoch_ms=EPOCH, binance_port=0,
+        seed=5,
+        markets=1,
+        rate=50,
+        epoch_ms=EPOCH,
+        binance_port=0,
         binance_symbols=("BTCUSDT", "ETHUSDT"),
-    )  # fmt: skip
+    )
     async with open_sim_venue(cfg) as venue:
         yield venue
 

@@ -20,9 +20,14 @@ def full_checkpoint(taken_ns: int, wall_ms: int = NOW_MS) -> FundCheckpointRecor
     cp = checkpoint(taken_ns)
     positions = tuple(sorted(cp.positions, key=lambda p: p.instrument.key()))
     return msgspec.structs.replace(
-        cp, positions=positions, wall_ms=wall_ms, fees_paid=1_234_567, day_fees=234_000,
-        day_realized=-5_000_000, loss_day=wall_ms // 86_400_000,
-    )  # fmt: skip
+        cp,
+        positions=positions,
+        wall_ms=wall_ms,
+        fees_paid=1_234_567,
+        day_fees=234_000,
+        day_realized=-5_000_000,
+        loss_day=wall_ms // 86_400_000,
+    )
 
 
 def test_instrument_keys_round_trip() -> None:
@@ -63,8 +68,11 @@ async def test_rows_from_before_the_migration_read_as_no_fees(db_dsn: str, tmp_p
     assert loaded is not None
     assert loaded.balances[0].cash == 7
     assert (loaded.fees_paid, loaded.day_fees, loaded.day_realized, loaded.loss_day) == (
-        0, 0, 0, -1,
-    )  # fmt: skip
+        0,
+        0,
+        0,
+        -1,
+    )
 
 
 async def test_since_ignores_an_earlier_runs_checkpoints(db_dsn: str, tmp_path: Path) -> None:

@@ -93,8 +93,7 @@ def opp(
 
 
 # User channels that reconnect at once (tests over loopback).
-FAST_CHANNEL = UserChannelConfig(reconnect_min_s=0.01, reconnect_max_s=0.05,
-                                 connect_timeout_s=2.0)  # fmt: skip
+FAST_CHANNEL = UserChannelConfig(reconnect_min_s=0.01, reconnect_max_s=0.05, connect_timeout_s=2.0)
 
 
 async def until(pred: Callable[[], bool]) -> None:
@@ -106,7 +105,16 @@ async def until(pred: Callable[[], bool]) -> None:
 def buy_intent(oid: str, inst: InstrumentId, size: int = 5 * SIZE_ONE) -> OrderIntent:
     """Leg 0 of ``oid``: a FOK buy at 0.99 (fills against the sim's liquidity)."""
     return OrderIntent(
-        client_order_id=leg_order_id(oid, 0), opportunity_id=oid, leg_index=0,
-        instrument=inst, side=Side.BUY, limit_price=990_000, size=size, reserved=0,
-        time_in_force=TimeInForce.FOK, recv_ns=0, detect_ns=0, intent_ns=0,
-    )  # fmt: skip
+        client_order_id=leg_order_id(oid, 0),
+        opportunity_id=oid,
+        leg_index=0,
+        instrument=inst,
+        side=Side.BUY,
+        limit_price=990_000,
+        size=size,
+        reserved=0,
+        time_in_force=TimeInForce.FOK,
+        recv_ns=0,
+        detect_ns=0,
+        intent_ns=0,
+    )

@@ -64,16 +64,32 @@ def trading_config(sim: Any, **fund: Any) -> TradingConfig:
 def arb(sim: Any, oid: str) -> Opportunity:
     m = sim.markets[0]
     legs = (
-        OpportunityLeg(instrument=InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token,
-                                               outcome=Outcome.YES),
-                       side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
-        OpportunityLeg(instrument=InstrumentId(venue=Venue.KALSHI, symbol=m.ticker,
-                                               outcome=Outcome.NO),
-                       side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
-    )  # fmt: skip
+        OpportunityLeg(
+            instrument=InstrumentId(
+                venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES
+            ),
+            side=Side.BUY,
+            limit_price=990_000,
+            size=10 * SIZE_ONE,
+        ),
+        OpportunityLeg(
+            instrument=InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO),
+            side=Side.BUY,
+            limit_price=990_000,
+            size=10 * SIZE_ONE,
+        ),
+    )
     now = time.monotonic_ns()
-    return Opportunity(opportunity_id=oid, strategy="t", legs=legs, expected_edge=1, fees=0,
-                       venue_ts_ms=0, recv_ns=now, detect_ns=now)  # fmt: skip
+    return Opportunity(
+        opportunity_id=oid,
+        strategy="t",
+        legs=legs,
+        expected_edge=1,
+        fees=0,
+        venue_ts_ms=0,
+        recv_ns=now,
+        detect_ns=now,
+    )
 
 
 async def wait_for(pred: Any) -> None:
@@ -87,8 +103,9 @@ async def test_fund_manager_and_executor_trade_through_the_tree(tmp_path: Path) 
     async with open_sim_venue(SimConfig(seed=3, markets=2, rate=20.0, window_rate=0.0)) as sim:
         opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
         kill = tmp_path / "KILL"
-        cfg = trading_config(sim, state=TradingStateConfig(kill_switch_file=str(kill),
-                                                           kill_switch_poll_s=0.05))  # fmt: skip
+        cfg = trading_config(
+            sim, state=TradingStateConfig(kill_switch_file=str(kill), kill_switch_poll_s=0.05)
+        )
         spec, _, handles = build_trading_path(cfg, opportunities=opps, storage=records.append)
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         with trio.fail_after(20):
@@ -96,8 +113,12 @@ async def test_fund_manager_and_executor_trade_through_the_tree(tmp_path: Path) 
                 control = handles.control
                 await wait_for(lambda: control.state is TradingState.ACTIVE)
                 await opps.send(arb(sim, "one"))
-                await wait_for(lambda: control.statistics()["fund_manager"]["fills"] == 2
-                               and control.statistics()["executor"]["executions"])  # fmt: skip
+                await wait_for(
+                    lambda: (
+                        control.statistics()["fund_manager"]["fills"] == 2
+                        and control.statistics()["executor"]["executions"]
+                    )
+                )
                 stats = handles.statistics()
                 assert stats["fund_manager"]["accepted"] == 1
                 assert stats["fund_manager"]["conserved"] is True
@@ -106,8 +127,9 @@ async def test_fund_manager_and_executor_trade_through_the_tree(tmp_path: Path) 
                 kill.write_text("stop")
                 await wait_for(lambda: control.state is TradingState.HALTED)
                 await opps.send(arb(sim, "two"))
-                await wait_for(lambda: control.statistics()["fund_manager"]["rejects"]
-                               ["trading_halted"] == 1)  # fmt: skip
+                await wait_for(
+                    lambda: control.statistics()["fund_manager"]["rejects"]["trading_halted"] == 1
+                )
                 ok, message = handles.resume()
                 assert not ok
                 assert "kill_switch" in message
@@ -129,11 +151,15 @@ async def test_reconciliation_mismatch_keeps_trading_halted() -> None:
 
         async def loader() -> FundCheckpointRecord:
             return FundCheckpointRecord(
-                balances=(VenueBalance(venue=Venue.KALSHI, cash=123_000_000, reserved=0),
-                          VenueBalance(venue=Venue.POLYMARKET, cash=10_000_000_000,
-                                       reserved=0)),
-                positions=(), open_orders=(), taken_ns=0, wall_ms=0,
-            )  # fmt: skip
+                balances=(
+                    VenueBalance(venue=Venue.KALSHI, cash=123_000_000, reserved=0),
+                    VenueBalance(venue=Venue.POLYMARKET, cash=10_000_000_000, reserved=0),
+                ),
+                positions=(),
+                open_orders=(),
+                taken_ns=0,
+                wall_ms=0,
+            )
 
         spec, _, handles = build_trading_path(cfg, opportunities=opps, checkpoint_loader=loader)
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
@@ -148,8 +174,9 @@ async def test_reconciliation_mismatch_keeps_trading_halted() -> None:
                 assert not ok
                 assert "reconciliation" in message
                 await opps.send(arb(sim, "x"))
-                await wait_for(lambda: control.statistics()["fund_manager"]["rejects"]
-                               ["not_reconciled"] == 1)  # fmt: skip
+                await wait_for(
+                    lambda: control.statistics()["fund_manager"]["rejects"]["not_reconciled"] == 1
+                )
                 assert not sim.exchange.orders
                 tree.request_shutdown("test over")
 
@@ -191,9 +218,15 @@ async def test_watchdog_restarts_silent_actor_and_escalates(
 ) -> None:
     starts: list[int] = []
     opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
-    cfg = TradingConfig(watchdog=WatchdogConfig(
-        check_interval_s=0.1, restart_window_s=60.0, restarts_to_reducing=2,
-        restarts_to_halted=4, restart_grace_s=0.1))  # fmt: skip
+    cfg = TradingConfig(
+        watchdog=WatchdogConfig(
+            check_interval_s=0.1,
+            restart_window_s=60.0,
+            restarts_to_reducing=2,
+            restarts_to_halted=4,
+            restart_grace_s=0.1,
+        )
+    )
     _, watchdog_spec, handles = build_trading_path(cfg, opportunities=opps, clients=lambda: {})
     holder: dict[str, Any] = {}
     root = SupervisorSpec(

@@ -32,14 +32,30 @@ class WallClock:
 
 def fresh_core(clock: WallClock, **over: int) -> FundCore:
     """A new incarnation: empty books until reconciliation loads the checkpoint."""
-    return FundCore(limits=limits(**over), rules=dict(RULES), control=TradingControl(),
-                    clock_ns=lambda: 10_000_000_000, wall_ms=clock)  # fmt: skip
+    return FundCore(
+        limits=limits(**over),
+        rules=dict(RULES),
+        control=TradingControl(),
+        clock_ns=lambda: 10_000_000_000,
+        wall_ms=clock,
+    )
 
 
 def fill(coid: str, side: Side, price: int, fee: int, fid: str) -> Fill:
-    return Fill(fill_id=fid, venue_order_id="v", client_order_id=coid, instrument=KALSHI,
-                side=side, price=price, size=10 * SIZE_ONE, fee=fee, liquidity=Liquidity.TAKER,
-                status=FillStatus.MATCHED, venue_ts_ms=0, recv_ns=0)  # fmt: skip
+    return Fill(
+        fill_id=fid,
+        venue_order_id="v",
+        client_order_id=coid,
+        instrument=KALSHI,
+        side=side,
+        price=price,
+        size=10 * SIZE_ONE,
+        fee=fee,
+        liquidity=Liquidity.TAKER,
+        status=FillStatus.MATCHED,
+        venue_ts_ms=0,
+        recv_ns=0,
+    )
 
 
 def losing_day(clock: WallClock, **over: int) -> FundCore:
@@ -138,10 +154,20 @@ def test_positions_and_polymarket_leg_survive_unchanged() -> None:
     req = c.decide(opp())
     assert isinstance(req, ExecutionRequest)
     coid = req.intents[0].client_order_id
-    poly_fill = Fill(fill_id="p1", venue_order_id="v", client_order_id=coid,
-                     instrument=POLY, side=Side.BUY, price=450_000, size=10 * SIZE_ONE, fee=0,
-                     liquidity=Liquidity.TAKER, status=FillStatus.MATCHED, venue_ts_ms=0,
-                     recv_ns=0)  # fmt: skip
+    poly_fill = Fill(
+        fill_id="p1",
+        venue_order_id="v",
+        client_order_id=coid,
+        instrument=POLY,
+        side=Side.BUY,
+        price=450_000,
+        size=10 * SIZE_ONE,
+        fee=0,
+        liquidity=Liquidity.TAKER,
+        status=FillStatus.MATCHED,
+        venue_ts_ms=0,
+        recv_ns=0,
+    )
     c.on_outcome(poly_fill)
     cp = c.checkpoint()
     after = fresh_core(clock)

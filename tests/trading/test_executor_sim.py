@@ -70,15 +70,23 @@ class Harness:
     """The executor's order runner over clients for ``cfg`` (default: paper against
     ``sim``, with ``over`` replaced); ``env`` stands in for the environment (live keys)."""
 
-    def __init__(self, sim: SimVenue, *, cfg: ExecutorConfig | None = None,
-                 env: dict[str, str] | None = None, **over: Any) -> None:  # fmt: skip
+    def __init__(
+        self,
+        sim: SimVenue,
+        *,
+        cfg: ExecutorConfig | None = None,
+        env: dict[str, str] | None = None,
+        **over: Any,
+    ) -> None:
         self.cfg = cfg or exec_config(sim, **over)
         self.clients = build_clients(self.cfg, env)
         self.out: list[Any] = []
         self.runner = OrderRunner(
-            gates=make_gates(self.cfg, self.clients), emit=self.emit,
-            retry=RetryPolicy(attempts=3, base_s=0.01, max_s=0.02), lookup_attempts=3,
-        )  # fmt: skip
+            gates=make_gates(self.cfg, self.clients),
+            emit=self.emit,
+            retry=RetryPolicy(attempts=3, base_s=0.01, max_s=0.02),
+            lookup_attempts=3,
+        )
         self.control = TradingControl()
         self.settings = ExecutionSettings(max_leg_delay_s=2.0, unwind_max_slippage=200_000)
 
@@ -102,13 +110,28 @@ def poly_yes(sim: SimVenue) -> InstrumentId:
     return InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
 
 
-def intent(opp: str, leg: int, inst: InstrumentId, price: int, size: int = 5 * SIZE_ONE,
-           side: Side = Side.BUY) -> OrderIntent:  # fmt: skip
+def intent(
+    opp: str,
+    leg: int,
+    inst: InstrumentId,
+    price: int,
+    size: int = 5 * SIZE_ONE,
+    side: Side = Side.BUY,
+) -> OrderIntent:
     return OrderIntent(
-        client_order_id=leg_order_id(opp, leg), opportunity_id=opp, leg_index=leg,
-        instrument=inst, side=side, limit_price=price, size=size, reserved=0,
-        time_in_force=TimeInForce.FOK, recv_ns=0, detect_ns=0, intent_ns=0,
-    )  # fmt: skip
+        client_order_id=leg_order_id(opp, leg),
+        opportunity_id=opp,
+        leg_index=leg,
+        instrument=inst,
+        side=side,
+        limit_price=price,
+        size=size,
+        reserved=0,
+        time_in_force=TimeInForce.FOK,
+        recv_ns=0,
+        detect_ns=0,
+        intent_ns=0,
+    )
 
 
 async def test_two_leg_success(sim: SimVenue) -> None:
@@ -267,8 +290,9 @@ def test_fill_dedup_by_id_and_watermark() -> None:
     from actors.trading.venue_clients import OrderStatus
     from protocols.messages import OrderState
 
-    status = OrderStatus(it.client_order_id, "v1", inst, OrderState.FILLED, it.size, it.size,
-                         500_000, 10_000)  # fmt: skip
+    status = OrderStatus(
+        it.client_order_id, "v1", inst, OrderState.FILLED, it.size, it.size, 500_000, 10_000
+    )
     first = tracker.from_status(it, status)
     assert first is not None
     assert first.size == it.size

@@ -31,22 +31,32 @@ INSTRUMENTS = [
 
 _OPS = st.lists(
     st.tuples(
-        st.sampled_from(["buy", "sell", "fill", "partial", "release", "ambiguous", "reverse",
-                         "forget"]),
+        st.sampled_from(
+            ["buy", "sell", "fill", "partial", "release", "ambiguous", "reverse", "forget"]
+        ),
         st.integers(min_value=0, max_value=len(INSTRUMENTS) - 1),
         st.integers(min_value=1, max_value=20),  # size in shares
         st.integers(min_value=1, max_value=99),  # price in cents
     ),
     max_size=80,
-)  # fmt: skip
+)
 
 
 def _fill(order_id: str, inst: InstrumentId, side: Side, price: int, size: int, n: int) -> Fill:
     return Fill(
-        fill_id=f"f{n}", venue_order_id="v", client_order_id=order_id, instrument=inst,
-        side=side, price=price, size=size, fee=0, liquidity=Liquidity.TAKER,
-        status=FillStatus.MATCHED, venue_ts_ms=0, recv_ns=0,
-    )  # fmt: skip
+        fill_id=f"f{n}",
+        venue_order_id="v",
+        client_order_id=order_id,
+        instrument=inst,
+        side=side,
+        price=price,
+        size=size,
+        fee=0,
+        liquidity=Liquidity.TAKER,
+        status=FillStatus.MATCHED,
+        venue_ts_ms=0,
+        recv_ns=0,
+    )
 
 
 @settings(max_examples=200, deadline=None)
@@ -59,20 +69,34 @@ def test_index_agrees_with_the_books_after_every_event(ops) -> None:  # type: ig
         inst, price, qty = INSTRUMENTS[i], cents * 10_000, size * SIZE_ONE
         live = [o for o in led.live.values() if o.instrument == inst]
         if kind == "buy":
-            led.reserve(client_order_id=f"o{n}", opportunity_id="x", instrument=inst,
-                        side=Side.BUY, limit_price=price, size=qty,
-                        amount=qty * cents // 100)  # fmt: skip
+            led.reserve(
+                client_order_id=f"o{n}",
+                opportunity_id="x",
+                instrument=inst,
+                side=Side.BUY,
+                limit_price=price,
+                size=qty,
+                amount=qty * cents // 100,
+            )
         elif kind == "sell" and led.available_shares(inst) > 0:
-            led.reserve(client_order_id=f"o{n}", opportunity_id="x", instrument=inst,
-                        side=Side.SELL, limit_price=price, size=led.available_shares(inst),
-                        amount=0)  # fmt: skip
+            led.reserve(
+                client_order_id=f"o{n}",
+                opportunity_id="x",
+                instrument=inst,
+                side=Side.SELL,
+                limit_price=price,
+                size=led.available_shares(inst),
+                amount=0,
+            )
         elif kind in ("fill", "partial") and live:
             order = live[0]
             left = order.size - order.filled
             part = left if kind == "fill" else max(1, left // 2)
             if part > 0:
-                led.apply_fill(_fill(order.client_order_id, inst, order.side, order.limit_price,
-                                     part, n), fee=0)  # fmt: skip
+                led.apply_fill(
+                    _fill(order.client_order_id, inst, order.side, order.limit_price, part, n),
+                    fee=0,
+                )
                 fills.append((inst.venue, f"f{n}"))
         elif kind == "release" and live:
             led.release(live[0].client_order_id, OrderState.CANCELLED)
@@ -98,13 +122,26 @@ def test_open_position_limit_counts_positions_and_open_buys() -> None:
     assert not isinstance(first, Rejection)
     assert len(c.ledger.open_instruments()) == 2
     other = InstrumentId(venue=Venue.POLYMARKET, symbol="other", outcome=Outcome.YES)
-    legs = (OpportunityLeg(instrument=other, side=Side.BUY, limit_price=450_000,
-                           size=10 * SIZE_ONE),)  # fmt: skip
-    result = check_opportunity(opp(legs=legs), ledger=c.ledger, ladder=c.control.ladder,
-                               limits=c.limits, rules=c.rules, now_ns=NOW)  # fmt: skip
+    legs = (
+        OpportunityLeg(instrument=other, side=Side.BUY, limit_price=450_000, size=10 * SIZE_ONE),
+    )
+    result = check_opportunity(
+        opp(legs=legs),
+        ledger=c.ledger,
+        ladder=c.control.ladder,
+        limits=c.limits,
+        rules=c.rules,
+        now_ns=NOW,
+    )
     assert isinstance(result, Rejection)
     assert result.reason is RejectReason.MAX_OPEN_POSITIONS
     # The same instruments again add no position: only the exposure limits apply.
-    again = check_opportunity(opp(oid="two"), ledger=c.ledger, ladder=c.control.ladder,
-                              limits=c.limits, rules=c.rules, now_ns=NOW)  # fmt: skip
+    again = check_opportunity(
+        opp(oid="two"),
+        ledger=c.ledger,
+        ladder=c.control.ladder,
+        limits=c.limits,
+        rules=c.rules,
+        now_ns=NOW,
+    )
     assert not isinstance(again, Rejection)

@@ -44,12 +44,31 @@ from tests.trading.test_user_channel import (
 )
 
 
-def poly_fill(coid: str, fid: str, *, side: Side = Side.BUY, price: int = 450_000,
-              size: int = 10 * SIZE_ONE, status: FillStatus = FillStatus.MATCHED,
-              rate_bps: int = 300) -> Fill:  # fmt: skip
-    return Fill(fill_id=fid, venue_order_id="0xorder", client_order_id=coid, instrument=POLY,
-                side=side, price=price, size=size, fee=-1, liquidity=Liquidity.TAKER,
-                status=status, venue_ts_ms=0, recv_ns=0, fee_rate_bps=rate_bps)  # fmt: skip
+def poly_fill(
+    coid: str,
+    fid: str,
+    *,
+    side: Side = Side.BUY,
+    price: int = 450_000,
+    size: int = 10 * SIZE_ONE,
+    status: FillStatus = FillStatus.MATCHED,
+    rate_bps: int = 300,
+) -> Fill:
+    return Fill(
+        fill_id=fid,
+        venue_order_id="0xorder",
+        client_order_id=coid,
+        instrument=POLY,
+        side=side,
+        price=price,
+        size=size,
+        fee=-1,
+        liquidity=Liquidity.TAKER,
+        status=status,
+        venue_ts_ms=0,
+        recv_ns=0,
+        fee_rate_bps=rate_bps,
+    )
 
 
 def failed(f: Fill) -> Fill:
@@ -65,8 +84,13 @@ def accepted(c: FundCore) -> tuple[str, str]:
 def snapshot(c: FundCore) -> tuple[Any, ...]:
     led = c.ledger
     pos = led.positions.get(POLY)
-    return (dict(led.cash), led.fees_paid, led.realized_pnl, led.daily_loss(),
-            (pos.size, pos.cost, pos.realized) if pos else (0, 0, 0))  # fmt: skip
+    return (
+        dict(led.cash),
+        led.fees_paid,
+        led.realized_pnl,
+        led.daily_loss(),
+        (pos.size, pos.cost, pos.realized) if pos else (0, 0, 0),
+    )
 
 
 def test_failed_after_matched_reverses_the_fill_once(caplog: pytest.LogCaptureFixture) -> None:
@@ -91,13 +115,17 @@ def test_failed_after_matched_reverses_the_fill_once(caplog: pytest.LogCaptureFi
     assert c.control.state is TradingState.REDUCING
     assert "trade-1 failed settlement" in c.control.ladder.reason
     assert any(
-        r.levelno == logging.WARNING and "trade-1" in r.getMessage() and "reversed" in
-        r.getMessage() for r in caplog.records
-    )  # fmt: skip
+        r.levelno == logging.WARNING
+        and "trade-1" in r.getMessage()
+        and "reversed" in r.getMessage()
+        for r in caplog.records
+    )
     stats = c.statistics()
     assert (stats["fills_failed"], stats["fills_reversed"], stats["fills_failed_unbooked"]) == (
-        1, 1, 0,
-    )  # fmt: skip
+        1,
+        1,
+        0,
+    )
     # The same FAILED again, and the CONFIRMED that can no longer come, change nothing.
     after = snapshot(c)
     c.on_outcome(failed(matched))
@@ -184,10 +212,11 @@ async def test_trade_failed_on_the_user_channel_is_reversed_in_the_books() -> No
         kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
         opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
         cfg = TradingConfig(
-            fund=FundManagerConfig(limits=FundLimitsConfig(max_opportunity_age_s=5.0,
-                                                           min_profit="0")),
+            fund=FundManagerConfig(
+                limits=FundLimitsConfig(max_opportunity_age_s=5.0, min_profit="0")
+            ),
             executor=exec_config(sim, channels=True),
-        )  # fmt: skip
+        )
         spec, _, handles = build_trading_path(cfg, opportunities=opps)
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         control = handles.control

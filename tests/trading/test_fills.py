@@ -33,17 +33,37 @@ TOKEN = InstrumentId(venue=Venue.POLYMARKET, symbol="tok", outcome=Outcome.YES)
 
 def buy(oid: str, size: int = 10 * SIZE_ONE) -> OrderIntent:
     return OrderIntent(
-        client_order_id=leg_order_id(oid, 0), opportunity_id=oid, leg_index=0,
-        instrument=TOKEN, side=Side.BUY, limit_price=500_000, size=size, reserved=0,
-        time_in_force=TimeInForce.FOK, recv_ns=0, detect_ns=0, intent_ns=0,
-    )  # fmt: skip
+        client_order_id=leg_order_id(oid, 0),
+        opportunity_id=oid,
+        leg_index=0,
+        instrument=TOKEN,
+        side=Side.BUY,
+        limit_price=500_000,
+        size=size,
+        reserved=0,
+        time_in_force=TimeInForce.FOK,
+        recv_ns=0,
+        detect_ns=0,
+        intent_ns=0,
+    )
 
 
 def channel_fill(order_id: str, size: int, fid: str = "t1") -> Fill:
-    return Fill(fill_id=fid, venue_order_id=order_id, client_order_id="", instrument=TOKEN,
-                side=Side.BUY, price=500_000, size=size, fee=-1, liquidity=Liquidity.TAKER,
-                status=FillStatus.MATCHED, venue_ts_ms=0, recv_ns=0,
-                fee_rate_bps=720)  # fmt: skip
+    return Fill(
+        fill_id=fid,
+        venue_order_id=order_id,
+        client_order_id="",
+        instrument=TOKEN,
+        side=Side.BUY,
+        price=500_000,
+        size=size,
+        fee=-1,
+        liquidity=Liquidity.TAKER,
+        status=FillStatus.MATCHED,
+        venue_ts_ms=0,
+        recv_ns=0,
+        fee_rate_bps=720,
+    )
 
 
 @attrs.define(eq=False)
@@ -64,9 +84,16 @@ class RacingClient:
         )
         if early is not None:
             self.forwarded.append(early)
-        return OrderStatus(intent.client_order_id, self.expected_order_id(intent), TOKEN,
-                           OrderState.FILLED, intent.size, intent.size, 500_000,
-                           -1)  # fmt: skip
+        return OrderStatus(
+            intent.client_order_id,
+            self.expected_order_id(intent),
+            TOKEN,
+            OrderState.FILLED,
+            intent.size,
+            intent.size,
+            500_000,
+            -1,
+        )
 
     async def lookup(self, client_order_id: str, instrument: InstrumentId) -> OrderStatus | None:
         return None
@@ -133,9 +160,19 @@ def test_fee_in_shares_keeps_conservation_and_received_size() -> None:
     # A REST-derived fill (no rate) uses the rate the channel reported for the instrument.
     book.learn(f)
     rest = Fill(
-        fill_id="r", venue_order_id="v", client_order_id="c", instrument=TOKEN, side=Side.BUY,
-        price=500_000, size=10 * SIZE_ONE, fee=-1, liquidity=Liquidity.TAKER,
-        status=FillStatus.MATCHED, venue_ts_ms=0, recv_ns=0, fee_rate_bps=-1,
-    )  # fmt: skip
+        fill_id="r",
+        venue_order_id="v",
+        client_order_id="c",
+        instrument=TOKEN,
+        side=Side.BUY,
+        price=500_000,
+        size=10 * SIZE_ONE,
+        fee=-1,
+        liquidity=Liquidity.TAKER,
+        status=FillStatus.MATCHED,
+        venue_ts_ms=0,
+        recv_ns=0,
+        fee_rate_bps=-1,
+    )
     assert book.cost(rest) == cost
     assert book.estimated == 0

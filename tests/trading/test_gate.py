@@ -64,9 +64,16 @@ class FakeClient:
         self.placed.append((intent, trio.current_time()))
         if self.on_place is not None:
             self.on_place(intent)
-        return OrderStatus(intent.client_order_id, f"v-{intent.client_order_id}",
-                           intent.instrument, OrderState.FILLED, intent.size, intent.size,
-                           intent.limit_price, 0)  # fmt: skip
+        return OrderStatus(
+            intent.client_order_id,
+            f"v-{intent.client_order_id}",
+            intent.instrument,
+            OrderState.FILLED,
+            intent.size,
+            intent.size,
+            intent.limit_price,
+            0,
+        )
 
     async def lookup(self, client_order_id: str, instrument: InstrumentId) -> OrderStatus | None:
         return None
@@ -82,22 +89,40 @@ class FakeClient:
 
 
 def actor_context(path: str, inbox: Mailbox[Any]) -> ActorContext:
-    return ActorContext(path=path, log=logging.LoggerAdapter(logging.getLogger(path)),
-                        mailboxes={inbox.name: inbox}, shutdown=ShutdownCoordinator(),
-                        node=NodeStatus())  # fmt: skip
+    return ActorContext(
+        path=path,
+        log=logging.LoggerAdapter(logging.getLogger(path)),
+        mailboxes={inbox.name: inbox},
+        shutdown=ShutdownCoordinator(),
+        node=NodeStatus(),
+    )
 
 
 def gate(client: FakeClient) -> VenueGate:
-    return VenueGate(client=client, bucket=TokenBucket(100.0, 100.0),
-                     breaker=CircuitBreaker(), tick=10_000, min_size=0)  # fmt: skip
+    return VenueGate(
+        client=client,
+        bucket=TokenBucket(100.0, 100.0),
+        breaker=CircuitBreaker(),
+        tick=10_000,
+        min_size=0,
+    )
 
 
 def leg(oid: str, index: int, inst: InstrumentId) -> OrderIntent:
     return OrderIntent(
-        client_order_id=leg_order_id(oid, index), opportunity_id=oid, leg_index=index,
-        instrument=inst, side=Side.BUY, limit_price=500_000, size=5 * SIZE_ONE, reserved=0,
-        time_in_force=TimeInForce.FOK, recv_ns=0, detect_ns=0, intent_ns=0,
-    )  # fmt: skip
+        client_order_id=leg_order_id(oid, index),
+        opportunity_id=oid,
+        leg_index=index,
+        instrument=inst,
+        side=Side.BUY,
+        limit_price=500_000,
+        size=5 * SIZE_ONE,
+        reserved=0,
+        time_in_force=TimeInForce.FOK,
+        recv_ns=0,
+        detect_ns=0,
+        intent_ns=0,
+    )
 
 
 def test_gate_by_purpose() -> None:
@@ -131,9 +156,12 @@ async def test_halt_between_legs_still_unwinds_the_filled_leg_in_time(
     async def emit(msg: Any) -> None:
         out.append(msg)
 
-    runner = OrderRunner(gates={Venue.KALSHI: gate(kalshi), Venue.POLYMARKET: gate(poly)},
-                         emit=emit, retry=RetryPolicy(attempts=3, base_s=0.01, max_s=0.02),
-                         control=control)  # fmt: skip
+    runner = OrderRunner(
+        gates={Venue.KALSHI: gate(kalshi), Venue.POLYMARKET: gate(poly)},
+        emit=emit,
+        retry=RetryPolicy(attempts=3, base_s=0.01, max_s=0.02),
+        control=control,
+    )
     settings = ExecutionSettings(max_leg_delay_s=0.5, unwind_max_slippage=100_000)
     req = ExecutionRequest(opportunity_id="o", intents=(leg("o", 0, A), leg("o", 1, B)))
     report = await execute_legs(req, runner, control, settings)
@@ -165,8 +193,12 @@ async def test_new_opportunity_under_halted_is_refused(
     async def emit(msg: Any) -> None:
         out.append(msg)
 
-    runner = OrderRunner(gates={Venue.KALSHI: gate(kalshi), Venue.POLYMARKET: gate(poly)},
-                         emit=emit, retry=RetryPolicy(), control=control)  # fmt: skip
+    runner = OrderRunner(
+        gates={Venue.KALSHI: gate(kalshi), Venue.POLYMARKET: gate(poly)},
+        emit=emit,
+        retry=RetryPolicy(),
+        control=control,
+    )
     req = ExecutionRequest(opportunity_id="n", intents=(leg("n", 0, A), leg("n", 1, B)))
     report = await execute_legs(req, runner, control, ExecutionSettings())
     assert report.outcome is ExecutionOutcome.REFUSED
@@ -199,8 +231,13 @@ async def test_drain_waits_for_an_unwind_started_under_halt(
     intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
     outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
     cfg = ExecutorConfig(max_leg_delay_s=1.0, drain_timeout_s=5.0)
-    ex = Executor(config=cfg, control=control, intents=intents, outcomes=outcomes,
-                  clients=lambda: {Venue.KALSHI: kalshi, Venue.POLYMARKET: poly})  # fmt: skip
+    ex = Executor(
+        config=cfg,
+        control=control,
+        intents=intents,
+        outcomes=outcomes,
+        clients=lambda: {Venue.KALSHI: kalshi, Venue.POLYMARKET: poly},
+    )
 
     async with trio.open_nursery() as nursery:
         await nursery.start(ex.run, actor_context("trading.executor", intents))

@@ -106,8 +106,13 @@ async def test_requests_share_one_keep_alive_connection() -> None:
     async with serve(echo) as (base, server):
         http, transport = client(base)
         for i in range(3):
-            resp = await request(http, "POST", "/orders", content=b"order %d" % i,
-                                 headers={"content-type": "application/json"})  # fmt: skip
+            resp = await request(
+                http,
+                "POST",
+                "/orders",
+                content=b"order %d" % i,
+                headers={"content-type": "application/json"},
+            )
             assert resp.status_code == 200
             assert resp.content == b"order %d" % i
         resp = await request(http, "GET", "/balance")

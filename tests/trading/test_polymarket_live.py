@@ -70,26 +70,36 @@ def live_env(**over: str) -> dict[str, str]:
     return {k: v for k, v in env.items() if v}
 
 
-def live_config(sim: SimVenue, *, neg_risk: tuple[str, ...] = (),
-                channel: bool = False) -> ExecutorConfig:  # fmt: skip
+def live_config(
+    sim: SimVenue, *, neg_risk: tuple[str, ...] = (), channel: bool = False
+) -> ExecutorConfig:
     """Live mode with only Polymarket enabled, pointed at the sim."""
     base = TradingConfig().executor
     replace = msgspec.structs.replace
     return replace(
-        base, mode="live", live=True,
-        polymarket=replace(base.polymarket, rest_url=sim.polymarket_rest_url,
-                           user_ws_url=sim.polymarket_user_ws_url if channel else "",
-                           neg_risk_tokens=list(neg_risk)),
+        base,
+        mode="live",
+        live=True,
+        polymarket=replace(
+            base.polymarket,
+            rest_url=sim.polymarket_rest_url,
+            user_ws_url=sim.polymarket_user_ws_url if channel else "",
+            neg_risk_tokens=list(neg_risk),
+        ),
         kalshi=replace(base.kalshi, enabled=False),
-        http=HttpConfig(read_timeout_s=1.0), user_channel=FAST_CHANNEL,
-    )  # fmt: skip
+        http=HttpConfig(read_timeout_s=1.0),
+        user_channel=FAST_CHANNEL,
+    )
 
 
 def check_auth(sim: SimVenue, *, neg_risk: tuple[str, ...] = ()) -> None:
     sim.polymarket_auth = PolymarketAuth(
-        address=ADDRESS, api_key=SIM_API_KEY, secret=SECRET, passphrase=PASSPHRASE,
+        address=ADDRESS,
+        api_key=SIM_API_KEY,
+        secret=SECRET,
+        passphrase=PASSPHRASE,
         neg_risk_tokens=frozenset(neg_risk),
-    )  # fmt: skip
+    )
 
 
 def token(sim: SimVenue, outcome: Outcome = Outcome.YES) -> InstrumentId:
@@ -175,35 +185,48 @@ async def test_the_live_tree_trades_and_hears_its_fills_on_the_authenticated_cha
     check_auth(sim)
     opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
     cfg = TradingConfig(
-        fund=FundManagerConfig(limits=FundLimitsConfig(max_opportunity_age_s=5.0,
-                                                       min_profit="0")),
+        fund=FundManagerConfig(limits=FundLimitsConfig(max_opportunity_age_s=5.0, min_profit="0")),
         executor=live_config(sim, channel=True),
-    )  # fmt: skip
+    )
     spec, _, handles = build_trading_path(cfg, opportunities=opps, env=live_env())
     control = handles.control
     legs = tuple(
-        OpportunityLeg(instrument=token(sim, o), side=Side.BUY, limit_price=990_000,
-                       size=10 * SIZE_ONE)
+        OpportunityLeg(
+            instrument=token(sim, o), side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE
+        )
         for o in (Outcome.YES, Outcome.NO)
-    )  # fmt: skip
+    )
     now = time.monotonic_ns()
-    opp = Opportunity(opportunity_id="complement", strategy="t", legs=legs, expected_edge=1,
-                      fees=0, venue_ts_ms=0, recv_ns=now, detect_ns=now)  # fmt: skip
+    opp = Opportunity(
+        opportunity_id="complement",
+        strategy="t",
+        legs=legs,
+        expected_edge=1,
+        fees=0,
+        venue_ts_ms=0,
+        recv_ns=now,
+        detect_ns=now,
+    )
     stats: dict[str, Any] = {}
 
     def settled() -> bool:
         stats.update(control.statistics())
         channel = stats.get("user_channel_polymarket", {}).get("fills", 0)
-        return bool(stats["fund_manager"]["fills"] >= 2 and channel >= 2
-                    and stats["executor"]["executions"])  # fmt: skip
+        return bool(
+            stats["fund_manager"]["fills"] >= 2 and channel >= 2 and stats["executor"]["executions"]
+        )
 
     root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
     with trio.fail_after(20):
         async with open_tree(root, name="t") as tree:
             # Reconciled against the venue's balance (an L2-signed read), channel subscribed.
-            await until(lambda: "fund_manager" in control.stats_sources
-                        and not control.ladder.holds
-                        and handles.user_channels.live(Venue.POLYMARKET))  # fmt: skip
+            await until(
+                lambda: (
+                    "fund_manager" in control.stats_sources
+                    and not control.ladder.holds
+                    and handles.user_channels.live(Venue.POLYMARKET)
+                )
+            )
             # Its warm connections are open (each an L2-signed balance read).
             warm = cfg.executor.http.keep_warm_connections
             await until(lambda: control.statistics()["executor"]["warm_reads"] >= warm)
@@ -221,19 +244,27 @@ async def test_the_live_tree_trades_and_hears_its_fills_on_the_authenticated_cha
 def test_live_polymarket_refuses_without_its_keys_and_never_quotes_one(tmp_path: Any) -> None:
     cfg = TradingConfig().executor
     cfg = msgspec.structs.replace(
-        cfg, mode="live", live=True, kalshi=msgspec.structs.replace(cfg.kalshi, enabled=False),
+        cfg,
+        mode="live",
+        live=True,
+        kalshi=msgspec.structs.replace(cfg.kalshi, enabled=False),
         polymarket=msgspec.structs.replace(cfg.polymarket, rest_url="http://127.0.0.1:9"),
-    )  # fmt: skip
+    )
     with pytest.raises(LiveModeRefused) as info:
         build_clients(cfg, {"ARBTREE_LIVE": "yes"})
-    for name in ("POLYMARKET_PRIVATE_KEY", "POLYMARKET_API_KEY", "POLYMARKET_API_SECRET",
-                 "POLYMARKET_API_PASSPHRASE"):  # fmt: skip
+    for name in (
+        "POLYMARKET_PRIVATE_KEY",
+        "POLYMARKET_API_KEY",
+        "POLYMARKET_API_SECRET",
+        "POLYMARKET_API_PASSPHRASE",
+    ):
         assert name in str(info.value)
     # The trading tree refuses as it is built, before any actor starts.
     opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
     with pytest.raises(LiveModeRefused, match="POLYMARKET_API_KEY"):
-        build_trading_path(TradingConfig(executor=cfg), opportunities=opps,
-                           env={"ARBTREE_LIVE": "yes"})  # fmt: skip
+        build_trading_path(
+            TradingConfig(executor=cfg), opportunities=opps, env={"ARBTREE_LIVE": "yes"}
+        )
     with pytest.raises(LiveModeRefused, match="32 hex-encoded bytes") as info:
         build_clients(cfg, live_env(POLYMARKET_PRIVATE_KEY="0xdeadbeef-secret"))
     assert "deadbeef" not in str(info.value)
@@ -246,8 +277,11 @@ def test_live_polymarket_refuses_without_its_keys_and_never_quotes_one(tmp_path:
         build_clients(proxy, live_env())
     key_file = tmp_path / "poly.key"
     key_file.write_text(OTHER_KEY + "\n")
-    env = live_env(POLYMARKET_PRIVATE_KEY="", POLYMARKET_PRIVATE_KEY_PATH=str(key_file),
-                   POLYMARKET_FUNDER="0x" + "22" * 20)  # fmt: skip
+    env = live_env(
+        POLYMARKET_PRIVATE_KEY="",
+        POLYMARKET_PRIVATE_KEY_PATH=str(key_file),
+        POLYMARKET_FUNDER="0x" + "22" * 20,
+    )
     client = build_clients(proxy, env)[Venue.POLYMARKET]
     credentials = client.credentials  # type: ignore[union-attr]
     assert credentials is not None
@@ -300,8 +334,9 @@ def test_a_kalshi_rehearsal_does_not_sign() -> None:
         calls.append((method, path))
         return {"KALSHI-ACCESS-SIGNATURE": "sig"}
 
-    client = KalshiClient(http=httpx.AsyncClient(base_url="http://127.0.0.1:9/trade-api/v2"),
-                          signer=signer)  # fmt: skip
+    client = KalshiClient(
+        http=httpx.AsyncClient(base_url="http://127.0.0.1:9/trade-api/v2"), signer=signer
+    )
     it = buy_intent("k", InstrumentId(venue=Venue.KALSHI, symbol="KX-1", outcome=Outcome.YES))
     assert client.rehearse_order(it) > 0
     assert calls == []

@@ -92,11 +92,13 @@ def reserved_kalshi_leg(sim: SimVenue) -> tuple[FundCore, OrderIntent]:
     """A fund core that accepted an opportunity: the Kalshi leg holds a real reservation."""
     c = core()
     legs = (
-        OpportunityLeg(instrument=kalshi_yes(sim), side=Side.BUY, limit_price=990_000,
-                       size=5 * SIZE_ONE),
-        OpportunityLeg(instrument=poly_yes(sim), side=Side.BUY, limit_price=10_000,
-                       size=5 * SIZE_ONE),
-    )  # fmt: skip
+        OpportunityLeg(
+            instrument=kalshi_yes(sim), side=Side.BUY, limit_price=990_000, size=5 * SIZE_ONE
+        ),
+        OpportunityLeg(
+            instrument=poly_yes(sim), side=Side.BUY, limit_price=10_000, size=5 * SIZE_ONE
+        ),
+    )
     req = c.decide(opp(legs=legs))
     assert isinstance(req, ExecutionRequest), req
     return c, req.intents[0]
@@ -210,16 +212,22 @@ async def test_executor_actor_keeps_resolving_after_the_execution_reported_ambig
 ) -> None:
     base = exec_config(sim)
     cfg = msgspec.structs.replace(
-        base, ambiguous_lookup_attempts=2,
+        base,
+        ambiguous_lookup_attempts=2,
         relookup=RelookupConfig(interval_s=INTERVAL, max_s=30.0, jitter=0.0),
         # the faults count requests: no keep-warm reads in between
         http=msgspec.structs.replace(base.http, keep_warm_s=0.0),
-    )  # fmt: skip
+    )
     control = TradingControl()
     intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
     outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
-    ex = Executor(config=cfg, control=control, intents=intents, outcomes=outcomes,
-                  clients=lambda: build_clients(cfg))  # fmt: skip
+    ex = Executor(
+        config=cfg,
+        control=control,
+        intents=intents,
+        outcomes=outcomes,
+        clients=lambda: build_clients(cfg),
+    )
     a = intent("ex", 0, kalshi_yes(sim), 990_000)
     b = intent("ex", 1, poly_yes(sim), 990_000)
     sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimV.KALSHI, count=1)
@@ -229,8 +237,9 @@ async def test_executor_actor_keeps_resolving_after_the_execution_reported_ambig
         async with trio.open_nursery() as nursery:
             await nursery.start(ex.run, actor_context("trading.executor", intents))
             await intents.send(ExecutionRequest(opportunity_id="ex", intents=(a, b)))
-            while not any(isinstance(m, OrderFinal) and m.client_order_id == a.client_order_id
-                          for m in seen):  # fmt: skip
+            while not any(
+                isinstance(m, OrderFinal) and m.client_order_id == a.client_order_id for m in seen
+            ):
                 seen.append(await outcomes.receive())
             nursery.cancel_scope.cancel()
     reports = [m for m in seen if isinstance(m, ExecutionReport)]
@@ -329,8 +338,13 @@ def warm_executor(
     )
     intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
     outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
-    ex = Executor(config=cfg, control=TradingControl(), intents=intents, outcomes=outcomes,
-                  clients=lambda: build_clients(cfg))  # fmt: skip
+    ex = Executor(
+        config=cfg,
+        control=TradingControl(),
+        intents=intents,
+        outcomes=outcomes,
+        clients=lambda: build_clients(cfg),
+    )
     return ex, intents, outcomes
 
 
@@ -364,8 +378,10 @@ async def test_both_legs_on_one_venue_find_a_warm_connection(
     ex, intents, outcomes = warm_executor(sim, keep_warm_connections=warm_connections)
     m = sim.markets[0]
     no = InstrumentId(venue=poly_yes(sim).venue, symbol=m.no_token, outcome=Outcome.NO)
-    req = ExecutionRequest(opportunity_id="cpl", intents=(
-        intent("cpl", 0, poly_yes(sim), 990_000), intent("cpl", 1, no, 990_000)))  # fmt: skip
+    req = ExecutionRequest(
+        opportunity_id="cpl",
+        intents=(intent("cpl", 0, poly_yes(sim), 990_000), intent("cpl", 1, no, 990_000)),
+    )
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:
             await nursery.start(ex.run, actor_context("trading.executor", intents))
@@ -392,8 +408,12 @@ async def test_two_executions_at_once_on_one_venue_find_warm_connections_by_defa
         yes = InstrumentId(venue=venue, symbol=m.yes_token, outcome=Outcome.YES)
         no = InstrumentId(venue=venue, symbol=m.no_token, outcome=Outcome.NO)
         opp = f"cpl{n}"
-        reqs.append(ExecutionRequest(opportunity_id=opp, intents=(
-            intent(opp, 0, yes, 990_000), intent(opp, 1, no, 990_000))))  # fmt: skip
+        reqs.append(
+            ExecutionRequest(
+                opportunity_id=opp,
+                intents=(intent(opp, 0, yes, 990_000), intent(opp, 1, no, 990_000)),
+            )
+        )
     reports = 0
     with trio.fail_after(60):
         async with trio.open_nursery() as nursery:

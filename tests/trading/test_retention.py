@@ -55,13 +55,25 @@ def retention_core(
     clock: Clock, *, retain_s: float = RETAIN_S, max_done: int = 100_000, remember: int = 100_000
 ) -> FundCore:
     c = FundCore(
-        limits=limits(max_exposure_per_instrument=BIG, max_exposure_per_pair=BIG,
-                      max_exposure_per_venue=BIG, max_exposure_total=BIG,
-                      max_notional_per_order=BIG, daily_loss_limit=BIG),
-        rules=dict(RULES), control=TradingControl(), clock_ns=clock, wall_ms=lambda: 1_000,
-        retention=RetentionConfig(retain_done_s=retain_s, max_done_orders=max_done,
-                                  sweep_interval_s=SWEEP_S, remember_retired=remember),
-    )  # fmt: skip
+        limits=limits(
+            max_exposure_per_instrument=BIG,
+            max_exposure_per_pair=BIG,
+            max_exposure_per_venue=BIG,
+            max_exposure_total=BIG,
+            max_notional_per_order=BIG,
+            daily_loss_limit=BIG,
+        ),
+        rules=dict(RULES),
+        control=TradingControl(),
+        clock_ns=clock,
+        wall_ms=lambda: 1_000,
+        retention=RetentionConfig(
+            retain_done_s=retain_s,
+            max_done_orders=max_done,
+            sweep_interval_s=SWEEP_S,
+            remember_retired=remember,
+        ),
+    )
     c.ledger = Ledger.with_balances({Venue.POLYMARKET: BIG, Venue.KALSHI: BIG})
     return c
 
@@ -74,38 +86,66 @@ def vid_of(coid: str) -> str:
     return "v-" + coid
 
 
-def trade(it: OrderIntent, fid: str, size: int, *, status: FillStatus = FillStatus.MATCHED,
-          coid: str | None = None) -> Fill:  # fmt: skip
+def trade(
+    it: OrderIntent,
+    fid: str,
+    size: int,
+    *,
+    status: FillStatus = FillStatus.MATCHED,
+    coid: str | None = None,
+) -> Fill:
     """A user-channel trade as each venue reports it: Kalshi carries our client order id,
     Polymarket only its own order id (the tracker links it); Polymarket fee 0 (no shares
     taken), Kalshi 0.001 per trade."""
     poly = it.instrument.venue is Venue.POLYMARKET
-    return Fill(fill_id=fid, venue_order_id=vid_of(it.client_order_id),
-                client_order_id=("" if poly else it.client_order_id) if coid is None else coid,
-                instrument=it.instrument, side=it.side, price=it.limit_price, size=size,
-                fee=0 if poly else 1_000, liquidity=Liquidity.TAKER, status=status,
-                venue_ts_ms=0, recv_ns=0, fee_rate_bps=0)  # fmt: skip
+    return Fill(
+        fill_id=fid,
+        venue_order_id=vid_of(it.client_order_id),
+        client_order_id=("" if poly else it.client_order_id) if coid is None else coid,
+        instrument=it.instrument,
+        side=it.side,
+        price=it.limit_price,
+        size=size,
+        fee=0 if poly else 1_000,
+        liquidity=Liquidity.TAKER,
+        status=status,
+        venue_ts_ms=0,
+        recv_ns=0,
+        fee_rate_bps=0,
+    )
 
 
 def rest_status(it: OrderIntent, filled: int, trades: int) -> OrderStatus:
     poly = it.instrument.venue is Venue.POLYMARKET
-    return OrderStatus(client_order_id=it.client_order_id,
-                       venue_order_id=vid_of(it.client_order_id), instrument=it.instrument,
-                       state=OrderState.FILLED if filled == it.size else OrderState.CANCELLED,
-                       size=it.size, filled_size=filled, avg_price=it.limit_price,
-                       fee=0 if poly else 1_000 * trades)  # fmt: skip
+    return OrderStatus(
+        client_order_id=it.client_order_id,
+        venue_order_id=vid_of(it.client_order_id),
+        instrument=it.instrument,
+        state=OrderState.FILLED if filled == it.size else OrderState.CANCELLED,
+        size=it.size,
+        filled_size=filled,
+        avg_price=it.limit_price,
+        fee=0 if poly else 1_000 * trades,
+    )
 
 
 def ack(it: OrderIntent, filled: int) -> OrderAck:
-    return OrderAck(client_order_id=it.client_order_id, venue_order_id=vid_of(it.client_order_id),
-                    instrument=it.instrument, state=OrderState.FILLED, filled_size=filled,
-                    venue_ts_ms=0, ack_ns=0)  # fmt: skip
+    return OrderAck(
+        client_order_id=it.client_order_id,
+        venue_order_id=vid_of(it.client_order_id),
+        instrument=it.instrument,
+        state=OrderState.FILLED,
+        filled_size=filled,
+        venue_ts_ms=0,
+        ack_ns=0,
+    )
 
 
 def final(it: OrderIntent, filled: int) -> OrderFinal:
     state = OrderState.FILLED if filled == it.size else OrderState.CANCELLED
-    return OrderFinal(client_order_id=it.client_order_id, state=state, filled_size=filled,
-                      reason="venue", at_ns=0)  # fmt: skip
+    return OrderFinal(
+        client_order_id=it.client_order_id, state=state, filled_size=filled, reason="venue", at_ns=0
+    )
 
 
 class Pipeline:
@@ -191,13 +231,19 @@ def test_retention_bounds_state_over_a_long_synthetic_run() -> None:
             tracker.link(coid, vid_of(coid))  # before the send, as the runner does
         step = SIZE_ONE
         fate = rng.random()
-        filled = it.size if fate < 0.6 else (
-            rng.randrange(1, it.size // step) * step if fate < 0.8 else 0)  # fmt: skip
+        filled = (
+            it.size
+            if fate < 0.6
+            else (rng.randrange(1, it.size // step) * step if fate < 0.8 else 0)
+        )
         sizes: list[int] = []
         left = filled
         while left:
-            part = left if left <= step or rng.random() < 0.4 else (
-                rng.randrange(1, left // step + 1) * step)  # fmt: skip
+            part = (
+                left
+                if left <= step or rng.random() < 0.4
+                else (rng.randrange(1, left // step + 1) * step)
+            )
             sizes.append(part)
             left -= part
         fills = [trade(it, f"T{next(trade_ids)}", s) for s in sizes]
@@ -298,11 +344,23 @@ def test_retention_bounds_state_over_a_long_synthetic_run() -> None:
     assert ret["retired_orders"] == 2 * n_opps
     assert ret["late_after_retire"] == {}
     assert ret["retired_early"] == 0
-    assert (ret["orders"], ret["done"], ret["booked_fills"], ret["seen_fills"],
-            ret["failed_fills"], ret["orderless_fills"], ret["opportunities"]) == (
-        0, 0, 0, 0, 0, 0, 0)  # fmt: skip
-    assert tracker.statistics() == {"watermarks": 0, "channel_totals": 0, "fill_ids": 0,
-                                    "links": 0, "waiters": 0, "retired": 2 * n_opps}  # fmt: skip
+    assert (
+        ret["orders"],
+        ret["done"],
+        ret["booked_fills"],
+        ret["seen_fills"],
+        ret["failed_fills"],
+        ret["orderless_fills"],
+        ret["opportunities"],
+    ) == (0, 0, 0, 0, 0, 0, 0)
+    assert tracker.statistics() == {
+        "watermarks": 0,
+        "channel_totals": 0,
+        "fill_ids": 0,
+        "links": 0,
+        "waiters": 0,
+        "retired": 2 * n_opps,
+    }
     assert not tracker.failed
     assert not tracker.delivered
     assert not tracker._keys_of

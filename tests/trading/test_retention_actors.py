@@ -116,8 +116,11 @@ async def test_actors_retire_on_the_fund_managers_timer_and_the_executor_follows
         def settled(executions: int) -> bool:  # both legs of each filled and DONE
             ret = fm()["retention"]
             orders = ret["done"] + ret["retired_orders"]
-            return fm()["fills"] >= 2 * executions and orders == 2 * executions and (
-                trading_quiet(handles))  # fmt: skip
+            return (
+                fm()["fills"] >= 2 * executions
+                and orders == 2 * executions
+                and (trading_quiet(handles))
+            )
 
         with trio.fail_after(3600):
             async with open_tree(root, name="t") as tree:
@@ -126,9 +129,18 @@ async def test_actors_retire_on_the_fund_managers_timer_and_the_executor_follows
                 for i in range(n):
                     legs = _opp(f"r{i}", poly, kalshi, 990_000).legs
                     now = vclock()
-                    await opps.send(Opportunity(
-                        opportunity_id=f"r{i}", strategy="t", legs=legs, expected_edge=1,
-                        fees=0, venue_ts_ms=0, recv_ns=now, detect_ns=now))  # fmt: skip
+                    await opps.send(
+                        Opportunity(
+                            opportunity_id=f"r{i}",
+                            strategy="t",
+                            legs=legs,
+                            expected_edge=1,
+                            fees=0,
+                            venue_ts_ms=0,
+                            recv_ns=now,
+                            detect_ns=now,
+                        )
+                    )
                     await until(functools.partial(settled, i + 1))
                     ended.append(trio.current_time())
                     # Kept: exactly the orders that ended less than retain_done_s (plus at
@@ -142,13 +154,23 @@ async def test_actors_retire_on_the_fund_managers_timer_and_the_executor_follows
                     await trio.sleep(25.0)
                 await trio.sleep(retain_s + 2 * sweep_s)
                 ret = fm()["retention"]
-                assert (ret["orders"], ret["seen_fills"], ret["booked_fills"],
-                        ret["opportunities"]) == (0, 0, 0, 0)  # fmt: skip
+                assert (
+                    ret["orders"],
+                    ret["seen_fills"],
+                    ret["booked_fills"],
+                    ret["opportunities"],
+                ) == (0, 0, 0, 0)
                 assert ret["retired_orders"] == 2 * n
                 assert ret["notices_sent"] >= 1
                 assert ret["notice_pending"] == 0
-                assert tracker() == {"watermarks": 0, "channel_totals": 0, "fill_ids": 0,
-                                     "links": 0, "waiters": 0, "retired": 2 * n}  # fmt: skip
+                assert tracker() == {
+                    "watermarks": 0,
+                    "channel_totals": 0,
+                    "fill_ids": 0,
+                    "links": 0,
+                    "waiters": 0,
+                    "retired": 2 * n,
+                }
                 stats = fm()
                 assert stats["conserved"] is True
                 positions = dict(stats["positions"])

@@ -71,8 +71,15 @@ def retired_pair(
 
 def books(c: FundCore) -> tuple[Any, ...]:
     led = c.ledger
-    return (dict(led.cash), dict(led.reserved), held(c, POLY), held(c, KALSHI), led.fees_paid,
-            led.realized_pnl, led.fills_applied)  # fmt: skip
+    return (
+        dict(led.cash),
+        dict(led.reserved),
+        held(c, POLY),
+        held(c, KALSHI),
+        led.fees_paid,
+        led.realized_pnl,
+        led.fills_applied,
+    )
 
 
 def test_a_fill_for_a_retired_order_is_never_booked_but_counted_logged_and_reduces(
@@ -129,15 +136,28 @@ def test_order_reports_for_a_retired_order_change_nothing_and_are_counted() -> N
     before = books(c)
     c.on_outcome(final(poly, 10 * SIZE_ONE))
     c.on_outcome(ack(kalshi, 10 * SIZE_ONE))
-    c.on_outcome(OrderReject(client_order_id=kalshi.client_order_id,
-                             instrument=kalshi.instrument, reason="x", venue_code="",
-                             retryable=False, ack_ns=0))  # fmt: skip
-    c.on_outcome(OrderFinal(client_order_id="never-ours", state=OrderState.CANCELLED,
-                            filled_size=0, reason="", at_ns=0))  # fmt: skip
+    c.on_outcome(
+        OrderReject(
+            client_order_id=kalshi.client_order_id,
+            instrument=kalshi.instrument,
+            reason="x",
+            venue_code="",
+            retryable=False,
+            ack_ns=0,
+        )
+    )
+    c.on_outcome(
+        OrderFinal(
+            client_order_id="never-ours",
+            state=OrderState.CANCELLED,
+            filled_size=0,
+            reason="",
+            at_ns=0,
+        )
+    )
     assert books(c) == before
     assert c.ledger.orders == {}
-    assert c.statistics()["retention"]["late_after_retire"] == {
-        "final": 1, "ack": 1, "reject": 1}  # fmt: skip
+    assert c.statistics()["retention"]["late_after_retire"] == {"final": 1, "ack": 1, "reject": 1}
     assert c.control.state is TradingState.ACTIVE  # nothing that could move money
 
 
@@ -179,7 +199,8 @@ def test_beyond_the_remembered_ids_a_late_fill_is_an_unknown_orders(
         p.channel(tp)
     assert held(c, POLY) == 20 * SIZE_ONE  # forgotten: booked as an unknown order's fill
     assert f"for order {vid_of(poly.client_order_id)}, which these books never tracked" in (
-        caplog.text)  # fmt: skip
+        caplog.text
+    )
     stats = c.statistics()
     assert stats["fills_unknown_order"] == 1
     assert stats["retention"]["late_after_retire"] == {"fill": 1}

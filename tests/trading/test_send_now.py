@@ -55,11 +55,14 @@ def start(http: httpx.AsyncClient, body: bytes, trace: Any = None) -> StartedReq
     ("base", "path", "headers"),
     [
         ("http://127.0.0.1:8123", "/o", {"content-type": "application/json"}),
-        ("http://localhost:8123/trade-api/v2", "/portfolio/orders",
-         {"content-type": "application/json", "KALSHI-ACCESS-KEY": "k", "X-Sig": "a=b/c"}),
+        (
+            "http://localhost:8123/trade-api/v2",
+            "/portfolio/orders",
+            {"content-type": "application/json", "KALSHI-ACCESS-KEY": "k", "X-Sig": "a=b/c"},
+        ),
         ("http://127.0.0.1", "/data/order/0xabc?x=1", {}),
     ],
-)  # fmt: skip
+)
 async def test_the_prepared_head_is_the_bytes_the_usual_path_writes(
     base: str, path: str, headers: dict[str, str]
 ) -> None:
@@ -351,8 +354,12 @@ async def test_a_rehearsal_builds_each_leg_as_it_was_written_and_sends_nothing(
     def state() -> tuple[object, ...]:
         poly = h.clients[Venue.POLYMARKET]
         assert isinstance(poly, PolymarketClient)
-        return (len(sim.exchange.orders), dict(h.runner.counters), dict(poly._bodies),
-                [g.bucket.acquired for g in h.runner.gates.values()])  # fmt: skip
+        return (
+            len(sim.exchange.orders),
+            dict(h.runner.counters),
+            dict(poly._bodies),
+            [g.bucket.acquired for g in h.runner.gates.values()],
+        )
 
     before = state()
     rehearsal = OrderRehearsal(h.runner.gates)

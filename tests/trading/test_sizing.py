@@ -40,9 +40,10 @@ def test_clip_rounds_down_to_the_size_step() -> None:
     c = core()
     legs = (
         OpportunityLeg(instrument=POLY, side=Side.BUY, limit_price=450_000, size=1000 * SIZE_ONE),
-        OpportunityLeg(instrument=POLY_NO, side=Side.BUY, limit_price=500_000,
-                       size=1000 * SIZE_ONE),
-    )  # fmt: skip
+        OpportunityLeg(
+            instrument=POLY_NO, side=Side.BUY, limit_price=500_000, size=1000 * SIZE_ONE
+        ),
+    )
     o = msgspec.structs.replace(opp(legs=legs), expected_edge=50 * CASH_ONE)
     result = c.decide(o)
     assert isinstance(result, ExecutionRequest), result

@@ -44,11 +44,14 @@ from tests.trading.helpers import FAST_CHANNEL, buy_intent, until
 pytestmark = pytest.mark.slow
 
 
-
 def ctx(path: str) -> ActorContext:
-    return ActorContext(path=path, log=logging.LoggerAdapter(logging.getLogger(path)),
-                        mailboxes={}, shutdown=ShutdownCoordinator(),
-                        node=NodeStatus())  # fmt: skip
+    return ActorContext(
+        path=path,
+        log=logging.LoggerAdapter(logging.getLogger(path)),
+        mailboxes={},
+        shutdown=ShutdownCoordinator(),
+        node=NodeStatus(),
+    )
 
 
 def exec_config(sim: SimVenue, *, channels: bool = False) -> ExecutorConfig:
@@ -56,14 +59,19 @@ def exec_config(sim: SimVenue, *, channels: bool = False) -> ExecutorConfig:
     replace = msgspec.structs.replace
     return replace(
         base,
-        polymarket=replace(base.polymarket, rest_url=sim.polymarket_rest_url,
-                           user_ws_url=sim.polymarket_user_ws_url if channels else ""),
-        kalshi=replace(base.kalshi, rest_url=sim.kalshi_rest_url,
-                       user_ws_url=sim.kalshi_ws_url if channels else ""),
+        polymarket=replace(
+            base.polymarket,
+            rest_url=sim.polymarket_rest_url,
+            user_ws_url=sim.polymarket_user_ws_url if channels else "",
+        ),
+        kalshi=replace(
+            base.kalshi,
+            rest_url=sim.kalshi_rest_url,
+            user_ws_url=sim.kalshi_ws_url if channels else "",
+        ),
         http=HttpConfig(read_timeout_s=1.0),
         user_channel=FAST_CHANNEL,
-    )  # fmt: skip
-
+    )
 
 
 async def until_trading(handles: TradingHandles, *channels: Venue) -> None:
@@ -81,8 +89,11 @@ def trading_quiet(handles: TradingHandles) -> bool:
     """Every channel fill handed over and no outcome or execution in flight."""
     uf = handles.user_fills.statistics()
     ex = handles.control.statistics()["executor"]
-    return uf.received == uf.sent and handles.outcomes.statistics().depth == 0 and (
-        ex["in_flight"] == 0)  # fmt: skip
+    return (
+        uf.received == uf.sent
+        and handles.outcomes.statistics().depth == 0
+        and (ex["in_flight"] == 0)
+    )
 
 
 async def next_fill(fills: Mailbox[Fill], pred: Callable[[Fill], bool]) -> Fill:
@@ -96,10 +107,16 @@ async def test_user_channels_deliver_fills_and_reconnect() -> None:
     async with open_sim_venue(SimConfig(seed=5, markets=2, rate=20.0, window_rate=0.0)) as sim:
         fills: Mailbox[Fill] = Mailbox("user_fills", 256, OverflowPolicy.BLOCK)
         state = UserChannelState()
-        poly = UserChannel(venue=Venue.POLYMARKET, url=sim.polymarket_user_ws_url,
-                           fills=fills, config=FAST_CHANNEL, state=state)  # fmt: skip
-        kal = UserChannel(venue=Venue.KALSHI, url=sim.kalshi_ws_url, fills=fills,
-                          config=FAST_CHANNEL, state=state)  # fmt: skip
+        poly = UserChannel(
+            venue=Venue.POLYMARKET,
+            url=sim.polymarket_user_ws_url,
+            fills=fills,
+            config=FAST_CHANNEL,
+            state=state,
+        )
+        kal = UserChannel(
+            venue=Venue.KALSHI, url=sim.kalshi_ws_url, fills=fills, config=FAST_CHANNEL, state=state
+        )
         clients = build_clients(exec_config(sim))
         m = sim.markets[0]
         p_inst = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
@@ -113,8 +130,11 @@ async def test_user_channels_deliver_fills_and_reconnect() -> None:
                 p_status = await clients[Venue.POLYMARKET].place(buy_intent("p1", p_inst))
                 pf = await next_fill(fills, lambda f: f.instrument.venue is Venue.POLYMARKET)
                 assert pf.venue_order_id == p_status.venue_order_id  # type: ignore[union-attr]
-                assert (pf.instrument.symbol, pf.side, pf.size) == (m.yes_token, Side.BUY,
-                                                                   5 * SIZE_ONE)  # fmt: skip
+                assert (pf.instrument.symbol, pf.side, pf.size) == (
+                    m.yes_token,
+                    Side.BUY,
+                    5 * SIZE_ONE,
+                )
                 assert pf.fee_rate_bps == m.fee_rate_ppm // 100  # the venue's real rate
 
                 k_intent = buy_intent("k1", k_inst)
@@ -144,30 +164,46 @@ async def test_user_channels_deliver_fills_and_reconnect() -> None:
 def arb(sim: SimVenue, oid: str) -> Opportunity:
     m = sim.markets[0]
     legs = (
-        OpportunityLeg(instrument=InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token,
-                                               outcome=Outcome.YES),
-                       side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
-        OpportunityLeg(instrument=InstrumentId(venue=Venue.KALSHI, symbol=m.ticker,
-                                               outcome=Outcome.NO),
-                       side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
-    )  # fmt: skip
+        OpportunityLeg(
+            instrument=InstrumentId(
+                venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES
+            ),
+            side=Side.BUY,
+            limit_price=990_000,
+            size=10 * SIZE_ONE,
+        ),
+        OpportunityLeg(
+            instrument=InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO),
+            side=Side.BUY,
+            limit_price=990_000,
+            size=10 * SIZE_ONE,
+        ),
+    )
     now = time.monotonic_ns()
-    return Opportunity(opportunity_id=oid, strategy="t", legs=legs, expected_edge=1, fees=0,
-                       venue_ts_ms=0, recv_ns=now, detect_ns=now)  # fmt: skip
+    return Opportunity(
+        opportunity_id=oid,
+        strategy="t",
+        legs=legs,
+        expected_edge=1,
+        fees=0,
+        venue_ts_ms=0,
+        recv_ns=now,
+        detect_ns=now,
+    )
 
 
 async def test_trading_tree_wires_user_channels_without_double_counting() -> None:
     async with open_sim_venue(SimConfig(seed=3, markets=2, rate=20.0, window_rate=0.0)) as sim:
         opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
         cfg = TradingConfig(
-            fund=FundManagerConfig(limits=FundLimitsConfig(max_opportunity_age_s=5.0,
-                                                           min_profit="0")),
+            fund=FundManagerConfig(
+                limits=FundLimitsConfig(max_opportunity_age_s=5.0, min_profit="0")
+            ),
             executor=exec_config(sim, channels=True),
-        )  # fmt: skip
+        )
         spec, _, handles = build_trading_path(cfg, opportunities=opps)
         ids = [c.id for c in spec.children]
-        assert ids == ["fund_manager", "executor", "user_channel_polymarket",
-                       "user_channel_kalshi"]  # fmt: skip
+        assert ids == ["fund_manager", "executor", "user_channel_polymarket", "user_channel_kalshi"]
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         control = handles.control
         with trio.fail_after(20):
@@ -182,10 +218,14 @@ async def test_trading_tree_wires_user_channels_without_double_counting() -> Non
                     ch = stats.get("user_channel_polymarket", {}).get("fills", 0)
                     ck = stats.get("user_channel_kalshi", {}).get("fills", 0)
                     uf = handles.user_fills.statistics()
-                    return (stats["fund_manager"]["fills"] >= 2 and ch >= 2 and ck >= 1
-                            and uf.received == uf.sent
-                            and stats["executor"]["executions"]
-                            and handles.outcomes.statistics().depth == 0)  # fmt: skip
+                    return (
+                        stats["fund_manager"]["fills"] >= 2
+                        and ch >= 2
+                        and ck >= 1
+                        and uf.received == uf.sent
+                        and stats["executor"]["executions"]
+                        and handles.outcomes.statistics().depth == 0
+                    )
 
                 await until(settled)
                 fm = stats["fund_manager"]
@@ -201,12 +241,21 @@ def _fee_market(sim: SimVenue) -> Any:
 def _opp(oid: str, poly: InstrumentId, kalshi: InstrumentId, kalshi_price: int) -> Opportunity:
     legs = (
         OpportunityLeg(instrument=poly, side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
-        OpportunityLeg(instrument=kalshi, side=Side.BUY, limit_price=kalshi_price,
-                       size=10 * SIZE_ONE),
-    )  # fmt: skip
+        OpportunityLeg(
+            instrument=kalshi, side=Side.BUY, limit_price=kalshi_price, size=10 * SIZE_ONE
+        ),
+    )
     now = time.monotonic_ns()
-    return Opportunity(opportunity_id=oid, strategy="t", legs=legs, expected_edge=1, fees=0,
-                       venue_ts_ms=0, recv_ns=now, detect_ns=now)  # fmt: skip
+    return Opportunity(
+        opportunity_id=oid,
+        strategy="t",
+        legs=legs,
+        expected_edge=1,
+        fees=0,
+        venue_ts_ms=0,
+        recv_ns=now,
+        detect_ns=now,
+    )
 
 
 async def test_polymarket_fee_in_shares_keeps_the_ledger_equal_to_the_venue() -> None:
@@ -219,11 +268,11 @@ async def test_polymarket_fee_in_shares_keeps_the_ledger_equal_to_the_venue() ->
         kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
         opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
         cfg = TradingConfig(
-            fund=FundManagerConfig(limits=FundLimitsConfig(max_opportunity_age_s=5.0,
-                                                           min_profit="0")),
-            executor=msgspec.structs.replace(exec_config(sim, channels=True),
-                                             max_leg_delay_s=2.0),
-        )  # fmt: skip
+            fund=FundManagerConfig(
+                limits=FundLimitsConfig(max_opportunity_age_s=5.0, min_profit="0")
+            ),
+            executor=msgspec.structs.replace(exec_config(sim, channels=True), max_leg_delay_s=2.0),
+        )
         spec, _, handles = build_trading_path(cfg, opportunities=opps)
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         control = handles.control
@@ -252,9 +301,14 @@ async def test_polymarket_fee_in_shares_keeps_the_ledger_equal_to_the_venue() ->
                 # 2. The Kalshi leg cannot fill: the Polymarket leg is unwound from what
                 # is really held (selling 10 would fail at the venue: not enough shares).
                 await opps.send(_opp("alone", poly, kalshi, 10_000))
-                await until(lambda: control.statistics()["executor"]["executions"]
-                            .get("unwound", 0) + control.statistics()["executor"]
-                            ["executions"].get("naked", 0) >= 1 and quiet())  # fmt: skip
+                await until(
+                    lambda: (
+                        control.statistics()["executor"]["executions"].get("unwound", 0)
+                        + control.statistics()["executor"]["executions"].get("naked", 0)
+                        >= 1
+                        and quiet()
+                    )
+                )
                 executions = control.statistics()["executor"]["executions"]
                 assert executions == {"complete": 1, "unwound": 1}, executions
                 # Back to what the first trade left (dust below one 0.01 step at most).

@@ -29,21 +29,40 @@ CONTENT_TYPE: str = CONTENT_TYPE_LATEST
 # In-process latencies (a channel hop is ~1-10 us, the tick->decision budget is ~1 ms p99):
 # 1 us ... 100 ms, roughly 1-2.5-5 per decade.
 INTERNAL_BUCKETS: tuple[float, ...] = (
-    1e-6, 2.5e-6, 5e-6,
-    1e-5, 2.5e-5, 5e-5,
-    1e-4, 2.5e-4, 5e-4,
-    1e-3, 2.5e-3, 5e-3,
-    1e-2, 2.5e-2, 5e-2,
+    1e-6,
+    2.5e-6,
+    5e-6,
+    1e-5,
+    2.5e-5,
+    5e-5,
+    1e-4,
+    2.5e-4,
+    5e-4,
+    1e-3,
+    2.5e-3,
+    5e-3,
+    1e-2,
+    2.5e-2,
+    5e-2,
     1e-1,
-)  # fmt: skip
+)
 
 # Venue round trips and network lags: 1 ms ... 10 s.
 VENUE_BUCKETS: tuple[float, ...] = (
-    1e-3, 2.5e-3, 5e-3,
-    1e-2, 2.5e-2, 5e-2,
-    0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0,
-)  # fmt: skip
+    1e-3,
+    2.5e-3,
+    5e-3,
+    1e-2,
+    2.5e-2,
+    5e-2,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 
 # Local I/O (database batches, journal appends): 100 us ... 10 s.
 IO_BUCKETS: tuple[float, ...] = (1e-4, 2.5e-4, 5e-4, *VENUE_BUCKETS)

@@ -59,9 +59,16 @@ class ExchangeCore:
     # -- shared matching ----------------------------------------------------------------
 
     def _record_fill(
-        self, venue: str, order: Order, price: int, qty: int, notional: int, fee: int,
-        taker: bool, id_prefix: str,
-    ) -> tuple[str, int]:  # fmt: skip
+        self,
+        venue: str,
+        order: Order,
+        price: int,
+        qty: int,
+        notional: int,
+        fee: int,
+        taker: bool,
+        id_prefix: str,
+    ) -> tuple[str, int]:
         """Book a fill on the order itself (the account is the venue's own business);
         returns the trade id and the fill's time."""
         order.filled += qty

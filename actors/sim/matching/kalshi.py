@@ -30,8 +30,17 @@ class KalshiOrders(ExchangeCore):
             order = self._kalshi_place(coid, body)
             response: Response = 201, {"order": self.kalshi_order_json(order)}
         except OrderError as exc:
-            response = exc.status, {"error": {"code": exc.code, "message": exc.message,
-                                              "details": "", "service": "exchange"}}
+            response = (
+                exc.status,
+                {
+                    "error": {
+                        "code": exc.code,
+                        "message": exc.message,
+                        "details": "",
+                        "service": "exchange",
+                    }
+                },
+            )
         if key:
             self.responses[key] = response
         return response
@@ -58,8 +67,14 @@ class KalshiOrders(ExchangeCore):
         if price % KALSHI_TICK or not KALSHI_TICK <= price <= ONE - KALSHI_TICK:
             raise OrderError(400, "invalid_parameters", "price must be 0.01..0.99 in cents")
         tif_raw = str(body.get("time_in_force", "good_till_canceled"))
-        tif = {"fill_or_kill": "FOK", "FOK": "FOK", "immediate_or_cancel": "FAK",
-               "IOC": "FAK", "good_till_canceled": "GTC", "GTC": "GTC"}.get(tif_raw)
+        tif = {
+            "fill_or_kill": "FOK",
+            "FOK": "FOK",
+            "immediate_or_cancel": "FAK",
+            "IOC": "FAK",
+            "good_till_canceled": "GTC",
+            "GTC": "GTC",
+        }.get(tif_raw)
         if tif is None:
             raise OrderError(400, "invalid_parameters", "unknown time_in_force")
         acct = self.kalshi
@@ -72,8 +87,20 @@ class KalshiOrders(ExchangeCore):
         if not buy and acct.positions.get(key, 0) < count:
             raise OrderError(400, "insufficient_position", "not enough contracts to sell")
         now = self.clock()
-        order = Order("kalshi", self._id("korder"), coid, m, m.ticker, side, buy, price, count,
-                      tif, now, updated_ms=now)
+        order = Order(
+            "kalshi",
+            self._id("korder"),
+            coid,
+            m,
+            m.ticker,
+            side,
+            buy,
+            price,
+            count,
+            tif,
+            now,
+            updated_ms=now,
+        )
         self.orders[order.order_id] = order
         fills = self._match(order)
         for p, q in fills:
@@ -111,8 +138,9 @@ class KalshiOrders(ExchangeCore):
         else:
             acct.cash += notional - fee
             acct.positions[key] = acct.positions.get(key, 0) - qty
-        trade_id, now = self._record_fill("kalshi", order, price, qty, notional, fee, taker,
-                                          "ktrade")  # fmt: skip
+        trade_id, now = self._record_fill(
+            "kalshi", order, price, qty, notional, fee, taker, "ktrade"
+        )
         yes_price = price if order.outcome == "yes" else ONE - price
         bid = (order.outcome == "yes") == order.buy
         position = acct.positions.get(f"{order.instrument}:yes", 0) - acct.positions.get(
@@ -150,8 +178,11 @@ class KalshiOrders(ExchangeCore):
             "action": "buy" if order.buy else "sell",
             "type": "limit",
             "status": status,
-            "time_in_force": {"FOK": "fill_or_kill", "FAK": "immediate_or_cancel",
-                              "GTC": "good_till_canceled"}[order.tif],
+            "time_in_force": {
+                "FOK": "fill_or_kill",
+                "FAK": "immediate_or_cancel",
+                "GTC": "good_till_canceled",
+            }[order.tif],
             "yes_price": yes // 10_000,
             "no_price": (ONE - yes) // 10_000,
             "yes_price_dollars": fixed(yes, 4),
@@ -179,25 +210,38 @@ class KalshiOrders(ExchangeCore):
     def kalshi_cancel(self, order_id: str) -> Response:
         order = self.orders.get(order_id)
         if order is None or order.venue != "kalshi":
-            return 404, {"error": {"code": "not_found", "message": "order not found",
-                                   "details": "", "service": "exchange"}}
+            return 404, {
+                "error": {
+                    "code": "not_found",
+                    "message": "order not found",
+                    "details": "",
+                    "service": "exchange",
+                }
+            }
         reduced = order.remaining if order.resting else 0
         if order.resting:
             self._unrest(order)
             order.status = "canceled"
             order.updated_ms = self.clock()
-        return 200, {"order": self.kalshi_order_json(order), "reduced_by": reduced // ONE,
-                     "reduced_by_fp": fixed(reduced, 2)}
+        return 200, {
+            "order": self.kalshi_order_json(order),
+            "reduced_by": reduced // ONE,
+            "reduced_by_fp": fixed(reduced, 2),
+        }
 
     def kalshi_by_client(self, coid: str) -> list[Order]:
-        return [o for o in self.orders.values() if o.venue == "kalshi" and
-                o.client_order_id == coid]
+        return [
+            o for o in self.orders.values() if o.venue == "kalshi" and o.client_order_id == coid
+        ]
 
     def kalshi_balance(self) -> dict[str, Any]:
         acct = self.kalshi
-        return {"balance": acct.cash // 10_000, "balance_dollars": fixed(
-            acct.cash - acct.cash % 10_000, 2), "portfolio_value": 0,
-            "updated_ts": self.clock() // 1000}
+        return {
+            "balance": acct.cash // 10_000,
+            "balance_dollars": fixed(acct.cash - acct.cash % 10_000, 2),
+            "portfolio_value": 0,
+            "updated_ts": self.clock() // 1000,
+        }
 
 
 def _other(outcome: str) -> str:

@@ -34,9 +34,10 @@ class PolymarketOrders(ExchangeCore):
         its JSON (paper: unsigned orders)."""
         try:
             order_obj = body["order"]
-            key = order_id or "0x" + hashlib.sha256(
-                msgspec.json.encode(order_obj, order="sorted")
-            ).hexdigest()
+            key = (
+                order_id
+                or "0x" + hashlib.sha256(msgspec.json.encode(order_obj, order="sorted")).hexdigest()
+            )
         except (KeyError, TypeError):
             return 400, {"error": "Invalid order payload"}
         if key in self.responses:
@@ -44,10 +45,17 @@ class PolymarketOrders(ExchangeCore):
         try:
             response = self._poly_place(key, order_obj, str(body.get("orderType", "GTC")))
         except OrderError as exc:
-            response = exc.status, {
-                "success": False, "errorMsg": exc.code, "orderID": "", "status": "unmatched",
-                "makingAmount": "", "takingAmount": "",
-            }
+            response = (
+                exc.status,
+                {
+                    "success": False,
+                    "errorMsg": exc.code,
+                    "orderID": "",
+                    "status": "unmatched",
+                    "makingAmount": "",
+                    "takingAmount": "",
+                },
+            )
         self.responses[key] = response
         return response
 
@@ -88,8 +96,12 @@ class PolymarketOrders(ExchangeCore):
             order.status = "canceled"
             self._poly_order_event(order, "CANCELLATION")
             return 400, {
-                "success": False, "errorMsg": "FOK_ORDER_NOT_FILLED_ERROR", "orderID": oid,
-                "status": "unmatched", "makingAmount": "", "takingAmount": "",
+                "success": False,
+                "errorMsg": "FOK_ORDER_NOT_FILLED_ERROR",
+                "orderID": oid,
+                "status": "unmatched",
+                "makingAmount": "",
+                "takingAmount": "",
             }
         for price_, qty in fills:
             self._poly_fill(order, price_, qty, taker=True)
@@ -106,7 +118,10 @@ class PolymarketOrders(ExchangeCore):
         taking = sum(q for _, q in fills) if buy else sum(p * q // ONE for p, q in fills)
         status = "matched" if fills else ("live" if order.resting else "unmatched")
         return 200, {
-            "success": True, "errorMsg": "", "orderID": oid, "status": status,
+            "success": True,
+            "errorMsg": "",
+            "orderID": oid,
+            "status": status,
             "makingAmount": trim(making) if fills else "",
             "takingAmount": trim(taking) if fills else "",
             "transactionsHashes": [self._tx(t) for t in order.trade_ids],
@@ -141,8 +156,9 @@ class PolymarketOrders(ExchangeCore):
         if failing:
             acct.cash = cash_before
             acct.positions[order.instrument] = held_before
-        trade_id, now = self._record_fill("polymarket", order, price, qty, notional, fee, taker,
-                                          "trade")  # fmt: skip
+        trade_id, now = self._record_fill(
+            "polymarket", order, price, qty, notional, fee, taker, "trade"
+        )
         side = "BUY" if order.buy else "SELL"
         opposite = "SELL" if order.buy else "BUY"
         outcome = "Yes" if order.outcome == "yes" else "No"
@@ -186,8 +202,9 @@ class PolymarketOrders(ExchangeCore):
     def _poly_order_event(self, order: Order, kind: str) -> None:
         status = {"live": "LIVE", "matched": "MATCHED", "canceled": "CANCELED"}[order.status]
         body = self.poly_order_json(order)
-        body.update({"event_type": "order", "type": kind, "status": status,
-                     "timestamp": str(self.clock())})
+        body.update(
+            {"event_type": "order", "type": kind, "status": status, "timestamp": str(self.clock())}
+        )
         self.events.append(UserEvent("polymarket", order.market.condition_id, body))
 
     def poly_order_json(self, order: Order) -> dict[str, Any]:

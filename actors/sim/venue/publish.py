@@ -44,13 +44,25 @@ class Publisher(VenueState):
             for pr in out.prints:
                 m = self.markets[pr.market]
                 token = m.yes_token if pr.outcome == "yes" else m.no_token
-                extra.append((pr.market, self.poly_wire.last_trade_price(
-                    token, pr.price, pr.size, pr.side, m.fee_rate_ppm // 100, ts)))
+                extra.append(
+                    (
+                        pr.market,
+                        self.poly_wire.last_trade_price(
+                            token, pr.price, pr.size, pr.side, m.fee_rate_ppm // 100, ts
+                        ),
+                    )
+                )
         for venue, instrument, price, size in self.exchange.trades:
             if venue == "polymarket":
                 m, _ = self.exchange.tokens[instrument]
-                extra.append((m.index, self.poly_wire.last_trade_price(
-                    instrument, price, size, "BUY", m.fee_rate_ppm // 100, ts)))
+                extra.append(
+                    (
+                        m.index,
+                        self.poly_wire.last_trade_price(
+                            instrument, price, size, "BUY", m.fee_rate_ppm // 100, ts
+                        ),
+                    )
+                )
         self.exchange.trades.clear()
         for index, obj in extra:
             poly_objs.setdefault(index, []).append(obj)

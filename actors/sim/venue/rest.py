@@ -25,8 +25,11 @@ class RestServer(Publisher):
             if kind is FaultKind.REST_500:
                 return Reply(500, {"error": "internal server error"})
             if kind is FaultKind.REST_429:
-                body = ({"error": "too many requests"} if venue is Venue.KALSHI
-                        else {"error": "Too Many Requests"})
+                body = (
+                    {"error": "too many requests"}
+                    if venue is Venue.KALSHI
+                    else {"error": "Too Many Requests"}
+                )
                 return Reply(429, body)
             if kind is FaultKind.REST_SLOW:
                 await trio.sleep(spec.delay)
@@ -46,7 +49,7 @@ class RestServer(Publisher):
         ex = self.exchange
         method, path = r.method, r.path
         if path.startswith("/trade-api/v2/"):
-            return self._route_kalshi(r, path[len("/trade-api/v2"):])
+            return self._route_kalshi(r, path[len("/trade-api/v2") :])
         if path == "/book" and method == "GET":
             token = (r.query.get("token_id") or [""])[0]
             if not token:
@@ -71,7 +74,7 @@ class RestServer(Publisher):
         if path == "/order" and method == "DELETE":
             return Reply(200, ex.poly_cancel(str(r.json().get("orderID", ""))))
         if path.startswith("/data/order/") and method == "GET":
-            order = ex.orders.get(path[len("/data/order/"):])
+            order = ex.orders.get(path[len("/data/order/") :])
             if order is None or order.venue != "polymarket":
                 return Reply(404, {"error": "order not found"})
             return Reply(200, ex.poly_order_json(order))
@@ -87,28 +90,58 @@ class RestServer(Publisher):
             return Reply(status, body)
         if path == "/portfolio/orders" and method == "GET":
             coid = (r.query.get("client_order_id") or [""])[0]
-            orders = ex.kalshi_by_client(coid) if coid else [
-                o for o in ex.orders.values() if o.venue == "kalshi"]
+            orders = (
+                ex.kalshi_by_client(coid)
+                if coid
+                else [o for o in ex.orders.values() if o.venue == "kalshi"]
+            )
             return Reply(200, {"orders": [ex.kalshi_order_json(o) for o in orders], "cursor": ""})
         if path.startswith("/portfolio/orders/"):
-            oid = path[len("/portfolio/orders/"):]
+            oid = path[len("/portfolio/orders/") :]
             if method == "DELETE":
                 status, body = ex.kalshi_cancel(oid)
                 return Reply(status, body)
             order = ex.orders.get(oid)
             if method == "GET" and order is not None and order.venue == "kalshi":
                 return Reply(200, {"order": ex.kalshi_order_json(order)})
-            return Reply(404, {"error": {"code": "not_found", "message": "order not found",
-                                         "details": "", "service": "exchange"}})
+            return Reply(
+                404,
+                {
+                    "error": {
+                        "code": "not_found",
+                        "message": "order not found",
+                        "details": "",
+                        "service": "exchange",
+                    }
+                },
+            )
         if path == "/portfolio/balance" and method == "GET":
             return Reply(200, ex.kalshi_balance())
         if path.startswith("/markets/") and path.endswith("/orderbook") and method == "GET":
-            ticker = path[len("/markets/"):-len("/orderbook")]
+            ticker = path[len("/markets/") : -len("/orderbook")]
             if ticker not in self.kalshi_wire.by_ticker:
-                return Reply(404, {"error": {"code": "not_found", "message": "market not found",
-                                             "details": "", "service": "exchange"}})
+                return Reply(
+                    404,
+                    {
+                        "error": {
+                            "code": "not_found",
+                            "message": "market not found",
+                            "details": "",
+                            "service": "exchange",
+                        }
+                    },
+                )
             depth = int((r.query.get("depth") or ["0"])[0])
             self.flush()
             return Reply(200, self.kalshi_wire.rest_orderbook(ticker, depth))
-        return Reply(404, {"error": {"code": "not_found", "message": "not found",
-                                     "details": "", "service": "exchange"}})
+        return Reply(
+            404,
+            {
+                "error": {
+                    "code": "not_found",
+                    "message": "not found",
+                    "details": "",
+                    "service": "exchange",
+                }
+            },
+        )

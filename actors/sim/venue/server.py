@@ -46,19 +46,32 @@ async def open_sim_venue(config: SimConfig | None = None) -> AsyncIterator[SimVe
     try:
         async with trio.open_nursery() as nursery:
             poly = await nursery.start(
-                serve_websocket, lambda r: sim._serve_conn(Venue.POLYMARKET, r),
-                config.host, config.polymarket_port, None)
+                serve_websocket,
+                lambda r: sim._serve_conn(Venue.POLYMARKET, r),
+                config.host,
+                config.polymarket_port,
+                None,
+            )
             kalshi = await nursery.start(
-                serve_websocket, lambda r: sim._serve_conn(Venue.KALSHI, r),
-                config.host, config.kalshi_port, None)
+                serve_websocket,
+                lambda r: sim._serve_conn(Venue.KALSHI, r),
+                config.host,
+                config.kalshi_port,
+                None,
+            )
             sim.polymarket_port = poly.port
             sim.kalshi_port = kalshi.port
             sim.rest_port = await nursery.start(
-                serve_http, sim._http, config.host, config.rest_port)
+                serve_http, sim._http, config.host, config.rest_port
+            )
             if config.binance_port is not None:
                 binance = await nursery.start(
-                    serve_websocket, lambda r: sim._serve_conn(Venue.BINANCE, r),
-                    config.host, config.binance_port, None)
+                    serve_websocket,
+                    lambda r: sim._serve_conn(Venue.BINANCE, r),
+                    config.host,
+                    config.binance_port,
+                    None,
+                )
                 sim.binance_port = binance.port
             sim._t0 = trio.current_time()
             nursery.start_soon(sim._drive)

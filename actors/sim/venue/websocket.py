@@ -199,8 +199,15 @@ class WebsocketServer(VenueState):
                 chosen = set(tickers) or set(self.kalshi_wire.by_ticker)
                 sub = KalshiSub(sid, channel, chosen)
                 conn.subs[sid] = sub
-                conn.push(kencode({"id": cmd_id, "type": "subscribed",
-                                   "msg": {"channel": channel, "sid": sid}}))
+                conn.push(
+                    kencode(
+                        {
+                            "id": cmd_id,
+                            "type": "subscribed",
+                            "msg": {"channel": channel, "sid": sid},
+                        }
+                    )
+                )
                 if channel == "orderbook_delta":
                     self._kalshi_snapshots(conn, sub, sorted(chosen))
         elif cmd == "unsubscribe":
@@ -233,11 +240,26 @@ class WebsocketServer(VenueState):
             else:
                 error(13, "Action not supported")
                 return
-            conn.push(kencode({"id": cmd_id, "sid": sub.sid, "type": "ok",
-                               "msg": {"market_tickers": sorted(sub.tickers)}}))
+            conn.push(
+                kencode(
+                    {
+                        "id": cmd_id,
+                        "sid": sub.sid,
+                        "type": "ok",
+                        "msg": {"market_tickers": sorted(sub.tickers)},
+                    }
+                )
+            )
         elif cmd == "list_subscriptions":
-            conn.push(kencode({"id": cmd_id, "type": "ok", "msg": [
-                {"channel": s.channel, "sid": s.sid} for s in conn.subs.values()]}))
+            conn.push(
+                kencode(
+                    {
+                        "id": cmd_id,
+                        "type": "ok",
+                        "msg": [{"channel": s.channel, "sid": s.sid} for s in conn.subs.values()],
+                    }
+                )
+            )
         else:
             error(5, "Unknown command")
 
@@ -246,8 +268,11 @@ class WebsocketServer(VenueState):
             return
         for ticker in tickers:
             sub.seq += 1
-            conn.push(envelope("orderbook_snapshot", sub.sid, sub.seq,
-                               self.kalshi_wire.snapshot_msg(ticker)))
+            conn.push(
+                envelope(
+                    "orderbook_snapshot", sub.sid, sub.seq, self.kalshi_wire.snapshot_msg(ticker)
+                )
+            )
 
 
 def kdecode(text: str) -> Any:

@@ -61,9 +61,18 @@ _FRAME = msgspec.json.Decoder(WireFrame)
 _PROBE = msgspec.json.Decoder(_Probe)
 _BARE_SNAPSHOT = msgspec.json.Decoder(SnapshotMsg)
 _KNOWN = frozenset(
-    ["orderbook_snapshot", "orderbook_delta", "ticker", "trade", "fill", "subscribed", "ok",
-     "unsubscribed", "error"]
-)  # fmt: skip
+    [
+        "orderbook_snapshot",
+        "orderbook_delta",
+        "ticker",
+        "trade",
+        "fill",
+        "subscribed",
+        "ok",
+        "unsubscribed",
+        "error",
+    ]
+)
 
 
 class Decoder:
@@ -111,10 +120,17 @@ class Decoder:
                 side, price = BookSide.ASK, PRICE_ONE - price
             else:
                 raise DecodeError(VENUE, f"bad side {m.side!r}")
-            return BookDelta(instrument=self.instrument(m.market_ticker), side=side,
-                             price=price, size=size, venue_ts_ms=_ts_ms(m.ts_ms, m.ts),
-                             recv_ns=recv_ns, increment=True, seq=wire.seq,
-                             sid=wire.sid)  # fmt: skip
+            return BookDelta(
+                instrument=self.instrument(m.market_ticker),
+                side=side,
+                price=price,
+                size=size,
+                venue_ts_ms=_ts_ms(m.ts_ms, m.ts),
+                recv_ns=recv_ns,
+                increment=True,
+                seq=wire.seq,
+                sid=wire.sid,
+            )
         if isinstance(wire, WireSnapshot):
             return self._snapshot(wire.msg, wire.sid, wire.seq, recv_ns)
         if isinstance(wire, SnapshotMsg):
@@ -135,11 +151,15 @@ class Decoder:
         if isinstance(wire, WireTrade):
             tr = wire.msg
             taker = {"yes": Side.BUY, "no": Side.SELL}.get(tr.taker_side)
-            return Trade(instrument=self.instrument(tr.market_ticker),
-                         price=_price(tr.yes_price_dollars, tr.yes_price),
-                         size=_count(tr.count_fp, tr.count), taker_side=taker,
-                         venue_ts_ms=_ts_ms(tr.ts_ms, tr.ts), recv_ns=recv_ns,
-                         trade_id=tr.trade_id)  # fmt: skip
+            return Trade(
+                instrument=self.instrument(tr.market_ticker),
+                price=_price(tr.yes_price_dollars, tr.yes_price),
+                size=_count(tr.count_fp, tr.count),
+                taker_side=taker,
+                venue_ts_ms=_ts_ms(tr.ts_ms, tr.ts),
+                recv_ns=recv_ns,
+                trade_id=tr.trade_id,
+            )
         if isinstance(wire, WireFill):
             return _fill(wire.msg, recv_ns)
         return _control(wire)
@@ -164,9 +184,15 @@ class Decoder:
                 asks.append(Level(PRICE_ONE - _price(None, cents), _count(None, whole)))
         bids.sort(key=_price_key, reverse=True)
         asks.sort(key=_price_key)
-        return BookSnapshot(instrument=self.instrument(m.market_ticker), bids=tuple(bids),
-                            asks=tuple(asks), venue_ts_ms=0, recv_ns=recv_ns, seq=seq,
-                            sid=sid)  # fmt: skip
+        return BookSnapshot(
+            instrument=self.instrument(m.market_ticker),
+            bids=tuple(bids),
+            asks=tuple(asks),
+            venue_ts_ms=0,
+            recv_ns=recv_ns,
+            seq=seq,
+            sid=sid,
+        )
 
 
 def _price_key(level: Level) -> int:
@@ -206,15 +232,20 @@ def _fill(f: FillMsg, recv_ns: int) -> Fill:
 
 def _control(wire: WireSubscribed | WireOk | WireUnsubscribed | WireError) -> Control:
     if isinstance(wire, WireSubscribed):
-        return Control(kind=ControlKind.SUBSCRIBED, id=wire.id, sid=wire.msg.sid,
-                       channel=wire.msg.channel)  # fmt: skip
+        return Control(
+            kind=ControlKind.SUBSCRIBED, id=wire.id, sid=wire.msg.sid, channel=wire.msg.channel
+        )
     if isinstance(wire, WireOk):
         tickers = wire.market_tickers
         if tickers is None and wire.msg is not None:
             tickers = wire.msg.market_tickers
-        return Control(kind=ControlKind.OK, id=wire.id, sid=wire.sid, seq=wire.seq,
-                       market_tickers=tuple(tickers or ()))  # fmt: skip
+        return Control(
+            kind=ControlKind.OK,
+            id=wire.id,
+            sid=wire.sid,
+            seq=wire.seq,
+            market_tickers=tuple(tickers or ()),
+        )
     if isinstance(wire, WireUnsubscribed):
         return Control(kind=ControlKind.UNSUBSCRIBED, id=wire.id, sid=wire.sid, seq=wire.seq)
-    return Control(kind=ControlKind.ERROR, id=wire.id, code=wire.msg.code,
-                   message=wire.msg.msg)  # fmt: skip
+    return Control(kind=ControlKind.ERROR, id=wire.id, code=wire.msg.code, message=wire.msg.msg)

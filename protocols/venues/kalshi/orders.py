@@ -114,21 +114,34 @@ def order_outcome(
     order = resp.order
     if http_status in (200, 201) and order is not None:
         try:
-            filled = _count(order.fill_count_fp, order.fill_count) if (
-                order.fill_count_fp is not None or order.fill_count is not None) else 0  # fmt: skip
+            filled = (
+                _count(order.fill_count_fp, order.fill_count)
+                if (order.fill_count_fp is not None or order.fill_count is not None)
+                else 0
+            )
         except FixedPointError:
             filled = 0
         state = {"executed": OrderState.FILLED, "canceled": OrderState.CANCELLED}.get(
             order.status, OrderState.PARTIALLY_FILLED if filled else OrderState.OPEN
         )
-        return OrderAck(client_order_id=client_order_id, venue_order_id=order.order_id,
-                        instrument=instrument, state=state, filled_size=filled, venue_ts_ms=0,
-                        ack_ns=ack_ns)  # fmt: skip
+        return OrderAck(
+            client_order_id=client_order_id,
+            venue_order_id=order.order_id,
+            instrument=instrument,
+            state=state,
+            filled_size=filled,
+            venue_ts_ms=0,
+            ack_ns=ack_ns,
+        )
     code = str(resp.code or resp.error or http_status)
     reason = {429: "rate_limited", 401: "unauthorized", 409: "conflict"}.get(
         http_status, "venue_error" if http_status >= 500 else "invalid_order"
     )
-    return OrderReject(client_order_id=client_order_id, instrument=instrument, reason=reason,
-                       venue_code=f"{code}: {resp.message}" if resp.message else code,
-                       retryable=http_status == 429 or http_status >= 500,
-                       ack_ns=ack_ns)  # fmt: skip
+    return OrderReject(
+        client_order_id=client_order_id,
+        instrument=instrument,
+        reason=reason,
+        venue_code=f"{code}: {resp.message}" if resp.message else code,
+        retryable=http_status == 429 or http_status >= 500,
+        ack_ns=ack_ns,
+    )

@@ -143,6 +143,13 @@ class WireError(msgspec.Struct, tag_field="type", tag="error"):
 
 
 WireFrame = (
-    WireDelta | WireSnapshot | WireTicker | WireTrade | WireFill
-    | WireSubscribed | WireOk | WireUnsubscribed | WireError
-)  # fmt: skip
+    WireDelta
+    | WireSnapshot
+    | WireTicker
+    | WireTrade
+    | WireFill
+    | WireSubscribed
+    | WireOk
+    | WireUnsubscribed
+    | WireError
+)

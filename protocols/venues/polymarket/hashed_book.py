@@ -125,22 +125,38 @@ def cached_book_state_hash(
         if len(_HEADS) >= _PIECES_LIMIT:
             _HEADS.clear()
         head = _HEADS[head_key] = (
-            b'{"market":' + _enc_str(meta.market) + b',"asset_id":'
-            + _enc_str(book.instrument.symbol) + b',"timestamp":"'
-        )  # fmt: skip
+            b'{"market":'
+            + _enc_str(meta.market)
+            + b',"asset_id":'
+            + _enc_str(book.instrument.symbol)
+            + b',"timestamp":"'
+        )
     tail_key = (meta.min_order_size, meta.tick_size, neg_risk, meta.last_trade_price)
     tail = _TAILS.get(tail_key)
     if tail is None:
         if len(_TAILS) >= _PIECES_LIMIT:
             _TAILS.clear()
         tail = _TAILS[tail_key] = (
-            b',"min_order_size":' + _enc_str(meta.min_order_size)
-            + b',"tick_size":' + _enc_str(meta.tick_size)
+            b',"min_order_size":'
+            + _enc_str(meta.min_order_size)
+            + b',"tick_size":'
+            + _enc_str(meta.tick_size)
             + (b',"neg_risk":true' if neg_risk else b',"neg_risk":false')
-            + b',"last_trade_price":' + _enc_str(meta.last_trade_price) + b"}"
-        )  # fmt: skip
-    data = b"".join((head, str(timestamp_ms).encode(), b'","hash":"","bids":',
-                     book.bids.json_list(), b',"asks":', book.asks.json_list(), tail))  # fmt: skip
+            + b',"last_trade_price":'
+            + _enc_str(meta.last_trade_price)
+            + b"}"
+        )
+    data = b"".join(
+        (
+            head,
+            str(timestamp_ms).encode(),
+            b'","hash":"","bids":',
+            book.bids.json_list(),
+            b',"asks":',
+            book.asks.json_list(),
+            tail,
+        )
+    )
     return hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 

@@ -67,8 +67,17 @@ def _verify(
 ) -> bool:
     choices = (meta.neg_risk,) if meta.neg_risk is not None else (False, True)
     for neg_risk in choices:
-        got = book_hash(meta.market, asset_id, timestamp, bids, asks, meta.min_order_size,
-                        meta.tick_size, neg_risk, meta.last_trade_price)  # fmt: skip
+        got = book_hash(
+            meta.market,
+            asset_id,
+            timestamp,
+            bids,
+            asks,
+            meta.min_order_size,
+            meta.tick_size,
+            neg_risk,
+            meta.last_trade_price,
+        )
         if got == expected:
             meta.neg_risk = neg_risk
             return True
@@ -88,5 +97,14 @@ def book_state_hash(book: L2Book, meta: AssetMeta, timestamp_ms: int, neg_risk: 
     bids = [(format_units(p), format_units(s)) for p, s in reversed(list(book.bid_levels()))]
     asks = [(format_units(p), format_units(s)) for p, s in reversed(list(book.ask_levels()))]
     symbol = book.instrument.symbol
-    return book_hash(meta.market, symbol, str(timestamp_ms), bids, asks, meta.min_order_size,
-                     meta.tick_size, neg_risk, meta.last_trade_price)  # fmt: skip
+    return book_hash(
+        meta.market,
+        symbol,
+        str(timestamp_ms),
+        bids,
+        asks,
+        meta.min_order_size,
+        meta.tick_size,
+        neg_risk,
+        meta.last_trade_price,
+    )

@@ -27,9 +27,16 @@ def l2_signature(secret: str, timestamp: str, method: str, path: str, body: byte
 
 
 def l2_headers(
-    *, address: str, api_key: str, secret: str, passphrase: str, timestamp_s: int,
-    method: str, path: str, body: bytes,
-) -> dict[str, str]:  # fmt: skip
+    *,
+    address: str,
+    api_key: str,
+    secret: str,
+    passphrase: str,
+    timestamp_s: int,
+    method: str,
+    path: str,
+    body: bytes,
+) -> dict[str, str]:
     """The five ``POLY_*`` headers of an authenticated (L2) CLOB request."""
     ts = str(timestamp_s)
     return {
@@ -42,9 +49,16 @@ def l2_headers(
 
 
 def verify_l2_headers(
-    headers: dict[str, str], *, address: str, api_key: str, secret: str, passphrase: str,
-    method: str, path: str, body: bytes,
-) -> str:  # fmt: skip
+    headers: dict[str, str],
+    *,
+    address: str,
+    api_key: str,
+    secret: str,
+    passphrase: str,
+    method: str,
+    path: str,
+    body: bytes,
+) -> str:
     """The venue's check of an L2 request: "" if it passes, else why not. Header names are
     matched case-insensitively (a server or a proxy may have changed their case)."""
     got = {k.upper(): v for k, v in headers.items()}

@@ -117,8 +117,9 @@ WireMarketEvent = WireBook | WirePriceChange | WireTickSizeChange | WireLastTrad
 
 _MARKET_FRAME = msgspec.json.Decoder(list[WireMarketEvent] | WireMarketEvent)
 _MARKET_EVENT = msgspec.json.Decoder(WireMarketEvent)
-_KNOWN_MARKET = frozenset(["book", "price_change", "tick_size_change", "last_trade_price",
-                           "best_bid_ask"])  # fmt: skip
+_KNOWN_MARKET = frozenset(
+    ["book", "price_change", "tick_size_change", "last_trade_price", "best_bid_ask"]
+)
 
 
 _SIDES = {"BUY": BookSide.BID, "SELL": BookSide.ASK, "buy": BookSide.BID, "sell": BookSide.ASK}
@@ -211,25 +212,38 @@ class MarketDecoder:
             meta = self.meta(ev.asset_id)
             meta.last_trade_price = ev.price
             out.append(
-                Trade(instrument=self.instrument(ev.asset_id), price=parse_price(ev.price),
-                      size=parse_size(ev.size), taker_side=_taker(ev.side),
-                      venue_ts_ms=ms_value(ev.timestamp), recv_ns=recv_ns,
-                      trade_id=ev.transaction_hash, fee_rate_bps=int_text(ev.fee_rate_bps))
-            )  # fmt: skip
+                Trade(
+                    instrument=self.instrument(ev.asset_id),
+                    price=parse_price(ev.price),
+                    size=parse_size(ev.size),
+                    taker_side=_taker(ev.side),
+                    venue_ts_ms=ms_value(ev.timestamp),
+                    recv_ns=recv_ns,
+                    trade_id=ev.transaction_hash,
+                    fee_rate_bps=int_text(ev.fee_rate_bps),
+                )
+            )
         elif isinstance(ev, WireTickSizeChange):
             self.meta(ev.asset_id).tick_size = ev.new_tick_size
             out.append(
-                TickSizeChange(instrument=self.instrument(ev.asset_id),
-                               tick_size=parse_price(ev.new_tick_size),
-                               old_tick_size=parse_price(ev.old_tick_size),
-                               venue_ts_ms=ms_value(ev.timestamp), recv_ns=recv_ns)
-            )  # fmt: skip
+                TickSizeChange(
+                    instrument=self.instrument(ev.asset_id),
+                    tick_size=parse_price(ev.new_tick_size),
+                    old_tick_size=parse_price(ev.old_tick_size),
+                    venue_ts_ms=ms_value(ev.timestamp),
+                    recv_ns=recv_ns,
+                )
+            )
         else:
             out.append(
-                VenueQuote(instrument=self.instrument(ev.asset_id), bid=parse_price(ev.best_bid),
-                           ask=parse_price(ev.best_ask), venue_ts_ms=ms_value(ev.timestamp),
-                           recv_ns=recv_ns)
-            )  # fmt: skip
+                VenueQuote(
+                    instrument=self.instrument(ev.asset_id),
+                    bid=parse_price(ev.best_bid),
+                    ask=parse_price(ev.best_ask),
+                    venue_ts_ms=ms_value(ev.timestamp),
+                    recv_ns=recv_ns,
+                )
+            )
 
     def _book(self, ev: WireBook, recv_ns: int) -> BookSnapshot:
         meta = self.meta(ev.asset_id)
@@ -243,9 +257,14 @@ class MarketDecoder:
         hash_ok: bool | None = None
         # 2024 frames (no tick_size) use an older, unreproducible hash: don't judge them.
         if ev.hash and ev.tick_size is not None:
-            hash_ok = _verify(meta, ev.asset_id, str(ev.timestamp),
-                              [(lv.price, lv.size) for lv in ev.bids],
-                              [(lv.price, lv.size) for lv in ev.asks], ev.hash)  # fmt: skip
+            hash_ok = _verify(
+                meta,
+                ev.asset_id,
+                str(ev.timestamp),
+                [(lv.price, lv.size) for lv in ev.bids],
+                [(lv.price, lv.size) for lv in ev.asks],
+                ev.hash,
+            )
         return BookSnapshot(
             instrument=self.instrument(ev.asset_id),
             bids=_levels(ev.bids, True),
@@ -279,12 +298,18 @@ class MarketDecoder:
                 if side is None:
                     raise DecodeError(VENUE, f"bad side {e.side!r}")
                 append(
-                    BookDelta(instrument=asset(e.asset_id, market), side=side,
-                              price=price_memo(e.price), size=size_memo(e.size),
-                              venue_ts_ms=ts, recv_ns=recv_ns, hash=e.hash,
-                              best_bid=-1 if bb is None else price_memo(bb),
-                              best_ask=-1 if ba is None else price_memo(ba))
-                )  # fmt: skip
+                    BookDelta(
+                        instrument=asset(e.asset_id, market),
+                        side=side,
+                        price=price_memo(e.price),
+                        size=size_memo(e.size),
+                        venue_ts_ms=ts,
+                        recv_ns=recv_ns,
+                        hash=e.hash,
+                        best_bid=-1 if bb is None else price_memo(bb),
+                        best_ask=-1 if ba is None else price_memo(ba),
+                    )
+                )
             return
         if ev.asset_id is None:
             raise DecodeError(VENUE, "price_change without price_changes or asset_id")
@@ -295,14 +320,27 @@ class MarketDecoder:
             last = len(ev.changes) - 1
             for i, c in enumerate(ev.changes):
                 out.append(
-                    BookDelta(instrument=inst, side=_side(c.side), price=parse_price(c.price),
-                              size=parse_size(c.size), venue_ts_ms=ts, recv_ns=recv_ns,
-                              hash=ev.hash if i == last else "")
-                )  # fmt: skip
+                    BookDelta(
+                        instrument=inst,
+                        side=_side(c.side),
+                        price=parse_price(c.price),
+                        size=parse_size(c.size),
+                        venue_ts_ms=ts,
+                        recv_ns=recv_ns,
+                        hash=ev.hash if i == last else "",
+                    )
+                )
             return
         if ev.price is None or ev.size is None or ev.side is None:
             raise DecodeError(VENUE, "legacy price_change missing price/size/side")
         out.append(
-            BookDelta(instrument=inst, side=_side(ev.side), price=parse_price(ev.price),
-                      size=parse_size(ev.size), venue_ts_ms=ts, recv_ns=recv_ns, hash=ev.hash)
-        )  # fmt: skip
+            BookDelta(
+                instrument=inst,
+                side=_side(ev.side),
+                price=parse_price(ev.price),
+                size=parse_size(ev.size),
+                venue_ts_ms=ts,
+                recv_ns=recv_ns,
+                hash=ev.hash,
+            )
+        )

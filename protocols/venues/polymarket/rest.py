@@ -121,15 +121,27 @@ def order_outcome(
     """Turn a ``POST /order`` response into an ack or a definite reject."""
     if resp.success and resp.order_i_d:
         state = OrderState.FILLED if resp.status == "matched" else OrderState.OPEN
-        return OrderAck(client_order_id=client_order_id, venue_order_id=resp.order_i_d,
-                        instrument=instrument, state=state, filled_size=0, venue_ts_ms=0,
-                        ack_ns=ack_ns)  # fmt: skip
+        return OrderAck(
+            client_order_id=client_order_id,
+            venue_order_id=resp.order_i_d,
+            instrument=instrument,
+            state=state,
+            filled_size=0,
+            venue_ts_ms=0,
+            ack_ns=ack_ns,
+        )
     code = resp.error_msg or resp.error or "unknown"
     reason, retryable = ERROR_CODES.get(code, ("venue_error", False))
     if code.startswith("Trading is currently"):
         reason, retryable = "trading_disabled", True
-    return OrderReject(client_order_id=client_order_id, instrument=instrument, reason=reason,
-                       venue_code=code, retryable=retryable, ack_ns=ack_ns)  # fmt: skip
+    return OrderReject(
+        client_order_id=client_order_id,
+        instrument=instrument,
+        reason=reason,
+        venue_code=code,
+        retryable=retryable,
+        ack_ns=ack_ns,
+    )
 
 
 def decode_rest_book(
@@ -152,11 +164,19 @@ def decode_rest_book(
             meta.last_trade_price = wire.last_trade_price
         hash_ok: bool | None = None
         if wire.hash and wire.tick_size is not None and wire.neg_risk is not None:
-            hash_ok = _verify(meta, wire.asset_id, str(wire.timestamp),
-                              [(lv.price, lv.size) for lv in wire.bids],
-                              [(lv.price, lv.size) for lv in wire.asks], wire.hash)  # fmt: skip
-        inst = decoder.instrument(wire.asset_id) if decoder else InstrumentId(
-            venue=_P, symbol=wire.asset_id)  # fmt: skip
+            hash_ok = _verify(
+                meta,
+                wire.asset_id,
+                str(wire.timestamp),
+                [(lv.price, lv.size) for lv in wire.bids],
+                [(lv.price, lv.size) for lv in wire.asks],
+                wire.hash,
+            )
+        inst = (
+            decoder.instrument(wire.asset_id)
+            if decoder
+            else InstrumentId(venue=_P, symbol=wire.asset_id)
+        )
         return BookSnapshot(
             instrument=inst,
             bids=_levels(wire.bids, True),

@@ -60,9 +60,12 @@ def _bytes32(value: str) -> bytes:
 def domain_separator(chain_id: int, exchange: str) -> bytes:
     """EIP-712 domain separator of the CTF Exchange V2 contract at ``exchange``."""
     return keccak(
-        DOMAIN_TYPE_HASH + CTF_EXCHANGE_NAME_HASH + CTF_EXCHANGE_VERSION_HASH
-        + _word(chain_id) + _address_word(exchange)
-    )  # fmt: skip
+        DOMAIN_TYPE_HASH
+        + CTF_EXCHANGE_NAME_HASH
+        + CTF_EXCHANGE_VERSION_HASH
+        + _word(chain_id)
+        + _address_word(exchange)
+    )
 
 
 def exchange_separators(chain_id: int) -> tuple[bytes, bytes]:
@@ -82,20 +85,22 @@ def order_digest(order: SignedOrder, separator: bytes) -> bytes:
     """The EIP-712 digest of ``order`` (its venue id is this, in hex): what is signed."""
     try:
         side = _SIDES[order.side]
-        struct = b"".join((
-            ORDER_TYPE_HASH,
-            _word(order.salt),
-            _address_word(order.maker),
-            _address_word(order.signer),
-            _word(int(order.token_id)),
-            _word(int(order.maker_amount)),
-            _word(int(order.taker_amount)),
-            _word(side),
-            _word(order.signature_type),
-            _word(int(order.timestamp)),
-            _bytes32(order.metadata),
-            _bytes32(order.builder),
-        ))  # fmt: skip
+        struct = b"".join(
+            (
+                ORDER_TYPE_HASH,
+                _word(order.salt),
+                _address_word(order.maker),
+                _address_word(order.signer),
+                _word(int(order.token_id)),
+                _word(int(order.maker_amount)),
+                _word(int(order.taker_amount)),
+                _word(side),
+                _word(order.signature_type),
+                _word(int(order.timestamp)),
+                _bytes32(order.metadata),
+                _bytes32(order.builder),
+            )
+        )
     except (KeyError, ValueError, OverflowError) as exc:
         raise SigningError(f"order cannot be encoded: {exc}") from exc
     return keccak(b"\x19\x01" + separator + keccak(struct))

@@ -173,13 +173,24 @@ class UserDecoder:
         ts = ms_value(ev.timestamp) or ms_value(ev.match_time or ev.matchtime) * 1000
         if ev.trader_side.upper() != "MAKER":
             return [
-                Fill(fill_id=ev.id, venue_order_id=ev.taker_order_id, client_order_id="",
-                     instrument=InstrumentId(venue=_P, symbol=ev.asset_id,
-                                             outcome=_outcome(ev.outcome)),
-                     side=taker_side, price=parse_price(ev.price), size=parse_size(ev.size),
-                     fee=-1, liquidity=Liquidity.TAKER, status=status, venue_ts_ms=ts,
-                     recv_ns=recv_ns, fee_rate_bps=int_text(ev.fee_rate_bps))
-            ]  # fmt: skip
+                Fill(
+                    fill_id=ev.id,
+                    venue_order_id=ev.taker_order_id,
+                    client_order_id="",
+                    instrument=InstrumentId(
+                        venue=_P, symbol=ev.asset_id, outcome=_outcome(ev.outcome)
+                    ),
+                    side=taker_side,
+                    price=parse_price(ev.price),
+                    size=parse_size(ev.size),
+                    fee=-1,
+                    liquidity=Liquidity.TAKER,
+                    status=status,
+                    venue_ts_ms=ts,
+                    recv_ns=recv_ns,
+                    fee_rate_bps=int_text(ev.fee_rate_bps),
+                )
+            ]
         owner = self.api_key or ev.owner
         fills = []
         for i, mo in enumerate(ev.maker_orders):
@@ -193,11 +204,22 @@ class UserDecoder:
             else:  # complementary token: both sides buy (mint) or both sell (merge)
                 side = taker_side
             fills.append(
-                Fill(fill_id=f"{ev.id}:{i}", venue_order_id=mo.order_id, client_order_id="",
-                     instrument=InstrumentId(venue=_P, symbol=asset,
-                                             outcome=_outcome(mo.outcome or ev.outcome)),
-                     side=side, price=parse_price(mo.price), size=parse_size(mo.matched_amount),
-                     fee=0, liquidity=Liquidity.MAKER, status=status, venue_ts_ms=ts,
-                     recv_ns=recv_ns, fee_rate_bps=int_text(mo.fee_rate_bps))
-            )  # fmt: skip
+                Fill(
+                    fill_id=f"{ev.id}:{i}",
+                    venue_order_id=mo.order_id,
+                    client_order_id="",
+                    instrument=InstrumentId(
+                        venue=_P, symbol=asset, outcome=_outcome(mo.outcome or ev.outcome)
+                    ),
+                    side=side,
+                    price=parse_price(mo.price),
+                    size=parse_size(mo.matched_amount),
+                    fee=0,
+                    liquidity=Liquidity.MAKER,
+                    status=status,
+                    venue_ts_ms=ts,
+                    recv_ns=recv_ns,
+                    fee_rate_bps=int_text(mo.fee_rate_bps),
+                )
+            )
         return fills
