@@ -13,6 +13,7 @@ from actors.trading.ledger import Ledger
 from protocols.config.trading import FundLimitsConfig, VenueExecConfig
 from protocols.fixed import PRICE_ONE, Rounding, format_units, notional, parse_units
 from protocols.messages import InstrumentId, Opportunity, OpportunityLeg, Side, Venue
+from protocols.venues.fees import NO_FEE, FeeRate, ceil_to_grid, quadratic_e24
 
 
 class RejectReason(enum.StrEnum):
@@ -41,21 +42,19 @@ class RejectReason(enum.StrEnum):
 
 @attrs.frozen
 class FeeModel:
-    """Taker fee ``ceil(rate * C * p * (1 - p))`` on a ``round_unit`` grid (1e-6 USD)."""
+    """The taker fee a reservation covers: ``rate x C x p x (1 - p)`` rounded *up* on a
+    ``round_unit`` grid (1e-6 USD); each venue's grid is configured so this is never below
+    what the venue charges (the exact formulas are in :mod:`actors.trading.fees`)."""
 
-    rate: int = 0  # 1e-6 units: 0.07 -> 70_000
+    rate: FeeRate = NO_FEE
     round_unit: int = 1
 
     @classmethod
     def from_config(cls, cfg: VenueExecConfig) -> FeeModel:
-        return cls(parse_units(cfg.fee_rate), max(1, parse_units(cfg.fee_round)))
+        return cls(FeeRate.parse(cfg.fee_rate), max(1, parse_units(cfg.fee_round)))
 
     def fee(self, price: int, size: int) -> int:
-        if not self.rate or not size:
-            return 0
-        num = self.rate * size * price * (PRICE_ONE - price)
-        den = PRICE_ONE**3 * self.round_unit
-        return -(-num // den) * self.round_unit
+        return ceil_to_grid(quadratic_e24(size, price, self.rate), self.round_unit)
 
 
 @attrs.frozen
@@ -72,7 +71,7 @@ class VenueRules:
         a fee taken in shares is ``C x rate x (1 - p)`` shares, at most ``C x rate``."""
         if not self.fee_in_shares or leg.side is not Side.BUY:
             return leg.size
-        fee_shares = -(-leg.size * self.fees.rate // PRICE_ONE) + self.size_step
+        fee_shares = -(-leg.size * self.fees.rate.ppm // PRICE_ONE) + self.size_step
         return max(0, leg.size - fee_shares) // self.size_step * self.size_step
 
     def below_minimum(self, leg: OpportunityLeg) -> bool:
