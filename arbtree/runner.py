@@ -31,6 +31,7 @@ from actors.observability import (
     Metrics,
 )
 from actors.observability.logging import close_logging, configure_logging, installed_log_sink
+from actors.shutdown_phases import LOG_NAMESPACE, new_shutdown
 from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.checkpoint_load import load_fund_checkpoint
@@ -56,7 +57,6 @@ from supervision import (
     ChildSpec,
     Mailbox,
     OverflowPolicy,
-    ShutdownCoordinator,
     Strategy,
     SupervisorSpec,
     Tree,
@@ -208,10 +208,12 @@ async def run_app(
     """
     started = trio.current_time()
     async with open_assembly(config, run_id) as asm:
-        shutdown = ShutdownCoordinator(deadline_s=config.run.shutdown_deadline_s)
+        shutdown = new_shutdown(config.run.shutdown_deadline_s)
         try:
             async with open_tree(
                 asm.spec,
+                name="arbtree",
+                log_namespace=LOG_NAMESPACE,
                 shutdown=shutdown,
                 on_event=asm.sink.put,
                 rng=random.Random(config.run.seed),

@@ -212,6 +212,7 @@ class Supervisor:
                     window_s=self.spec.max_seconds,
                     heartbeat_timeout_s=spec.heartbeat_timeout_s,
                     mailboxes=tuple(spec.mailboxes),
+                    log=registry.logger(path),
                 )
             )
         node.state = LifecycleState.STOPPED

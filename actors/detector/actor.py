@@ -38,6 +38,7 @@ import trio
 from actors.detector import complement, cross_venue
 from actors.detector.sizing import PairPlan, plan_pair
 from actors.detector.strategy import BookKey, Candidate
+from actors.shutdown_phases import Phase
 from protocols.config.market import DetectorConfig
 from protocols.fixed import PRICE_ONE, parse_units
 from protocols.messages import Opportunity, OpportunityLeg, Side, TopOfBook, Venue
@@ -417,7 +418,7 @@ class Detector(Actor):
         async def halt() -> None:
             self.halted = True
 
-        unregister = ctx.shutdown.add_task("halt-trading", f"{ctx.path}:stop-emitting", halt)
+        unregister = ctx.shutdown.add_task(Phase.HALT_TRADING, f"{ctx.path}:stop-emitting", halt)
         task_status.started()
         inbox = self.inbox
         outbox = self.outbox

@@ -16,6 +16,7 @@ import trio
 
 from actors.detector.actor import outbox_mailbox
 from actors.market_tree import MarketHandles, build_market_path
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.config import Venue as SimVenueKind
 from actors.sim.venue import SimVenue, open_sim_venue
@@ -62,7 +63,10 @@ async def market_run(
             children=[ChildSpec(id="market", start=market), ChildSpec(id="feeds", start=feeds)]
         )
         opps: list[Opportunity] = []
-        async with open_tree(root, name="t") as tree, trio.open_nursery() as nursery:
+        async with (
+            open_tree(root, name="t", shutdown=new_shutdown()) as tree,
+            trio.open_nursery() as nursery,
+        ):
 
             async def collect() -> None:
                 while True:

@@ -12,6 +12,7 @@ import msgspec
 import pytest
 import trio
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.venue import open_sim_venue
 from actors.trading.fill_tracker import FillTracker
@@ -229,7 +230,7 @@ async def test_trade_failed_on_the_user_channel_is_reversed_in_the_books() -> No
             return trading_quiet(handles)
 
         with trio.fail_after(20):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until_trading(handles, Venue.POLYMARKET)
                 cash_before = fm()["cash"]["polymarket"]
                 sim.faults.inject(FaultKind.POLY_TRADE_FAILED, count=1)

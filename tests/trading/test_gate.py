@@ -11,6 +11,7 @@ import attrs
 import trio
 import trio.testing
 
+from actors.shutdown_phases import new_shutdown
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
 from actors.trading.executor import Executor
@@ -43,7 +44,6 @@ from protocols.messages import (
 )
 from supervision import ActorContext, Mailbox, OverflowPolicy
 from supervision.actor import NodeStatus
-from supervision.shutdown import ShutdownCoordinator
 from tests.trading.helpers import core, opp
 
 A = InstrumentId(venue=Venue.KALSHI, symbol="K-1", outcome=Outcome.YES)
@@ -93,7 +93,7 @@ def actor_context(path: str, inbox: Mailbox[Any]) -> ActorContext:
         path=path,
         log=logging.LoggerAdapter(logging.getLogger(path)),
         mailboxes={inbox.name: inbox},
-        shutdown=ShutdownCoordinator(),
+        shutdown=new_shutdown(),
         node=NodeStatus(),
     )
 

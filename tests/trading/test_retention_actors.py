@@ -11,6 +11,7 @@ import pytest
 import trio
 import trio.testing
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import SimConfig
 from actors.sim.venue import open_sim_venue
 from actors.trading.ladder import TradingState
@@ -123,7 +124,7 @@ async def test_actors_retire_on_the_fund_managers_timer_and_the_executor_follows
             )
 
         with trio.fail_after(3600):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
                 ended: list[float] = []
                 for i in range(n):

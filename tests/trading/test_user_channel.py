@@ -13,6 +13,7 @@ import msgspec
 import pytest
 import trio
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.venue import SimVenue, open_sim_venue
 from actors.trading.http_clients import build_clients
@@ -37,7 +38,6 @@ from protocols.messages import (
 )
 from supervision import ActorContext, ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.actor import NodeStatus
-from supervision.shutdown import ShutdownCoordinator
 from supervision.tree import open_tree
 from tests.trading.helpers import FAST_CHANNEL, buy_intent, until
 
@@ -49,7 +49,7 @@ def ctx(path: str) -> ActorContext:
         path=path,
         log=logging.LoggerAdapter(logging.getLogger(path)),
         mailboxes={},
-        shutdown=ShutdownCoordinator(),
+        shutdown=new_shutdown(),
         node=NodeStatus(),
     )
 
@@ -207,7 +207,7 @@ async def test_trading_tree_wires_user_channels_without_double_counting() -> Non
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         control = handles.control
         with trio.fail_after(20):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
                 await opps.send(arb(sim, "w1"))
                 stats: dict[str, Any] = {}
@@ -288,7 +288,7 @@ async def test_polymarket_fee_in_shares_keeps_the_ledger_equal_to_the_venue() ->
             return trading_quiet(handles)
 
         with trio.fail_after(20):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until_trading(handles, Venue.POLYMARKET)
                 # 1. Both legs fill: 10 shares bought, fewer held (fee taken in shares).
                 await opps.send(_opp("both", poly, kalshi, 990_000))
