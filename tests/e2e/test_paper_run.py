@@ -30,7 +30,6 @@ from protocols.messages import (
     Venue,
     VenueBalance,
 )
-from tests.conftest import dsn_with_schema
 from tests.e2e.harness import (
     Observation,
     e2e_config,
@@ -46,6 +45,7 @@ from tests.e2e.harness import (
     trading_ready,
     wait_until,
 )
+from tests.postgres import dsn_with_schema
 
 pytestmark = pytest.mark.slow
 

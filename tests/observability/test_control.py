@@ -18,7 +18,7 @@ from protocols.config.observability import ControlConfig
 from protocols.tree import LifecycleState, TreeSnapshot
 from supervision import Mailbox
 from supervision.tree import open_tree
-from tests.observability.conftest import build_spec, node, open_stack, settle
+from tests.observability.helpers import build_spec, node, open_stack, settle
 
 
 def _mode(path: Path) -> int:

@@ -20,7 +20,7 @@ from arbtree.inspector.render import (
     render_text,
 )
 from protocols.tree import LifecycleState, TreeSnapshot
-from tests.observability.conftest import node, open_stack, sample_snapshot
+from tests.observability.helpers import node, open_stack, sample_snapshot
 
 
 def console_text(renderable: object, width: int = 160) -> str:

@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 from protocols.book import L2Book
 from protocols.messages import BookDelta, BookSide, BookSnapshot, InstrumentId, Level, Venue
 from protocols.venues import polymarket as pm
-
-from .conftest import frames
+from tests.protocols.helpers import frames
 
 MARKET = frames("polymarket_market")
 INST = InstrumentId(venue=Venue.POLYMARKET, symbol="123456789")

@@ -24,8 +24,7 @@ from protocols.messages import (
     VenueQuote,
 )
 from protocols.venues import polymarket as pm
-
-from .conftest import frames
+from tests.protocols.helpers import frames
 
 MARKET = frames("polymarket_market")
 USER = frames("polymarket_user")

@@ -11,27 +11,7 @@ from actors.sim.scenario import Scenario
 from actors.sim.units import ONE, fixed, trim
 from actors.sim.wire_kalshi import KalshiWire
 from actors.sim.wire_polymarket import PolyWire, encode
-from tests.sim.helpers import ClientBook
-
-EPOCH = 1_780_000_000_000
-
-
-def run_frames(seed: int, steps: int = 400) -> tuple[list[str], list[str]]:
-    """Every frame the engine + encoders produce for ``steps`` steps, and the ground truth."""
-    cfg = SimConfig(seed=seed, window_rate=1.0, window_duration=1.0, rate=500)
-    sc = Scenario(cfg, EPOCH)
-    poly = PolyWire(sc.markets)
-    kal = KalshiWire(sc.markets)
-    out: list[str] = [encode(poly.book(m.yes_token, EPOCH)) for m in sc.markets]
-    out += [kal.snapshot_msg(m.ticker) for m in sc.markets]
-    for _ in range(steps):
-        sc.step()
-        changes = list(sc.log)
-        sc.log.clear()
-        ts = sc.now_ms()
-        out += [encode(o) for o in poly.price_changes(changes, ts).values()]
-        out += [body for _, body in kal.deltas(changes, ts)]
-    return out, [w.to_json() for w in sc.windows]
+from tests.sim.helpers import EPOCH, ClientBook, run_frames
 
 
 def test_same_seed_same_frames_and_ground_truth() -> None:

@@ -3,7 +3,6 @@ reduce-only unwind of a leg whose partner failed (ARCHITECTURE 7: never a naked 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -11,7 +10,6 @@ import attrs
 import trio
 import trio.testing
 
-from actors.shutdown_phases import new_shutdown
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
 from actors.trading.executor import Executor
@@ -42,8 +40,8 @@ from protocols.messages import (
     TimeInForce,
     Venue,
 )
-from supervision import ActorContext, Mailbox, OverflowPolicy
-from supervision.actor import NodeStatus
+from supervision import Mailbox, OverflowPolicy
+from tests.trading.executor_harness import actor_context
 from tests.trading.helpers import core, opp
 
 A = InstrumentId(venue=Venue.KALSHI, symbol="K-1", outcome=Outcome.YES)
@@ -86,16 +84,6 @@ class FakeClient:
 
     async def aclose(self) -> None:
         return None
-
-
-def actor_context(path: str, inbox: Mailbox[Any]) -> ActorContext:
-    return ActorContext(
-        path=path,
-        log=logging.LoggerAdapter(logging.getLogger(path)),
-        mailboxes={inbox.name: inbox},
-        shutdown=new_shutdown(),
-        node=NodeStatus(),
-    )
 
 
 def gate(client: FakeClient) -> VenueGate:

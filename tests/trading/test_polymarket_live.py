@@ -46,8 +46,8 @@ from protocols.messages import (
 from protocols.venues.polymarket.signing import OrderSigner
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
+from tests.trading.executor_harness import Harness
 from tests.trading.helpers import FAST_CHANNEL, buy_intent, until
-from tests.trading.test_executor_sim import Harness
 
 pytestmark = pytest.mark.slow
 
