@@ -45,7 +45,7 @@ class RunSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     status_interval_s: float = 5.0  # status line period without a terminal
     shutdown_deadline_s: float = 30.0
     # What the loop does with nothing to run: "block" in epoll_wait, or "spin" (busy-poll:
-    # a core at 100 %, ~30-40 µs off tick-to-decision on this VM; supervision/idle.py).
+    # a core at 100 %, lower tick-to-decision; `arbtree bench market` measures both).
     idle: IdleStrategy = "block"
 
 

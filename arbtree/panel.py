@@ -1,12 +1,12 @@
 """The live status panel on a terminal, drawn by its own thread.
 
 Every actor shares the Trio thread, so the panel must not draw there: a rich ``Table``
-took ~8 ms a refresh on this machine, and a terminal that stops reading (Ctrl-S, a stalled
+took milliseconds a refresh, and a terminal that stops reading (Ctrl-S, a stalled
 ssh session) would block the write, and with it the feeds, the executor and the watchdog.
 :func:`open_panel` gives the Trio side a ``show(status)`` that only stores the latest
 status and wakes the drawing thread: it never waits. The thread draws the latest status
 it finds (older ones are skipped, as the detector's mailbox coalesces) as fixed-width
-styled text, ~1 ms a refresh: the thread still takes the GIL to draw, so that cost is
+styled text, a fraction of that: the thread still takes the GIL to draw, so that cost is
 still shared with the actors, but never a wait on the terminal.
 """
 

@@ -1,6 +1,6 @@
 """Assemble and run the whole tree: ``arbtree run``.
 
-Start order (ARCHITECTURE §3): control, storage, trading (the fund manager reconciles
+Start order (docs/design.md, "The tree"): control, storage, trading (the fund manager reconciles
 before anything can trade), market (quote cache, detector), feeds, watchdog. Against the
 simulated venue the sim is started first, in-process (or, with ``[sim] process = true``, in
 a child process: ``arbtree.sim_process``), and the feeds and executor are pointed at its

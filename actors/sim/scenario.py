@@ -22,7 +22,7 @@ from actors.sim.windows import FeeFn, Leg, WindowRecord, pair_edge_per_share, wa
 
 KALSHI_TICK = 10_000  # Kalshi linear_cent grid
 POLY_TICK_WIDE = 10_000
-POLY_TICK_NARROW = 1_000  # Polymarket switches to 0.001 beyond 0.04 / 0.96 (VENUES 1.6)
+POLY_TICK_NARROW = 1_000  # Polymarket switches to 0.001 beyond 0.04 / 0.96
 FAIR_MIN, FAIR_MAX = 20_000, 980_000
 WINDOW_ROOM = 100_000  # a shifted mid must stay this far inside (0, 1)
 PRINT_RATE = 0.2  # simulated last_trade_price prints per second per market

@@ -84,7 +84,7 @@ class FeedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # idle (cut by the liveness check after liveness.check_interval_s). False = read again
     # at once.
     pipeline_first: bool = True
-    # Polymarket: a hash mismatch is "suspect" (VENUES §1.9); resync after this many in a row.
+    # Polymarket: a hash mismatch is "suspect" (docs/protocols.md); resync after this many in a row.
     hash_mismatch_threshold: int = 2
     verify_hashes: bool = True
     # Polymarket: the whole-book hash (SHA-1 per token) at most this often per token; the
@@ -130,7 +130,7 @@ class CrossVenuePair(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
 
 
 class FeeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    # Polymarket taker rate per category (VENUES §3.4); unknown categories use "other".
+    # Polymarket taker rate per category (docs/protocols.md); unknown categories use "other".
     polymarket_rates: dict[str, str] = msgspec.field(
         default_factory=lambda: {
             "crypto": "0.072",

@@ -23,7 +23,7 @@ SHUTDOWN_PHASES = [
     "stop-feeds",
     "flush-storage",
     "close",
-]  # ARCHITECTURE §6, in order
+]  # docs/design.md, "Shutdown", in order
 
 BAD_CONFIGS = {
     "unknown-key": ("[run]\nsede = 3\n", "run.sede", "unknown key"),

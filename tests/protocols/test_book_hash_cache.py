@@ -1,4 +1,5 @@
-"""The feed's cached Polymarket book hash equals the from-scratch hash (VENUES 1.9)."""
+"""The feed's cached Polymarket book hash equals the from-scratch hash
+(docs/protocols.md, "Polymarket market channel")."""
 
 from __future__ import annotations
 
@@ -88,7 +89,7 @@ def test_cached_hash_equals_from_scratch_after_random_updates(
 
 
 def test_hashed_book_verifies_real_price_changes() -> None:
-    """The captured frames (VENUES 1.9, verified) check out through the cached path."""
+    """The captured frames (their hashes verified) check out through the cached path."""
     dec = pm.MarketDecoder()
     books: dict[InstrumentId, pm.HashedBook] = {}
     verdicts = []

@@ -24,7 +24,7 @@ def documented_hash(
     tick_size: str,
     last_trade_price: str,
 ) -> str:
-    """VENUES 1.9: SHA-1 of compact JSON of the ten documented keys, hash set to ""."""
+    """docs/protocols.md: SHA-1 of compact JSON of the ten documented keys, hash set to ""."""
     doc = {
         "market": market,
         "asset_id": asset_id,

@@ -22,7 +22,7 @@ from tests.sim.helpers import drain_forever
 
 EPOCH = 1_780_000_000_000
 
-# VENUES 5.2 / 5.3: the exact key sets and order of the spot payloads
+# docs/protocols.md, "Binance spot": the exact key sets and order of the spot payloads
 BOOK_TICKER_KEYS = ["u", "s", "b", "B", "a", "A"]
 AGG_TRADE_KEYS = ["e", "E", "s", "a", "p", "q", "f", "l", "T", "m", "M"]
 

@@ -26,9 +26,9 @@ def test_different_seed_differs() -> None:
 
 
 def test_fee_formulas_match_venue_examples() -> None:
-    # VENUES 3.4: crypto, 100 shares @ 0.50 -> $1.80
+    # docs/protocols.md, "Fees": crypto, 100 shares @ 0.50 -> $1.80
     assert polymarket_taker_fee(100 * ONE, 500_000, 72_000) == 1_800_000
-    # VENUES 4.10: 10 contracts @ $0.50 -> $0.175 -> rounded up to $0.18
+    # docs/protocols.md, "Fees": 10 contracts @ $0.50 -> $0.175 -> rounded up to $0.18
     assert kalshi_taker_fee(10 * ONE, 500_000) == 180_000
     # tiny fees round to 0 at the 5th decimal
     assert polymarket_taker_fee(10_000, 10_000, 1_000) == 0

@@ -1,5 +1,5 @@
 """The ladder's gate decides by order purpose: HALTED refuses new risk but never blocks the
-reduce-only unwind of a leg whose partner failed (ARCHITECTURE 7: never a naked leg)."""
+reduce-only unwind of a leg whose partner failed (never a naked leg: docs/design.md)."""
 
 from __future__ import annotations
 
