@@ -199,7 +199,7 @@ async def _pipeline(
             engine.latencies_ns = latencies
             engine.eval_hook = after_warmup(decisions)
             while True:
-                st = reader.stats()
+                st = reader.statistics()
                 if st is not None and st.updates >= total_updates:
                     break
                 await trio.sleep(0.002)
