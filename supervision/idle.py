@@ -1,5 +1,5 @@
 """What the Trio loop does when no task is runnable: block in ``epoll_wait`` (default) or
-keep polling (busy-poll, the trading-system "spin" idle strategy);
+keep polling (busy-poll, the "spin" idle strategy of trading systems);
 :func:`wait_until_idle`, which lets a producer step aside until the work it handed on
 (and whatever that wakes in turn) has run; and :func:`every_when_idle`, a timer for
 optional work that only runs when nothing else is runnable.
@@ -102,12 +102,11 @@ async def wait_until_idle() -> None:
     non-blocking I/O poll). A checkpoint (cancellable). It does not return while some
     task stays runnable round after round; a caller that must not wait for that bounds
     it from outside (a cancel scope: tens of µs on a cold CPU, so a hot path should not
-    open one per call; the feeds use their liveness timer instead).
+    open one per call; a periodic check elsewhere can cancel a long wait instead).
 
-    A feed calls it after handing a batch to the quote cache and before its next socket
-    read, so the batch's way to a decision (cache, detector, and what they wake) is not
-    queued behind the read's system calls; a read that finds data waiting takes it at
-    once."""
+    For example, a reader that handed a batch on calls it before its next socket read, so
+    the batch's way through the actors downstream is not queued behind the read's system
+    calls; a read that finds data waiting takes it at once."""
     watch = _watch()
     task = trio.lowlevel.current_task()
     watch.add_waiter(task)
@@ -121,11 +120,11 @@ async def wait_until_idle() -> None:
 
 async def every_when_idle(every_s: float, work: Callable[[], object]) -> NoReturn:
     """Call ``work`` every ``every_s``, each time once the loop is idle (no task runnable,
-    nothing from one non-blocking I/O poll): for optional work that must not land on a
-    tick's way to an order, such as the rehearsals that keep the order path in the CPU
-    caches (:mod:`actors.trading.rehearsal`). Trio runs a round's tasks in either order,
-    so work run straight from its timer would come before the next hop of a tick in
-    flight half the time. A tick that arrives while ``work`` runs still waits for it."""
+    nothing from one non-blocking I/O poll): for optional work that must not land on the
+    way of a message in flight, such as rehearsals that keep a hot path in the CPU caches.
+    Trio runs a round's tasks in either order, so work run straight from its timer would
+    come before the next hop of a message in flight half the time. A message that arrives
+    while ``work`` runs still waits for it."""
     while True:
         await trio.sleep(every_s)
         await wait_until_idle()

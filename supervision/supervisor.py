@@ -329,8 +329,8 @@ class Supervisor:
                 node.log.error("failed: %s: %s", type(exc).__name__, exc)
                 self.tree.emit(SupervisionEventKind.FAILED, node.path, repr(exc))
         # Once a tree shutdown is under way, a normal exit is the child finishing its part
-        # (a feed closing its socket on stop-feeds): it is not restarted. A failure still
-        # is, because later phases may need the child (the db writer on flush-storage).
+        # (a reader closing its socket in an early phase): it is not restarted. A failure
+        # still is, because later phases may need the child (a writer flushing its buffer).
         finished_for_shutdown = exc is None and self.tree.shutdown.requested
         restart = (rec.spec.restart is Restart.PERMANENT and not finished_for_shutdown) or (
             rec.spec.restart is Restart.TRANSIENT and exc is not None
