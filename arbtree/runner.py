@@ -87,18 +87,20 @@ class RunOptions:
 
 def resolve_config(options: RunOptions) -> AppConfig:
     """The configuration file with the command line's overrides applied and checked."""
-    config = load_app_config(options.config_path)
+    overrides = {
+        key: (option, value)
+        for key, option, value in (
+            ("run.seed", "--seed", options.seed),
+            ("run.duration_s", "--duration", options.duration_s),
+            ("run.run_dir", "--run-dir", None if options.run_dir is None else str(options.run_dir)),
+            ("observability.control.port", "--control-port", options.control_port),
+        )
+        if value is not None
+    }
+    config = load_app_config(options.config_path, overrides)
     replace = msgspec.structs.replace
     run = config.run
-    run = replace(
-        run,
-        seed=run.seed if options.seed is None else options.seed,
-        duration_s=run.duration_s if options.duration_s is None else options.duration_s,
-        run_dir=run.run_dir if options.run_dir is None else str(options.run_dir),
-    )
     obs = config.observability
-    if options.control_port is not None:
-        obs = replace(obs, control=replace(obs.control, port=options.control_port))
     trading = config.trading
     if options.live:
         if run.venue == "sim":
