@@ -34,7 +34,8 @@ from actors.observability.logging import close_logging, configure_logging, insta
 from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.checkpoint_load import load_fund_checkpoint
-from actors.storage.database import Database, open_database
+from actors.storage.database import Database, open_database, single_leaf
+from actors.storage.errors import StorageError
 from actors.storage.last_records import write_last_records
 from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
@@ -145,6 +146,11 @@ def run_blocking(options: RunOptions) -> int:
 
     try:
         summary = trio.run(run_app, config, options, plane_run_id)
+    except BaseExceptionGroup as group:
+        leaf = single_leaf(group)
+        if isinstance(leaf, StorageError):  # a one-line refusal, not a group's traceback
+            raise leaf from None
+        raise
     finally:
         close_logging()  # every queued line written before the summary (or the traceback)
     encoded = msgspec.json.format(msgspec.json.encode(summary), indent=2)
@@ -274,9 +280,12 @@ def checkpoint_loader_for(config: AppConfig, db: Database, started_ms: int) -> C
 
 @asynccontextmanager
 async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembly]:
-    """Start the sim and the database, then build (not start) the supervision tree."""
+    """Open the database, start the sim, then build (not start) the supervision tree."""
     run_dir = Path(config.run.run_dir)  # absolute, created by run_blocking
     async with AsyncExitStack() as stack:
+        # The database first: an unreachable one stops the run before the sim starts.
+        storage_cfg = config.storage
+        db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
         market_cfg = config.market
         trading_cfg = config.trading
         sim: SimVenue | None = None
@@ -321,8 +330,6 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 len(handle.markets),
             )
         trading_cfg = with_neg_risk_tokens(trading_cfg, market_cfg)
-        storage_cfg = config.storage
-        db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
         metrics = Metrics(run_id=run_id)
         plane = ControlPlane(metrics, run_id=run_id)
         sink = StorageSink(
