@@ -428,6 +428,7 @@ def _tick_sampler(interval_s: float, market: MarketHandles, sink: StorageSink) -
 
 def _wire_control(asm: Assembly, tree: Tree) -> None:
     trading = asm.trading
+    publish_trading_state(tree, trading)
     asm.plane.set_trading_control(
         halt=lambda reason: trading.halt(reason or "halted from the control endpoint"),
         resume=lambda reason: trading.resume(),
@@ -436,6 +437,18 @@ def _wire_control(asm: Assembly, tree: Tree) -> None:
     readiness.register("storage", lambda: _storage_ready(asm.sink))
     readiness.register("feeds", lambda: _feeds_ready(asm.market))
     readiness.register("trading", lambda: _trading_ready(trading))
+
+
+def publish_trading_state(tree: Tree, trading: TradingHandles) -> None:
+    """Keep ``trading_state`` in the tree snapshot's ``extra`` (``/tree``, the
+    ``arbtree_trading_state`` metric, the inspector's header) on every ladder change."""
+    ladder = trading.control.ladder
+
+    def publish(change: object = None) -> None:
+        tree.extra["trading_state"] = ladder.state.name.lower()
+
+    publish()
+    ladder.listeners.append(publish)
 
 
 def _storage_ready(sink: StorageSink) -> tuple[bool, str]:
