@@ -35,7 +35,8 @@ from actors.shutdown_phases import LOG_NAMESPACE, new_shutdown
 from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.checkpoint_load import load_fund_checkpoint
-from actors.storage.database import Database, open_database
+from actors.storage.database import Database, open_database, single_leaf
+from actors.storage.errors import StorageError
 from actors.storage.last_records import write_last_records
 from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
@@ -87,18 +88,20 @@ class RunOptions:
 
 def resolve_config(options: RunOptions) -> AppConfig:
     """The configuration file with the command line's overrides applied and checked."""
-    config = load_app_config(options.config_path)
+    overrides = {
+        key: (option, value)
+        for key, option, value in (
+            ("run.seed", "--seed", options.seed),
+            ("run.duration_s", "--duration", options.duration_s),
+            ("run.run_dir", "--run-dir", None if options.run_dir is None else str(options.run_dir)),
+            ("observability.control.port", "--control-port", options.control_port),
+        )
+        if value is not None
+    }
+    config = load_app_config(options.config_path, overrides)
     replace = msgspec.structs.replace
     run = config.run
-    run = replace(
-        run,
-        seed=run.seed if options.seed is None else options.seed,
-        duration_s=run.duration_s if options.duration_s is None else options.duration_s,
-        run_dir=run.run_dir if options.run_dir is None else str(options.run_dir),
-    )
     obs = config.observability
-    if options.control_port is not None:
-        obs = replace(obs, control=replace(obs.control, port=options.control_port))
     trading = config.trading
     if options.live:
         if run.venue == "sim":
@@ -143,6 +146,11 @@ def run_blocking(options: RunOptions) -> int:
 
     try:
         summary = trio.run(run_app, config, options, plane_run_id)
+    except BaseExceptionGroup as group:
+        leaf = single_leaf(group)
+        if isinstance(leaf, StorageError):  # a one-line refusal, not a group's traceback
+            raise leaf from None
+        raise
     finally:
         close_logging()  # every queued line written before the summary (or the traceback)
     encoded = msgspec.json.format(msgspec.json.encode(summary), indent=2)
@@ -274,9 +282,12 @@ def checkpoint_loader_for(config: AppConfig, db: Database, started_ms: int) -> C
 
 @asynccontextmanager
 async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembly]:
-    """Start the sim and the database, then build (not start) the supervision tree."""
+    """Open the database, start the sim, then build (not start) the supervision tree."""
     run_dir = Path(config.run.run_dir)  # absolute, created by run_blocking
     async with AsyncExitStack() as stack:
+        # The database first: an unreachable one stops the run before the sim starts.
+        storage_cfg = config.storage
+        db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
         market_cfg = config.market
         trading_cfg = config.trading
         sim: SimVenue | None = None
@@ -321,8 +332,6 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 len(handle.markets),
             )
         trading_cfg = with_neg_risk_tokens(trading_cfg, market_cfg)
-        storage_cfg = config.storage
-        db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
         metrics = Metrics(run_id=run_id)
         plane = ControlPlane(metrics, run_id=run_id)
         sink = StorageSink(
@@ -421,6 +430,7 @@ def _tick_sampler(interval_s: float, market: MarketHandles, sink: StorageSink) -
 
 def _wire_control(asm: Assembly, tree: Tree) -> None:
     trading = asm.trading
+    publish_trading_state(tree, trading)
     asm.plane.set_trading_control(
         halt=lambda reason: trading.halt(reason or "halted from the control endpoint"),
         resume=lambda reason: trading.resume(),
@@ -429,6 +439,18 @@ def _wire_control(asm: Assembly, tree: Tree) -> None:
     readiness.register("storage", lambda: _storage_ready(asm.sink))
     readiness.register("feeds", lambda: _feeds_ready(asm.market))
     readiness.register("trading", lambda: _trading_ready(trading))
+
+
+def publish_trading_state(tree: Tree, trading: TradingHandles) -> None:
+    """Keep ``trading_state`` in the tree snapshot's ``extra`` (``/tree``, the
+    ``arbtree_trading_state`` metric, the inspector's header) on every ladder change."""
+    ladder = trading.control.ladder
+
+    def publish(change: object = None) -> None:
+        tree.extra["trading_state"] = ladder.state.name.lower()
+
+    publish()
+    ladder.listeners.append(publish)
 
 
 def _storage_ready(sink: StorageSink) -> tuple[bool, str]:

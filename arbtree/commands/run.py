@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from actors.storage.errors import StorageError
 from actors.trading.http_clients import LIVE_ENV, LiveModeRefused
 from protocols.config.load import ConfigError
 
@@ -108,4 +109,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     except LiveModeRefused as exc:  # a live venue's keys are missing or unusable
         print(f"arbtree run: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:  # unreachable --db, embedded server not starting
+        print(f"arbtree run: database: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
