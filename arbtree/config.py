@@ -41,7 +41,9 @@ class RunSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     seed: int = 1
     duration_s: float | None = None  # None: until Ctrl-C
     run_dir: str = "run"
-    venue: Literal["sim", "real"] = "sim"  # sim: start the embedded simulated venue
+    # sim: start the embedded simulated venue; sim-external: trade against a running
+    # `arbtree sim --control-port` found through ``sim.endpoint_file`` (it outlives the bot)
+    venue: Literal["sim", "sim-external", "real"] = "sim"
     status_interval_s: float = 5.0  # status line period without a terminal
     shutdown_deadline_s: float = 30.0
     # What the loop does with nothing to run: "block" in epoll_wait, or "spin" (busy-poll:
@@ -69,6 +71,8 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # puts it). On a small machine a venue woken by our order otherwise preempts the
     # trading process on its own CPU, which a remote venue never does.
     cpus: tuple[int, ...] = ()
+    # With ``run.venue = "sim-external"``: the sim.json written by `arbtree sim --control-port`.
+    endpoint_file: str = "sim.json"
 
     def to_sim_config(self, seed: int, run_dir: Path) -> SimConfig:
         return SimConfig(
