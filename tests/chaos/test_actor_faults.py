@@ -87,7 +87,7 @@ async def test_stall_blocks_the_event_loop(tmp_path: Path) -> None:
 
 async def test_fault_requests_that_cannot_be_carried_out(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack, stack.client() as client:
-        cases = [
+        cases: list[tuple[dict[str, object], dict[str, str] | None, int, str]] = [
             ({"kind": "crash", "path": IDLE}, {}, 401, "unauthorized"),
             ({"kind": "crash", "path": "arbtree/workers/nope"}, None, 404, "no worker"),
             ({"kind": "crash", "path": "arbtree/workers"}, None, 409, "is a supervisor"),
