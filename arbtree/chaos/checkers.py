@@ -40,15 +40,21 @@ Checker = Callable[[History], list[Violation]]
 
 
 def yes_equals_no(h: History) -> list[Violation]:
-    """Per market, YES = NO shares at the venue once every execution finished or unwound."""
+    """Per market, the venue filled as many YES shares as NO shares for us, once every
+    execution finished or unwound (counted on the orders: Polymarket takes its buy fee in
+    shares, so positions differ from the hedge by the fee)."""
+    net: dict[int, dict[str, int]] = defaultdict(lambda: {"yes": 0, "no": 0})
+    for o in h.venue_orders:
+        net[o.market][o.outcome] += o.filled if o.side == "buy" else -o.filled
+    positions = {m.index: attrs_of(m) for m in h.venue_markets}
     return [
         Violation(
             "yes_equals_no",
-            f"market {m.index}: {m.yes / 1e6:g} YES vs {m.no / 1e6:g} NO at the venue",
-            {"market": m.index, "yes": m.yes, "no": m.no, "positions": attrs_of(m)},
+            f"market {market}: {n['yes'] / 1e6:g} YES vs {n['no'] / 1e6:g} NO filled at the venue",
+            {"market": market, "yes": n["yes"], "no": n["no"], "positions": positions.get(market)},
         )
-        for m in h.venue_markets
-        if m.yes != m.no
+        for market, n in sorted(net.items())
+        if n["yes"] != n["no"]
     ]
 
 

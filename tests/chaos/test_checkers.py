@@ -127,15 +127,13 @@ def evolve(h: History, **changes: object) -> History:
 
 
 def test_yes_equals_no() -> None:
-    h = evolve(
-        good(),
-        venue_markets=(
-            VenueMarket(index=3, poly_yes=150 * S, poly_no=0, kalshi_yes=0, kalshi_no=0),
-        ),
-    )
-    (v,) = checkers.yes_equals_no(h)
-    assert v.evidence["market"] == 3
-    assert "150 YES vs 0 NO" in v.message
+    h = good()
+    naked = msgspec.structs.replace(h.venue_orders[0], filled=0, status="canceled")
+    (v,) = checkers.yes_equals_no(evolve(h, venue_orders=(naked, h.venue_orders[1])))
+    assert v.evidence["market"] == 0
+    assert "10 YES vs 0 NO" in v.message
+    unwound = msgspec.structs.replace(h.venue_orders[1], order_id="0xp2", side="sell")
+    assert checkers.yes_equals_no(evolve(h, venue_orders=(naked, h.venue_orders[1], unwound))) == []
 
 
 def test_orders_terminal() -> None:
