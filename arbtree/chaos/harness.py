@@ -18,7 +18,7 @@ import trio
 from arbtree.chaos.checkers import Violation, check_all
 from arbtree.chaos.config_faults import draw_cases, run_case
 from arbtree.chaos.nemeses import NEMESES, NemesisFailed
-from arbtree.chaos.record import record_history
+from arbtree.chaos.record import record_history, save_history
 from arbtree.chaos.scenarios import Scenario
 from arbtree.chaos.schedule import Fault, Schedule, draw_schedule, shrink_candidates
 from arbtree.chaos.system import DEFAULT_CONFIG, Postgres, RunSystem, open_system
@@ -139,6 +139,7 @@ async def run_system_scenario(
         elif system.bot is not None and system.bot.returncode is not None:
             system.exit_codes.append(system.bot.returncode)
         history = await record_history(system)
+        save_history(run_dir / "history.json", history)
         violations.extend(check_all(history))
     from arbtree.chaos.checkers import CHECKERS
 

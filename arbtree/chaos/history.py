@@ -25,6 +25,7 @@ class VenueOrder(msgspec.Struct, frozen=True, kw_only=True):
     size: int
     filled: int
     status: str
+    fee_shares: int = 0  # Polymarket buys: shares kept by the venue as the taker fee
 
 
 class VenueMarket(msgspec.Struct, frozen=True, kw_only=True):

@@ -6,6 +6,7 @@ durable, whatever the network faults did), the venue through the sim's control A
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -39,6 +40,7 @@ async def venue_part(system: RunSystem) -> dict[str, Any]:
             size=o["size"],
             filled=o["filled"],
             status=o["status"],
+            fee_shares=o.get("fee_shares", 0),
         )
         for o in state["orders"]
     )
@@ -125,3 +127,8 @@ async def record_history(system: RunSystem, *, expect_exit: int = 0) -> History:
         killed=system.killed,
         expect_exit=expect_exit,
     )
+
+
+def save_history(path: Path, history: History) -> None:
+    """The whole history as JSON beside the run's logs: the evidence behind a report."""
+    path.write_bytes(msgspec.json.format(msgspec.json.encode(history)))

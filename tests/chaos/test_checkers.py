@@ -127,13 +127,16 @@ def evolve(h: History, **changes: object) -> History:
 
 
 def test_yes_equals_no() -> None:
+    naked = (VenueMarket(index=3, poly_yes=150 * S, poly_no=0, kalshi_yes=0, kalshi_no=0),)
+    (v,) = checkers.yes_equals_no(evolve(good(), venue_markets=naked))
+    assert v.evidence["market"] == 3
+    assert "150 YES vs 0 NO" in v.message
     h = good()
-    naked = msgspec.structs.replace(h.venue_orders[0], filled=0, status="canceled")
-    (v,) = checkers.yes_equals_no(evolve(h, venue_orders=(naked, h.venue_orders[1])))
-    assert v.evidence["market"] == 0
-    assert "10 YES vs 0 NO" in v.message
-    unwound = msgspec.structs.replace(h.venue_orders[1], order_id="0xp2", side="sell")
-    assert checkers.yes_equals_no(evolve(h, venue_orders=(naked, h.venue_orders[1], unwound))) == []
+    fee = msgspec.structs.replace(h.venue_orders[1], fee_shares=4 * S)
+    short = (VenueMarket(index=0, poly_yes=6 * S, poly_no=0, kalshi_yes=0, kalshi_no=10 * S),)
+    assert checkers.yes_equals_no(evolve(h, venue_markets=short)) != []
+    explained = evolve(h, venue_markets=short, venue_orders=(h.venue_orders[0], fee))
+    assert checkers.yes_equals_no(explained) == []  # the venue kept 4 shares as its fee
 
 
 def test_orders_terminal() -> None:
