@@ -61,7 +61,7 @@ class RunResult:
 Progress = Callable[[str], None]
 
 
-async def _ready_after(system: RunSystem, timeout_s: float = 30.0) -> float | None:
+async def _ready_after(system: RunSystem, timeout_s: float = 15.0) -> float | None:
     """Seconds until the bot answers ready again (None: not within ``timeout_s``)."""
     start = trio.current_time()
     with trio.move_on_after(timeout_s):

@@ -33,6 +33,9 @@ ACTOR_TARGETS = (
 )
 
 
+RESTART_READY_S = 20.0  # a restarted bot that is not ready by then is reported as such
+
+
 class NemesisFailed(RuntimeError):
     """The fault could not be injected (the system refused or was not there)."""
 
@@ -382,7 +385,7 @@ async def _sigkill(system: RunSystem, params: Params) -> str:
     await system.kill_bot()
     await trio.sleep(params["down_s"])
     await system.start_bot()
-    ready = await system.wait_bot_ready()
+    ready = await system.wait_bot_ready(RESTART_READY_S)
     return f"bot SIGKILLed and restarted on its run directory (ready: {ready})"
 
 
@@ -391,7 +394,7 @@ async def _sigterm(system: RunSystem, params: Params) -> str:
     if code != 0:
         raise NemesisFailed(f"the bot exited {code} on SIGTERM, not 0")
     await system.start_bot()
-    ready = await system.wait_bot_ready()
+    ready = await system.wait_bot_ready(RESTART_READY_S)
     return f"bot SIGTERMed (exit {code}) and started again (ready: {ready})"
 
 
