@@ -40,7 +40,9 @@ class RunSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 1
     duration_s: Annotated[float, msgspec.Meta(gt=0, le=366 * DAY_S)] | None = None  # None: Ctrl-C
     run_dir: str = "run"
-    venue: Literal["sim", "real"] = "sim"  # sim: start the embedded simulated venue
+    # sim: start the embedded simulated venue; sim-external: trade against a running
+    # `arbtree sim --control-port` found through ``sim.endpoint_file`` (it outlives the bot)
+    venue: Literal["sim", "sim-external", "real"] = "sim"
     # Status line period without a terminal (each one is a log line: not a flood).
     status_interval_s: Annotated[float, msgspec.Meta(ge=0.5, le=DAY_S)] = 5.0
     # The whole shutdown sequence's budget. Each phase also has its own timeout; at least
@@ -71,6 +73,8 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # puts it). On a small machine a venue woken by our order otherwise preempts the
     # trading process on its own CPU, which a remote venue never does.
     cpus: tuple[Annotated[int, msgspec.Meta(ge=0, le=4095)], ...] = ()
+    # With ``run.venue = "sim-external"``: the sim.json written by `arbtree sim --control-port`.
+    endpoint_file: str = "sim.json"
 
     def to_sim_config(self, seed: int, run_dir: Path) -> SimConfig:
         return SimConfig(

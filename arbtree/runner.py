@@ -49,6 +49,7 @@ from arbtree.config import (
     market_config_for_sim,
     with_neg_risk_tokens,
 )
+from arbtree.sim_endpoint import ExternalSim, read_endpoint_file
 from arbtree.sim_process import SimHandle, SimProcess, open_sim_process
 from arbtree.status import StatusSource, run_status_display, stale_instruments
 from arbtree.summary import Detection, RunSummary, build_summary
@@ -84,6 +85,7 @@ class RunOptions:
     summary_path: Path | None = None
     panel: bool = False
     sim_process: bool = False  # True: the sim in a child process (else the file's sim.process)
+    sim_endpoint: Path | None = None  # a sim.json: trade against that running sim
 
 
 def resolve_config(options: RunOptions) -> AppConfig:
@@ -104,7 +106,7 @@ def resolve_config(options: RunOptions) -> AppConfig:
     obs = config.observability
     trading = config.trading
     if options.live:
-        if run.venue == "sim":
+        if run.venue != "real":
             raise ConfigError(
                 "--live",
                 "run.venue",
@@ -125,6 +127,9 @@ def resolve_config(options: RunOptions) -> AppConfig:
     sim = config.sim
     if options.sim_process:
         sim = replace(sim, process=True)
+    if options.sim_endpoint is not None:
+        run = replace(run, venue="sim-external")
+        sim = replace(sim, endpoint_file=str(options.sim_endpoint.absolute()))
     return replace(config, run=run, sim=sim, observability=obs, trading=trading, storage=storage)
 
 
@@ -292,10 +297,12 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         trading_cfg = config.trading
         sim: SimVenue | None = None
         sim_process: SimProcess | None = None
-        if config.run.venue == "sim":
+        if config.run.venue in ("sim", "sim-external"):
             sim_config = config.sim.to_sim_config(config.run.seed, run_dir)
             handle: SimHandle
-            if config.sim.process:
+            if config.run.venue == "sim-external":
+                handle = ExternalSim(read_endpoint_file(Path(config.sim.endpoint_file)))
+            elif config.sim.process:
                 opened = open_sim_process(sim_config, cpus=config.sim.cpus)
                 handle = sim_process = await stack.enter_async_context(opened)
             else:
