@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from arbtree.edge import EdgeFigures, edge_figures
 from protocols.fixed import parse_units
 from protocols.tree import ShutdownReport
 
@@ -52,6 +53,9 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     shutdown: ShutdownReport | None
     windows: WindowScore | None = None
     storage: dict[str, int] = {}
+    # What the trades locked in: hedged pairs x $1 - their cost and fees (held to
+    # resolution, so realized PnL says nothing about it), the unhedged rest, the unwinds.
+    edge: EdgeFigures | None = None
 
 
 class WindowSpan(msgspec.Struct, frozen=True):
@@ -175,4 +179,5 @@ def build_summary(asm: Assembly, duration_s: float) -> RunSummary:
             "spilled_records": storage.spilled_records,
             "dead_letters": storage.dead_letters,
         },
+        edge=edge_figures(fund, asm.market.reader),
     )

@@ -434,3 +434,69 @@ def test_reconciliation_mismatch_keeps_trading_halted(db_dsn: str, tmp_path: Pat
     assert fm.core.rejects["not_reconciled"] > 0
     assert asm.sim.exchange.orders == {}, "an order reached the sim despite the mismatch"
     assert checkpoint.read_bytes() == msgspec.json.encode(record), "checkpoint overwritten"
+
+
+# ------------------------------------------------------- locked-in edge vs the sim
+
+
+def _sim_outcomes(asm: Assembly) -> dict[str, tuple[int, int, int, int]]:
+    """Per opportunity, from the sim's own orders (what it matched, charged and kept as
+    fee shares): (hedged pairs, locked edge, realized by unwinds, unwind orders filled).
+    Only which opportunity an order belongs to comes from the ledger."""
+    book = ledger(asm)
+    # opp -> instrument -> [bought, bought cost, sold, sold proceeds]
+    legs: dict[str, dict[InstrumentId, list[int]]] = {}
+    unwinds: dict[str, int] = {}
+    for coid, order in book.orders.items():
+        for s in sim_orders_for(asm, coid, order.instrument.venue):
+            if not s.filled:
+                continue
+            leg = legs.setdefault(order.opportunity_id, {}).setdefault(order.instrument, [0] * 4)
+            cash_fee = s.taker_fees if s.venue == "kalshi" else 0
+            if s.buy:
+                leg[0] += s.filled - s.fee_shares
+                leg[1] += s.taker_cost + cash_fee
+            else:
+                leg[2] += s.filled
+                leg[3] += s.taker_cost - s.taker_fees
+            if coid.startswith("unw-"):
+                unwinds[order.opportunity_id] = unwinds.get(order.opportunity_id, 0) + 1
+    out: dict[str, tuple[int, int, int, int]] = {}
+    for opp, per in legs.items():
+        held: dict[InstrumentId, tuple[int, int]] = {}  # shares, their cost
+        realized = 0
+        for inst, (bought, cost, sold, proceeds) in per.items():
+            sold_cost = cost * sold // bought if sold else 0  # average cost
+            realized += proceeds - sold_cost if sold else 0
+            held[inst] = (bought - sold, cost - sold_cost)
+        hedged = min(n for n, _ in held.values()) if len(held) >= 2 else 0
+        hedged_cost = sum(c * hedged // n for n, c in held.values() if n)
+        out[opp] = (hedged, hedged - hedged_cost, realized, unwinds.get(opp, 0))
+    return out
+
+
+def test_locked_edge_is_hedged_payout_minus_costs_and_fees_at_the_sim(
+    paper_run: Observation,
+) -> None:
+    """To the micro-dollar: per opportunity and in total, the locked-in edge the books
+    report equals $1 x the pairs both legs hold minus what the sim charged for them."""
+    asm = _asm(paper_run)
+    expected = _sim_outcomes(asm)
+    assert any(h > 0 for h, _, _, _ in expected.values()), "no hedged pair: vacuous"
+    outcome = ledger(asm).outcome
+    ours = {
+        o.opportunity_id: (o.hedged, o.locked_edge, o.realized, o.unwinds)
+        for o in outcome.outcomes()
+    }
+    assert ours == expected
+    summary = paper_run.summary
+    assert summary is not None
+    assert summary.edge is not None
+    locked = sum(e for _, e, _, _ in expected.values())
+    assert parse_units(summary.edge.locked_edge_usd) == locked
+    assert parse_units(summary.edge.hedged_pairs) == sum(h for h, _, _, _ in expected.values())
+    assert parse_units(summary.edge.unwind_realized_usd) == sum(
+        r for _, _, r, _ in expected.values()
+    )
+    assert summary.edge.unwinds == sum(u for _, _, _, u in expected.values())
+    assert summary.edge.unwinds >= 1, "the 429 leg was never unwound: vacuous"
