@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -500,3 +501,23 @@ def test_locked_edge_is_hedged_payout_minus_costs_and_fees_at_the_sim(
     )
     assert summary.edge.unwinds == sum(u for _, _, _, u in expected.values())
     assert summary.edge.unwinds >= 1, "the 429 leg was never unwound: vacuous"
+
+
+def test_locked_edge_is_in_the_database_and_on_metrics(
+    paper_run: Observation, module_dsn: str
+) -> None:
+    summary = paper_run.summary
+    assert summary is not None
+    assert summary.edge is not None
+    rows = _sql(module_dsn, "SELECT * FROM trading_outcome_latest")
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["final"] is True
+    assert row["locked_edge_usd"] == Decimal(summary.edge.locked_edge_usd)
+    assert row["hedged_pairs"] == Decimal(summary.edge.hedged_pairs)
+    assert row["unwinds"] == summary.edge.unwinds
+    assert row["unwind_realized_usd"] == Decimal(summary.edge.unwind_realized_usd)
+    exposition = _asm(paper_run).metrics.exposition().decode()
+    locked = float(summary.edge.locked_edge_usd)
+    assert f"arbtree_locked_edge_usd {locked!r}" in exposition
+    assert f"arbtree_unwinds {float(summary.edge.unwinds)!r}" in exposition
