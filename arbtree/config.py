@@ -56,6 +56,9 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     rate: float = 200.0
     window_rate: float = 0.05
     window_duration_s: float = 5.0
+    # The first window opens this many seconds into the run (unless one came earlier), so
+    # a short first run shows a trade; 0 leaves it to window_rate alone.
+    first_window_s: Annotated[float, msgspec.Meta(ge=0)] = 3.0
     # Sim time per scenario step: a step's updates go out together, so at ``rate`` 1000
     # a 0.01 s step is a burst of ~10 updates every 10 ms, a 0.001 s step one per ms.
     step_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 0.01
@@ -77,6 +80,7 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
             rate=self.rate,
             window_rate=self.window_rate,
             window_duration=self.window_duration_s,
+            first_window=self.first_window_s,
             step_interval=self.step_interval_s,
             levels=self.levels,
             kalshi_legacy_cents=self.kalshi_legacy_cents,

@@ -312,6 +312,11 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         trading_cfg = config.trading
         sim: SimVenue | None = None
         sim_process: SimProcess | None = None
+        # The database first: an embedded one takes seconds to start, and the sim's clock
+        # (its first window, [sim] first_window_s) should start with the trading system.
+        db = await stack.enter_async_context(
+            open_database(config.storage.dsn, run_dir, config.storage)
+        )
         if config.run.venue == "sim":
             sim_config = config.sim.to_sim_config(config.run.seed, run_dir)
             handle: SimHandle
@@ -353,7 +358,6 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             )
         trading_cfg = with_neg_risk_tokens(trading_cfg, market_cfg)
         storage_cfg = config.storage
-        db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
         metrics = Metrics(run_id=run_id)
         plane = ControlPlane(metrics, run_id=run_id)
         sink = StorageSink(

@@ -283,7 +283,9 @@ class Scenario:
                 out.closed.append(m.window)
                 m.window = None
                 m.yes_shift = m.no_shift = m.kalshi_shift = 0
-        if rng.random() < cfg.window_rate * dt:
+        drawn = rng.random() < cfg.window_rate * dt  # drawn every step: same sequence
+        first_due = 0 < cfg.first_window <= now + 1e-9 and not self.windows
+        if drawn or first_due:
             free = [m for m in self.markets if m.window is None]
             if free:
                 self._open_window(free[rng.randrange(len(free))], out)

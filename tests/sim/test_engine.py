@@ -90,7 +90,7 @@ def test_windows_are_real_arbitrage_for_their_whole_life() -> None:
 
 
 def test_no_arbitrage_outside_windows() -> None:
-    cfg = SimConfig(seed=5, window_rate=0.0, markets=4)
+    cfg = SimConfig(seed=5, window_rate=0.0, first_window=0.0, markets=4)
     sc = Scenario(cfg, EPOCH)
     for _ in range(500):
         sc.step()
@@ -144,7 +144,7 @@ def test_price_change_hashes_recompute_from_documented_algorithm() -> None:
 
 
 def test_poly_books_are_mirrored_outside_windows() -> None:
-    sc = Scenario(SimConfig(seed=2, window_rate=0.0), EPOCH)
+    sc = Scenario(SimConfig(seed=2, window_rate=0.0, first_window=0.0), EPOCH)
     for _ in range(100):
         sc.step()
     for m in sc.markets:
@@ -182,3 +182,37 @@ def test_kalshi_deltas_rebuild_the_sim_book() -> None:
     want_no = {Decimal(ONE - p) / ONE: Decimal(s) / ONE for p, s in m.kalshi.levels(ASK)}
     assert book["yes"] == want_yes
     assert book["no"] == want_no
+
+
+def _window_starts(cfg: SimConfig, seconds: float) -> list[float]:
+    sc = Scenario(cfg, EPOCH)
+    for _ in range(round(seconds / cfg.step_interval)):
+        sc.step()
+        sc.log.clear()
+    return [w.start for w in sc.windows]
+
+
+def test_first_window_opens_early_then_the_rate_takes_over() -> None:
+    """Every seed's first window opens by ``first_window`` (a newcomer's short run shows a
+    trade); after it windows keep coming at ``window_rate``; a window that comes earlier
+    by chance is not followed by a forced one; the schedule is the seed's."""
+    step, first = 0.1, 2.5
+    forced = chance = later = 0
+    for seed in range(1, 11):
+        cfg = SimConfig(seed=seed, step_interval=step, rate=50, first_window=first)
+        starts = _window_starts(cfg, 150.0)
+        assert starts, f"seed {seed}: no window"
+        assert starts[0] <= first + step / 2, f"seed {seed}: first window at {starts[0]}"
+        assert starts == _window_starts(cfg, 150.0), "not deterministic"
+        later += len(starts) - 1
+        if starts[0] < first - step / 2:
+            chance += 1
+            assert not any(abs(s - first) < step / 2 for s in starts[1:]), seed
+        else:
+            forced += 1
+            off = SimConfig(seed=seed, step_interval=step, rate=50, first_window=0.0)
+            assert all(s > first for s in _window_starts(off, first + step)), seed
+    assert forced, "no seed needed the forced window: vacuous"
+    assert chance, "no seed had a window by chance first: vacuous"
+    # 10 seeds x ~147 s x 0.05/s ~ 74 after the first (Poisson: sd ~9)
+    assert 45 <= later <= 105, later
