@@ -196,7 +196,13 @@ class Assembly:
         if type(record) is OpportunityRecord:
             opp = record.opportunity
             self.detections.append(
-                Detection(frozenset(leg.instrument.symbol for leg in opp.legs), opp.venue_ts_ms)
+                Detection(
+                    frozenset(leg.instrument.symbol for leg in opp.legs),
+                    opp.venue_ts_ms,
+                    opp.opportunity_id,
+                    record.reject_reason.split(":", 1)[0],  # the reason, not its detail
+                    opp.legs[0].size if opp.legs else 0,
+                )
             )
             by = self.opportunities_by_strategy
             by[opp.strategy] = by.get(opp.strategy, 0) + 1

@@ -18,7 +18,14 @@ from actors.sim.book import ASK, BID, Change, SimBook
 from actors.sim.config import POLY_CATEGORIES, SimConfig
 from actors.sim.fees import kalshi_taker_fee, polymarket_taker_fee
 from actors.sim.units import ONE
-from actors.sim.windows import FeeFn, Leg, WindowRecord, pair_edge_per_share, walk_edge
+from actors.sim.windows import (
+    Chunk,
+    FeeFn,
+    Leg,
+    WindowRecord,
+    pair_edge_per_share,
+    walk_chunks,
+)
 
 KALSHI_TICK = 10_000  # Kalshi linear_cent grid
 POLY_TICK_WIDE = 10_000
@@ -378,10 +385,18 @@ class Scenario:
 
     def pair_edge(self, m: Market, kind: str) -> tuple[int, int, int, tuple[Leg, Leg]]:
         """(max size, total edge, per-share edge of first chunk, legs) for a pair kind now."""
+        size, total, per_share, legs, _ = self.pair_chunks(m, kind)
+        return size, total, per_share, legs
+
+    def pair_chunks(
+        self, m: Market, kind: str
+    ) -> tuple[int, int, int, tuple[Leg, Leg], list[Chunk]]:
+        """:meth:`pair_edge` plus the profitable chunks it sums."""
         (va, oa), (vb, ob) = self._pairs(kind)
         la, lb = self.ask_ladder(m, va, oa), self.ask_ladder(m, vb, ob)
         fa, fb = self.fee_fn(m, va), self.fee_fn(m, vb)
-        size, total = walk_edge(la, fa, lb, fb)
+        chunks = walk_chunks(la, fa, lb, fb)
+        size, total = sum(c[0] for c in chunks), sum(c[3] for c in chunks)
         per_share = 0
         if la and lb:
             q = min(la[0][1], lb[0][1])
@@ -391,10 +406,10 @@ class Scenario:
             Leg(va, ids[va][oa] if va == "polymarket" else m.ticker, oa, la[0][0] if la else ONE),
             Leg(vb, ids[vb][ob] if vb == "polymarket" else m.ticker, ob, lb[0][0] if lb else ONE),
         )
-        return size, total, per_share, legs
+        return size, total, per_share, legs, chunks
 
     def _record(self, m: Market, kind: str, wid: str, end: float) -> WindowRecord:
-        size, total, per_share, legs = self.pair_edge(m, kind)
+        size, total, per_share, legs, chunks = self.pair_chunks(m, kind)
         implied = tuple(k for k in KINDS if k != kind and self.pair_edge(m, k)[0] > 0)
         return WindowRecord(
             id=wid,
@@ -409,4 +424,5 @@ class Scenario:
             edge_net=total,
             edge_per_share=per_share,
             implied=implied,
+            chunks=tuple(chunks),
         )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actors.trading.ledger import OrderPhase
-from actors.trading.outcome import OutcomeBook
+from actors.trading.ledger import Ledger, OrderPhase
+from actors.trading.outcome import UNWIND_PREFIX, OutcomeBook
 from protocols.fixed import format_units
 
 if TYPE_CHECKING:
@@ -58,7 +58,28 @@ def fund_statistics(core: FundCore) -> dict[str, Any]:
         },
         "conserved": led.conserved(),
         "outcome": outcome_statistics(led.outcome),
+        "by_opportunity": opportunity_outcomes(led),
     }
+
+
+def opportunity_outcomes(led: Ledger) -> dict[str, dict[str, int]]:
+    """Per traded opportunity (orders still retained): what it locked in (1e-6 USD) and
+    why it may have locked less than it could (capture scoring reads these)."""
+    out: dict[str, dict[str, int]] = {}
+    for order in led.orders.values():
+        if order.client_order_id.startswith(UNWIND_PREFIX):
+            continue
+        row = out.setdefault(
+            order.opportunity_id,
+            {"locked": 0, "hedged": 0, "unwinds": 0, "failed_legs": 0, "size": order.size},
+        )
+        if order.phase is OrderPhase.DONE and order.filled < order.size:
+            row["failed_legs"] += 1
+    for opp, row in out.items():
+        got = led.outcome.opportunity(opp)
+        if got is not None:
+            row["locked"], row["hedged"], row["unwinds"] = got.locked_edge, got.hedged, got.unwinds
+    return out
 
 
 def outcome_statistics(book: OutcomeBook) -> dict[str, Any]:

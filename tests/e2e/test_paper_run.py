@@ -521,3 +521,28 @@ def test_locked_edge_is_in_the_database_and_on_metrics(
     locked = float(summary.edge.locked_edge_usd)
     assert f"arbtree_locked_edge_usd {locked!r}" in exposition
     assert f"arbtree_unwinds {float(summary.edge.unwinds)!r}" in exposition
+
+
+def test_capture_is_scored_on_what_was_traded(paper_run: Observation) -> None:
+    """The summary sets the edge locked on the windows against what the limits left
+    available, and says why the weakest windows fell short."""
+    summary = paper_run.summary
+    assert summary is not None
+    assert summary.windows is not None
+    assert summary.edge is not None
+    capture = summary.windows.capture
+    assert capture is not None
+    available = parse_units(capture.available_edge_usd)
+    locked = parse_units(capture.locked_edge_usd)
+    assert available > 0
+    assert 0 < locked <= parse_units(summary.edge.locked_edge_usd)
+    assert capture.ratio == locked / available
+    assert capture.lowest, "no window was scored"
+    ratios = [c.ratio for c in capture.lowest]
+    assert ratios == sorted(ratios)  # type: ignore[type-var]
+    for c in capture.lowest:
+        assert c.why or (c.ratio is not None and c.ratio >= 1.0), c
+    # The halt leaves the last windows untraded: they must be among the explained ones.
+    assert any(
+        "rejected trading_halted" in c.why or c.why == "not detected" for c in capture.lowest
+    )
