@@ -7,10 +7,11 @@ from typing import Any
 import trio
 from rich.console import Console
 
+from arbtree.capture import usd
 from arbtree.edge import EdgeFigures, edge_figures, instrument_from_key
 from arbtree.panel import render_panel
 from arbtree.status import FeedLine, Status, StatusSource, status_line
-from arbtree.summary import Detection, WindowSpan, score_windows, usd
+from arbtree.summary import Detection, WindowSpan, score_windows
 from protocols.messages import InstrumentId, Outcome, Venue
 
 
