@@ -157,8 +157,11 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     max_size: str = "1000"  # shares per opportunity (cap)
     cooldown_s: float = 0.5  # per pair, after an emitted opportunity
     # After an emission a pair waits until its tops have not crossed for this long in a row
-    # before a new dislocation counts: one window, at most one opportunity.
+    # before a new dislocation counts (then up to ``trades_per_episode`` again).
     episode_gap_s: float = 0.25
+    # Opportunities one episode (window) may yield, each ``cooldown_s`` after the last and
+    # planned on the book as it is then: the edge left after a trade is traded too.
+    trades_per_episode: int = 1
     max_quote_age_s: float = 2.0  # a quote received longer ago than this is not traded
     polymarket_size_step: str = "0.01"
     kalshi_size_step: str = "1"
@@ -173,6 +176,10 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
         # would allow trades that lose money on paper, so it is a config error.
         if parse_units(self.min_edge) < 0:
             raise ValueError(f"detector.min_edge must be >= 0, got {self.min_edge!r}")
+        if self.trades_per_episode < 1:
+            raise ValueError(
+                f"detector.trades_per_episode must be >= 1, got {self.trades_per_episode}"
+            )
 
 
 class MarketConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -9,6 +9,7 @@ trading handle at a fixed point; the sim's exchange is the ground truth afterwar
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -23,7 +24,7 @@ from actors.sim import FaultKind
 from actors.sim import Venue as SimVenue
 from actors.trading.ledger import OrderPhase
 from arbtree.runner import Assembly
-from arbtree.summary import WindowSpan, windows_from_sim
+from arbtree.summary import windows_from_sim
 from protocols.fixed import parse_units
 from protocols.messages import (
     FundCheckpointRecord,
@@ -241,22 +242,45 @@ def test_pnl_matches_sim_within_fees_and_slippage(paper_run: Observation) -> Non
 # ---------------------------------------------------------------- windows and trades
 
 
-def test_at_most_one_two_leg_trade_per_window(paper_run: Observation) -> None:
+def test_executions_sharing_an_instrument_never_overlap(paper_run: Observation) -> None:
+    """A window may be traded more than once (``trades_per_episode``), and two strategies
+    may see one window, but an execution starts on an instrument only once the previous
+    one's orders there are done (``leg_in_flight``): a leg never meets liquidity another
+    execution already took."""
     asm = _asm(paper_run)
     assert asm.sim is not None
-    windows: list[WindowSpan] = windows_from_sim(asm.sim.windows)
-    trades = _trades(asm)
-    assert trades, "no complete two-leg trade in the run"
-    per_window: dict[str, list[str]] = {}
-    for opp, legs in trades.items():
-        symbols = {inst.symbol for _, inst, _ in legs}
-        at = min(created for _, _, created in legs)
-        for w in windows:
-            if symbols & w.instruments and w.start_ms - SLACK_MS <= at <= w.end_ms + SLACK_MS:
-                per_window.setdefault(w.id, []).append(opp)
-    assert per_window, "no trade fell inside an injected window"
-    repeated = {w: opps for w, opps in per_window.items() if len(opps) > 1}
-    assert not repeated, f"windows traded more than once: {repeated}"
+    book = ledger(asm)
+    spans: dict[str, list[tuple[int, int]]] = {}  # instrument key -> (first sent, last done)
+    per_opp: dict[str, list[tuple[InstrumentId, int, int]]] = {}
+    for coid, order in book.orders.items():
+        for s in sim_orders_for(asm, coid, order.instrument.venue):
+            per_opp.setdefault(order.opportunity_id, []).append(
+                (order.instrument, s.created_ms, s.updated_ms or s.created_ms)
+            )
+    for legs in per_opp.values():
+        lo = min(c for _, c, _ in legs)
+        hi = max(u for _, _, u in legs)
+        for inst in {i for i, _, _ in legs}:
+            spans.setdefault(inst.key(), []).append((lo, hi))
+    assert len(per_opp) >= 2, "fewer than two executions: vacuous"
+    for key, intervals in spans.items():
+        intervals.sort()
+        for (_, end), (start, _) in itertools.pairwise(intervals):
+            assert start >= end, f"{key}: an execution started at {start} before {end}"
+    windows = windows_from_sim(asm.sim.windows)
+    traded = _trades(asm)
+    repeated = [
+        w.id
+        for w in windows
+        if sum(
+            1
+            for legs in traded.values()
+            if {i.symbol for _, i, _ in legs} & w.instruments
+            and w.start_ms - SLACK_MS <= min(c for _, _, c in legs) <= w.end_ms + SLACK_MS
+        )
+        > 1
+    ]
+    assert repeated, "no window was traded twice: trades_per_episode not exercised"
 
 
 # ------------------------------------------------------------------------ invariants
