@@ -61,6 +61,8 @@ class Market:
     no_shift: int = 0
     kalshi_shift: int = 0
     window: WindowRecord | None = None
+    window_index: int = -1  # the open window's place in ``Scenario.windows``
+    offered_size: int = 0  # the open window's profitable depth when last looked at
 
     def poly_fee(self) -> FeeFn:
         rate = self.fee_rate_ppm
@@ -301,7 +303,26 @@ class Scenario:
             if m.window is None and rng.random() < PRINT_RATE * dt:
                 out.prints.append(self._print(m))
         self._noise()
+        for m in self.markets:
+            if m.window is not None:
+                self._note_offered(m)
         return out
+
+    def _note_offered(self, m: Market) -> None:
+        """Add to the open window's ``chunks`` what its books offer beyond what they did
+        at the last look (a refill after a trade, a better re-quote): capture scoring
+        counts everything the sim offered while the window was open."""
+        w = m.window
+        assert w is not None
+        size, total, _, _, chunks = self.pair_chunks(m, w.kind)
+        if size > m.offered_size:
+            delta = size - m.offered_size
+            pa = sum(c[0] * c[1] for c in chunks) // size  # size-weighted prices
+            pb = sum(c[0] * c[2] for c in chunks) // size
+            w = attrs.evolve(w, chunks=(*w.chunks, (delta, pa, pb, total * delta // size)))
+            m.window = w
+            self.windows[m.window_index] = w
+        m.offered_size = size
 
     def _noise(self) -> None:
         """Resize random levels until this step's share of ``rate`` is spent."""
@@ -373,6 +394,8 @@ class Scenario:
         self._window_seq += 1
         record = self._record(m, kind, f"w{cfg.seed}-{self._window_seq:05d}", end)
         m.window = record
+        m.window_index = len(self.windows)
+        m.offered_size = record.max_size
         self.windows.append(record)
         out.opened.append(record)
 

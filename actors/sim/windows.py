@@ -43,8 +43,10 @@ class WindowRecord:
     edge_net: int  # 1e-6 USD earned buying max_size of both legs, after taker fees
     edge_per_share: int  # 1e-6 USD per share for the first chunk (both best levels), net
     implied: tuple[str, ...]  # other leg pairs the same dislocation makes profitable
-    # What a taker could buy at the start, best first: (size, price a, price b, net edge)
-    # per chunk of ``max_size`` (capture scoring caps these by the trading limits).
+    # What a taker could buy, (size, price a, price b, net edge) per chunk: the start's
+    # walk (as ``max_size``, best first; the ground-truth line has these), then whatever
+    # more the books offered while the window was open (a refill after a trade, a better
+    # re-quote; size-weighted prices). Capture scoring caps these by the trading limits.
     chunks: tuple[tuple[int, int, int, int], ...] = ()
 
     def to_json(self) -> str:

@@ -216,3 +216,37 @@ def test_first_window_opens_early_then_the_rate_takes_over() -> None:
     assert chance, "no seed had a window by chance first: vacuous"
     # 10 seeds x ~147 s x 0.05/s ~ 74 after the first (Poisson: sd ~9)
     assert 45 <= later <= 105, later
+
+
+def test_a_window_records_the_liquidity_offered_again_after_a_trade() -> None:
+    """Take a window's whole profitable depth as a taker would; what the books offer
+    again while it stays open (re-quotes, refills) is added to its chunks."""
+    cfg = SimConfig(seed=11, window_rate=0.0, first_window=0.05, window_duration=3.0)
+    sc = Scenario(cfg, EPOCH)
+    while not sc.windows:
+        sc.step()
+        sc.log.clear()
+    w = sc.windows[0]
+    m = sc.markets[w.market]
+    start = list(w.chunks)
+    assert sum(c[0] for c in start) == w.max_size > 0
+    assert sum(c[3] for c in start) == w.edge_net
+    # Take it all from the books, as the matcher does.
+    (va, oa), (vb, ob) = sc._pairs(w.kind)
+    for venue, outcome in ((va, oa), (vb, ob)):
+        for price, size in sc.ask_ladder(m, venue, outcome):
+            if venue == "polymarket":
+                (m.poly_yes if outcome == "yes" else m.poly_no).consume(ASK, price, size)
+            elif outcome == "yes":
+                m.kalshi.consume(ASK, price, size)
+            else:
+                m.kalshi.consume(BID, ONE - price, size)
+    sc.step()
+    assert m.offered_size == 0
+    while m.window is not None and len(sc.windows[0].chunks) == len(start):
+        sc.step()
+        sc.log.clear()
+    after = sc.windows[0]
+    assert after.chunks[: len(start)] == tuple(start)
+    assert len(after.chunks) > len(start), "nothing was offered again while it was open"
+    assert all(c[0] > 0 and c[3] > 0 for c in after.chunks)
