@@ -15,7 +15,7 @@ import msgspec
 
 from actors.sim import SimConfig
 from arbtree.sim_process import ListedMarket
-from protocols.config.limits import DAY_S, Seconds
+from protocols.config.limits import DAY_S, Seconds, SecondsOrOff
 from protocols.config.load import ConfigError, convert_config, parse_toml, read_config
 from protocols.config.market import (
     CrossVenuePair,
@@ -60,6 +60,9 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     rate: Annotated[float, msgspec.Meta(gt=0, le=100_000)] = 200.0  # book updates per second
     window_rate: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.05  # windows per second
     window_duration_s: Seconds = 5.0
+    # The first window opens this many seconds into the run (unless one came earlier), so
+    # a short first run shows a trade; 0 leaves it to window_rate alone.
+    first_window_s: SecondsOrOff = 3.0
     # Sim time per scenario step: a step's updates go out together, so at ``rate`` 1000
     # a 0.01 s step is a burst of ~10 updates every 10 ms, a 0.001 s step one per ms.
     step_interval_s: Annotated[float, msgspec.Meta(ge=0.0001, le=10)] = 0.01
@@ -83,6 +86,7 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
             rate=self.rate,
             window_rate=self.window_rate,
             window_duration=self.window_duration_s,
+            first_window=self.first_window_s,
             step_interval=self.step_interval_s,
             levels=self.levels,
             kalshi_legacy_cents=self.kalshi_legacy_cents,

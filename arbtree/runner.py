@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,14 @@ from arbtree.config import (
     load_app_config,
     market_config_for_sim,
     with_neg_risk_tokens,
+)
+from arbtree.edge import (
+    EDGE_FIELDS,
+    EdgeFigures,
+    edge_figures,
+    edge_metrics,
+    edge_record,
+    publish_edge,
 )
 from arbtree.sim_endpoint import ExternalSim, read_endpoint_file
 from arbtree.sim_process import SimHandle, SimProcess, open_sim_process
@@ -200,7 +209,13 @@ class Assembly:
         if type(record) is OpportunityRecord:
             opp = record.opportunity
             self.detections.append(
-                Detection(frozenset(leg.instrument.symbol for leg in opp.legs), opp.venue_ts_ms)
+                Detection(
+                    frozenset(leg.instrument.symbol for leg in opp.legs),
+                    opp.venue_ts_ms,
+                    opp.opportunity_id,
+                    record.reject_reason.split(":", 1)[0],  # the reason, not its detail
+                    opp.legs[0].size if opp.legs else 0,
+                )
             )
             by = self.opportunities_by_strategy
             by[opp.strategy] = by.get(opp.strategy, 0) + 1
@@ -240,6 +255,17 @@ async def run_app(
                     nursery.start_soon(
                         run_status_display, source, options.panel, config.run.status_interval_s
                     )
+                    nursery.start_soon(
+                        partial(
+                            publish_edge,
+                            lambda: _edge_now(asm),
+                            tree.extra,
+                            asm.sink.put,
+                            run_id,
+                            _wall_ms,
+                            record_interval_s=config.run.status_interval_s,
+                        )
+                    )
                     if observe is not None:
                         nursery.start_soon(observe, asm)
                     if config.run.idle == "spin":
@@ -251,6 +277,9 @@ async def run_app(
                     await tree.wait_stopped()
                     nursery.cancel_scope.cancel(reason="run finished")
         finally:
+            figures = _edge_now(asm)
+            if figures is not None:
+                asm.sink.put(edge_record(figures, run_id, _wall_ms(), final=True))
             # The tree's last events (most actors' ``stopped``, the writer's own) come after
             # flush-storage: write them now, while the database is still open.
             with trio.CancelScope(shield=True):
@@ -258,6 +287,16 @@ async def run_app(
         if asm.sim_process is not None:
             await asm.sim_process.stop()  # a child process reports its windows when it stops
         return build_summary(asm, trio.current_time() - started)
+
+
+def fund_statistics(trading: TradingHandles) -> dict[str, Any]:
+    """The running fund manager's ``statistics()`` alone ({} before it started)."""
+    source = trading.control.stats_sources.get("fund_manager")
+    return {} if source is None else dict(source())
+
+
+def _edge_now(asm: Assembly) -> EdgeFigures | None:
+    return edge_figures(fund_statistics(asm.trading), asm.market.reader)
 
 
 def _wall_ms() -> int:
@@ -401,6 +440,11 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             max_seconds=30.0,
         )
         metrics.register_statistics("db_writer", sink.statistics, DB_WRITER_FIELDS)
+        metrics.register_statistics(
+            "edge",
+            edge_metrics(lambda: fund_statistics(trading), market.reader),
+            EDGE_FIELDS,
+        )
         log_sink = installed_log_sink()
         if log_sink is not None:
             metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)

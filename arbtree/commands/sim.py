@@ -30,6 +30,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--window-rate", type=float, default=0.05, help="windows per second")
     p.add_argument("--window-duration", type=float, default=5.0, help="mean seconds")
     p.add_argument("--window-size", type=int, default=100, help="shares at the best level")
+    p.add_argument(
+        "--first-window",
+        type=float,
+        default=3.0,
+        help="seconds until the first window if none came earlier (0: the rate alone)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="loopback address only")
     p.add_argument("--polymarket-port", type=int, default=0, help="0 = any free port")
     p.add_argument("--kalshi-port", type=int, default=0)
@@ -91,6 +97,7 @@ def _config(args: argparse.Namespace) -> SimConfig:
         rate=args.rate,
         window_rate=args.window_rate,
         window_duration=args.window_duration,
+        first_window=args.first_window,
         window_size=args.window_size * ONE,
         host=args.host,
         polymarket_port=args.polymarket_port,

@@ -169,8 +169,11 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     max_size: Shares = "1000"  # shares per opportunity (cap)
     cooldown_s: SecondsOrOff = 0.5  # per pair, after an emitted opportunity
     # After an emission a pair waits until its tops have not crossed for this long in a row
-    # before a new dislocation counts: one window, at most one opportunity.
+    # before a new dislocation counts (then up to ``trades_per_episode`` again).
     episode_gap_s: SecondsOrOff = 0.25
+    # Opportunities one episode (window) may yield, each ``cooldown_s`` after the last and
+    # planned on the book as it is then: the edge left after a trade is traded too.
+    trades_per_episode: Count = 1
     max_quote_age_s: Seconds = 2.0  # a quote received longer ago than this is not traded
     polymarket_size_step: Shares = "0.01"
     kalshi_size_step: Shares = "1"

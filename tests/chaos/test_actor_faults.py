@@ -12,7 +12,7 @@ from supervision import ChildSpec, Mailbox, SupervisorSpec
 from supervision.injected import InjectedFault
 from supervision.supervisor import SupervisorGaveUp
 from supervision.tree import open_tree
-from tests.observability.conftest import Idle, node, open_stack, settle
+from tests.observability.helpers import Idle, node, open_stack, settle
 
 IDLE = "arbtree/workers/idle"
 
