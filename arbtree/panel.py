@@ -72,6 +72,18 @@ def render_panel(s: Status) -> Text:
         f"fills {s.fills}   realized PnL ${s.realized_pnl}  fees ${s.fees}   "
         f"restarts {s.restarts}  storage {s.storage_mode} (backlog {s.storage_backlog})\n"
     )
+    if s.edge is not None:
+        e = s.edge
+        mark = f", at bids ${e.unhedged_mark_usd}" if e.unhedged_mark_usd else ""
+        panel.append("locked-in edge ", "bold")
+        panel.append(
+            f"${e.locked_edge_usd}", "green" if not e.locked_edge_usd.startswith("-") else "red"
+        )
+        panel.append(
+            f" on {e.hedged_pairs} hedged pairs   unhedged {e.unhedged_shares} shares "
+            f"(cost ${e.unhedged_cost_usd}{mark})   unwinds {e.unwinds} "
+            f"(${e.unwind_realized_usd})\n"
+        )
     panel.append("Ctrl-C: phased shutdown (twice: force)", "dim")
     return panel
 

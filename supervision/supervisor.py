@@ -41,6 +41,7 @@ from supervision.commands import _Call, _ChildDown, _Command, _DelayedStart, _St
 from supervision.failures import _must_propagate
 from supervision.failures import unwrap as unwrap  # re-exported for supervision.tree
 from supervision.incarnation import ChildRecord, Incarnation, _force, _Handshake
+from supervision.injected import act_out
 from supervision.registry import Node, failure_info
 from supervision.restarts import Intensity
 from supervision.spec import (
@@ -292,6 +293,8 @@ class Supervisor:
                         stop=inc.stop,
                     )
                     await actor.run(ctx, task_status=handshake)
+            if inc.injected is not None and not inc.stop_requested:
+                await act_out(inc.injected, node.path, inc.hang_scope)
             if not handshake.started_ok and not inc.stop_requested:
                 raise RuntimeError(f"{node.path}: run() returned without task_status.started()")
         except BaseException as raw:
@@ -452,6 +455,7 @@ class Supervisor:
         else:
             inc.stop.request(reason, grace)
             inc.scope.cancel(reason=reason)
+            inc.hang_scope.cancel(reason=reason)
         if grace <= 0:
             _force(inc, f"{reason} (brutal)")
         elif grace != math.inf:

@@ -30,6 +30,7 @@ from protocols.tree import (
     SupervisionEventKind,
     TreeSnapshot,
 )
+from supervision.injected import InjectedFault
 from supervision.registry import Node, Registry
 from supervision.shutdown import ShutdownCoordinator, open_signal_handling
 from supervision.spec import ChildSpec, SpecError, SupervisorSpec, validate
@@ -142,6 +143,26 @@ class Tree:
         if rec is None:
             raise KeyError(f"no child at {path!r}")
         await sup.call(lambda: sup.op_terminate_child(rec, reason))
+
+    def inject_fault(self, path: str, fault: InjectedFault) -> None:
+        """Crash or hang the running worker at ``path`` (see ``supervision.injected``).
+
+        Raises ``KeyError`` for an unknown path and ``ValueError`` for a supervisor or a
+        child that is not running (starting, stopping, in backoff, already hit)."""
+        sup = self._parent_of(path)
+        rec = sup.find(path)
+        if rec is None:
+            raise KeyError(f"no child at {path!r}")
+        inc = rec.inc
+        if inc is None or rec.node.state is not LifecycleState.RUNNING or inc.stop_requested:
+            raise ValueError(f"{path} is not running ({rec.node.state.value})")
+        if inc.supervisor is not None:
+            raise ValueError(f"{path} is a supervisor: inject into one of its workers")
+        if inc.injected is not None:
+            raise ValueError(f"{path} already has an injected {inc.injected.value}")
+        inc.injected = fault
+        rec.node.log.warning("%s injected", fault.value)
+        inc.scope.cancel(reason=f"{fault.value} injected")
 
     def request_shutdown(self, reason: str, *, force: bool = False) -> None:
         self.shutdown.request(reason, force=force)

@@ -67,6 +67,9 @@ class SimConfig:
     step_interval: float = 0.01  # seconds of sim time per scenario step
     window_rate: float = 0.05  # arbitrage windows opened per second (all markets)
     window_duration: float = 5.0  # mean window life, seconds (uniform 0.5x..1.5x)
+    # The first window opens at this sim time if none opened before (0: only the rate):
+    # a short run then shows a trade; the rate applies after it as before.
+    first_window: float = 3.0
     window_size: int = 100 * ONE  # shares at the best level of a window's cheap leg
     window_edge_min: int = 10_000  # gross per-share edge beyond fees, 1e-6 USD
     window_edge_max: int = 40_000

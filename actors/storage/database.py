@@ -242,13 +242,14 @@ async def open_database(
     except BaseExceptionGroup as group:
         # trio-asyncio's loop nursery wraps whatever crosses it in (nested) groups; give
         # callers the single error they would have seen without it.
-        leaf = _single_leaf(group)
+        leaf = single_leaf(group)
         if leaf is None:
             raise
         raise leaf from None
 
 
-def _single_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+def single_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one exception inside (nested) single-member groups; None if there are more."""
     exc: BaseException = group
     while isinstance(exc, BaseExceptionGroup):
         if len(exc.exceptions) != 1:

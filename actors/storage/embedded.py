@@ -12,6 +12,7 @@ The server is left running for the life of the process and stopped at exit (pgse
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from pathlib import Path
@@ -21,6 +22,8 @@ from urllib.parse import quote, urlsplit
 import trio
 
 from actors.storage.errors import EmbeddedPostgresError
+
+log = logging.getLogger("arbtree.storage.embedded")
 
 EMBEDDED_DB_NAME = "arbtree"
 _HINT = (
@@ -55,15 +58,15 @@ async def start_embedded(pgdata: Path) -> str:
     try:
         return await trio.to_thread.run_sync(_start_blocking, pgdata)
     except Exception as exc:  # pgserver raises CalledProcessError, OSError, asserts...
-        log = pgdata / "log"
-        tail = ""
-        if log.exists():
+        server_log = pgdata / "log"
+        if server_log.exists():
             try:
-                tail = "\n".join(log.read_text(errors="replace").splitlines()[-10:])
+                for line in server_log.read_text(errors="replace").splitlines()[-10:]:
+                    log.error("embedded PostgreSQL log: %s", line)
             except OSError:
-                tail = ""
+                pass
         who = "root" if hasattr(os, "geteuid") and os.geteuid() == 0 else "a normal user"
         raise EmbeddedPostgresError(
             f"could not start the embedded PostgreSQL in {pgdata} (running as {who}): "
-            f"{type(exc).__name__}: {exc}\n{tail}\n{_HINT}"
+            f"{type(exc).__name__}: {exc}; its log: {server_log}; {_HINT}"
         ) from exc

@@ -26,6 +26,7 @@ class RejectReason(enum.StrEnum):
     STALE = "stale"
     DUPLICATE = "duplicate_opportunity"
     INVALID = "invalid_opportunity"
+    LEG_IN_FLIGHT = "leg_in_flight"
     UNKNOWN_VENUE = "venue_not_enabled"
     TICK_SIZE = "tick_size"
     MIN_SIZE = "min_size"
@@ -286,6 +287,16 @@ def _static_checks(
         return Rejection(RejectReason.INVALID, "no legs")
     if len({leg.instrument for leg in opp.legs}) != len(opp.legs):
         return Rejection(RejectReason.INVALID, "two legs on one instrument")
+    for leg in opp.legs:
+        # Another execution's order on this instrument is still open: both were sized on
+        # the same book, so this one would find the liquidity gone, fail that leg and
+        # unwind the other at a loss (two strategies seeing one window at once).
+        busy = ledger.live_by_instrument.get(leg.instrument)
+        if busy:
+            return Rejection(
+                RejectReason.LEG_IN_FLIGHT,
+                f"{leg.instrument.key()}: order {next(iter(busy))} still open",
+            )
     if ledger.daily_loss() >= limits.daily_loss_limit:
         return Rejection(
             RejectReason.DAILY_LOSS,

@@ -25,7 +25,7 @@ BAD_CONFIGS = {
     "missing-value": (
         '[[market.feeds]]\nname = "polymarket"\nurl = "ws://127.0.0.1:1/ws"\n',
         "market.feeds[0].venue",
-        'required key is missing (expected "polymarket" | "kalshi" | "binance")',
+        'required key is missing (accepted: "polymarket" | "kalshi" | "binance")',
     ),
 }
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import pytest
 
 import actors.detector.actor as detector_actor
 from actors.detector.actor import Engine
 from actors.detector.fees import FeeSchedule
 from actors.detector.sizing import plan_pair
+from protocols.config.load import ConfigError, decode_config
 from protocols.config.market import (
     CrossVenuePair,
     DetectorConfig,
@@ -298,10 +298,8 @@ def test_cost_per_update_touches_only_its_pairs() -> None:
 
 
 def test_negative_min_edge_is_a_config_error() -> None:
-    with pytest.raises(ValueError, match="min_edge"):
-        _cfg(min_edge="-0.001")
-    with pytest.raises(msgspec.ValidationError, match="min_edge"):
-        msgspec.toml.decode(b'[detector]\nmin_edge = "-1"\n', type=MarketConfig)
+    with pytest.raises(ConfigError, match=r"detector\.min_edge: out of range"):
+        decode_config('[detector]\nmin_edge = "-0.001"\n', MarketConfig)
     assert Engine(_cfg(min_edge="0")).min_edge == 0
 
 
@@ -344,3 +342,35 @@ def test_update_touches_only_the_candidates_of_changed_books() -> None:
     assert eng.stats.evaluations == 2_001
     assert set(eng.latest) >= {(Venue.POLYMARKET, "N7"), (Venue.POLYMARKET, "Y7")}
     assert (Venue.KALSHI, "N7") not in eng.latest
+
+
+def test_an_episode_yields_up_to_trades_per_episode_each_after_the_cooldown() -> None:
+    """The edge left after a trade is traded too: after each cooldown the pair is planned
+    on the book as it is then, up to ``trades_per_episode``; a gap re-arms the count."""
+    eng = Engine(
+        _cfg(strategies=["complement"], cooldown_s=0.25, episode_gap_s=1.0, trades_per_episode=3),
+        clock_ns=lambda: 5_000,
+    )
+    y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)])
+    deeper = _top(Venue.POLYMARKET, "Y", [], [(455_000, 4 * ONE)])  # what the trade left
+    n = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)])
+    closed = _top(Venue.POLYMARKET, "Y", [], [(600_000, 10 * ONE)])
+    first = eng.update([y, n], now=0.0)
+    assert len(first) == 1
+    assert eng.update([deeper], now=0.1) == []  # cooldown
+    second = eng.update([deeper], now=0.3)
+    assert len(second) == 1
+    assert second[0].legs[0].size == 4 * ONE  # sized on the book as it is now
+    assert second[0].legs[0].limit_price == 455_000
+    assert len(eng.update([y], now=0.6)) == 1  # the third
+    assert eng.update([y], now=0.9) == []  # the episode's allowance is spent
+    assert eng.stats.episode_skips == 1
+    eng.update([closed], now=1.0)
+    eng.update([closed], now=2.1)  # closed for 1.1 s: a new episode
+    assert len(eng.update([y], now=2.2)) == 1
+    assert len(eng.update([y], now=2.5)) == 1  # and its count started again
+
+
+def test_trades_per_episode_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="trades_per_episode"):
+        _cfg(trades_per_episode=0)
