@@ -372,5 +372,5 @@ def test_an_episode_yields_up_to_trades_per_episode_each_after_the_cooldown() ->
 
 
 def test_trades_per_episode_must_be_positive() -> None:
-    with pytest.raises(ValueError, match="trades_per_episode"):
-        _cfg(trades_per_episode=0)
+    with pytest.raises(ConfigError, match=r"detector\.trades_per_episode: Expected `int` >= 1"):
+        decode_config("[detector]\ntrades_per_episode = 0\n", MarketConfig)
