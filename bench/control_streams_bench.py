@@ -72,25 +72,18 @@ def main(argv: list[str] | None = None) -> int:
         for label, count in ((f"{streams} streams", streams), ("no streams", 0)):
             samples = trio.run(_one, args.rate, args.duration, args.db, count, _run_dir())
             results[label].extend(samples)
-            h = _hist()
-            for ns in samples:
-                h.record_value(max(1, ns // 1000))
-            print(
-                f"run {run + 1} {label:>11}: n={h.get_total_count():6d} "
-                f"p50={h.get_value_at_percentile(50):5d} us "
-                f"p99={h.get_value_at_percentile(99):6d} us",
-                flush=True,
-            )
+            print(f"run {run + 1} {label:>11}: {_percentiles(samples)}", flush=True)
     for label, samples in results.items():
-        h = _hist()
-        for ns in samples:
-            h.record_value(max(1, ns // 1000))
-        print(
-            f"all {label:>11}: n={h.get_total_count():6d} "
-            f"p50={h.get_value_at_percentile(50):5d} us p90={h.get_value_at_percentile(90):5d} "
-            f"us p99={h.get_value_at_percentile(99):6d} us"
-        )
+        print(f"all   {label:>11}: {_percentiles(samples)}")
     return 0
+
+
+def _percentiles(samples_ns: list[int]) -> str:
+    h = _hist()
+    for ns in samples_ns:
+        h.record_value(max(1, ns // 1000))
+    p50, p90, p99 = (h.get_value_at_percentile(q) for q in (50, 90, 99))
+    return f"n={h.get_total_count():6d} p50={p50:5d} us p90={p90:5d} us p99={p99:6d} us"
 
 
 if __name__ == "__main__":

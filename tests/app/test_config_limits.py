@@ -23,7 +23,7 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from arbtree import cli, runner
+from arbtree import cli
 from arbtree.config import AppConfig, load_app_config
 from protocols.config.limits import DecimalRange, LimitedField, is_bounded, limited_fields
 from protocols.config.load import ConfigError, show_value
@@ -31,20 +31,6 @@ from protocols.fixed import format_units
 from supervision.shutdown import ShutdownCoordinator
 
 FIELDS = list(limited_fields(AppConfig))
-
-
-@pytest.fixture
-def no_run(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Record (and refuse) any start of the run: sim, database, tree."""
-    started: list[Any] = []
-
-    async def refuse(*args: Any, **kwargs: Any) -> None:
-        started.append(args)
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(runner, "run_app", refuse)
-    monkeypatch.setattr(runner, "open_assembly", refuse)
-    return started
 
 
 # -- building a TOML file that sets one key ---------------------------------------------------
