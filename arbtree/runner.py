@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +38,7 @@ from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.checkpoint_load import load_fund_checkpoint
 from actors.storage.database import Database, open_database, single_leaf
+from actors.storage.embedded import EmbeddedKeeper
 from actors.storage.errors import StorageError
 from actors.storage.last_records import write_last_records
 from actors.storage.sink import StorageSink
@@ -58,6 +60,7 @@ from arbtree.edge import (
     edge_record,
     publish_edge,
 )
+from arbtree.run_lock import RunDirLock
 from arbtree.sim_endpoint import ExternalSim, read_endpoint_file
 from arbtree.sim_process import SimHandle, SimProcess, open_sim_process
 from arbtree.status import StatusSource, run_status_display, stale_instruments
@@ -65,6 +68,7 @@ from arbtree.summary import Detection, RunSummary, build_summary
 from protocols.config.load import ConfigError
 from protocols.messages import FundCheckpointRecord, Opportunity, OpportunityRecord
 from supervision import (
+    Backoff,
     ChildSpec,
     Mailbox,
     OverflowPolicy,
@@ -146,6 +150,7 @@ def run_blocking(options: RunOptions) -> int:
     config = resolve_config(options)
     run_dir = Path(config.run.run_dir).absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunDirLock(run_dir)  # a second run on this directory stops here, naming us
     config = msgspec.structs.replace(
         config, run=msgspec.structs.replace(config.run, run_dir=str(run_dir))
     )
@@ -167,12 +172,58 @@ def run_blocking(options: RunOptions) -> int:
         raise
     finally:
         close_logging()  # every queued line written before the summary (or the traceback)
+        lock.release()
     encoded = msgspec.json.format(msgspec.json.encode(summary), indent=2)
     print(encoded.decode())
     if options.summary_path is not None:
         options.summary_path.parent.mkdir(parents=True, exist_ok=True)
         options.summary_path.write_bytes(encoded + b"\n")
     return 0
+
+
+class StartupInterrupted(Exception):
+    """SIGTERM or SIGINT arrived before the tree was running; what had started was stopped."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} during start-up; stopped what had started (database, sim)")
+
+
+@attrs.define(eq=False)
+class StartupSignals:
+    """SIGTERM/SIGINT during start-up cancel it (every ``finally`` runs: the embedded
+    server is stopped); once the tree runs, it handles them itself (ordered shutdown)."""
+
+    received: int | None = None
+    _waiting: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    _released: trio.Event = attrs.field(factory=trio.Event)
+
+    async def watch(
+        self,
+        startup: trio.CancelScope,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        try:
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                task_status.started()
+                with self._waiting:
+                    async for signum in signals:
+                        self.received = signum
+                        log.warning(
+                            "%s during start-up: stopping what has started",
+                            signal.Signals(signum).name,
+                        )
+                        startup.cancel(reason="signal during start-up")
+                        return
+        finally:
+            self._released.set()
+
+    async def release(self) -> None:
+        """Stop watching and restore the handlers, before the tree installs its own."""
+        self._waiting.cancel()
+        await self._released.wait()
 
 
 @attrs.define(eq=False)
@@ -235,58 +286,80 @@ async def run_app(
     started, with the live :class:`Assembly`; it is cancelled when the run finishes.
     """
     started = trio.current_time()
-    async with open_assembly(config, run_id) as asm:
-        shutdown = new_shutdown(config.run.shutdown_deadline_s)
-        try:
-            async with open_tree(
-                asm.spec,
-                name="arbtree",
-                log_namespace=LOG_NAMESPACE,
-                shutdown=shutdown,
-                on_event=asm.sink.put,
-                rng=random.Random(config.run.seed),
-                handle_signals=True,
-            ) as tree:
-                asm.tree = tree
-                asm.plane.attach_tree(tree)
-                _wire_control(asm, tree)
-                source = StatusSource(asm)
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(
-                        run_status_display, source, options.panel, config.run.status_interval_s
+    signals = StartupSignals()
+    summary: RunSummary | None = None
+    with trio.CancelScope() as startup:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(signals.watch, startup)
+            async with open_assembly(config, run_id) as asm:
+                await signals.release()
+                summary = await _run_assembled(asm, config, options, started, observe, run_id)
+    if summary is None:
+        assert signals.received is not None
+        raise StartupInterrupted(signals.received)
+    return summary
+
+
+async def _run_assembled(
+    asm: Assembly,
+    config: AppConfig,
+    options: RunOptions,
+    started: float,
+    observe: Callable[[Assembly], Awaitable[None]] | None,
+    run_id: str,
+) -> RunSummary:
+    """Start the tree, run it until the duration or a shutdown request, summarize."""
+    shutdown = new_shutdown(config.run.shutdown_deadline_s)
+    try:
+        async with open_tree(
+            asm.spec,
+            name="arbtree",
+            log_namespace=LOG_NAMESPACE,
+            shutdown=shutdown,
+            on_event=asm.sink.put,
+            rng=random.Random(config.run.seed),
+            handle_signals=True,
+        ) as tree:
+            asm.tree = tree
+            asm.plane.attach_tree(tree)
+            _wire_control(asm, tree)
+            source = StatusSource(asm)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(
+                    run_status_display, source, options.panel, config.run.status_interval_s
+                )
+                nursery.start_soon(
+                    partial(
+                        publish_edge,
+                        lambda: _edge_now(asm),
+                        tree.extra,
+                        asm.sink.put,
+                        run_id,
+                        _wall_ms,
+                        record_interval_s=config.run.status_interval_s,
                     )
-                    nursery.start_soon(
-                        partial(
-                            publish_edge,
-                            lambda: _edge_now(asm),
-                            tree.extra,
-                            asm.sink.put,
-                            run_id,
-                            _wall_ms,
-                            record_interval_s=config.run.status_interval_s,
-                        )
-                    )
-                    if observe is not None:
-                        nursery.start_soon(observe, asm)
-                    if config.run.idle == "spin":
-                        nursery.start_soon(busy_poll)
-                    with trio.move_on_after(config.run.duration_s or float("inf")):
-                        await shutdown.wait_requested()
-                    if not shutdown.requested:
-                        tree.request_shutdown(f"duration of {config.run.duration_s:g} s elapsed")
-                    await tree.wait_stopped()
-                    nursery.cancel_scope.cancel(reason="run finished")
-        finally:
-            figures = _edge_now(asm)
-            if figures is not None:
-                asm.sink.put(edge_record(figures, run_id, _wall_ms(), final=True))
-            # The tree's last events (most actors' ``stopped``, the writer's own) come after
-            # flush-storage: write them now, while the database is still open.
-            with trio.CancelScope(shield=True):
-                await write_last_records(asm.db, asm.sink, config.storage, asm.journal_dir)
-        if asm.sim_process is not None:
-            await asm.sim_process.stop()  # a child process reports its windows when it stops
-        return build_summary(asm, trio.current_time() - started)
+                )
+                if observe is not None:
+                    nursery.start_soon(observe, asm)
+                if config.run.idle == "spin":
+                    nursery.start_soon(busy_poll)
+                with trio.move_on_after(config.run.duration_s or float("inf")):
+                    await shutdown.wait_requested()
+                if not shutdown.requested:
+                    tree.request_shutdown(f"duration of {config.run.duration_s:g} s elapsed")
+                await tree.wait_stopped()
+                nursery.cancel_scope.cancel(reason="run finished")
+    finally:
+        figures = _edge_now(asm)
+        if figures is not None:
+            asm.sink.put(edge_record(figures, run_id, _wall_ms(), final=True))
+        # The tree's last events (most actors' ``stopped``, the writer's own) come after
+        # flush-storage: write them now, while the database is still open.
+        with trio.CancelScope(shield=True):
+            await write_last_records(asm.db, asm.sink, config.storage, asm.journal_dir)
+    if asm.sim_process is not None:
+        await asm.sim_process.stop()  # a child process reports its windows when it stops
+    return build_summary(asm, trio.current_time() - started)
 
 
 def fund_statistics(trading: TradingHandles) -> dict[str, Any]:
@@ -420,7 +493,10 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 ChildSpec(
                     id="storage",
                     start=SupervisorSpec(
-                        children=[db_writer_child(db, sink, storage_cfg, journal_dir)],
+                        children=[
+                            *_embedded_keeper(db),
+                            db_writer_child(db, sink, storage_cfg, journal_dir),
+                        ],
                         max_restarts=5,
                         max_seconds=30.0,
                     ),
@@ -464,6 +540,21 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         )
         built.append(asm)
         yield asm
+
+
+def _embedded_keeper(db: Database) -> list[ChildSpec]:
+    """Restarts the embedded server if it dies mid-run (none with a --db server)."""
+    server = db.server
+    if server is None:
+        return []
+    return [
+        ChildSpec(
+            id="embedded_postgres",
+            start=lambda: EmbeddedKeeper(server),
+            shutdown=2.0,
+            backoff=Backoff(min_s=1.0, max_s=10.0),
+        )
+    ]
 
 
 def _tick_sampler(interval_s: float, market: MarketHandles, sink: StorageSink) -> list[ChildSpec]:

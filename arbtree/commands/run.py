@@ -14,6 +14,7 @@ from typing import Any
 
 from actors.storage.errors import StorageError
 from actors.trading.http_clients import LIVE_ENV, LiveModeRefused
+from arbtree.run_lock import RunDirLocked
 from protocols.config.load import ConfigError
 
 
@@ -90,7 +91,7 @@ def register(subparsers: Any) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from arbtree.runner import RunOptions, run_blocking
+    from arbtree.runner import RunOptions, StartupInterrupted, run_blocking
 
     try:
         live = check_live_switches(args.live)
@@ -116,6 +117,12 @@ def _run(args: argparse.Namespace) -> int:
         print(f"arbtree run: configuration error: {exc}", file=sys.stderr)
         return 2
     except LiveModeRefused as exc:  # a live venue's keys are missing or unusable
+        print(f"arbtree run: {exc}", file=sys.stderr)
+        return 2
+    except StartupInterrupted as exc:
+        print(f"arbtree run: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    except RunDirLocked as exc:
         print(f"arbtree run: {exc}", file=sys.stderr)
         return 2
     except StorageError as exc:  # unreachable --db, embedded server not starting

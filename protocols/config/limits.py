@@ -104,7 +104,9 @@ def describe(info: mi.Type) -> str:
         return " | ".join(f'"{member.value}"' for member in info.cls)
     if isinstance(info, mi.LiteralType):
         return " | ".join(repr(v) if not isinstance(v, str) else f'"{v}"' for v in info.values)
-    if isinstance(info, (mi.StructType, mi.DictType)):
+    if isinstance(info, mi.DictType):
+        return f"a table of {describe(info.value_type)}"
+    if isinstance(info, mi.StructType):
         return "a table"
     if isinstance(info, (mi.ListType, mi.VarTupleType)):
         return f"an array of {describe(info.item_type)}"

@@ -28,6 +28,7 @@ T = TypeVar("T")
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _SHOW_LIMIT = 60
+_ONE_LINE = re.compile(r"\s*[\r\n]+\s*")
 _FIELD = re.compile(
     r"^Object (?P<what>contains unknown|missing required) field `(?P<field>[^`]+)`$"
 )
@@ -41,7 +42,7 @@ class ConfigError(ValueError):
         self.key = key
         self.problem = problem
         where = f"{source}: {key}: " if key else f"{source}: "
-        super().__init__(" ".join((where + problem).split()))  # always one line
+        super().__init__(_ONE_LINE.sub(" ", where + problem))  # always one line
 
 
 def parse_toml(data: bytes | str, *, source: str = "<config>") -> dict[str, Any]:

@@ -24,27 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors.shutdown_phases import new_shutdown
-from arbtree import cli, runner
+from arbtree import cli
 from arbtree.config import AppConfig, load_app_config
 from protocols.config.limits import DecimalRange, LimitedField, is_bounded, limited_fields
 from protocols.config.load import ConfigError, show_value
 from protocols.fixed import format_units
 
 FIELDS = list(limited_fields(AppConfig))
-
-
-@pytest.fixture
-def no_run(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Record (and refuse) any start of the run: sim, database, tree."""
-    started: list[Any] = []
-
-    async def refuse(*args: Any, **kwargs: Any) -> None:
-        started.append(args)
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(runner, "run_app", refuse)
-    monkeypatch.setattr(runner, "open_assembly", refuse)
-    return started
 
 
 # -- building a TOML file that sets one key ---------------------------------------------------

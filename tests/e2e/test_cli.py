@@ -13,7 +13,7 @@ import msgspec
 import pytest
 
 from actors.shutdown_phases import PHASES
-from arbtree import cli, runner
+from arbtree import cli
 from arbtree.summary import RunSummary
 
 # The phases arbtree declares, in order (their names: tests/app/test_shutdown_phases.py).
@@ -28,20 +28,6 @@ BAD_CONFIGS = {
         'required key is missing (accepted: "polymarket" | "kalshi" | "binance")',
     ),
 }
-
-
-@pytest.fixture
-def no_run(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Fail loudly if the run (sim, database, tree) would start."""
-    started: list[Any] = []
-
-    async def refuse(*args: Any, **kwargs: Any) -> None:
-        started.append(args)
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(runner, "run_app", refuse)
-    monkeypatch.setattr(runner, "open_assembly", refuse)
-    return started
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))

@@ -74,7 +74,7 @@ async def test_tree_stream_sends_one_snapshot_per_interval(tmp_path: Path) -> No
     async with open_stack(tmp_path) as stack, stack.client() as client:
         stack.tree.extra["trading_state"] = "active"
         lines: list[TreeSnapshot] = []
-        params = {"interval": "0.01", "count": "3"}
+        params = {"interval": "0.1", "count": "3"}
         async with client.stream("GET", "/tree/stream", params=params) as r:
             assert r.status_code == 200
             assert r.headers["content-type"] == "application/x-ndjson"
@@ -88,7 +88,7 @@ async def test_tree_stream_sends_one_snapshot_per_interval(tmp_path: Path) -> No
 
 async def test_tree_stream_ends_when_the_client_goes_away(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack, stack.client() as client:
-        async with client.stream("GET", "/tree/stream", params={"interval": "0.01"}) as r:
+        async with client.stream("GET", "/tree/stream", params={"interval": "0.1"}) as r:
             async for line in r.aiter_lines():
                 assert msgspec.json.decode(line, type=TreeSnapshot).root == "arbtree"
                 break
