@@ -5,8 +5,10 @@ available against the edge the run locked in on it.
 the sim's ground truth lists, per window, what its market offered while it was open, as
 pair chunks (size, YES instrument and price, NO instrument and price, net edge after taker
 fees): the cheapest YES against the cheapest NO on either venue at the start, then each
-refill or better re-quote. Windows are taken in start order; each takes its offers in
-order as far as the exposure left by the ideal taker's own earlier windows allows (per
+refill or better re-quote. Windows are taken in start order; each takes its offers, best
+edge per share first (in hindsight: a better price offered later is preferred to a worse
+one at the start), as far as the exposure left by the ideal taker's own earlier windows
+allows (per
 instrument, per pair of instruments, per venue, in total; exposure is price x shares, as
 the fund manager counts a position's cost). Trades per window are not limited (a window
 can be taken in several orders), so the per-order limits (``max_size``,
@@ -92,7 +94,9 @@ def available_within_limits(
     out: dict[str, int] = {}
     for w in windows:
         edge = 0
-        for size, a, pa, b, pb, offer_edge in w.offers:
+        # In hindsight, best edge per share first: what was offered later at a better
+        # price is preferred to what the start offered at a worse one.
+        for size, a, pa, b, pb, offer_edge in sorted(w.offers, key=_per_share, reverse=True):
             va, vb = a.split(":", 1)[0], b.split(":", 1)[0]
             ea, eb = by_instrument.get(a, 0), by_instrument.get(b, 0)
             room = [
@@ -118,6 +122,10 @@ def available_within_limits(
             total += cost_a + cost_b
         out[w.id] = edge
     return out
+
+
+def _per_share(offer: Offer) -> float:
+    return offer[5] / offer[0] if offer[0] else 0.0
 
 
 def _shares(cash: int, price: int) -> int:

@@ -50,22 +50,24 @@ def test_without_binding_limits_every_profitable_chunk_is_available() -> None:
     assert available_within_limits([w], WIDE) == {"w1": 4 * ONE}
 
 
-def test_a_full_pair_leaves_room_for_another_pair_of_the_same_window() -> None:
-    """The window's own pair is at its limit; the pair it implies (same cheap NO, other
-    YES) still has room, as the fund manager's per-pair limit would allow."""
+def test_pairs_share_a_leg_and_the_best_edge_per_share_goes_first() -> None:
+    """Two pairs of one window share the cheap NO (the pair it implies, other YES). In
+    hindsight the better one per share goes first: the implied pair (0.10 a share) takes
+    its 10, then the window's own pair (0.03) gets what the per-pair limit leaves with
+    P_NO already holding 5.5."""
     limits = ExposureLimits(
         per_instrument=10**12, per_pair=57 * ONE, per_venue=10**12, total=10**12
     )
+    k_yes = K_NO.replace(":no", ":yes")
     w = WindowTruth(
         id="w",
         offers=(
             (100 * ONE, P_YES, 400_000, P_NO, 550_000, 3 * ONE),
-            (10 * ONE, K_NO.replace(":no", ":yes"), 400_000, P_NO, 550_000, ONE),
+            (10 * ONE, k_yes, 400_000, P_NO, 550_000, ONE),
         ),
     )
-    # P_YES + P_NO take 60 pairs (57.0); K_YES + P_NO: P_NO already holds 33, so
-    # 24 / 0.95 = 25.26 pairs would fit, and all 10 offered do.
-    assert available_within_limits([w], limits) == {"w": 3 * ONE * 60 // 100 + ONE}
+    pairs = (57 * ONE - 5_500_000) * ONE // 950_000  # 54.210526 pairs
+    assert available_within_limits([w], limits) == {"w": ONE + 3 * ONE * pairs // (100 * ONE)}
 
 
 def test_exposure_limits_cut_a_chunk_and_carry_to_later_windows() -> None:
