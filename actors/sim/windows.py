@@ -71,31 +71,12 @@ def walk_chunks(
     ladder_b: list[tuple[int, int]],
     fee_b: FeeFn,
 ) -> list[Chunk]:
-    """The profitable chunks of buying both ask ladders (best first) pairwise.
-
-    Takes chunks of equal size from the two best remaining levels while each chunk pays
-    less than $1 per pair after both taker fees; stops at the first chunk that does not.
-    """
-    i = j = 0
-    left_a = ladder_a[0][1] if ladder_a else 0
-    left_b = ladder_b[0][1] if ladder_b else 0
-    chunks: list[Chunk] = []
-    while i < len(ladder_a) and j < len(ladder_b):
-        pa, pb = ladder_a[i][0], ladder_b[j][0]
-        q = min(left_a, left_b)
-        edge = q * (ONE - pa - pb) // ONE - fee_a(q, pa) - fee_b(q, pb)
-        if q <= 0 or edge <= 0:
-            break
-        chunks.append((q, pa, pb, edge))
-        left_a -= q
-        left_b -= q
-        if left_a == 0:
-            i += 1
-            left_a = ladder_a[i][1] if i < len(ladder_a) else 0
-        if left_b == 0:
-            j += 1
-            left_b = ladder_b[j][1] if j < len(ladder_b) else 0
-    return chunks
+    """The profitable chunks of buying both ask ladders (best first) pairwise: the
+    :func:`walk_offers` of one instrument a side."""
+    offers = walk_offers(
+        [(p, q, "a", fee_a) for p, q in ladder_a], [(p, q, "b", fee_b) for p, q in ladder_b]
+    )
+    return [(q, pa, pb, edge) for q, _, pa, _, pb, edge in offers]
 
 
 def walk_edge(
