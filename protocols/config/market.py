@@ -162,6 +162,9 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     # Opportunities one episode (window) may yield, each ``cooldown_s`` after the last and
     # planned on the book as it is then: the edge left after a trade is traded too.
     trades_per_episode: int = 1
+    # > 0: a plan stops at the first level pair whose per-share edge is below this
+    # fraction of the best level pair's, keeping exposure for the best level's refills.
+    depth_edge_ratio: float = 0.0
     max_quote_age_s: float = 2.0  # a quote received longer ago than this is not traded
     polymarket_size_step: str = "0.01"
     kalshi_size_step: str = "1"
@@ -176,6 +179,10 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
         # would allow trades that lose money on paper, so it is a config error.
         if parse_units(self.min_edge) < 0:
             raise ValueError(f"detector.min_edge must be >= 0, got {self.min_edge!r}")
+        if not 0.0 <= self.depth_edge_ratio <= 1.0:
+            raise ValueError(
+                f"detector.depth_edge_ratio must be in [0, 1], got {self.depth_edge_ratio}"
+            )
         if self.trades_per_episode < 1:
             raise ValueError(
                 f"detector.trades_per_episode must be >= 1, got {self.trades_per_episode}"
