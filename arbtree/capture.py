@@ -2,13 +2,17 @@
 available against the edge the run locked in on it.
 
 *Available* is what an ideal taker with the run's exposure limits could have locked in:
-the sim's ground truth lists, per window, the profitable chunks of both legs' ask ladders
-at the window's start (size, both prices, net edge after taker fees). Windows are taken
-in start order; each takes its chunks, best first, as far as the exposure left by the
-ideal taker's own earlier windows allows (per instrument, per pair of legs, per venue, in
-total; exposure is price x shares, as the fund manager counts a position's cost). Trades
-per window are not limited (a window's book can be taken in several orders), so the
-per-order limits (``max_size``, ``max_notional_per_order``) do not cap it.
+the sim's ground truth lists, per window, what its market offered while it was open, as
+pair chunks (size, YES instrument and price, NO instrument and price, net edge after taker
+fees): the cheapest YES against the cheapest NO on either venue at the start, then each
+refill or better re-quote. Windows are taken in start order; each takes its offers, best
+edge per share first (in hindsight: a better price offered later is preferred to a worse
+one at the start), as far as the exposure left by the ideal taker's own earlier windows
+allows (per
+instrument, per pair of instruments, per venue, in total; exposure is price x shares, as
+the fund manager counts a position's cost). Trades per window are not limited (a window
+can be taken in several orders), so the per-order limits (``max_size``,
+``max_notional_per_order``) do not cap it.
 
 *Locked* is the locked-in edge (``actors.trading.outcome``) of the opportunities detected
 on the window's instruments while it was open. The lowest-ratio windows come with why:
@@ -24,7 +28,8 @@ import msgspec
 
 from protocols.fixed import PRICE_ONE
 
-Chunk = tuple[int, int, int, int]  # (size, price a, price b, net edge), 1e-6 units
+# (size, instrument a, price a, instrument b, price b, net edge): ``actors.sim`` Offer
+Offer = tuple[int, str, int, str, int, int]
 LOWEST_SHOWN = 5
 
 
@@ -41,8 +46,7 @@ class WindowTruth(msgspec.Struct, frozen=True, kw_only=True):
     """What scoring needs of a ground-truth window's legs."""
 
     id: str
-    legs: tuple[tuple[str, str], tuple[str, str]]  # (venue, instrument key) of legs a, b
-    chunks: tuple[Chunk, ...]
+    offers: tuple[Offer, ...]
 
 
 class OpportunityResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,9 +93,11 @@ def available_within_limits(
     total = 0
     out: dict[str, int] = {}
     for w in windows:
-        (va, a), (vb, b) = w.legs
         edge = 0
-        for size, pa, pb, chunk_edge in w.chunks:
+        # In hindsight, best edge per share first: what was offered later at a better
+        # price is preferred to what the start offered at a worse one.
+        for size, a, pa, b, pb, offer_edge in sorted(w.offers, key=_per_share, reverse=True):
+            va, vb = a.split(":", 1)[0], b.split(":", 1)[0]
             ea, eb = by_instrument.get(a, 0), by_instrument.get(b, 0)
             room = [
                 _shares(limits.per_instrument - ea, pa),
@@ -106,18 +112,20 @@ def available_within_limits(
                 room.append(_shares(limits.per_venue - by_venue.get(vb, 0), pb))
             q = min(size, *room)
             if q <= 0:
-                break
-            edge += chunk_edge if q == size else chunk_edge * q // size
+                continue  # this pair is full; another pair of the window may not be
+            edge += offer_edge if q == size else offer_edge * q // size
             cost_a, cost_b = pa * q // PRICE_ONE, pb * q // PRICE_ONE
             by_instrument[a] = ea + cost_a
             by_instrument[b] = by_instrument.get(b, 0) + cost_b
             by_venue[va] = by_venue.get(va, 0) + cost_a
             by_venue[vb] = by_venue.get(vb, 0) + cost_b
             total += cost_a + cost_b
-            if q < size:
-                break
         out[w.id] = edge
     return out
+
+
+def _per_share(offer: Offer) -> float:
+    return offer[5] / offer[0] if offer[0] else 0.0
 
 
 def _shares(cash: int, price: int) -> int:

@@ -77,7 +77,7 @@ class WindowSpan(msgspec.Struct, frozen=True):
     start_ms: int
     end_ms: int
     edge_net: int  # 1e-6 USD
-    truth: WindowTruth | None = None  # legs and profitable chunks (capture scoring)
+    truth: WindowTruth | None = None  # what it offered (capture scoring)
 
 
 class Detection(msgspec.Struct, frozen=True):
@@ -135,24 +135,13 @@ def windows_from_sim(records: Iterable[Any]) -> list[WindowSpan]:
     return [
         WindowSpan(
             id=w.id,
-            instruments=frozenset(leg.instrument for leg in w.legs),
+            # the window's legs and those of the pairs it implied (in its offers)
+            instruments=frozenset(leg.instrument for leg in w.legs)
+            | {key.split(":")[1] for o in w.offers for key in (o[1], o[3])},
             start_ms=w.start_ms,
             end_ms=w.end_ms,
             edge_net=w.edge_net,
-            truth=WindowTruth(
-                id=w.id,
-                legs=(
-                    (
-                        w.legs[0].venue,
-                        f"{w.legs[0].venue}:{w.legs[0].instrument}:{w.legs[0].outcome}",
-                    ),
-                    (
-                        w.legs[1].venue,
-                        f"{w.legs[1].venue}:{w.legs[1].instrument}:{w.legs[1].outcome}",
-                    ),
-                ),
-                chunks=tuple(w.chunks),
-            ),
+            truth=WindowTruth(id=w.id, offers=(*w.offers, *w.reoffers)),
         )
         for w in records
     ]

@@ -168,6 +168,7 @@ class Engine:
         self.cooldown_s = cfg.cooldown_s
         self.episode_gap_s = cfg.episode_gap_s
         self.trades_per_episode = cfg.trades_per_episode
+        self.depth_edge_ratio = cfg.depth_edge_ratio
         self.candidates = build_candidates(cfg) if candidates is None else candidates
         self.eval_hook = eval_hook
         self._books: dict[str, _Book] = {}  # symbol -> its book (chain: other venues)
@@ -368,6 +369,7 @@ class Engine:
             min_profit=self.min_profit,
             max_size=self.max_size,
             step=c.step,
+            depth_edge_ratio=self.depth_edge_ratio,
         )
 
     def _opportunity(

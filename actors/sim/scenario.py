@@ -19,12 +19,14 @@ from actors.sim.config import POLY_CATEGORIES, SimConfig
 from actors.sim.fees import kalshi_taker_fee, polymarket_taker_fee
 from actors.sim.units import ONE
 from actors.sim.windows import (
-    Chunk,
     FeeFn,
     Leg,
+    Offer,
+    SideLevel,
     WindowRecord,
     pair_edge_per_share,
-    walk_chunks,
+    walk_edge,
+    walk_offers,
 )
 
 KALSHI_TICK = 10_000  # Kalshi linear_cent grid
@@ -309,20 +311,44 @@ class Scenario:
         return out
 
     def _note_offered(self, m: Market) -> None:
-        """Add to the open window's ``chunks`` what its books offer beyond what they did
-        at the last look (a refill after a trade, a better re-quote): capture scoring
-        counts everything the sim offered while the window was open."""
+        """Add to the open window's ``reoffers`` what its market offers beyond what it did at
+        the last look (a refill after a trade, a better re-quote), counted as the best of
+        the walk now: capture scoring counts everything the sim offered while it was open."""
         w = m.window
         assert w is not None
-        size, total, _, _, chunks = self.pair_chunks(m, w.kind)
+        offers = self.market_offers(m)
+        size = sum(o[0] for o in offers)
         if size > m.offered_size:
-            delta = size - m.offered_size
-            pa = sum(c[0] * c[1] for c in chunks) // size  # size-weighted prices
-            pb = sum(c[0] * c[2] for c in chunks) // size
-            w = attrs.evolve(w, chunks=(*w.chunks, (delta, pa, pb, total * delta // size)))
+            extra: list[Offer] = []
+            want = size - m.offered_size
+            for q, a, pa, b, pb, edge in offers:
+                take = min(q, want)
+                extra.append((take, a, pa, b, pb, edge if take == q else edge * take // q))
+                want -= take
+                if want == 0:
+                    break
+            w = attrs.evolve(w, reoffers=(*w.reoffers, *extra))
             m.window = w
             self.windows[m.window_index] = w
         m.offered_size = size
+
+    def market_offers(self, m: Market) -> list[Offer]:
+        """Every profitable YES+NO pair chunk of market ``m`` now, across venues."""
+        yes: list[SideLevel] = []
+        no: list[SideLevel] = []
+        for venue in ("polymarket", "kalshi"):
+            fee = self.fee_fn(m, venue)
+            for outcome, side in (("yes", yes), ("no", no)):
+                key = self._key(m, venue, outcome)
+                side.extend((p, q, key, fee) for p, q in self.ask_ladder(m, venue, outcome))
+        return walk_offers(yes, no)
+
+    @staticmethod
+    def _key(m: Market, venue: str, outcome: str) -> str:
+        """The trading system's instrument key (``InstrumentId.key()``)."""
+        if venue == "kalshi":
+            return f"kalshi:{m.ticker}:{outcome}"
+        return f"polymarket:{m.yes_token if outcome == 'yes' else m.no_token}:{outcome}"
 
     def _noise(self) -> None:
         """Resize random levels until this step's share of ``rate`` is spent."""
@@ -395,7 +421,7 @@ class Scenario:
         record = self._record(m, kind, f"w{cfg.seed}-{self._window_seq:05d}", end)
         m.window = record
         m.window_index = len(self.windows)
-        m.offered_size = record.max_size
+        m.offered_size = sum(o[0] for o in record.offers)
         self.windows.append(record)
         out.opened.append(record)
 
@@ -408,18 +434,10 @@ class Scenario:
 
     def pair_edge(self, m: Market, kind: str) -> tuple[int, int, int, tuple[Leg, Leg]]:
         """(max size, total edge, per-share edge of first chunk, legs) for a pair kind now."""
-        size, total, per_share, legs, _ = self.pair_chunks(m, kind)
-        return size, total, per_share, legs
-
-    def pair_chunks(
-        self, m: Market, kind: str
-    ) -> tuple[int, int, int, tuple[Leg, Leg], list[Chunk]]:
-        """:meth:`pair_edge` plus the profitable chunks it sums."""
         (va, oa), (vb, ob) = self._pairs(kind)
         la, lb = self.ask_ladder(m, va, oa), self.ask_ladder(m, vb, ob)
         fa, fb = self.fee_fn(m, va), self.fee_fn(m, vb)
-        chunks = walk_chunks(la, fa, lb, fb)
-        size, total = sum(c[0] for c in chunks), sum(c[3] for c in chunks)
+        size, total = walk_edge(la, fa, lb, fb)
         per_share = 0
         if la and lb:
             q = min(la[0][1], lb[0][1])
@@ -429,10 +447,10 @@ class Scenario:
             Leg(va, ids[va][oa] if va == "polymarket" else m.ticker, oa, la[0][0] if la else ONE),
             Leg(vb, ids[vb][ob] if vb == "polymarket" else m.ticker, ob, lb[0][0] if lb else ONE),
         )
-        return size, total, per_share, legs, chunks
+        return size, total, per_share, legs
 
     def _record(self, m: Market, kind: str, wid: str, end: float) -> WindowRecord:
-        size, total, per_share, legs, chunks = self.pair_chunks(m, kind)
+        size, total, per_share, legs = self.pair_edge(m, kind)
         implied = tuple(k for k in KINDS if k != kind and self.pair_edge(m, k)[0] > 0)
         return WindowRecord(
             id=wid,
@@ -447,5 +465,5 @@ class Scenario:
             edge_net=total,
             edge_per_share=per_share,
             implied=implied,
-            chunks=tuple(chunks),
+            offers=tuple(self.market_offers(m)),
         )

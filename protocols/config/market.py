@@ -11,6 +11,8 @@ Load from TOML with ``msgspec.toml.decode(data, type=MarketConfig)``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from protocols.config.limits import (
@@ -174,6 +176,9 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     # Opportunities one episode (window) may yield, each ``cooldown_s`` after the last and
     # planned on the book as it is then: the edge left after a trade is traded too.
     trades_per_episode: Count = 1
+    # > 0: a plan stops at the first level pair whose per-share edge is below this
+    # fraction of the best level pair's, keeping exposure for the best level's refills.
+    depth_edge_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
     max_quote_age_s: Seconds = 2.0  # a quote received longer ago than this is not traded
     polymarket_size_step: Shares = "0.01"
     kalshi_size_step: Shares = "1"

@@ -14,15 +14,14 @@ from arbtree.capture import (
 
 ONE = 1_000_000
 WIDE = ExposureLimits(per_instrument=10**12, per_pair=10**12, per_venue=10**12, total=10**12)
-P_YES = ("polymarket", "polymarket:y1:yes")
-P_NO = ("polymarket", "polymarket:n1:no")
-K_NO = ("kalshi", "kalshi:KX1:no")
+P_YES = "polymarket:y1:yes"
+P_NO = "polymarket:n1:no"
+K_NO = "kalshi:KX1:no"
 
 
-def window(
-    wid: str, legs: tuple[tuple[str, str], tuple[str, str]], *chunks: tuple[int, ...]
-) -> WindowTruth:
-    return WindowTruth(id=wid, legs=legs, chunks=tuple((c[0], c[1], c[2], c[3]) for c in chunks))
+def window(wid: str, a: str, b: str, *chunks: tuple[int, int, int, int]) -> WindowTruth:
+    """Offers of one pair: (size, price a, price b, edge) per chunk."""
+    return WindowTruth(id=wid, offers=tuple((q, a, pa, b, pb, e) for q, pa, pb, e in chunks))
 
 
 def result(wid: str, locked: int, **over: object) -> OpportunityResult:
@@ -43,11 +42,32 @@ def result(wid: str, locked: int, **over: object) -> OpportunityResult:
 def test_without_binding_limits_every_profitable_chunk_is_available() -> None:
     w = window(
         "w1",
-        (P_YES, K_NO),
+        P_YES,
+        K_NO,
         (100 * ONE, 400_000, 550_000, 3 * ONE),
         (50 * ONE, 410_000, 560_000, ONE),
     )
     assert available_within_limits([w], WIDE) == {"w1": 4 * ONE}
+
+
+def test_pairs_share_a_leg_and_the_best_edge_per_share_goes_first() -> None:
+    """Two pairs of one window share the cheap NO (the pair it implies, other YES). In
+    hindsight the better one per share goes first: the implied pair (0.10 a share) takes
+    its 10, then the window's own pair (0.03) gets what the per-pair limit leaves with
+    P_NO already holding 5.5."""
+    limits = ExposureLimits(
+        per_instrument=10**12, per_pair=57 * ONE, per_venue=10**12, total=10**12
+    )
+    k_yes = K_NO.replace(":no", ":yes")
+    w = WindowTruth(
+        id="w",
+        offers=(
+            (100 * ONE, P_YES, 400_000, P_NO, 550_000, 3 * ONE),
+            (10 * ONE, k_yes, 400_000, P_NO, 550_000, ONE),
+        ),
+    )
+    pairs = (57 * ONE - 5_500_000) * ONE // 950_000  # 54.210526 pairs
+    assert available_within_limits([w], limits) == {"w": ONE + 3 * ONE * pairs // (100 * ONE)}
 
 
 def test_exposure_limits_cut_a_chunk_and_carry_to_later_windows() -> None:
@@ -56,9 +76,9 @@ def test_exposure_limits_cut_a_chunk_and_carry_to_later_windows() -> None:
     limits = ExposureLimits(
         per_instrument=10**12, per_pair=57 * ONE, per_venue=10**12, total=10**12
     )
-    first = window("w1", (P_YES, K_NO), (100 * ONE, 400_000, 550_000, 3 * ONE))
-    second = window("w2", (P_YES, K_NO), (100 * ONE, 400_000, 550_000, 3 * ONE))
-    other = window("w3", (P_YES, P_NO), (10 * ONE, 300_000, 600_000, ONE))
+    first = window("w1", P_YES, K_NO, (100 * ONE, 400_000, 550_000, 3 * ONE))
+    second = window("w2", P_YES, K_NO, (100 * ONE, 400_000, 550_000, 3 * ONE))
+    other = window("w3", P_YES, P_NO, (10 * ONE, 300_000, 600_000, ONE))
     got = available_within_limits([first, second, other], limits)
     assert got["w1"] == 3 * ONE * 60 // 100
     assert got["w2"] == 0
@@ -68,7 +88,7 @@ def test_exposure_limits_cut_a_chunk_and_carry_to_later_windows() -> None:
 
 def test_per_venue_and_total_limits_bind_too() -> None:
     venue = ExposureLimits(per_instrument=10**12, per_pair=10**12, per_venue=20 * ONE, total=10**12)
-    w = window("w", (P_YES, P_NO), (100 * ONE, 300_000, 600_000, 5 * ONE))
+    w = window("w", P_YES, P_NO, (100 * ONE, 300_000, 600_000, 5 * ONE))
     # one venue for both legs: 20 / 0.9 = 22.222222 pairs
     assert available_within_limits([w], venue)["w"] == 5 * ONE * 22_222_222 // (100 * ONE)
     total = ExposureLimits(per_instrument=10**12, per_pair=10**12, per_venue=10**12, total=9 * ONE)
@@ -91,9 +111,9 @@ def test_why_a_window_locked_less_names_every_cause() -> None:
 
 def test_score_totals_ratio_and_the_lowest_windows_first() -> None:
     windows = [
-        window("w1", (P_YES, K_NO), (10 * ONE, 400_000, 550_000, 2 * ONE)),
-        window("w2", (P_YES, P_NO), (10 * ONE, 300_000, 600_000, ONE)),
-        window("w3", (K_NO, P_NO), (10 * ONE, 300_000, 600_000, ONE)),
+        window("w1", P_YES, K_NO, (10 * ONE, 400_000, 550_000, 2 * ONE)),
+        window("w2", P_YES, P_NO, (10 * ONE, 300_000, 600_000, ONE)),
+        window("w3", K_NO, P_NO, (10 * ONE, 300_000, 600_000, ONE)),
     ]
     results = [result("w1", 2 * ONE), result("w2", ONE // 4)]
     score = score_capture(windows, results, WIDE, lowest=2)

@@ -545,6 +545,11 @@ def test_locked_edge_is_in_the_database_and_on_metrics(
     locked = float(summary.edge.locked_edge_usd)
     assert f"arbtree_locked_edge_usd {locked!r}" in exposition
     assert f"arbtree_unwinds {float(summary.edge.unwinds)!r}" in exposition
+    tree = _asm(paper_run).tree
+    assert tree is not None
+    header = tree.snapshot().extra["edge"]  # the inspector header's own line
+    assert header.startswith("locked $"), header
+    assert f"unwinds {summary.edge.unwinds} " in header
 
 
 def test_capture_is_scored_on_what_was_traded(paper_run: Observation) -> None:

@@ -374,3 +374,31 @@ def test_an_episode_yields_up_to_trades_per_episode_each_after_the_cooldown() ->
 def test_trades_per_episode_must_be_positive() -> None:
     with pytest.raises(ConfigError, match=r"detector\.trades_per_episode: Expected `int` >= 1"):
         decode_config("[detector]\ntrades_per_episode = 0\n", MarketConfig)
+
+
+def test_depth_edge_ratio_keeps_the_plan_to_levels_near_the_best_edge() -> None:
+    """Best level pair earns 0.10 a share, the next 0.08, the third 0.04: a ratio of 0.5
+    stops before the third (0.04 < 0.05), 0.9 before the second; 0 walks all three."""
+    a = [(400_000, 10 * ONE), (420_000, 10 * ONE), (460_000, 10 * ONE)]
+    b = [(500_000, 30 * ONE)]
+
+    def size(ratio: float) -> int:
+        plan = plan_pair(
+            a,
+            PM0,
+            b,
+            PM0,
+            min_edge=1,
+            min_profit=0,
+            max_size=10**15,
+            step=ONE,
+            depth_edge_ratio=ratio,
+        )
+        assert plan is not None
+        return plan.size
+
+    assert size(0.0) == 30 * ONE
+    assert size(0.5) == 20 * ONE
+    assert size(0.9) == 10 * ONE
+    with pytest.raises(ConfigError, match=r"detector\.depth_edge_ratio: Expected `float` <= 1"):
+        decode_config("[detector]\ndepth_edge_ratio = 1.5\n", MarketConfig)

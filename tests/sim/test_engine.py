@@ -200,7 +200,7 @@ def test_first_window_opens_early_then_the_rate_takes_over() -> None:
 
 def test_a_window_records_the_liquidity_offered_again_after_a_trade() -> None:
     """Take a window's whole profitable depth as a taker would; what the books offer
-    again while it stays open (re-quotes, refills) is added to its chunks."""
+    again while it stays open (re-quotes, refills) is added to its offers."""
     cfg = SimConfig(seed=11, window_rate=0.0, first_window=0.05, window_duration=3.0)
     sc = Scenario(cfg, EPOCH)
     while not sc.windows:
@@ -208,9 +208,13 @@ def test_a_window_records_the_liquidity_offered_again_after_a_trade() -> None:
         sc.log.clear()
     w = sc.windows[0]
     m = sc.markets[w.market]
-    start = list(w.chunks)
-    assert sum(c[0] for c in start) == w.max_size > 0
-    assert sum(c[3] for c in start) == w.edge_net
+    start = list(w.offers)
+    assert start
+    own = {f"{leg.venue}:{leg.instrument}:{leg.outcome}" for leg in w.legs}
+    assert own & {o[1] for o in start}
+    assert own & {o[3] for o in start}
+    # The cheapest YES and NO of the market: at least the window's own pair's edge.
+    assert sum(o[5] for o in start) >= w.edge_net > 0
     # Take it all from the books, as the matcher does.
     (va, oa), (vb, ob) = sc._pairs(w.kind)
     for venue, outcome in ((va, oa), (vb, ob)):
@@ -223,10 +227,10 @@ def test_a_window_records_the_liquidity_offered_again_after_a_trade() -> None:
                 m.kalshi.consume(BID, ONE - price, size)
     sc.step()
     assert m.offered_size == 0
-    while m.window is not None and len(sc.windows[0].chunks) == len(start):
+    while m.window is not None and not sc.windows[0].reoffers:
         sc.step()
         sc.log.clear()
     after = sc.windows[0]
-    assert after.chunks[: len(start)] == tuple(start)
-    assert len(after.chunks) > len(start), "nothing was offered again while it was open"
-    assert all(c[0] > 0 and c[3] > 0 for c in after.chunks)
+    assert after.offers == tuple(start)
+    assert after.reoffers, "nothing was offered again while it was open"
+    assert all(o[0] > 0 and o[5] > 0 for o in after.reoffers)
