@@ -310,6 +310,21 @@ def clean_exit(h: History) -> list[Violation]:
     return out
 
 
+def stops_clean(h: History) -> list[Violation]:
+    """Every bot process that was not SIGKILLed exited 0 (SIGTERM mid-run or mid-start-up
+    included): a stop is a phased shutdown, never a crash."""
+    bad = [(i, code) for i, code in enumerate(h.exit_codes) if code not in (0, -9)]
+    if not bad:
+        return []
+    return [
+        Violation(
+            "stops_clean",
+            f"{len(bad)} bot processes exited non-zero on a stop: {bad}",
+            {"exit_codes": list(h.exit_codes)},
+        )
+    ]
+
+
 def trading_resumed(h: History) -> list[Violation]:
     """After every fault healed, trading is ACTIVE again at the end (liveness)."""
     if not h.summaries or h.expect_exit != 0:
@@ -348,6 +363,7 @@ CHECKERS: dict[str, Checker] = {
     "nothing_sent_while_halted": nothing_sent_while_halted,
     "actors_recovered": actors_recovered,
     "clean_exit": clean_exit,
+    "stops_clean": stops_clean,
     "trading_resumed": trading_resumed,
 }
 

@@ -398,6 +398,19 @@ async def _sigterm(system: RunSystem, params: Params) -> str:
     return f"bot SIGTERMed (exit {code}) and started again (ready: {ready})"
 
 
+async def _sigterm_startup(system: RunSystem, params: Params) -> str:
+    code = await system.stop_bot()
+    await system.start_bot()
+    await trio.sleep(params["after_s"])  # importing, connecting, reconciling
+    early = await system.stop_bot()
+    await system.start_bot()
+    ready = await system.wait_bot_ready(RESTART_READY_S)
+    return (
+        f"bot SIGTERMed (exit {code}), SIGTERMed {params['after_s']:.1f} s into its "
+        f"start-up (exit {early}), started again (ready: {ready})"
+    )
+
+
 PROCESS = [
     Nemesis(
         "bot_sigkill",
@@ -412,6 +425,13 @@ PROCESS = [
         "the bot SIGTERMed mid-run (phased shutdown), then started again",
         lambda r: ({}, 1.0),
         _sigterm,
+    ),
+    Nemesis(
+        "bot_sigterm_startup",
+        "process",
+        "the bot SIGTERMed, started, and SIGTERMed again 0.3-3 s into its start-up",
+        lambda r: ({"after_s": r.uniform(0.3, 3.0)}, 1.0),
+        _sigterm_startup,
     ),
 ]
 

@@ -243,6 +243,12 @@ def test_clean_exit(changes: dict[str, object], words: str) -> None:
     assert words in v.message
 
 
+def test_stops_clean() -> None:
+    (v,) = checkers.stops_clean(evolve(good(), exit_codes=(0, -9, 1, 0)))
+    assert v.evidence == {"exit_codes": [0, -9, 1, 0]}
+    assert checkers.stops_clean(evolve(good(), exit_codes=(-9, 0))) == []  # SIGKILL is no stop
+
+
 def test_trading_resumed() -> None:
     h = evolve(
         good(), summaries=({"fills": 3, "trading_state": "halted", "shutdown": {"phases": PHASES}},)
