@@ -15,6 +15,7 @@ venue websocket port, one for the venues' REST port, one for PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import logging
 import os
 import re
@@ -202,7 +203,7 @@ def state_changes(log_text: str) -> list[tuple[float, str]]:
     """(wall epoch s, new state) for every trading-state transition in a bot log."""
     out = []
     for stamp, to in _STATE_LINE.findall(log_text):
-        at = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        at = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
         out.append((at + float("0" + stamp[19:-1]), to))
     return out
 
