@@ -90,7 +90,9 @@ async def _play(system: RunSystem, fault: Fault) -> FaultOutcome:
         await nemesis.stop(system, fault.params)
     except (httpx.HTTPError, OSError) as exc:
         note += f"; heal failed: {exc}"
-    recovered = await _ready_after(system) if injected else None
+    # A process fault already waited for the new bot to be ready (and says so in its note).
+    measure = injected and nemesis.category != "process"
+    recovered = await _ready_after(system) if measure else None
     return FaultOutcome(fault.nemesis, fault.at_s, fault.duration_s, injected, note, recovered)
 
 

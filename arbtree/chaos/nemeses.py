@@ -33,7 +33,7 @@ ACTOR_TARGETS = (
 )
 
 
-RESTART_READY_S = 20.0  # a restarted bot that is not ready by then is reported as such
+RESTART_READY_S = 15.0  # a restarted bot that is not ready by then is reported as such
 
 
 class NemesisFailed(RuntimeError):
