@@ -84,14 +84,15 @@ async def _main(
     total = len(scenarios) * args.seeds
     results: list[RunResult] = []
     shrunk: dict[int, Any] = {}
+    current = [0]  # the run in progress, 1-based
 
     def progress(line: str) -> None:
         elapsed = time.monotonic() - started
-        done = min(len(results) + 1, total)
-        print(f"[{done}/{total} {elapsed:5.0f}s] {line}", file=sys.stderr, flush=True)
+        print(f"[{current[0]}/{total} {elapsed:5.0f}s] {line}", file=sys.stderr, flush=True)
 
     for scenario in scenarios:
         for seed in range(args.seed, args.seed + args.seeds):
+            current[0] += 1
             progress(f"{scenario.name} seed {seed}: starting")
             result = await run_scenario(
                 scenario, seed, args.duration, postgres, workdir, schedule, progress
