@@ -17,6 +17,7 @@ import attrs
 from arbtree.chaos.history import TERMINAL_STATES, History
 
 UNWIND_PREFIX = "unw-"
+WATCHDOG_DECISION = "watchdog "
 SHUTDOWN_PHASES = (
     "halt-trading",
     "cancel-open-orders",
@@ -264,6 +265,8 @@ def actors_recovered(h: History) -> list[Violation]:
     last_start: dict[str, float] = {}
     gave_up = any(e.kind == "gave_up" for e in h.tree_events)
     for e in h.tree_events:
+        if e.detail.startswith(WATCHDOG_DECISION):
+            continue  # the watchdog's own verdicts (e.g. a stale feed), not an actor's exit
         if e.kind == "failed":
             last_fail[e.path] = e.at
         elif e.kind == "started":

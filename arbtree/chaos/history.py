@@ -69,6 +69,7 @@ class TreeEvent(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     path: str
     at: float  # wall epoch s
+    detail: str = ""
 
 
 class StateChange(msgspec.Struct, frozen=True, kw_only=True):

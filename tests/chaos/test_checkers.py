@@ -215,6 +215,8 @@ def test_actors_recovered() -> None:
     dead = (*h.tree_events, TreeEvent(kind="failed", path="arbtree/feeds/kalshi", at=60.0))
     (v,) = checkers.actors_recovered(evolve(h, tree_events=dead))
     assert v.evidence["paths"] == ["arbtree/feeds/kalshi"]
+    verdict = TreeEvent(kind="failed", path="feeds", at=62.0, detail="watchdog degrade: stale")
+    assert checkers.actors_recovered(evolve(h, tree_events=(*h.tree_events, verdict))) == []
     gave_up = (*dead, TreeEvent(kind="gave_up", path="arbtree/feeds", at=61.0))
     assert checkers.actors_recovered(evolve(h, tree_events=gave_up)) == []
 
