@@ -8,7 +8,7 @@ import itertools
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import attrs
@@ -197,16 +197,17 @@ async def run_scenario(
     )
 
 
+Rerun = Callable[[Schedule], Awaitable[RunResult]]
+
+
 async def shrink(
     first: RunResult,
-    scenario: Scenario,
-    postgres: Postgres,
-    workdir: Path,
+    rerun: Rerun,
     progress: Progress = lambda line: None,
     max_runs: int = MAX_SHRINK_RUNS,
 ) -> RunResult:
     """The smallest schedule found (within ``max_runs`` reruns) that still violates one of
-    the invariants the first run violated."""
+    the invariants the first run violated: greedy, each fault dropped, then each halved."""
     wanted = {v.invariant for v in first.violations}
     best = first
     runs = 0
@@ -217,10 +218,8 @@ async def shrink(
             if runs >= max_runs:
                 break
             runs += 1
-            progress(f"shrinking {scenario.name} seed {first.seed}: {candidate.describe()}")
-            result = await run_system_scenario(
-                scenario, first.seed, first.duration_s, postgres, workdir, candidate, progress
-            )
+            progress(f"shrinking {first.scenario} seed {first.seed}: {candidate.describe()}")
+            result = await rerun(candidate)
             if wanted & {v.invariant for v in result.violations}:
                 best = result
                 improved = True

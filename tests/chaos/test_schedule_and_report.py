@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime
 import shlex
 
+import attrs
 import pytest
 
 from arbtree.chaos import config_faults
 from arbtree.chaos.checkers import Violation
-from arbtree.chaos.harness import FaultOutcome, RunResult
+from arbtree.chaos.harness import FaultOutcome, RunResult, shrink
 from arbtree.chaos.nemeses import NEMESES
 from arbtree.chaos.report import failure_text, replay_command, table
 from arbtree.chaos.scenarios import ALL, SCENARIOS, resolve
@@ -128,3 +129,24 @@ def test_postgres_upstream_and_dsn() -> None:
     server = Postgres(uri="postgresql://postgres@127.0.0.1:5432/test")
     assert server.upstream == ("127.0.0.1", 5432)
     assert server.processes() == []  # never signals a server it does not own
+
+
+async def test_shrinking_keeps_only_the_fault_that_still_fails() -> None:
+    schedule = draw_schedule(SCENARIOS["venue"].nemeses, 4, 40.0)
+    culprit = schedule.faults[1].nemesis
+    reruns: list[Schedule] = []
+
+    async def rerun(candidate: Schedule) -> RunResult:
+        reruns.append(candidate)
+        failing = any(f.nemesis == culprit for f in candidate.faults)
+        found = (Violation("orders_terminal", "stuck"),) if failing else ()
+        return attrs.evolve(result(found), schedule=candidate)
+
+    first = attrs.evolve(result((Violation("orders_terminal", "stuck"),)), schedule=schedule)
+    best = await shrink(first, rerun, max_runs=50)
+    assert [f.nemesis for f in best.schedule.faults] == [culprit]
+    assert best.schedule.faults[0].duration_s <= 1.0  # halved while it still failed
+    assert not best.passed
+    capped = await shrink(first, rerun, max_runs=2)
+    assert len(reruns) <= 50 + 2
+    assert len(capped.schedule.faults) >= len(schedule.faults) - 2
