@@ -28,7 +28,9 @@ SHUTDOWN_PHASES = (
     "close",
 )
 FEE_ROUNDING = 10  # 1e-6 shares per order: fee shares are rounded per fill
-HALT_GRACE_S = 0.05  # an order sent this soon after a halt raced it, not ignored it
+HALT_GRACE_S = 0.05
+RSS_LIMIT_KB = 1024 * 1024  # 1 GiB
+RSS_GROWTH = 2.0  # an order sent this soon after a halt raced it, not ignored it
 
 
 @attrs.frozen
@@ -328,6 +330,37 @@ def stops_clean(h: History) -> list[Violation]:
     ]
 
 
+def mailboxes_within_capacity(h: History) -> list[Violation]:
+    """No mailbox ever held more than its capacity (sampled peaks)."""
+    over = {name: pc for name, pc in h.mailbox_peaks.items() if pc[0] > pc[1]}
+    if not over:
+        return []
+    return [
+        Violation(
+            "mailboxes_within_capacity",
+            f"{len(over)} mailboxes above capacity: {sorted(over)}",
+            {"peak_capacity": over},
+        )
+    ]
+
+
+def rss_bounded(h: History) -> list[Violation]:
+    """The bot's memory stays bounded: below RSS_LIMIT_KB, and the last sample within
+    RSS_GROWTH of the first (no leak across faults and restarts)."""
+    if not h.rss_kb:
+        return []
+    top, first, last = max(h.rss_kb), h.rss_kb[0], h.rss_kb[-1]
+    if top <= RSS_LIMIT_KB and last <= first * RSS_GROWTH:
+        return []
+    return [
+        Violation(
+            "rss_bounded",
+            f"RSS {first // 1024} MiB at the start, {last // 1024} at the end, peak {top // 1024}",
+            {"first_kb": first, "last_kb": last, "peak_kb": top},
+        )
+    ]
+
+
 def trading_resumed(h: History) -> list[Violation]:
     """After every fault healed, trading is ACTIVE again at the end (liveness)."""
     if not h.summaries or h.expect_exit != 0:
@@ -368,6 +401,8 @@ CHECKERS: dict[str, Checker] = {
     "clean_exit": clean_exit,
     "stops_clean": stops_clean,
     "trading_resumed": trading_resumed,
+    "mailboxes_within_capacity": mailboxes_within_capacity,
+    "rss_bounded": rss_bounded,
 }
 
 

@@ -120,12 +120,22 @@ async def run_system_scenario(
     run_dir = workdir / f"{scenario.name}-s{seed}-{next(_runs)}"
     outcomes: list[FaultOutcome] = []
     violations: list[Violation] = []
-    async with open_system(run_dir, postgres, seed=seed, sim_args=SIM_ARGS, bot_extra=[]) as system:
+    async with (
+        open_system(run_dir, postgres, seed=seed, sim_args=SIM_ARGS, bot_extra=[]) as system,
+        trio.open_nursery() as nursery,
+    ):
         await system.start_bot()
         if not await system.wait_bot_ready():
             violations.append(
                 Violation("bot_ready", "the bot never became ready", {"log": str(system.bot_log())})
             )
+        sampler = trio.CancelScope()
+
+        async def sample() -> None:
+            with sampler:
+                await system.sample_forever()
+
+        nursery.start_soon(sample)
         t0 = trio.current_time()
         for fault in schedule.faults:
             await trio.sleep_until(t0 + fault.at_s)
@@ -140,6 +150,7 @@ async def run_system_scenario(
             await system.stop_bot()
         elif system.bot is not None and system.bot.returncode is not None:
             system.exit_codes.append(system.bot.returncode)
+        sampler.cancel()
         history = await record_history(system)
         save_history(run_dir / "history.json", history)
         violations.extend(check_all(history))

@@ -126,6 +126,8 @@ async def record_history(system: RunSystem, *, expect_exit: int = 0) -> History:
         exit_codes=tuple(system.exit_codes),
         killed=system.killed,
         expect_exit=expect_exit,
+        mailbox_peaks=dict(system.mailbox_peaks),
+        rss_kb=tuple(system.rss_kb),
     )
 
 

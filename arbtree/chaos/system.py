@@ -228,6 +228,27 @@ class RunSystem:
     http: httpx.AsyncClient = attrs.Factory(
         lambda: httpx.AsyncClient(timeout=15.0, trust_env=False)
     )
+    mailbox_peaks: dict[str, tuple[int, int]] = attrs.Factory(dict)  # name -> (peak, capacity)
+    rss_kb: list[int] = attrs.Factory(list)
+
+    async def sample_forever(self, interval_s: float = 1.0) -> None:
+        """Every ``interval_s``: the bot's mailbox peaks (from /tree) and its RSS."""
+        while True:
+            await trio.sleep(interval_s)
+            bot = self.bot
+            if bot is None or bot.returncode is not None:
+                continue
+            rss = rss_kb(bot.pid)
+            if rss is not None:
+                self.rss_kb.append(rss)
+            try:
+                tree = await self.tree()
+            except (httpx.HTTPError, OSError, ValueError):
+                continue
+            for node in tree.get("nodes", []):
+                for mb in node.get("mailboxes", []) or []:
+                    peak = self.mailbox_peaks.get(mb["name"], (0, 0))[0]
+                    self.mailbox_peaks[mb["name"]] = (max(peak, mb["peak"]), mb["capacity"])
 
     @property
     def bot_run_dir(self) -> Path:
@@ -324,6 +345,17 @@ async def _start_sim(run_dir: Path, seed: int, sim_args: list[str]) -> tuple[tri
         await stop_process(process, 5)
         raise SystemError_(f"the sim did not start: see {run_dir / 'sim.log'}")
     return process, endpoint
+
+
+def rss_kb(pid: int) -> int | None:
+    """Resident set size of ``pid`` in KiB (Linux /proc), None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _make_dir(path: Path) -> None:

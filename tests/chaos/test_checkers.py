@@ -251,6 +251,20 @@ def test_stops_clean() -> None:
     assert checkers.stops_clean(evolve(good(), exit_codes=(-9, 0))) == []  # SIGKILL is no stop
 
 
+def test_mailboxes_within_capacity() -> None:
+    h = evolve(good(), mailbox_peaks={"trading.opportunities": (64, 64), "books": (70, 64)})
+    (v,) = checkers.mailboxes_within_capacity(h)
+    assert v.evidence == {"peak_capacity": {"books": (70, 64)}}
+
+
+def test_rss_bounded() -> None:
+    assert checkers.rss_bounded(evolve(good(), rss_kb=(100_000, 150_000, 180_000))) == []
+    (leak,) = checkers.rss_bounded(evolve(good(), rss_kb=(100_000, 150_000, 250_000)))
+    assert leak.evidence["last_kb"] == 250_000
+    (huge,) = checkers.rss_bounded(evolve(good(), rss_kb=(900_000, 1_200_000, 900_000)))
+    assert huge.evidence["peak_kb"] == 1_200_000
+
+
 def test_trading_resumed() -> None:
     h = evolve(
         good(), summaries=({"fills": 3, "trading_state": "halted", "shutdown": {"phases": PHASES}},)
