@@ -27,7 +27,6 @@ SHUTDOWN_PHASES = (
     "flush-storage",
     "close",
 )
-FEE_ROUNDING = 10  # 1e-6 shares per order: fee shares are rounded per fill
 HALT_GRACE_S = 0.05
 RSS_LIMIT_KB = 1024 * 1024  # 1 GiB
 RSS_GROWTH = 2.0  # an order sent this soon after a halt raced it, not ignored it
@@ -46,10 +45,10 @@ Checker = Callable[[History], list[Violation]]
 def yes_equals_no(h: History) -> list[Violation]:
     """Per market, the venue holds as many YES shares as NO shares for us once every
     execution finished or unwound, give or take the shares Polymarket kept as buy fees
-    (a venue rule the hedge cannot avoid) and a rounding unit per order."""
+    (a venue rule the hedge cannot avoid; the sim counts them exactly per order)."""
     slack: dict[int, int] = defaultdict(int)
     for o in h.venue_orders:
-        slack[o.market] += o.fee_shares + FEE_ROUNDING
+        slack[o.market] += o.fee_shares
     return [
         Violation(
             "yes_equals_no",

@@ -143,3 +143,30 @@ def test_endpoint_file_round_trip_and_errors(tmp_path: Path) -> None:
     (tmp_path / "junk.json").write_text("{")
     with pytest.raises(ConfigError, match="not a sim endpoint file"):
         read_endpoint_file(tmp_path / "junk.json")
+
+
+async def test_fee_shares_are_what_the_polymarket_position_is_short_of(
+    sim: SimVenue, control: httpx.AsyncClient
+) -> None:
+    m = sim.markets[1]
+    price, _ = sim.poly_book(m.yes_token).asks[0]
+    order = {
+        "order": {
+            "tokenId": m.yes_token,
+            "makerAmount": str(price * 20),
+            "takerAmount": str(20 * ONE),
+            "side": "BUY",
+            "salt": 11,
+        },
+        "owner": "k",
+        "orderType": "FOK",
+    }
+    async with httpx.AsyncClient(base_url=sim.rest_url) as venue:
+        r = await venue.post("/order", json=order)
+    assert r.status_code == 200, r.text
+    state = (await control.get("/state")).json()
+    (placed,) = state["orders"]
+    position = state["markets"][1]["polymarket"]["yes"]
+    assert placed["filled"] == 20 * ONE
+    assert placed["fee_shares"] > 0  # the sim's markets charge a taker fee
+    assert position == placed["filled"] - placed["fee_shares"]
