@@ -99,6 +99,8 @@ async def _play(system: RunSystem, fault: Fault) -> FaultOutcome:
 async def _heal_everything(system: RunSystem) -> None:
     system.heal_network()
     system.postgres.signal_all(signal.SIGCONT)
+    if system.postgres.server is not None:
+        await trio.to_thread.run_sync(system.postgres.start_server)  # no-op when running
     try:
         await system.sim_action("/faults/clear", {})
     except httpx.HTTPError as exc:

@@ -366,6 +366,19 @@ async def _db_resume(system: RunSystem, params: Params) -> str:
     return ""
 
 
+async def _db_stop(system: RunSystem, params: Params) -> str:
+    if system.postgres.server is None:
+        raise NemesisFailed("db_restart needs the embedded database (the harness's own server)")
+    await trio.to_thread.run_sync(system.postgres.stop_server)
+    return "postgres stopped (pg_ctl -m fast)"
+
+
+async def _db_start(system: RunSystem, params: Params) -> str:
+    if system.postgres.server is not None:
+        await trio.to_thread.run_sync(system.postgres.start_server)
+    return ""
+
+
 STORAGE = [
     Nemesis(
         "db_pause",
@@ -374,6 +387,14 @@ STORAGE = [
         lambda r: ({}, r.uniform(3, 15)),
         _db_pause,
         _db_resume,
+    ),
+    Nemesis(
+        "db_restart",
+        "storage",
+        "PostgreSQL stopped (pg_ctl -m fast), started again 2-8 s later",
+        lambda r: ({}, r.uniform(2, 8)),
+        _db_stop,
+        _db_start,
     ),
 ]
 

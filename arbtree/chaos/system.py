@@ -57,6 +57,7 @@ class Postgres:
 
     uri: str  # postgresql://... of the server (any database)
     pgdata: Path | None = None  # embedded: SIGSTOP/SIGCONT are ours to send
+    server: Any = None  # embedded: pgserver's handle, to stop and start it again
 
     @property
     def upstream(self) -> tuple[str, int] | str:
@@ -85,6 +86,17 @@ class Postgres:
             return []
         pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
         return [pid, *children_of(pid)]
+
+    def stop_server(self) -> None:
+        """Stop the embedded server (``pg_ctl stop -m fast``); blocking."""
+        import pgserver._commands as commands  # pgserver's wrapper: runs as its own user
+
+        pg_ctl = getattr(commands, "pg_ctl")  # noqa: B009 - made at import, one per binary
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.server.system_user)
+
+    def start_server(self) -> None:
+        """Start the embedded server again with pgserver's own arguments; blocking."""
+        self.server.ensure_postgres_running()
 
     def signal_all(self, sig: signal.Signals) -> int:
         pids = self.processes()
@@ -118,7 +130,7 @@ def start_embedded(workdir: Path) -> Postgres:
         pgdata = workdir / "pg" / "data"
         pgdata.mkdir(parents=True, exist_ok=True)
         server: Any = getattr(pgserver, "get_server")(pgdata, cleanup_mode="stop")  # noqa: B009
-        return Postgres(uri=server.get_uri(), pgdata=pgdata)
+        return Postgres(uri=server.get_uri(), pgdata=pgdata, server=server)
 
 
 def run_sql(uri: str, sql: str, *args: Any) -> list[Any]:
