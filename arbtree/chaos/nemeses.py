@@ -326,6 +326,32 @@ async def _storm(system: RunSystem, params: Params) -> str:
     return f"{crashed} crashes of {params['path']}"
 
 
+async def _slow_stream_clients(system: RunSystem, params: Params) -> str:
+    """Open ``streams`` tree streams on the control endpoint that never read a byte."""
+    url = system.control_url()
+    if not url:
+        raise NemesisFailed("no control endpoint")
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    request = (f"GET /tree/stream?interval=0.05 HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").encode()
+    opened: list[trio.SocketStream] = []
+    for _ in range(params["streams"]):
+        try:
+            stream = await trio.open_tcp_stream(host, int(port))
+            await stream.send_all(request)
+        except OSError:
+            break
+        opened.append(stream)
+    system.held_streams.extend(opened)
+    return f"{len(opened)} slow /tree/stream clients"
+
+
+async def _close_streams(system: RunSystem, params: Params) -> str:
+    for stream in system.held_streams:
+        await trio.aclose_forcefully(stream)
+    system.held_streams.clear()
+    return ""
+
+
 ACTOR = [
     _actor("actor_crash", "an exception inside a worker", "crash"),
     _actor(
@@ -347,6 +373,14 @@ ACTOR = [
         "one worker crashed 4-6 times in 2 s (beyond its supervisor's intensity)",
         lambda r: ({"path": r.choice(ACTOR_TARGETS), "crashes": r.randint(4, 6)}, 3.0),
         _storm,
+    ),
+    Nemesis(
+        "control_slow_streams",
+        "actor",
+        "20-60 tree streams on the control endpoint that never read (slow clients)",
+        lambda r: ({"streams": r.randint(20, 60)}, r.uniform(3, 8)),
+        _slow_stream_clients,
+        _close_streams,
     ),
 ]
 

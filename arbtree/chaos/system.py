@@ -242,6 +242,7 @@ class RunSystem:
     )
     mailbox_peaks: dict[str, tuple[int, int]] = attrs.Factory(dict)  # name -> (peak, capacity)
     rss_kb: list[int] = attrs.Factory(list)
+    held_streams: list[trio.SocketStream] = attrs.Factory(list)  # control_slow_streams
 
     async def sample_forever(self, interval_s: float = 1.0) -> None:
         """Every ``interval_s``: the bot's mailbox peaks (from /tree) and its RSS."""
