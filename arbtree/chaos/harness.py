@@ -15,7 +15,7 @@ import attrs
 import httpx
 import trio
 
-from arbtree.chaos.checkers import Violation, check_all
+from arbtree.chaos.checkers import CHECKERS, Violation, check_all
 from arbtree.chaos.config_faults import draw_cases, run_case
 from arbtree.chaos.nemeses import NEMESES, NemesisFailed
 from arbtree.chaos.record import record_history, save_history
@@ -156,8 +156,6 @@ async def run_system_scenario(
         history = await record_history(system)
         save_history(run_dir / "history.json", history)
         violations.extend(check_all(history))
-    from arbtree.chaos.checkers import CHECKERS
-
     return RunResult(
         scenario=scenario.name,
         seed=seed,

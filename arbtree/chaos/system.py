@@ -44,7 +44,7 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 45.0
 
 
-class SystemError_(RuntimeError):
+class SystemUnderTestError(RuntimeError):
     """A process of the system under test did not start or stop as it must."""
 
 
@@ -158,7 +158,9 @@ def chaos_config_text() -> str:
     text = DEFAULT_CONFIG.read_text()
     for old, new in CONFIG_OVERRIDES.items():
         if old not in text:
-            raise SystemError_(f"config/default.toml no longer has {old!r}: update the harness")
+            raise SystemUnderTestError(
+                f"config/default.toml no longer has {old!r}: update the harness"
+            )
         text = text.replace(old, new)
     return text
 
@@ -356,7 +358,7 @@ async def _start_sim(run_dir: Path, seed: int, sim_args: list[str]) -> tuple[tri
             await trio.sleep(0.05)
     if not endpoint.exists():
         await stop_process(process, 5)
-        raise SystemError_(f"the sim did not start: see {run_dir / 'sim.log'}")
+        raise SystemUnderTestError(f"the sim did not start: see {run_dir / 'sim.log'}")
     return process, endpoint
 
 
