@@ -21,7 +21,12 @@ from arbtree.chaos.nemeses import NEMESES, NemesisFailed
 from arbtree.chaos.record import record_history, save_history
 from arbtree.chaos.scenarios import Scenario
 from arbtree.chaos.schedule import Fault, Schedule, draw_schedule, shrink_candidates
-from arbtree.chaos.system import DEFAULT_CONFIG, Postgres, RunSystem, open_system
+from arbtree.chaos.system import (
+    DEFAULT_CONFIG,
+    Postgres,
+    RunSystem,
+    open_system,
+)
 
 log = logging.getLogger("arbtree.chaos")
 
@@ -203,9 +208,26 @@ async def run_scenario(
 ) -> RunResult:
     if scenario.kind == "config":
         return await run_config_scenario(scenario, seed, workdir, progress)
-    return await run_system_scenario(
-        scenario, seed, duration_s, postgres, workdir, schedule, progress
-    )
+    started = time.monotonic()
+    try:
+        return await run_system_scenario(
+            scenario, seed, duration_s, postgres, workdir, schedule, progress
+        )
+    except Exception as exc:  # one run blowing up must not end the suite
+        # The run could not be carried out (a process did not start, the database or the
+        # sim stopped answering the recorder): a failure of the run, reported like one.
+        log.exception("%s seed %d could not complete", scenario.name, seed)
+        return RunResult(
+            scenario=scenario.name,
+            seed=seed,
+            duration_s=duration_s,
+            schedule=schedule or Schedule(faults=()),
+            faults=(),
+            violations=(Violation("system_ran", f"the run could not complete: {exc!r}"),),
+            checked=(),
+            wall_s=time.monotonic() - started,
+            run_dir=str(workdir),
+        )
 
 
 Rerun = Callable[[Schedule], Awaitable[RunResult]]
