@@ -78,11 +78,7 @@ def _order(o: Order) -> dict[str, Any]:
         "created_ms": o.created_ms,
         "trade_ids": list(o.trade_ids),
         # Polymarket takes a buy's taker fee in shares: what the position is short of.
-        "fee_shares": (
-            o.taker_fees * o.filled // o.taker_cost
-            if o.venue == "polymarket" and o.buy and o.taker_cost
-            else 0
-        ),
+        "fee_shares": o.fee_shares,
     }
 
 

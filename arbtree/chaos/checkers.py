@@ -15,19 +15,14 @@ from typing import Any
 import attrs
 
 from arbtree.chaos.history import TERMINAL_STATES, History
+from supervision import DEFAULT_PHASES
 
 UNWIND_PREFIX = "unw-"
-SHUTDOWN_PHASES = (
-    "halt-trading",
-    "cancel-open-orders",
-    "drain-executor",
-    "checkpoint",
-    "stop-feeds",
-    "flush-storage",
-    "close",
-)
-FEE_ROUNDING = 10  # 1e-6 shares per order: fee shares are rounded per fill
-HALT_GRACE_S = 0.05  # an order sent this soon after a halt raced it, not ignored it
+WATCHDOG_DECISION = "watchdog "
+SHUTDOWN_PHASES = tuple(p.name for p in DEFAULT_PHASES)  # the order they must run in
+HALT_GRACE_S = 0.05
+RSS_LIMIT_KB = 1024 * 1024  # 1 GiB
+RSS_GROWTH = 2.0  # an order sent this soon after a halt raced it, not ignored it
 
 
 @attrs.frozen
@@ -43,10 +38,10 @@ Checker = Callable[[History], list[Violation]]
 def yes_equals_no(h: History) -> list[Violation]:
     """Per market, the venue holds as many YES shares as NO shares for us once every
     execution finished or unwound, give or take the shares Polymarket kept as buy fees
-    (a venue rule the hedge cannot avoid) and a rounding unit per order."""
+    (a venue rule the hedge cannot avoid; the sim counts them exactly per order)."""
     slack: dict[int, int] = defaultdict(int)
     for o in h.venue_orders:
-        slack[o.market] += o.fee_shares + FEE_ROUNDING
+        slack[o.market] += o.fee_shares
     return [
         Violation(
             "yes_equals_no",
@@ -264,6 +259,8 @@ def actors_recovered(h: History) -> list[Violation]:
     last_start: dict[str, float] = {}
     gave_up = any(e.kind == "gave_up" for e in h.tree_events)
     for e in h.tree_events:
+        if e.detail.startswith(WATCHDOG_DECISION):
+            continue  # the watchdog's own verdicts (e.g. a stale feed), not an actor's exit
         if e.kind == "failed":
             last_fail[e.path] = e.at
         elif e.kind == "started":
@@ -310,6 +307,52 @@ def clean_exit(h: History) -> list[Violation]:
     return out
 
 
+def stops_clean(h: History) -> list[Violation]:
+    """Every bot process that was not SIGKILLed exited 0 (SIGTERM mid-run or mid-start-up
+    included): a stop is a phased shutdown, never a crash."""
+    bad = [(i, code) for i, code in enumerate(h.exit_codes) if code not in (0, -9)]
+    if not bad:
+        return []
+    return [
+        Violation(
+            "stops_clean",
+            f"{len(bad)} bot processes exited non-zero on a stop: {bad}",
+            {"exit_codes": list(h.exit_codes)},
+        )
+    ]
+
+
+def mailboxes_within_capacity(h: History) -> list[Violation]:
+    """No mailbox ever held more than its capacity (sampled peaks)."""
+    over = {name: pc for name, pc in h.mailbox_peaks.items() if pc[0] > pc[1]}
+    if not over:
+        return []
+    return [
+        Violation(
+            "mailboxes_within_capacity",
+            f"{len(over)} mailboxes above capacity: {sorted(over)}",
+            {"peak_capacity": over},
+        )
+    ]
+
+
+def rss_bounded(h: History) -> list[Violation]:
+    """The bot's memory stays bounded: below RSS_LIMIT_KB, and the last sample within
+    RSS_GROWTH of the first (no leak across faults and restarts)."""
+    if not h.rss_kb:
+        return []
+    top, first, last = max(h.rss_kb), h.rss_kb[0], h.rss_kb[-1]
+    if top <= RSS_LIMIT_KB and last <= first * RSS_GROWTH:
+        return []
+    return [
+        Violation(
+            "rss_bounded",
+            f"RSS {first // 1024} MiB at the start, {last // 1024} at the end, peak {top // 1024}",
+            {"first_kb": first, "last_kb": last, "peak_kb": top},
+        )
+    ]
+
+
 def trading_resumed(h: History) -> list[Violation]:
     """After every fault healed, trading is ACTIVE again at the end (liveness)."""
     if not h.summaries or h.expect_exit != 0:
@@ -348,7 +391,10 @@ CHECKERS: dict[str, Checker] = {
     "nothing_sent_while_halted": nothing_sent_while_halted,
     "actors_recovered": actors_recovered,
     "clean_exit": clean_exit,
+    "stops_clean": stops_clean,
     "trading_resumed": trading_resumed,
+    "mailboxes_within_capacity": mailboxes_within_capacity,
+    "rss_bounded": rss_bounded,
 }
 
 

@@ -8,20 +8,25 @@ import itertools
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import attrs
 import httpx
 import trio
 
-from arbtree.chaos.checkers import Violation, check_all
+from arbtree.chaos.checkers import CHECKERS, Violation, check_all
 from arbtree.chaos.config_faults import draw_cases, run_case
 from arbtree.chaos.nemeses import NEMESES, NemesisFailed
 from arbtree.chaos.record import record_history, save_history
 from arbtree.chaos.scenarios import Scenario
 from arbtree.chaos.schedule import Fault, Schedule, draw_schedule, shrink_candidates
-from arbtree.chaos.system import DEFAULT_CONFIG, Postgres, RunSystem, open_system
+from arbtree.chaos.system import (
+    DEFAULT_CONFIG,
+    Postgres,
+    RunSystem,
+    open_system,
+)
 
 log = logging.getLogger("arbtree.chaos")
 
@@ -90,13 +95,17 @@ async def _play(system: RunSystem, fault: Fault) -> FaultOutcome:
         await nemesis.stop(system, fault.params)
     except (httpx.HTTPError, OSError) as exc:
         note += f"; heal failed: {exc}"
-    recovered = await _ready_after(system) if injected else None
+    # A process fault already waited for the new bot to be ready (and says so in its note).
+    measure = injected and nemesis.category != "process"
+    recovered = await _ready_after(system) if measure else None
     return FaultOutcome(fault.nemesis, fault.at_s, fault.duration_s, injected, note, recovered)
 
 
 async def _heal_everything(system: RunSystem) -> None:
     system.heal_network()
     system.postgres.signal_all(signal.SIGCONT)
+    if system.postgres.server is not None:
+        await trio.to_thread.run_sync(system.postgres.start_server)  # no-op when running
     try:
         await system.sim_action("/faults/clear", {})
     except httpx.HTTPError as exc:
@@ -118,12 +127,22 @@ async def run_system_scenario(
     run_dir = workdir / f"{scenario.name}-s{seed}-{next(_runs)}"
     outcomes: list[FaultOutcome] = []
     violations: list[Violation] = []
-    async with open_system(run_dir, postgres, seed=seed, sim_args=SIM_ARGS, bot_extra=[]) as system:
+    async with (
+        open_system(run_dir, postgres, seed=seed, sim_args=SIM_ARGS, bot_extra=[]) as system,
+        trio.open_nursery() as nursery,
+    ):
         await system.start_bot()
         if not await system.wait_bot_ready():
             violations.append(
                 Violation("bot_ready", "the bot never became ready", {"log": str(system.bot_log())})
             )
+        sampler = trio.CancelScope()
+
+        async def sample() -> None:
+            with sampler:
+                await system.sample_forever()
+
+        nursery.start_soon(sample)
         t0 = trio.current_time()
         for fault in schedule.faults:
             await trio.sleep_until(t0 + fault.at_s)
@@ -138,11 +157,10 @@ async def run_system_scenario(
             await system.stop_bot()
         elif system.bot is not None and system.bot.returncode is not None:
             system.exit_codes.append(system.bot.returncode)
+        sampler.cancel()
         history = await record_history(system)
         save_history(run_dir / "history.json", history)
         violations.extend(check_all(history))
-    from arbtree.chaos.checkers import CHECKERS
-
     return RunResult(
         scenario=scenario.name,
         seed=seed,
@@ -190,21 +208,39 @@ async def run_scenario(
 ) -> RunResult:
     if scenario.kind == "config":
         return await run_config_scenario(scenario, seed, workdir, progress)
-    return await run_system_scenario(
-        scenario, seed, duration_s, postgres, workdir, schedule, progress
-    )
+    started = time.monotonic()
+    try:
+        return await run_system_scenario(
+            scenario, seed, duration_s, postgres, workdir, schedule, progress
+        )
+    except Exception as exc:  # one run blowing up must not end the suite
+        # The run could not be carried out (a process did not start, the database or the
+        # sim stopped answering the recorder): a failure of the run, reported like one.
+        log.exception("%s seed %d could not complete", scenario.name, seed)
+        return RunResult(
+            scenario=scenario.name,
+            seed=seed,
+            duration_s=duration_s,
+            schedule=schedule or Schedule(faults=()),
+            faults=(),
+            violations=(Violation("system_ran", f"the run could not complete: {exc!r}"),),
+            checked=(),
+            wall_s=time.monotonic() - started,
+            run_dir=str(workdir),
+        )
+
+
+Rerun = Callable[[Schedule], Awaitable[RunResult]]
 
 
 async def shrink(
     first: RunResult,
-    scenario: Scenario,
-    postgres: Postgres,
-    workdir: Path,
+    rerun: Rerun,
     progress: Progress = lambda line: None,
     max_runs: int = MAX_SHRINK_RUNS,
 ) -> RunResult:
     """The smallest schedule found (within ``max_runs`` reruns) that still violates one of
-    the invariants the first run violated."""
+    the invariants the first run violated: greedy, each fault dropped, then each halved."""
     wanted = {v.invariant for v in first.violations}
     best = first
     runs = 0
@@ -215,10 +251,8 @@ async def shrink(
             if runs >= max_runs:
                 break
             runs += 1
-            progress(f"shrinking {scenario.name} seed {first.seed}: {candidate.describe()}")
-            result = await run_system_scenario(
-                scenario, first.seed, first.duration_s, postgres, workdir, candidate, progress
-            )
+            progress(f"shrinking {first.scenario} seed {first.seed}: {candidate.describe()}")
+            result = await rerun(candidate)
             if wanted & {v.invariant for v in result.violations}:
                 best = result
                 improved = True

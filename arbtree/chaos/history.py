@@ -69,6 +69,7 @@ class TreeEvent(msgspec.Struct, frozen=True, kw_only=True):
     kind: str
     path: str
     at: float  # wall epoch s
+    detail: str = ""
 
 
 class StateChange(msgspec.Struct, frozen=True, kw_only=True):
@@ -91,3 +92,5 @@ class History(msgspec.Struct, frozen=True, kw_only=True):
     exit_codes: tuple[int, ...] = ()  # every bot process, in order (-9: killed by SIGKILL)
     killed: bool = False  # a bot process was SIGKILLed (no summary for it)
     expect_exit: int = 0  # the exit code the last bot process must end with
+    mailbox_peaks: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
+    rss_kb: tuple[int, ...] = ()  # the bot's RSS, sampled every second

@@ -33,7 +33,7 @@ ACTOR_TARGETS = (
 )
 
 
-RESTART_READY_S = 20.0  # a restarted bot that is not ready by then is reported as such
+RESTART_READY_S = 15.0  # a restarted bot that is not ready by then is reported as such
 
 
 class NemesisFailed(RuntimeError):
@@ -326,6 +326,32 @@ async def _storm(system: RunSystem, params: Params) -> str:
     return f"{crashed} crashes of {params['path']}"
 
 
+async def _slow_stream_clients(system: RunSystem, params: Params) -> str:
+    """Open ``streams`` tree streams on the control endpoint that never read a byte."""
+    url = system.control_url()
+    if not url:
+        raise NemesisFailed("no control endpoint")
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    request = (f"GET /tree/stream?interval=0.05 HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n").encode()
+    opened: list[trio.SocketStream] = []
+    for _ in range(params["streams"]):
+        try:
+            stream = await trio.open_tcp_stream(host, int(port))
+            await stream.send_all(request)
+        except OSError:
+            break
+        opened.append(stream)
+    system.held_streams.extend(opened)
+    return f"{len(opened)} slow /tree/stream clients"
+
+
+async def _close_streams(system: RunSystem, params: Params) -> str:
+    for stream in system.held_streams:
+        await trio.aclose_forcefully(stream)
+    system.held_streams.clear()
+    return ""
+
+
 ACTOR = [
     _actor("actor_crash", "an exception inside a worker", "crash"),
     _actor(
@@ -348,6 +374,14 @@ ACTOR = [
         lambda r: ({"path": r.choice(ACTOR_TARGETS), "crashes": r.randint(4, 6)}, 3.0),
         _storm,
     ),
+    Nemesis(
+        "control_slow_streams",
+        "actor",
+        "20-60 tree streams on the control endpoint that never read (slow clients)",
+        lambda r: ({"streams": r.randint(20, 60)}, r.uniform(3, 8)),
+        _slow_stream_clients,
+        _close_streams,
+    ),
 ]
 
 
@@ -366,6 +400,19 @@ async def _db_resume(system: RunSystem, params: Params) -> str:
     return ""
 
 
+async def _db_stop(system: RunSystem, params: Params) -> str:
+    if system.postgres.server is None:
+        raise NemesisFailed("db_restart needs the embedded database (the harness's own server)")
+    await trio.to_thread.run_sync(system.postgres.stop_server)
+    return "postgres stopped (pg_ctl -m fast)"
+
+
+async def _db_start(system: RunSystem, params: Params) -> str:
+    if system.postgres.server is not None:
+        await trio.to_thread.run_sync(system.postgres.start_server)
+    return ""
+
+
 STORAGE = [
     Nemesis(
         "db_pause",
@@ -374,6 +421,14 @@ STORAGE = [
         lambda r: ({}, r.uniform(3, 15)),
         _db_pause,
         _db_resume,
+    ),
+    Nemesis(
+        "db_restart",
+        "storage",
+        "PostgreSQL stopped (pg_ctl -m fast), started again 2-8 s later",
+        lambda r: ({}, r.uniform(2, 8)),
+        _db_stop,
+        _db_start,
     ),
 ]
 
@@ -398,6 +453,19 @@ async def _sigterm(system: RunSystem, params: Params) -> str:
     return f"bot SIGTERMed (exit {code}) and started again (ready: {ready})"
 
 
+async def _sigterm_startup(system: RunSystem, params: Params) -> str:
+    code = await system.stop_bot()
+    await system.start_bot()
+    await trio.sleep(params["after_s"])  # importing, connecting, reconciling
+    early = await system.stop_bot()
+    await system.start_bot()
+    ready = await system.wait_bot_ready(RESTART_READY_S)
+    return (
+        f"bot SIGTERMed (exit {code}), SIGTERMed {params['after_s']:.1f} s into its "
+        f"start-up (exit {early}), started again (ready: {ready})"
+    )
+
+
 PROCESS = [
     Nemesis(
         "bot_sigkill",
@@ -412,6 +480,13 @@ PROCESS = [
         "the bot SIGTERMed mid-run (phased shutdown), then started again",
         lambda r: ({}, 1.0),
         _sigterm,
+    ),
+    Nemesis(
+        "bot_sigterm_startup",
+        "process",
+        "the bot SIGTERMed, started, and SIGTERMed again 0.3-3 s into its start-up",
+        lambda r: ({"after_s": r.uniform(0.3, 3.0)}, 1.0),
+        _sigterm_startup,
     ),
 ]
 

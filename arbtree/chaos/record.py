@@ -77,7 +77,7 @@ def _db_part(uri: str, schema: str) -> dict[str, Any]:
         f"SELECT venue, fill_id, client_order_id, venue_order_id, size, status FROM {q}.fills",
     )
     events = run_sql(
-        uri, f"SELECT kind, path, extract(epoch FROM at) AS at FROM {q}.supervision_events"
+        uri, f"SELECT kind, path, detail, extract(epoch FROM at) AS at FROM {q}.supervision_events"
     )
     return {
         "db_orders": tuple(
@@ -104,7 +104,7 @@ def _db_part(uri: str, schema: str) -> dict[str, Any]:
             for r in fills
         ),
         "tree_events": tuple(
-            TreeEvent(kind=r["kind"], path=r["path"], at=float(r["at"]))
+            TreeEvent(kind=r["kind"], path=r["path"], at=float(r["at"]), detail=r["detail"])
             for r in sorted(events, key=lambda r: r["at"])
         ),
     }
@@ -126,6 +126,8 @@ async def record_history(system: RunSystem, *, expect_exit: int = 0) -> History:
         exit_codes=tuple(system.exit_codes),
         killed=system.killed,
         expect_exit=expect_exit,
+        mailbox_peaks=dict(system.mailbox_peaks),
+        rss_kb=tuple(system.rss_kb),
     )
 
 

@@ -15,6 +15,7 @@ venue websocket port, one for the venues' REST port, one for PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import logging
 import os
 import re
@@ -43,7 +44,7 @@ START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 45.0
 
 
-class SystemError_(RuntimeError):
+class SystemUnderTestError(RuntimeError):
     """A process of the system under test did not start or stop as it must."""
 
 
@@ -56,6 +57,7 @@ class Postgres:
 
     uri: str  # postgresql://... of the server (any database)
     pgdata: Path | None = None  # embedded: SIGSTOP/SIGCONT are ours to send
+    server: Any = None  # embedded: pgserver's handle, to stop and start it again
 
     @property
     def upstream(self) -> tuple[str, int] | str:
@@ -84,6 +86,17 @@ class Postgres:
             return []
         pid = int((self.pgdata / "postmaster.pid").read_text().split()[0])
         return [pid, *children_of(pid)]
+
+    def stop_server(self) -> None:
+        """Stop the embedded server (``pg_ctl stop -m fast``); blocking."""
+        import pgserver._commands as commands  # pgserver's wrapper: runs as its own user
+
+        pg_ctl = getattr(commands, "pg_ctl")  # noqa: B009 - made at import, one per binary
+        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self.server.system_user)
+
+    def start_server(self) -> None:
+        """Start the embedded server again with pgserver's own arguments; blocking."""
+        self.server.ensure_postgres_running()
 
     def signal_all(self, sig: signal.Signals) -> int:
         pids = self.processes()
@@ -117,7 +130,7 @@ def start_embedded(workdir: Path) -> Postgres:
         pgdata = workdir / "pg" / "data"
         pgdata.mkdir(parents=True, exist_ok=True)
         server: Any = getattr(pgserver, "get_server")(pgdata, cleanup_mode="stop")  # noqa: B009
-        return Postgres(uri=server.get_uri(), pgdata=pgdata)
+        return Postgres(uri=server.get_uri(), pgdata=pgdata, server=server)
 
 
 def run_sql(uri: str, sql: str, *args: Any) -> list[Any]:
@@ -145,7 +158,9 @@ def chaos_config_text() -> str:
     text = DEFAULT_CONFIG.read_text()
     for old, new in CONFIG_OVERRIDES.items():
         if old not in text:
-            raise SystemError_(f"config/default.toml no longer has {old!r}: update the harness")
+            raise SystemUnderTestError(
+                f"config/default.toml no longer has {old!r}: update the harness"
+            )
         text = text.replace(old, new)
     return text
 
@@ -202,7 +217,7 @@ def state_changes(log_text: str) -> list[tuple[float, str]]:
     """(wall epoch s, new state) for every trading-state transition in a bot log."""
     out = []
     for stamp, to in _STATE_LINE.findall(log_text):
-        at = time.mktime(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")) - time.timezone
+        at = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
         out.append((at + float("0" + stamp[19:-1]), to))
     return out
 
@@ -227,6 +242,28 @@ class RunSystem:
     http: httpx.AsyncClient = attrs.Factory(
         lambda: httpx.AsyncClient(timeout=15.0, trust_env=False)
     )
+    mailbox_peaks: dict[str, tuple[int, int]] = attrs.Factory(dict)  # name -> (peak, capacity)
+    rss_kb: list[int] = attrs.Factory(list)
+    held_streams: list[trio.SocketStream] = attrs.Factory(list)  # control_slow_streams
+
+    async def sample_forever(self, interval_s: float = 1.0) -> None:
+        """Every ``interval_s``: the bot's mailbox peaks (from /tree) and its RSS."""
+        while True:
+            await trio.sleep(interval_s)
+            bot = self.bot
+            if bot is None or bot.returncode is not None:
+                continue
+            rss = rss_kb(bot.pid)
+            if rss is not None:
+                self.rss_kb.append(rss)
+            try:
+                tree = await self.tree()
+            except (httpx.HTTPError, OSError, ValueError):
+                continue
+            for node in tree.get("nodes", []):
+                for mb in node.get("mailboxes", []) or []:
+                    peak = self.mailbox_peaks.get(mb["name"], (0, 0))[0]
+                    self.mailbox_peaks[mb["name"]] = (max(peak, mb["peak"]), mb["capacity"])
 
     @property
     def bot_run_dir(self) -> Path:
@@ -321,8 +358,19 @@ async def _start_sim(run_dir: Path, seed: int, sim_args: list[str]) -> tuple[tri
             await trio.sleep(0.05)
     if not endpoint.exists():
         await stop_process(process, 5)
-        raise SystemError_(f"the sim did not start: see {run_dir / 'sim.log'}")
+        raise SystemUnderTestError(f"the sim did not start: see {run_dir / 'sim.log'}")
     return process, endpoint
+
+
+def rss_kb(pid: int) -> int | None:
+    """Resident set size of ``pid`` in KiB (Linux /proc), None if it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
 
 
 def _make_dir(path: Path) -> None:

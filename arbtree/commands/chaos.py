@@ -8,6 +8,7 @@ import json
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 async def _main(
     args: argparse.Namespace, scenarios: list[Any], schedule: Any, workdir: Path
 ) -> int:
-    from arbtree.chaos.harness import RunResult, run_scenario, shrink
+    from arbtree.chaos.harness import RunResult, run_scenario, run_system_scenario, shrink
     from arbtree.chaos.report import failure_text, replay_command, table, to_json
     from arbtree.chaos.system import Postgres, start_embedded
 
@@ -84,14 +85,15 @@ async def _main(
     total = len(scenarios) * args.seeds
     results: list[RunResult] = []
     shrunk: dict[int, Any] = {}
+    current = [0]  # the run in progress, 1-based
 
     def progress(line: str) -> None:
         elapsed = time.monotonic() - started
-        done = min(len(results) + 1, total)
-        print(f"[{done}/{total} {elapsed:5.0f}s] {line}", file=sys.stderr, flush=True)
+        print(f"[{current[0]}/{total} {elapsed:5.0f}s] {line}", file=sys.stderr, flush=True)
 
     for scenario in scenarios:
         for seed in range(args.seed, args.seed + args.seeds):
+            current[0] += 1
             progress(f"{scenario.name} seed {seed}: starting")
             result = await run_scenario(
                 scenario, seed, args.duration, postgres, workdir, schedule, progress
@@ -100,9 +102,16 @@ async def _main(
             verdict = "pass" if result.passed else "FAIL"
             progress(f"{scenario.name} seed {seed}: {verdict} ({result.wall_s:.0f}s)")
             if not result.passed and scenario.kind == "system" and not args.no_shrink:
-                shrunk[len(results) - 1] = await shrink(
-                    result, scenario, postgres, workdir, progress
+                rerun = partial(
+                    run_system_scenario,
+                    scenario,
+                    seed,
+                    args.duration,
+                    postgres,
+                    workdir,
+                    progress=progress,
                 )
+                shrunk[len(results) - 1] = await shrink(result, rerun, progress)
     print(table(results))
     for i, result in enumerate(results):
         if not result.passed:

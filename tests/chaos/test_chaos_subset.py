@@ -19,27 +19,33 @@ import pytest
 from arbtree.chaos.harness import RunResult, run_scenario
 from arbtree.chaos.report import failure_text
 from arbtree.chaos.scenarios import SCENARIOS
-from arbtree.chaos.system import Postgres
+from arbtree.chaos.system import Postgres, start_embedded
 
 pytestmark = pytest.mark.slow
 
 DURATION_S = 12.0
-SUBSET = [("steady", 1)]
+SUBSET = [("steady", 1), ("venue", 1), ("network", 1), ("storage", 1)]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def workdir() -> Path:
-    # Not pytest's tmp_path: the bot's run directory path goes into a Unix socket name.
+    # Not pytest's tmp_path: as root, the embedded PostgreSQL runs as its own user and
+    # needs every parent directory traversable (pytest's temp root is 0700).
     return Path(tempfile.mkdtemp(prefix="arbtree-chaos-test-"))
+
+
+@pytest.fixture(scope="module")
+def postgres(workdir: Path) -> Postgres:
+    """The harness's own embedded server, as `arbtree chaos` uses by default (db_pause
+    sends SIGSTOP only to a server the harness owns)."""
+    return start_embedded(workdir)
 
 
 @pytest.mark.parametrize(("scenario", "seed"), SUBSET)
 async def test_scenario_holds_its_invariants(
-    scenario: str, seed: int, pg_dsn: str, workdir: Path
+    scenario: str, seed: int, postgres: Postgres, workdir: Path
 ) -> None:
-    result: RunResult = await run_scenario(
-        SCENARIOS[scenario], seed, DURATION_S, Postgres(uri=pg_dsn), workdir
-    )
+    result: RunResult = await run_scenario(SCENARIOS[scenario], seed, DURATION_S, postgres, workdir)
     assert result.passed, failure_text(result)
     assert all(f.injected for f in result.faults), [f.note for f in result.faults]
     assert len(result.faults) == len(result.schedule.faults)

@@ -215,6 +215,8 @@ def test_actors_recovered() -> None:
     dead = (*h.tree_events, TreeEvent(kind="failed", path="arbtree/feeds/kalshi", at=60.0))
     (v,) = checkers.actors_recovered(evolve(h, tree_events=dead))
     assert v.evidence["paths"] == ["arbtree/feeds/kalshi"]
+    verdict = TreeEvent(kind="failed", path="feeds", at=62.0, detail="watchdog degrade: stale")
+    assert checkers.actors_recovered(evolve(h, tree_events=(*h.tree_events, verdict))) == []
     gave_up = (*dead, TreeEvent(kind="gave_up", path="arbtree/feeds", at=61.0))
     assert checkers.actors_recovered(evolve(h, tree_events=gave_up)) == []
 
@@ -241,6 +243,26 @@ def test_actors_recovered() -> None:
 def test_clean_exit(changes: dict[str, object], words: str) -> None:
     (v,) = checkers.clean_exit(evolve(good(), **changes))
     assert words in v.message
+
+
+def test_stops_clean() -> None:
+    (v,) = checkers.stops_clean(evolve(good(), exit_codes=(0, -9, 1, 0)))
+    assert v.evidence == {"exit_codes": [0, -9, 1, 0]}
+    assert checkers.stops_clean(evolve(good(), exit_codes=(-9, 0))) == []  # SIGKILL is no stop
+
+
+def test_mailboxes_within_capacity() -> None:
+    h = evolve(good(), mailbox_peaks={"trading.opportunities": (64, 64), "books": (70, 64)})
+    (v,) = checkers.mailboxes_within_capacity(h)
+    assert v.evidence == {"peak_capacity": {"books": (70, 64)}}
+
+
+def test_rss_bounded() -> None:
+    assert checkers.rss_bounded(evolve(good(), rss_kb=(100_000, 150_000, 180_000))) == []
+    (leak,) = checkers.rss_bounded(evolve(good(), rss_kb=(100_000, 150_000, 250_000)))
+    assert leak.evidence["last_kb"] == 250_000
+    (huge,) = checkers.rss_bounded(evolve(good(), rss_kb=(900_000, 1_200_000, 900_000)))
+    assert huge.evidence["peak_kb"] == 1_200_000
 
 
 def test_trading_resumed() -> None:

@@ -8,10 +8,13 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+import trio.testing
 
 from actors.sim import SimConfig, SimVenue, open_sim_venue
 from actors.sim.control import parse_fault, serve_sim_control
 from actors.sim.units import ONE
+from arbtree.cli import build_parser
+from arbtree.commands.sim import _serve
 from arbtree.sim_endpoint import SimEndpointFile, read_endpoint_file, write_endpoint_file
 from arbtree.sim_process import MarketListing
 from protocols.config.load import ConfigError
@@ -143,3 +146,62 @@ def test_endpoint_file_round_trip_and_errors(tmp_path: Path) -> None:
     (tmp_path / "junk.json").write_text("{")
     with pytest.raises(ConfigError, match="not a sim endpoint file"):
         read_endpoint_file(tmp_path / "junk.json")
+
+
+async def test_fee_shares_are_what_the_polymarket_position_is_short_of(
+    sim: SimVenue, control: httpx.AsyncClient
+) -> None:
+    m = sim.markets[1]
+    price, _ = sim.poly_book(m.yes_token).asks[0]
+    order = {
+        "order": {
+            "tokenId": m.yes_token,
+            "makerAmount": str(price * 20),
+            "takerAmount": str(20 * ONE),
+            "side": "BUY",
+            "salt": 11,
+        },
+        "owner": "k",
+        "orderType": "FOK",
+    }
+    async with httpx.AsyncClient(base_url=sim.rest_url) as venue:
+        r = await venue.post("/order", json=order)
+    assert r.status_code == 200, r.text
+    state = (await control.get("/state")).json()
+    (placed,) = state["orders"]
+    position = state["markets"][1]["polymarket"]["yes"]
+    assert placed["filled"] == 20 * ONE
+    assert placed["fee_shares"] > 0  # the sim's markets charge a taker fee
+    assert position == placed["filled"] - placed["fee_shares"]
+
+
+async def test_arbtree_sim_serves_its_control_api_and_writes_the_endpoint_file(
+    tmp_path: Path,
+) -> None:
+    endpoint = tmp_path / "sim.json"
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_serve, SimConfig(seed=2, markets=1), None, 0, endpoint)
+        await trio.testing.wait_all_tasks_blocked()
+        info = read_endpoint_file(endpoint)
+        assert Path(info.token_file) == endpoint.with_suffix(".token")
+        mode, token = _private_file(Path(info.token_file))
+        assert mode == 0o600
+        assert len(info.markets) == 1
+        headers = {"authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=info.control_url, headers=headers) as c:
+            state = (await c.get("/state")).json()
+        assert [m["ticker"] for m in state["markets"]] == [info.markets[0].ticker]
+        nursery.cancel_scope.cancel()
+
+
+def _private_file(path: Path) -> tuple[int, str]:
+    return path.stat().st_mode & 0o777, path.read_text().strip()
+
+
+def test_arbtree_sim_removes_its_endpoint_file_on_exit(tmp_path: Path) -> None:
+    endpoint = tmp_path / "sim.json"
+    argv = ["sim", "--markets", "1", "--duration", "0.2", "--control-port", "0"]
+    args = build_parser().parse_args([*argv, "--endpoint-file", str(endpoint)])
+    assert args.func(args) == 0
+    assert not endpoint.exists()
+    assert not endpoint.with_suffix(".token").exists()

@@ -145,10 +145,11 @@ class PolymarketOrders(ExchangeCore):
         if order.buy:
             acct.cash -= notional
             fee_shares = fee * ONE // price
-            order.fee_shares += fee_shares
             acct.positions[order.instrument] = (
                 acct.positions.get(order.instrument, 0) + qty - fee_shares
             )
+            if not failing:
+                order.fee_shares += fee_shares
             if not taker:
                 acct.reserved -= notional
         else:
