@@ -14,12 +14,12 @@ from typing import Any
 
 import attrs
 
+from actors.shutdown_phases import PHASES
 from arbtree.chaos.history import TERMINAL_STATES, History
-from supervision import DEFAULT_PHASES
 
 UNWIND_PREFIX = "unw-"
 WATCHDOG_DECISION = "watchdog "
-SHUTDOWN_PHASES = tuple(p.name for p in DEFAULT_PHASES)  # the order they must run in
+SHUTDOWN_PHASES = tuple(p.name for p in PHASES)  # the order they must run in
 HALT_GRACE_S = 0.05
 RSS_LIMIT_KB = 1024 * 1024  # 1 GiB
 RSS_GROWTH = 2.0  # an order sent this soon after a halt raced it, not ignored it
