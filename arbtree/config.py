@@ -15,7 +15,7 @@ import msgspec
 
 from actors.sim import SimConfig
 from arbtree.sim_process import ListedMarket
-from protocols.config.limits import DAY_S, Seconds
+from protocols.config.limits import DAY_S, Seconds, SecondsOrOff
 from protocols.config.load import ConfigError, convert_config, parse_toml, read_config
 from protocols.config.market import (
     CrossVenuePair,
@@ -40,14 +40,16 @@ class RunSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 1
     duration_s: Annotated[float, msgspec.Meta(gt=0, le=366 * DAY_S)] | None = None  # None: Ctrl-C
     run_dir: str = "run"
-    venue: Literal["sim", "real"] = "sim"  # sim: start the embedded simulated venue
+    # sim: start the embedded simulated venue; sim-external: trade against a running
+    # `arbtree sim --control-port` found through ``sim.endpoint_file`` (it outlives the bot)
+    venue: Literal["sim", "sim-external", "real"] = "sim"
     # Status line period without a terminal (each one is a log line: not a flood).
     status_interval_s: Annotated[float, msgspec.Meta(ge=0.5, le=DAY_S)] = 5.0
     # The whole shutdown sequence's budget. Each phase also has its own timeout; at least
     # a second, so no configured value leaves a phase no time to run.
     shutdown_deadline_s: Annotated[float, msgspec.Meta(ge=1.0, le=3600)] = 30.0
     # What the loop does with nothing to run: "block" in epoll_wait, or "spin" (busy-poll:
-    # a core at 100 %, ~30-40 µs off tick-to-decision on this VM; supervision/idle.py).
+    # a core at 100 %, lower tick-to-decision; `arbtree bench market` measures both).
     idle: IdleStrategy = "block"
 
 
@@ -58,6 +60,9 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     rate: Annotated[float, msgspec.Meta(gt=0, le=100_000)] = 200.0  # book updates per second
     window_rate: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.05  # windows per second
     window_duration_s: Seconds = 5.0
+    # The first window opens this many seconds into the run (unless one came earlier), so
+    # a short first run shows a trade; 0 leaves it to window_rate alone.
+    first_window_s: SecondsOrOff = 3.0
     # Sim time per scenario step: a step's updates go out together, so at ``rate`` 1000
     # a 0.01 s step is a burst of ~10 updates every 10 ms, a 0.001 s step one per ms.
     step_interval_s: Annotated[float, msgspec.Meta(ge=0.0001, le=10)] = 0.01
@@ -71,6 +76,8 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # puts it). On a small machine a venue woken by our order otherwise preempts the
     # trading process on its own CPU, which a remote venue never does.
     cpus: tuple[Annotated[int, msgspec.Meta(ge=0, le=4095)], ...] = ()
+    # With ``run.venue = "sim-external"``: the sim.json written by `arbtree sim --control-port`.
+    endpoint_file: str = "sim.json"
 
     def to_sim_config(self, seed: int, run_dir: Path) -> SimConfig:
         return SimConfig(
@@ -79,6 +86,7 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
             rate=self.rate,
             window_rate=self.window_rate,
             window_duration=self.window_duration_s,
+            first_window=self.first_window_s,
             step_interval=self.step_interval_s,
             levels=self.levels,
             kalshi_legacy_cents=self.kalshi_legacy_cents,

@@ -1,6 +1,6 @@
 """Assemble and run the whole tree: ``arbtree run``.
 
-Start order (ARCHITECTURE §3): control, storage, trading (the fund manager reconciles
+Start order (docs/design.md, "The tree"): control, storage, trading (the fund manager reconciles
 before anything can trade), market (quote cache, detector), feeds, watchdog. Against the
 simulated venue the sim is started first, in-process (or, with ``[sim] process = true``, in
 a child process: ``arbtree.sim_process``), and the feeds and executor are pointed at its
@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from actors.observability import (
     Metrics,
 )
 from actors.observability.logging import close_logging, configure_logging, installed_log_sink
+from actors.shutdown_phases import LOG_NAMESPACE, new_shutdown
 from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.checkpoint_load import load_fund_checkpoint
@@ -50,7 +52,16 @@ from arbtree.config import (
     market_config_for_sim,
     with_neg_risk_tokens,
 )
+from arbtree.edge import (
+    EDGE_FIELDS,
+    EdgeFigures,
+    edge_figures,
+    edge_metrics,
+    edge_record,
+    publish_edge,
+)
 from arbtree.run_lock import RunDirLock
+from arbtree.sim_endpoint import ExternalSim, read_endpoint_file
 from arbtree.sim_process import SimHandle, SimProcess, open_sim_process
 from arbtree.status import StatusSource, run_status_display, stale_instruments
 from arbtree.summary import Detection, RunSummary, build_summary
@@ -61,7 +72,6 @@ from supervision import (
     ChildSpec,
     Mailbox,
     OverflowPolicy,
-    ShutdownCoordinator,
     Strategy,
     SupervisorSpec,
     Tree,
@@ -88,6 +98,7 @@ class RunOptions:
     summary_path: Path | None = None
     panel: bool = False
     sim_process: bool = False  # True: the sim in a child process (else the file's sim.process)
+    sim_endpoint: Path | None = None  # a sim.json: trade against that running sim
 
 
 def resolve_config(options: RunOptions) -> AppConfig:
@@ -108,7 +119,7 @@ def resolve_config(options: RunOptions) -> AppConfig:
     obs = config.observability
     trading = config.trading
     if options.live:
-        if run.venue == "sim":
+        if run.venue != "real":
             raise ConfigError(
                 "--live",
                 "run.venue",
@@ -129,6 +140,9 @@ def resolve_config(options: RunOptions) -> AppConfig:
     sim = config.sim
     if options.sim_process:
         sim = replace(sim, process=True)
+    if options.sim_endpoint is not None:
+        run = replace(run, venue="sim-external")
+        sim = replace(sim, endpoint_file=str(options.sim_endpoint.absolute()))
     return replace(config, run=run, sim=sim, observability=obs, trading=trading, storage=storage)
 
 
@@ -246,7 +260,13 @@ class Assembly:
         if type(record) is OpportunityRecord:
             opp = record.opportunity
             self.detections.append(
-                Detection(frozenset(leg.instrument.symbol for leg in opp.legs), opp.venue_ts_ms)
+                Detection(
+                    frozenset(leg.instrument.symbol for leg in opp.legs),
+                    opp.venue_ts_ms,
+                    opp.opportunity_id,
+                    record.reject_reason.split(":", 1)[0],  # the reason, not its detail
+                    opp.legs[0].size if opp.legs else 0,
+                )
             )
             by = self.opportunities_by_strategy
             by[opp.strategy] = by.get(opp.strategy, 0) + 1
@@ -273,7 +293,7 @@ async def run_app(
             await nursery.start(signals.watch, startup)
             async with open_assembly(config, run_id) as asm:
                 await signals.release()
-                summary = await _run_assembled(asm, config, options, started, observe)
+                summary = await _run_assembled(asm, config, options, started, observe, run_id)
     if summary is None:
         assert signals.received is not None
         raise StartupInterrupted(signals.received)
@@ -286,12 +306,15 @@ async def _run_assembled(
     options: RunOptions,
     started: float,
     observe: Callable[[Assembly], Awaitable[None]] | None,
+    run_id: str,
 ) -> RunSummary:
     """Start the tree, run it until the duration or a shutdown request, summarize."""
-    shutdown = ShutdownCoordinator(deadline_s=config.run.shutdown_deadline_s)
+    shutdown = new_shutdown(config.run.shutdown_deadline_s)
     try:
         async with open_tree(
             asm.spec,
+            name="arbtree",
+            log_namespace=LOG_NAMESPACE,
             shutdown=shutdown,
             on_event=asm.sink.put,
             rng=random.Random(config.run.seed),
@@ -305,6 +328,17 @@ async def _run_assembled(
                 nursery.start_soon(
                     run_status_display, source, options.panel, config.run.status_interval_s
                 )
+                nursery.start_soon(
+                    partial(
+                        publish_edge,
+                        lambda: _edge_now(asm),
+                        tree.extra,
+                        asm.sink.put,
+                        run_id,
+                        _wall_ms,
+                        record_interval_s=config.run.status_interval_s,
+                    )
+                )
                 if observe is not None:
                     nursery.start_soon(observe, asm)
                 if config.run.idle == "spin":
@@ -316,6 +350,9 @@ async def _run_assembled(
                 await tree.wait_stopped()
                 nursery.cancel_scope.cancel(reason="run finished")
     finally:
+        figures = _edge_now(asm)
+        if figures is not None:
+            asm.sink.put(edge_record(figures, run_id, _wall_ms(), final=True))
         # The tree's last events (most actors' ``stopped``, the writer's own) come after
         # flush-storage: write them now, while the database is still open.
         with trio.CancelScope(shield=True):
@@ -323,6 +360,16 @@ async def _run_assembled(
     if asm.sim_process is not None:
         await asm.sim_process.stop()  # a child process reports its windows when it stops
     return build_summary(asm, trio.current_time() - started)
+
+
+def fund_statistics(trading: TradingHandles) -> dict[str, Any]:
+    """The running fund manager's ``statistics()`` alone ({} before it started)."""
+    source = trading.control.stats_sources.get("fund_manager")
+    return {} if source is None else dict(source())
+
+
+def _edge_now(asm: Assembly) -> EdgeFigures | None:
+    return edge_figures(fund_statistics(asm.trading), asm.market.reader)
 
 
 def _wall_ms() -> int:
@@ -362,10 +409,12 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         trading_cfg = config.trading
         sim: SimVenue | None = None
         sim_process: SimProcess | None = None
-        if config.run.venue == "sim":
+        if config.run.venue in ("sim", "sim-external"):
             sim_config = config.sim.to_sim_config(config.run.seed, run_dir)
             handle: SimHandle
-            if config.sim.process:
+            if config.run.venue == "sim-external":
+                handle = ExternalSim(read_endpoint_file(Path(config.sim.endpoint_file)))
+            elif config.sim.process:
                 opened = open_sim_process(sim_config, cpus=config.sim.cpus)
                 handle = sim_process = await stack.enter_async_context(opened)
             else:
@@ -467,6 +516,11 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             max_seconds=30.0,
         )
         metrics.register_statistics("db_writer", sink.statistics, DB_WRITER_FIELDS)
+        metrics.register_statistics(
+            "edge",
+            edge_metrics(lambda: fund_statistics(trading), market.reader),
+            EDGE_FIELDS,
+        )
         log_sink = installed_log_sink()
         if log_sink is not None:
             metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)

@@ -18,11 +18,18 @@ from actors.sim.book import ASK, BID, Change, SimBook
 from actors.sim.config import POLY_CATEGORIES, SimConfig
 from actors.sim.fees import kalshi_taker_fee, polymarket_taker_fee
 from actors.sim.units import ONE
-from actors.sim.windows import FeeFn, Leg, WindowRecord, pair_edge_per_share, walk_edge
+from actors.sim.windows import (
+    Chunk,
+    FeeFn,
+    Leg,
+    WindowRecord,
+    pair_edge_per_share,
+    walk_chunks,
+)
 
 KALSHI_TICK = 10_000  # Kalshi linear_cent grid
 POLY_TICK_WIDE = 10_000
-POLY_TICK_NARROW = 1_000  # Polymarket switches to 0.001 beyond 0.04 / 0.96 (VENUES 1.6)
+POLY_TICK_NARROW = 1_000  # Polymarket switches to 0.001 beyond 0.04 / 0.96
 FAIR_MIN, FAIR_MAX = 20_000, 980_000
 WINDOW_ROOM = 100_000  # a shifted mid must stay this far inside (0, 1)
 PRINT_RATE = 0.2  # simulated last_trade_price prints per second per market
@@ -54,6 +61,8 @@ class Market:
     no_shift: int = 0
     kalshi_shift: int = 0
     window: WindowRecord | None = None
+    window_index: int = -1  # the open window's place in ``Scenario.windows``
+    offered_size: int = 0  # the open window's profitable depth when last looked at
 
     def poly_fee(self) -> FeeFn:
         rate = self.fee_rate_ppm
@@ -283,7 +292,9 @@ class Scenario:
                 out.closed.append(m.window)
                 m.window = None
                 m.yes_shift = m.no_shift = m.kalshi_shift = 0
-        if rng.random() < cfg.window_rate * dt:
+        drawn = rng.random() < cfg.window_rate * dt  # drawn every step: same sequence
+        first_due = 0 < cfg.first_window <= now + 1e-9 and not self.windows
+        if drawn or first_due:
             free = [m for m in self.markets if m.window is None]
             if free:
                 self._open_window(free[rng.randrange(len(free))], out)
@@ -292,7 +303,26 @@ class Scenario:
             if m.window is None and rng.random() < PRINT_RATE * dt:
                 out.prints.append(self._print(m))
         self._noise()
+        for m in self.markets:
+            if m.window is not None:
+                self._note_offered(m)
         return out
+
+    def _note_offered(self, m: Market) -> None:
+        """Add to the open window's ``chunks`` what its books offer beyond what they did
+        at the last look (a refill after a trade, a better re-quote): capture scoring
+        counts everything the sim offered while the window was open."""
+        w = m.window
+        assert w is not None
+        size, total, _, _, chunks = self.pair_chunks(m, w.kind)
+        if size > m.offered_size:
+            delta = size - m.offered_size
+            pa = sum(c[0] * c[1] for c in chunks) // size  # size-weighted prices
+            pb = sum(c[0] * c[2] for c in chunks) // size
+            w = attrs.evolve(w, chunks=(*w.chunks, (delta, pa, pb, total * delta // size)))
+            m.window = w
+            self.windows[m.window_index] = w
+        m.offered_size = size
 
     def _noise(self) -> None:
         """Resize random levels until this step's share of ``rate`` is spent."""
@@ -364,6 +394,8 @@ class Scenario:
         self._window_seq += 1
         record = self._record(m, kind, f"w{cfg.seed}-{self._window_seq:05d}", end)
         m.window = record
+        m.window_index = len(self.windows)
+        m.offered_size = record.max_size
         self.windows.append(record)
         out.opened.append(record)
 
@@ -376,10 +408,18 @@ class Scenario:
 
     def pair_edge(self, m: Market, kind: str) -> tuple[int, int, int, tuple[Leg, Leg]]:
         """(max size, total edge, per-share edge of first chunk, legs) for a pair kind now."""
+        size, total, per_share, legs, _ = self.pair_chunks(m, kind)
+        return size, total, per_share, legs
+
+    def pair_chunks(
+        self, m: Market, kind: str
+    ) -> tuple[int, int, int, tuple[Leg, Leg], list[Chunk]]:
+        """:meth:`pair_edge` plus the profitable chunks it sums."""
         (va, oa), (vb, ob) = self._pairs(kind)
         la, lb = self.ask_ladder(m, va, oa), self.ask_ladder(m, vb, ob)
         fa, fb = self.fee_fn(m, va), self.fee_fn(m, vb)
-        size, total = walk_edge(la, fa, lb, fb)
+        chunks = walk_chunks(la, fa, lb, fb)
+        size, total = sum(c[0] for c in chunks), sum(c[3] for c in chunks)
         per_share = 0
         if la and lb:
             q = min(la[0][1], lb[0][1])
@@ -389,10 +429,10 @@ class Scenario:
             Leg(va, ids[va][oa] if va == "polymarket" else m.ticker, oa, la[0][0] if la else ONE),
             Leg(vb, ids[vb][ob] if vb == "polymarket" else m.ticker, ob, lb[0][0] if lb else ONE),
         )
-        return size, total, per_share, legs
+        return size, total, per_share, legs, chunks
 
     def _record(self, m: Market, kind: str, wid: str, end: float) -> WindowRecord:
-        size, total, per_share, legs = self.pair_edge(m, kind)
+        size, total, per_share, legs, chunks = self.pair_chunks(m, kind)
         implied = tuple(k for k in KINDS if k != kind and self.pair_edge(m, k)[0] > 0)
         return WindowRecord(
             id=wid,
@@ -407,4 +447,5 @@ class Scenario:
             edge_net=total,
             edge_per_share=per_share,
             implied=implied,
+            chunks=tuple(chunks),
         )

@@ -80,6 +80,13 @@ def register(subparsers: Any) -> None:
         help="run the simulated venue in a child process, not in the trading system's loop "
         "(like [sim] process = true; for latency measurements, no fault injection)",
     )
+    parser.add_argument(
+        "--sim-endpoint",
+        type=Path,
+        metavar="SIM_JSON",
+        help="trade against a running `arbtree sim --control-port` that wrote this file "
+        '(like [run] venue = "sim-external"); the venue then outlives this process',
+    )
     parser.set_defaults(func=_run)
 
 
@@ -102,6 +109,7 @@ def _run(args: argparse.Namespace) -> int:
         summary_path=args.summary,
         panel=not args.no_panel and sys.stdout.isatty(),
         sim_process=args.sim_process,
+        sim_endpoint=args.sim_endpoint,
     )
     try:
         return run_blocking(options)

@@ -94,7 +94,7 @@ class FeedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # idle (cut by the liveness check after liveness.check_interval_s). False = read again
     # at once.
     pipeline_first: bool = True
-    # Polymarket: a hash mismatch is "suspect" (VENUES §1.9); resync after this many in a row.
+    # Polymarket: a hash mismatch is "suspect" (docs/protocols.md); resync after this many in a row.
     hash_mismatch_threshold: Count = 2
     verify_hashes: bool = True
     # Polymarket: the whole-book hash (SHA-1 per token) at most this often per token; the
@@ -140,7 +140,7 @@ class CrossVenuePair(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
 
 
 class FeeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    # Polymarket taker rate per category (VENUES §3.4); unknown categories use "other".
+    # Polymarket taker rate per category (docs/protocols.md); unknown categories use "other".
     polymarket_rates: dict[str, Rate] = msgspec.field(
         default_factory=lambda: {
             "crypto": "0.072",
@@ -169,8 +169,11 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     max_size: Shares = "1000"  # shares per opportunity (cap)
     cooldown_s: SecondsOrOff = 0.5  # per pair, after an emitted opportunity
     # After an emission a pair waits until its tops have not crossed for this long in a row
-    # before a new dislocation counts: one window, at most one opportunity.
+    # before a new dislocation counts (then up to ``trades_per_episode`` again).
     episode_gap_s: SecondsOrOff = 0.25
+    # Opportunities one episode (window) may yield, each ``cooldown_s`` after the last and
+    # planned on the book as it is then: the edge left after a trade is traded too.
+    trades_per_episode: Count = 1
     max_quote_age_s: Seconds = 2.0  # a quote received longer ago than this is not traded
     polymarket_size_step: Shares = "0.01"
     kalshi_size_step: Shares = "1"

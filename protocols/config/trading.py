@@ -171,7 +171,7 @@ class HttpConfig(_Cfg, frozen=True):
     max_keepalive_connections: CountOrOff = 8
     keepalive_expiry_s: Seconds = 30.0
     # A cheap read per venue at start and then this often, so orders find an open
-    # connection (a TCP connect cost 1-7 ms on the order path); 0 turns it off.
+    # connection (a TCP connect on the order path costs milliseconds); 0 turns it off.
     keep_warm_s: SecondsOrOff = 10.0
     # Connections kept warm per venue: one per leg that may be in flight to one venue at
     # once, so every leg finds one idle. A complement execution sends both legs to one

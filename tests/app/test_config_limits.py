@@ -23,12 +23,12 @@ import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from actors.shutdown_phases import new_shutdown
 from arbtree import cli
 from arbtree.config import AppConfig, load_app_config
 from protocols.config.limits import DecimalRange, LimitedField, is_bounded, limited_fields
 from protocols.config.load import ConfigError, show_value
 from protocols.fixed import format_units
-from supervision.shutdown import ShutdownCoordinator
 
 FIELDS = list(limited_fields(AppConfig))
 
@@ -375,7 +375,7 @@ async def test_no_accepted_shutdown_deadline_skips_a_phase(
         with pytest.raises(ConfigError, match=r"run\.shutdown_deadline_s"):
             load_app_config(None, {"run.shutdown_deadline_s": ("test", deadline)})
         return
-    coordinator = ShutdownCoordinator(deadline_s=config.run.shutdown_deadline_s)
+    coordinator = new_shutdown(config.run.shutdown_deadline_s)
 
     async def takes_a_while() -> None:
         await trio.sleep(0.05)

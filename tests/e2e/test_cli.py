@@ -12,18 +12,12 @@ from typing import Any
 import msgspec
 import pytest
 
+from actors.shutdown_phases import PHASES
 from arbtree import cli
 from arbtree.summary import RunSummary
 
-SHUTDOWN_PHASES = [
-    "halt-trading",
-    "cancel-open-orders",
-    "drain-executor",
-    "checkpoint",
-    "stop-feeds",
-    "flush-storage",
-    "close",
-]  # ARCHITECTURE §6, in order
+# The phases arbtree declares, in order (their names: tests/app/test_shutdown_phases.py).
+SHUTDOWN_PHASES = [p.name for p in PHASES]
 
 BAD_CONFIGS = {
     "unknown-key": ("[run]\nsede = 3\n", "run.sede", "unknown key"),

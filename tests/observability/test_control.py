@@ -13,11 +13,12 @@ import trio
 from actors.observability.control import CONTROL_FILE, TOKEN_FILE, ControlPlane
 from actors.observability.control import open_control_server as open_server
 from actors.observability.metrics import Metrics
+from actors.shutdown_phases import new_shutdown
 from protocols.config.observability import ControlConfig
 from protocols.tree import LifecycleState, TreeSnapshot
 from supervision import Mailbox
 from supervision.tree import open_tree
-from tests.observability.conftest import build_spec, node, open_stack, settle
+from tests.observability.helpers import build_spec, node, open_stack, settle
 
 
 def _mode(path: Path) -> int:
@@ -211,7 +212,7 @@ async def test_shutdown_action_stops_the_tree(tmp_path: Path) -> None:
     inbox: Mailbox[int] = Mailbox("inbox", 8)
     spec = build_spec(plane, run_dir, inbox, [], crasher=False)
     status: list[int] = []
-    async with open_tree(spec) as tree:
+    async with open_tree(spec, name="arbtree", shutdown=new_shutdown()) as tree:
         plane.attach_tree(tree)
         url = msgspec.json.decode((run_dir / CONTROL_FILE).read_bytes())["url"]
         import httpx

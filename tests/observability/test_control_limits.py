@@ -16,7 +16,7 @@ import trio
 
 from protocols.config.observability import ControlConfig
 from protocols.tree import TreeSnapshot
-from tests.observability.conftest import Stack, open_stack, settle
+from tests.observability.helpers import Stack, open_stack, settle
 
 
 def _port(stack: Stack) -> int:

@@ -30,6 +30,7 @@ from actors.observability.control.asgi import (
     _send,
     _send_json,
 )
+from actors.observability.control.faults import FaultRefused, parse_fault_action, stall_loop
 from actors.observability.control.plane import ControlPlane, TreeControl
 from actors.observability.metrics import CONTENT_TYPE
 from protocols.config.observability import ControlConfig, is_loopback
@@ -67,6 +68,7 @@ class ControlApp:
             ("POST", "/actions/halt"): self._halt,
             ("POST", "/actions/resume"): self._resume,
             ("POST", "/actions/shutdown"): self._shutdown,
+            ("POST", "/actions/fault"): self._fault,
         }
         self._paths = {path for _, path in self._routes}
         self.streams = 0  # /tree/stream responses in progress (at most config.max_streams)
@@ -315,6 +317,26 @@ class ControlApp:
 
     async def _resume(self, scope: Scope, receive: Receive, send: Send) -> int:
         return await self._trading(send, receive, "resume")
+
+    async def _fault(self, scope: Scope, receive: Receive, send: Send) -> int:
+        try:
+            fault, path, ms = parse_fault_action(await self._body(receive))
+            if fault is None:
+                log.warning("control: event-loop stall of %d ms injected", ms)
+                blocked = stall_loop(ms)
+                await _send_json(send, 200, {"ok": True, "action": "stall", "blocked_s": blocked})
+                return 200
+            tree = self._tree_or_503()
+            try:
+                tree.inject_fault(path, fault)
+            except KeyError as exc:
+                raise FaultRefused(404, f"no worker {path!r}: {exc}") from None
+            except ValueError as exc:
+                raise FaultRefused(409, str(exc)) from None
+        except FaultRefused as exc:
+            raise _HttpError(exc.status, str(exc)) from None
+        await _send_json(send, 200, {"ok": True, "action": fault.value, "path": path})
+        return 200
 
     async def _shutdown(self, scope: Scope, receive: Receive, send: Send) -> int:
         body = await self._body(receive)

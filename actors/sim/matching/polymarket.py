@@ -145,6 +145,7 @@ class PolymarketOrders(ExchangeCore):
         if order.buy:
             acct.cash -= notional
             fee_shares = fee * ONE // price
+            order.fee_shares += fee_shares
             acct.positions[order.instrument] = (
                 acct.positions.get(order.instrument, 0) + qty - fee_shares
             )
