@@ -4,8 +4,9 @@ The checks need, for the legs' instruments and in total: the cash at risk (|posi
 cost| plus the reservations of open buy orders) per instrument, per venue and overall;
 the shares set aside by open sells; and which instruments count as open positions (a
 position, or an open buy order). Summing those over every position and open order on
-each opportunity made a decision cost grow with what the fund holds: ~11 µs with nothing
-held, ~220 µs with 1 000 positions, ~1.2 ms with 5 000 (warm, this machine).
+each opportunity made a decision cost grow with what the fund holds, roughly linearly in
+the positions and open orders (``arbtree bench trading`` prints the cost against the
+size of the books).
 
 The ledger calls :meth:`ExposureIndex.refresh` for an instrument after every event that
 changes it. ``refresh`` recomputes that instrument's figures from its own state (its

@@ -438,7 +438,7 @@ class OrderRunner:
         coid = intent.client_order_id
         self.tracker.link(coid, status.venue_order_id)
         tracker = self.tracker
-        # The user channel is the source of truth for executions (VENUES 4.5): one fill
+        # The user channel is the source of truth for executions (docs/protocols.md): one fill
         # per level at its exact price and fee, where REST gives an order's average price
         # (Kalshi: rounded) and, on Polymarket, no fee at all.
         if status.filled_size > tracker.emitted.get(coid, 0) and self.channel_live(

@@ -71,8 +71,8 @@ class _Memo:
 @attrs.define(eq=False)
 class PolymarketClient(OrderEntry):
     """Polymarket CLOB orders. Paper mode (no ``credentials``) posts unsigned orders to the
-    sim; live mode signs each order once (EIP-712, ~70 µs) when its body is first built,
-    and its venue id is then the signed order's hash."""
+    sim; live mode signs each order once (EIP-712; ``arbtree bench protocols`` prints the
+    cost) when its body is first built, and its venue id is then the signed order's hash."""
 
     http: httpx.AsyncClient
     owner: str = PAPER_OWNER  # live: the account's API key

@@ -8,18 +8,17 @@ recorded, signed, taken from a pool or sent, and no counter other than ``runs`` 
 ``failed``) moves. Two halves, each on its actor's own timer:
 
 - :class:`Rehearsal` (fund manager, ``fund.rehearse_interval_s``): the pre-trade checks on
-  the last opportunity. Measured in `bench e2e` runs (1k updates/s, wrappers on each
-  call): ``check_opportunity`` took 61 µs cold and 9 µs warm; rehearsed every millisecond
-  it took 28 µs, and the whole ``decide`` went from 156 µs to 105-113 µs.
+  the last opportunity; warm, ``check_opportunity`` and the whole ``decide`` run several
+  times faster than cold.
 - :class:`OrderRehearsal` (executor, ``executor.rehearse_interval_s``): the pre-check and
   every leg's request of the last execution, built as the executor's step builds them
-  (``VenueClient.rehearse_order``: body and head, without the live signatures). Measured
-  the same way: ``ready_now`` per leg 67-95 µs -> 53-70 µs (4 and 7 runs).
+  (``VenueClient.rehearse_order``: body and head, without the live signatures), which
+  shortens ``ready_now`` per leg the same way.
 
-A warm rehearsal costs about 10 µs, so one every millisecond takes about 1 % of a CPU.
-Each runs only once the loop is idle (:func:`supervision.idle.every_when_idle`): from its
-timer alone it ran inside 8 of 21 detections' tick -> opportunity in one traced
-`bench e2e` run (Trio runs a round's tasks in either order), 40-100 µs cold each.
+A warm rehearsal is cheap, so one every millisecond takes a small share of a CPU. Each
+runs only once the loop is idle (:func:`supervision.idle.every_when_idle`): from its timer
+alone it could land inside a detection's tick -> opportunity (Trio runs a round's tasks in
+either order) and delay it. ``arbtree bench e2e`` measures the order path it keeps warm.
 """
 
 from __future__ import annotations
