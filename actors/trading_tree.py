@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import attrs
@@ -44,6 +44,20 @@ from supervision import ChildSpec, Mailbox, OverflowPolicy, Strategy, Supervisor
 from supervision.spec import Backoff, Restart
 
 ClientsFactory = Callable[[], Mapping[Venue, VenueClient]]
+
+
+class WatchdogSpecFactory(Protocol):
+    """The watchdog's ChildSpec, built once the caller can say how to reach the running
+    tree (the watchdog is one of its children, so the tree does not exist yet)."""
+
+    def __call__(
+        self,
+        tree: Callable[[], TreeHandle | None],
+        *,
+        stale_instruments: Callable[[], Iterable[str]] | None = None,
+        storage_healthy: Callable[[], bool] | None = None,
+        on_stale: Callable[[frozenset[str]], None] | None = None,
+    ) -> ChildSpec: ...
 
 
 @attrs.frozen
@@ -81,7 +95,7 @@ def build_trading_path(
     checkpoint_loader: CheckpointLoader | None = None,
     env: dict[str, str] | None = None,
     clock_ns: Callable[[], int] | None = None,
-) -> tuple[SupervisorSpec, Callable[..., ChildSpec], TradingHandles]:
+) -> tuple[SupervisorSpec, WatchdogSpecFactory, TradingHandles]:
     """Build the trading subtree. ``clients`` defaults to HTTP clients from the config
     (paper: the sim's URLs in ``executor.*.rest_url``); live mode is checked here so a
     missing switch or key fails before anything starts. ``metrics`` receives the executor's

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from actors.sim import SimConfig
-from arbtree.sim_process import ListedMarket
+from arbtree.sim_process import ListedMarket, SimHandle
 from protocols.config.limits import DAY_S, Seconds, SecondsOrOff
 from protocols.config.load import ConfigError, convert_config, parse_toml, read_config
 from protocols.config.market import (
@@ -181,6 +181,27 @@ def market_config_for_sim(
         ],
     )
     return msgspec.structs.replace(base, feeds=feeds, detector=detector)
+
+
+def with_sim_endpoints(config: AppConfig, sim: SimHandle) -> AppConfig:
+    """The run's configuration pointed at a simulated venue: the feeds at its market
+    channels with its markets listed (:func:`market_config_for_sim`), the executor's REST
+    and user-channel URLs at its own. Everything else is the file's."""
+    replace = msgspec.structs.replace
+    market = market_config_for_sim(
+        config.market,
+        sim.markets,
+        polymarket_ws=sim.polymarket_ws_url,
+        kalshi_ws=sim.kalshi_ws_url,
+        rest=sim.polymarket_rest_url,
+    )
+    ex = config.trading.executor
+    polymarket = replace(
+        ex.polymarket, rest_url=sim.polymarket_rest_url, user_ws_url=sim.polymarket_user_ws_url
+    )
+    kalshi = replace(ex.kalshi, rest_url=sim.kalshi_rest_url, user_ws_url=sim.kalshi_ws_url)
+    executor = replace(ex, polymarket=polymarket, kalshi=kalshi)
+    return replace(config, market=market, trading=replace(config.trading, executor=executor))
 
 
 def with_neg_risk_tokens(trading: TradingConfig, market: MarketConfig) -> TradingConfig:

@@ -1,10 +1,9 @@
 """Assemble and run the whole tree: ``arbtree run``.
 
-Start order (docs/design.md, "The tree"): control, storage, trading (the fund manager reconciles
-before anything can trade), market (quote cache, detector), feeds, watchdog. Against the
-simulated venue the sim is started first, in-process (or, with ``[sim] process = true``, in
-a child process: ``arbtree.sim_process``), and the feeds and executor are pointed at its
-loopback URLs.
+:func:`open_assembly` opens the run's resources (``arbtree.resources``: the database first,
+then the simulated venue, in-process, in a child process or already running) and builds
+the tree's spec on them (``arbtree.tree_spec``); :func:`run_app` starts the tree, runs it
+until the duration elapses or a shutdown is requested, and summarizes.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,34 +23,20 @@ import attrs
 import msgspec
 import trio
 
-from actors.market_tree import MarketHandles, build_market_path
-from actors.observability import (
-    DB_WRITER_FIELDS,
-    LOG_FIELDS,
-    ControlPlane,
-    ControlServer,
-    Metrics,
-)
+from actors.market_tree import MarketHandles
+from actors.observability import DB_WRITER_FIELDS, LOG_FIELDS
 from actors.observability.logging import close_logging, configure_logging, installed_log_sink
 from actors.shutdown_phases import LOG_NAMESPACE, new_shutdown
-from actors.sim import SimVenue, open_sim_venue
-from actors.storage.actor import db_writer_child
-from actors.storage.checkpoint_load import load_fund_checkpoint
-from actors.storage.database import Database, open_database, single_leaf
-from actors.storage.embedded import EmbeddedKeeper
+from actors.storage.database import single_leaf
 from actors.storage.errors import StorageError
 from actors.storage.last_records import write_last_records
 from actors.storage.sink import StorageSink
-from actors.tick_sampler import TickSampler
-from actors.trading.fund_manager import CheckpointLoader
 from actors.trading.http_clients import check_live_keys
-from actors.trading_tree import TradingHandles, build_trading_path
-from arbtree.config import (
-    AppConfig,
-    load_app_config,
-    market_config_for_sim,
-    with_neg_risk_tokens,
-)
+from actors.trading_tree import TradingHandles
+from arbtree.assembly import Assembly as Assembly  # what run_app's observer gets
+from arbtree.assembly import RunState, TreeParts
+from arbtree.config import AppConfig, load_app_config
+from arbtree.display import run_status_display
 from arbtree.edge import (
     EDGE_FIELDS,
     EdgeFigures,
@@ -60,23 +45,13 @@ from arbtree.edge import (
     edge_record,
     publish_edge,
 )
+from arbtree.resources import RunResources, open_resources
 from arbtree.run_lock import RunDirLock
-from arbtree.sim_endpoint import ExternalSim, read_endpoint_file
-from arbtree.sim_process import SimHandle, SimProcess, open_sim_process
-from arbtree.status import StatusSource, run_status_display, stale_instruments
-from arbtree.summary import Detection, RunSummary, build_summary
+from arbtree.status import StatusSource, stale_instruments
+from arbtree.summary import RunSummary, build_summary
+from arbtree.tree_spec import build_tree
 from protocols.config.load import ConfigError
-from protocols.messages import FundCheckpointRecord, Opportunity, OpportunityRecord
-from supervision import (
-    Backoff,
-    ChildSpec,
-    Mailbox,
-    OverflowPolicy,
-    Strategy,
-    SupervisorSpec,
-    Tree,
-    open_tree,
-)
+from supervision import Tree, open_tree
 from supervision.idle import busy_poll
 
 log = logging.getLogger("arbtree.run")
@@ -226,53 +201,6 @@ class StartupSignals:
         await self._released.wait()
 
 
-@attrs.define(eq=False)
-class Assembly:
-    """Everything one run wires together, kept for the status display and the summary.
-
-    ``sim`` is the in-process simulated venue (fault hooks, its exchange and books): None
-    against real venues and when the sim runs in a child process (``sim.process``), where
-    ``sim_process`` is set instead. ``sim_handle`` is whichever of the two runs."""
-
-    config: AppConfig
-    run_dir: Path
-    sim: SimVenue | None
-    sim_process: SimProcess | None
-    db: Database
-    metrics: Metrics
-    plane: ControlPlane
-    sink: StorageSink
-    market: MarketHandles
-    trading: TradingHandles
-    spec: SupervisorSpec
-    journal_dir: Path = attrs.field(kw_only=True)
-    tree: Tree | None = None
-    detections: list[Detection] = attrs.field(factory=list)
-    opportunities_by_strategy: dict[str, int] = attrs.field(factory=dict)
-
-    @property
-    def sim_handle(self) -> SimHandle | None:
-        """The simulated venue in either mode (URLs, markets, windows), None if real."""
-        return self.sim if self.sim is not None else self.sim_process
-
-    def record(self, record: Any) -> None:
-        """The trading path's record sink: note detections for scoring, then persist."""
-        if type(record) is OpportunityRecord:
-            opp = record.opportunity
-            self.detections.append(
-                Detection(
-                    frozenset(leg.instrument.symbol for leg in opp.legs),
-                    opp.venue_ts_ms,
-                    opp.opportunity_id,
-                    record.reject_reason.split(":", 1)[0],  # the reason, not its detail
-                    opp.legs[0].size if opp.legs else 0,
-                )
-            )
-            by = self.opportunities_by_strategy
-            by[opp.strategy] = by.get(opp.strategy, 0) + 1
-        self.sink.put(record)
-
-
 async def run_app(
     config: AppConfig,
     options: RunOptions,
@@ -376,198 +304,29 @@ def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def checkpoint_loader_for(config: AppConfig, db: Database, started_ms: int) -> CheckpointLoader:
-    """Where the fund manager's start-up reconciliation gets its last checkpoint.
-
-    Real venues: the newest one in the database; failing to read it fails closed (the
-    reconciliation reports it and trading stays HALTED). The simulated venue opens a fresh
-    account every run, so only this run's checkpoints apply (a fund manager restarted
-    mid-run keeps its fees and daily loss), and an unreadable database means none: the
-    sim's balances are the truth, and a dead database must not stop paper trading."""
-    if config.run.venue != "sim":
-        return lambda: db.run(load_fund_checkpoint)
-
-    async def this_run() -> FundCheckpointRecord | None:
-        try:
-            return await db.run(lambda conn: load_fund_checkpoint(conn, started_ms))
-        except Exception as exc:
-            log.warning("fund checkpoint not readable (%s); reconciling against the sim", exc)
-            return None
-
-    return this_run
-
-
 @asynccontextmanager
 async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembly]:
-    """Open the database, start the sim, then build (not start) the supervision tree."""
-    run_dir = Path(config.run.run_dir)  # absolute, created by run_blocking
-    async with AsyncExitStack() as stack:
-        # The database first: an unreachable one stops the run before the sim starts.
-        storage_cfg = config.storage
-        db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
-        market_cfg = config.market
-        trading_cfg = config.trading
-        sim: SimVenue | None = None
-        sim_process: SimProcess | None = None
-        if config.run.venue in ("sim", "sim-external"):
-            sim_config = config.sim.to_sim_config(config.run.seed, run_dir)
-            handle: SimHandle
-            if config.run.venue == "sim-external":
-                handle = ExternalSim(read_endpoint_file(Path(config.sim.endpoint_file)))
-            elif config.sim.process:
-                opened = open_sim_process(sim_config, cpus=config.sim.cpus)
-                handle = sim_process = await stack.enter_async_context(opened)
-            else:
-                handle = sim = await stack.enter_async_context(open_sim_venue(sim_config))
-            market_cfg = market_config_for_sim(
-                market_cfg,
-                handle.markets,
-                polymarket_ws=handle.polymarket_ws_url,
-                kalshi_ws=handle.kalshi_ws_url,
-                rest=handle.polymarket_rest_url,
-            )
-            ex = trading_cfg.executor
-            replace = msgspec.structs.replace
-            trading_cfg = replace(
-                trading_cfg,
-                executor=replace(
-                    ex,
-                    polymarket=replace(
-                        ex.polymarket,
-                        rest_url=handle.polymarket_rest_url,
-                        user_ws_url=handle.polymarket_user_ws_url,
-                    ),
-                    kalshi=replace(
-                        ex.kalshi, rest_url=handle.kalshi_rest_url, user_ws_url=handle.kalshi_ws_url
-                    ),
-                ),
-            )
-            log.info(
-                "simulated venue%s: polymarket %s, kalshi %s, rest %s, %d markets",
-                " (child process)" if sim_process is not None else "",
-                handle.polymarket_ws_url,
-                handle.kalshi_ws_url,
-                handle.rest_url,
-                len(handle.markets),
-            )
-        trading_cfg = with_neg_risk_tokens(trading_cfg, market_cfg)
-        metrics = Metrics(run_id=run_id)
-        plane = ControlPlane(metrics, run_id=run_id)
-        sink = StorageSink(
-            Mailbox("storage.db_writer", storage_cfg.mailbox_capacity, OverflowPolicy.BLOCK)
-        )
-        opportunities: Mailbox[Opportunity] = Mailbox(
-            "trading.opportunities", market_cfg.detector.outbox_capacity, OverflowPolicy.BLOCK
-        )
-        # The assembly, once built: the trading sink and the watchdog reach it through this.
-        built: list[Assembly] = []
-
-        def record(item: Any) -> None:
-            built[0].record(item)
-
-        def current_tree() -> Tree | None:
-            return built[0].tree if built else None  # None until open_tree has started
-
-        trading_spec, watchdog_spec, trading = build_trading_path(
-            trading_cfg,
-            opportunities=opportunities,
-            storage=record,
-            metrics=metrics,
-            # A configured checkpoint file wins: the fund manager reads it itself.
-            checkpoint_loader=None
-            if trading_cfg.fund.checkpoint_file
-            else checkpoint_loader_for(config, db, _wall_ms()),
-        )
-        feeds_spec, market_spec, market = build_market_path(
-            market_cfg, to_fund_manager=opportunities, metrics=metrics, seed=config.run.seed
-        )
-        journal_dir = Path(storage_cfg.journal_dir or run_dir / "journal")
-
-        root = SupervisorSpec(
-            children=[
-                ChildSpec(
-                    id="control",
-                    start=lambda: ControlServer(plane, config.observability.control, run_dir),
-                    shutdown=2.0,
-                ),
-                ChildSpec(
-                    id="storage",
-                    start=SupervisorSpec(
-                        children=[
-                            *_embedded_keeper(db),
-                            db_writer_child(db, sink, storage_cfg, journal_dir),
-                        ],
-                        max_restarts=5,
-                        max_seconds=30.0,
-                    ),
-                ),
-                ChildSpec(id="trading", start=trading_spec),
-                ChildSpec(id="market", start=market_spec),
-                ChildSpec(id="feeds", start=feeds_spec),
-                *_tick_sampler(market_cfg.quote_cache.tick_sample_interval_s, market, sink),
-                watchdog_spec(
-                    current_tree,
-                    stale_instruments=lambda: stale_instruments(market.reader),
-                    storage_healthy=lambda: sink.writable,
-                ),
-            ],
-            strategy=Strategy.ONE_FOR_ONE,
-            max_restarts=3,
-            max_seconds=30.0,
-        )
-        metrics.register_statistics("db_writer", sink.statistics, DB_WRITER_FIELDS)
-        metrics.register_statistics(
-            "edge",
-            edge_metrics(lambda: fund_statistics(trading), market.reader),
-            EDGE_FIELDS,
-        )
-        log_sink = installed_log_sink()
-        if log_sink is not None:
-            metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)
-        asm = Assembly(
-            config,
-            run_dir,
-            sim,
-            sim_process,
-            db,
-            metrics,
-            plane,
-            sink,
-            market,
-            trading,
-            root,
-            journal_dir=journal_dir,
-        )
-        built.append(asm)
-        yield asm
+    """Open the run's resources (database, sim, control plane, sink), then build (not
+    start) the supervision tree on them."""
+    async with open_resources(config, run_id) as res:
+        state = RunState(res.sink)
+        parts = build_tree(res, state, started_ms=_wall_ms())
+        _register_metrics(res, parts)
+        yield Assembly(res, parts, state)
 
 
-def _embedded_keeper(db: Database) -> list[ChildSpec]:
-    """Restarts the embedded server if it dies mid-run (none with a --db server)."""
-    server = db.server
-    if server is None:
-        return []
-    return [
-        ChildSpec(
-            id="embedded_postgres",
-            start=lambda: EmbeddedKeeper(server),
-            shutdown=2.0,
-            backoff=Backoff(min_s=1.0, max_s=10.0),
-        )
-    ]
-
-
-def _tick_sampler(interval_s: float, market: MarketHandles, sink: StorageSink) -> list[ChildSpec]:
-    if interval_s <= 0:
-        return []
-    return [
-        ChildSpec(
-            id="tick_sampler",
-            start=lambda: TickSampler(reader=market.reader, sink=sink.put, interval_s=interval_s),
-            shutdown=1.0,
-            heartbeat_timeout_s=max(5.0, 5 * interval_s),
-        )
-    ]
+def _register_metrics(res: RunResources, parts: TreeParts) -> None:
+    """The statistics /metrics exports besides the actors' own."""
+    metrics = res.metrics
+    metrics.register_statistics("db_writer", res.sink.statistics, DB_WRITER_FIELDS)
+    metrics.register_statistics(
+        "edge",
+        edge_metrics(lambda: fund_statistics(parts.trading), parts.market.reader),
+        EDGE_FIELDS,
+    )
+    log_sink = installed_log_sink()
+    if log_sink is not None:
+        metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)
 
 
 def _wire_control(asm: Assembly, tree: Tree) -> None:

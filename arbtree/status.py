@@ -1,4 +1,5 @@
-"""What a running ``arbtree run`` shows: a live panel on a terminal, status lines otherwise.
+"""What a running ``arbtree run`` shows (``arbtree.display`` draws it): a live panel on a
+terminal, status lines otherwise.
 
 Everything is read from statistics the actors already keep (feed counters, the quote
 cache's books, the trading control's sources, the storage sink, the tree snapshot), once
@@ -8,7 +9,6 @@ per refresh, never on the hot path.
 from __future__ import annotations
 
 import collections
-import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -16,12 +16,9 @@ import trio
 
 from actors.quote_cache import QuoteReader
 from arbtree.edge import EdgeFigures, edge_figures
-from arbtree.panel import open_panel
 
 if TYPE_CHECKING:
-    from arbtree.runner import Assembly
-
-log = logging.getLogger("arbtree.status")
+    from arbtree.assembly import Assembly
 
 
 @attrs.frozen
@@ -156,19 +153,3 @@ def edge_words(e: EdgeFigures | None) -> str:
         f"unhedged={e.unhedged_shares}(cost={e.unhedged_cost_usd}{mark}) "
         f"unwinds={e.unwinds}({e.unwind_realized_usd})"
     )
-
-
-async def run_status_display(source: StatusSource, panel: bool, interval_s: float) -> None:
-    """Refresh the panel twice a second on a terminal; else log a line every interval.
-
-    The panel is drawn by its own thread (:func:`arbtree.panel.open_panel`): this task
-    only samples, so a terminal that stops reading (Ctrl-S, a stalled ssh session) never
-    holds up the actors that share this thread."""
-    if not panel:
-        while True:
-            await trio.sleep(interval_s)
-            log.info("%s", status_line(source.sample()))
-    with open_panel(source.sample()) as show:
-        while True:
-            await trio.sleep(0.5)
-            show(source.sample())

@@ -21,12 +21,13 @@ from arbtree.capture import (
     score_capture,
     usd,
 )
+from arbtree.detection import Detection
 from arbtree.edge import EdgeFigures, edge_figures
 from protocols.fixed import parse_units
 from protocols.tree import ShutdownReport
 
 if TYPE_CHECKING:
-    from arbtree.runner import Assembly
+    from arbtree.assembly import Assembly
 
 CAPTURE_SLACK_MS = 100
 
@@ -78,16 +79,6 @@ class WindowSpan(msgspec.Struct, frozen=True):
     end_ms: int
     edge_net: int  # 1e-6 USD
     truth: WindowTruth | None = None  # what it offered (capture scoring)
-
-
-class Detection(msgspec.Struct, frozen=True):
-    """What scoring needs of an emitted opportunity."""
-
-    instruments: frozenset[str]
-    venue_ts_ms: int
-    opportunity_id: str = ""
-    reject_reason: str = ""  # "" when accepted
-    size: int = 0  # detected size per leg
 
 
 def score_windows(

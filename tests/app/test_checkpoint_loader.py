@@ -10,7 +10,7 @@ import trio
 
 from actors.storage.database import open_database
 from arbtree.config import AppConfig
-from arbtree.runner import checkpoint_loader_for
+from arbtree.tree_spec import checkpoint_loader_for
 from tests.storage.helpers import NOW_MS, checkpoint, fast_config, running_writer
 
 

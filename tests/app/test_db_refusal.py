@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from arbtree import cli, runner
+from arbtree import cli, resources
 
 
 def closed_loopback_port() -> int:
@@ -29,8 +29,8 @@ def test_an_unreachable_db_is_one_line_and_exit_2_before_the_sim(
         sims.append(args)
         raise AssertionError("the sim started")
 
-    monkeypatch.setattr(runner, "open_sim_venue", no_sim)
-    monkeypatch.setattr(runner, "open_sim_process", no_sim)
+    monkeypatch.setattr(resources, "open_sim_venue", no_sim)
+    monkeypatch.setattr(resources, "open_sim_process", no_sim)
     monkeypatch.delenv("ARBTREE_DB_DSN", raising=False)
     port = closed_loopback_port()
     dsn = f"postgresql://bob:hunter2@127.0.0.1:{port}/arbtree"

@@ -8,10 +8,11 @@ import trio
 from rich.console import Console
 
 from arbtree.capture import usd
+from arbtree.detection import Detection
 from arbtree.edge import EdgeFigures, edge_figures, instrument_from_key
 from arbtree.panel import render_panel
 from arbtree.status import FeedLine, Status, StatusSource, status_line
-from arbtree.summary import Detection, WindowSpan, score_windows
+from arbtree.summary import WindowSpan, score_windows
 from protocols.messages import InstrumentId, Outcome, Venue
 
 
