@@ -32,6 +32,7 @@ from actors.storage.errors import StorageError
 from actors.storage.last_records import write_last_records
 from actors.storage.sink import StorageSink
 from actors.trading.http_clients import check_live_keys
+from actors.trading.ladder import Hold
 from actors.trading_tree import TradingHandles
 from arbtree.assembly import Assembly as Assembly  # what run_app's observer gets
 from arbtree.assembly import RunState, TreeParts
@@ -372,7 +373,7 @@ def _feeds_ready(market: MarketHandles) -> tuple[bool, str]:
 
 def _trading_ready(trading: TradingHandles) -> tuple[bool, str]:
     """Ready once start-up reconciliation released its hold on the ladder."""
-    pending = trading.control.ladder.holds.get("reconciliation")
+    pending = trading.control.ladder.holds.get(Hold.RECONCILIATION)
     return pending is None, "" if pending is None else f"not reconciled: {pending}"
 
 

@@ -30,6 +30,7 @@ from actors.shutdown_phases import new_shutdown
 from actors.sim.config import SimConfig
 from actors.sim.venue import open_sim_venue
 from actors.trading.http_clients import build_clients
+from actors.trading.ladder import Hold
 from actors.trading.send_timing import SendTimes
 from actors.trading_tree import build_trading_path
 from bench import fund_costs
@@ -183,7 +184,7 @@ async def _run(
         # were rejected as min_size); limit 0.01: FOKs do not fill, books and cash stay.
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         async with open_tree(root, name="bench", shutdown=new_shutdown()) as tree:
-            while "reconciliation" in handles.control.ladder.holds:
+            while Hold.RECONCILIATION in handles.control.ladder.holds:
                 await handles.control.wait_change()
             for i in range(warmup + n):
                 now = time.monotonic_ns()

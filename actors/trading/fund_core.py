@@ -27,6 +27,7 @@ from actors.trading.control import TradingControl
 from actors.trading.fees import FeeBook
 from actors.trading.fund_stats import fund_statistics
 from actors.trading.ids import leg_order_id
+from actors.trading.ladder import Hold
 from actors.trading.ledger import Ledger, OrderPhase, TrackedOrder
 from actors.trading.messages import (
     ExecutionOutcome,
@@ -150,9 +151,9 @@ class FundCore:
         result: Approval | Rejection
         if self.shutting_down:
             result = Rejection(RejectReason.SHUTTING_DOWN, "shutdown in progress")
-        elif "reconciliation" in self.control.ladder.holds:
+        elif Hold.RECONCILIATION in self.control.ladder.holds:
             result = Rejection(
-                RejectReason.NOT_RECONCILED, self.control.ladder.holds["reconciliation"]
+                RejectReason.NOT_RECONCILED, self.control.ladder.holds[Hold.RECONCILIATION]
             )
         elif opp.opportunity_id in self.seen_opportunities:
             result = Rejection(RejectReason.DUPLICATE, opp.opportunity_id)

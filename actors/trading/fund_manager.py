@@ -27,7 +27,7 @@ from actors.trading.checks import (
 from actors.trading.control import TradingControl
 from actors.trading.fees import FeeBook
 from actors.trading.fund_core import FundCore, venue_rules, wall_ms_now
-from actors.trading.ladder import TradingState
+from actors.trading.ladder import Hold, TradingState
 from actors.trading.messages import (
     CancelAll,
     ExecutionRequest,
@@ -134,7 +134,7 @@ class FundManager(Actor):
         core = self.core = self._new_core()
         self.control.stats_sources["fund_manager"] = self.statistics
         ladder = self.control.ladder
-        ladder.hold("reconciliation", "start-up reconciliation pending")
+        ladder.hold(Hold.RECONCILIATION, "start-up reconciliation pending")
         ctx.shutdown.add_task(Phase.HALT_TRADING, f"{ctx.path}:refuse-new", self._halt_trading)
         ctx.shutdown.add_task(Phase.CHECKPOINT, f"{ctx.path}:checkpoint", self._write_checkpoint)
         with trio.move_on_after(max(1.0, self.executor_config.http.read_timeout_s * 2)):
@@ -183,13 +183,13 @@ class FundManager(Actor):
         if problems:
             message = "start-up reconciliation disagrees: " + "; ".join(problems)
             ctx.log.error("%s (trading stays HALTED)", message)
-            self.control.ladder.hold("reconciliation", message)
+            self.control.ladder.hold(Hold.RECONCILIATION, message)
             ctx.set_degraded(message)
             return False
         ctx.log.info(
             "start-up reconciliation agreed; trading state %s", self.control.ladder.latched.label
         )
-        self.control.ladder.release_hold("reconciliation")
+        self.control.ladder.release_hold(Hold.RECONCILIATION)
         ctx.set_healthy()
         return True
 
@@ -226,22 +226,22 @@ class FundManager(Actor):
             ctx.heartbeat()
             if kill is not None:
                 if kill.exists():
-                    if "kill_switch" not in self.control.ladder.holds:
-                        self.control.halt(f"kill-switch file {kill} exists", "kill_switch")
-                        self.control.ladder.hold("kill_switch", f"file {kill} exists")
+                    if Hold.KILL_SWITCH not in self.control.ladder.holds:
+                        self.control.halt(f"kill-switch file {kill} exists", Hold.KILL_SWITCH)
+                        self.control.ladder.hold(Hold.KILL_SWITCH, f"file {kill} exists")
                 else:
-                    self.control.ladder.release_hold("kill_switch")
+                    self.control.ladder.release_hold(Hold.KILL_SWITCH)
             halted = self.control.state is TradingState.HALTED
             if halted and not was_halted:
                 with trio.move_on_after(1.0):
                     await self.intents.send(CancelAll(reason=self.control.ladder.reason))
             was_halted = halted
             now = ctx.now()
-            if "reconciliation" in self.control.ladder.holds and now >= next_reconcile:
+            if Hold.RECONCILIATION in self.control.ladder.holds and now >= next_reconcile:
                 next_reconcile = now + self.reconcile_retry_s
                 with trio.move_on_after(self.reconcile_retry_s):
                     await self._reconcile(ctx)
-            if now >= next_checkpoint and "reconciliation" not in self.control.ladder.holds:
+            if now >= next_checkpoint and Hold.RECONCILIATION not in self.control.ladder.holds:
                 next_checkpoint = now + self.config.checkpoint_interval_s
                 self._emit_checkpoint(core)
             if now >= next_retire:
@@ -285,7 +285,7 @@ class FundManager(Actor):
 
     async def _write_checkpoint(self) -> None:
         core = self.core
-        if core is None or "reconciliation" in self.control.ladder.holds:
+        if core is None or Hold.RECONCILIATION in self.control.ladder.holds:
             return  # never overwrite a good checkpoint with unreconciled books
         record = self._emit_checkpoint(core)
         if self.config.checkpoint_file:

@@ -32,6 +32,13 @@ class OrderPurpose(enum.StrEnum):
     CANCEL = "cancel"
 
 
+class Hold(enum.StrEnum):
+    """What can hold the ladder at HALTED without latching it (:meth:`TradingLadder.hold`)."""
+
+    RECONCILIATION = "reconciliation"  # start-up reconciliation pending, or disagreeing
+    KILL_SWITCH = "kill_switch"  # the kill-switch file exists
+
+
 class TradingState(enum.IntEnum):
     """Ordered by severity: ``max()`` of two states is the more restrictive one."""
 
@@ -76,7 +83,7 @@ class TradingLadder:
     latched: TradingState = TradingState.ACTIVE
     latched_reason: str = "initial"
     source: str = "config"
-    holds: dict[str, str] = attrs.field(factory=dict)
+    holds: dict[Hold, str] = attrs.field(factory=dict)
     history: collections.deque[LadderChange] = attrs.field(
         factory=lambda: collections.deque(maxlen=HISTORY_KEPT)
     )
@@ -103,7 +110,7 @@ class TradingLadder:
         self._changed(old, reason, source)
         return True
 
-    def hold(self, name: str, reason: str) -> None:
+    def hold(self, name: Hold, reason: str) -> None:
         """Force HALTED while the hold exists (does not latch)."""
         old = self.state
         changed = self.holds.get(name) != reason
@@ -111,7 +118,7 @@ class TradingLadder:
         if changed:
             self._changed(old, f"hold {name}: {reason}", name)
 
-    def release_hold(self, name: str) -> None:
+    def release_hold(self, name: Hold) -> None:
         if self.holds.pop(name, None) is not None:
             self._changed(TradingState.HALTED, f"hold {name} released", name)
 

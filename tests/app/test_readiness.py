@@ -6,7 +6,7 @@ from typing import Any
 
 from actors.storage.sink import StorageSink
 from actors.trading.control import TradingControl
-from actors.trading.ladder import TradingState
+from actors.trading.ladder import Hold, TradingState
 from actors.trading_tree import TradingHandles
 from arbtree.runner import _storage_ready, _trading_ready
 from supervision import Mailbox
@@ -28,9 +28,9 @@ def test_trading_is_ready_once_reconciliation_released_its_hold() -> None:
     handles = TradingHandles(
         control, Mailbox[Any]("i", 4), Mailbox[Any]("o", 4), Mailbox[Any]("f", 4), None
     )
-    control.ladder.hold("reconciliation", "kalshi cash: checkpoint 9000 vs venue 10000")
+    control.ladder.hold(Hold.RECONCILIATION, "kalshi cash: checkpoint 9000 vs venue 10000")
     ok, reason = _trading_ready(handles)
     assert not ok
     assert "kalshi cash" in reason
-    control.ladder.release_hold("reconciliation")
+    control.ladder.release_hold(Hold.RECONCILIATION)
     assert _trading_ready(handles) == (True, "")

@@ -22,6 +22,7 @@ import trio
 
 from actors.sim import FaultKind
 from actors.sim import Venue as SimVenue
+from actors.trading.ladder import Hold
 from actors.trading.ledger import OrderPhase
 from arbtree.runner import Assembly
 from arbtree.summary import windows_from_sim
@@ -454,7 +455,7 @@ def test_reconciliation_mismatch_keeps_trading_halted(db_dsn: str, tmp_path: Pat
     assert "9000" in problems, problems
     assert "10000" in problems, problems
     assert "reconciliation" in asm.trading.control.ladder.holds
-    assert "kalshi cash" in asm.trading.control.ladder.holds["reconciliation"]
+    assert "kalshi cash" in asm.trading.control.ladder.holds[Hold.RECONCILIATION]
     assert asm.detections, "no opportunity was detected: the refusal was not exercised"
     assert fm.core.rejects["not_reconciled"] > 0
     assert asm.sim.exchange.orders == {}, "an order reached the sim despite the mismatch"

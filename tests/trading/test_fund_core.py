@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from actors.trading.checks import Rejection, RejectReason
-from actors.trading.ladder import HISTORY_KEPT, LadderChange, TradingLadder, TradingState
+from actors.trading.ladder import HISTORY_KEPT, Hold, LadderChange, TradingLadder, TradingState
 from actors.trading.ledger import OrderPhase
 from actors.trading.messages import ExecutionRequest, OrderFinal
 from actors.trading.venue_clients import AccountSnapshot
@@ -153,11 +153,11 @@ def test_ladder_is_latched_and_holds_block_resume() -> None:
     assert ladder.escalate(TradingState.HALTED, "kill", "test")
     assert not ladder.escalate(TradingState.REDUCING, "lower", "test")  # never downgrades
     assert ladder.state is TradingState.HALTED
-    ladder.hold("kill_switch", "file exists")
+    ladder.hold(Hold.KILL_SWITCH, "file exists")
     ok, message = ladder.resume()
     assert not ok
     assert "kill_switch" in message
-    ladder.release_hold("kill_switch")
+    ladder.release_hold(Hold.KILL_SWITCH)
     assert ladder.state is TradingState.HALTED  # still latched until an explicit resume
     assert ladder.resume() == (True, "resumed")
     assert ladder.state is TradingState.ACTIVE

@@ -14,7 +14,7 @@ from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
 from actors.trading.executor import Executor
 from actors.trading.ids import leg_order_id
-from actors.trading.ladder import OrderPurpose, TradingLadder, TradingState
+from actors.trading.ladder import Hold, OrderPurpose, TradingLadder, TradingState
 from actors.trading.messages import (
     ExecutionOutcome,
     ExecutionRequest,
@@ -123,7 +123,7 @@ def test_gate_by_purpose() -> None:
     assert not ladder.permits(OrderPurpose.OPEN)
     assert ladder.permits(OrderPurpose.UNWIND)
     assert ladder.permits(OrderPurpose.CANCEL)
-    ladder.hold("kill_switch", "file")
+    ladder.hold(Hold.KILL_SWITCH, "file")
     assert ladder.permits(OrderPurpose.UNWIND)
 
 
