@@ -7,7 +7,7 @@ hard stop of an incarnation and everything under it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 import trio
@@ -18,8 +18,14 @@ from supervision.registry import Node
 from supervision.restarts import BackoffState
 from supervision.spec import ChildSpec
 
-if TYPE_CHECKING:
-    from supervision.supervisor import Supervisor
+
+class ChildSupervisor(Protocol):
+    """What an incarnation needs of the supervisor it runs, when the child is one
+    (``supervision.supervisor.Supervisor``, which imports this module)."""
+
+    def request_stop(self, reason: str) -> None: ...
+
+    def force_all(self, reason: str) -> None: ...
 
 
 @attrs.define(eq=False)
@@ -29,7 +35,7 @@ class Incarnation:
     scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
     stop: StopSignal = attrs.field(factory=StopSignal)
     done: trio.Event = attrs.field(factory=trio.Event)
-    supervisor: Supervisor | None = None
+    supervisor: ChildSupervisor | None = None
     started_at: float = 0.0
     stop_requested: bool = False
     handled: bool = False  # its exit was dealt with (by a stop or by the loop)

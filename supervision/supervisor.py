@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import trio
 
@@ -42,8 +43,9 @@ from supervision.failures import _must_propagate
 from supervision.failures import unwrap as unwrap  # re-exported for supervision.tree
 from supervision.incarnation import ChildRecord, Incarnation, _force, _Handshake
 from supervision.injected import act_out
-from supervision.registry import Node, failure_info
+from supervision.registry import Node, Registry, failure_info
 from supervision.restarts import Intensity
+from supervision.shutdown import ShutdownCoordinator
 from supervision.spec import (
     AutoShutdown,
     ChildSpec,
@@ -52,8 +54,18 @@ from supervision.spec import (
     SupervisorSpec,
 )
 
-if TYPE_CHECKING:
-    from supervision.tree import Tree
+
+class SupervisorHost(Protocol):
+    """What a supervisor uses of the tree it runs in (``supervision.tree.Tree``, which
+    imports this module): the registry, the running supervisors by path, the shutdown
+    coordinator, the backoff jitter's random source and the event stream."""
+
+    registry: Registry
+    supervisors: dict[str, Supervisor]
+    shutdown: ShutdownCoordinator
+    rng: random.Random
+
+    def emit(self, kind: SupervisionEventKind, path: str, detail: str) -> None: ...
 
 
 class SupervisorGaveUp(Exception):
@@ -76,7 +88,7 @@ class SupervisorGaveUp(Exception):
 class Supervisor:
     """One incarnation of a supervisor node; see the module docstring."""
 
-    def __init__(self, tree: Tree, path: str, spec: SupervisorSpec, node: Node) -> None:
+    def __init__(self, tree: SupervisorHost, path: str, spec: SupervisorSpec, node: Node) -> None:
         self.tree = tree
         self.path = path
         self.spec = spec
