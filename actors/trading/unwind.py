@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol
 
 import attrs
 import trio
@@ -14,16 +15,55 @@ from actors.trading.control import TradingControl
 from actors.trading.ids import unwind_order_id
 from actors.trading.ladder import OrderPurpose
 from actors.trading.messages import UnwindStarted
+from actors.trading.retry import RetryPolicy
 from protocols.fixed import PRICE_ONE
-from protocols.messages import OrderIntent, OrderState, Side, TimeInForce
-
-if TYPE_CHECKING:  # the runner imports this module
-    from actors.trading.order_runner import LegResult, OrderRunner
+from protocols.messages import OrderIntent, OrderState, Side, TimeInForce, Venue
 
 log = logging.getLogger("arbtree.trading.executor")
 
 # Venue reject reasons no resend of the same order can cure (an unwind stops on them).
 UNSENDABLE = frozenset({"min_size", "tick_size", "invalid_order"})
+
+
+class LegOutcome(Protocol):
+    """A placed leg's outcome as an unwind reads it (``order_runner.LegResult``)."""
+
+    @property
+    def intent(self) -> OrderIntent: ...
+    @property
+    def filled(self) -> int: ...
+    @property
+    def avg_price(self) -> int: ...
+    @property
+    def state(self) -> OrderState: ...
+    @property
+    def resolved(self) -> bool: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class UnwindGate(Protocol):
+    """A venue's order grid (``order_runner.VenueGate``)."""
+
+    @property
+    def tick(self) -> int: ...
+    @property
+    def size_step(self) -> int: ...
+
+
+class UnwindRunner(Protocol):
+    """What an unwind uses of the order runner that starts it (``order_runner.OrderRunner``,
+    which imports this module): the venues' grids, its retry delays, its outcome stream
+    and its ``place``."""
+
+    @property
+    def gates(self) -> Mapping[Venue, UnwindGate]: ...
+    @property
+    def retry(self) -> RetryPolicy: ...
+    @property
+    def emit(self) -> Callable[[UnwindStarted], Awaitable[None]]: ...
+
+    async def place(self, intent: OrderIntent, purpose: OrderPurpose) -> LegOutcome: ...
 
 
 @attrs.frozen
@@ -33,9 +73,9 @@ class ExecutionSettings:
 
 
 async def unwind(
-    leg: LegResult,
+    leg: LegOutcome,
     excess: int,
-    runner: OrderRunner,
+    runner: UnwindRunner,
     control: TradingControl,
     settings: ExecutionSettings,
     deadline: float,
