@@ -3,17 +3,36 @@ counters, the books' totals and what retention keeps (read-only over a FundCore)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections import Counter, deque
+from typing import Any, Protocol
 
+from actors.trading.fees import FeeBook
 from actors.trading.ledger import Ledger, OrderPhase
 from actors.trading.outcome import UNWIND_PREFIX, OutcomeBook
+from actors.trading.retention import Retained
 from protocols.fixed import format_units
 
-if TYPE_CHECKING:
-    from actors.trading.fund_core import FundCore
+
+class FundFigures(Retained, Protocol):
+    """What the statistics read of the fund (``fund_core.FundCore``, which imports this
+    module): its books and what retention keeps, and its decision and fill counters."""
+
+    accepted: int
+    rejects: Counter[str]
+    clipped: Counter[str]
+    clipped_size_original: int
+    clipped_size_approved: int
+    last_clips: deque[dict[str, str]]
+    outcomes: Counter[str]
+    fee_book: FeeBook
+    fills_duplicate: int
+    fills_failed: int
+    fills_reversed: int
+    fills_failed_unbooked: int
+    late_after_retire: Counter[str]
 
 
-def fund_statistics(core: FundCore) -> dict[str, Any]:
+def fund_statistics(core: FundFigures) -> dict[str, Any]:
     led = core.ledger
     return {
         "accepted": core.accepted,

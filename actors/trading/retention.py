@@ -11,15 +11,14 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import attrs
 
+from actors.trading.ledger import Ledger
 from actors.trading.messages import RetireOrders
-
-if TYPE_CHECKING:
-    from actors.trading.fund_core import FundCore
-    from protocols.messages import Venue
+from protocols.config.trading import RetentionConfig
+from protocols.messages import Venue
 
 log = logging.getLogger("arbtree.trading.fund_manager")
 
@@ -59,7 +58,26 @@ class RetiredIds:
         return len(self._order)
 
 
-def retire_due(core: FundCore, now_ns: int) -> RetireOrders | None:
+class Retained(Protocol):
+    """What retention reads and drops of the fund's books (``fund_core.FundCore``, which
+    imports this module): the DONE orders and order-less fill keys in retirement order,
+    the dedup sets and opportunity ids that go with them, and its own counters."""
+
+    retention: RetentionConfig
+    ledger: Ledger
+    done_queue: deque[tuple[int, str]]
+    orderless_fills: deque[tuple[int, tuple[Venue, str], str]]
+    seen_fills: set[tuple[Venue, str]]
+    failed_fills: set[tuple[Venue, str]]
+    seen_opportunities: dict[str, int]
+    retired: RetiredIds
+    retired_orders: int
+    retired_fills: int
+    retired_early: int
+    early_sweeps: int
+
+
+def retire_due(core: Retained, now_ns: int) -> RetireOrders | None:
     """Drop what is due: DONE orders ``retain_done_s`` after they became DONE, with
     their per-fill records and dedup keys (and their opportunity id with the last of
     its orders), and fill keys of no tracked order as long after they were first seen;
