@@ -4,21 +4,15 @@ display, the summary, the tests and the benchmarks read it."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import attrs
 
 from actors.market_tree import MarketHandles
-from actors.observability import ControlPlane, Metrics
-from actors.sim import SimVenue
-from actors.storage.database import Database
 from actors.storage.sink import StorageSink
 from actors.trading_tree import TradingHandles
-from arbtree.config import AppConfig
 from arbtree.detection import Detection, detection_of
 from arbtree.resources import RunResources
-from arbtree.sim_process import SimHandle, SimProcess
 from protocols.messages import OpportunityRecord
 from supervision import SupervisorSpec, Tree
 
@@ -60,82 +54,36 @@ class TreeParts:
 
 
 @attrs.define(eq=False)
-class Assembly:
-    """Everything one run wires together, kept for the status display and the summary."""
+class Assembly(RunResources):
+    """One run: its resources with the tree built on them, kept for the status display and
+    the summary. ``detections`` and ``opportunities_by_strategy`` are the very collections
+    ``state.record`` fills; ``tree`` is ``state.tree``."""
 
-    resources: RunResources
-    parts: TreeParts
+    spec: SupervisorSpec
+    market: MarketHandles
+    trading: TradingHandles
     state: RunState
+    detections: list[Detection]
+    opportunities_by_strategy: dict[str, int]
 
-    @property
-    def config(self) -> AppConfig:
-        return self.resources.config
-
-    @property
-    def run_dir(self) -> Path:
-        return self.resources.run_dir
-
-    @property
-    def journal_dir(self) -> Path:
-        return self.resources.journal_dir
-
-    @property
-    def db(self) -> Database:
-        return self.resources.db
-
-    @property
-    def sim(self) -> SimVenue | None:
-        """The in-process simulated venue (fault hooks, exchange, books), else None."""
-        return self.resources.sim
-
-    @property
-    def sim_process(self) -> SimProcess | None:
-        return self.resources.sim_process
-
-    @property
-    def sim_handle(self) -> SimHandle | None:
-        """The simulated venue in either mode (URLs, markets, windows), None if real."""
-        return self.sim if self.sim is not None else self.sim_process
-
-    @property
-    def metrics(self) -> Metrics:
-        return self.resources.metrics
-
-    @property
-    def plane(self) -> ControlPlane:
-        return self.resources.plane
-
-    @property
-    def sink(self) -> StorageSink:
-        return self.resources.sink
-
-    @property
-    def spec(self) -> SupervisorSpec:
-        return self.parts.spec
-
-    @property
-    def market(self) -> MarketHandles:
-        return self.parts.market
-
-    @property
-    def trading(self) -> TradingHandles:
-        return self.parts.trading
+    @classmethod
+    def of(cls, res: RunResources, parts: TreeParts, state: RunState) -> Assembly:
+        resources = {f.name: getattr(res, f.name) for f in attrs.fields(RunResources)}
+        return cls(
+            **resources,
+            spec=parts.spec,
+            market=parts.market,
+            trading=parts.trading,
+            state=state,
+            detections=state.detections,
+            opportunities_by_strategy=state.opportunities_by_strategy,
+        )
 
     @property
     def tree(self) -> Tree | None:
+        """The running tree (None until ``open_tree`` has started it)."""
         return self.state.tree
 
     @tree.setter
     def tree(self, tree: Tree | None) -> None:
         self.state.tree = tree
-
-    @property
-    def detections(self) -> list[Detection]:
-        return self.state.detections
-
-    @property
-    def opportunities_by_strategy(self) -> dict[str, int]:
-        return self.state.opportunities_by_strategy
-
-    def record(self, record: Any) -> None:
-        self.state.record(record)

@@ -25,7 +25,7 @@ from supervision import Mailbox, OverflowPolicy
 log = logging.getLogger("arbtree.run")
 
 
-@attrs.frozen
+@attrs.define(eq=False)
 class RunResources:
     """The run's resources, open. ``config`` is the one the tree runs with: the file's,
     pointed at the simulated venue when there is one (:func:`with_sim_endpoints`).
@@ -43,6 +43,11 @@ class RunResources:
     metrics: Metrics
     plane: ControlPlane
     sink: StorageSink
+
+    @property
+    def sim_handle(self) -> SimHandle | None:
+        """The simulated venue in either mode (URLs, markets, windows), None if real."""
+        return self.sim if self.sim is not None else self.sim_process
 
 
 @asynccontextmanager

@@ -313,7 +313,7 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         state = RunState(res.sink)
         parts = build_tree(res, state, started_ms=_wall_ms())
         _register_metrics(res, parts)
-        yield Assembly(res, parts, state)
+        yield Assembly.of(res, parts, state)
 
 
 def _register_metrics(res: RunResources, parts: TreeParts) -> None:
