@@ -25,6 +25,7 @@ from actors.trading.breaker import BreakerState, CircuitBreaker
 from actors.trading.control import TradingControl
 from actors.trading.fill_tracker import FillTracker
 from actors.trading.ladder import OrderPurpose
+from actors.trading.legs import LegResult as LegResult  # re-exported for two_leg
 from actors.trading.messages import ExecutorOutcomeMsg, OrderFinal
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RelookupPolicy, RetryPolicy
@@ -83,17 +84,6 @@ class PendingHedge:
     partners_left: int  # shares the execution's resolved legs still hold (0 when flat)
     control: TradingControl
     settings: ExecutionSettings
-
-
-@attrs.frozen
-class LegResult:
-    intent: OrderIntent
-    filled: int
-    avg_price: int
-    state: OrderState
-    resolved: bool
-    reason: str = ""
-    received: int = 0  # shares really added (buy, net of fee shares) or delivered (sell)
 
 
 class Writable(Protocol):

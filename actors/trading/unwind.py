@@ -14,6 +14,7 @@ import trio
 from actors.trading.control import TradingControl
 from actors.trading.ids import unwind_order_id
 from actors.trading.ladder import OrderPurpose
+from actors.trading.legs import LegResult
 from actors.trading.messages import UnwindStarted
 from actors.trading.retry import RetryPolicy
 from protocols.fixed import PRICE_ONE
@@ -23,23 +24,6 @@ log = logging.getLogger("arbtree.trading.executor")
 
 # Venue reject reasons no resend of the same order can cure (an unwind stops on them).
 UNSENDABLE = frozenset({"min_size", "tick_size", "invalid_order"})
-
-
-class LegOutcome(Protocol):
-    """A placed leg's outcome as an unwind reads it (``order_runner.LegResult``)."""
-
-    @property
-    def intent(self) -> OrderIntent: ...
-    @property
-    def filled(self) -> int: ...
-    @property
-    def avg_price(self) -> int: ...
-    @property
-    def state(self) -> OrderState: ...
-    @property
-    def resolved(self) -> bool: ...
-    @property
-    def reason(self) -> str: ...
 
 
 class UnwindGate(Protocol):
@@ -63,7 +47,7 @@ class UnwindRunner(Protocol):
     @property
     def emit(self) -> Callable[[UnwindStarted], Awaitable[None]]: ...
 
-    async def place(self, intent: OrderIntent, purpose: OrderPurpose) -> LegOutcome: ...
+    async def place(self, intent: OrderIntent, purpose: OrderPurpose) -> LegResult: ...
 
 
 @attrs.frozen
@@ -73,7 +57,7 @@ class ExecutionSettings:
 
 
 async def unwind(
-    leg: LegOutcome,
+    leg: LegResult,
     excess: int,
     runner: UnwindRunner,
     control: TradingControl,
