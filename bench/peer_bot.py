@@ -38,7 +38,6 @@ import websockets
 DEBOUNCE_S = 0.5  # the same per-pair cooldown the tree's detector uses by default
 MIN_EDGE = 0.005  # USD per share after fees, as the tree's detector
 ORDER_SHARES = 20
-WARMUP_S = 1.0
 
 SCHEMA = """
 CREATE TABLE peer_ticks (venue text, instrument text, recv_ns bigint, venue_ts_ms bigint);
@@ -69,6 +68,7 @@ class PeerPlan:
     dsn: str
     markets: tuple[PeerMarket, ...]
     duration_s: float
+    warmup_s: float  # from the start; the bot connects within milliseconds
 
 
 @dataclass
@@ -367,11 +367,11 @@ class PeerBot:
                     asyncio.create_task(self.record(rec)),
                 ]
                 try:
-                    await asyncio.sleep(WARMUP_S)
+                    await asyncio.sleep(self.plan.warmup_s)
                     self.measuring = True
                     self.result.measured_from_ms = time.time_ns() // 1_000_000
                     cpu0, t0, u0 = time.process_time(), time.monotonic(), self.updates
-                    await asyncio.sleep(max(0.0, self.plan.duration_s - WARMUP_S))
+                    await asyncio.sleep(max(0.0, self.plan.duration_s - self.plan.warmup_s))
                     self.measuring = False
                     self.result.cpu_s = time.process_time() - cpu0
                     self.result.seconds = time.monotonic() - t0

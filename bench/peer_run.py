@@ -37,7 +37,11 @@ async def database_dsn(dsn: str | None) -> AsyncIterator[str]:
 
 
 async def run_peer_on_sim(
-    sim_config: SimConfig, duration_s: float, dsn: str | None, sim_cpus: tuple[int, ...] = ()
+    sim_config: SimConfig,
+    duration_s: float,
+    warmup_s: float,
+    dsn: str | None,
+    sim_cpus: tuple[int, ...] = (),
 ) -> RunFigures:
     async with database_dsn(dsn) as db_dsn, open_sim_process(sim_config, cpus=sim_cpus) as sim:
         plan = PeerPlan(
@@ -50,6 +54,7 @@ async def run_peer_on_sim(
                 for m in sim.markets
             ),
             duration_s=duration_s,
+            warmup_s=warmup_s,
         )
         result = await trio.to_thread.run_sync(run_peer, plan)
         await sim.stop()

@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import msgspec
@@ -110,6 +111,7 @@ class Scale(msgspec.Struct, frozen=True):
     detector_updates: int
     storage_rows: int
     e2e_seconds: float
+    warmup_s: float  # of each tree and peer run, from ready
     rates: tuple[float, ...]  # tick -> order rows
     ladder: tuple[float, ...]  # extra rates for the highest rate under the p99 goal
     peer_rates: tuple[float, ...]
@@ -117,11 +119,12 @@ class Scale(msgspec.Struct, frozen=True):
 
 
 FULL = Scale(
-    False, 100_000, 3, 300, 20_000, 20_000, 200_000, 10.0, (1000, 5000, 10000), (250, 500, 2000),
+    False, 100_000, 3, 300, 20_000, 20_000, 200_000, 10.0, 1.0, (1000, 5000, 10000),
+    (250, 500, 2000),
     (1000, 5000), 2000,
 )  # fmt: skip
 QUICK = Scale(
-    True, 20_000, 2, 100, 4_000, 5_000, 20_000, 3.0, (1000, 5000, 10000), (), (1000,), 500
+    True, 20_000, 2, 100, 4_000, 5_000, 20_000, 4.0, 0.5, (1000, 5000, 10000), (), (1000,), 500
 )
 
 
@@ -276,7 +279,7 @@ def tree_at(rate: float, s: Scale, dsn: str | None) -> RunFigures:
     sim_cpus, _ = e2e_bench.split_cpus("auto")
     with tempfile.TemporaryDirectory(prefix="arbtree-bench-") as tmp:
         config = e2e_bench.bench_config(rate, s.e2e_seconds, dsn, Path(tmp), sim_cpus)
-        figures, _ = trio.run(run_tree, config)
+        figures, _ = trio.run(partial(run_tree, config, warmup_s=s.warmup_s))
     return figures
 
 
@@ -285,7 +288,7 @@ def peer_at(rate: float, s: Scale, dsn: str | None) -> RunFigures:
     with tempfile.TemporaryDirectory(prefix="arbtree-bench-peer-") as tmp:
         config = e2e_bench.bench_config(rate, s.e2e_seconds, dsn, Path(tmp), sim_cpus)
         sim_config = config.sim.to_sim_config(config.run.seed, Path(tmp))
-        return trio.run(run_peer_on_sim, sim_config, s.e2e_seconds, dsn, sim_cpus)
+        return trio.run(run_peer_on_sim, sim_config, s.e2e_seconds, s.warmup_s, dsn, sim_cpus)
 
 
 def e2e_rows(s: Scale, dsn: str | None, runs: dict[float, RunFigures]) -> list[Row]:

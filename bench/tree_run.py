@@ -75,6 +75,16 @@ class RunFigures(msgspec.Struct, frozen=True):
 Observer = Callable[[Assembly, TreeRecorder], Awaitable[None]]
 
 
+async def wait_ready(asm: Assembly) -> None:
+    """Until every feed is connected and start-up reconciliation has released trading:
+    the warm-up counts from here, as the peer's from its connection."""
+    while not (  # noqa: ASYNC110 (polled statistics: no event to wait on)
+        all(stats.connected for stats in asm.market.feed_stats.values())
+        and "reconciliation" not in asm.trading.control.ladder.holds
+    ):
+        await trio.sleep(0.05)
+
+
 def capture(
     windows: Iterable[WindowRecord], detections: Iterable[Detection], from_ms: int
 ) -> WindowScore:
@@ -96,7 +106,8 @@ def tick_to_order(sends: list[tuple[int, int, int, int]]) -> Percentiles:
 async def run_tree(
     config: AppConfig, *, warmup_s: float = 1.0, observe: Observer | None = None
 ) -> tuple[RunFigures, RunSummary]:
-    """Run the tree for ``config.run.duration_s``; figures after ``warmup_s``."""
+    """Run the tree for ``config.run.duration_s``; figures from ``warmup_s`` after it is
+    ready (feeds connected, trading reconciled)."""
     rec = TreeRecorder()
 
     async def watch(asm: Assembly) -> None:
@@ -104,6 +115,7 @@ async def run_tree(
         async with trio.open_nursery() as nursery:
             if observe is not None:
                 nursery.start_soon(observe, asm, rec)
+            await wait_ready(asm)
             await trio.sleep(warmup_s)
             rec.samples.clear()
             rec.sends.clear()
