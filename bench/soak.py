@@ -7,7 +7,7 @@ tick -> order percentiles of the orders written in that interval (the same times
 ``arbtree bench e2e``), the GC collections and their pauses in the interval
 (``gc.callbacks``), CPU time over wall time, and feed updates per second. The report
 compares the end with the end of the warm-up (default 60 s): RSS growth (goal within
-+-10 %), each mailbox's depth (creeping: its median depth over the second half after the
++-10 %), each mailbox's depth (creeping: its mean depth over the second half after the
 warm-up above the first half's by more than ``CREEP_MARGIN``; one sample is noise, as a
 batching writer's depth rises and falls within a batch age), and the p99 of the
 second half's intervals against the first half's (flat: within 2x). With matplotlib (the
@@ -21,6 +21,7 @@ import argparse
 import gc
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -174,7 +175,8 @@ def verdict(samples: list[SoakSample], warmup_s: float) -> SoakVerdict | None:
     mid = max(1, len(after) // 2)
 
     def depth(name: str, part: list[SoakSample]) -> float:
-        return _median([float(s.mailboxes[name].depth) for s in part if name in s.mailboxes])
+        depths = [s.mailboxes[name].depth for s in part if name in s.mailboxes]
+        return statistics.fmean(depths or [0])
 
     creeping = tuple(
         name
