@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from functools import partial
 from pathlib import Path
 
@@ -349,7 +349,7 @@ def run_suite(s: Scale, dsn: str | None) -> SuiteReport:
     _progress("market")
     rows += market_rows(s)
     _progress("storage")
-    with _quiet("arbtree.storage"):
+    with _quiet("arbtree.storage"), redirect_stdout(sys.stderr):  # its own report: progress
         rows += storage_rows(s, dsn)
     runs: dict[float, RunFigures] = {}
     rows += e2e_rows(s, dsn, runs)
