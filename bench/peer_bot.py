@@ -82,6 +82,7 @@ class PeerResult:
     cpu_s: float = 0.0
     seconds: float = 0.0
     measured_from_ms: int = 0  # wall ms at the end of the warm-up
+    measured_to_ms: int = 0  # wall ms at the end of the measured span
     orders_ok: int = 0
     orders_refused: int = 0
 
@@ -373,6 +374,7 @@ class PeerBot:
                     cpu0, t0, u0 = time.process_time(), time.monotonic(), self.updates
                     await asyncio.sleep(max(0.0, self.plan.duration_s - self.plan.warmup_s))
                     self.measuring = False
+                    self.result.measured_to_ms = time.time_ns() // 1_000_000
                     self.result.cpu_s = time.process_time() - cpu0
                     self.result.seconds = time.monotonic() - t0
                     self.result.updates = self.updates - u0

@@ -60,7 +60,7 @@ async def run_peer_on_sim(
         await sim.stop()
         windows = list(sim.windows)
     detections = [Detection(instruments, ts) for instruments, ts in result.detections]
-    score = capture(windows, detections, result.measured_from_ms)
+    score = capture(windows, detections, result.measured_from_ms, result.measured_to_ms)
     updates = max(1, result.updates)
     return RunFigures(
         tick_to_opportunity=of_ns(result.tick_to_opportunity_ns),

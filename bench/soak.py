@@ -230,6 +230,13 @@ def render(report: SoakReport) -> str:
         f" second half {v.p99_second_half_us:,.0f} µs ({'flat' if flat else 'NOT flat'})",
         f"longest GC pause after the warm-up: {v.gc_pause_max_ms:.2f} ms",
     ]
+    if report.samples:
+        boxes = report.samples[-1].mailboxes
+        top = sorted(boxes.items(), key=lambda kv: -kv[1].peak)[:5]
+        out.append(
+            "highest mailbox peaks (depth now / peak since start): "
+            + ", ".join(f"{name} {mb.depth}/{mb.peak}" for name, mb in top)
+        )
     return "\n".join(out)
 
 

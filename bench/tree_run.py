@@ -7,7 +7,7 @@ configuration is ``arbtree bench e2e``'s (``bench_config``), so these rows and t
 benchmark measure the same thing. CPU per update is this process's CPU time (the sim's
 child process excluded, as a venue is another machine) over the feed updates received,
 between a sample after the warm-up and the last sample before the run's end. Window
-capture is scored on the windows that opened after the warm-up.
+capture is scored on the windows that opened between those two samples.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ class TreeRecorder:
     samples: list[Sample] = attrs.field(factory=list)
     assembly: Assembly | None = None
     measured_from_ms: int = 0  # wall ms at the end of the warm-up
+    measured_to_ms: int = 0  # wall ms at the last sample
 
     def sample(self, asm: Assembly) -> Sample:
         updates = sum(s.updates for s in asm.market.feed_stats.values())
@@ -86,11 +87,12 @@ async def wait_ready(asm: Assembly) -> None:
 
 
 def capture(
-    windows: Iterable[WindowRecord], detections: Iterable[Detection], from_ms: int
+    windows: Iterable[WindowRecord], detections: Iterable[Detection], from_ms: int, to_ms: int
 ) -> WindowScore:
-    """The run's scoring (``arbtree.summary``) over the windows that opened after the
-    warm-up: a bot still connecting has no chance at the earlier ones."""
-    spans = [w for w in windows_from_sim(windows) if w.start_ms >= from_ms]
+    """The run's scoring (``arbtree.summary``) over the windows that opened within the
+    measured span: a bot still connecting has no chance at earlier ones, and one shutting
+    down none at later ones."""
+    spans = [w for w in windows_from_sim(windows) if from_ms <= w.start_ms <= to_ms]
     return score_windows(spans, detections, realized_pnl=0)
 
 
@@ -122,6 +124,7 @@ async def run_tree(
             rec.measured_from_ms = time.time_ns() // 1_000_000
             while True:
                 rec.sample(asm)
+                rec.measured_to_ms = time.time_ns() // 1_000_000
                 await trio.sleep(SAMPLE_S)
 
     with captured_sends(rec.sends):
@@ -134,6 +137,7 @@ async def run_tree(
         sim.windows if sim is not None else [],
         asm.detections if asm is not None else [],
         rec.measured_from_ms,
+        rec.measured_to_ms,
     )
     sends = list(rec.sends)
     run = RunFigures(
