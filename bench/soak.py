@@ -43,11 +43,13 @@ from bench.percentiles import Percentiles
 from bench.tree_run import TreeRecorder, run_tree, tick_to_order
 
 CREEP_MARGIN = 10  # messages: a mailbox's depth may wander this much without creeping
-# Shares per opportunity: the venues' minimum. At the detector's default (150) the sim's
-# paper accounts ($10 000 a venue, spent on positions that settle only at resolution) are
-# gone within the first minute at 5 000 updates/s, and every later opportunity is
-# rightly rejected: no orders, no tick -> order to watch.
-SOAK_MAX_SIZE = "5"
+# The sim's paper accounts ($10 000 a venue) buy positions that settle only at resolution.
+# At the detector's default size (150 shares) and ``bench e2e``'s 3 windows a second they
+# are spent within the first minute, and every later opportunity is rightly rejected: no
+# orders, no tick -> order to watch. 10 shares a pair (5 would fall under Polymarket's
+# minimum once its fee is taken in shares) and 1.5 windows a second last about 10 minutes.
+SOAK_MAX_SIZE = "10"
+SOAK_WINDOW_RATE = 1.5
 
 
 class MailboxSample(msgspec.Struct, frozen=True):
@@ -287,10 +289,15 @@ def plot(report: SoakReport, path: Path) -> str:
 
 
 def soak_config(config: AppConfig) -> AppConfig:
-    """``bench e2e``'s configuration trading ``SOAK_MAX_SIZE`` shares per opportunity."""
+    """``bench e2e``'s configuration with smaller trades and fewer windows, so the paper
+    accounts last the run."""
     replace = msgspec.structs.replace
     detector = replace(config.market.detector, max_size=SOAK_MAX_SIZE)
-    return replace(config, market=replace(config.market, detector=detector))
+    return replace(
+        config,
+        market=replace(config.market, detector=detector),
+        sim=replace(config.sim, window_rate=SOAK_WINDOW_RATE),
+    )
 
 
 def soak(
