@@ -408,7 +408,7 @@ def render(report: SuiteReport) -> str:
         pairs += [
             ("order legs written", t.orders, q.orders),
             ("window capture ratio", t.capture_ratio, q.capture_ratio),
-            ("windows injected after the warm-up", t.windows, q.windows),
+            ("windows opened in the measured span", t.windows, q.windows),
             ("CPU ms per 1 000 updates", t.cpu_per_1k_updates_ms, q.cpu_per_1k_updates_ms),
             ("updates/s received", t.updates_per_s, q.updates_per_s),
         ]
