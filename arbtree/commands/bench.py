@@ -29,7 +29,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--quick", action="store_true", help="suite: small runs (under a minute)")
     parser.add_argument("--json", metavar="PATH", help="suite: also write the table as JSON")
-    parser.add_argument("--db", metavar="DSN", help="suite: PostgreSQL DSN (default: embedded)")
+    parser.add_argument("--db", metavar="DSN", help="suite: Postgres DSN (else env, else embedded)")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="options for that benchmark")
     parser.set_defaults(func=_run)
 
