@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+import msgspec
 import trio
 
 from actors.feeds.messages import FeedOutput, MarkStale, ResyncRequest
@@ -71,8 +72,24 @@ def inbox_mailbox(config: QuoteCacheConfig, name: str = "market/quote_cache") ->
     return Mailbox(name, config.inbox_capacity, OverflowPolicy.BLOCK)
 
 
+class CacheStats(msgspec.Struct, frozen=True, kw_only=True):
+    """The quote cache's counters at one moment (``QuoteReader.statistics()``)."""
+
+    batches: int  # batches taken from the feeds
+    updates: int  # snapshots and deltas in them
+    published: int  # top-of-book changes sent to the detector
+    snapshots: int
+    deltas: int
+    invalid_deltas: int  # deltas the book refused (the book is marked stale)
+    stale_marks: int  # books marked stale on a feed's word
+    stale_by_age: int  # books marked stale for want of updates
+    resync_requests: int  # resyncs asked of the feeds
+
+
 @attrs.define(eq=False)
-class CacheStats:
+class CacheCounters:
+    """The cache's counters, counted as it goes (one set per incarnation's store)."""
+
     batches: int = 0
     updates: int = 0
     published: int = 0
@@ -92,7 +109,7 @@ class BookStore:
     def __init__(self) -> None:
         self.books: dict[BookKey, L2Book] = {}
         self.touched: dict[BookKey, float] = {}  # trio time of the last change
-        self.stats = CacheStats()
+        self.stats = CacheCounters()
 
 
 @attrs.define(eq=False)
@@ -129,8 +146,11 @@ class QuoteReader:
     def instruments(self) -> list[InstrumentId]:
         return [] if self.store is None else [b.instrument for b in self.store.books.values()]
 
-    def stats(self) -> CacheStats | None:
-        return None if self.store is None else self.store.stats
+    def statistics(self) -> CacheStats | None:
+        """The running cache's counters now; None before it has started."""
+        if self.store is None:
+            return None
+        return CacheStats(**attrs.asdict(self.store.stats))
 
 
 @attrs.define(eq=False)

@@ -6,9 +6,10 @@ a factory for the watchdog's ChildSpec (it needs the running Tree), and the
 handles: the :class:`TradingControl` (``halt``/``resume``/``reduce``/``statistics`` for
 the control endpoint) and the mailboxes.
 
-Edges (ARCHITECTURE §4): detector -> fund manager ``opportunities`` (BLOCK, small; passed
-in), fund manager -> executor ``intents`` (BLOCK, never dropped), executor -> fund manager
-``outcomes`` (BLOCK, never dropped), user channels -> executor ``user_fills`` (BLOCK).
+Edges (docs/design.md, "Mailboxes and their policies"): detector -> fund manager
+``opportunities`` (BLOCK, small; passed in), fund manager -> executor ``intents`` (BLOCK,
+never dropped), executor -> fund manager ``outcomes`` (BLOCK, never dropped), user
+channels -> executor ``user_fills`` (BLOCK).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
 import attrs
+import msgspec
 import trio
 
 from actors.trading.control import TradingControl
@@ -29,6 +30,16 @@ from protocols.tree import LifecycleState, SupervisionEvent, SupervisionEventKin
 from supervision import Actor, ActorContext
 
 log = logging.getLogger("arbtree.watchdog")
+
+
+class WatchdogStats(msgspec.Struct, frozen=True, kw_only=True):
+    """What the watchdog has done so far (``Watchdog.statistics()``)."""
+
+    checks: int  # tree inspections
+    restarts: int  # actors it restarted
+    restarts_in_window: int  # restarts (its own and the supervisors') in the sliding window
+    decisions: dict[str, int]  # decisions taken, by kind
+    stale_instruments: tuple[str, ...]  # sorted
 
 
 class TreeHandle(Protocol):
@@ -62,14 +73,19 @@ class Watchdog(Actor):
     _seen_restarts: dict[str, int] = attrs.field(init=False, factory=dict)
     _storage_down_since: float | None = attrs.field(init=False, default=None)
 
-    def statistics(self) -> dict[str, Any]:
-        return {
-            "checks": self.checks,
-            "restarts": self.restarts,
-            "restarts_in_window": len(self._restart_times),
-            "decisions": dict(self.decisions),
-            "stale_instruments": sorted(self.stale),
-        }
+    def statistics(self) -> WatchdogStats:
+        return WatchdogStats(
+            checks=self.checks,
+            restarts=self.restarts,
+            restarts_in_window=len(self._restart_times),
+            decisions=dict(self.decisions),
+            stale_instruments=tuple(sorted(self.stale)),
+        )
+
+    def _statistics_record(self) -> dict[str, Any]:
+        """:meth:`statistics` as plain data, for the trading control's statistics."""
+        record: dict[str, Any] = msgspec.to_builtins(self.statistics())
+        return record
 
     async def run(
         self,
@@ -78,7 +94,7 @@ class Watchdog(Actor):
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
         if self.control is not None:
-            self.control.stats_sources["watchdog"] = self.statistics
+            self.control.stats_sources["watchdog"] = self._statistics_record
         task_status.started()
         tree = None
         while tree is None:

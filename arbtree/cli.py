@@ -1,18 +1,24 @@
-"""The ``arbtree`` command: one subcommand per module in ``arbtree.commands``.
+"""The ``arbtree`` command: one subcommand per module in ``arbtree.commands``, plus the
+commands other installed packages register as plugins.
 
 Each command module exposes ``register(subparsers)``, which adds its parser and sets
 ``func`` to a callable taking the parsed namespace and returning an exit code.
 Modules are imported lazily by name so a broken optional command cannot break the rest.
+A plugin is a ``register`` function named in the ``arbtree.commands`` entry-point group
+(the benchmarks' ``arbtree bench`` is one: ``bench/cli.py``), so the application does not
+depend on the packages that extend it.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
-COMMANDS: tuple[str, ...] = ("run", "sim", "decode", "inspect", "chaos", "bench")
+COMMANDS: tuple[str, ...] = ("run", "sim", "decode", "inspect", "chaos")
+PLUGIN_GROUP = "arbtree.commands"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+    for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        try:
+            register = entry.load()
+        except ImportError as exc:
+            print(f"arbtree: plugin command {entry.name!r} not loaded: {exc}", file=sys.stderr)
+            continue
+        register(subparsers)
     return parser
 
 

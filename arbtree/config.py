@@ -7,17 +7,16 @@ learns at start-up (the sim's URLs and listed markets) so the default needs no e
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
-import msgspec.inspect as mi
 
 from actors.sim import SimConfig
 from arbtree.sim_process import ListedMarket
-from protocols.config.load import ConfigError, decode_config, load_config
+from protocols.config.limits import DAY_S, Seconds, SecondsOrOff
+from protocols.config.load import ConfigError, convert_config, parse_toml, read_config
 from protocols.config.market import (
     CrossVenuePair,
     DetectorConfig,
@@ -38,28 +37,36 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "config" / "default.to
 class RunSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Run-level settings; command-line options override them."""
 
-    seed: int = 1
-    duration_s: float | None = None  # None: until Ctrl-C
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)] = 1
+    duration_s: Annotated[float, msgspec.Meta(gt=0, le=366 * DAY_S)] | None = None  # None: Ctrl-C
     run_dir: str = "run"
-    venue: Literal["sim", "real"] = "sim"  # sim: start the embedded simulated venue
-    status_interval_s: float = 5.0  # status line period without a terminal
-    shutdown_deadline_s: float = 30.0
+    # sim: start the embedded simulated venue; sim-external: trade against a running
+    # `arbtree sim --control-port` found through ``sim.endpoint_file`` (it outlives the bot)
+    venue: Literal["sim", "sim-external", "real"] = "sim"
+    # Status line period without a terminal (each one is a log line: not a flood).
+    status_interval_s: Annotated[float, msgspec.Meta(ge=0.5, le=DAY_S)] = 5.0
+    # The whole shutdown sequence's budget. Each phase also has its own timeout; at least
+    # a second, so no configured value leaves a phase no time to run.
+    shutdown_deadline_s: Annotated[float, msgspec.Meta(ge=1.0, le=3600)] = 30.0
     # What the loop does with nothing to run: "block" in epoll_wait, or "spin" (busy-poll:
-    # a core at 100 %, ~30-40 µs off tick-to-decision on this VM; supervision/idle.py).
+    # a core at 100 %, lower tick-to-decision; `arbtree bench market` measures both).
     idle: IdleStrategy = "block"
 
 
 class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """The embedded simulated venue (see docs/sim.md); the seed comes from ``run.seed``."""
 
-    markets: int = 4
-    rate: float = 200.0
-    window_rate: float = 0.05
-    window_duration_s: float = 5.0
+    markets: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 4
+    rate: Annotated[float, msgspec.Meta(gt=0, le=100_000)] = 200.0  # book updates per second
+    window_rate: Annotated[float, msgspec.Meta(ge=0, le=100)] = 0.05  # windows per second
+    window_duration_s: Seconds = 5.0
+    # The first window opens this many seconds into the run (unless one came earlier), so
+    # a short first run shows a trade; 0 leaves it to window_rate alone.
+    first_window_s: SecondsOrOff = 3.0
     # Sim time per scenario step: a step's updates go out together, so at ``rate`` 1000
     # a 0.01 s step is a burst of ~10 updates every 10 ms, a 0.001 s step one per ms.
-    step_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 0.01
-    levels: int = 5
+    step_interval_s: Annotated[float, msgspec.Meta(ge=0.0001, le=10)] = 0.01
+    levels: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     kalshi_legacy_cents: bool = False
     ground_truth: str = "ground_truth.jsonl"  # relative to the run directory
     # Run the sim in a child process (arbtree.sim_process): the trading system's loop then
@@ -68,7 +75,9 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # With ``process``: pin the child to these CPUs (Linux; empty = wherever the kernel
     # puts it). On a small machine a venue woken by our order otherwise preempts the
     # trading process on its own CPU, which a remote venue never does.
-    cpus: tuple[int, ...] = ()
+    cpus: tuple[Annotated[int, msgspec.Meta(ge=0, le=4095)], ...] = ()
+    # With ``run.venue = "sim-external"``: the sim.json written by `arbtree sim --control-port`.
+    endpoint_file: str = "sim.json"
 
     def to_sim_config(self, seed: int, run_dir: Path) -> SimConfig:
         return SimConfig(
@@ -77,6 +86,7 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
             rate=self.rate,
             window_rate=self.window_rate,
             window_duration=self.window_duration_s,
+            first_window=self.first_window_s,
             step_interval=self.step_interval_s,
             levels=self.levels,
             kalshi_legacy_cents=self.kalshi_legacy_cents,
@@ -93,61 +103,32 @@ class AppConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
     observability: ObservabilityConfig = msgspec.field(default_factory=ObservabilityConfig)
 
 
-def load_app_config(path: Path | None) -> AppConfig:
-    """The given file, else the built-in paper setup (``config/default.toml``)."""
+def load_app_config(
+    path: Path | None, overrides: Mapping[str, tuple[str, object]] | None = None
+) -> AppConfig:
+    """The given file, else the built-in paper setup (``config/default.toml``), with
+    ``overrides`` (dotted key -> (command-line option, value)) applied before every value
+    is checked, so an option's bad value is refused like a file's, naming the option."""
+    if path is None and DEFAULT_CONFIG.exists():
+        path = DEFAULT_CONFIG
+    source = "<defaults>" if path is None else str(path)
+    raw = parse_toml(b"" if path is None else read_config(path), source=source)
+    for key, (_, value) in (overrides or {}).items():
+        *tables, name = key.split(".")
+        node = raw
+        for table in tables:
+            child = node.setdefault(table, {})
+            if not isinstance(child, dict):
+                raise ConfigError(source, table, "must be a table")
+            node = child
+        node[name] = value
     try:
-        if path is not None:
-            return load_config(path, AppConfig)
-        if DEFAULT_CONFIG.exists():
-            return load_config(DEFAULT_CONFIG, AppConfig)
-        return decode_config(b"", AppConfig, source="<defaults>")
+        return convert_config(raw, AppConfig, source=source)
     except ConfigError as exc:
-        expected = expected_type(exc.key) if exc.key and "missing" in exc.problem else None
-        if expected is None:
+        option = (overrides or {}).get(exc.key or "")
+        if option is None:
             raise
-        raise ConfigError(exc.source, exc.key, f"{exc.problem} (expected {expected})") from None
-
-
-_KEY_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def expected_type(key: str) -> str | None:
-    """The schema type of a dotted key path (``market.feeds[0].venue``), for messages."""
-    info: mi.Type = mi.type_info(AppConfig)
-    for name, index in _KEY_PART.findall(key):
-        while isinstance(info, (mi.ListType, mi.DictType)) and not index:
-            info = info.item_type if isinstance(info, mi.ListType) else info.value_type
-        if index:
-            if not isinstance(info, mi.ListType):
-                return None
-            info = info.item_type
-            continue
-        if not isinstance(info, mi.StructType):
-            return None
-        field = next((f for f in info.fields if f.encode_name == name), None)
-        if field is None:
-            return None
-        info = field.type
-    return _describe(info)
-
-
-def _describe(info: mi.Type) -> str:
-    if isinstance(info, mi.EnumType):
-        return " | ".join(f'"{member.value}"' for member in info.cls)
-    if isinstance(info, mi.LiteralType):
-        return " | ".join(repr(v) if not isinstance(v, str) else f'"{v}"' for v in info.values)
-    if isinstance(info, mi.StructType):
-        return "a table"
-    if isinstance(info, mi.ListType):
-        return f"an array of {_describe(info.item_type)}"
-    names = {
-        mi.StrType: "`str`",
-        mi.IntType: "`int`",
-        mi.FloatType: "`float`",
-        mi.BoolType: "`bool`",
-        mi.DictType: "a table",
-    }
-    return names.get(type(info), type(info).__name__.removesuffix("Type").lower())
+        raise ConfigError(option[0], exc.key, exc.problem) from None
 
 
 def market_config_for_sim(

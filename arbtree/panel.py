@@ -1,12 +1,12 @@
 """The live status panel on a terminal, drawn by its own thread.
 
 Every actor shares the Trio thread, so the panel must not draw there: a rich ``Table``
-took ~8 ms a refresh on this machine, and a terminal that stops reading (Ctrl-S, a stalled
+took milliseconds a refresh, and a terminal that stops reading (Ctrl-S, a stalled
 ssh session) would block the write, and with it the feeds, the executor and the watchdog.
 :func:`open_panel` gives the Trio side a ``show(status)`` that only stores the latest
 status and wakes the drawing thread: it never waits. The thread draws the latest status
 it finds (older ones are skipped, as the detector's mailbox coalesces) as fixed-width
-styled text, ~1 ms a refresh: the thread still takes the GIL to draw, so that cost is
+styled text, a fraction of that: the thread still takes the GIL to draw, so that cost is
 still shared with the actors, but never a wait on the terminal.
 """
 
@@ -72,6 +72,18 @@ def render_panel(s: Status) -> Text:
         f"fills {s.fills}   realized PnL ${s.realized_pnl}  fees ${s.fees}   "
         f"restarts {s.restarts}  storage {s.storage_mode} (backlog {s.storage_backlog})\n"
     )
+    if s.edge is not None:
+        e = s.edge
+        mark = f", at bids ${e.unhedged_mark_usd}" if e.unhedged_mark_usd else ""
+        panel.append("locked-in edge ", "bold")
+        panel.append(
+            f"${e.locked_edge_usd}", "green" if not e.locked_edge_usd.startswith("-") else "red"
+        )
+        panel.append(
+            f" on {e.hedged_pairs} hedged pairs   unhedged {e.unhedged_shares} shares "
+            f"(cost ${e.unhedged_cost_usd}{mark})   unwinds {e.unwinds} "
+            f"(${e.unwind_realized_usd})\n"
+        )
     panel.append("Ctrl-C: phased shutdown (twice: force)", "dim")
     return panel
 

@@ -1,6 +1,6 @@
 """Assemble and run the whole tree: ``arbtree run``.
 
-Start order (ARCHITECTURE §3): control, storage, trading (the fund manager reconciles
+Start order (docs/design.md, "The tree"): control, storage, trading (the fund manager reconciles
 before anything can trade), market (quote cache, detector), feeds, watchdog. Against the
 simulated venue the sim is started first, in-process (or, with ``[sim] process = true``, in
 a child process: ``arbtree.sim_process``), and the feeds and executor are pointed at its
@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import logging
 import random
+import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,13 @@ from actors.observability import (
     Metrics,
 )
 from actors.observability.logging import close_logging, configure_logging, installed_log_sink
+from actors.shutdown_phases import LOG_NAMESPACE, new_shutdown
 from actors.sim import SimVenue, open_sim_venue
 from actors.storage.actor import db_writer_child
 from actors.storage.checkpoint_load import load_fund_checkpoint
-from actors.storage.database import Database, open_database
+from actors.storage.database import Database, open_database, single_leaf
+from actors.storage.embedded import EmbeddedKeeper
+from actors.storage.errors import StorageError
 from actors.storage.last_records import write_last_records
 from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
@@ -47,16 +52,26 @@ from arbtree.config import (
     market_config_for_sim,
     with_neg_risk_tokens,
 )
+from arbtree.edge import (
+    EDGE_FIELDS,
+    EdgeFigures,
+    edge_figures,
+    edge_metrics,
+    edge_record,
+    publish_edge,
+)
+from arbtree.run_lock import RunDirLock
+from arbtree.sim_endpoint import ExternalSim, read_endpoint_file
 from arbtree.sim_process import SimHandle, SimProcess, open_sim_process
 from arbtree.status import StatusSource, run_status_display, stale_instruments
 from arbtree.summary import Detection, RunSummary, build_summary
 from protocols.config.load import ConfigError
 from protocols.messages import FundCheckpointRecord, Opportunity, OpportunityRecord
 from supervision import (
+    Backoff,
     ChildSpec,
     Mailbox,
     OverflowPolicy,
-    ShutdownCoordinator,
     Strategy,
     SupervisorSpec,
     Tree,
@@ -83,25 +98,28 @@ class RunOptions:
     summary_path: Path | None = None
     panel: bool = False
     sim_process: bool = False  # True: the sim in a child process (else the file's sim.process)
+    sim_endpoint: Path | None = None  # a sim.json: trade against that running sim
 
 
 def resolve_config(options: RunOptions) -> AppConfig:
     """The configuration file with the command line's overrides applied and checked."""
-    config = load_app_config(options.config_path)
+    overrides = {
+        key: (option, value)
+        for key, option, value in (
+            ("run.seed", "--seed", options.seed),
+            ("run.duration_s", "--duration", options.duration_s),
+            ("run.run_dir", "--run-dir", None if options.run_dir is None else str(options.run_dir)),
+            ("observability.control.port", "--control-port", options.control_port),
+        )
+        if value is not None
+    }
+    config = load_app_config(options.config_path, overrides)
     replace = msgspec.structs.replace
     run = config.run
-    run = replace(
-        run,
-        seed=run.seed if options.seed is None else options.seed,
-        duration_s=run.duration_s if options.duration_s is None else options.duration_s,
-        run_dir=run.run_dir if options.run_dir is None else str(options.run_dir),
-    )
     obs = config.observability
-    if options.control_port is not None:
-        obs = replace(obs, control=replace(obs.control, port=options.control_port))
     trading = config.trading
     if options.live:
-        if run.venue == "sim":
+        if run.venue != "real":
             raise ConfigError(
                 "--live",
                 "run.venue",
@@ -122,6 +140,9 @@ def resolve_config(options: RunOptions) -> AppConfig:
     sim = config.sim
     if options.sim_process:
         sim = replace(sim, process=True)
+    if options.sim_endpoint is not None:
+        run = replace(run, venue="sim-external")
+        sim = replace(sim, endpoint_file=str(options.sim_endpoint.absolute()))
     return replace(config, run=run, sim=sim, observability=obs, trading=trading, storage=storage)
 
 
@@ -129,6 +150,7 @@ def run_blocking(options: RunOptions) -> int:
     config = resolve_config(options)
     run_dir = Path(config.run.run_dir).absolute()
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunDirLock(run_dir)  # a second run on this directory stops here, naming us
     config = msgspec.structs.replace(
         config, run=msgspec.structs.replace(config.run, run_dir=str(run_dir))
     )
@@ -143,14 +165,65 @@ def run_blocking(options: RunOptions) -> int:
 
     try:
         summary = trio.run(run_app, config, options, plane_run_id)
+    except BaseExceptionGroup as group:
+        leaf = single_leaf(group)
+        if isinstance(leaf, StorageError):  # a one-line refusal, not a group's traceback
+            raise leaf from None
+        raise
     finally:
         close_logging()  # every queued line written before the summary (or the traceback)
+        lock.release()
     encoded = msgspec.json.format(msgspec.json.encode(summary), indent=2)
     print(encoded.decode())
     if options.summary_path is not None:
         options.summary_path.parent.mkdir(parents=True, exist_ok=True)
         options.summary_path.write_bytes(encoded + b"\n")
     return 0
+
+
+class StartupInterrupted(Exception):
+    """SIGTERM or SIGINT arrived before the tree was running; what had started was stopped."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        name = signal.Signals(signum).name
+        super().__init__(f"{name} during start-up; stopped what had started (database, sim)")
+
+
+@attrs.define(eq=False)
+class StartupSignals:
+    """SIGTERM/SIGINT during start-up cancel it (every ``finally`` runs: the embedded
+    server is stopped); once the tree runs, it handles them itself (ordered shutdown)."""
+
+    received: int | None = None
+    _waiting: trio.CancelScope = attrs.field(factory=trio.CancelScope)
+    _released: trio.Event = attrs.field(factory=trio.Event)
+
+    async def watch(
+        self,
+        startup: trio.CancelScope,
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        try:
+            with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                task_status.started()
+                with self._waiting:
+                    async for signum in signals:
+                        self.received = signum
+                        log.warning(
+                            "%s during start-up: stopping what has started",
+                            signal.Signals(signum).name,
+                        )
+                        startup.cancel(reason="signal during start-up")
+                        return
+        finally:
+            self._released.set()
+
+    async def release(self) -> None:
+        """Stop watching and restore the handlers, before the tree installs its own."""
+        self._waiting.cancel()
+        await self._released.wait()
 
 
 @attrs.define(eq=False)
@@ -187,7 +260,13 @@ class Assembly:
         if type(record) is OpportunityRecord:
             opp = record.opportunity
             self.detections.append(
-                Detection(frozenset(leg.instrument.symbol for leg in opp.legs), opp.venue_ts_ms)
+                Detection(
+                    frozenset(leg.instrument.symbol for leg in opp.legs),
+                    opp.venue_ts_ms,
+                    opp.opportunity_id,
+                    record.reject_reason.split(":", 1)[0],  # the reason, not its detail
+                    opp.legs[0].size if opp.legs else 0,
+                )
             )
             by = self.opportunities_by_strategy
             by[opp.strategy] = by.get(opp.strategy, 0) + 1
@@ -207,42 +286,90 @@ async def run_app(
     started, with the live :class:`Assembly`; it is cancelled when the run finishes.
     """
     started = trio.current_time()
-    async with open_assembly(config, run_id) as asm:
-        shutdown = ShutdownCoordinator(deadline_s=config.run.shutdown_deadline_s)
-        try:
-            async with open_tree(
-                asm.spec,
-                shutdown=shutdown,
-                on_event=asm.sink.put,
-                rng=random.Random(config.run.seed),
-                handle_signals=True,
-            ) as tree:
-                asm.tree = tree
-                asm.plane.attach_tree(tree)
-                _wire_control(asm, tree)
-                source = StatusSource(asm)
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(
-                        run_status_display, source, options.panel, config.run.status_interval_s
+    signals = StartupSignals()
+    summary: RunSummary | None = None
+    with trio.CancelScope() as startup:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(signals.watch, startup)
+            async with open_assembly(config, run_id) as asm:
+                await signals.release()
+                summary = await _run_assembled(asm, config, options, started, observe, run_id)
+    if summary is None:
+        assert signals.received is not None
+        raise StartupInterrupted(signals.received)
+    return summary
+
+
+async def _run_assembled(
+    asm: Assembly,
+    config: AppConfig,
+    options: RunOptions,
+    started: float,
+    observe: Callable[[Assembly], Awaitable[None]] | None,
+    run_id: str,
+) -> RunSummary:
+    """Start the tree, run it until the duration or a shutdown request, summarize."""
+    shutdown = new_shutdown(config.run.shutdown_deadline_s)
+    try:
+        async with open_tree(
+            asm.spec,
+            name="arbtree",
+            log_namespace=LOG_NAMESPACE,
+            shutdown=shutdown,
+            on_event=asm.sink.put,
+            rng=random.Random(config.run.seed),
+            handle_signals=True,
+        ) as tree:
+            asm.tree = tree
+            asm.plane.attach_tree(tree)
+            _wire_control(asm, tree)
+            source = StatusSource(asm)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(
+                    run_status_display, source, options.panel, config.run.status_interval_s
+                )
+                nursery.start_soon(
+                    partial(
+                        publish_edge,
+                        lambda: _edge_now(asm),
+                        tree.extra,
+                        asm.sink.put,
+                        run_id,
+                        _wall_ms,
+                        record_interval_s=config.run.status_interval_s,
                     )
-                    if observe is not None:
-                        nursery.start_soon(observe, asm)
-                    if config.run.idle == "spin":
-                        nursery.start_soon(busy_poll)
-                    with trio.move_on_after(config.run.duration_s or float("inf")):
-                        await shutdown.wait_requested()
-                    if not shutdown.requested:
-                        tree.request_shutdown(f"duration of {config.run.duration_s:g} s elapsed")
-                    await tree.wait_stopped()
-                    nursery.cancel_scope.cancel(reason="run finished")
-        finally:
-            # The tree's last events (most actors' ``stopped``, the writer's own) come after
-            # flush-storage: write them now, while the database is still open.
-            with trio.CancelScope(shield=True):
-                await write_last_records(asm.db, asm.sink, config.storage, asm.journal_dir)
-        if asm.sim_process is not None:
-            await asm.sim_process.stop()  # a child process reports its windows when it stops
-        return build_summary(asm, trio.current_time() - started)
+                )
+                if observe is not None:
+                    nursery.start_soon(observe, asm)
+                if config.run.idle == "spin":
+                    nursery.start_soon(busy_poll)
+                with trio.move_on_after(config.run.duration_s or float("inf")):
+                    await shutdown.wait_requested()
+                if not shutdown.requested:
+                    tree.request_shutdown(f"duration of {config.run.duration_s:g} s elapsed")
+                await tree.wait_stopped()
+                nursery.cancel_scope.cancel(reason="run finished")
+    finally:
+        figures = _edge_now(asm)
+        if figures is not None:
+            asm.sink.put(edge_record(figures, run_id, _wall_ms(), final=True))
+        # The tree's last events (most actors' ``stopped``, the writer's own) come after
+        # flush-storage: write them now, while the database is still open.
+        with trio.CancelScope(shield=True):
+            await write_last_records(asm.db, asm.sink, config.storage, asm.journal_dir)
+    if asm.sim_process is not None:
+        await asm.sim_process.stop()  # a child process reports its windows when it stops
+    return build_summary(asm, trio.current_time() - started)
+
+
+def fund_statistics(trading: TradingHandles) -> dict[str, Any]:
+    """The running fund manager's ``statistics()`` alone ({} before it started)."""
+    source = trading.control.stats_sources.get("fund_manager")
+    return {} if source is None else dict(source())
+
+
+def _edge_now(asm: Assembly) -> EdgeFigures | None:
+    return edge_figures(fund_statistics(asm.trading), asm.market.reader)
 
 
 def _wall_ms() -> int:
@@ -272,17 +399,22 @@ def checkpoint_loader_for(config: AppConfig, db: Database, started_ms: int) -> C
 
 @asynccontextmanager
 async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembly]:
-    """Start the sim and the database, then build (not start) the supervision tree."""
+    """Open the database, start the sim, then build (not start) the supervision tree."""
     run_dir = Path(config.run.run_dir)  # absolute, created by run_blocking
     async with AsyncExitStack() as stack:
+        # The database first: an unreachable one stops the run before the sim starts.
+        storage_cfg = config.storage
+        db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
         market_cfg = config.market
         trading_cfg = config.trading
         sim: SimVenue | None = None
         sim_process: SimProcess | None = None
-        if config.run.venue == "sim":
+        if config.run.venue in ("sim", "sim-external"):
             sim_config = config.sim.to_sim_config(config.run.seed, run_dir)
             handle: SimHandle
-            if config.sim.process:
+            if config.run.venue == "sim-external":
+                handle = ExternalSim(read_endpoint_file(Path(config.sim.endpoint_file)))
+            elif config.sim.process:
                 opened = open_sim_process(sim_config, cpus=config.sim.cpus)
                 handle = sim_process = await stack.enter_async_context(opened)
             else:
@@ -319,8 +451,6 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 len(handle.markets),
             )
         trading_cfg = with_neg_risk_tokens(trading_cfg, market_cfg)
-        storage_cfg = config.storage
-        db = await stack.enter_async_context(open_database(storage_cfg.dsn, run_dir, storage_cfg))
         metrics = Metrics(run_id=run_id)
         plane = ControlPlane(metrics, run_id=run_id)
         sink = StorageSink(
@@ -363,7 +493,10 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 ChildSpec(
                     id="storage",
                     start=SupervisorSpec(
-                        children=[db_writer_child(db, sink, storage_cfg, journal_dir)],
+                        children=[
+                            *_embedded_keeper(db),
+                            db_writer_child(db, sink, storage_cfg, journal_dir),
+                        ],
                         max_restarts=5,
                         max_seconds=30.0,
                     ),
@@ -383,6 +516,11 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             max_seconds=30.0,
         )
         metrics.register_statistics("db_writer", sink.statistics, DB_WRITER_FIELDS)
+        metrics.register_statistics(
+            "edge",
+            edge_metrics(lambda: fund_statistics(trading), market.reader),
+            EDGE_FIELDS,
+        )
         log_sink = installed_log_sink()
         if log_sink is not None:
             metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)
@@ -404,6 +542,21 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         yield asm
 
 
+def _embedded_keeper(db: Database) -> list[ChildSpec]:
+    """Restarts the embedded server if it dies mid-run (none with a --db server)."""
+    server = db.server
+    if server is None:
+        return []
+    return [
+        ChildSpec(
+            id="embedded_postgres",
+            start=lambda: EmbeddedKeeper(server),
+            shutdown=2.0,
+            backoff=Backoff(min_s=1.0, max_s=10.0),
+        )
+    ]
+
+
 def _tick_sampler(interval_s: float, market: MarketHandles, sink: StorageSink) -> list[ChildSpec]:
     if interval_s <= 0:
         return []
@@ -419,6 +572,7 @@ def _tick_sampler(interval_s: float, market: MarketHandles, sink: StorageSink) -
 
 def _wire_control(asm: Assembly, tree: Tree) -> None:
     trading = asm.trading
+    publish_trading_state(tree, trading)
     asm.plane.set_trading_control(
         halt=lambda reason: trading.halt(reason or "halted from the control endpoint"),
         resume=lambda reason: trading.resume(),
@@ -427,6 +581,18 @@ def _wire_control(asm: Assembly, tree: Tree) -> None:
     readiness.register("storage", lambda: _storage_ready(asm.sink))
     readiness.register("feeds", lambda: _feeds_ready(asm.market))
     readiness.register("trading", lambda: _trading_ready(trading))
+
+
+def publish_trading_state(tree: Tree, trading: TradingHandles) -> None:
+    """Keep ``trading_state`` in the tree snapshot's ``extra`` (``/tree``, the
+    ``arbtree_trading_state`` metric, the inspector's header) on every ladder change."""
+    ladder = trading.control.ladder
+
+    def publish(change: object = None) -> None:
+        tree.extra["trading_state"] = ladder.state.name.lower()
+
+    publish()
+    ladder.listeners.append(publish)
 
 
 def _storage_ready(sink: StorageSink) -> tuple[bool, str]:

@@ -15,6 +15,7 @@ import attrs
 import trio
 
 from actors.quote_cache import QuoteReader
+from arbtree.edge import EdgeFigures, edge_figures
 from arbtree.panel import open_panel
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ class Status:
     storage_mode: str
     storage_backlog: int
     shutdown_phase: str | None
+    edge: EdgeFigures | None = None  # what the trades locked in (arbtree.edge)
 
 
 @attrs.define(eq=False)
@@ -119,6 +121,7 @@ class StatusSource:
             storage_mode=storage.mode,
             storage_backlog=storage.backlog,
             shutdown_phase=phase,
+            edge=edge_figures(fund, asm.market.reader),
         )
 
 
@@ -139,6 +142,19 @@ def status_line(s: Status) -> str:
         f"opps={s.opportunities} (accepted {s.accepted}, rejected {s.rejected}) "
         f"orders[{orders}] fills={s.fills} pnl={s.realized_pnl} fees={s.fees} "
         f"restarts={s.restarts} storage={s.storage_mode} backlog={s.storage_backlog}"
+        f"{edge_words(s.edge)}"
+    )
+
+
+def edge_words(e: EdgeFigures | None) -> str:
+    """The status line's locked-in edge part ("" before the fund manager reports)."""
+    if e is None:
+        return ""
+    mark = f" mark={e.unhedged_mark_usd}" if e.unhedged_mark_usd else ""
+    return (
+        f" locked={e.locked_edge_usd} hedged={e.hedged_pairs} "
+        f"unhedged={e.unhedged_shares}(cost={e.unhedged_cost_usd}{mark}) "
+        f"unwinds={e.unwinds}({e.unwind_realized_usd})"
     )
 
 

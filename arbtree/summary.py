@@ -13,6 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from arbtree.capture import (
+    CaptureScore,
+    ExposureLimits,
+    WindowTruth,
+    results_for,
+    score_capture,
+    usd,
+)
+from arbtree.edge import EdgeFigures, edge_figures
 from protocols.fixed import parse_units
 from protocols.tree import ShutdownReport
 
@@ -31,6 +40,9 @@ class WindowScore(msgspec.Struct, frozen=True, kw_only=True):
     missed_ids: tuple[str, ...]
     theoretical_edge_usd: str  # sum of the windows' net edge at their start
     realized_pnl_usd: str
+    # Scored on what was traded: the edge the limits left available vs the edge locked
+    # in on the windows, and the lowest-ratio windows with why (arbtree.capture).
+    capture: CaptureScore | None = None
 
 
 class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,6 +64,9 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     shutdown: ShutdownReport | None
     windows: WindowScore | None = None
     storage: dict[str, int] = {}
+    # What the trades locked in: hedged pairs x $1 - their cost and fees (held to
+    # resolution, so realized PnL says nothing about it), the unhedged rest, the unwinds.
+    edge: EdgeFigures | None = None
 
 
 class WindowSpan(msgspec.Struct, frozen=True):
@@ -62,6 +77,7 @@ class WindowSpan(msgspec.Struct, frozen=True):
     start_ms: int
     end_ms: int
     edge_net: int  # 1e-6 USD
+    truth: WindowTruth | None = None  # what it offered (capture scoring)
 
 
 class Detection(msgspec.Struct, frozen=True):
@@ -69,13 +85,9 @@ class Detection(msgspec.Struct, frozen=True):
 
     instruments: frozenset[str]
     venue_ts_ms: int
-
-
-def usd(micro: int) -> str:
-    """1e-6 USD as an exact decimal string."""
-    sign = "-" if micro < 0 else ""
-    whole, frac = divmod(abs(micro), 1_000_000)
-    return f"{sign}{whole}.{frac:06d}"
+    opportunity_id: str = ""
+    reject_reason: str = ""  # "" when accepted
+    size: int = 0  # detected size per leg
 
 
 def score_windows(
@@ -123,13 +135,38 @@ def windows_from_sim(records: Iterable[Any]) -> list[WindowSpan]:
     return [
         WindowSpan(
             id=w.id,
-            instruments=frozenset(leg.instrument for leg in w.legs),
+            # the window's legs and those of the pairs it implied (in its offers)
+            instruments=frozenset(leg.instrument for leg in w.legs)
+            | {key.split(":")[1] for o in w.offers for key in (o[1], o[3])},
             start_ms=w.start_ms,
             end_ms=w.end_ms,
             edge_net=w.edge_net,
+            truth=WindowTruth(id=w.id, offers=(*w.offers, *w.reoffers)),
         )
         for w in records
     ]
+
+
+def capture_of(
+    spans: list[WindowSpan],
+    detections: list[Detection],
+    traded: dict[str, dict[str, int]],
+    limits: ExposureLimits,
+    slack_ms: int = CAPTURE_SLACK_MS,
+) -> CaptureScore:
+    """Capture scored on what was traded (see :mod:`arbtree.capture`)."""
+    truths = [w.truth for w in spans if w.truth is not None]
+    results = results_for(
+        [(w.id, w.instruments, w.start_ms, w.end_ms) for w in spans],
+        [
+            (d.opportunity_id, d.instruments, d.venue_ts_ms, d.reject_reason, d.size)
+            for d in detections
+            if d.opportunity_id
+        ],
+        traded,
+        slack_ms,
+    )
+    return score_capture(truths, results, limits)
 
 
 def build_summary(asm: Assembly, duration_s: float) -> RunSummary:
@@ -145,9 +182,21 @@ def build_summary(asm: Assembly, duration_s: float) -> RunSummary:
     windows = None
     sim = asm.sim_handle  # in-process, or a child process that has stopped and reported
     if sim is not None:
-        windows = score_windows(
-            windows_from_sim(sim.windows), asm.detections, realized_pnl=realized
+        spans = windows_from_sim(sim.windows)
+        windows = score_windows(spans, asm.detections, realized_pnl=realized)
+        limits = config.trading.fund.limits
+        capture = capture_of(
+            spans,
+            asm.detections,
+            dict(fund.get("by_opportunity", {})),
+            ExposureLimits(
+                per_instrument=limits.units("max_exposure_per_instrument"),
+                per_pair=limits.units("max_exposure_per_pair"),
+                per_venue=limits.units("max_exposure_per_venue"),
+                total=limits.units("max_exposure_total"),
+            ),
         )
+        windows = msgspec.structs.replace(windows, capture=capture)
     storage = asm.sink.statistics()
     return RunSummary(
         seed=config.run.seed,
@@ -175,4 +224,5 @@ def build_summary(asm: Assembly, duration_s: float) -> RunSummary:
             "spilled_records": storage.spilled_records,
             "dead_letters": storage.dead_letters,
         },
+        edge=edge_figures(fund, asm.market.reader),
     )

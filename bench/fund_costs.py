@@ -23,6 +23,7 @@ from protocols.messages import (
     Side,
     Venue,
 )
+from protocols.venues.fees import FeeRate
 
 HELD = (0, 100, 1_000, 5_000)
 BIG = 10**18
@@ -80,7 +81,7 @@ def check_cost_us(positions: int, repeats: int = 3_000) -> float:
         max_age_ns=BIG,
     )
     rules = {
-        venue: VenueRules(10_000, SIZE_ONE, FeeModel(70_000, 10_000), SIZE_ONE)
+        venue: VenueRules(10_000, SIZE_ONE, FeeModel(FeeRate(70_000), 10_000), SIZE_ONE)
         for venue in (Venue.POLYMARKET, Venue.KALSHI)
     }
     legs = tuple(

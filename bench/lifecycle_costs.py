@@ -5,7 +5,8 @@ measured the same way in the same run (``arbtree bench``'s runtime rows).
   floor is a plain task that raises, caught by its parent, which starts a new task with
   ``nursery.start`` and waits for its ``task_status.started()``.
 * shutdown: ``request_shutdown`` -> ``wait_stopped`` of a tree of idle actors parked on
-  their inboxes; the floor cancels a nursery of as many tasks parked on memory channels.
+  their inboxes, with arbtree's shutdown phases declared (none has work here); the floor
+  cancels a nursery of as many tasks parked on memory channels.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 import trio
 import trio.testing
 
+from actors.shutdown_phases import new_shutdown
 from supervision import Actor, ActorContext, ChildSpec, Mailbox, SupervisorSpec, open_tree
 
 
@@ -57,7 +59,8 @@ async def tree_shutdown(actors: int) -> float:
         ChildSpec(id=f"a{i}", start=_Idle, mailboxes=(Mailbox[int](f"a{i}", 4),))
         for i in range(actors)
     ]
-    async with open_tree(SupervisorSpec(children=children), name="bench") as tree:
+    spec = SupervisorSpec(children=children)
+    async with open_tree(spec, name="bench", shutdown=new_shutdown()) as tree:
         t0 = time.perf_counter()
         tree.request_shutdown("bench")
         await tree.wait_stopped()

@@ -62,6 +62,7 @@ from actors.detector.actor import Detector, Engine, outbox_mailbox
 from actors.feeds.base import Feed, FeedStats
 from actors.feeds.factory import adapter_for
 from actors.quote_cache import QuoteCache, QuoteReader, inbox_mailbox, publish_mailbox
+from actors.shutdown_phases import new_shutdown
 from bench.market_costs import decode_cost, detector_cost
 from bench.market_frames import (
     Frames,
@@ -191,14 +192,14 @@ async def _pipeline(
         nursery.start_soon(drain)
         if idle == "spin":
             nursery.start_soon(busy_poll)
-        async with open_tree(spec, name="bench") as tree:
+        async with open_tree(spec, name="bench", shutdown=new_shutdown()) as tree:
             while detectors[0].engine is None:  # noqa: ASYNC110 (set by the actor's run)
                 await trio.sleep(0.001)
             engine: Engine = detectors[0].engine
             engine.latencies_ns = latencies
             engine.eval_hook = after_warmup(decisions)
             while True:
-                st = reader.stats()
+                st = reader.statistics()
                 if st is not None and st.updates >= total_updates:
                     break
                 await trio.sleep(0.002)

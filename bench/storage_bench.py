@@ -26,13 +26,14 @@ import msgspec
 import trio
 import trio.lowlevel
 
+from actors.shutdown_phases import new_shutdown
 from actors.storage.actor import DbWriter, RidFactory
 from actors.storage.database import open_database
 from actors.storage.sink import StorageSink
 from actors.storage.tables import SPEC_BY_TYPE
 from protocols.config.storage import StorageConfig
 from protocols.messages import InstrumentId, Outcome, TickRecord, Venue
-from supervision import Mailbox, ShutdownCoordinator
+from supervision import Mailbox
 from supervision.actor import ActorContext, NodeStatus
 
 
@@ -82,7 +83,7 @@ class _Harness:
             path="bench/db_writer",
             log=__import__("logging").LoggerAdapter(__import__("logging").getLogger("bench")),
             mailboxes={"db_writer": self.sink.mailbox},
-            shutdown=ShutdownCoordinator(),
+            shutdown=new_shutdown(),
             node=NodeStatus(),
         )
 

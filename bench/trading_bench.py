@@ -26,6 +26,7 @@ import trio
 import trio.lowlevel
 from hdrh.histogram import HdrHistogram
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import SimConfig
 from actors.sim.venue import open_sim_venue
 from actors.trading.http_clients import build_clients
@@ -181,7 +182,7 @@ async def _run(
         # 20 shares: above the venues' minimum even after a fee taken in shares (5 shares
         # were rejected as min_size); limit 0.01: FOKs do not fill, books and cash stay.
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
-        async with open_tree(root, name="bench") as tree:
+        async with open_tree(root, name="bench", shutdown=new_shutdown()) as tree:
             while "reconciliation" in handles.control.ladder.holds:
                 await handles.control.wait_change()
             for i in range(warmup + n):

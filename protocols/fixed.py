@@ -86,8 +86,8 @@ def parse_size(text: str) -> int:
 
 
 # Memo tables for the hot path: a live book repeats a few hundred distinct price strings
-# and many size strings, and a dict hit costs ~0.1 us against ~0.6 us for a parse. Bounded:
-# cleared when full, so a hostile stream of unique strings cannot grow them without limit.
+# and many size strings, and a dict hit costs a fraction of a parse. Bounded: cleared
+# when full, so a hostile stream of unique strings cannot grow them without limit.
 _MEMO_LIMIT = 1 << 16
 
 

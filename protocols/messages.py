@@ -419,6 +419,26 @@ class VenueBalance(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     reserved: int
 
 
+class TradingOutcomeRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What a run's trades locked in so far (``actors.trading.outcome``), 1e-6 units:
+    hedged pairs x $1 minus their cost and fees, the unhedged rest (``unhedged_mark`` -1
+    when a held instrument had no bid), unwinds net of fees."""
+
+    run_id: str
+    wall_ms: int
+    locked_edge: int
+    hedged: int
+    hedged_cost: int
+    unhedged_size: int
+    unhedged_cost: int
+    unhedged_mark: int
+    unwinds: int
+    unwind_realized: int
+    fees: int
+    opportunities: int
+    final: bool  # the run's last figures (written as it stopped)
+
+
 class FundCheckpointRecord(msgspec.Struct, frozen=True, kw_only=True):
     """The fund manager's whole state at one moment: enough to restart from."""
 

@@ -8,7 +8,6 @@ from supervision.actor import ActorContext as ActorContext
 from supervision.mailbox import Mailbox as Mailbox
 from supervision.mailbox import MailboxFull as MailboxFull
 from supervision.mailbox import OverflowPolicy as OverflowPolicy
-from supervision.shutdown import DEFAULT_PHASES as DEFAULT_PHASES
 from supervision.shutdown import PhaseSpec as PhaseSpec
 from supervision.shutdown import ShutdownCoordinator as ShutdownCoordinator
 from supervision.spec import BRUTAL as BRUTAL

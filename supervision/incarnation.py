@@ -13,6 +13,7 @@ import attrs
 import trio
 
 from supervision.actor import StopSignal
+from supervision.injected import InjectedFault
 from supervision.registry import Node
 from supervision.restarts import BackoffState
 from supervision.spec import ChildSpec
@@ -33,6 +34,8 @@ class Incarnation:
     stop_requested: bool = False
     handled: bool = False  # its exit was dealt with (by a stop or by the loop)
     outcome: BaseException | None = None
+    injected: InjectedFault | None = None  # see supervision.injected
+    hang_scope: trio.CancelScope = attrs.field(factory=trio.CancelScope)
 
 
 @attrs.define(eq=False)
@@ -62,5 +65,6 @@ class _Handshake:
 def _force(inc: Incarnation, reason: str) -> None:
     inc.stop.force(reason)
     inc.scope.cancel(reason=reason)
+    inc.hang_scope.cancel(reason=reason)
     if inc.supervisor is not None:
         inc.supervisor.force_all(reason)

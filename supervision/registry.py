@@ -33,11 +33,12 @@ if TYPE_CHECKING:
 _LIVE = (LifecycleState.RUNNING, LifecycleState.DEGRADED)
 
 
-def logger_for(path: str) -> logging.Logger:
-    """``arbtree/market/quote_cache`` -> logger ``arbtree.market.quote_cache``."""
+def logger_for(path: str, namespace: str = "") -> logging.Logger:
+    """``app/market/quote_cache`` -> logger ``app.market.quote_cache``; under
+    ``namespace`` (the application's) when the path does not already start with it."""
     dotted = path.replace("/", ".")
-    if dotted != "arbtree" and not dotted.startswith("arbtree."):
-        dotted = f"arbtree.{dotted}"
+    if namespace and dotted != namespace and not dotted.startswith(f"{namespace}."):
+        dotted = f"{namespace}.{dotted}"
     return logging.getLogger(dotted)
 
 
@@ -114,9 +115,14 @@ class Node:
 class Registry:
     """Path -> Node for the whole tree."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, log_namespace: str = "") -> None:
         self.root = root
+        self.log_namespace = log_namespace
         self.nodes: dict[str, Node] = {}
+
+    def logger(self, path: str) -> logging.Logger:
+        """The logger of the node at ``path``, under the tree's log namespace."""
+        return logger_for(path, self.log_namespace)
 
     def get(self, path: str) -> Node | None:
         return self.nodes.get(path)

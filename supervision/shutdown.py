@@ -1,10 +1,11 @@
 """Coordinated shutdown in named phases (Akka's CoordinatedShutdown, linear).
 
-Actors register tasks against a phase (``add_task``); ``run`` executes the phases in order,
-the tasks of one phase concurrently, each phase under its own timeout and all of them under
-a global deadline. A task error or a timeout is recorded and the sequence goes on: a
-shutdown never stops half-way because one step failed. A *forced* request cancels the phase
-in progress and skips the rest.
+The application declares its phases (names and timeouts, in order): this module knows no
+phase names. Actors register tasks against a phase (``add_task``); ``run`` executes the
+phases in order, the tasks of one phase concurrently, each phase under its own timeout and
+all of them under a global deadline. A task error or a timeout is recorded and the
+sequence goes on: a shutdown never stops half-way because one step failed. A *forced*
+request cancels the phase in progress and skips the rest.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from protocols.tree import (
     SupervisionEventKind,
 )
 
-log = logging.getLogger("arbtree.shutdown")
+log = logging.getLogger(__name__)
 
 TaskFn = Callable[[], Awaitable[None]]
 
@@ -39,21 +40,10 @@ class PhaseSpec:
     timeout_s: float
 
 
-DEFAULT_PHASES: tuple[PhaseSpec, ...] = (
-    PhaseSpec("halt-trading", 2.0),
-    PhaseSpec("cancel-open-orders", 5.0),
-    PhaseSpec("drain-executor", 5.0),
-    PhaseSpec("checkpoint", 5.0),
-    PhaseSpec("stop-feeds", 3.0),
-    PhaseSpec("flush-storage", 8.0),
-    PhaseSpec("close", 2.0),
-)
-
-
 class ShutdownCoordinator:
     """Runs the registered shutdown tasks phase by phase; see the module docstring."""
 
-    def __init__(self, phases: Sequence[PhaseSpec] = DEFAULT_PHASES, *, deadline_s: float = 30.0):
+    def __init__(self, phases: Sequence[PhaseSpec], *, deadline_s: float = 30.0):
         names = [p.name for p in phases]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate shutdown phase names: {names}")
@@ -81,7 +71,7 @@ class ShutdownCoordinator:
             tasks = self._tasks[phase]
         except KeyError:
             raise ValueError(
-                f"unknown shutdown phase {phase!r}; phases are {list(self._tasks)}"
+                f"unknown shutdown phase '{phase}'; phases are {list(self._tasks)}"
             ) from None
         tasks[name] = fn
 
@@ -224,7 +214,7 @@ async def open_signal_handling(coordinator: ShutdownCoordinator) -> AsyncIterato
                     coordinator.request(f"signal {name}")
 
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(watch, name="arbtree-signals")
+            nursery.start_soon(watch, name="shutdown-signals")
             try:
                 yield
             finally:

@@ -41,6 +41,7 @@ from supervision.commands import _Call, _ChildDown, _Command, _DelayedStart, _St
 from supervision.failures import _must_propagate
 from supervision.failures import unwrap as unwrap  # re-exported for supervision.tree
 from supervision.incarnation import ChildRecord, Incarnation, _force, _Handshake
+from supervision.injected import act_out
 from supervision.registry import Node, failure_info
 from supervision.restarts import Intensity
 from supervision.spec import (
@@ -212,6 +213,7 @@ class Supervisor:
                     window_s=self.spec.max_seconds,
                     heartbeat_timeout_s=spec.heartbeat_timeout_s,
                     mailboxes=tuple(spec.mailboxes),
+                    log=registry.logger(path),
                 )
             )
         node.state = LifecycleState.STOPPED
@@ -291,6 +293,8 @@ class Supervisor:
                         stop=inc.stop,
                     )
                     await actor.run(ctx, task_status=handshake)
+            if inc.injected is not None and not inc.stop_requested:
+                await act_out(inc.injected, node.path, inc.hang_scope)
             if not handshake.started_ok and not inc.stop_requested:
                 raise RuntimeError(f"{node.path}: run() returned without task_status.started()")
         except BaseException as raw:
@@ -328,8 +332,8 @@ class Supervisor:
                 node.log.error("failed: %s: %s", type(exc).__name__, exc)
                 self.tree.emit(SupervisionEventKind.FAILED, node.path, repr(exc))
         # Once a tree shutdown is under way, a normal exit is the child finishing its part
-        # (a feed closing its socket on stop-feeds): it is not restarted. A failure still
-        # is, because later phases may need the child (the db writer on flush-storage).
+        # (a reader closing its socket in an early phase): it is not restarted. A failure
+        # still is, because later phases may need the child (a writer flushing its buffer).
         finished_for_shutdown = exc is None and self.tree.shutdown.requested
         restart = (rec.spec.restart is Restart.PERMANENT and not finished_for_shutdown) or (
             rec.spec.restart is Restart.TRANSIENT and exc is not None
@@ -451,6 +455,7 @@ class Supervisor:
         else:
             inc.stop.request(reason, grace)
             inc.scope.cancel(reason=reason)
+            inc.hang_scope.cancel(reason=reason)
         if grace <= 0:
             _force(inc, f"{reason} (brutal)")
         elif grace != math.inf:

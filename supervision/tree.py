@@ -30,12 +30,13 @@ from protocols.tree import (
     SupervisionEventKind,
     TreeSnapshot,
 )
-from supervision.registry import Node, Registry, logger_for
+from supervision.injected import InjectedFault
+from supervision.registry import Node, Registry
 from supervision.shutdown import ShutdownCoordinator, open_signal_handling
 from supervision.spec import ChildSpec, SpecError, SupervisorSpec, validate
 from supervision.supervisor import Supervisor, SupervisorGaveUp, unwrap
 
-log = logging.getLogger("arbtree.tree")
+log = logging.getLogger(__name__)
 
 
 class Tree:
@@ -48,6 +49,7 @@ class Tree:
         shutdown: ShutdownCoordinator,
         on_event: Callable[[SupervisionEvent], None] | None,
         rng: random.Random,
+        log_namespace: str = "",
     ) -> None:
         self.name = name
         self.spec = spec
@@ -55,11 +57,16 @@ class Tree:
         self.extra: dict[str, str] = {}
         self.rng = rng
         self.report: ShutdownReport | None = None
-        self.registry = Registry(name)
+        self.registry = Registry(name, log_namespace)
         self.supervisors: dict[str, Supervisor] = {}
         self._on_event = on_event
         self._root_node = self.registry.add(
-            Node(path=name, kind=NodeKind.SUPERVISOR, strategy=spec.strategy.value)
+            Node(
+                path=name,
+                kind=NodeKind.SUPERVISOR,
+                strategy=spec.strategy.value,
+                log=self.registry.logger(name),
+            )
         )
         self._root: Supervisor | None = None
         self._root_scope = trio.CancelScope()
@@ -136,6 +143,26 @@ class Tree:
         if rec is None:
             raise KeyError(f"no child at {path!r}")
         await sup.call(lambda: sup.op_terminate_child(rec, reason))
+
+    def inject_fault(self, path: str, fault: InjectedFault) -> None:
+        """Crash or hang the running worker at ``path`` (see ``supervision.injected``).
+
+        Raises ``KeyError`` for an unknown path and ``ValueError`` for a supervisor or a
+        child that is not running (starting, stopping, in backoff, already hit)."""
+        sup = self._parent_of(path)
+        rec = sup.find(path)
+        if rec is None:
+            raise KeyError(f"no child at {path!r}")
+        inc = rec.inc
+        if inc is None or rec.node.state is not LifecycleState.RUNNING or inc.stop_requested:
+            raise ValueError(f"{path} is not running ({rec.node.state.value})")
+        if inc.supervisor is not None:
+            raise ValueError(f"{path} is a supervisor: inject into one of its workers")
+        if inc.injected is not None:
+            raise ValueError(f"{path} already has an injected {inc.injected.value}")
+        inc.injected = fault
+        rec.node.log.warning("%s injected", fault.value)
+        inc.scope.cancel(reason=f"{fault.value} injected")
 
     def request_shutdown(self, reason: str, *, force: bool = False) -> None:
         self.shutdown.request(reason, force=force)
@@ -216,8 +243,9 @@ class _RootStatus:
 async def open_tree(
     spec: SupervisorSpec,
     *,
-    name: str = "arbtree",
+    name: str = "tree",
     shutdown: ShutdownCoordinator | None = None,
+    log_namespace: str = "",
     on_event: Callable[[SupervisionEvent], None] | None = None,
     rng: random.Random | None = None,
     handle_signals: bool = False,
@@ -226,8 +254,10 @@ async def open_tree(
     if not name or "/" in name:
         raise SpecError(f"tree name must be non-empty and contain no '/', got {name!r}")
     validate(spec, name)
-    tree = Tree(name, spec, shutdown or ShutdownCoordinator(), on_event, rng or random.Random())
-    logger_for(name).info("starting tree %s", name)
+    if shutdown is None:
+        shutdown = ShutdownCoordinator(())
+    tree = Tree(name, spec, shutdown, on_event, rng or random.Random(), log_namespace)
+    tree.registry.logger(name).info("starting tree %s", name)
     try:
         async with trio.open_nursery() as nursery:
             tree._nursery = nursery

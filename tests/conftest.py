@@ -17,17 +17,10 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import pytest
 
-
-def dsn_with_schema(dsn: str, schema: str) -> str:
-    """``dsn`` with ``options=-csearch_path=<schema>`` (libpq and asyncpg both honour it)."""
-    parts = urlsplit(dsn)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
-    query.append(("options", f"-csearch_path={schema}"))
-    return parts._replace(query=urlencode(query, quote_via=quote)).geturl()
+from tests.postgres import dsn_with_schema
 
 
 def _run_sql(dsn: str, sql: str) -> None:

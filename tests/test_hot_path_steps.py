@@ -17,13 +17,14 @@ import trio.testing
 
 from actors.detector.actor import Detector
 from actors.observability.metrics import Metrics
+from actors.shutdown_phases import new_shutdown
 from actors.trading.control import TradingControl
 from actors.trading.fund_manager import FundManager
 from actors.trading.messages import ExecutionRequest
 from protocols.config.market import DetectorConfig, PolymarketMarket
 from protocols.config.trading import ExecutorConfig, FundManagerConfig
 from protocols.messages import InstrumentId, Level, Opportunity, TopOfBook, Venue
-from supervision import Mailbox, OverflowPolicy, ShutdownCoordinator
+from supervision import Mailbox, OverflowPolicy
 from supervision.actor import ActorContext, NodeStatus
 from tests.step_counter import StepCounter
 from tests.trading.helpers import NOW, opp
@@ -36,7 +37,7 @@ def _ctx(path: str) -> ActorContext:
         path=path,
         log=logging.LoggerAdapter(logging.getLogger(path)),
         mailboxes={},
-        shutdown=ShutdownCoordinator(),
+        shutdown=new_shutdown(),
         node=NodeStatus(),
     )
 

@@ -12,7 +12,8 @@ and evaluate each once:
    after an emission the candidate is disarmed until its fresh, non-stale tops have been
    seen not crossing for ``episode_gap_s`` in a row. Our own fill empties the best level
    for a moment before the maker re-quotes, so a brief close is not the end of the
-   dislocation; one window yields at most one opportunity however long it stays open.
+   dislocation; one window yields at most ``trades_per_episode`` opportunities however
+   long it stays open, each after the cooldown and planned on the book as it is then.
    A disarmed candidate is only tracked (O(1)), never planned: nothing it found could
    be emitted, and while a window stays open that would be a depth walk per batch;
 2. stale gate: either book flagged stale, or received more than ``max_quote_age_s`` ago;
@@ -38,6 +39,7 @@ import trio
 from actors.detector import complement, cross_venue
 from actors.detector.sizing import PairPlan, plan_pair
 from actors.detector.strategy import BookKey, Candidate
+from actors.shutdown_phases import Phase
 from protocols.config.market import DetectorConfig
 from protocols.fixed import PRICE_ONE, parse_units
 from protocols.messages import Opportunity, OpportunityLeg, Side, TopOfBook, Venue
@@ -108,6 +110,7 @@ class _Eval:
         "b_mirror",
         "cand",
         "closed_since",
+        "emits",
         "group",
         "stamp",
         "until",
@@ -122,6 +125,7 @@ class _Eval:
         self.until = float("-inf")  # cooldown deadline (trio time)
         self.armed = True  # False from an emission until the dislocation is seen closed
         self.closed_since: float | None = None  # while disarmed: when seen closed, in a row
+        self.emits = 0  # opportunities emitted in the current episode
         self.group: list[_Eval] = [self]
         self.stamp = 0  # last update() round that queued it (dedup within a batch)
 
@@ -163,6 +167,8 @@ class Engine:
         self.max_age_ns = int(cfg.max_quote_age_s * 1e9)
         self.cooldown_s = cfg.cooldown_s
         self.episode_gap_s = cfg.episode_gap_s
+        self.trades_per_episode = cfg.trades_per_episode
+        self.depth_edge_ratio = cfg.depth_edge_ratio
         self.candidates = build_candidates(cfg) if candidates is None else candidates
         self.eval_hook = eval_hook
         self._books: dict[str, _Book] = {}  # symbol -> its book (chain: other venues)
@@ -248,7 +254,7 @@ class Engine:
         out: list[Opportunity] = []
         for ev in todo:
             crossing = False
-            if not ev.armed:
+            if not ev.armed or ev.emits:
                 crossing = self._track_episode(ev, now)  # a close inside the cooldown counts
             if now < ev.until:
                 stats.cooldown_skips += 1
@@ -265,7 +271,8 @@ class Engine:
             until = now + self.cooldown_s
             for sibling in ev.group:
                 sibling.until = until
-                sibling.armed = False
+                sibling.emits += 1
+                sibling.armed = sibling.emits < self.trades_per_episode
                 sibling.closed_since = None
             out.append(opp)
         return out
@@ -330,6 +337,7 @@ class Engine:
             for sibling in ev.group:  # closed long enough: whatever comes next is new
                 sibling.armed = True
                 sibling.closed_since = None
+                sibling.emits = 0
             self.stats.rearms += 1
         elif closed and since is None:
             for sibling in ev.group:
@@ -361,6 +369,7 @@ class Engine:
             min_profit=self.min_profit,
             max_size=self.max_size,
             step=c.step,
+            depth_edge_ratio=self.depth_edge_ratio,
         )
 
     def _opportunity(
@@ -417,7 +426,7 @@ class Detector(Actor):
         async def halt() -> None:
             self.halted = True
 
-        unregister = ctx.shutdown.add_task("halt-trading", f"{ctx.path}:stop-emitting", halt)
+        unregister = ctx.shutdown.add_task(Phase.HALT_TRADING, f"{ctx.path}:stop-emitting", halt)
         task_status.started()
         inbox = self.inbox
         outbox = self.outbox

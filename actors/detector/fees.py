@@ -1,12 +1,8 @@
-"""Venue taker/maker fee formulas in exact integer arithmetic.
+"""The fee of one leg as the detector prices it: a venue's formula and its rate.
 
-Units follow :mod:`protocols.fixed`: sizes in 1e-6 shares, prices and cash in 1e-6 USD,
-rates as ints x 1e6 (Polymarket crypto 0.072 -> ``72_000``).
-
-* Polymarket (VENUES 3.4): ``fee = C x rate x p x (1 - p)`` USDC, takers only, rounded
-  half-up to 5 decimals (a fee under 0.000005 rounds to 0).
-* Kalshi (VENUES 4.10): taker ``0.07 x C x P x (1 - P)`` (x the series multiplier), maker
-  ``0.0175 x ...`` on ``quadratic_with_maker_fees`` series, rounded **up** to the cent.
+Units follow :mod:`protocols.fixed` (sizes in 1e-6 shares, prices and cash in 1e-6 USD);
+the formulas are the venues' own (:mod:`protocols.venues.polymarket.fees`,
+:mod:`protocols.venues.kalshi.fees`).
 
 A sweep across several price levels is several fills; each fill is priced and rounded on
 its own (per-fill rounding is what the venues charge at worst, and what the simulated
@@ -24,23 +20,11 @@ import attrs
 
 from protocols.fixed import PRICE_ONE, parse_units
 from protocols.messages import Venue
+from protocols.venues.fees import FeeRate
+from protocols.venues.kalshi import fees as kalshi_fees
+from protocols.venues.polymarket import fees as polymarket_fees
 
 ONE = PRICE_ONE
-
-
-def polymarket_fee(size: int, price: int, rate: int) -> int:
-    """One Polymarket taker fill's fee in 1e-6 USD (half-up to 5 decimals = 10 units)."""
-    num = size * rate * price * (ONE - price)  # 1e-24 USD
-    den = 10**19  # 0.00001 USD in 1e-24 USD
-    return ((num + den // 2) // den) * 10
-
-
-def kalshi_fee(size: int, price: int, rate: int, multiplier: int = ONE) -> int:
-    """One Kalshi fill's fee in 1e-6 USD: ``rate x C x P x (1-P) x multiplier`` rounded up
-    to the cent. ``rate`` is 70_000 (taker) or 17_500 (maker)."""
-    num = size * rate * price * (ONE - price) * multiplier  # 1e-30 USD
-    den = 10**28  # one cent in 1e-30 USD
-    return -(-num // den) * 10_000
 
 
 @attrs.frozen
@@ -48,19 +32,19 @@ class FeeSchedule:
     """The fee of one leg on one venue: a formula and its rate."""
 
     venue: Venue
-    rate: int  # x 1e6
+    rate: FeeRate
     multiplier: int = ONE  # Kalshi series multiplier x 1e6
 
     def fill_fee(self, size: int, price: int) -> int:
-        if self.rate == 0 or size <= 0:
+        if self.rate.ppm == 0 or size <= 0:
             return 0
         if self.venue is Venue.KALSHI:
-            return kalshi_fee(size, price, self.rate, self.multiplier)
-        return polymarket_fee(size, price, self.rate)
+            return kalshi_fees.fee(size, price, self.rate, self.multiplier)
+        return polymarket_fees.taker_fee(size, price, self.rate)
 
     def per_share_e18(self, price: int) -> int:
         """Unrounded fee for one share at ``price``, in 1e-18 USD (exact)."""
-        base = self.rate * price * (ONE - price)  # 1e-18 USD per share
+        base = self.rate.ppm * price * (ONE - price)  # 1e-18 USD per share
         if self.venue is Venue.KALSHI and self.multiplier != ONE:
             return base * self.multiplier // ONE
         return base
@@ -74,18 +58,11 @@ def fee_for_fills(schedule: FeeSchedule, fills: Iterable[tuple[int, int]]) -> in
 def polymarket_schedule(rates: dict[str, str], category: str) -> FeeSchedule:
     """The taker schedule for a Polymarket market of ``category`` (unknown -> "other")."""
     text = rates.get(category.lower(), rates.get("other", "0"))
-    return FeeSchedule(Venue.POLYMARKET, parse_units(text))
+    return FeeSchedule(Venue.POLYMARKET, FeeRate.parse(text))
 
 
 def kalshi_schedule(rate: str, multiplier: str = "1") -> FeeSchedule:
-    return FeeSchedule(Venue.KALSHI, parse_units(rate), parse_units(multiplier))
+    return FeeSchedule(Venue.KALSHI, FeeRate.parse(rate), parse_units(multiplier))
 
 
-__all__ = [
-    "FeeSchedule",
-    "fee_for_fills",
-    "kalshi_fee",
-    "kalshi_schedule",
-    "polymarket_fee",
-    "polymarket_schedule",
-]
+__all__ = ["FeeSchedule", "fee_for_fills", "kalshi_schedule", "polymarket_schedule"]

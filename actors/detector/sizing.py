@@ -99,12 +99,16 @@ def plan_pair(
     min_profit: int,
     max_size: int,
     step: int,
+    depth_edge_ratio: float = 0.0,
 ) -> PairPlan | None:
     """Best-first ``(price, size)`` ask levels of the two legs -> the plan, or None.
 
     ``min_edge``: net USD per share (1e-6 units) every share must keep; ``min_profit``: net
     cash for the whole size; ``max_size`` caps the size; ``step`` is the size grid (the
-    coarser of the two venues' lot sizes).
+    coarser of the two venues' lot sizes); ``depth_edge_ratio`` > 0 also stops at the
+    first level pair whose per-share edge is below that fraction of the best one's (with
+    exposure limits binding, a share of capacity spent deep in the book is a share not
+    spent on the best level when it refills).
     """
     it_a: Iterator[tuple[int, int]] = iter(asks_a)
     it_b: Iterator[tuple[int, int]] = iter(asks_b)
@@ -117,8 +121,14 @@ def plan_pair(
     total = 0
     seg_a: list[tuple[int, int]] = []
     seg_b: list[tuple[int, int]] = []
+    best = (ONE - pa - pb) * _E12 - fee_a.per_share_e18(pa) - fee_b.per_share_e18(pb)
+    floor = int(best * depth_edge_ratio) if depth_edge_ratio > 0 else None
     while total < max_size:
         if (ONE - pa - pb - min_edge) * _E12 < fee_a.per_share_e18(pa) + fee_b.per_share_e18(pb):
+            break
+        if floor is not None and (
+            (ONE - pa - pb) * _E12 - fee_a.per_share_e18(pa) - fee_b.per_share_e18(pb) < floor
+        ):
             break
         q = min(ra, rb, max_size - total)
         if q > 0:
@@ -144,17 +154,17 @@ def plan_pair(
     if not _meets(plan, min_edge):
         # Rounding (a cent-rounded Kalshi fee on a small size) pushed it under: shrink.
         lo, hi = 1, size // step - 1  # in steps; find the largest size that still meets
-        best: PairPlan | None = None
+        fitting: PairPlan | None = None
         while lo <= hi:
             mid = (lo + hi) // 2
             cand = _evaluate(seg_a, seg_b, mid * step, fee_a, fee_b)
             if _meets(cand, min_edge):
-                best, lo = cand, mid + 1
+                fitting, lo = cand, mid + 1
             else:
                 hi = mid - 1
-        if best is None:
+        if fitting is None:
             return None
-        plan = best
+        plan = fitting
     if plan.edge < min_profit:
         return None
     return plan

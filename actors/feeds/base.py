@@ -54,6 +54,7 @@ from actors.feeds.websocket import (
     WebSocketClosed,
     open_feed_websocket,
 )
+from actors.shutdown_phases import Phase
 from protocols.config.market import FeedConfig
 from protocols.errors import DecodeError
 from protocols.messages import InstrumentId, MarketData, MarketDataBatch, Venue
@@ -262,7 +263,7 @@ class Feed(Actor):
         async def stop_feed() -> None:
             stop.set()
 
-        unregister = ctx.shutdown.add_task("stop-feeds", f"{ctx.path}:close", stop_feed)
+        unregister = ctx.shutdown.add_task(Phase.STOP_FEEDS, f"{ctx.path}:close", stop_feed)
         task_status.started()  # ready: connecting is the feed's own business
         try:
             async with trio.open_nursery() as nursery:

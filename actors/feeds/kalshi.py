@@ -4,10 +4,11 @@
   all of them); the venue sends one ``orderbook_snapshot`` per ticker, then deltas.
 * Keepalive: the venue pings every 10 s (trio-websocket answers); the feed also sends its
   own websocket ping every ``ping_interval_s`` and reconnects after ``pong_timeout_s``.
-* Sequencing (VENUES 4.6): ``seq`` per sid, checked by ``SeqChecker``. On a gap every book
-  on that sid is marked stale in the cache and ``update_subscription`` / ``get_snapshot``
-  is sent for those tickers; each snapshot re-anchors the sequence and clears its book's
-  stale mark. Error 25 (buffer overflow: the venue dropped us) -> reconnect.
+* Sequencing (docs/protocols.md, "Kalshi"): ``seq`` per sid, checked by ``SeqChecker``.
+  On a gap every book on that sid is marked stale in the cache and
+  ``update_subscription`` / ``get_snapshot`` is sent for those tickers; each snapshot
+  re-anchors the sequence and clears its book's stale mark. Error 25 (buffer overflow:
+  the venue dropped us) -> reconnect.
 * Liveness/cache resync for one ticker: ``get_snapshot`` for it on its sid (a full
   resubscribe when no sid is known yet).
 """

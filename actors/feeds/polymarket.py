@@ -3,7 +3,8 @@
 * Subscribe: ``{"assets_ids": [...], "type": "market", "initial_dump": true}``; a
   resubscribe/resync sends ``{"assets_ids": [...], "operation": "subscribe",
   "initial_dump": true}``, and the venue answers with a fresh ``book`` for each asset *in
-  the stream*, so it is ordered with the deltas around it (VENUES 1.11 option b).
+  the stream*, so it is ordered with the deltas around it (docs/protocols.md, "Polymarket
+  market channel").
 * Keepalive: text ``PING`` every ``ping_interval_s``; the decoder counts ``PONG``s; no
   ``PONG`` within ``pong_timeout_s`` of a ``PING`` -> reconnect.
 * Integrity (no sequence numbers on this venue): the feed keeps a shadow L2 book per
@@ -13,12 +14,13 @@
 
   - every batch, cheap: a crossed book, and the venue's claimed best bid/ask on the
     token's last entry (``best_bid``/``best_ask``) against the shadow book's top;
-  - the venue's hash of the whole book (SHA-1 over its JSON, ~10-30 µs a token) at most
+  - the venue's hash of the whole book (SHA-1 over its JSON, far dearer than the top check) at most
     every ``hash_check_interval_s`` per token (0: every batch), so the thorough check
     does not sit on every tick's path to the detector; a divergence below the top is
     caught within that interval. A ``book`` frame's hash is checked by the decoder.
 
-  ``hash_mismatch_threshold`` mismatches in a row (VENUES 1.9: one can be benign) or a
+  ``hash_mismatch_threshold`` mismatches in a row (one can be benign:
+  docs/protocols.md) or a
   crossed book mark the token stale in the cache and trigger a resync; checks are
   suspended for that token until its fresh book arrives.
 """

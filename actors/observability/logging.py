@@ -123,7 +123,7 @@ def redact(text: str) -> str:
     text = _BEARER_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
     text = _URL_PASSWORD_RE.sub(lambda m: f"{m.group(1)}{MASK}{m.group(2)}", text)
     if text.isascii():
-        # _key_re costs ~100x the rest (its name prefix backtracks at every position).
+        # _key_re costs far more than the rest (its name prefix backtracks at every position).
         # Any match of it holds a key, case-folded and with its "_" and "-" dropped.
         folded = text.lower().replace("_", "").replace("-", "")
         if not any(probe in folded for probe in _key_probes):

@@ -5,9 +5,9 @@ Pure and deterministic like the scenario: ``BinanceFeed.step(ts_ms)`` advances o
 Binance never changes the Polymarket/Kalshi frames) and returns the new payloads as
 ``(stream name, encoded payload)`` pairs. The venue wraps them per connection: combined
 streams as ``{"stream": name, "data": payload}``, raw ``/ws/<name>`` as the bare payload
-(VENUES 5.1).
+(docs/protocols.md, "Binance spot").
 
-Payloads follow VENUES 5.2/5.3 exactly: spot ``bookTicker`` is ``u, s, b, B, a, A`` with no
+Payloads are exactly the venue's: spot ``bookTicker`` is ``u, s, b, B, a, A`` with no
 event time, ``u`` increasing but not contiguous; ``aggTrade`` is ``e, E, s, a, p, q, f, l,
 T, m, M`` with ``a`` contiguous per symbol and ``m = true`` when the buyer was the maker
 (the taker sold). Prices and quantities are 8-decimal strings; all state is exact ints in
@@ -38,7 +38,7 @@ def decimal8(value: int) -> str:
 
 
 def stream_names(symbol: str) -> tuple[str, str]:
-    """The two stream names the sim serves for ``symbol`` (symbol lowercase, VENUES 5.1)."""
+    """The two stream names the sim serves for ``symbol`` (symbol lowercase)."""
     low = symbol.lower()
     return f"{low}@{BOOK_TICKER}", f"{low}@{AGG_TRADE}"
 
@@ -119,7 +119,7 @@ class BinanceFeed:
         spread = TICK if rng.random() < 0.8 else 2 * TICK
         q.bid, q.ask = bid, bid + spread
         q.bid_qty, q.ask_qty = self._qty(), self._qty()
-        q.update_id += rng.randint(1, 40)  # monotonic, not contiguous (VENUES 5.4)
+        q.update_id += rng.randint(1, 40)  # monotonic, not contiguous (as the venue)
 
     def step(self, ts_ms: int) -> list[tuple[str, str]]:
         """Advance one step; the payloads it produced, in order, as (stream, JSON)."""

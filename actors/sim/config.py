@@ -47,7 +47,7 @@ class FaultSpec:
     at: float = 0.0
 
 
-# Polymarket fee categories and their taker rates x 1e6 (VENUES 3.4, 2026-04 snapshot).
+# Polymarket fee categories and their taker rates x 1e6 (2026-04; docs/protocols.md, "Fees").
 POLY_CATEGORIES: tuple[tuple[str, int], ...] = (
     ("crypto", 72_000),
     ("sports", 30_000),
@@ -67,6 +67,9 @@ class SimConfig:
     step_interval: float = 0.01  # seconds of sim time per scenario step
     window_rate: float = 0.05  # arbitrage windows opened per second (all markets)
     window_duration: float = 5.0  # mean window life, seconds (uniform 0.5x..1.5x)
+    # The first window opens at this sim time if none opened before (0: only the rate):
+    # a short run then shows a trade; the rate applies after it as before.
+    first_window: float = 3.0
     window_size: int = 100 * ONE  # shares at the best level of a window's cheap leg
     window_edge_min: int = 10_000  # gross per-share edge beyond fees, 1e-6 USD
     window_edge_max: int = 40_000
@@ -86,7 +89,7 @@ class SimConfig:
     binance_quote_rate: float = 50.0  # bookTicker updates per second per symbol
     binance_trade_rate: float = 10.0  # aggTrade events per second per symbol (mean)
     binance_volatility: float = 0.0002  # relative random walk of the price per sqrt(s)
-    binance_ping_interval: float = 20.0  # websocket Ping frames (VENUES 5.1)
+    binance_ping_interval: float = 20.0  # websocket Ping frames, as the venue
     ground_truth_path: str | None = None
     starting_cash: int = 10_000 * ONE  # per venue account, 1e-6 USD
     poly_min_order_size: int = 5 * ONE

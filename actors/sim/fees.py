@@ -1,4 +1,10 @@
-"""Taker fee formulas of both venues, in exact integer arithmetic.
+"""Taker fee formulas of both venues, in exact integer arithmetic: the sim's own copy.
+
+The sim plays the venue, so, like its wire encoders (:mod:`actors.sim.units`), it keeps
+its own fee formulas rather than importing the client's
+(:mod:`protocols.venues.polymarket.fees`, :mod:`protocols.venues.kalshi.fees`): a slip in
+the client's formula then shows up as a ledger that disagrees with the venue instead of
+being copied into both. ``tests/sim/test_fee_cross_check.py`` checks the two copies agree.
 
 The same functions price the sim's fills and the ground-truth edge of every injected
 window, so "net of fees" means the same thing on both sides of a test.
@@ -10,7 +16,7 @@ from actors.sim.units import ONE
 
 
 def polymarket_taker_fee(size: int, price: int, rate_ppm: int) -> int:
-    """``C x rate x p x (1-p)`` USDC, rounded half-up to 5 decimals (VENUES 3.4).
+    """``C x rate x p x (1-p)`` USDC, rounded half-up to 5 decimals (docs/protocols.md).
 
     ``size`` in 1e-6 shares, ``price`` in 1e-6 USD, ``rate_ppm`` the category rate x 1e6
     (crypto 0.072 -> 72_000). Returns 1e-6 USDC.
@@ -21,7 +27,7 @@ def polymarket_taker_fee(size: int, price: int, rate_ppm: int) -> int:
 
 
 def kalshi_taker_fee(count: int, price: int, multiplier_ppm: int = ONE) -> int:
-    """``ceil_to_cent(0.07 x C x P x (1-P))`` x multiplier (VENUES 4.10), in 1e-6 USD.
+    """``ceil_to_cent(0.07 x C x P x (1-P))`` x multiplier (docs/protocols.md), in 1e-6 USD.
 
     Charged per fill (one fill per price level): the conservative per-order bound the
     venue notes suggest for a simulator.

@@ -18,11 +18,20 @@ from actors.sim.book import ASK, BID, Change, SimBook
 from actors.sim.config import POLY_CATEGORIES, SimConfig
 from actors.sim.fees import kalshi_taker_fee, polymarket_taker_fee
 from actors.sim.units import ONE
-from actors.sim.windows import FeeFn, Leg, WindowRecord, pair_edge_per_share, walk_edge
+from actors.sim.windows import (
+    FeeFn,
+    Leg,
+    Offer,
+    SideLevel,
+    WindowRecord,
+    pair_edge_per_share,
+    walk_edge,
+    walk_offers,
+)
 
 KALSHI_TICK = 10_000  # Kalshi linear_cent grid
 POLY_TICK_WIDE = 10_000
-POLY_TICK_NARROW = 1_000  # Polymarket switches to 0.001 beyond 0.04 / 0.96 (VENUES 1.6)
+POLY_TICK_NARROW = 1_000  # Polymarket switches to 0.001 beyond 0.04 / 0.96
 FAIR_MIN, FAIR_MAX = 20_000, 980_000
 WINDOW_ROOM = 100_000  # a shifted mid must stay this far inside (0, 1)
 PRINT_RATE = 0.2  # simulated last_trade_price prints per second per market
@@ -54,6 +63,8 @@ class Market:
     no_shift: int = 0
     kalshi_shift: int = 0
     window: WindowRecord | None = None
+    window_index: int = -1  # the open window's place in ``Scenario.windows``
+    offered_size: int = 0  # the open window's profitable depth when last looked at
 
     def poly_fee(self) -> FeeFn:
         rate = self.fee_rate_ppm
@@ -283,7 +294,9 @@ class Scenario:
                 out.closed.append(m.window)
                 m.window = None
                 m.yes_shift = m.no_shift = m.kalshi_shift = 0
-        if rng.random() < cfg.window_rate * dt:
+        drawn = rng.random() < cfg.window_rate * dt  # drawn every step: same sequence
+        first_due = 0 < cfg.first_window <= now + 1e-9 and not self.windows
+        if drawn or first_due:
             free = [m for m in self.markets if m.window is None]
             if free:
                 self._open_window(free[rng.randrange(len(free))], out)
@@ -292,7 +305,50 @@ class Scenario:
             if m.window is None and rng.random() < PRINT_RATE * dt:
                 out.prints.append(self._print(m))
         self._noise()
+        for m in self.markets:
+            if m.window is not None:
+                self._note_offered(m)
         return out
+
+    def _note_offered(self, m: Market) -> None:
+        """Add to the open window's ``reoffers`` what its market offers beyond what it did at
+        the last look (a refill after a trade, a better re-quote), counted as the best of
+        the walk now: capture scoring counts everything the sim offered while it was open."""
+        w = m.window
+        assert w is not None
+        offers = self.market_offers(m)
+        size = sum(o[0] for o in offers)
+        if size > m.offered_size:
+            extra: list[Offer] = []
+            want = size - m.offered_size
+            for q, a, pa, b, pb, edge in offers:
+                take = min(q, want)
+                extra.append((take, a, pa, b, pb, edge if take == q else edge * take // q))
+                want -= take
+                if want == 0:
+                    break
+            w = attrs.evolve(w, reoffers=(*w.reoffers, *extra))
+            m.window = w
+            self.windows[m.window_index] = w
+        m.offered_size = size
+
+    def market_offers(self, m: Market) -> list[Offer]:
+        """Every profitable YES+NO pair chunk of market ``m`` now, across venues."""
+        yes: list[SideLevel] = []
+        no: list[SideLevel] = []
+        for venue in ("polymarket", "kalshi"):
+            fee = self.fee_fn(m, venue)
+            for outcome, side in (("yes", yes), ("no", no)):
+                key = self._key(m, venue, outcome)
+                side.extend((p, q, key, fee) for p, q in self.ask_ladder(m, venue, outcome))
+        return walk_offers(yes, no)
+
+    @staticmethod
+    def _key(m: Market, venue: str, outcome: str) -> str:
+        """The trading system's instrument key (``InstrumentId.key()``)."""
+        if venue == "kalshi":
+            return f"kalshi:{m.ticker}:{outcome}"
+        return f"polymarket:{m.yes_token if outcome == 'yes' else m.no_token}:{outcome}"
 
     def _noise(self) -> None:
         """Resize random levels until this step's share of ``rate`` is spent."""
@@ -364,6 +420,8 @@ class Scenario:
         self._window_seq += 1
         record = self._record(m, kind, f"w{cfg.seed}-{self._window_seq:05d}", end)
         m.window = record
+        m.window_index = len(self.windows)
+        m.offered_size = sum(o[0] for o in record.offers)
         self.windows.append(record)
         out.opened.append(record)
 
@@ -407,4 +465,5 @@ class Scenario:
             edge_net=total,
             edge_per_share=per_share,
             implied=implied,
+            offers=tuple(self.market_offers(m)),
         )

@@ -1,4 +1,4 @@
-"""Kalshi Trade API v2 wire encoders: orderbook channel, fills, REST bodies (VENUES 4).
+"""Kalshi Trade API v2 wire encoders: orderbook channel, fills, REST bodies (docs/protocols.md).
 
 Kalshi books are bids only: the sim's Kalshi book is in YES terms, so a YES bid change is
 a ``yes`` level and a YES ask at p is a ``no`` bid at 1 - p. Deltas are signed increments

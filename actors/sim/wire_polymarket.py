@@ -1,9 +1,10 @@
-"""Polymarket CLOB wire encoders: market channel, user channel, REST bodies (VENUES 1-3).
+"""Polymarket CLOB wire encoders: market channel, user channel, REST bodies
+(docs/protocols.md).
 
 ``PolyWire`` keeps its own copy of every token book *as last sent on the wire* so each
 ``price_changes`` entry carries the SHA-1 of the asset's book right after that entry
-(VENUES 1.9), and a ``book`` snapshot on subscribe is consistent with the deltas that
-follow it.
+(docs/protocols.md, "Polymarket market channel"), and a ``book`` snapshot on subscribe is
+consistent with the deltas that follow it.
 
 The hash runs once per entry (up to ~15k times a second at full load), so the wire state
 is kept in the shape the hash needs: every level's compact JSON fragment is encoded once
@@ -249,7 +250,7 @@ def encode(obj: Any) -> str:
 
 
 def rest_book(wire: PolyWire, asset_id: str, ts_ms: int) -> dict[str, Any]:
-    """``GET /book`` body, 2026 shape with ``min_order_size``/``neg_risk`` (VENUES 3.3)."""
+    """``GET /book`` body, 2026 shape with ``min_order_size``/``neg_risk``."""
     a = wire.by_asset[asset_id]
     ts = str(ts_ms)
     bids, asks = a.levels()

@@ -39,6 +39,7 @@ import msgspec
 import trio
 import trio.lowlevel
 
+from actors.shutdown_phases import Phase
 from actors.storage.database import Database, is_transient
 from actors.storage.journal import Journal, decode_entry
 from actors.storage.sink import FlushRequest, StorageSink, StorageStats
@@ -116,7 +117,7 @@ class DbWriter(Actor):
                 raise
             self._note_error(exc)
             self._set_spilling(True)
-        unregister = ctx.shutdown.add_task("flush-storage", f"{ctx.path}:flush", self.flush_all)
+        unregister = ctx.shutdown.add_task(Phase.FLUSH_STORAGE, f"{ctx.path}:flush", self.flush_all)
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._replay_loop, ctx)

@@ -22,7 +22,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -32,7 +32,12 @@ import attrs
 import trio
 import trio_asyncio
 
-from actors.storage.embedded import EMBEDDED_DB_NAME, start_embedded, with_database
+from actors.storage.embedded import (
+    EMBEDDED_DB_NAME,
+    EmbeddedPostgres,
+    open_embedded,
+    with_database,
+)
 from actors.storage.errors import DatabaseTimeout, DatabaseUnavailable, PoolExhausted
 from actors.storage.migrations import apply_migrations
 from protocols.config.storage import StorageConfig
@@ -84,6 +89,7 @@ class Database:
     _loop: Any
     _pool: Any = None
     terminations: int = 0
+    server: EmbeddedPostgres | None = None  # the run's embedded server, if embedded
 
     @property
     def pool(self) -> Any:
@@ -242,13 +248,14 @@ async def open_database(
     except BaseExceptionGroup as group:
         # trio-asyncio's loop nursery wraps whatever crosses it in (nested) groups; give
         # callers the single error they would have seen without it.
-        leaf = _single_leaf(group)
+        leaf = single_leaf(group)
         if leaf is None:
             raise
         raise leaf from None
 
 
-def _single_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+def single_leaf(group: BaseExceptionGroup[BaseException]) -> BaseException | None:
+    """The one exception inside (nested) single-member groups; None if there are more."""
     exc: BaseException = group
     while isinstance(exc, BaseExceptionGroup):
         if len(exc.exceptions) != 1:
@@ -262,16 +269,21 @@ async def _open_database(
     effective: str | None, run_dir: Path, cfg: StorageConfig, migrate: bool
 ) -> AsyncIterator[Database]:
     embedded = effective is None
-    async with trio_asyncio.open_loop() as loop:
+    async with AsyncExitStack() as stack:
+        server: EmbeddedPostgres | None = None
+        if effective is None:  # stopped when this block exits, after the pool is closed
+            server = await stack.enter_async_context(open_embedded(run_dir / "postgres"))
+        loop = await stack.enter_async_context(trio_asyncio.open_loop())
         # asyncpg can leave a background future failed and unretrieved (e.g. the pool
         # refilling its minimum while the server is gone); trio-asyncio would re-raise that
         # at loop exit and turn a handled outage into a crash. Log it instead.
         loop.set_exception_handler(_log_asyncio_error)
-        if effective is None:
-            server_uri = await start_embedded(run_dir / "postgres")
-            await _ensure_database(loop, server_uri, EMBEDDED_DB_NAME, cfg.connect_timeout_s)
-            effective = with_database(server_uri, EMBEDDED_DB_NAME)
+        if server is not None:
+            await _ensure_database(loop, server.uri, EMBEDDED_DB_NAME, cfg.connect_timeout_s)
+            effective = with_database(server.uri, EMBEDDED_DB_NAME)
+        assert effective is not None
         db = Database(dsn=effective, config=cfg, embedded=embedded, run_id=uuid.uuid4(), loop=loop)
+        db.server = server
         try:
             await db.connect()
             if migrate:
@@ -282,6 +294,25 @@ async def _open_database(
             yield db
         finally:
             await db.aclose()
+
+
+class OneLineRetries(logging.Filter):
+    """asyncpg's pool logs each failed retry (``Failed to restore the pool connection
+    floor; retrying``) with a full traceback, ~30 lines a second while the server is down:
+    keep the record, as one line ending with the exception's type and message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {exc})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_ONE_LINE_RETRIES = OneLineRetries()
+logging.getLogger("asyncpg.pool").addFilter(_ONE_LINE_RETRIES)
 
 
 def _log_asyncio_error(loop: Any, context: dict[str, Any]) -> None:

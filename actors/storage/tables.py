@@ -29,6 +29,7 @@ from protocols.messages import (
     OpportunityRecord,
     OrderRecord,
     TickRecord,
+    TradingOutcomeRecord,
 )
 from protocols.tree import SupervisionEvent
 
@@ -279,6 +280,27 @@ def _position_rows(rid: uuid.UUID, r: FundCheckpointRecord) -> Sequence[Row]:
     ]
 
 
+def _outcome_rows(rid: uuid.UUID, r: TradingOutcomeRecord) -> Sequence[Row]:
+    return (
+        (
+            rid,
+            r.run_id,
+            ts_ms(r.wall_ms),
+            r.locked_edge,
+            r.hedged,
+            r.hedged_cost,
+            r.unhedged_size,
+            r.unhedged_cost,
+            None if r.unhedged_mark < 0 else r.unhedged_mark,
+            r.unwinds,
+            r.unwind_realized,
+            r.fees,
+            r.opportunities,
+            r.final,
+        ),
+    )
+
+
 def _supervision_rows(rid: uuid.UUID, r: SupervisionEvent) -> Sequence[Row]:
     return ((rid, datetime.fromtimestamp(r.at, UTC), r.kind.value, r.path, r.detail),)
 
@@ -429,6 +451,34 @@ SPECS: tuple[RecordSpec, ...] = (
                 ),
                 _position_rows,
                 conflict=("checkpoint_rid", "instrument"),
+            ),
+        ),
+    ),
+    RecordSpec(
+        "trading_outcome",
+        TradingOutcomeRecord,
+        (
+            TableWrite(
+                "trading_outcome",
+                (
+                    "rid",
+                    "run_id",
+                    "at",
+                    "locked_edge",
+                    "hedged",
+                    "hedged_cost",
+                    "unhedged_size",
+                    "unhedged_cost",
+                    "unhedged_mark",
+                    "unwinds",
+                    "unwind_realized",
+                    "fees",
+                    "opportunities",
+                    "final",
+                ),
+                _outcome_rows,
+                conflict=("rid",),
+                copy_first=True,
             ),
         ),
     ),

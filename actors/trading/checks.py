@@ -13,6 +13,7 @@ from actors.trading.ledger import Ledger
 from protocols.config.trading import FundLimitsConfig, VenueExecConfig
 from protocols.fixed import PRICE_ONE, Rounding, format_units, notional, parse_units
 from protocols.messages import InstrumentId, Opportunity, OpportunityLeg, Side, Venue
+from protocols.venues.fees import NO_FEE, FeeRate, ceil_to_grid, quadratic_e24
 
 
 class RejectReason(enum.StrEnum):
@@ -25,6 +26,7 @@ class RejectReason(enum.StrEnum):
     STALE = "stale"
     DUPLICATE = "duplicate_opportunity"
     INVALID = "invalid_opportunity"
+    LEG_IN_FLIGHT = "leg_in_flight"
     UNKNOWN_VENUE = "venue_not_enabled"
     TICK_SIZE = "tick_size"
     MIN_SIZE = "min_size"
@@ -41,21 +43,19 @@ class RejectReason(enum.StrEnum):
 
 @attrs.frozen
 class FeeModel:
-    """Taker fee ``ceil(rate * C * p * (1 - p))`` on a ``round_unit`` grid (1e-6 USD)."""
+    """The taker fee a reservation covers: ``rate x C x p x (1 - p)`` rounded *up* on a
+    ``round_unit`` grid (1e-6 USD); each venue's grid is configured so this is never below
+    what the venue charges (the exact formulas are in :mod:`actors.trading.fees`)."""
 
-    rate: int = 0  # 1e-6 units: 0.07 -> 70_000
+    rate: FeeRate = NO_FEE
     round_unit: int = 1
 
     @classmethod
     def from_config(cls, cfg: VenueExecConfig) -> FeeModel:
-        return cls(parse_units(cfg.fee_rate), max(1, parse_units(cfg.fee_round)))
+        return cls(FeeRate.parse(cfg.fee_rate), max(1, parse_units(cfg.fee_round)))
 
     def fee(self, price: int, size: int) -> int:
-        if not self.rate or not size:
-            return 0
-        num = self.rate * size * price * (PRICE_ONE - price)
-        den = PRICE_ONE**3 * self.round_unit
-        return -(-num // den) * self.round_unit
+        return ceil_to_grid(quadratic_e24(size, price, self.rate), self.round_unit)
 
 
 @attrs.frozen
@@ -72,7 +72,7 @@ class VenueRules:
         a fee taken in shares is ``C x rate x (1 - p)`` shares, at most ``C x rate``."""
         if not self.fee_in_shares or leg.side is not Side.BUY:
             return leg.size
-        fee_shares = -(-leg.size * self.fees.rate // PRICE_ONE) + self.size_step
+        fee_shares = -(-leg.size * self.fees.rate.ppm // PRICE_ONE) + self.size_step
         return max(0, leg.size - fee_shares) // self.size_step * self.size_step
 
     def below_minimum(self, leg: OpportunityLeg) -> bool:
@@ -287,6 +287,16 @@ def _static_checks(
         return Rejection(RejectReason.INVALID, "no legs")
     if len({leg.instrument for leg in opp.legs}) != len(opp.legs):
         return Rejection(RejectReason.INVALID, "two legs on one instrument")
+    for leg in opp.legs:
+        # Another execution's order on this instrument is still open: both were sized on
+        # the same book, so this one would find the liquidity gone, fail that leg and
+        # unwind the other at a loss (two strategies seeing one window at once).
+        busy = ledger.live_by_instrument.get(leg.instrument)
+        if busy:
+            return Rejection(
+                RejectReason.LEG_IN_FLIGHT,
+                f"{leg.instrument.key()}: order {next(iter(busy))} still open",
+            )
     if ledger.daily_loss() >= limits.daily_loss_limit:
         return Rejection(
             RejectReason.DAILY_LOSS,

@@ -17,6 +17,7 @@ from typing import Any
 import attrs
 import trio
 
+from actors.shutdown_phases import Phase
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
 from actors.trading.fees import FeeBook
@@ -166,8 +167,8 @@ class Executor(Actor):
         )
         rehearsal = self.rehearsal = OrderRehearsal(runner.gates)
         self.control.stats_sources["executor"] = self.statistics
-        ctx.shutdown.add_task("cancel-open-orders", f"{ctx.path}:cancel", self.cancel_open)
-        ctx.shutdown.add_task("drain-executor", f"{ctx.path}:drain", self.drain)
+        ctx.shutdown.add_task(Phase.CANCEL_OPEN_ORDERS, f"{ctx.path}:cancel", self.cancel_open)
+        ctx.shutdown.add_task(Phase.DRAIN_EXECUTOR, f"{ctx.path}:drain", self.drain)
         self._idle.set()
         limiter = trio.CapacityLimiter(max(1, cfg.max_concurrent_executions))
         try:

@@ -1,11 +1,12 @@
-"""What one fill really costs and delivers, computed as each venue does (VENUES 3.4, 4.10).
+"""What one fill really costs and delivers, computed as each venue does (docs/protocols.md,
+"Fees"; the formulas are :mod:`protocols.venues.polymarket.fees` and
+:mod:`protocols.venues.kalshi.fees`).
 
-* Polymarket: ``fee = C x rate x p x (1 - p)`` USDC, takers only, rounded half-up to 5
-  decimals; on a **buy it is taken in shares** (``fee / p`` shares, rounded down to 1e-6,
-  as the simulated venue does), on a sell in USDC. The user channel's ``trade`` carries
-  the market's ``fee_rate_bps``; a REST-derived fill does not (``fee_rate_bps = -1``): the
-  rate last seen on that instrument is used, else the configured (worst-case) rate, which
-  under-estimates the shares received, so an unwind never sells more than is held.
+* Polymarket: takers only; on a **buy the fee is taken in shares**, on a sell in USDC.
+  The user channel's ``trade`` carries the market's ``fee_rate_bps``; a REST-derived fill
+  does not (``fee_rate_bps = -1``): the rate last seen on that instrument is used, else
+  the configured (worst-case) rate, which under-estimates the shares received, so an
+  unwind never sells more than is held.
 * Kalshi: the fee is in cash, reported per fill (``fee_cost``) or per order
   (``taker_fees_dollars``); the configured model is only a fallback.
 
@@ -18,24 +19,17 @@ from __future__ import annotations
 import attrs
 
 from protocols.config.trading import ExecutorConfig
-from protocols.fixed import PRICE_ONE, parse_units
+from protocols.fixed import parse_units
 from protocols.messages import Fill, InstrumentId, Liquidity, Side, Venue
+from protocols.venues.fees import FeeRate
+from protocols.venues.kalshi import fees as kalshi_fees
+from protocols.venues.polymarket import fees as polymarket_fees
 
 UNKNOWN_RATE = -1  # Fill.fee_rate_bps of a fill whose venue did not say
-
-
-def polymarket_fee(size: int, price: int, rate_bps: int) -> int:
-    """One Polymarket taker fill's fee in 1e-6 USDC (half-up to 5 decimals = 10 units)."""
-    if rate_bps <= 0 or size <= 0:
-        return 0
-    num = size * rate_bps * price * (PRICE_ONE - price)  # 1e-22 USD
-    den = 10**17  # 0.00001 USD in 1e-22 USD
-    return ((num + den // 2) // den) * 10
-
-
-def polymarket_fee_shares(fee: int, price: int) -> int:
-    """A buy's fee taken in shares: ``fee / p``, rounded down to 1e-6 share."""
-    return fee * PRICE_ONE // price if fee > 0 and price > 0 else 0
+# Defaults when no config is given: Polymarket's highest category rate (whole bps, as the
+# venue reports rates) and Kalshi's taker rate.
+POLYMARKET_WORST_RATE = FeeRate.from_bps(720)
+KALSHI_TAKER_RATE = FeeRate(70_000)
 
 
 @attrs.frozen
@@ -49,17 +43,17 @@ class FillCost:
 class FeeBook:
     """Fee of a fill per venue; remembers each Polymarket instrument's last reported rate."""
 
-    polymarket_rate_bps: int = 720  # fallback when the fill carries no rate (worst case)
-    kalshi_rate: int = 70_000  # x1e6
-    kalshi_round: int = 10_000  # Kalshi rounds fees up to the cent
-    rates: dict[InstrumentId, int] = attrs.field(factory=dict)
+    polymarket_rate: FeeRate = POLYMARKET_WORST_RATE  # for a fill that carries no rate
+    kalshi_rate: FeeRate = KALSHI_TAKER_RATE
+    kalshi_round: int = kalshi_fees.CENT
+    rates: dict[InstrumentId, FeeRate] = attrs.field(factory=dict)
     estimated: int = 0  # fills whose fee had to be estimated
 
     @classmethod
     def from_config(cls, cfg: ExecutorConfig) -> FeeBook:
         return cls(
-            polymarket_rate_bps=parse_units(cfg.polymarket.fee_rate) // 100,
-            kalshi_rate=parse_units(cfg.kalshi.fee_rate),
+            polymarket_rate=FeeRate.from_bps(FeeRate.parse(cfg.polymarket.fee_rate).bps),
+            kalshi_rate=FeeRate.parse(cfg.kalshi.fee_rate),
             kalshi_round=max(1, parse_units(cfg.kalshi.fee_round)),
         )
 
@@ -70,11 +64,12 @@ class FeeBook:
             and fill.fee_rate_bps >= 0
             and (fill.fee < 0 and fill.liquidity is Liquidity.TAKER)
         ):
-            self.rates[fill.instrument] = fill.fee_rate_bps
+            self.rates[fill.instrument] = FeeRate.from_bps(fill.fee_rate_bps)
 
     def rate_for(self, instrument: InstrumentId) -> int:
-        """The known rate of an instrument, or ``UNKNOWN_RATE``."""
-        return self.rates.get(instrument, UNKNOWN_RATE)
+        """The known rate of an instrument in bps (as a fill carries it), or ``UNKNOWN_RATE``."""
+        rate = self.rates.get(instrument)
+        return UNKNOWN_RATE if rate is None else rate.bps
 
     def cost(self, fill: Fill) -> FillCost:
         if fill.instrument.venue is Venue.POLYMARKET:
@@ -82,9 +77,7 @@ class FeeBook:
         fee = fill.fee
         if fee < 0:
             self.estimated += 1
-            num = self.kalshi_rate * fill.size * fill.price * (PRICE_ONE - fill.price)
-            den = PRICE_ONE**3 * self.kalshi_round
-            fee = -(-num // den) * self.kalshi_round
+            fee = kalshi_fees.fee(fill.size, fill.price, self.kalshi_rate, grid=self.kalshi_round)
         return FillCost(fee, 0, fill.size)
 
     def _polymarket(self, fill: Fill) -> FillCost:
@@ -93,15 +86,20 @@ class FeeBook:
         elif fill.fee >= 0:
             fee = fill.fee
         else:
-            rate = fill.fee_rate_bps
-            if rate < 0:
-                rate = self.rates.get(fill.instrument, UNKNOWN_RATE)
-            if rate < 0:
-                self.estimated += 1
-                rate = self.polymarket_rate_bps
-            fee = polymarket_fee(fill.size, fill.price, rate)
+            rate = self._polymarket_rate(fill)
+            fee = polymarket_fees.taker_fee(fill.size, fill.price, rate)
         if fill.side is Side.BUY:
-            shares = polymarket_fee_shares(fee, fill.price)
+            shares = polymarket_fees.fee_in_shares(fee, fill.price)
             if shares < fill.size:  # a fee worth the whole fill is impossible: then in cash
                 return FillCost(fee, shares, fill.size - shares)
         return FillCost(fee, 0, fill.size)
+
+    def _polymarket_rate(self, fill: Fill) -> FeeRate:
+        """The fill's own rate, else the instrument's last reported one, else the fallback."""
+        if fill.fee_rate_bps >= 0:
+            return FeeRate.from_bps(fill.fee_rate_bps)
+        known = self.rates.get(fill.instrument)
+        if known is not None:
+            return known
+        self.estimated += 1
+        return self.polymarket_rate

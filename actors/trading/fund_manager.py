@@ -20,6 +20,7 @@ import attrs
 import msgspec
 import trio
 
+from actors.shutdown_phases import Phase
 from actors.trading.checks import (
     Limits,
 )
@@ -134,8 +135,8 @@ class FundManager(Actor):
         self.control.stats_sources["fund_manager"] = self.statistics
         ladder = self.control.ladder
         ladder.hold("reconciliation", "start-up reconciliation pending")
-        ctx.shutdown.add_task("halt-trading", f"{ctx.path}:refuse-new", self._halt_trading)
-        ctx.shutdown.add_task("checkpoint", f"{ctx.path}:checkpoint", self._write_checkpoint)
+        ctx.shutdown.add_task(Phase.HALT_TRADING, f"{ctx.path}:refuse-new", self._halt_trading)
+        ctx.shutdown.add_task(Phase.CHECKPOINT, f"{ctx.path}:checkpoint", self._write_checkpoint)
         with trio.move_on_after(max(1.0, self.executor_config.http.read_timeout_s * 2)):
             await self._reconcile(ctx)
         ctx.heartbeat()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from actors.trading.ledger import OrderPhase
+from actors.trading.ledger import Ledger, OrderPhase
+from actors.trading.outcome import UNWIND_PREFIX, OutcomeBook
 from protocols.fixed import format_units
 
 if TYPE_CHECKING:
@@ -56,4 +57,50 @@ def fund_statistics(core: FundCore) -> dict[str, Any]:
             "late_after_retire": dict(core.late_after_retire),
         },
         "conserved": led.conserved(),
+        "outcome": outcome_statistics(led.outcome),
+        "by_opportunity": opportunity_outcomes(led),
+    }
+
+
+def opportunity_outcomes(led: Ledger) -> dict[str, dict[str, int]]:
+    """Per traded opportunity (orders still retained): what it locked in (1e-6 USD) and
+    why it may have locked less than it could (capture scoring reads these)."""
+    out: dict[str, dict[str, int]] = {}
+    for order in led.orders.values():
+        if order.client_order_id.startswith(UNWIND_PREFIX):
+            continue
+        row = out.setdefault(
+            order.opportunity_id,
+            {"locked": 0, "hedged": 0, "unwinds": 0, "failed_legs": 0, "size": order.size},
+        )
+        if order.phase is OrderPhase.DONE and order.filled < order.size:
+            row["failed_legs"] += 1
+    for opp, row in out.items():
+        got = led.outcome.opportunity(opp)
+        if got is not None:
+            row["locked"], row["hedged"], row["unwinds"] = got.locked_edge, got.hedged, got.unwinds
+    return out
+
+
+def outcome_statistics(book: OutcomeBook) -> dict[str, Any]:
+    """What the fills locked in (``actors.trading.outcome``), unmarked: the fund manager
+    holds no quotes, so the reader marks ``unhedged`` (instrument key -> shares)."""
+    t = book.totals()
+    unhedged: dict[str, int] = {}
+    for o in book.outcomes():
+        for u in o.unhedged:
+            unhedged[u.instrument.key()] = unhedged.get(u.instrument.key(), 0) + u.size
+    return {
+        "opportunities": t.opportunities,
+        "hedged": format_units(t.hedged),
+        "hedged_cost": format_units(t.hedged_cost),
+        "locked_edge": format_units(t.locked_edge),
+        "unhedged_size": format_units(t.unhedged_size),
+        "unhedged_cost": format_units(t.unhedged_cost),
+        "realized_unwinds": format_units(t.realized),
+        "unwinds": t.unwinds,
+        "unwind_cost": format_units(t.unwind_cost),
+        "fees": format_units(t.fees),
+        "unhedged": {k: format_units(v) for k, v in sorted(unhedged.items())},
+        "unattributed_fills": book.unattributed_fills,
     }

@@ -23,7 +23,7 @@ class OrderPurpose(enum.StrEnum):
 
     ``OPEN`` adds risk (the legs of a new opportunity). ``UNWIND`` is reduce-only: it
     trades back (or hedges) a leg whose partner failed, so it lowers risk and is allowed in
-    every state, HALTED and shutdown included (ARCHITECTURE 7: never a naked leg).
+    every state, HALTED and shutdown included (never a naked leg: docs/design.md).
     ``CANCEL`` is always allowed.
     """
 

@@ -19,6 +19,7 @@ import enum
 import attrs
 
 from actors.trading.exposure import ExposureIndex
+from actors.trading.outcome import OutcomeBook
 from protocols.fixed import Rounding, notional
 from protocols.messages import (
     Fill,
@@ -120,6 +121,8 @@ class Ledger:
     # (``forget``) or, for a fill of no tracked order, by the fund manager's sweep.
     booked: dict[tuple[Venue, str], BookedFill] = attrs.field(factory=dict)
     fills_reversed: int = 0
+    # What the fills locked in, per opportunity (this incarnation's fills; not checkpointed).
+    outcome: OutcomeBook = attrs.field(factory=OutcomeBook)
 
     # ------------------------------------------------------------------ setup
 
@@ -364,6 +367,7 @@ class Ledger:
             realized=realized,
             day=day,
         )
+        self._book_outcome(self.booked[(venue, fill.fill_id)], order, 1)
         if order is not None:
             order.filled += fill.size
             order.fees += fee
@@ -400,7 +404,19 @@ class Ledger:
             order.fees -= booked.fee
         self.fills_reversed += 1
         self._refresh(booked.instrument)
+        self._book_outcome(booked, order, -1)
         return booked
+
+    def _book_outcome(self, booked: BookedFill, order: TrackedOrder | None, sign: int) -> None:
+        self.outcome.book(
+            opportunity_id=order.opportunity_id if order is not None else "",
+            client_order_id=booked.client_order_id,
+            instrument=booked.instrument,
+            size_delta=booked.size_delta,
+            outflow=booked.outflow,
+            fee=booked.fee,
+            sign=sign,
+        )
 
     def forget(self, client_order_id: str) -> TrackedOrder | None:
         """Retention: drop a DONE order and the per-fill records of its fills; returns it,

@@ -3,9 +3,9 @@
 One actor per venue (children of the ``trading`` supervisor, after the executor):
 
 * Polymarket: the user websocket (``/ws/user``), subscribed with
-  ``{"auth": {...}, "markets": [condition ids], "type": "user"}`` (VENUES 2; [] = all),
+  ``{"auth": {...}, "markets": [condition ids], "type": "user"}`` ([] = all; docs/protocols.md),
   kept alive with a text ``PING``; frames decoded by ``polymarket.UserDecoder``.
-* Kalshi: the market websocket, ``subscribe`` with channel ``fill`` (VENUES 4.5); the
+* Kalshi: the market websocket, ``subscribe`` with channel ``fill`` (docs/protocols.md); the
   server pings, trio-websocket answers; frames decoded by ``kalshi.Decoder``.
 
 Every decoded :class:`Fill` is sent into ``user_fills`` (BLOCK: a fill is never dropped);

@@ -12,7 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from actors.storage.errors import StorageError
 from actors.trading.http_clients import LIVE_ENV, LiveModeRefused
+from arbtree.run_lock import RunDirLocked
 from protocols.config.load import ConfigError
 
 
@@ -78,11 +80,18 @@ def register(subparsers: Any) -> None:
         help="run the simulated venue in a child process, not in the trading system's loop "
         "(like [sim] process = true; for latency measurements, no fault injection)",
     )
+    parser.add_argument(
+        "--sim-endpoint",
+        type=Path,
+        metavar="SIM_JSON",
+        help="trade against a running `arbtree sim --control-port` that wrote this file "
+        '(like [run] venue = "sim-external"); the venue then outlives this process',
+    )
     parser.set_defaults(func=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    from arbtree.runner import RunOptions, run_blocking
+    from arbtree.runner import RunOptions, StartupInterrupted, run_blocking
 
     try:
         live = check_live_switches(args.live)
@@ -100,6 +109,7 @@ def _run(args: argparse.Namespace) -> int:
         summary_path=args.summary,
         panel=not args.no_panel and sys.stdout.isatty(),
         sim_process=args.sim_process,
+        sim_endpoint=args.sim_endpoint,
     )
     try:
         return run_blocking(options)
@@ -108,4 +118,13 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     except LiveModeRefused as exc:  # a live venue's keys are missing or unusable
         print(f"arbtree run: {exc}", file=sys.stderr)
+        return 2
+    except StartupInterrupted as exc:
+        print(f"arbtree run: {exc}", file=sys.stderr)
+        return 128 + exc.signum
+    except RunDirLocked as exc:
+        print(f"arbtree run: {exc}", file=sys.stderr)
+        return 2
+    except StorageError as exc:  # unreachable --db, embedded server not starting
+        print(f"arbtree run: database: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

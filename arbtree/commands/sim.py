@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import secrets
 import sys
+from pathlib import Path
 from typing import Any
 
 import trio
 
 from actors.sim import SimConfig, open_sim_venue
+from actors.sim.control import serve_sim_control
 from actors.sim.units import ONE
 from actors.sim.venue import check_loopback
+from arbtree.sim_endpoint import SimEndpointFile, write_endpoint_file, write_private
+from arbtree.sim_process import MarketListing
 
 
 def register(subparsers: Any) -> None:
@@ -24,6 +30,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--window-rate", type=float, default=0.05, help="windows per second")
     p.add_argument("--window-duration", type=float, default=5.0, help="mean seconds")
     p.add_argument("--window-size", type=int, default=100, help="shares at the best level")
+    p.add_argument(
+        "--first-window",
+        type=float,
+        default=3.0,
+        help="seconds until the first window if none came earlier (0: the rate alone)",
+    )
     p.add_argument("--host", default="127.0.0.1", help="loopback address only")
     p.add_argument("--polymarket-port", type=int, default=0, help="0 = any free port")
     p.add_argument("--kalshi-port", type=int, default=0)
@@ -42,6 +54,20 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ground-truth", metavar="PATH", default=None)
     p.add_argument("--duration", type=float, default=None, help="seconds, default forever")
     p.add_argument("--kalshi-legacy-cents", action="store_true")
+    p.add_argument(
+        "--control-port",
+        type=int,
+        default=None,
+        help="serve the sim's control API (faults, state) on this loopback port (0 = any "
+        "free port) and write --endpoint-file; off if absent",
+    )
+    p.add_argument(
+        "--endpoint-file",
+        type=Path,
+        default=Path("sim.json"),
+        help="with --control-port: where to write the URLs, listing and token path (0600); "
+        "the token goes to the same name with .token",
+    )
     p.set_defaults(func=run)
 
 
@@ -52,8 +78,14 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"arbtree sim: {exc}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        trio.run(_serve, config, args.duration)
+    endpoint = args.endpoint_file.absolute() if args.control_port is not None else None
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            trio.run(_serve, config, args.duration, args.control_port, endpoint)
+    finally:
+        if endpoint is not None:
+            for path in (endpoint, endpoint.with_suffix(".token")):
+                path.unlink(missing_ok=True)
     return 0
 
 
@@ -65,6 +97,7 @@ def _config(args: argparse.Namespace) -> SimConfig:
         rate=args.rate,
         window_rate=args.window_rate,
         window_duration=args.window_duration,
+        first_window=args.first_window,
         window_size=args.window_size * ONE,
         host=args.host,
         polymarket_port=args.polymarket_port,
@@ -77,8 +110,29 @@ def _config(args: argparse.Namespace) -> SimConfig:
     )
 
 
-async def _serve(config: SimConfig, duration: float | None) -> None:
-    async with open_sim_venue(config) as sim:
+async def _serve(
+    config: SimConfig, duration: float | None, control_port: int | None, endpoint: Path | None
+) -> None:
+    async with open_sim_venue(config) as sim, trio.open_nursery() as nursery:
+        if control_port is not None and endpoint is not None:
+            token = secrets.token_urlsafe(32)
+            port = await nursery.start(serve_sim_control, sim, token, control_port)
+            token_file = endpoint.with_suffix(".token")
+            write_private(token_file, token.encode() + b"\n")
+            info = SimEndpointFile(
+                host=sim.host,
+                polymarket_port=sim.polymarket_port,
+                kalshi_port=sim.kalshi_port,
+                rest_port=sim.rest_port,
+                control_url=f"http://{sim.host}:{port}",
+                token_file=str(token_file),
+                pid=os.getpid(),
+                seed=config.seed,
+                markets=tuple(MarketListing.of(m) for m in sim.markets),
+            )
+            write_endpoint_file(endpoint, info)
+            print(f"control api           {info.control_url} (token in {token_file})")
+            print(f"endpoint file         {endpoint}")
         print(f"polymarket market ws  {sim.polymarket_ws_url}")
         print(f"polymarket user ws    {sim.polymarket_user_ws_url}")
         print(f"kalshi ws             {sim.kalshi_ws_url}")
@@ -94,3 +148,4 @@ async def _serve(config: SimConfig, duration: float | None) -> None:
             await trio.sleep_forever()
         await trio.sleep(duration)
         print(f"{len(sim.windows)} windows injected")
+        nursery.cancel_scope.cancel()

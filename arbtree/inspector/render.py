@@ -171,11 +171,15 @@ def render_header(snap: TreeSnapshot, *, source: str = "", now: float | None = N
     if snap.shutdown_phase:
         text.append("   SHUTDOWN: ", style="bold red")
         text.append(snap.shutdown_phase, style="bold red")
-    others = {k: v for k, v in snap.extra.items() if k != "trading_state"}
+    others = {k: v for k, v in snap.extra.items() if k not in ("trading_state", "edge")}
     for key, value in sorted(others.items()):
         text.append(f"   {key}: {value}", style="bright_black")
     age = now - snap.taken_at
     text.append(f"   snapshot {format_duration(max(age, 0.0))} old", style="bright_black")
+    edge = snap.extra.get("edge")
+    if edge is not None:  # what the trades locked in (arbtree.edge), on its own line
+        text.append("\nedge ", style="bold")
+        text.append(edge)
     return text
 
 

@@ -15,7 +15,19 @@ from typing import Annotated
 
 import msgspec
 
-from protocols.fixed import parse_units
+from protocols.config.limits import (
+    Bytes,
+    Capacity,
+    Count,
+    CountOrOff,
+    Dollars,
+    Jitter,
+    Multiplier,
+    Rate,
+    Seconds,
+    SecondsOrOff,
+    Shares,
+)
 from protocols.messages import Venue
 
 
@@ -25,11 +37,11 @@ class ReconnectConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, k
     The first retry comes after ``min_s`` (default 0.1 s, so within ~250 ms with jitter).
     """
 
-    min_s: float = 0.1
-    max_s: float = 30.0
-    jitter: float = 0.5
+    min_s: Seconds = 0.1
+    max_s: Seconds = 30.0
+    jitter: Jitter = 0.5
     # A connection that stayed up (and delivered data) this long resets the attempt count.
-    reset_after_s: float = 10.0
+    reset_after_s: Seconds = 10.0
 
 
 class CircuitBreakerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -38,9 +50,9 @@ class CircuitBreakerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=Tr
     trial connection is allowed (half-open). Each re-open doubles ``open_s`` up to
     ``max_open_s``."""
 
-    failure_threshold: int = 5
-    open_s: float = 30.0
-    max_open_s: float = 300.0
+    failure_threshold: Count = 5
+    open_s: Seconds = 30.0
+    max_open_s: Seconds = 300.0
 
 
 class LivenessConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -52,11 +64,11 @@ class LivenessConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     * ``connection_silence_s``: no frame at all (data, pong or control) -> reconnect.
     """
 
-    first_book_s: float = 10.0
-    no_data_s: float = 60.0
-    resubscribes_before_reconnect: int = 1
-    connection_silence_s: float = 30.0
-    check_interval_s: float = 1.0
+    first_book_s: Seconds = 10.0
+    no_data_s: Seconds = 60.0
+    resubscribes_before_reconnect: CountOrOff = 1
+    connection_silence_s: Seconds = 30.0
+    check_interval_s: Seconds = 1.0
 
 
 class FeedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -67,39 +79,39 @@ class FeedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     url: str  # market websocket URL (sim or real)
     rest_url: str = ""  # REST base for resync (Polymarket GET /book); "" = resubscribe instead
     instruments: list[str] = msgspec.field(default_factory=list)  # token ids / tickers / pairs
-    ping_interval_s: float = 10.0  # Polymarket text PING; ws ping for Kalshi/Binance
-    pong_timeout_s: float = 30.0
+    ping_interval_s: Seconds = 10.0  # Polymarket text PING; ws ping for Kalshi/Binance
+    pong_timeout_s: Seconds = 30.0
     liveness: LivenessConfig = msgspec.field(default_factory=LivenessConfig)
     reconnect: ReconnectConfig = msgspec.field(default_factory=ReconnectConfig)
     breaker: CircuitBreakerConfig = msgspec.field(default_factory=CircuitBreakerConfig)
     raw_frame_logging: bool = False  # log every raw frame at DEBUG (off: it is the hot path)
-    decode_error_log_every: int = 100  # log 1st, then every Nth decode error
+    decode_error_log_every: Count = 100  # log 1st, then every Nth decode error
     # Bytes per socket read: the feed handles every message one read completes as one
     # batch, so under load one read carries many frames instead of a part of one.
-    receive_buffer_bytes: int = 65_536
-    max_batch: int = 256  # frames per batch (per end-of-batch checks and send to the cache)
-    max_message_bytes: int = 4 << 20  # a larger message closes the connection (1009)
+    receive_buffer_bytes: Bytes = 65_536
+    max_batch: Count = 256  # frames per batch (per end-of-batch checks and send to the cache)
+    max_message_bytes: Bytes = 4 << 20  # a larger message closes the connection (1009)
     # After handing a read's batch to the quote cache, let the market path (cache,
     # detector, what they wake) run before the next socket read: wait for the loop to go
     # idle (cut by the liveness check after liveness.check_interval_s). False = read again
     # at once.
     pipeline_first: bool = True
-    # Polymarket: a hash mismatch is "suspect" (VENUES §1.9); resync after this many in a row.
-    hash_mismatch_threshold: int = 2
+    # Polymarket: a hash mismatch is "suspect" (docs/protocols.md); resync after this many in a row.
+    hash_mismatch_threshold: Count = 2
     verify_hashes: bool = True
     # Polymarket: the whole-book hash (SHA-1 per token) at most this often per token; the
     # crossed and claimed-top checks run on every batch. 0 = hash every batch.
-    hash_check_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 0.1
-    connect_timeout_s: float = 10.0
+    hash_check_interval_s: SecondsOrOff = 0.1
+    connect_timeout_s: Seconds = 10.0
 
 
 class QuoteCacheConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    staleness_limit_s: float = 30.0  # a book not updated for this long is stale
-    tick_sample_interval_s: float = 1.0  # changed tops persisted this often; 0 = off
-    sweep_interval_s: float = 0.5
-    depth_levels: int = 10  # levels per side in each published TopOfBook
-    inbox_capacity: int = 1024  # feed -> cache (BLOCK), in batches
-    publish_capacity: int = 4096  # cache -> detector (COALESCE by instrument)
+    staleness_limit_s: Seconds = 30.0  # a book not updated for this long is stale
+    tick_sample_interval_s: SecondsOrOff = 1.0  # changed tops persisted this often; 0 = off
+    sweep_interval_s: Seconds = 0.5
+    depth_levels: Count = 10  # levels per side in each published TopOfBook
+    inbox_capacity: Capacity = 1024  # feed -> cache (BLOCK), in batches
+    publish_capacity: Capacity = 4096  # cache -> detector (COALESCE by instrument)
 
 
 class PolymarketMarket(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -115,7 +127,7 @@ class PolymarketMarket(msgspec.Struct, forbid_unknown_fields=True, frozen=True, 
 class KalshiMarket(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     name: str
     ticker: str
-    fee_multiplier: str = "1"
+    fee_multiplier: Multiplier = "1"
     maker_fees: bool = False  # series fee_type quadratic_with_maker_fees
 
 
@@ -130,8 +142,8 @@ class CrossVenuePair(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
 
 
 class FeeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
-    # Polymarket taker rate per category (VENUES §3.4); unknown categories use "other".
-    polymarket_rates: dict[str, str] = msgspec.field(
+    # Polymarket taker rate per category (docs/protocols.md); unknown categories use "other".
+    polymarket_rates: dict[str, Rate] = msgspec.field(
         default_factory=lambda: {
             "crypto": "0.072",
             "sports": "0.03",
@@ -146,33 +158,35 @@ class FeeConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only
             "geopolitics": "0",
         }
     )
-    kalshi_taker_rate: str = "0.07"
-    kalshi_maker_rate: str = "0.0175"
+    kalshi_taker_rate: Rate = "0.07"
+    kalshi_maker_rate: Rate = "0.0175"
 
 
 class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     strategies: list[str] = msgspec.field(default_factory=lambda: ["complement", "cross_venue"])
-    min_edge: str = "0.005"  # net edge per share (USD) every share bought must keep
-    min_profit: str = "0.01"  # net cash for the whole opportunity
-    max_size: str = "1000"  # shares per opportunity (cap)
-    cooldown_s: float = 0.5  # per pair, after an emitted opportunity
+    # Net edge per share (USD) every share bought must keep; never negative (a negative
+    # edge would allow trades that lose money on paper).
+    min_edge: Rate = "0.005"
+    min_profit: Dollars = "0.01"  # net cash for the whole opportunity
+    max_size: Shares = "1000"  # shares per opportunity (cap)
+    cooldown_s: SecondsOrOff = 0.5  # per pair, after an emitted opportunity
     # After an emission a pair waits until its tops have not crossed for this long in a row
-    # before a new dislocation counts: one window, at most one opportunity.
-    episode_gap_s: float = 0.25
-    max_quote_age_s: float = 2.0  # a quote received longer ago than this is not traded
-    polymarket_size_step: str = "0.01"
-    kalshi_size_step: str = "1"
+    # before a new dislocation counts (then up to ``trades_per_episode`` again).
+    episode_gap_s: SecondsOrOff = 0.25
+    # Opportunities one episode (window) may yield, each ``cooldown_s`` after the last and
+    # planned on the book as it is then: the edge left after a trade is traded too.
+    trades_per_episode: Count = 1
+    # > 0: a plan stops at the first level pair whose per-share edge is below this
+    # fraction of the best level pair's, keeping exposure for the best level's refills.
+    depth_edge_ratio: Annotated[float, msgspec.Meta(ge=0, le=1)] = 0.0
+    max_quote_age_s: Seconds = 2.0  # a quote received longer ago than this is not traded
+    polymarket_size_step: Shares = "0.01"
+    kalshi_size_step: Shares = "1"
     polymarket: list[PolymarketMarket] = msgspec.field(default_factory=list)
     kalshi: list[KalshiMarket] = msgspec.field(default_factory=list)
     pairs: list[CrossVenuePair] = msgspec.field(default_factory=list)
     fees: FeeConfig = msgspec.field(default_factory=FeeConfig)
-    outbox_capacity: int = 64  # detector -> fund manager (BLOCK, small)
-
-    def __post_init__(self) -> None:
-        # min_edge is the per-share margin every traded share must keep: a negative value
-        # would allow trades that lose money on paper, so it is a config error.
-        if parse_units(self.min_edge) < 0:
-            raise ValueError(f"detector.min_edge must be >= 0, got {self.min_edge!r}")
+    outbox_capacity: Capacity = 64  # detector -> fund manager (BLOCK, small)
 
 
 class MarketConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
+
+from protocols.config.limits import Bytes, Capacity, Count, Fraction, Seconds, SecondsOrOff
 
 
 class StorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -16,36 +20,36 @@ class StorageConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     dsn: str | None = None
 
     # -- connection pool
-    pool_min_size: int = 1
-    pool_max_size: int = 4
-    connect_timeout_s: float = 5.0
-    acquire_timeout_s: float = 5.0
-    command_timeout_s: float = 10.0  # one statement / one batch transaction
-    idle_timeout_s: float = 300.0  # asyncpg max_inactive_connection_lifetime
-    max_queries: int = 50_000  # recycle a connection after this many queries
-    close_timeout_s: float = 5.0  # graceful pool close; then pool.terminate()
+    pool_min_size: Annotated[int, msgspec.Meta(ge=0, le=100)] = 1
+    pool_max_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 4
+    connect_timeout_s: Seconds = 5.0
+    acquire_timeout_s: Seconds = 5.0
+    command_timeout_s: Seconds = 10.0  # one statement / one batch transaction
+    idle_timeout_s: Seconds = 300.0  # asyncpg max_inactive_connection_lifetime
+    max_queries: Count = 50_000  # recycle a connection after this many queries
+    close_timeout_s: Seconds = 5.0  # graceful pool close; then pool.terminate()
 
     # -- batching
-    mailbox_capacity: int = 100_000
-    batch_max_rows: int = 1_000
-    batch_max_age_s: float = 0.05
-    spill_watermark: float = 0.8  # mailbox fill fraction at which batches go to the journal
+    mailbox_capacity: Capacity = 100_000
+    batch_max_rows: Count = 1_000
+    batch_max_age_s: Seconds = 0.05
+    spill_watermark: Fraction = 0.8  # mailbox fill fraction at which batches go to the journal
 
     # -- journal (None = <run_dir>/journal)
     journal_dir: str | None = None
-    journal_segment_max_bytes: int = 64 * 1024 * 1024
-    replay_batch_rows: int = 5_000
+    journal_segment_max_bytes: Bytes = 64 * 1024 * 1024
+    replay_batch_rows: Count = 5_000
 
     # -- two-tier retry while the database is unreachable
-    retry_fast_interval_s: float = 0.1
-    retry_fast_window_s: float = 3.0
-    retry_slow_interval_s: float = 2.0
+    retry_fast_interval_s: Seconds = 0.1
+    retry_fast_window_s: SecondsOrOff = 3.0
+    retry_slow_interval_s: Seconds = 2.0
 
     # -- shutdown
-    flush_timeout_s: float = 10.0
+    flush_timeout_s: Seconds = 10.0
 
     # -- tick partitions: days created ahead of today
-    partition_days_ahead: int = 2
+    partition_days_ahead: Annotated[int, msgspec.Meta(ge=0, le=366)] = 2
 
     def __post_init__(self) -> None:
         if self.pool_min_size < 0 or self.pool_max_size < 1:

@@ -22,7 +22,7 @@ def test_step_interval_reaches_the_sim_config(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "message"),
     [
-        ("step_interval_s = 0", "sim.step_interval_s: Expected `float` > 0"),
+        ("step_interval_s = 0", "sim.step_interval_s: Expected `float` >= 0.0001"),
         ('step_interval_s = "1ms"', "sim.step_interval_s: Expected `float`"),
     ],
 )

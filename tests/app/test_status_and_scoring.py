@@ -7,9 +7,12 @@ from typing import Any
 import trio
 from rich.console import Console
 
+from arbtree.capture import usd
+from arbtree.edge import EdgeFigures, edge_figures, instrument_from_key
 from arbtree.panel import render_panel
 from arbtree.status import FeedLine, Status, StatusSource, status_line
-from arbtree.summary import Detection, WindowSpan, score_windows, usd
+from arbtree.summary import Detection, WindowSpan, score_windows
+from protocols.messages import InstrumentId, Outcome, Venue
 
 
 def _window(wid: str, instruments: set[str], start: int, end: int, edge: int) -> WindowSpan:
@@ -136,3 +139,76 @@ async def test_feed_rate_is_averaged_over_the_window(autojump_clock: trio.abc.Cl
     # after the jump to 300/s the 5 s average converges instead of jumping
     assert 100.0 < rates[6] < 300.0
     assert rates[9] == 300.0
+
+
+def _edge(mark: str = "2.4") -> EdgeFigures:
+    return EdgeFigures(
+        locked_edge_usd="12.5",
+        hedged_pairs="441",
+        hedged_cost_usd="421.3",
+        unhedged_shares="6.03",
+        unhedged_cost_usd="3.3",
+        unhedged_mark_usd=mark,
+        unwinds=1,
+        unwind_realized_usd="-6.5",
+        fees_usd="7.2",
+        opportunities_filled=3,
+    )
+
+
+def test_status_line_and_panel_show_the_locked_in_edge() -> None:
+    line = status_line(_status(edge=_edge()))
+    for part in (
+        "locked=12.5",
+        "hedged=441",
+        "unhedged=6.03(cost=3.3 mark=2.4)",
+        "unwinds=1(-6.5)",
+    ):
+        assert part in line, part
+    assert "mark=" not in status_line(_status(edge=_edge(mark="")))
+    assert "locked=" not in status_line(_status())
+    console = Console(record=True, width=160)
+    console.print(render_panel(_status(edge=_edge())))
+    text = console.export_text()
+    assert "locked-in edge $12.5 on 441 hedged pairs" in text
+    assert "unhedged 6.03 shares (cost $3.3, at bids $2.4)" in text
+    assert "unwinds 1 ($-6.5)" in text
+
+
+def test_edge_figures_mark_the_unhedged_shares_at_the_best_bid() -> None:
+    kalshi_no = InstrumentId(venue=Venue.KALSHI, symbol="KX-1", outcome=Outcome.NO)
+    assert instrument_from_key(kalshi_no.key()) == kalshi_no
+    poly = InstrumentId(venue=Venue.POLYMARKET, symbol="123", outcome=Outcome.YES)
+    assert instrument_from_key(poly.key()) == poly
+
+    class Book:
+        def best_bid(self) -> tuple[int, int] | None:
+            return (450_000, 10)
+
+    class Reader:
+        def book(self, instrument: InstrumentId) -> Book | None:
+            return Book() if instrument == kalshi_no else None
+
+    fund: dict[str, Any] = {
+        "outcome": {
+            "locked_edge": "1",
+            "hedged": "2",
+            "hedged_cost": "1",
+            "unhedged_size": "2",
+            "unhedged_cost": "1.1",
+            "realized_unwinds": "0",
+            "unwinds": 0,
+            "fees": "0.1",
+            "opportunities": 1,
+            "unhedged": {kalshi_no.key(): "2"},
+        }
+    }
+    reader: Any = Reader()
+    figures = edge_figures(fund, reader)
+    assert figures is not None
+    assert figures.unhedged_mark_usd == "0.9"
+    fund["outcome"]["unhedged"][poly.key()] = "1"  # no book: no mark rather than a wrong one
+    figures = edge_figures(fund, reader)
+    assert figures is not None
+    assert figures.unhedged_mark_usd == ""
+    assert edge_figures({}, reader) is None

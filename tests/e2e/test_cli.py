@@ -12,18 +12,12 @@ from typing import Any
 import msgspec
 import pytest
 
-from arbtree import cli, runner
+from actors.shutdown_phases import PHASES
+from arbtree import cli
 from arbtree.summary import RunSummary
 
-SHUTDOWN_PHASES = [
-    "halt-trading",
-    "cancel-open-orders",
-    "drain-executor",
-    "checkpoint",
-    "stop-feeds",
-    "flush-storage",
-    "close",
-]  # ARCHITECTURE §6, in order
+# The phases arbtree declares, in order (their names: tests/app/test_shutdown_phases.py).
+SHUTDOWN_PHASES = [p.name for p in PHASES]
 
 BAD_CONFIGS = {
     "unknown-key": ("[run]\nsede = 3\n", "run.sede", "unknown key"),
@@ -31,23 +25,9 @@ BAD_CONFIGS = {
     "missing-value": (
         '[[market.feeds]]\nname = "polymarket"\nurl = "ws://127.0.0.1:1/ws"\n',
         "market.feeds[0].venue",
-        'required key is missing (expected "polymarket" | "kalshi" | "binance")',
+        'required key is missing (accepted: "polymarket" | "kalshi" | "binance")',
     ),
 }
-
-
-@pytest.fixture
-def no_run(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
-    """Fail loudly if the run (sim, database, tree) would start."""
-    started: list[Any] = []
-
-    async def refuse(*args: Any, **kwargs: Any) -> None:
-        started.append(args)
-        raise AssertionError("the run started")
-
-    monkeypatch.setattr(runner, "run_app", refuse)
-    monkeypatch.setattr(runner, "open_assembly", refuse)
-    return started
 
 
 @pytest.mark.parametrize("case", sorted(BAD_CONFIGS))

@@ -9,8 +9,10 @@ trading handle at a fixed point; the sim's exchange is the ground truth afterwar
 from __future__ import annotations
 
 import asyncio
+import itertools
 import uuid
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from actors.sim import FaultKind
 from actors.sim import Venue as SimVenue
 from actors.trading.ledger import OrderPhase
 from arbtree.runner import Assembly
-from arbtree.summary import WindowSpan, windows_from_sim
+from arbtree.summary import windows_from_sim
 from protocols.fixed import parse_units
 from protocols.messages import (
     FundCheckpointRecord,
@@ -30,7 +32,6 @@ from protocols.messages import (
     Venue,
     VenueBalance,
 )
-from tests.conftest import dsn_with_schema
 from tests.e2e.harness import (
     Observation,
     e2e_config,
@@ -46,6 +47,7 @@ from tests.e2e.harness import (
     trading_ready,
     wait_until,
 )
+from tests.postgres import dsn_with_schema
 
 pytestmark = pytest.mark.slow
 
@@ -240,22 +242,45 @@ def test_pnl_matches_sim_within_fees_and_slippage(paper_run: Observation) -> Non
 # ---------------------------------------------------------------- windows and trades
 
 
-def test_at_most_one_two_leg_trade_per_window(paper_run: Observation) -> None:
+def test_executions_sharing_an_instrument_never_overlap(paper_run: Observation) -> None:
+    """A window may be traded more than once (``trades_per_episode``), and two strategies
+    may see one window, but an execution starts on an instrument only once the previous
+    one's orders there are done (``leg_in_flight``): a leg never meets liquidity another
+    execution already took."""
     asm = _asm(paper_run)
     assert asm.sim is not None
-    windows: list[WindowSpan] = windows_from_sim(asm.sim.windows)
-    trades = _trades(asm)
-    assert trades, "no complete two-leg trade in the run"
-    per_window: dict[str, list[str]] = {}
-    for opp, legs in trades.items():
-        symbols = {inst.symbol for _, inst, _ in legs}
-        at = min(created for _, _, created in legs)
-        for w in windows:
-            if symbols & w.instruments and w.start_ms - SLACK_MS <= at <= w.end_ms + SLACK_MS:
-                per_window.setdefault(w.id, []).append(opp)
-    assert per_window, "no trade fell inside an injected window"
-    repeated = {w: opps for w, opps in per_window.items() if len(opps) > 1}
-    assert not repeated, f"windows traded more than once: {repeated}"
+    book = ledger(asm)
+    spans: dict[str, list[tuple[int, int]]] = {}  # instrument key -> (first sent, last done)
+    per_opp: dict[str, list[tuple[InstrumentId, int, int]]] = {}
+    for coid, order in book.orders.items():
+        for s in sim_orders_for(asm, coid, order.instrument.venue):
+            per_opp.setdefault(order.opportunity_id, []).append(
+                (order.instrument, s.created_ms, s.updated_ms or s.created_ms)
+            )
+    for legs in per_opp.values():
+        lo = min(c for _, c, _ in legs)
+        hi = max(u for _, _, u in legs)
+        for inst in {i for i, _, _ in legs}:
+            spans.setdefault(inst.key(), []).append((lo, hi))
+    assert len(per_opp) >= 2, "fewer than two executions: vacuous"
+    for key, intervals in spans.items():
+        intervals.sort()
+        for (_, end), (start, _) in itertools.pairwise(intervals):
+            assert start >= end, f"{key}: an execution started at {start} before {end}"
+    windows = windows_from_sim(asm.sim.windows)
+    traded = _trades(asm)
+    repeated = [
+        w.id
+        for w in windows
+        if sum(
+            1
+            for legs in traded.values()
+            if {i.symbol for _, i, _ in legs} & w.instruments
+            and w.start_ms - SLACK_MS <= min(c for _, _, c in legs) <= w.end_ms + SLACK_MS
+        )
+        > 1
+    ]
+    assert repeated, "no window was traded twice: trades_per_episode not exercised"
 
 
 # ------------------------------------------------------------------------ invariants
@@ -434,3 +459,119 @@ def test_reconciliation_mismatch_keeps_trading_halted(db_dsn: str, tmp_path: Pat
     assert fm.core.rejects["not_reconciled"] > 0
     assert asm.sim.exchange.orders == {}, "an order reached the sim despite the mismatch"
     assert checkpoint.read_bytes() == msgspec.json.encode(record), "checkpoint overwritten"
+
+
+# ------------------------------------------------------- locked-in edge vs the sim
+
+
+def _sim_outcomes(asm: Assembly) -> dict[str, tuple[int, int, int, int]]:
+    """Per opportunity, from the sim's own orders (what it matched, charged and kept as
+    fee shares): (hedged pairs, locked edge, realized by unwinds, unwind orders filled).
+    Only which opportunity an order belongs to comes from the ledger."""
+    book = ledger(asm)
+    # opp -> instrument -> [bought, bought cost, sold, sold proceeds]
+    legs: dict[str, dict[InstrumentId, list[int]]] = {}
+    unwinds: dict[str, int] = {}
+    for coid, order in book.orders.items():
+        for s in sim_orders_for(asm, coid, order.instrument.venue):
+            if not s.filled:
+                continue
+            leg = legs.setdefault(order.opportunity_id, {}).setdefault(order.instrument, [0] * 4)
+            cash_fee = s.taker_fees if s.venue == "kalshi" else 0
+            if s.buy:
+                leg[0] += s.filled - s.fee_shares
+                leg[1] += s.taker_cost + cash_fee
+            else:
+                leg[2] += s.filled
+                leg[3] += s.taker_cost - s.taker_fees
+            if coid.startswith("unw-"):
+                unwinds[order.opportunity_id] = unwinds.get(order.opportunity_id, 0) + 1
+    out: dict[str, tuple[int, int, int, int]] = {}
+    for opp, per in legs.items():
+        held: dict[InstrumentId, tuple[int, int]] = {}  # shares, their cost
+        realized = 0
+        for inst, (bought, cost, sold, proceeds) in per.items():
+            sold_cost = cost * sold // bought if sold else 0  # average cost
+            realized += proceeds - sold_cost if sold else 0
+            held[inst] = (bought - sold, cost - sold_cost)
+        hedged = min(n for n, _ in held.values()) if len(held) >= 2 else 0
+        hedged_cost = sum(c * hedged // n for n, c in held.values() if n)
+        out[opp] = (hedged, hedged - hedged_cost, realized, unwinds.get(opp, 0))
+    return out
+
+
+def test_locked_edge_is_hedged_payout_minus_costs_and_fees_at_the_sim(
+    paper_run: Observation,
+) -> None:
+    """To the micro-dollar: per opportunity and in total, the locked-in edge the books
+    report equals $1 x the pairs both legs hold minus what the sim charged for them."""
+    asm = _asm(paper_run)
+    expected = _sim_outcomes(asm)
+    assert any(h > 0 for h, _, _, _ in expected.values()), "no hedged pair: vacuous"
+    outcome = ledger(asm).outcome
+    ours = {
+        o.opportunity_id: (o.hedged, o.locked_edge, o.realized, o.unwinds)
+        for o in outcome.outcomes()
+    }
+    assert ours == expected
+    summary = paper_run.summary
+    assert summary is not None
+    assert summary.edge is not None
+    locked = sum(e for _, e, _, _ in expected.values())
+    assert parse_units(summary.edge.locked_edge_usd) == locked
+    assert parse_units(summary.edge.hedged_pairs) == sum(h for h, _, _, _ in expected.values())
+    assert parse_units(summary.edge.unwind_realized_usd) == sum(
+        r for _, _, r, _ in expected.values()
+    )
+    assert summary.edge.unwinds == sum(u for _, _, _, u in expected.values())
+    assert summary.edge.unwinds >= 1, "the 429 leg was never unwound: vacuous"
+
+
+def test_locked_edge_is_in_the_database_and_on_metrics(
+    paper_run: Observation, module_dsn: str
+) -> None:
+    summary = paper_run.summary
+    assert summary is not None
+    assert summary.edge is not None
+    rows = _sql(module_dsn, "SELECT * FROM trading_outcome_latest")
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["final"] is True
+    assert row["locked_edge_usd"] == Decimal(summary.edge.locked_edge_usd)
+    assert row["hedged_pairs"] == Decimal(summary.edge.hedged_pairs)
+    assert row["unwinds"] == summary.edge.unwinds
+    assert row["unwind_realized_usd"] == Decimal(summary.edge.unwind_realized_usd)
+    exposition = _asm(paper_run).metrics.exposition().decode()
+    locked = float(summary.edge.locked_edge_usd)
+    assert f"arbtree_locked_edge_usd {locked!r}" in exposition
+    assert f"arbtree_unwinds {float(summary.edge.unwinds)!r}" in exposition
+    tree = _asm(paper_run).tree
+    assert tree is not None
+    header = tree.snapshot().extra["edge"]  # the inspector header's own line
+    assert header.startswith("locked $"), header
+    assert f"unwinds {summary.edge.unwinds} " in header
+
+
+def test_capture_is_scored_on_what_was_traded(paper_run: Observation) -> None:
+    """The summary sets the edge locked on the windows against what the limits left
+    available, and says why the weakest windows fell short."""
+    summary = paper_run.summary
+    assert summary is not None
+    assert summary.windows is not None
+    assert summary.edge is not None
+    capture = summary.windows.capture
+    assert capture is not None
+    available = parse_units(capture.available_edge_usd)
+    locked = parse_units(capture.locked_edge_usd)
+    assert available > 0
+    assert 0 < locked <= parse_units(summary.edge.locked_edge_usd)
+    assert capture.ratio == locked / available
+    assert capture.lowest, "no window was scored"
+    ratios = [c.ratio for c in capture.lowest]
+    assert ratios == sorted(ratios)  # type: ignore[type-var]
+    for c in capture.lowest:
+        assert c.why or (c.ratio is not None and c.ratio >= 1.0), c
+    # The halt leaves the last windows untraded: they must be among the explained ones.
+    assert any(
+        "rejected trading_halted" in c.why or c.why == "not detected" for c in capture.lowest
+    )

@@ -14,6 +14,7 @@ import trio.testing
 
 import actors.feeds.base as feed_base
 from actors.feeds.base import Feed, FeedStats, VenueAdapter
+from actors.shutdown_phases import new_shutdown
 from protocols.config.market import FeedConfig, LivenessConfig
 from protocols.messages import BookDelta, BookSide, InstrumentId, MarketDataBatch, Venue
 from supervision import ChildSpec, Mailbox, SupervisorSpec
@@ -120,7 +121,7 @@ async def _read_and_decide(
             nursery.start_soon(decide)
             if spin is not None:
                 nursery.start_soon(spinner, spin)
-            async with open_tree(spec, name="t") as tree:
+            async with open_tree(spec, name="t", shutdown=new_shutdown()) as tree:
                 while len(log) < 2 * READS + 1:
                     if spin is not None:
                         await trio.sleep(0.001)

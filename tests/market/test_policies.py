@@ -10,6 +10,7 @@ from actors.feeds.liveness import Liveness
 from actors.feeds.messages import MarkStale
 from actors.feeds.reconnect import BreakerState, ReconnectPolicy
 from actors.quote_cache import QuoteCache, QuoteReader, inbox_mailbox, publish_mailbox
+from actors.shutdown_phases import new_shutdown
 from protocols.config.market import (
     CircuitBreakerConfig,
     LivenessConfig,
@@ -137,7 +138,7 @@ async def test_cache_publishes_after_apply_and_sweeps_stale(autojump_clock: trio
         ]
     )
     with trio.fail_after(60):
-        async with open_tree(spec, name="t") as tree:
+        async with open_tree(spec, name="t", shutdown=new_shutdown()) as tree:
             delta = BookDelta(
                 instrument=INST,
                 side=BookSide.BID,

@@ -16,6 +16,7 @@ import trio
 
 from actors.detector.actor import outbox_mailbox
 from actors.market_tree import MarketHandles, build_market_path
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.config import Venue as SimVenueKind
 from actors.sim.venue import SimVenue, open_sim_venue
@@ -62,7 +63,10 @@ async def market_run(
             children=[ChildSpec(id="market", start=market), ChildSpec(id="feeds", start=feeds)]
         )
         opps: list[Opportunity] = []
-        async with open_tree(root, name="t") as tree, trio.open_nursery() as nursery:
+        async with (
+            open_tree(root, name="t", shutdown=new_shutdown()) as tree,
+            trio.open_nursery() as nursery,
+        ):
 
             async def collect() -> None:
                 while True:
@@ -120,7 +124,7 @@ async def test_windows_captured_without_false_opportunities() -> None:
     with trio.fail_after(40):
         async with market_run(sim_cfg) as run:
             await wait_until(
-                lambda: books_match(run) or run.h.reader.stats() is not None, "cache up"
+                lambda: books_match(run) or run.h.reader.statistics() is not None, "cache up"
             )
             await wait_until(
                 lambda: len([w for w in run.sim.windows if w.start > 0.5]) >= 12,
@@ -251,7 +255,7 @@ async def test_stalled_detector_does_not_slow_the_feed() -> None:
             feeds = run.h.feed_stats
 
             def drained() -> bool:
-                stats = run.h.reader.stats()
+                stats = run.h.reader.statistics()
                 total = sum(s.updates for s in feeds.values())
                 return stats is not None and stats.updates == total
 

@@ -1,16 +1,16 @@
-"""Fee formulas, depth-walk sizing and detector evaluation on hand-built books."""
+"""Depth-walk sizing and detector evaluation on hand-built books."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 import pytest
 
 import actors.detector.actor as detector_actor
 from actors.detector.actor import Engine
-from actors.detector.fees import FeeSchedule, kalshi_fee, polymarket_fee
+from actors.detector.fees import FeeSchedule
 from actors.detector.sizing import plan_pair
+from protocols.config.load import ConfigError, decode_config
 from protocols.config.market import (
     CrossVenuePair,
     DetectorConfig,
@@ -19,55 +19,12 @@ from protocols.config.market import (
     PolymarketMarket,
 )
 from protocols.messages import InstrumentId, Level, Outcome, TopOfBook, Venue
+from protocols.venues.fees import FeeRate
 
 ONE = 1_000_000
-PM = FeeSchedule(Venue.POLYMARKET, 72_000)  # crypto
-PM0 = FeeSchedule(Venue.POLYMARKET, 0)
-K = FeeSchedule(Venue.KALSHI, 70_000)
-
-
-# ------------------------------------------------------------------------- fees
-
-
-def test_polymarket_fee_doc_example() -> None:
-    # VENUES 3.4: crypto, 100 shares at 0.50 -> $1.80
-    assert polymarket_fee(100 * ONE, 500_000, 72_000) == 1_800_000
-
-
-def test_polymarket_fee_rounds_half_up_to_5_decimals() -> None:
-    # 1 share @0.01, rate 0.05: 0.05*0.01*0.99 = 0.000495 -> 0.00050 (half-up at 5 dp)
-    assert polymarket_fee(ONE, 10_000, 50_000) == 500
-    # 0.1 share @0.001, rate 0.04: 0.04*0.001*0.999*0.1 = 0.000003996 -> rounds to 0
-    assert polymarket_fee(ONE // 10, 1_000, 40_000) == 0
-    # exactly half a unit of the 5th decimal rounds up: 0.000005 -> 0.00001
-    # C=0.5, rate=0.04, p(1-p)=0.25 -> 0.005 ... scale down: C=0.0005 -> 0.000005
-    assert polymarket_fee(500, 500_000, 40_000) == 10
-
-
-def test_kalshi_fee_ceil_to_cent() -> None:
-    # schedule example: 10 @ $0.50 -> 0.175 -> $0.18
-    assert kalshi_fee(10 * ONE, 500_000, 70_000) == 180_000
-    # 1 contract @0.01: 0.07*0.0099 = 0.000693 -> one full cent
-    assert kalshi_fee(ONE, 10_000, 70_000) == 10_000
-    # an exact cent stays: 100 @0.5 * 0.07 = 1.75 -> 1.75
-    assert kalshi_fee(100 * ONE, 500_000, 70_000) == 1_750_000
-    # maker rate 0.0175, 4 @0.5 -> 0.0175 -> 0.02
-    assert kalshi_fee(4 * ONE, 500_000, 17_500) == 20_000
-
-
-@pytest.mark.parametrize("price", [1, 999_999, 0, ONE])
-def test_fees_near_zero_and_one(price: int) -> None:
-    # p(1-p) -> 0: Polymarket rounds to 0, Kalshi still charges its minimum cent (> 0 only
-    # when the unrounded fee is > 0)
-    assert polymarket_fee(ONE, price, 72_000) == 0
-    expected = 0 if price in (0, ONE) else 10_000
-    assert kalshi_fee(ONE, price, 70_000) == expected
-
-
-def test_fees_symmetric_around_half() -> None:
-    for p in (100_000, 237_000, 410_000):
-        assert polymarket_fee(37 * ONE, p, 72_000) == polymarket_fee(37 * ONE, ONE - p, 72_000)
-        assert kalshi_fee(37 * ONE, p, 70_000) == kalshi_fee(37 * ONE, ONE - p, 70_000)
+PM = FeeSchedule(Venue.POLYMARKET, FeeRate(72_000))  # crypto
+PM0 = FeeSchedule(Venue.POLYMARKET, FeeRate(0))
+K = FeeSchedule(Venue.KALSHI, FeeRate(70_000))
 
 
 # ----------------------------------------------------------------------- sizing
@@ -341,10 +298,8 @@ def test_cost_per_update_touches_only_its_pairs() -> None:
 
 
 def test_negative_min_edge_is_a_config_error() -> None:
-    with pytest.raises(ValueError, match="min_edge"):
-        _cfg(min_edge="-0.001")
-    with pytest.raises(msgspec.ValidationError, match="min_edge"):
-        msgspec.toml.decode(b'[detector]\nmin_edge = "-1"\n', type=MarketConfig)
+    with pytest.raises(ConfigError, match=r"detector\.min_edge: out of range"):
+        decode_config('[detector]\nmin_edge = "-0.001"\n', MarketConfig)
     assert Engine(_cfg(min_edge="0")).min_edge == 0
 
 
@@ -387,3 +342,63 @@ def test_update_touches_only_the_candidates_of_changed_books() -> None:
     assert eng.stats.evaluations == 2_001
     assert set(eng.latest) >= {(Venue.POLYMARKET, "N7"), (Venue.POLYMARKET, "Y7")}
     assert (Venue.KALSHI, "N7") not in eng.latest
+
+
+def test_an_episode_yields_up_to_trades_per_episode_each_after_the_cooldown() -> None:
+    """The edge left after a trade is traded too: after each cooldown the pair is planned
+    on the book as it is then, up to ``trades_per_episode``; a gap re-arms the count."""
+    eng = Engine(
+        _cfg(strategies=["complement"], cooldown_s=0.25, episode_gap_s=1.0, trades_per_episode=3),
+        clock_ns=lambda: 5_000,
+    )
+    y = _top(Venue.POLYMARKET, "Y", [], [(450_000, 10 * ONE)])
+    deeper = _top(Venue.POLYMARKET, "Y", [], [(455_000, 4 * ONE)])  # what the trade left
+    n = _top(Venue.POLYMARKET, "N", [], [(450_000, 10 * ONE)])
+    closed = _top(Venue.POLYMARKET, "Y", [], [(600_000, 10 * ONE)])
+    first = eng.update([y, n], now=0.0)
+    assert len(first) == 1
+    assert eng.update([deeper], now=0.1) == []  # cooldown
+    second = eng.update([deeper], now=0.3)
+    assert len(second) == 1
+    assert second[0].legs[0].size == 4 * ONE  # sized on the book as it is now
+    assert second[0].legs[0].limit_price == 455_000
+    assert len(eng.update([y], now=0.6)) == 1  # the third
+    assert eng.update([y], now=0.9) == []  # the episode's allowance is spent
+    assert eng.stats.episode_skips == 1
+    eng.update([closed], now=1.0)
+    eng.update([closed], now=2.1)  # closed for 1.1 s: a new episode
+    assert len(eng.update([y], now=2.2)) == 1
+    assert len(eng.update([y], now=2.5)) == 1  # and its count started again
+
+
+def test_trades_per_episode_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match=r"detector\.trades_per_episode: Expected `int` >= 1"):
+        decode_config("[detector]\ntrades_per_episode = 0\n", MarketConfig)
+
+
+def test_depth_edge_ratio_keeps_the_plan_to_levels_near_the_best_edge() -> None:
+    """Best level pair earns 0.10 a share, the next 0.08, the third 0.04: a ratio of 0.5
+    stops before the third (0.04 < 0.05), 0.9 before the second; 0 walks all three."""
+    a = [(400_000, 10 * ONE), (420_000, 10 * ONE), (460_000, 10 * ONE)]
+    b = [(500_000, 30 * ONE)]
+
+    def size(ratio: float) -> int:
+        plan = plan_pair(
+            a,
+            PM0,
+            b,
+            PM0,
+            min_edge=1,
+            min_profit=0,
+            max_size=10**15,
+            step=ONE,
+            depth_edge_ratio=ratio,
+        )
+        assert plan is not None
+        return plan.size
+
+    assert size(0.0) == 30 * ONE
+    assert size(0.5) == 20 * ONE
+    assert size(0.9) == 10 * ONE
+    with pytest.raises(ConfigError, match=r"detector\.depth_edge_ratio: Expected `float` <= 1"):
+        decode_config("[detector]\ndepth_edge_ratio = 1.5\n", MarketConfig)

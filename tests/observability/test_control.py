@@ -13,11 +13,12 @@ import trio
 from actors.observability.control import CONTROL_FILE, TOKEN_FILE, ControlPlane
 from actors.observability.control import open_control_server as open_server
 from actors.observability.metrics import Metrics
+from actors.shutdown_phases import new_shutdown
 from protocols.config.observability import ControlConfig
 from protocols.tree import LifecycleState, TreeSnapshot
 from supervision import Mailbox
 from supervision.tree import open_tree
-from tests.observability.conftest import build_spec, node, open_stack, settle
+from tests.observability.helpers import build_spec, node, open_stack, settle
 
 
 def _mode(path: Path) -> int:
@@ -73,7 +74,7 @@ async def test_tree_stream_sends_one_snapshot_per_interval(tmp_path: Path) -> No
     async with open_stack(tmp_path) as stack, stack.client() as client:
         stack.tree.extra["trading_state"] = "active"
         lines: list[TreeSnapshot] = []
-        params = {"interval": "0.01", "count": "3"}
+        params = {"interval": "0.1", "count": "3"}
         async with client.stream("GET", "/tree/stream", params=params) as r:
             assert r.status_code == 200
             assert r.headers["content-type"] == "application/x-ndjson"
@@ -87,7 +88,7 @@ async def test_tree_stream_sends_one_snapshot_per_interval(tmp_path: Path) -> No
 
 async def test_tree_stream_ends_when_the_client_goes_away(tmp_path: Path) -> None:
     async with open_stack(tmp_path) as stack, stack.client() as client:
-        async with client.stream("GET", "/tree/stream", params={"interval": "0.01"}) as r:
+        async with client.stream("GET", "/tree/stream", params={"interval": "0.1"}) as r:
             async for line in r.aiter_lines():
                 assert msgspec.json.decode(line, type=TreeSnapshot).root == "arbtree"
                 break
@@ -211,7 +212,7 @@ async def test_shutdown_action_stops_the_tree(tmp_path: Path) -> None:
     inbox: Mailbox[int] = Mailbox("inbox", 8)
     spec = build_spec(plane, run_dir, inbox, [], crasher=False)
     status: list[int] = []
-    async with open_tree(spec) as tree:
+    async with open_tree(spec, name="arbtree", shutdown=new_shutdown()) as tree:
         plane.attach_tree(tree)
         url = msgspec.json.decode((run_dir / CONTROL_FILE).read_bytes())["url"]
         import httpx

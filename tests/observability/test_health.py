@@ -7,7 +7,7 @@ from pathlib import Path
 import attrs
 
 from actors.observability.health import ReadinessChecks
-from tests.observability.conftest import open_stack
+from tests.observability.helpers import open_stack
 
 
 @attrs.define

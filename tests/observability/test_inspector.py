@@ -20,7 +20,7 @@ from arbtree.inspector.render import (
     render_text,
 )
 from protocols.tree import LifecycleState, TreeSnapshot
-from tests.observability.conftest import node, open_stack, sample_snapshot
+from tests.observability.helpers import node, open_stack, sample_snapshot
 
 
 def console_text(renderable: object, width: int = 160) -> str:
@@ -102,6 +102,18 @@ def test_format_duration() -> None:
 def test_shutdown_phase_is_shown() -> None:
     snap = msgspec.structs.replace(sample_snapshot(), shutdown_phase="drain-executor")
     assert "SHUTDOWN: drain-executor" in render_text(snap, now=snap.taken_at)
+
+
+def test_locked_in_edge_has_its_own_header_line() -> None:
+    edge = "locked $12.5 on 441 pairs; unhedged 6.03 (cost $3.3); unwinds 1 ($-6.5)"
+    snap = msgspec.structs.replace(
+        sample_snapshot(), extra={"trading_state": "active", "edge": edge}
+    )
+    lines = render_text(snap, now=snap.taken_at).splitlines()
+    assert "ACTIVE" in lines[0]
+    assert "locked" not in lines[0]
+    assert lines[1] == "edge " + edge
+    assert "edge " not in render_text(sample_snapshot(), now=snap.taken_at)
 
 
 def test_keys_move_open_details_and_confirm_actions() -> None:

@@ -18,7 +18,7 @@ from actors.observability.metrics import (
     StatField,
 )
 from actors.storage.sink import StorageStats
-from tests.observability.conftest import open_stack, sample_snapshot
+from tests.observability.helpers import open_stack, sample_snapshot
 
 
 def record_some(metrics: Metrics) -> None:

@@ -5,8 +5,7 @@ import pytest
 from protocols.errors import DecodeError
 from protocols.messages import Side, Trade, VenueQuote
 from protocols.venues import binance
-
-from .conftest import frames
+from tests.protocols.helpers import frames
 
 B = frames("binance_spot")
 

@@ -1,4 +1,5 @@
-"""The feed's cached Polymarket book hash equals the from-scratch hash (VENUES 1.9)."""
+"""The feed's cached Polymarket book hash equals the from-scratch hash
+(docs/protocols.md, "Polymarket market channel")."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from hypothesis import strategies as st
 from protocols.book import L2Book
 from protocols.messages import BookDelta, BookSide, BookSnapshot, InstrumentId, Level, Venue
 from protocols.venues import polymarket as pm
-
-from .conftest import frames
+from tests.protocols.helpers import frames
 
 MARKET = frames("polymarket_market")
 INST = InstrumentId(venue=Venue.POLYMARKET, symbol="123456789")
@@ -89,7 +89,7 @@ def test_cached_hash_equals_from_scratch_after_random_updates(
 
 
 def test_hashed_book_verifies_real_price_changes() -> None:
-    """The captured frames (VENUES 1.9, verified) check out through the cached path."""
+    """The captured frames (their hashes verified) check out through the cached path."""
     dec = pm.MarketDecoder()
     books: dict[InstrumentId, pm.HashedBook] = {}
     verdicts = []

@@ -13,8 +13,7 @@ from hypothesis import strategies as st
 
 from protocols.errors import DecodeError
 from protocols.venues import binance, kalshi, polymarket
-
-from .conftest import frames
+from tests.protocols.helpers import frames
 
 Decode = Callable[[bytes], object]
 

@@ -23,8 +23,7 @@ from protocols.messages import (
     VenueQuote,
 )
 from protocols.venues import kalshi
-
-from .conftest import frames
+from tests.protocols.helpers import frames
 
 K = frames("kalshi_ws")
 

@@ -24,15 +24,14 @@ from protocols.messages import (
     VenueQuote,
 )
 from protocols.venues import polymarket as pm
-
-from .conftest import frames
+from tests.protocols.helpers import frames
 
 MARKET = frames("polymarket_market")
 USER = frames("polymarket_user")
 TOKEN_A = "48151623429815162342481516234298151623424815162342481516234298151"
 TOKEN_B = "91827364550918273645509182736455091827364550918273645509182736455"
 
-# The REST /book example from VENUES.md 3.3 (a real 2026 capture with its venue hash).
+# A real 2026 REST /book capture with its venue hash.
 REST_BOOK = (
     b'{"market":"0x9d839bf0aa31324b9848f5b89841b779238a7c07dee2f7fca675d934e8ab5bf2",'
     b'"asset_id":"72610532355343625199299853218161700546393390326785971247545541945337255643692",'

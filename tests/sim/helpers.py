@@ -7,6 +7,13 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from trio_websocket import WebSocketConnection
+
+from actors.sim import SimConfig
+from actors.sim.scenario import Scenario
+from actors.sim.wire_kalshi import KalshiWire
+from actors.sim.wire_polymarket import PolyWire, encode
+
 
 def documented_hash(
     market: str,
@@ -17,7 +24,7 @@ def documented_hash(
     tick_size: str,
     last_trade_price: str,
 ) -> str:
-    """VENUES 1.9: SHA-1 of compact JSON of the ten documented keys, hash set to ""."""
+    """docs/protocols.md: SHA-1 of compact JSON of the ten documented keys, hash set to ""."""
     doc = {
         "market": market,
         "asset_id": asset_id,
@@ -71,3 +78,29 @@ def frames(text: str | bytes) -> list[dict[str, Any]]:
     """A Polymarket text frame is one object or an array of objects."""
     obj = json.loads(text)
     return obj if isinstance(obj, list) else [obj]
+
+
+async def drain_forever(ws: WebSocketConnection) -> None:
+    while True:
+        await ws.get_message()
+
+
+EPOCH = 1_780_000_000_000
+
+
+def run_frames(seed: int, steps: int = 400) -> tuple[list[str], list[str]]:
+    """Every frame the engine + encoders produce for ``steps`` steps, and the ground truth."""
+    cfg = SimConfig(seed=seed, window_rate=1.0, window_duration=1.0, rate=500)
+    sc = Scenario(cfg, EPOCH)
+    poly = PolyWire(sc.markets)
+    kal = KalshiWire(sc.markets)
+    out: list[str] = [encode(poly.book(m.yes_token, EPOCH)) for m in sc.markets]
+    out += [kal.snapshot_msg(m.ticker) for m in sc.markets]
+    for _ in range(steps):
+        sc.step()
+        changes = list(sc.log)
+        sc.log.clear()
+        ts = sc.now_ms()
+        out += [encode(o) for o in poly.price_changes(changes, ts).values()]
+        out += [body for _, body in kal.deltas(changes, ts)]
+    return out, [w.to_json() for w in sc.windows]

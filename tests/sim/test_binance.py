@@ -18,11 +18,11 @@ from actors.sim import FaultKind, SimConfig, SimVenue, Venue, open_sim_venue
 from actors.sim.binance import BinanceFeed, decimal8
 from protocols.messages import Side, Trade, VenueQuote
 from protocols.venues.binance import Decoder
-from tests.sim.test_live import drain_forever
+from tests.sim.helpers import drain_forever
 
 EPOCH = 1_780_000_000_000
 
-# VENUES 5.2 / 5.3: the exact key sets and order of the spot payloads
+# docs/protocols.md, "Binance spot": the exact key sets and order of the spot payloads
 BOOK_TICKER_KEYS = ["u", "s", "b", "B", "a", "A"]
 AGG_TRADE_KEYS = ["e", "E", "s", "a", "p", "q", "f", "l", "T", "m", "M"]
 
@@ -90,7 +90,7 @@ def test_payloads_match_venue_shapes_and_decode() -> None:
 
 
 def test_enabling_binance_does_not_change_other_venues() -> None:
-    from tests.sim.test_engine import run_frames
+    from tests.sim.helpers import run_frames
 
     assert run_frames(7, 50) == run_frames(7, 50)  # the scenario has its own rng
     feed_frames(7)

@@ -11,27 +11,7 @@ from actors.sim.scenario import Scenario
 from actors.sim.units import ONE, fixed, trim
 from actors.sim.wire_kalshi import KalshiWire
 from actors.sim.wire_polymarket import PolyWire, encode
-from tests.sim.helpers import ClientBook
-
-EPOCH = 1_780_000_000_000
-
-
-def run_frames(seed: int, steps: int = 400) -> tuple[list[str], list[str]]:
-    """Every frame the engine + encoders produce for ``steps`` steps, and the ground truth."""
-    cfg = SimConfig(seed=seed, window_rate=1.0, window_duration=1.0, rate=500)
-    sc = Scenario(cfg, EPOCH)
-    poly = PolyWire(sc.markets)
-    kal = KalshiWire(sc.markets)
-    out: list[str] = [encode(poly.book(m.yes_token, EPOCH)) for m in sc.markets]
-    out += [kal.snapshot_msg(m.ticker) for m in sc.markets]
-    for _ in range(steps):
-        sc.step()
-        changes = list(sc.log)
-        sc.log.clear()
-        ts = sc.now_ms()
-        out += [encode(o) for o in poly.price_changes(changes, ts).values()]
-        out += [body for _, body in kal.deltas(changes, ts)]
-    return out, [w.to_json() for w in sc.windows]
+from tests.sim.helpers import EPOCH, ClientBook, run_frames
 
 
 def test_same_seed_same_frames_and_ground_truth() -> None:
@@ -46,9 +26,9 @@ def test_different_seed_differs() -> None:
 
 
 def test_fee_formulas_match_venue_examples() -> None:
-    # VENUES 3.4: crypto, 100 shares @ 0.50 -> $1.80
+    # docs/protocols.md, "Fees": crypto, 100 shares @ 0.50 -> $1.80
     assert polymarket_taker_fee(100 * ONE, 500_000, 72_000) == 1_800_000
-    # VENUES 4.10: 10 contracts @ $0.50 -> $0.175 -> rounded up to $0.18
+    # docs/protocols.md, "Fees": 10 contracts @ $0.50 -> $0.175 -> rounded up to $0.18
     assert kalshi_taker_fee(10 * ONE, 500_000) == 180_000
     # tiny fees round to 0 at the 5th decimal
     assert polymarket_taker_fee(10_000, 10_000, 1_000) == 0
@@ -90,7 +70,7 @@ def test_windows_are_real_arbitrage_for_their_whole_life() -> None:
 
 
 def test_no_arbitrage_outside_windows() -> None:
-    cfg = SimConfig(seed=5, window_rate=0.0, markets=4)
+    cfg = SimConfig(seed=5, window_rate=0.0, first_window=0.0, markets=4)
     sc = Scenario(cfg, EPOCH)
     for _ in range(500):
         sc.step()
@@ -144,7 +124,7 @@ def test_price_change_hashes_recompute_from_documented_algorithm() -> None:
 
 
 def test_poly_books_are_mirrored_outside_windows() -> None:
-    sc = Scenario(SimConfig(seed=2, window_rate=0.0), EPOCH)
+    sc = Scenario(SimConfig(seed=2, window_rate=0.0, first_window=0.0), EPOCH)
     for _ in range(100):
         sc.step()
     for m in sc.markets:
@@ -182,3 +162,75 @@ def test_kalshi_deltas_rebuild_the_sim_book() -> None:
     want_no = {Decimal(ONE - p) / ONE: Decimal(s) / ONE for p, s in m.kalshi.levels(ASK)}
     assert book["yes"] == want_yes
     assert book["no"] == want_no
+
+
+def _window_starts(cfg: SimConfig, seconds: float) -> list[float]:
+    sc = Scenario(cfg, EPOCH)
+    for _ in range(round(seconds / cfg.step_interval)):
+        sc.step()
+        sc.log.clear()
+    return [w.start for w in sc.windows]
+
+
+def test_first_window_opens_early_then_the_rate_takes_over() -> None:
+    """Every seed's first window opens by ``first_window`` (a newcomer's short run shows a
+    trade); after it windows keep coming at ``window_rate``; a window that comes earlier
+    by chance is not followed by a forced one; the schedule is the seed's."""
+    step, first = 0.1, 2.5
+    forced = chance = later = 0
+    for seed in range(1, 11):
+        cfg = SimConfig(seed=seed, step_interval=step, rate=50, first_window=first)
+        starts = _window_starts(cfg, 150.0)
+        assert starts, f"seed {seed}: no window"
+        assert starts[0] <= first + step / 2, f"seed {seed}: first window at {starts[0]}"
+        assert starts == _window_starts(cfg, 150.0), "not deterministic"
+        later += len(starts) - 1
+        if starts[0] < first - step / 2:
+            chance += 1
+            assert not any(abs(s - first) < step / 2 for s in starts[1:]), seed
+        else:
+            forced += 1
+            off = SimConfig(seed=seed, step_interval=step, rate=50, first_window=0.0)
+            assert all(s > first for s in _window_starts(off, first + step)), seed
+    assert forced, "no seed needed the forced window: vacuous"
+    assert chance, "no seed had a window by chance first: vacuous"
+    # 10 seeds x ~147 s x 0.05/s ~ 74 after the first (Poisson: sd ~9)
+    assert 45 <= later <= 105, later
+
+
+def test_a_window_records_the_liquidity_offered_again_after_a_trade() -> None:
+    """Take a window's whole profitable depth as a taker would; what the books offer
+    again while it stays open (re-quotes, refills) is added to its offers."""
+    cfg = SimConfig(seed=11, window_rate=0.0, first_window=0.05, window_duration=3.0)
+    sc = Scenario(cfg, EPOCH)
+    while not sc.windows:
+        sc.step()
+        sc.log.clear()
+    w = sc.windows[0]
+    m = sc.markets[w.market]
+    start = list(w.offers)
+    assert start
+    own = {f"{leg.venue}:{leg.instrument}:{leg.outcome}" for leg in w.legs}
+    assert own & {o[1] for o in start}
+    assert own & {o[3] for o in start}
+    # The cheapest YES and NO of the market: at least the window's own pair's edge.
+    assert sum(o[5] for o in start) >= w.edge_net > 0
+    # Take it all from the books, as the matcher does.
+    (va, oa), (vb, ob) = sc._pairs(w.kind)
+    for venue, outcome in ((va, oa), (vb, ob)):
+        for price, size in sc.ask_ladder(m, venue, outcome):
+            if venue == "polymarket":
+                (m.poly_yes if outcome == "yes" else m.poly_no).consume(ASK, price, size)
+            elif outcome == "yes":
+                m.kalshi.consume(ASK, price, size)
+            else:
+                m.kalshi.consume(BID, ONE - price, size)
+    sc.step()
+    assert m.offered_size == 0
+    while m.window is not None and not sc.windows[0].reoffers:
+        sc.step()
+        sc.log.clear()
+    after = sc.windows[0]
+    assert after.offers == tuple(start)
+    assert after.reoffers, "nothing was offered again while it was open"
+    assert all(o[0] > 0 and o[5] > 0 for o in after.reoffers)

@@ -13,7 +13,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection, open_websocket
 
 from actors.sim import FaultKind, SimConfig, SimVenue, Venue, open_sim_venue
 from actors.sim.units import ONE
-from tests.sim.helpers import ClientBook, frames
+from tests.sim.helpers import ClientBook, drain_forever, frames
 
 
 @pytest.fixture
@@ -55,11 +55,6 @@ async def test_polymarket_books_hashes_and_ping(
         while (msg := await ws.get_message()) != "PONG":
             assert isinstance(msg, str)
             assert msg.startswith(("{", "["))
-
-
-async def drain_forever(ws: WebSocketConnection) -> None:
-    while True:
-        await ws.get_message()
 
 
 async def kalshi_subscribe(ws: WebSocketConnection, tickers: list[str]) -> None:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import trio
 
+from actors.shutdown_phases import new_shutdown
 from actors.storage.actor import DbWriter
 from actors.storage.database import Database
 from actors.storage.sink import StorageSink
@@ -37,7 +38,7 @@ from protocols.messages import (
     VenueBalance,
 )
 from protocols.tree import SupervisionEvent, SupervisionEventKind
-from supervision import Mailbox, ShutdownCoordinator
+from supervision import Mailbox
 from supervision.actor import ActorContext, NodeStatus
 
 NOW_MS = int(time.time() * 1000)
@@ -175,7 +176,7 @@ async def running_writer(
         path="test/db_writer",
         log=logging.LoggerAdapter(logging.getLogger("test.db_writer")),
         mailboxes={"db_writer": sink.mailbox},
-        shutdown=ShutdownCoordinator(),
+        shutdown=new_shutdown(),
         node=NodeStatus(),
     )
     async with trio.open_nursery() as nursery:

@@ -9,6 +9,7 @@ from typing import Any
 import trio
 import trio.testing
 
+from actors.shutdown_phases import new_shutdown
 from actors.storage.actor import db_writer_child
 from actors.storage.database import open_database
 from actors.storage.sink import StorageSink
@@ -248,7 +249,9 @@ async def test_writer_in_a_tree_flushes_at_shutdown(db_dsn: str, tmp_path: Path)
                 children=[db_writer_child(db, sink, cfg, tmp_path / "journal")],
                 strategy=Strategy.ONE_FOR_ONE,
             )
-            async with open_tree(spec, on_event=sink) as tree:
+            async with open_tree(
+                spec, name="arbtree", on_event=sink, shutdown=new_shutdown()
+            ) as tree:
                 for i in range(120):
                     sink.put(tick(i))
                 await trio.sleep(0.1)

@@ -21,23 +21,13 @@ from supervision import (
     SupervisorSpec,
     open_tree,
 )
-from supervision.shutdown import DEFAULT_PHASES, open_signal_handling
+from supervision.shutdown import open_signal_handling
 
 from .helpers import Journal, worker
 
 PHASES = (PhaseSpec("one", 1.0), PhaseSpec("two", 2.0), PhaseSpec("three", 1.0))
-
-
-def test_default_phases_in_order() -> None:
-    assert [p.name for p in DEFAULT_PHASES] == [
-        "halt-trading",
-        "cancel-open-orders",
-        "drain-executor",
-        "checkpoint",
-        "stop-feeds",
-        "flush-storage",
-        "close",
-    ]
+# What an application declares: a first phase that halts its actors, a last that closes.
+TREE_PHASES = (PhaseSpec("halt-trading", 2.0), PhaseSpec("close", 2.0))
 
 
 async def test_phases_run_in_order_tasks_concurrently_errors_recorded(
@@ -172,7 +162,10 @@ async def test_tree_runs_phases_while_actors_alive_then_stops_them() -> None:
     child = ChildSpec(id="h", start=lambda: Halting(journal), mailboxes=(inbox,))
     events: list[SupervisionEvent] = []
     async with open_tree(
-        SupervisorSpec(children=[child]), name="t", on_event=events.append
+        SupervisorSpec(children=[child]),
+        name="t",
+        on_event=events.append,
+        shutdown=ShutdownCoordinator(TREE_PHASES),
     ) as tree:
         pass
     assert [w for w, _, _ in journal.entries] == ["halted", "stop"]
@@ -184,7 +177,7 @@ async def test_tree_runs_phases_while_actors_alive_then_stops_them() -> None:
         (SupervisionEventKind.PHASE_STARTED, "shutdown/halt-trading"),
         (SupervisionEventKind.PHASE_FINISHED, "shutdown/halt-trading"),
     ]
-    assert len(kinds) == 2 * len(DEFAULT_PHASES)
+    assert len(kinds) == 2 * len(TREE_PHASES)
 
 
 async def test_request_shutdown_ends_the_block_and_reports() -> None:
@@ -202,7 +195,7 @@ async def test_root_failure_runs_phases_then_reraises() -> None:
     journal = Journal()
     a, box = worker("a", journal)
     ran: list[str] = []
-    coord = ShutdownCoordinator()
+    coord = ShutdownCoordinator((PhaseSpec("checkpoint", 5.0),))
 
     async def checkpoint() -> None:
         ran.append("checkpoint")

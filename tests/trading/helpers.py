@@ -24,6 +24,7 @@ from protocols.messages import (
     TimeInForce,
     Venue,
 )
+from protocols.venues.fees import FeeRate
 
 POLY = InstrumentId(venue=Venue.POLYMARKET, symbol="tok-yes", outcome=Outcome.YES)
 KALSHI = InstrumentId(venue=Venue.KALSHI, symbol="TICK-1", outcome=Outcome.NO)
@@ -49,8 +50,8 @@ def limits(**over: int) -> Limits:
 
 
 RULES = {
-    Venue.POLYMARKET: VenueRules(10_000, 5 * SIZE_ONE, FeeModel(0, 1), 10_000),
-    Venue.KALSHI: VenueRules(10_000, SIZE_ONE, FeeModel(70_000, 10_000), SIZE_ONE),
+    Venue.POLYMARKET: VenueRules(10_000, 5 * SIZE_ONE, FeeModel(FeeRate(0), 1), 10_000),
+    Venue.KALSHI: VenueRules(10_000, SIZE_ONE, FeeModel(FeeRate(70_000), 10_000), SIZE_ONE),
 }
 
 

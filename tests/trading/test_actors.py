@@ -12,6 +12,7 @@ import msgspec
 import pytest
 import trio
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import SimConfig
 from actors.sim.venue import open_sim_venue
 from actors.trading.http_clients import LiveModeRefused, Secret, build_clients, check_live_switches
@@ -109,7 +110,7 @@ async def test_fund_manager_and_executor_trade_through_the_tree(tmp_path: Path) 
         spec, _, handles = build_trading_path(cfg, opportunities=opps, storage=records.append)
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         with trio.fail_after(20):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 control = handles.control
                 await wait_for(lambda: control.state is TradingState.ACTIVE)
                 await opps.send(arb(sim, "one"))
@@ -164,7 +165,7 @@ async def test_reconciliation_mismatch_keeps_trading_halted() -> None:
         spec, _, handles = build_trading_path(cfg, opportunities=opps, checkpoint_loader=loader)
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         with trio.fail_after(20):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 control = handles.control
                 await wait_for(lambda: "fund_manager" in control.stats_sources)
                 await wait_for(lambda: "disagrees" in control.ladder.reason)
@@ -237,7 +238,7 @@ async def test_watchdog_restarts_silent_actor_and_escalates(
         max_restarts=100,
         max_seconds=1.0,
     )
-    async with open_tree(root, name="w") as tree:
+    async with open_tree(root, name="w", shutdown=new_shutdown()) as tree:
         holder["tree"] = tree
         await trio.sleep(1.5)
         assert len(starts) >= 2  # restarted through its supervisor

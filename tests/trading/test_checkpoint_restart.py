@@ -15,7 +15,14 @@ from actors.trading.fund_manager import load_checkpoint_file, save_checkpoint_fi
 from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutionRequest
 from protocols.fixed import CASH_ONE, SIZE_ONE
-from protocols.messages import Fill, FillStatus, FundCheckpointRecord, Liquidity, Side
+from protocols.messages import (
+    Fill,
+    FillStatus,
+    FundCheckpointRecord,
+    Liquidity,
+    OrderState,
+    Side,
+)
 from tests.trading.helpers import KALSHI, POLY, RULES, core, limits, opp
 
 DAY_MS = 86_400_000
@@ -67,6 +74,8 @@ def losing_day(clock: WallClock, **over: int) -> FundCore:
     assert isinstance(req, ExecutionRequest)
     c.on_outcome(fill(req.intents[1].client_order_id, Side.BUY, 500_000, 200_000, "b1"))
     c.on_outcome(fill("unwind-1", Side.SELL, 400_000, 100_000, "s1"))
+    for intent in req.intents:  # the execution is over: nothing left in flight
+        c.ledger.release(intent.client_order_id, OrderState.FILLED)
     assert c.ledger.daily_loss() == 1_300_000
     assert c.ledger.fees_paid == 300_000
     return c

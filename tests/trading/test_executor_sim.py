@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -11,26 +10,20 @@ import pytest
 import trio
 
 from actors.observability.metrics import Metrics
-from actors.sim.config import FaultKind, SimConfig
+from actors.sim.config import FaultKind
 from actors.sim.config import Venue as SimV
-from actors.sim.venue import SimVenue, open_sim_venue
-from actors.trading.control import TradingControl
-from actors.trading.executor import make_gates
+from actors.sim.venue import SimVenue
 from actors.trading.fill_tracker import FillTracker
 from actors.trading.http_clients import build_clients
-from actors.trading.ids import leg_order_id
 from actors.trading.messages import (
     ExecutionOutcome,
     ExecutionRequest,
     OrderFinal,
     UnwindStarted,
 )
-from actors.trading.order_runner import OrderRunner
-from actors.trading.retry import RetryPolicy
 from actors.trading.send_timing import SendTimes
 from actors.trading.two_leg import execute_legs
-from actors.trading.unwind import ExecutionSettings
-from protocols.config.trading import ExecutorConfig, HttpConfig, TradingConfig, VenueExecConfig
+from protocols.config.trading import ExecutorConfig, VenueExecConfig
 from protocols.fixed import SIZE_ONE
 from protocols.messages import (
     Fill,
@@ -42,96 +35,11 @@ from protocols.messages import (
     OrderReject,
     Outcome,
     Side,
-    TimeInForce,
     Venue,
 )
+from tests.trading.executor_harness import Harness, intent, kalshi_yes, poly_yes
 
 pytestmark = pytest.mark.slow
-
-
-def exec_config(sim: SimVenue, **over: Any) -> ExecutorConfig:
-    base = TradingConfig().executor
-    return msgspec.structs.replace(
-        base,
-        polymarket=msgspec.structs.replace(base.polymarket, rest_url=sim.polymarket_rest_url),
-        kalshi=msgspec.structs.replace(base.kalshi, rest_url=sim.kalshi_rest_url),
-        http=HttpConfig(read_timeout_s=0.5, connect_timeout_s=0.5),
-        **over,
-    )
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[SimVenue]:
-    async with open_sim_venue(SimConfig(seed=7, markets=2, rate=20.0, window_rate=0.0)) as venue:
-        yield venue
-
-
-class Harness:
-    """The executor's order runner over clients for ``cfg`` (default: paper against
-    ``sim``, with ``over`` replaced); ``env`` stands in for the environment (live keys)."""
-
-    def __init__(
-        self,
-        sim: SimVenue,
-        *,
-        cfg: ExecutorConfig | None = None,
-        env: dict[str, str] | None = None,
-        **over: Any,
-    ) -> None:
-        self.cfg = cfg or exec_config(sim, **over)
-        self.clients = build_clients(self.cfg, env)
-        self.out: list[Any] = []
-        self.runner = OrderRunner(
-            gates=make_gates(self.cfg, self.clients),
-            emit=self.emit,
-            retry=RetryPolicy(attempts=3, base_s=0.01, max_s=0.02),
-            lookup_attempts=3,
-        )
-        self.control = TradingControl()
-        self.settings = ExecutionSettings(max_leg_delay_s=2.0, unwind_max_slippage=200_000)
-
-    async def emit(self, msg: Any) -> None:
-        self.out.append(msg)
-
-    def of(self, kind: type) -> list[Any]:
-        return [m for m in self.out if isinstance(m, kind)]
-
-    async def aclose(self) -> None:
-        for c in self.clients.values():
-            await c.aclose()
-
-
-def kalshi_yes(sim: SimVenue) -> InstrumentId:
-    return InstrumentId(venue=Venue.KALSHI, symbol=sim.markets[0].ticker, outcome=Outcome.YES)
-
-
-def poly_yes(sim: SimVenue) -> InstrumentId:
-    m = sim.markets[0]
-    return InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
-
-
-def intent(
-    opp: str,
-    leg: int,
-    inst: InstrumentId,
-    price: int,
-    size: int = 5 * SIZE_ONE,
-    side: Side = Side.BUY,
-) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=leg_order_id(opp, leg),
-        opportunity_id=opp,
-        leg_index=leg,
-        instrument=inst,
-        side=side,
-        limit_price=price,
-        size=size,
-        reserved=0,
-        time_in_force=TimeInForce.FOK,
-        recv_ns=0,
-        detect_ns=0,
-        intent_ns=0,
-    )
 
 
 async def test_two_leg_success(sim: SimVenue) -> None:

@@ -135,7 +135,29 @@ def test_open_position_limit_counts_positions_and_open_buys() -> None:
     )
     assert isinstance(result, Rejection)
     assert result.reason is RejectReason.MAX_OPEN_POSITIONS
-    # The same instruments again add no position: only the exposure limits apply.
+    # The same instruments again add no position: only the exposure limits apply (once
+    # the first execution is over: a leg with an open order is ``leg_in_flight``).
+    assert not isinstance(first, Rejection)
+    for intent in first.intents:
+        c.ledger.apply_fill(
+            Fill(
+                fill_id="f-" + intent.client_order_id,
+                venue_order_id="v",
+                client_order_id=intent.client_order_id,
+                instrument=intent.instrument,
+                side=Side.BUY,
+                price=intent.limit_price,
+                size=intent.size,
+                fee=0,
+                liquidity=Liquidity.TAKER,
+                status=FillStatus.MATCHED,
+                venue_ts_ms=0,
+                recv_ns=0,
+            ),
+            0,
+        )
+        c.ledger.release(intent.client_order_id, OrderState.FILLED)
+    assert len(c.ledger.open_instruments()) == 2
     again = check_opportunity(
         opp(oid="two"),
         ledger=c.ledger,

@@ -12,6 +12,7 @@ import msgspec
 import pytest
 import trio
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.venue import open_sim_venue
 from actors.trading.fill_tracker import FillTracker
@@ -33,15 +34,15 @@ from protocols.messages import (
 )
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
-from tests.trading.helpers import POLY, core, opp, until
-from tests.trading.test_user_channel import (
-    _fee_market,
-    _opp,
+from tests.trading.channel_helpers import (
+    channel_opp,
     exec_config,
+    fee_market,
     fund_stats,
     trading_quiet,
     until_trading,
 )
+from tests.trading.helpers import POLY, core, opp, until
 
 
 def poly_fill(
@@ -207,7 +208,7 @@ async def test_trade_failed_on_the_user_channel_is_reversed_in_the_books() -> No
     as before the trade): the fund manager's position and cash follow the venue's."""
     config = SimConfig(seed=3, markets=4, rate=20.0, window_rate=0.0)
     async with open_sim_venue(config) as sim:
-        m = _fee_market(sim)
+        m = fee_market(sim)
         poly = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
         kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
         opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
@@ -229,11 +230,11 @@ async def test_trade_failed_on_the_user_channel_is_reversed_in_the_books() -> No
             return trading_quiet(handles)
 
         with trio.fail_after(20):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until_trading(handles, Venue.POLYMARKET)
                 cash_before = fm()["cash"]["polymarket"]
                 sim.faults.inject(FaultKind.POLY_TRADE_FAILED, count=1)
-                await opps.send(_opp("fails", poly, kalshi, 990_000))
+                await opps.send(channel_opp("fails", poly, kalshi, 990_000))
                 await until(lambda: fm()["fills_reversed"] >= 1 and quiet())
                 stats = fm()
                 assert control.statistics()["executor"]["executions"] == {"complete": 1}

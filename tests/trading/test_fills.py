@@ -130,18 +130,6 @@ async def test_channel_fill_before_the_rest_reply_is_counted_once(
     assert [m for m in out if isinstance(m, Fill)] == []
 
 
-def test_polymarket_fee_matches_the_venue_formula() -> None:
-    from actors.sim.fees import polymarket_taker_fee
-    from actors.trading.fees import polymarket_fee
-
-    for size in (5 * SIZE_ONE, 10 * SIZE_ONE, 123_450_000, 1_000_000_000):
-        for price in (10_000, 123_000, 500_000, 990_000):
-            for rate_ppm in (0, 30_000, 40_000, 72_000):
-                assert polymarket_fee(size, price, rate_ppm // 100) == polymarket_taker_fee(
-                    size, price, rate_ppm
-                )
-
-
 def test_fee_in_shares_keeps_conservation_and_received_size() -> None:
     from actors.trading.fees import FeeBook
     from actors.trading.ledger import Ledger

@@ -354,3 +354,15 @@ def test_reconciliation_missing_position_report_is_not_flat() -> None:
     }
     problems = c.reconcile(_checkpoint(100 * CASH_ONE, pos), accounts, {}, 0)
     assert any("not flat" in p for p in problems)
+
+
+def test_a_leg_with_an_open_order_waits_for_it() -> None:
+    """Two strategies see one window: the second opportunity shares a leg with the first
+    still in flight, so it would find that liquidity gone and unwind its other leg."""
+    c = core()
+    first = c.decide(opp())
+    assert isinstance(first, ExecutionRequest)
+    assert reason(c.decide(opp())) is RejectReason.LEG_IN_FLIGHT
+    for intent in first.intents:
+        c.ledger.release(intent.client_order_id, OrderState.CANCELLED)
+    assert isinstance(c.decide(opp()), ExecutionRequest)

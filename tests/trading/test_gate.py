@@ -1,9 +1,8 @@
 """The ladder's gate decides by order purpose: HALTED refuses new risk but never blocks the
-reduce-only unwind of a leg whose partner failed (ARCHITECTURE 7: never a naked leg)."""
+reduce-only unwind of a leg whose partner failed (never a naked leg: docs/design.md)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -41,9 +40,8 @@ from protocols.messages import (
     TimeInForce,
     Venue,
 )
-from supervision import ActorContext, Mailbox, OverflowPolicy
-from supervision.actor import NodeStatus
-from supervision.shutdown import ShutdownCoordinator
+from supervision import Mailbox, OverflowPolicy
+from tests.trading.executor_harness import actor_context
 from tests.trading.helpers import core, opp
 
 A = InstrumentId(venue=Venue.KALSHI, symbol="K-1", outcome=Outcome.YES)
@@ -86,16 +84,6 @@ class FakeClient:
 
     async def aclose(self) -> None:
         return None
-
-
-def actor_context(path: str, inbox: Mailbox[Any]) -> ActorContext:
-    return ActorContext(
-        path=path,
-        log=logging.LoggerAdapter(logging.getLogger(path)),
-        mailboxes={inbox.name: inbox},
-        shutdown=ShutdownCoordinator(),
-        node=NodeStatus(),
-    )
 
 
 def gate(client: FakeClient) -> VenueGate:

@@ -14,6 +14,7 @@ import msgspec
 import pytest
 import trio
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.config import Venue as SimV
 from actors.sim.matching.orders import API_KEY as SIM_API_KEY
@@ -45,8 +46,8 @@ from protocols.messages import (
 from protocols.venues.polymarket.signing import OrderSigner
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
+from tests.trading.executor_harness import Harness
 from tests.trading.helpers import FAST_CHANNEL, buy_intent, until
-from tests.trading.test_executor_sim import Harness
 
 pytestmark = pytest.mark.slow
 
@@ -218,7 +219,7 @@ async def test_the_live_tree_trades_and_hears_its_fills_on_the_authenticated_cha
 
     root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
     with trio.fail_after(20):
-        async with open_tree(root, name="t") as tree:
+        async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
             # Reconciled against the venue's balance (an L2-signed read), channel subscribed.
             await until(
                 lambda: (

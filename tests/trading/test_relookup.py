@@ -50,9 +50,15 @@ from protocols.messages import (
 )
 from supervision import Mailbox, OverflowPolicy
 from tests.step_counter import StepCounter
+from tests.trading.executor_harness import (
+    Harness,
+    actor_context,
+    exec_config,
+    intent,
+    kalshi_yes,
+    poly_yes,
+)
 from tests.trading.helpers import core, opp
-from tests.trading.test_executor_sim import Harness, exec_config, intent, kalshi_yes, poly_yes
-from tests.trading.test_gate import actor_context
 
 INTERVAL = 1.0
 

@@ -11,6 +11,7 @@ import pytest
 import trio
 import trio.testing
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import SimConfig
 from actors.sim.venue import open_sim_venue
 from actors.trading.ladder import TradingState
@@ -32,15 +33,15 @@ from protocols.messages import (
 )
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
-from tests.trading.helpers import until
-from tests.trading.test_user_channel import (
-    _fee_market,
-    _opp,
+from tests.trading.channel_helpers import (
+    channel_opp,
     exec_config,
+    fee_market,
     fund_stats,
     trading_quiet,
     until_trading,
 )
+from tests.trading.helpers import until
 
 # ------------------------------------------------------------------ configuration
 
@@ -91,7 +92,7 @@ async def test_actors_retire_on_the_fund_managers_timer_and_the_executor_follows
     retain_s, sweep_s, n = 60.0, 5.0, 6
     records: list[Any] = []
     async with open_sim_venue(SimConfig(seed=3, markets=4, rate=1.0, window_rate=0.0)) as sim:
-        m = _fee_market(sim)
+        m = fee_market(sim)
         poly = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
         kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
         opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
@@ -123,11 +124,11 @@ async def test_actors_retire_on_the_fund_managers_timer_and_the_executor_follows
             )
 
         with trio.fail_after(3600):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
                 ended: list[float] = []
                 for i in range(n):
-                    legs = _opp(f"r{i}", poly, kalshi, 990_000).legs
+                    legs = channel_opp(f"r{i}", poly, kalshi, 990_000).legs
                     now = vclock()
                     await opps.send(
                         Opportunity(

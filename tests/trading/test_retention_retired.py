@@ -26,7 +26,7 @@ from protocols.messages import (
     OrderState,
 )
 from tests.trading.helpers import KALSHI, POLY
-from tests.trading.test_retention import (
+from tests.trading.retention_helpers import (
     RETAIN_S,
     Clock,
     Pipeline,

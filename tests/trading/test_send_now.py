@@ -34,10 +34,8 @@ from actors.trading.two_leg import execute_legs, send_legs_now
 from actors.trading.venue_clients import Ambiguous
 from protocols.config.trading import HttpConfig
 from protocols.messages import Fill, OrderReject, Venue
-from tests.trading.test_executor_sim import Harness, intent, kalshi_yes, poly_yes, sim
-from tests.trading.test_keepalive_transport import Server, echo, read_request, serve
-
-__all__ = ["sim"]  # the fixture, imported for these tests
+from tests.trading.executor_harness import Harness, intent, kalshi_yes, poly_yes
+from tests.trading.http_server import Server, echo, read_request, serve
 
 SENT = "http11.send_request_body.complete"
 

@@ -13,16 +13,15 @@ import msgspec
 import pytest
 import trio
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import FaultKind, SimConfig
 from actors.sim.venue import SimVenue, open_sim_venue
 from actors.trading.http_clients import build_clients
 from actors.trading.user_channel import UserChannel, UserChannelState
-from actors.trading_tree import TradingHandles, build_trading_path
+from actors.trading_tree import build_trading_path
 from protocols.config.trading import (
-    ExecutorConfig,
     FundLimitsConfig,
     FundManagerConfig,
-    HttpConfig,
     TradingConfig,
 )
 from protocols.fixed import SIZE_ONE, format_units
@@ -37,8 +36,15 @@ from protocols.messages import (
 )
 from supervision import ActorContext, ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.actor import NodeStatus
-from supervision.shutdown import ShutdownCoordinator
 from supervision.tree import open_tree
+from tests.trading.channel_helpers import (
+    channel_opp,
+    exec_config,
+    fee_market,
+    fund_stats,
+    trading_quiet,
+    until_trading,
+)
 from tests.trading.helpers import FAST_CHANNEL, buy_intent, until
 
 pytestmark = pytest.mark.slow
@@ -49,50 +55,8 @@ def ctx(path: str) -> ActorContext:
         path=path,
         log=logging.LoggerAdapter(logging.getLogger(path)),
         mailboxes={},
-        shutdown=ShutdownCoordinator(),
+        shutdown=new_shutdown(),
         node=NodeStatus(),
-    )
-
-
-def exec_config(sim: SimVenue, *, channels: bool = False) -> ExecutorConfig:
-    base = TradingConfig().executor
-    replace = msgspec.structs.replace
-    return replace(
-        base,
-        polymarket=replace(
-            base.polymarket,
-            rest_url=sim.polymarket_rest_url,
-            user_ws_url=sim.polymarket_user_ws_url if channels else "",
-        ),
-        kalshi=replace(
-            base.kalshi,
-            rest_url=sim.kalshi_rest_url,
-            user_ws_url=sim.kalshi_ws_url if channels else "",
-        ),
-        http=HttpConfig(read_timeout_s=1.0),
-        user_channel=FAST_CHANNEL,
-    )
-
-
-async def until_trading(handles: TradingHandles, *channels: Venue) -> None:
-    """The fund manager reconciled (no holds) and these venues' user channels are live."""
-    control = handles.control
-    await until(lambda: "fund_manager" in control.stats_sources and not control.ladder.holds)
-    await until(lambda: all(handles.user_channels.live(v) for v in channels))
-
-
-def fund_stats(handles: TradingHandles) -> dict[str, Any]:
-    return dict(handles.control.statistics()["fund_manager"])
-
-
-def trading_quiet(handles: TradingHandles) -> bool:
-    """Every channel fill handed over and no outcome or execution in flight."""
-    uf = handles.user_fills.statistics()
-    ex = handles.control.statistics()["executor"]
-    return (
-        uf.received == uf.sent
-        and handles.outcomes.statistics().depth == 0
-        and (ex["in_flight"] == 0)
     )
 
 
@@ -207,7 +171,7 @@ async def test_trading_tree_wires_user_channels_without_double_counting() -> Non
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         control = handles.control
         with trio.fail_after(20):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
                 await opps.send(arb(sim, "w1"))
                 stats: dict[str, Any] = {}
@@ -234,36 +198,12 @@ async def test_trading_tree_wires_user_channels_without_double_counting() -> Non
                 tree.request_shutdown("test over")
 
 
-def _fee_market(sim: SimVenue) -> Any:
-    return next(m for m in sim.markets if m.fee_rate_ppm > 0)
-
-
-def _opp(oid: str, poly: InstrumentId, kalshi: InstrumentId, kalshi_price: int) -> Opportunity:
-    legs = (
-        OpportunityLeg(instrument=poly, side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
-        OpportunityLeg(
-            instrument=kalshi, side=Side.BUY, limit_price=kalshi_price, size=10 * SIZE_ONE
-        ),
-    )
-    now = time.monotonic_ns()
-    return Opportunity(
-        opportunity_id=oid,
-        strategy="t",
-        legs=legs,
-        expected_edge=1,
-        fees=0,
-        venue_ts_ms=0,
-        recv_ns=now,
-        detect_ns=now,
-    )
-
-
 async def test_polymarket_fee_in_shares_keeps_the_ledger_equal_to_the_venue() -> None:
     """A Polymarket buy is charged its market's fee in shares: the ledger holds exactly
     what the venue holds, and an unwind of that position (partner leg failed) succeeds."""
     config = SimConfig(seed=3, markets=4, rate=20.0, window_rate=0.0)
     async with open_sim_venue(config) as sim:
-        m = _fee_market(sim)
+        m = fee_market(sim)
         poly = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
         kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
         opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
@@ -288,10 +228,10 @@ async def test_polymarket_fee_in_shares_keeps_the_ledger_equal_to_the_venue() ->
             return trading_quiet(handles)
 
         with trio.fail_after(20):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until_trading(handles, Venue.POLYMARKET)
                 # 1. Both legs fill: 10 shares bought, fewer held (fee taken in shares).
-                await opps.send(_opp("both", poly, kalshi, 990_000))
+                await opps.send(channel_opp("both", poly, kalshi, 990_000))
                 await until(lambda: fm()["fills"] >= 2 and quiet())
                 venue_shares = held[m.yes_token]
                 assert 0 < venue_shares < 10 * SIZE_ONE
@@ -300,7 +240,7 @@ async def test_polymarket_fee_in_shares_keeps_the_ledger_equal_to_the_venue() ->
                 assert fm()["conserved"] is True
                 # 2. The Kalshi leg cannot fill: the Polymarket leg is unwound from what
                 # is really held (selling 10 would fail at the venue: not enough shares).
-                await opps.send(_opp("alone", poly, kalshi, 10_000))
+                await opps.send(channel_opp("alone", poly, kalshi, 10_000))
                 await until(
                     lambda: (
                         control.statistics()["executor"]["executions"].get("unwound", 0)

@@ -9,6 +9,7 @@ import contextlib
 import inspect
 import json
 import logging
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,11 +30,26 @@ from actors.observability.control.asgi import (
     _send,
     _send_json,
 )
+from actors.observability.control.faults import FaultRefused, parse_fault_action, stall_loop
 from actors.observability.control.plane import ControlPlane, TreeControl
 from actors.observability.metrics import CONTENT_TYPE
-from protocols.config.observability import ControlConfig
+from protocols.config.observability import ControlConfig, is_loopback
 
 log = logging.getLogger("arbtree.control")
+
+_MAX_STREAM_INTERVAL_S = 3600.0
+
+
+def _allowed_hosts(server: tuple[str, int]) -> frozenset[str]:
+    """Host header values naming ``server`` (the local address of the connection)."""
+    address, port = server[0], server[1]
+    names = {f"[{address}]" if ":" in address else address}
+    if is_loopback(address):
+        names |= {"localhost", "127.0.0.1", "[::1]"}
+    hosts = {f"{name}:{port}" for name in names}
+    if port == 80:
+        hosts |= names
+    return frozenset(host.lower() for host in hosts)
 
 
 class ControlApp:
@@ -52,8 +68,10 @@ class ControlApp:
             ("POST", "/actions/halt"): self._halt,
             ("POST", "/actions/resume"): self._resume,
             ("POST", "/actions/shutdown"): self._shutdown,
+            ("POST", "/actions/fault"): self._fault,
         }
         self._paths = {path for _, path in self._routes}
+        self.streams = 0  # /tree/stream responses in progress (at most config.max_streams)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -66,6 +84,7 @@ class ControlApp:
         handler = self._routes.get((method if method != "HEAD" else "GET", path))
         route = path if path in self._paths else "other"
         try:
+            self._check_host(scope)
             if handler is None:
                 if path in self._paths:
                     raise _HttpError(405, f"method {method} not allowed on {path}")
@@ -96,6 +115,17 @@ class ControlApp:
             elif message["type"] == "lifespan.shutdown":
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def _check_host(self, scope: Scope) -> None:
+        """The Host header must name the address the request came in on (or ``localhost``
+        on a loopback bind): a page whose DNS name was rebound to 127.0.0.1 sends its own
+        name, and is refused before any route runs."""
+        host = _header(scope, b"host")
+        server = scope.get("server")
+        if host is not None and server is not None and host.lower() in _allowed_hosts(server):
+            return
+        self.plane.metrics.control_auth_failures.inc()
+        raise _HttpError(421, f"Host {host!r} is not this endpoint's address")
 
     def _authorize(self, scope: Scope, path: str) -> None:
         header = _header(scope, b"authorization")
@@ -178,13 +208,39 @@ class ControlApp:
 
     async def _tree_stream(self, scope: Scope, receive: Receive, send: Send) -> int:
         tree = self._tree_or_503()
-        query = parse_qs(scope.get("query_string", b"").decode())
+        interval, count = self._stream_parameters(scope)
+        if self.streams >= self.config.max_streams:
+            raise _HttpError(503, f"{self.streams} streams already open (max_streams)")
+        self.streams += 1
+        try:
+            await self._stream(tree, interval, count, receive, send)
+        finally:
+            self.streams -= 1
+        return 200
+
+    def _stream_parameters(self, scope: Scope) -> tuple[float, int | None]:
+        """``interval`` (a finite number of seconds, at least ``min_stream_interval_s``) and
+        ``count`` (a positive integer, or absent: until the client leaves); else 400."""
+        query = parse_qs(
+            scope.get("query_string", b"").decode(errors="replace"), keep_blank_values=True
+        )
+        floor = self.config.min_stream_interval_s
         try:
             interval = float(query.get("interval", [self.config.stream_interval_s])[0])
             count = int(query["count"][0]) if "count" in query else None
         except ValueError:
             raise _HttpError(400, "interval must be a number and count an integer") from None
-        interval = max(interval, self.config.min_stream_interval_s)
+        if not (math.isfinite(interval) and floor <= interval <= _MAX_STREAM_INTERVAL_S):
+            raise _HttpError(
+                400, f"interval must be from {floor:g} to {_MAX_STREAM_INTERVAL_S:g} seconds"
+            )
+        if count is not None and count < 1:
+            raise _HttpError(400, "count must be a positive integer")
+        return interval, count
+
+    async def _stream(
+        self, tree: TreeControl, interval: float, count: int | None, receive: Receive, send: Send
+    ) -> None:
         await send(
             {
                 "type": "http.response.start",
@@ -209,7 +265,6 @@ class ControlApp:
                 sent += 1
             await send({"type": "http.response.body", "body": b"", "more_body": False})
             nursery.cancel_scope.cancel()
-        return 200
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -262,6 +317,26 @@ class ControlApp:
 
     async def _resume(self, scope: Scope, receive: Receive, send: Send) -> int:
         return await self._trading(send, receive, "resume")
+
+    async def _fault(self, scope: Scope, receive: Receive, send: Send) -> int:
+        try:
+            fault, path, ms = parse_fault_action(await self._body(receive))
+            if fault is None:
+                log.warning("control: event-loop stall of %d ms injected", ms)
+                blocked = stall_loop(ms)
+                await _send_json(send, 200, {"ok": True, "action": "stall", "blocked_s": blocked})
+                return 200
+            tree = self._tree_or_503()
+            try:
+                tree.inject_fault(path, fault)
+            except KeyError as exc:
+                raise FaultRefused(404, f"no worker {path!r}: {exc}") from None
+            except ValueError as exc:
+                raise FaultRefused(409, str(exc)) from None
+        except FaultRefused as exc:
+            raise _HttpError(exc.status, str(exc)) from None
+        await _send_json(send, 200, {"ok": True, "action": fault.value, "path": path})
+        return 200
 
     async def _shutdown(self, scope: Scope, receive: Receive, send: Send) -> int:
         body = await self._body(receive)

@@ -19,6 +19,7 @@ from actors.observability.health import ReadinessChecks
 from actors.observability.logging import register_secret
 from actors.observability.metrics import Metrics
 from protocols.tree import TreeSnapshot
+from supervision.injected import InjectedFault
 
 TradingAction = Callable[[str], object]  # may return an awaitable
 
@@ -31,6 +32,8 @@ class TreeControl(Protocol):
     async def restart_child(self, path: str, reason: str) -> Any: ...
 
     def request_shutdown(self, reason: str, *, force: bool = False) -> Any: ...
+
+    def inject_fault(self, path: str, fault: InjectedFault) -> None: ...
 
 
 @attrs.define(eq=False)

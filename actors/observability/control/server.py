@@ -6,7 +6,6 @@ bind, the 0600 token and ``control.json`` files written and removed) and
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import os
 import time
@@ -21,7 +20,7 @@ from hypercorn.trio import serve
 
 from actors.observability.control.app import ControlApp
 from actors.observability.control.plane import ControlPlane
-from protocols.config.observability import ControlConfig
+from protocols.config.observability import ControlConfig, is_loopback
 from supervision.actor import Actor, ActorContext
 
 log = logging.getLogger("arbtree.control")
@@ -69,11 +68,7 @@ def _prepare_paths(config: ControlConfig, run_dir: Path) -> tuple[Path, Path]:
 
 def _check_host(config: ControlConfig) -> None:
     host = config.host
-    try:
-        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback and not config.allow_non_loopback:
+    if not is_loopback(host) and not config.allow_non_loopback:
         raise ValueError(
             f"control endpoint host {host!r} is not a loopback address; "
             "set allow_non_loopback = true to expose it"

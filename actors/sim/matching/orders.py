@@ -58,6 +58,7 @@ class Order:
     maker_fees: int = 0
     taker_cost: int = 0
     maker_cost: int = 0
+    fee_shares: int = 0  # Polymarket buys: shares the venue kept as the fee (settled trades)
     trade_ids: list[str] = attrs.Factory(list)
     updated_ms: int = 0
     resting: bool = False

@@ -148,6 +148,8 @@ class PolymarketOrders(ExchangeCore):
             acct.positions[order.instrument] = (
                 acct.positions.get(order.instrument, 0) + qty - fee_shares
             )
+            if not failing:
+                order.fee_shares += fee_shares
             if not taker:
                 acct.reserved -= notional
         else:

@@ -104,7 +104,7 @@ class WebsocketServer(VenueState):
                     return
 
     def _on_binance_message(self, conn: Conn, text: str) -> None:
-        """Live control (VENUES 5.1): SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS."""
+        """Live control: SUBSCRIBE, UNSUBSCRIBE, LIST_SUBSCRIPTIONS."""
         try:
             msg = kdecode(text)
         except ValueError:

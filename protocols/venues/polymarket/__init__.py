@@ -23,7 +23,7 @@ None: the channel does not say which token is YES). Book levels become best-firs
 :class:`Level` tuples (the wire sends bids ascending and asks descending). Price-change
 sizes are absolute (``increment=False``).
 
-Book hash (VENUES.md 1.9): SHA-1 over the compact JSON of ``market, asset_id,
+Book hash (docs/protocols.md): SHA-1 over the compact JSON of ``market, asset_id,
 timestamp, hash="", bids, asks, min_order_size, tick_size, neg_risk, last_trade_price``.
 ``min_order_size`` and ``neg_risk`` are not on the wire; register them with
 :meth:`MarketDecoder.set_meta` (from REST ``/book`` or the market object). For an asset

@@ -41,7 +41,7 @@ class HashLadder(Ladder):
     parallel to ``keys`` (None: that level changed and is formatted on the next hash),
     and the side's joined JSON list (rebuilt only after a change). Keys ascending is the
     wire order on both sides: bids ascending by price, asks keyed by ``-price`` so
-    descending by price (VENUES 1.4)."""
+    descending by price (the wire's order)."""
 
     __slots__ = ("joined", "parts")
 

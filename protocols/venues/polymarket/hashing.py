@@ -1,4 +1,4 @@
-"""Polymarket's book hash (VENUES.md 1.9), stated from scratch.
+"""Polymarket's book hash (docs/protocols.md), stated from scratch.
 
 SHA-1 over the compact JSON of ``market, asset_id, timestamp, hash="", bids, asks,
 min_order_size, tick_size, neg_risk, last_trade_price``. :class:`AssetMeta` holds the

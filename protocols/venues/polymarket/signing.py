@@ -4,11 +4,11 @@ request headers are in :mod:`.l2auth`. Imported only for live Polymarket (the SD
 
 The order type, the exchange's EIP-712 domain and the contract addresses are Polymarket's
 own, read from its SDK (``py-clob-client-v2``); ECDSA is eth-keys (on libsecp256k1 through
-coincurve: ~55 µs a signature, against ~3.5 ms for its pure-Python fallback). The digest is
-put together here from a precomputed domain separator rather than by eth-account's generic
-encoder (~120 µs an order): every member of ``Order`` is a static 32-byte ABI word, so its
-encoding is their concatenation. The tests hold both the digest and the signature byte for
-byte to the SDK's own encoder and signer.
+coincurve, far faster than its pure-Python fallback). The digest is put together here
+from a precomputed domain separator rather than by eth-account's generic encoder
+(``bench/signing_costs.py`` measures both): every member of ``Order`` is a static 32-byte
+ABI word, so its encoding is their concatenation. The tests hold both the digest and the
+signature byte for byte to the SDK's own encoder and signer.
 """
 
 from __future__ import annotations

@@ -2,6 +2,12 @@
 (``bench.suite``); with an area, that area's benchmark script in ``bench/``; ``soak``,
 the whole tree against the sim for minutes (``bench.soak``).
 
+A plugin of the ``arbtree`` command: ``pyproject.toml`` registers :func:`register` under
+the ``arbtree.commands`` entry-point group, and ``arbtree.cli`` adds every command found
+there. So the benchmarks depend on the application (``bench.e2e_bench`` runs
+``arbtree.runner``) and the application never imports them; this module imports a
+benchmark only when one is asked for.
+
 Benchmarks report absolute figures and a ratio against a floor measured in the same run;
 they are never assertions in the test suite.
 """

@@ -14,6 +14,7 @@ import trio.testing
 
 from actors.observability.control import CONTROL_FILE, ControlInfo, ControlPlane, ControlServer
 from actors.observability.metrics import Metrics
+from actors.shutdown_phases import new_shutdown
 from protocols.config.observability import ControlConfig
 from protocols.tree import (
     FailureInfo,
@@ -124,7 +125,7 @@ async def open_stack(tmp_path: Path, *, crasher: bool = False) -> AsyncIterator[
     inbox: Mailbox[int] = Mailbox("inbox", 8, OverflowPolicy.BLOCK)
     got: list[object] = []
     spec = build_spec(plane, run_dir, inbox, got, crasher)
-    async with open_tree(spec, name="arbtree") as tree:
+    async with open_tree(spec, name="arbtree", shutdown=new_shutdown()) as tree:
         plane.attach_tree(tree)
         info = msgspec.json.decode((run_dir / CONTROL_FILE).read_bytes(), type=ControlInfo)
         await settle(tree)
