@@ -17,8 +17,8 @@ import trio
 
 from actors.sim import SimConfig
 from actors.storage.database import open_database
+from arbtree.detection import Detection
 from arbtree.sim_process import open_sim_process
-from arbtree.summary import Detection
 from bench.peer_bot import PeerMarket, PeerPlan, run_peer
 from bench.percentiles import of_ns
 from bench.tree_run import RunFigures, capture

@@ -21,9 +21,9 @@ import trio
 
 from actors.sim import WindowRecord
 from arbtree.config import AppConfig
+from arbtree.detection import Detection
 from arbtree.runner import Assembly, RunOptions, run_app
 from arbtree.summary import (
-    Detection,
     RunSummary,
     WindowScore,
     score_windows,
