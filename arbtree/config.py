@@ -16,6 +16,7 @@ import msgspec
 import msgspec.inspect as mi
 
 from actors.sim import SimConfig
+from actors.sim.config import WINDOW_KINDS
 from arbtree.sim_process import ListedMarket
 from protocols.config.load import ConfigError, decode_config, load_config
 from protocols.config.market import (
@@ -56,6 +57,7 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     rate: float = 200.0
     window_rate: float = 0.05
     window_duration_s: float = 5.0
+    window_kinds: tuple[str, ...] = WINDOW_KINDS
     # Sim time per scenario step: a step's updates go out together, so at ``rate`` 1000
     # a 0.01 s step is a burst of ~10 updates every 10 ms, a 0.001 s step one per ms.
     step_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 0.01
@@ -69,6 +71,9 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # puts it). On a small machine a venue woken by our order otherwise preempts the
     # trading process on its own CPU, which a remote venue never does.
     cpus: tuple[int, ...] = ()
+    # Serve wss:// and https:// with a CA made for the run (actors.sim.tls); the run
+    # trusts that CA (written to the run directory as sim-ca.pem), no other.
+    tls: bool = False
 
     def to_sim_config(self, seed: int, run_dir: Path) -> SimConfig:
         return SimConfig(
@@ -77,6 +82,8 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
             rate=self.rate,
             window_rate=self.window_rate,
             window_duration=self.window_duration_s,
+            window_kinds=self.window_kinds,
+            tls=self.tls,
             step_interval=self.step_interval_s,
             levels=self.levels,
             kalshi_legacy_cents=self.kalshi_legacy_cents,
@@ -157,6 +164,7 @@ def market_config_for_sim(
     polymarket_ws: str,
     kalshi_ws: str,
     rest: str,
+    ca_file: str = "",
 ) -> MarketConfig:
     """Point the feeds at the simulated venue and list its markets and cross-venue pairs.
 
@@ -172,11 +180,13 @@ def market_config_for_sim(
             url=polymarket_ws,
             rest_url=rest,
             instruments=poly_tokens,
+            ca_file=ca_file,
         ),
         msgspec.structs.replace(
             templates.get(Venue.KALSHI) or FeedConfig(name="kalshi", venue=Venue.KALSHI, url=""),
             url=kalshi_ws,
             rest_url="",
+            ca_file=ca_file,
             instruments=[m.ticker for m in markets],
         ),
     ]

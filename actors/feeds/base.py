@@ -57,6 +57,7 @@ from actors.feeds.websocket import (
 from protocols.config.market import FeedConfig
 from protocols.errors import DecodeError
 from protocols.messages import InstrumentId, MarketData, MarketDataBatch, Venue
+from protocols.tls import client_ssl_context
 from supervision import Actor, ActorContext, Mailbox, OverflowPolicy
 from supervision.idle import wait_until_idle
 
@@ -327,6 +328,7 @@ class Feed(Actor):
                 connect_timeout=cfg.connect_timeout_s,
                 read_bytes=cfg.receive_buffer_bytes,
                 max_message_bytes=cfg.max_message_bytes,
+                ssl_context=client_ssl_context(cfg.ca_file) if cfg.ca_file else None,
             )
             async with ws_cm as ws:
                 self.stats.connects += 1
@@ -376,7 +378,6 @@ class Feed(Actor):
         metrics_msgs = (
             self.metrics.feed_messages.labels(cfg.venue.value) if self.metrics is not None else None
         )
-        monotonic_ns = time.monotonic_ns
         pipeline_first = cfg.pipeline_first
         while True:
             # One socket read, and every message it completed. A read holding only part of
@@ -384,9 +385,10 @@ class Feed(Actor):
             frames = await ws.receive_messages()
             if not frames:
                 continue
-            # Every frame of this read arrived by now: one receive time for all of them,
-            # so a frame's wait behind earlier frames of the same read is counted.
-            recv_ns = monotonic_ns()
+            # Every frame of this read had arrived when the read returned: one receive
+            # time for all of them, taken before the websocket parse (``read_ns``), so the
+            # parse and a frame's wait behind earlier frames of the same read are counted.
+            recv_ns = ws.read_ns
             now = trio.current_time()
             liveness.last_frame = now
             sent = False

@@ -25,6 +25,7 @@ from actors.trading.keepalive_transport import (
 from actors.trading.send_timing import Trace
 from actors.trading.venue_clients import Ambiguous, NotSent, RateLimited
 from protocols.config.trading import HttpConfig
+from protocols.tls import client_ssl_context
 
 
 def make_http_client(cfg: HttpConfig, base_url: str) -> httpx.AsyncClient:
@@ -49,6 +50,7 @@ def make_http_client(cfg: HttpConfig, base_url: str) -> httpx.AsyncClient:
         limits=limits,
         transport=transport,
         http2=False,
+        verify=client_ssl_context(cfg.ca_file) if cfg.ca_file else True,
     )
     if transport is not None:
         _KEEPALIVE[client] = transport

@@ -78,6 +78,12 @@ def register(subparsers: Any) -> None:
         help="run the simulated venue in a child process, not in the trading system's loop "
         "(like [sim] process = true; for latency measurements, no fault injection)",
     )
+    parser.add_argument(
+        "--sim-tls",
+        action="store_true",
+        help="the simulated venue serves wss:// and https:// with a CA made for the run, "
+        "which the run trusts (like [sim] tls = true)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -100,6 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         summary_path=args.summary,
         panel=not args.no_panel and sys.stdout.isatty(),
         sim_process=args.sim_process,
+        sim_tls=args.sim_tls,
     )
     try:
         return run_blocking(options)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from pathlib import Path
 from typing import Any
 
 import trio
@@ -42,6 +43,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ground-truth", metavar="PATH", default=None)
     p.add_argument("--duration", type=float, default=None, help="seconds, default forever")
     p.add_argument("--kalshi-legacy-cents", action="store_true")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// and https:// with a CA made for this run (its PEM: --ca-file)",
+    )
+    p.add_argument(
+        "--ca-file",
+        type=Path,
+        default=Path("sim-ca.pem"),
+        metavar="PATH",
+        help="with --tls: where to write the CA certificate clients must trust",
+    )
     p.set_defaults(func=run)
 
 
@@ -53,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"arbtree sim: {exc}", file=sys.stderr)
         return 2
     with contextlib.suppress(KeyboardInterrupt):
-        trio.run(_serve, config, args.duration)
+        trio.run(_serve, config, args.duration, args.ca_file)
     return 0
 
 
@@ -74,11 +87,15 @@ def _config(args: argparse.Namespace) -> SimConfig:
         kalshi_legacy_cents=args.kalshi_legacy_cents,
         binance_port=args.binance_port,
         binance_symbols=symbols,
+        tls=args.tls,
     )
 
 
-async def _serve(config: SimConfig, duration: float | None) -> None:
+async def _serve(config: SimConfig, duration: float | None, ca_file: Path) -> None:
     async with open_sim_venue(config) as sim:
+        if sim.ca_pem is not None:
+            await trio.Path(ca_file).write_bytes(sim.ca_pem)
+            print(f"CA certificate        {ca_file} (trust it: SSL_CERT_FILE, curl --cacert)")
         print(f"polymarket market ws  {sim.polymarket_ws_url}")
         print(f"polymarket user ws    {sim.polymarket_user_ws_url}")
         print(f"kalshi ws             {sim.kalshi_ws_url}")

@@ -79,6 +79,9 @@ class FeedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     receive_buffer_bytes: int = 65_536
     max_batch: int = 256  # frames per batch (per end-of-batch checks and send to the cache)
     max_message_bytes: int = 4 << 20  # a larger message closes the connection (1009)
+    # PEM file of a CA trusted in addition to the system's for wss:// (paper mode: the
+    # sim's own CA, set by ``arbtree run``); "" = the system's trust store only.
+    ca_file: str = ""
     # After handing a read's batch to the quote cache, let the market path (cache,
     # detector, what they wake) run before the next socket read: wait for the loop to go
     # idle (cut by the liveness check after liveness.check_interval_s). False = read again

@@ -168,6 +168,9 @@ class HttpConfig(_Cfg, frozen=True):
     # which writes an order in one send from the calling task's step, for http:// URLs;
     # "httpcore": httpx's default transport. https:// URLs always use httpcore.
     transport: Literal["keepalive", "httpcore"] = "keepalive"
+    # PEM file of a CA trusted in addition to the system's (paper mode: the sim's own CA,
+    # set by ``arbtree run``); "" = the system's trust store only.
+    ca_file: str = ""
 
 
 class VenueExecConfig(_Cfg, frozen=True):
@@ -240,6 +243,9 @@ class UserChannelConfig(_Cfg, frozen=True):
     # Polymarket wants a text PING every <= 10 s.
     ping_interval_s: float = 5.0
     message_queue_size: int = 1024
+    # PEM file of a CA trusted in addition to the system's (paper mode: the sim's own CA,
+    # set by ``arbtree run``); "" = the system's trust store only.
+    ca_file: str = ""
     # Wait at most this long after a venue's REST ack for the user channel to report the
     # fills (with their real fee), before falling back to the REST-derived fill.
     fill_wait_s: float = 0.25

@@ -1,9 +1,12 @@
-"""The order runner and two-leg execution against the simulated venue over loopback HTTP."""
+"""The order runner and two-leg execution against the simulated venue over loopback HTTP,
+plain and over TLS (the sim's own CA): what was sent, not sent, ambiguous or rate limited
+is classified the same on both."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -55,15 +58,29 @@ def exec_config(sim: SimVenue, **over: Any) -> ExecutorConfig:
         base,
         polymarket=msgspec.structs.replace(base.polymarket, rest_url=sim.polymarket_rest_url),
         kalshi=msgspec.structs.replace(base.kalshi, rest_url=sim.kalshi_rest_url),
-        http=HttpConfig(read_timeout_s=0.5, connect_timeout_s=0.5),
+        http=HttpConfig(
+            read_timeout_s=0.5, connect_timeout_s=0.5, ca_file=_CA_FILES.get(id(sim), "")
+        ),
         **over,
     )
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[SimVenue]:
-    async with open_sim_venue(SimConfig(seed=7, markets=2, rate=20.0, window_rate=0.0)) as venue:
-        yield venue
+_CA_FILES: dict[int, str] = {}  # a TLS sim's CA file, by id(sim)
+
+
+@pytest.fixture(params=["plain", "tls"])
+async def sim(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SimVenue]:
+    tls = request.param == "tls"
+    config = SimConfig(seed=7, markets=2, rate=20.0, window_rate=0.0, tls=tls)
+    async with open_sim_venue(config) as venue:
+        if venue.ca_pem is not None:
+            ca = tmp_path / "sim-ca.pem"
+            ca.write_bytes(venue.ca_pem)
+            _CA_FILES[id(venue)] = str(ca)
+        try:
+            yield venue
+        finally:
+            _CA_FILES.pop(id(venue), None)
 
 
 class Harness:
@@ -268,6 +285,20 @@ async def test_429_opens_breaker_without_retry_storm(sim: SimVenue) -> None:
     assert h.runner.counters["sent"] == 1
     assert not [o for o in sim.exchange.orders.values() if o.venue == "polymarket"]
     await h.aclose()
+
+
+async def test_an_untrusted_certificate_is_not_sent(tmp_path: Path) -> None:
+    config = SimConfig(seed=7, markets=2, rate=20.0, window_rate=0.0, tls=True)
+    async with open_sim_venue(config) as venue:
+        h = Harness(venue)  # no CA file: the sim's certificate is not trusted
+        assert h.cfg.http.ca_file == ""
+        it = intent("tls", 0, kalshi_yes(venue), 990_000)
+        with trio.fail_after(10):
+            result = await h.runner.place(it)
+        assert result.reason == "transport_error"
+        assert h.of(OrderReject)[0].venue_code.startswith("ConnectError")  # the handshake
+        assert not venue.exchange.orders
+        await h.aclose()
 
 
 async def test_halted_refuses_before_sending(sim: SimVenue) -> None:
