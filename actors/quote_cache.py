@@ -47,7 +47,7 @@ from protocols.messages import (
     Venue,
     VenueQuote,
 )
-from supervision import Actor, ActorContext, Mailbox, OverflowPolicy
+from supervision import Actor, ActorContext, Mailbox, OverflowPolicy, serve_inbox
 
 if TYPE_CHECKING:
     from actors.observability.metrics import Metrics
@@ -160,12 +160,21 @@ class QuoteCache(Actor):
     # ----------------------------------------------------------------- hot path
 
     async def _serve(self, ctx: ActorContext) -> None:
-        inbox = self.inbox
-        while True:
-            batch = await inbox.receive_batch(self.max_batch)
-            changed = self.apply(batch, trio.current_time())
-            self.publish_changed(changed)
-            ctx.heartbeat()
+        def handle(item: FeedOutput) -> None:  # direct: in the feed's step
+            self.publish_changed(self.apply([item], trio.current_time()))
+            ctx.heartbeat()  # the task sleeps while every batch comes direct
+
+        def handle_batch(batch: list[FeedOutput]) -> None:
+            self.publish_changed(self.apply(batch, trio.current_time()))
+
+        await serve_inbox(
+            self.inbox,
+            handle,
+            handle_batch=handle_batch,
+            after_batch=ctx.heartbeat,
+            direct=self.config.direct,
+            max_batch=self.max_batch,
+        )
 
     def apply(self, items: list[FeedOutput], now: float) -> dict[BookKey, L2Book]:
         """Apply queued feed output; returns the books that changed (in first-change order)."""

@@ -168,16 +168,42 @@ def bench_config(
     )
 
 
-async def tree_pass(config: AppConfig) -> Pass:
+def variant(config: AppConfig, name: str) -> AppConfig:
+    """The tree's config for a named A/B variant of ``--only``: ``tree`` as configured;
+    ``tree-queued``: no direct dispatch on any edge; ``tree-httpcore``: httpx's own
+    transport for orders."""
+    replace = msgspec.structs.replace
+    market, trading = config.market, config.trading
+    if name == "tree-queued":
+        market = replace(
+            market,
+            quote_cache=replace(market.quote_cache, direct=False),
+            detector=replace(market.detector, direct=False),
+        )
+        trading = replace(trading, fund=replace(trading.fund, direct=False))
+    elif name == "tree-httpcore":
+        ex = trading.executor
+        trading = replace(
+            trading, executor=replace(ex, http=replace(ex.http, transport="httpcore"))
+        )
+    elif name != "tree":
+        raise ValueError(f"unknown tree variant {name!r}")
+    return replace(config, market=market, trading=trading)
+
+
+TREE_VARIANTS = ("tree", "tree-queued", "tree-httpcore")
+
+
+async def tree_pass(config: AppConfig, name: str = "tree") -> Pass:
     samples: list[tuple[int, int, int, int, int]] = []
     steps = TaskSteps()
     trio.lowlevel.add_instrument(steps)
     try:
         with captured_legs(samples):
-            await run_app(config, RunOptions(), "bench-e2e")
+            await run_app(variant(config, name), RunOptions(), "bench-e2e")
     finally:
         trio.lowlevel.remove_instrument(steps)
-    result = Pass("tree", ("read", "detect", "intent", "leg1", "leg2"), steps=steps)
+    result = Pass(name, ("read", "detect", "intent", "leg1", "leg2"), steps=steps)
     result.triggers = tree_triggers(samples)
     return result
 
@@ -245,21 +271,30 @@ def report(rate: float, passes: dict[str, list[Pass]]) -> None:
         for p in runs[-1:]:
             stages = ", ".join(f"{k} {v}" for k, v in stage_p50s(p))
             print(f"{'':<12} stages p50 (last round): {stages}")
-    if "bot" in merged and "tree" in merged:
-        bot, tree = merged["bot"][0], merged["tree"][0]
-        r50 = tree.get_value_at_percentile(50) / max(1, bot.get_value_at_percentile(50))
-        r99 = tree.get_value_at_percentile(99) / max(1, bot.get_value_at_percentile(99))
-        print(f"ratio tree/bot first leg: p50 {r50:.2f} (goal <= 2)  p99 {r99:.2f} (goal <= 3)")
+    for tree_name in (n for n in TREE_VARIANTS if n in merged):
+        if "bot" in merged:
+            bot, tree = merged["bot"][0], merged[tree_name][0]
+            r50 = tree.get_value_at_percentile(50) / max(1, bot.get_value_at_percentile(50))
+            r99 = tree.get_value_at_percentile(99) / max(1, bot.get_value_at_percentile(99))
+            print(
+                f"ratio {tree_name}/bot first leg: p50 {r50:.2f} (goal <= 2)"
+                f"  p99 {r99:.2f} (goal <= 3)"
+            )
         gap = _hist()
-        for p in passes["tree"]:
+        for p in passes[tree_name]:
             for t in p.counted():
                 gap.record_value(_us(t[-1] - t[-2]))
-        print(f"tree second leg after first: p50 {gap.get_value_at_percentile(50)} us (goal <= 50)")
-    steps = [p.steps for p in passes.get("tree", []) if p.steps is not None]
-    if steps:
-        print("tree's longest task steps (last round; µs): name, steps, p99, p99.9, max")
-        for name, n, p99, p999, mx in steps[-1].longest():
-            print(f"  {name[:60]:<60} {n:>7} {p99:>6} {p999:>6} {mx:>7}")
+        print(
+            f"{tree_name} second leg after first: p50 {gap.get_value_at_percentile(50)} us"
+            " (goal <= 50)"
+        )
+        steps = [p.steps for p in passes[tree_name] if p.steps is not None]
+        if steps:
+            print(
+                f"{tree_name}'s longest task steps (last round; µs): name, steps, p99, p99.9, max"
+            )
+            for name, n, p99, p999, mx in steps[-1].longest():
+                print(f"  {name[:60]:<60} {n:>7} {p99:>6} {p999:>6} {mx:>7}")
 
 
 def split_cpus(mode: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -280,7 +315,8 @@ def run(argv: list[str]) -> int:
     parser.add_argument(
         "--only",
         default="bot,hops,tree",
-        help="which passes, comma list of bot, hops, tree",
+        help="which passes, comma list of bot, hops, tree (and its variants tree-queued: "
+        "no direct dispatch, tree-httpcore: httpx's transport for orders)",
     )
     parser.add_argument(
         "--pin",
@@ -329,12 +365,12 @@ def run(argv: list[str]) -> int:
                     args.window_rate,
                     tls=not args.plain,
                 )
-                plan = [("bot", 0), ("hops", HOPS), ("tree", -1)]
+                plan = [("bot", 0), ("hops", HOPS), *((name, -1) for name in TREE_VARIANTS)]
                 for key, hops in plan:
                     if key not in only:
                         continue
                     if hops < 0:
-                        p = trio.run(tree_pass, config)
+                        p = trio.run(tree_pass, config, key)
                     else:
                         p = trio.run(bot_pass, config, hops)
                     results[rate].setdefault(p.name, []).append(p)

@@ -103,6 +103,9 @@ class QuoteCacheConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, 
     depth_levels: int = 10  # levels per side in each published TopOfBook
     inbox_capacity: int = 1024  # feed -> cache (BLOCK), in batches
     publish_capacity: int = 4096  # cache -> detector (COALESCE by instrument)
+    # Direct dispatch on the feed -> cache edge: a batch sent while the cache is idle is
+    # applied and published in the feed's step (supervision.mailbox); false = queued.
+    direct: bool = True
 
 
 class PolymarketMarket(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -170,6 +173,9 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     pairs: list[CrossVenuePair] = msgspec.field(default_factory=list)
     fees: FeeConfig = msgspec.field(default_factory=FeeConfig)
     outbox_capacity: int = 64  # detector -> fund manager (BLOCK, small)
+    # Direct dispatch on the cache -> detector edge: a top published while the detector is
+    # idle is evaluated in the cache's step (supervision.mailbox); false = queued.
+    direct: bool = True
 
     def __post_init__(self) -> None:
         # min_edge is the per-share margin every traded share must keep: a negative value

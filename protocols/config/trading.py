@@ -97,6 +97,9 @@ class FundManagerConfig(_Cfg, frozen=True):
     # path in the CPU caches (actors.trading.rehearsal); 0 = off.
     rehearse_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     inbox_capacity: int = 64  # detector -> fund manager (BLOCK, small)
+    # Direct dispatch on the detector -> fund manager edge: an opportunity found while the
+    # fund manager is idle is decided in the detector's step (supervision.mailbox).
+    direct: bool = True
     outcomes_capacity: int = 1024  # executor -> fund manager (BLOCK, never dropped)
     intents_capacity: int = 256  # fund manager -> executor (BLOCK, never dropped)
 
@@ -165,8 +168,8 @@ class HttpConfig(_Cfg, frozen=True):
     # cross-venue): with 2, the third leg paid a connect (the p99 of tick -> order).
     keep_warm_connections: Annotated[int, msgspec.Meta(ge=1)] = 4
     # "keepalive": arbtree's lean HTTP/1.1 pool (actors/trading/keepalive_transport.py),
-    # which writes an order in one send from the calling task's step, for http:// URLs;
-    # "httpcore": httpx's default transport. https:// URLs always use httpcore.
+    # which writes an order in one send from the calling task's step, over http:// and
+    # https:// (TLS on a memory BIO); "httpcore": httpx's default transport.
     transport: Literal["keepalive", "httpcore"] = "keepalive"
     # PEM file of a CA trusted in addition to the system's (paper mode: the sim's own CA,
     # set by ``arbtree run``); "" = the system's trust store only.
