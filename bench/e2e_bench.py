@@ -14,8 +14,9 @@ The sim runs in a child process pinned to the last CPU (a remote venue never tak
 CPU), a fresh one per measured pass with the same seed and config; it injects complement
 windows only (the one-venue bot's job) often enough for hundreds of triggers a pass. The
 passes are interleaved: every round runs bot, bot + hops and tree at every rate. A Trio
-instrument (``bench.task_steps``) times every task step of the tree's pass, so the
-longest steps name what else held the thread. Reported, never asserted.
+instrument (``bench.task_steps``) times every task step of the tree's pass once it sent
+its first order, so the longest steps name what else held the thread while trading.
+Reported, never asserted.
 """
 
 from __future__ import annotations
@@ -68,13 +69,16 @@ class Pass:
 
 
 @contextmanager
-def captured_legs(samples: list[tuple[int, int, int, int, int]]) -> Iterator[None]:
+def captured_legs(
+    samples: list[tuple[int, int, int, int, int]], steps: TaskSteps
+) -> Iterator[None]:
     """Collect, per order leg the executor writes to a socket: (trigger read, detected,
-    intent emitted, leg index, written)."""
+    intent emitted, leg index, written); the first one arms ``steps``."""
     original = SendTimes.on_sent
 
     def on_sent(self: SendTimes, intent: OrderIntent, now_ns: int) -> None:
         original(self, intent, now_ns)
+        steps.arm()
         if intent.trigger_recv_ns:  # unwinds carry none
             samples.append(
                 (
@@ -170,8 +174,9 @@ def bench_config(
 
 def variant(config: AppConfig, name: str) -> AppConfig:
     """The tree's config for a named A/B variant of ``--only``: ``tree`` as configured;
-    ``tree-queued``: no direct dispatch on any edge; ``tree-httpcore``: httpx's own
-    transport for orders."""
+    ``tree-queued``: no direct dispatch on any edge; ``tree-exec-queued``: the executor's
+    edge queued; ``tree-httpcore``: httpx's own transport for orders;
+    ``tree-norehearse``: no rehearsals of the decision and the order building."""
     replace = msgspec.structs.replace
     market, trading = config.market, config.trading
     if name == "tree-queued":
@@ -180,7 +185,18 @@ def variant(config: AppConfig, name: str) -> AppConfig:
             quote_cache=replace(market.quote_cache, direct=False),
             detector=replace(market.detector, direct=False),
         )
-        trading = replace(trading, fund=replace(trading.fund, direct=False))
+        ex = trading.executor
+        trading = replace(
+            trading, fund=replace(trading.fund, direct=False), executor=replace(ex, direct=False)
+        )
+    elif name == "tree-exec-queued":
+        trading = replace(trading, executor=replace(trading.executor, direct=False))
+    elif name == "tree-norehearse":
+        trading = replace(
+            trading,
+            fund=replace(trading.fund, rehearse_interval_s=0.0),
+            executor=replace(trading.executor, rehearse_interval_s=0.0),
+        )
     elif name == "tree-httpcore":
         ex = trading.executor
         trading = replace(
@@ -191,7 +207,7 @@ def variant(config: AppConfig, name: str) -> AppConfig:
     return replace(config, market=market, trading=trading)
 
 
-TREE_VARIANTS = ("tree", "tree-queued", "tree-httpcore")
+TREE_VARIANTS = ("tree", "tree-queued", "tree-exec-queued", "tree-httpcore", "tree-norehearse")
 
 
 async def tree_pass(config: AppConfig, name: str = "tree") -> Pass:
@@ -199,7 +215,7 @@ async def tree_pass(config: AppConfig, name: str = "tree") -> Pass:
     steps = TaskSteps()
     trio.lowlevel.add_instrument(steps)
     try:
-        with captured_legs(samples):
+        with captured_legs(samples, steps):
             await run_app(variant(config, name), RunOptions(), "bench-e2e")
     finally:
         trio.lowlevel.remove_instrument(steps)

@@ -10,16 +10,23 @@ from hdrh.histogram import HdrHistogram
 
 
 class TaskSteps(trio.abc.Instrument):
-    """Per task name, a histogram of its step lengths (µs)."""
+    """Per task name, a histogram of its step lengths (µs), from ``arm()`` on (start-up's
+    steps, connects and reconciliation, are not trading)."""
 
     def __init__(self) -> None:
         self.by_task: dict[str, HdrHistogram] = {}
         self._started = 0
+        self.armed = False
+
+    def arm(self) -> None:
+        self.armed = True
 
     def before_task_step(self, task: trio.lowlevel.Task) -> None:
         self._started = time.perf_counter_ns()
 
     def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if not self.armed:
+            return
         us = (time.perf_counter_ns() - self._started) // 1000
         hist = self.by_task.get(task.name)
         if hist is None:

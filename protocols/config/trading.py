@@ -256,6 +256,10 @@ class UserChannelConfig(_Cfg, frozen=True):
 
 class ExecutorConfig(_Cfg, frozen=True):
     mode: Literal["paper", "live"] = "paper"
+    # Direct dispatch on the fund manager -> executor edge: an execution decided while the
+    # executor is idle has its legs written in the deciding step (supervision.mailbox;
+    # the replies are awaited by the executor's own tasks); false = queued.
+    direct: bool = True
     # Live trading needs this flag AND the environment variable ARBTREE_LIVE=yes.
     live: bool = False
     polymarket: VenueExecConfig = msgspec.field(default_factory=_default_polymarket)
