@@ -176,7 +176,8 @@ def variant(config: AppConfig, name: str) -> AppConfig:
     """The tree's config for a named A/B variant of ``--only``: ``tree`` as configured;
     ``tree-queued``: no direct dispatch on any edge; ``tree-exec-queued``: the executor's
     edge queued; ``tree-httpcore``: httpx's own transport for orders;
-    ``tree-norehearse``: no rehearsals of the decision and the order building."""
+    ``tree-norehearse``: no rehearsals of the decision and the order building;
+    ``tree-gc``: ``[run] gc_freeze`` and a young generation of 10 000 objects."""
     replace = msgspec.structs.replace
     market, trading = config.market, config.trading
     if name == "tree-queued":
@@ -191,6 +192,9 @@ def variant(config: AppConfig, name: str) -> AppConfig:
         )
     elif name == "tree-exec-queued":
         trading = replace(trading, executor=replace(trading.executor, direct=False))
+    elif name == "tree-gc":
+        run = replace(config.run, gc_freeze=True, gc_threshold0=10_000)
+        return replace(config, run=run, market=market, trading=trading)
     elif name == "tree-norehearse":
         trading = replace(
             trading,
@@ -207,7 +211,14 @@ def variant(config: AppConfig, name: str) -> AppConfig:
     return replace(config, market=market, trading=trading)
 
 
-TREE_VARIANTS = ("tree", "tree-queued", "tree-exec-queued", "tree-httpcore", "tree-norehearse")
+TREE_VARIANTS = (
+    "tree",
+    "tree-queued",
+    "tree-exec-queued",
+    "tree-httpcore",
+    "tree-norehearse",
+    "tree-gc",
+)
 
 
 async def tree_pass(config: AppConfig, name: str = "tree") -> Pass:
@@ -215,7 +226,7 @@ async def tree_pass(config: AppConfig, name: str = "tree") -> Pass:
     steps = TaskSteps()
     trio.lowlevel.add_instrument(steps)
     try:
-        with captured_legs(samples, steps):
+        with captured_legs(samples, steps), steps:
             await run_app(variant(config, name), RunOptions(), "bench-e2e")
     finally:
         trio.lowlevel.remove_instrument(steps)
@@ -311,6 +322,12 @@ def report(rate: float, passes: dict[str, list[Pass]]) -> None:
             )
             for name, n, p99, p999, mx in steps[-1].longest():
                 print(f"  {name[:60]:<60} {n:>7} {p99:>6} {p999:>6} {mx:>7}")
+            for gen, h in sorted(steps[-1].gc_by_generation.items()):
+                print(
+                    f"  gc generation {gen}: {h.get_total_count()} collections, p50"
+                    f" {h.get_value_at_percentile(50)} p99 {h.get_value_at_percentile(99)}"
+                    f" max {h.get_max_value()} us"
+                )
 
 
 def split_cpus(mode: str) -> tuple[tuple[int, ...], tuple[int, ...]]:

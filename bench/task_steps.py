@@ -1,9 +1,12 @@
 """A Trio instrument timing every task step: which tasks hold the trading thread, and
-for how long, while ``arbtree bench e2e`` runs (one ``perf_counter_ns`` pair a step)."""
+for how long, while ``arbtree bench e2e`` runs (one ``perf_counter_ns`` pair a step);
+as a context manager it also times the garbage collector's collections."""
 
 from __future__ import annotations
 
+import gc
 import time
+from typing import Any
 
 import trio
 from hdrh.histogram import HdrHistogram
@@ -17,6 +20,8 @@ class TaskSteps(trio.abc.Instrument):
         self.by_task: dict[str, HdrHistogram] = {}
         self._started = 0
         self.armed = False
+        self.gc_by_generation: dict[int, HdrHistogram] = {}
+        self._gc_started = 0
 
     def arm(self) -> None:
         self.armed = True
@@ -32,6 +37,26 @@ class TaskSteps(trio.abc.Instrument):
         if hist is None:
             hist = self.by_task[task.name] = HdrHistogram(1, 60_000_000, 3)
         hist.record_value(max(1, us))
+
+    def gc_callback(self, phase: str, info: dict[str, Any]) -> None:
+        """For ``gc.callbacks``: each collection's length (µs) by generation, once armed."""
+        if phase == "start":
+            self._gc_started = time.perf_counter_ns()
+            return
+        if not self.armed or not self._gc_started:
+            return
+        us = (time.perf_counter_ns() - self._gc_started) // 1000
+        hist = self.gc_by_generation.get(info["generation"])
+        if hist is None:
+            hist = self.gc_by_generation[info["generation"]] = HdrHistogram(1, 60_000_000, 3)
+        hist.record_value(max(1, us))
+
+    def __enter__(self) -> TaskSteps:
+        gc.callbacks.append(self.gc_callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self.gc_callback)
 
     def longest(self, n: int = 8) -> list[tuple[str, int, int, int, int]]:
         """The ``n`` tasks with the longest p99.9 step: (name, steps, p99, p99.9, max)."""
