@@ -48,12 +48,6 @@ class RunSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # What the loop does with nothing to run: "block" in epoll_wait, or "spin" (busy-poll:
     # a core at 100 %, ~30-40 µs off tick-to-decision on this VM; supervision/idle.py).
     idle: IdleStrategy = "block"
-    # Once the tree has started: move every object that exists by then out of the
-    # collector's reach (gc.freeze), so a full collection while trading scans only what
-    # trading made; and collect the young generation after this many new objects
-    # (CPython's default 700; 0 keeps it).
-    gc_freeze: bool = False
-    gc_threshold0: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

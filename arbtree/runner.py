@@ -9,7 +9,6 @@ loopback URLs.
 
 from __future__ import annotations
 
-import gc
 import logging
 import random
 import sys
@@ -224,7 +223,6 @@ async def run_app(
             ) as tree:
                 asm.tree = tree
                 asm.plane.attach_tree(tree)
-                _tune_gc(config)
                 _wire_control(asm, tree)
                 source = StatusSource(asm)
                 async with trio.open_nursery() as nursery:
@@ -416,17 +414,6 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
         )
         built.append(asm)
         yield asm
-
-
-def _tune_gc(config: AppConfig) -> None:
-    """``[run] gc_freeze`` / ``gc_threshold0`` (see arbtree.config.RunSection)."""
-    run = config.run
-    if run.gc_threshold0:
-        _, gen1, gen2 = gc.get_threshold()
-        gc.set_threshold(run.gc_threshold0, gen1, gen2)
-    if run.gc_freeze:
-        gc.collect()
-        gc.freeze()
 
 
 def _tick_sampler(interval_s: float, market: MarketHandles, sink: StorageSink) -> list[ChildSpec]:

@@ -176,8 +176,7 @@ def variant(config: AppConfig, name: str) -> AppConfig:
     """The tree's config for a named A/B variant of ``--only``: ``tree`` as configured;
     ``tree-queued``: no direct dispatch on any edge; ``tree-exec-queued``: the executor's
     edge queued; ``tree-httpcore``: httpx's own transport for orders;
-    ``tree-norehearse``: no rehearsals of the decision and the order building;
-    ``tree-gc``: ``[run] gc_freeze`` and a young generation of 10 000 objects."""
+    ``tree-norehearse``: no rehearsals of the decision and the order building."""
     replace = msgspec.structs.replace
     market, trading = config.market, config.trading
     if name == "tree-queued":
@@ -192,9 +191,6 @@ def variant(config: AppConfig, name: str) -> AppConfig:
         )
     elif name == "tree-exec-queued":
         trading = replace(trading, executor=replace(trading.executor, direct=False))
-    elif name == "tree-gc":
-        run = replace(config.run, gc_freeze=True, gc_threshold0=10_000)
-        return replace(config, run=run, market=market, trading=trading)
     elif name == "tree-norehearse":
         trading = replace(
             trading,
@@ -217,7 +213,6 @@ TREE_VARIANTS = (
     "tree-exec-queued",
     "tree-httpcore",
     "tree-norehearse",
-    "tree-gc",
 )
 
 
@@ -265,10 +260,12 @@ def leg_hists(p: Pass) -> tuple[HdrHistogram, HdrHistogram]:
     return first, second
 
 
-def stage_p50s(p: Pass) -> list[tuple[str, int]]:
-    """p50 (µs) of each stage between consecutive stamps, on the counted triggers."""
+def stage_p50s(runs: list[Pass]) -> list[tuple[str, int]]:
+    """p50 (µs) of each stage between consecutive stamps, on every run's counted
+    triggers."""
     out = []
-    counted = p.counted()
+    p = runs[0]
+    counted = [t for r in runs for t in r.counted()]
     for i in range(1, len(p.stages)):
         h = _hist()
         for t in counted:
@@ -295,9 +292,8 @@ def report(rate: float, passes: dict[str, list[Pass]]) -> None:
         print(f"{'':<12} second leg n={second.get_total_count():>5}  {_pcts(second)}")
         per_round = [leg_hists(p)[0].get_value_at_percentile(50) for p in runs]
         print(f"{'':<12} first-leg p50 per round: {per_round}")
-        for p in runs[-1:]:
-            stages = ", ".join(f"{k} {v}" for k, v in stage_p50s(p))
-            print(f"{'':<12} stages p50 (last round): {stages}")
+        stages = ", ".join(f"{k} {v}" for k, v in stage_p50s(runs))
+        print(f"{'':<12} stages p50 (all rounds): {stages}")
     for tree_name in (n for n in TREE_VARIANTS if n in merged):
         if "bot" in merged:
             bot, tree = merged["bot"][0], merged[tree_name][0]
