@@ -433,6 +433,16 @@ class Detector(Actor):
         metrics = self.metrics
         unobserved: tuple[list[Opportunity], list[int]] | None = None
 
+        def begin() -> bool:
+            """Per delivery or batch: heartbeat, the last emissions' metrics; False once
+            halted (nothing is evaluated)."""
+            nonlocal unobserved
+            ctx.heartbeat()
+            if unobserved is not None:
+                self._observe(*unobserved)
+                unobserved = None
+            return not self.halted
+
         def handle(top: TopOfBook) -> None:
             """Direct, in the cache's step: evaluate, hand what it finds on (to the fund
             manager's handler when it is idle). Queued instead while the outbox lacks room
@@ -440,11 +450,7 @@ class Detector(Actor):
             nonlocal unobserved
             if outbox.capacity - len(outbox) < engine.candidates_reading(top):
                 raise QueueInstead
-            ctx.heartbeat()
-            if unobserved is not None:
-                self._observe(*unobserved)
-                unobserved = None
-            if self.halted:
+            if not begin():
                 return
             opps = engine.update((top,), trio.current_time())
             for opp in opps:
@@ -457,11 +463,7 @@ class Detector(Actor):
         try:
             while True:
                 batch = await inbox.receive_batch(self.max_batch)
-                ctx.heartbeat()
-                if unobserved is not None:
-                    self._observe(*unobserved)
-                    unobserved = None
-                if self.halted:
+                if not begin():
                     continue
                 opps = engine.update(batch, trio.current_time())
                 if not opps:
