@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import trio
 
-from actors.feeds.messages import FeedOutput, MarkStale, ResyncRequest
+from actors.feeds.messages import FeedMessage, FeedOutput, MarkStale, ResyncRequest
 from protocols.book import BookView, L2Book, mirror
 from protocols.config.market import QuoteCacheConfig
 from protocols.messages import (
@@ -138,7 +138,7 @@ class QuoteCache(Actor):
     """See the module docstring. ``resync`` maps a venue to its feed's resync mailbox."""
 
     config: QuoteCacheConfig
-    inbox: Mailbox[FeedOutput]
+    inbox: Mailbox[FeedMessage]
     publish: Mailbox[TopOfBook]
     reader: QuoteReader = attrs.field(factory=QuoteReader)
     resync: Mapping[Venue, Mailbox[ResyncRequest]] = attrs.field(factory=dict)
@@ -160,12 +160,19 @@ class QuoteCache(Actor):
     # ----------------------------------------------------------------- hot path
 
     async def _serve(self, ctx: ActorContext) -> None:
-        def handle(item: FeedOutput) -> None:  # direct: in the feed's step
-            self.publish_changed(self.apply([item], trio.current_time()))
+        def handle(msg: FeedMessage) -> None:  # direct: in the feed's step
+            items = list(msg) if isinstance(msg, tuple) else [msg]
+            self.publish_changed(self.apply(items, trio.current_time()))
             ctx.heartbeat()  # the task sleeps while every batch comes direct
 
-        def handle_batch(batch: list[FeedOutput]) -> None:
-            self.publish_changed(self.apply(batch, trio.current_time()))
+        def handle_batch(batch: list[FeedMessage]) -> None:
+            items: list[FeedOutput] = []
+            for msg in batch:
+                if isinstance(msg, tuple):
+                    items.extend(msg)
+                else:
+                    items.append(msg)
+            self.publish_changed(self.apply(items, trio.current_time()))
 
         await serve_inbox(
             self.inbox,

@@ -45,7 +45,7 @@ import attrs
 import trio
 
 from actors.feeds.liveness import Liveness
-from actors.feeds.messages import FeedOutput, MarkStale, ResyncRequest
+from actors.feeds.messages import FeedMessage, FeedOutput, MarkStale, ResyncRequest
 from actors.feeds.reconnect import ReconnectPolicy
 from actors.feeds.websocket import (
     FeedWebSocket,
@@ -240,7 +240,7 @@ class Feed(Actor):
     """A market-data feed actor; ``adapter`` picks the venue (see ``feed_for``)."""
 
     config: FeedConfig
-    out: Mailbox[FeedOutput]
+    out: Mailbox[FeedMessage]
     adapter: AdapterFactory
     resync: Mailbox[ResyncRequest] | None = None
     stats: FeedStats = attrs.field(factory=FeedStats)
@@ -426,8 +426,9 @@ class Feed(Actor):
                     items = s.out
                     s.out = []
                     sent = True
-                    for item in items:
-                        await out.hand_off(item)  # BLOCK edge: waits only when full
+                    # One message per batch (see FeedMessage); BLOCK edge: waits only
+                    # when full.
+                    await out.hand_off(items[0] if len(items) == 1 else tuple(items))
             try:
                 if sent and pipeline_first:
                     # The batch's way to a decision (cache, detector, what they wake) runs
