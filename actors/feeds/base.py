@@ -188,6 +188,11 @@ class VenueAdapter:
         """Called once per batch, after its frames and before it is sent on: integrity
         checks of the batch's final state (what the cache will publish)."""
 
+    def after_batch(self, now: float) -> None:
+        """Called once per batch after it was sent on (with direct dispatch: after the
+        tick's way to an order): checks whose verdict cannot change what this batch
+        delivers, only act from a later one (a mismatch must repeat before a resync)."""
+
     def resubscribe(self, keys: tuple[str, ...], reason: str) -> None:
         """Ask the venue again for these instruments (liveness) ."""
         raise NotImplementedError
@@ -428,6 +433,11 @@ class Feed(Actor):
                     sent = True
                     # One message per batch (see FeedMessage); BLOCK edge: waits only
                     # when full.
+                    await out.hand_off(items[0] if len(items) == 1 else tuple(items))
+                adapter.after_batch(now)
+                if s.out:  # what those checks raised
+                    items = s.out
+                    s.out = []
                     await out.hand_off(items[0] if len(items) == 1 else tuple(items))
             try:
                 if sent and pipeline_first:
