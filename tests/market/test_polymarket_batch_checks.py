@@ -69,6 +69,14 @@ def _hashed_tokens(frames: list[str]) -> set[str]:
     return out
 
 
+def _corrupt_last_hashes(frames: list[str]) -> None:
+    """The last frame's entries claim a wrong hash."""
+    last: Any = msgspec.json.decode(frames[-1])
+    for entry in last["price_changes"]:
+        entry["hash"] = "0" * 40
+    frames[-1] = msgspec.json.encode(last).decode()
+
+
 async def test_one_hash_check_per_token_per_batch() -> None:
     books, frames = _frames(12)
     adapter, session = _adapter(books)
@@ -84,10 +92,7 @@ async def test_one_hash_check_per_token_per_batch() -> None:
 async def test_wrong_final_hash_is_caught_and_marks_stale() -> None:
     books, frames = _frames(6)
     adapter, session = _adapter(books)
-    last: Any = msgspec.json.decode(frames[-1])
-    for entry in last["price_changes"]:
-        entry["hash"] = "0" * 40
-    frames[-1] = msgspec.json.encode(last).decode()
+    _corrupt_last_hashes(frames)
     for f in frames:
         adapter.handle(f.encode(), 0, 0.0)
     adapter.end_batch(0.0)
@@ -151,10 +156,7 @@ async def test_with_a_repeat_threshold_the_hash_is_checked_after_the_batch_went_
     crossed check still runs before (``end_batch``)."""
     books, frames = _frames(6)
     adapter, session = _adapter(books, threshold=2)
-    last: Any = msgspec.json.decode(frames[-1])
-    for entry in last["price_changes"]:
-        entry["hash"] = "0" * 40
-    frames[-1] = msgspec.json.encode(last).decode()
+    _corrupt_last_hashes(frames)
     for f in frames:
         adapter.handle(f.encode(), 0, 0.0)
     adapter.end_batch(0.0)
