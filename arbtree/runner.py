@@ -82,6 +82,7 @@ from supervision.idle import busy_poll
 log = logging.getLogger("arbtree.run")
 
 QUIET_LOGGERS = ("httpx", "httpcore", "pgserver", "hypercorn.access")
+SIM_CA_FILE = "sim-ca.pem"  # the TLS sim's CA, written to the run directory for its clients
 
 
 @attrs.frozen
@@ -99,6 +100,7 @@ class RunOptions:
     panel: bool = False
     sim_process: bool = False  # True: the sim in a child process (else the file's sim.process)
     sim_endpoint: Path | None = None  # a sim.json: trade against that running sim
+    sim_tls: bool = False  # True: the sim serves TLS (else the file's sim.tls)
 
 
 def resolve_config(options: RunOptions) -> AppConfig:
@@ -143,6 +145,8 @@ def resolve_config(options: RunOptions) -> AppConfig:
     if options.sim_endpoint is not None:
         run = replace(run, venue="sim-external")
         sim = replace(sim, endpoint_file=str(options.sim_endpoint.absolute()))
+    if options.sim_tls:
+        sim = replace(sim, tls=True)
     return replace(config, run=run, sim=sim, observability=obs, trading=trading, storage=storage)
 
 
@@ -419,12 +423,18 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 handle = sim_process = await stack.enter_async_context(opened)
             else:
                 handle = sim = await stack.enter_async_context(open_sim_venue(sim_config))
+            ca_file = ""
+            if handle.ca_pem is not None:
+                ca_path = run_dir / SIM_CA_FILE
+                ca_path.write_bytes(handle.ca_pem)
+                ca_file = str(ca_path)
             market_cfg = market_config_for_sim(
                 market_cfg,
                 handle.markets,
                 polymarket_ws=handle.polymarket_ws_url,
                 kalshi_ws=handle.kalshi_ws_url,
                 rest=handle.polymarket_rest_url,
+                ca_file=ca_file,
             )
             ex = trading_cfg.executor
             replace = msgspec.structs.replace
@@ -440,6 +450,8 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                     kalshi=replace(
                         ex.kalshi, rest_url=handle.kalshi_rest_url, user_ws_url=handle.kalshi_ws_url
                     ),
+                    http=replace(ex.http, ca_file=ca_file),
+                    user_channel=replace(ex.user_channel, ca_file=ca_file),
                 ),
             )
             log.info(
