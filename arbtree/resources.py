@@ -24,6 +24,8 @@ from supervision import Mailbox, OverflowPolicy
 
 log = logging.getLogger("arbtree.run")
 
+SIM_CA_FILE = "sim-ca.pem"  # the TLS sim's CA, written to the run directory for its clients
+
 
 @attrs.define(eq=False)
 class RunResources:
@@ -71,7 +73,12 @@ async def open_resources(config: AppConfig, run_id: str) -> AsyncIterator[RunRes
                     handle = sim_process = await stack.enter_async_context(opened)
                 else:
                     handle = sim = await stack.enter_async_context(open_sim_venue(sim_config))
-            config = with_sim_endpoints(config, handle)
+            ca_file = ""
+            if handle.ca_pem is not None:
+                ca_path = run_dir / SIM_CA_FILE
+                ca_path.write_bytes(handle.ca_pem)
+                ca_file = str(ca_path)
+            config = with_sim_endpoints(config, handle, ca_file=ca_file)
             log.info(
                 "simulated venue%s: polymarket %s, kalshi %s, rest %s, %d markets",
                 " (child process)" if sim_process is not None else "",

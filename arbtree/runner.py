@@ -75,6 +75,7 @@ class RunOptions:
     panel: bool = False
     sim_process: bool = False  # True: the sim in a child process (else the file's sim.process)
     sim_endpoint: Path | None = None  # a sim.json: trade against that running sim
+    sim_tls: bool = False  # True: the sim serves TLS (else the file's sim.tls)
 
 
 def resolve_config(options: RunOptions) -> AppConfig:
@@ -119,6 +120,8 @@ def resolve_config(options: RunOptions) -> AppConfig:
     if options.sim_endpoint is not None:
         run = replace(run, venue="sim-external")
         sim = replace(sim, endpoint_file=str(options.sim_endpoint.absolute()))
+    if options.sim_tls:
+        sim = replace(sim, tls=True)
     return replace(config, run=run, sim=sim, observability=obs, trading=trading, storage=storage)
 
 

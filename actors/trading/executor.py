@@ -43,7 +43,7 @@ from actors.trading.venue_clients import VenueClient, VenueError
 from protocols.config.trading import ExecutorConfig, VenueExecConfig
 from protocols.fixed import parse_units
 from protocols.messages import Fill, FillStatus, OrderReject, OrderState, Venue
-from supervision import Actor, ActorContext, Mailbox
+from supervision import Actor, ActorContext, Mailbox, QueueInstead
 from supervision.idle import every_when_idle
 
 log = logging.getLogger("arbtree.trading.executor")
@@ -188,6 +188,26 @@ class Executor(Actor):
                     nursery.start_soon(self._fill_loop, runner, self.user_fills)
                 task_status.started()
                 intents = self.intents
+
+                def handle(cmd: ExecutorCommand) -> None:
+                    """Direct, in the fund manager's step: an execution's legs are
+                    written now and its task started; everything else (and an
+                    execution that would wait for a slot or be refused) queues."""
+                    if (
+                        not isinstance(cmd, ExecutionRequest)
+                        or self.draining
+                        or not self.control.permits(OrderPurpose.OPEN)
+                    ):
+                        raise QueueInstead
+                    token = object()
+                    try:
+                        limiter.acquire_on_behalf_of_nowait(token)
+                    except trio.WouldBlock:
+                        raise QueueInstead from None
+                    self._launch(cmd, token, nursery, runner, settings, limiter)
+
+                if cfg.direct:
+                    intents.set_handler(handle)
                 while True:
                     await self._handle(await intents.receive(), nursery, runner, settings, limiter)
                     # Executions decided together (a window often triggers two) go out in
@@ -199,6 +219,7 @@ class Executor(Actor):
                             intents.receive_nowait(), nursery, runner, settings, limiter
                         )
         finally:
+            self.intents.set_handler(None)
             with trio.CancelScope(shield=True), trio.move_on_after(2.0):
                 for client in clients.values():
                     await client.aclose()
@@ -226,6 +247,18 @@ class Executor(Actor):
             limiter.acquire_on_behalf_of_nowait(token)
         except trio.WouldBlock:
             await limiter.acquire_on_behalf_of(token)
+        self._launch(cmd, token, nursery, runner, settings, limiter)
+
+    def _launch(
+        self,
+        cmd: ExecutionRequest,
+        token: object,
+        nursery: trio.Nursery,
+        runner: OrderRunner,
+        settings: ExecutionSettings,
+        limiter: trio.CapacityLimiter,
+    ) -> None:
+        """Write the legs the gates allow now, and start the execution's task."""
         self._begin()
         if self.rehearsal is not None:
             self.rehearsal.last = cmd

@@ -46,7 +46,7 @@ from protocols.messages import (
     TimeInForce,
     Venue,
 )
-from supervision import Actor, ActorContext, Mailbox
+from supervision import Actor, ActorContext, Mailbox, QueueInstead
 from supervision.idle import every_when_idle
 
 log = logging.getLogger("arbtree.trading.fund_manager")
@@ -196,15 +196,35 @@ class FundManager(Actor):
     async def _opportunity_loop(
         self, ctx: ActorContext, core: FundCore, rehearsal: Rehearsal
     ) -> None:
-        while True:
-            batch = await self.opportunities.receive_batch(64)
-            for opp in batch:
-                result = core.decide(opp)
-                rehearsal.last = opp
-                if isinstance(result, ExecutionRequest):
-                    # The executor runs next with no step of ours in its round.
-                    await self.intents.hand_off(result)
+        opportunities, intents = self.opportunities, self.intents
+
+        def handle(opp: Opportunity) -> None:
+            """Direct, in the detector's step (supervision.mailbox): decide and hand the
+            execution to the executor; queued instead while its inbox is full (this step
+            must not wait)."""
+            if len(intents) >= intents.capacity:
+                raise QueueInstead
+            result = core.decide(opp)
+            rehearsal.last = opp
+            if isinstance(result, ExecutionRequest):
+                intents.send_nowait(result)
             ctx.heartbeat()
+
+        if self.config.direct:
+            opportunities.set_handler(handle)
+        try:
+            while True:
+                batch = await opportunities.receive_batch(64)
+                for opp in batch:
+                    result = core.decide(opp)
+                    rehearsal.last = opp
+                    if isinstance(result, ExecutionRequest):
+                        # The executor runs next with no step of ours in its round.
+                        await intents.hand_off(result)
+                ctx.heartbeat()
+        finally:
+            if self.config.direct:
+                opportunities.set_handler(None)
 
     async def _outcome_loop(self, ctx: ActorContext, core: FundCore) -> None:
         while True:

@@ -77,7 +77,17 @@ def test_details_show_traceback_and_mailbox_statistics() -> None:
     assert 'File "feed.py", line 42, in run' in text
     assert "3 total, 3 in window" in text
     text = console_text(render_details(node(snap, "arbtree/feeds/polymarket")))
-    for column in ("mailbox", "policy", "depth", "capacity", "peak", "dropped", "coalesced"):
+    for column in (
+        "mailbox",
+        "policy",
+        "depth",
+        "capacity",
+        "peak",
+        "dropped",
+        "coalesced",
+        "direct",
+        "queued",
+    ):
         assert column in text
     assert "commands" in text
 
