@@ -277,6 +277,9 @@ class Scenario:
         self.step_index += 1
         now = self.now
         out = StepOutput()
+        for m in self.markets:
+            if m.window is not None:
+                self._note_taken(m)
         sigma = cfg.volatility * math.sqrt(dt) * ONE
         redraw = min(1.0, 0.2 * dt)  # venue noise redrawn about every 5 s
         for m in self.markets:
@@ -309,6 +312,12 @@ class Scenario:
             if m.window is not None:
                 self._note_offered(m)
         return out
+
+    def _note_taken(self, m: Market) -> None:
+        """Lower the open window's last-seen offered size to what takers left since then,
+        so a refill in this very step counts as offered again (compared with the size
+        before the trade, it would hide behind what was taken)."""
+        m.offered_size = min(m.offered_size, sum(o[0] for o in self.market_offers(m)))
 
     def _note_offered(self, m: Market) -> None:
         """Add to the open window's ``reoffers`` what its market offers beyond what it did at
