@@ -205,18 +205,12 @@ def results_for(
     slack_ms: int,
 ) -> list[OpportunityResult]:
     """Each detection (opportunity id, instruments, venue ms, reject reason, size) in the
-    first window (id, instruments, start ms, end ms) open on one of its instruments, with
-    what the fund manager's ``by_opportunity`` says it traded."""
+    window (id, instruments, start ms, end ms) on one of its instruments that it falls in,
+    else the nearest within ``slack_ms`` (the earlier on a tie), with what the fund
+    manager's ``by_opportunity`` says it traded."""
     out: list[OpportunityResult] = []
     for opp_id, instruments, ts, reason, size in detections:
-        window = next(
-            (
-                wid
-                for wid, ws, start, end in spans
-                if ws & instruments and start - slack_ms <= ts <= end + slack_ms
-            ),
-            None,
-        )
+        window = _window_of(spans, instruments, ts, slack_ms)
         if window is None:
             continue
         row = traded.get(opp_id, {})
@@ -233,3 +227,21 @@ def results_for(
             )
         )
     return out
+
+
+def _window_of(
+    spans: Sequence[tuple[str, frozenset[str], int, int]],
+    instruments: frozenset[str],
+    ts: int,
+    slack_ms: int,
+) -> str | None:
+    """The window a detection at ``ts`` belongs to: the one it falls in, else the nearest
+    within ``slack_ms``; back-to-back windows of one market overlap in their slack."""
+    best: tuple[int, str] | None = None
+    for wid, ws, start, end in spans:
+        if not ws & instruments:
+            continue
+        distance = max(start - ts, ts - end, 0)
+        if distance <= slack_ms and (best is None or distance < best[0]):
+            best = (distance, wid)
+    return None if best is None else best[1]

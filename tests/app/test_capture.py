@@ -141,3 +141,25 @@ def test_results_are_attributed_to_the_window_open_on_their_instruments() -> Non
     assert [(r.opportunity_id, r.window_id) for r in got] == [("o1", "w1"), ("o3", "w2")]
     assert (got[0].locked, got[0].failed_legs, got[0].approved_size) == (7, 1, 5)
     assert (got[1].locked, got[1].reject_reason) == (0, "exposure_pair")
+
+
+def test_a_detection_goes_to_the_window_it_falls_in_not_to_the_slack_of_the_one_before() -> None:
+    """Two windows of one market back to back: a detection just after the second opened
+    lies within the first's slack, but it was made in (and traded on) the second."""
+    spans = [
+        ("w1", frozenset({"y1", "n1"}), 1_000, 2_000),
+        ("w2", frozenset({"y1", "n1"}), 2_050, 4_000),
+    ]
+    detections = [
+        ("o1", frozenset({"y1", "n1"}), 1_990, "", 100 * ONE),
+        ("o2", frozenset({"y1", "n1"}), 2_060, "", 100 * ONE),  # in w2, in w1's slack
+        ("o3", frozenset({"y1", "n1"}), 2_030, "", 100 * ONE),  # in neither: nearest, w2
+        ("o4", frozenset({"y1", "n1"}), 2_010, "", 100 * ONE),  # in neither: nearest, w1
+    ]
+    got = results_for(spans, detections, {}, slack_ms=100)
+    assert [(r.opportunity_id, r.window_id) for r in got] == [
+        ("o1", "w1"),
+        ("o2", "w2"),
+        ("o3", "w2"),
+        ("o4", "w1"),
+    ]
