@@ -137,7 +137,8 @@ class OutcomeBook:
     """Per opportunity, per leg: what its fills bought, sold back and cost."""
 
     legs: dict[str, dict[InstrumentId, LegBook]] = attrs.field(factory=dict)
-    unwind_orders: dict[str, set[str]] = attrs.field(factory=dict)  # opp -> filled unwinds
+    # opp -> unwind order -> its booked fills (an order counts while it has one)
+    unwind_orders: dict[str, dict[str, int]] = attrs.field(factory=dict)
     unattributed_fills: int = 0  # fills of no tracked order: no opportunity to pair them in
 
     def book(
@@ -166,9 +167,12 @@ class OutcomeBook:
             leg.sold_proceeds += sign * -outflow
         leg.fees += sign * fee
         if client_order_id.startswith(UNWIND_PREFIX):
-            filled = self.unwind_orders.setdefault(opportunity_id, set())
-            if sign > 0:
-                filled.add(client_order_id)
+            filled = self.unwind_orders.setdefault(opportunity_id, {})
+            left = filled.get(client_order_id, 0) + sign
+            if left > 0:
+                filled[client_order_id] = left
+            else:  # its last fill reversed: the unwind never happened
+                filled.pop(client_order_id, None)
 
     def opportunity(self, opportunity_id: str) -> OpportunityOutcome | None:
         legs = self.legs.get(opportunity_id)

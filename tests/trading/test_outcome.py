@@ -170,3 +170,24 @@ def test_fills_of_no_tracked_order_are_counted_not_paired() -> None:
     book.apply_fill(fill("f1", "stranger", P_YES, Side.BUY, 400_000, SIZE_ONE), 0)
     assert book.outcome.unattributed_fills == 1
     assert book.outcome.outcomes() == []
+
+
+def test_a_reversed_unwind_fill_takes_the_unwind_back_out() -> None:
+    """An unwind sale whose settlement failed never happened: it neither realized nor
+    counts as an unwind; an unwind with two fills, one reversed, still counts once."""
+    book = ledger()
+    size = 20 * SIZE_ONE
+    order(book, "a", "o", P_YES, Side.BUY, size)
+    book.apply_fill(fill("f1", "a", P_YES, Side.BUY, 500_000, size), 0)
+    order(book, "unw-1", "o", P_YES, Side.SELL, size)
+    book.apply_fill(fill("f2", "unw-1", P_YES, Side.SELL, 450_000, 10 * SIZE_ONE), 0)
+    book.apply_fill(fill("f3", "unw-1", P_YES, Side.SELL, 450_000, 10 * SIZE_ONE), 0)
+    assert book.reverse_fill(Venue.POLYMARKET, "f3") is not None
+    got = book.outcome.opportunity("o")
+    assert got is not None
+    assert (got.unwinds, got.realized) == (1, 10 * 450_000 - 10 * 500_000)
+    assert book.reverse_fill(Venue.POLYMARKET, "f2") is not None
+    got = book.outcome.opportunity("o")
+    assert got is not None
+    assert (got.unwinds, got.realized) == (0, 0)
+    assert book.outcome.totals().unwinds == 0
