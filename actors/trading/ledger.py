@@ -273,6 +273,7 @@ class Ledger:
             reserved_shares=size if side is Side.SELL else 0,
         )
         self.orders[client_order_id] = order
+        self.outcome.sent(opportunity_id, client_order_id, size)
         self.live[client_order_id] = order
         self.live_by_instrument.setdefault(instrument, {})[client_order_id] = order
         self._refresh(instrument)

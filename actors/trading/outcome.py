@@ -140,6 +140,14 @@ class OutcomeBook:
     # opp -> unwind order -> its booked fills (an order counts while it has one)
     unwind_orders: dict[str, dict[str, int]] = attrs.field(factory=dict)
     unattributed_fills: int = 0  # fills of no tracked order: no opportunity to pair them in
+    # opp -> the size its first leg was sent at (kept when retention drops its orders)
+    sent_size: dict[str, int] = attrs.field(factory=dict)
+
+    def sent(self, opportunity_id: str, client_order_id: str, size: int) -> None:
+        """An order of ``opportunity_id`` was reserved; its first leg's size is the
+        opportunity's (unwinds are not legs)."""
+        if opportunity_id and not client_order_id.startswith(UNWIND_PREFIX):
+            self.sent_size.setdefault(opportunity_id, size)
 
     def book(
         self,

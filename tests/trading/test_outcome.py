@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from actors.trading.fund_stats import opportunity_outcomes
 from actors.trading.ledger import Ledger
 from actors.trading.outcome import OutcomeBook, totals
 from protocols.fixed import SIZE_ONE
-from protocols.messages import Fill, FillStatus, InstrumentId, Liquidity, Outcome, Side, Venue
+from protocols.messages import (
+    Fill,
+    FillStatus,
+    InstrumentId,
+    Liquidity,
+    OrderState,
+    Outcome,
+    Side,
+    Venue,
+)
 from protocols.venues.fees import FeeRate
 from protocols.venues.polymarket.fees import fee_in_shares, taker_fee
 
@@ -191,3 +201,26 @@ def test_a_reversed_unwind_fill_takes_the_unwind_back_out() -> None:
     assert got is not None
     assert (got.unwinds, got.realized) == (0, 0)
     assert book.outcome.totals().unwinds == 0
+
+
+def test_an_opportunity_keeps_its_locked_edge_after_retention_drops_its_orders() -> None:
+    """Capture reads ``by_opportunity``: once retention forgets an opportunity's done
+    orders (an hour later, or beyond ``max_done_orders``), its locked edge must not turn
+    into 0 there while the run's total still counts it."""
+    book = ledger()
+    order(book, "a", "o", P_YES, Side.BUY, 10 * SIZE_ONE)
+    order(book, "b", "o", P_NO, Side.BUY, 10 * SIZE_ONE)
+    book.apply_fill(fill("f1", "a", P_YES, Side.BUY, 400_000, 10 * SIZE_ONE), 0)
+    book.apply_fill(fill("f2", "b", P_NO, Side.BUY, 500_000, 10 * SIZE_ONE), 0)
+    before = opportunity_outcomes(book)["o"]
+    assert before["locked"] == SIZE_ONE  # 10 pairs at 0.90
+    for coid in ("a", "b"):
+        book.release(coid, OrderState.FILLED)
+        assert book.forget(coid) is not None
+    after = opportunity_outcomes(book)["o"]
+    assert (after["locked"], after["hedged"], after["unwinds"]) == (
+        SIZE_ONE,
+        10 * SIZE_ONE,
+        0,
+    )
+    assert after["size"] == before["size"] == 10 * SIZE_ONE
