@@ -206,7 +206,14 @@ def test_edge_figures_mark_the_unhedged_shares_at_the_best_bid() -> None:
     reader: Any = Reader()
     figures = edge_figures(fund, reader)
     assert figures is not None
-    assert figures.unhedged_mark_usd == "0.9"
+    assert figures.unhedged_mark_usd == "0.900000"
+    # dollars written as the summary's other dollar figures (fees_usd "0.100000")
+    assert (figures.locked_edge_usd, figures.fees_usd, figures.unwind_realized_usd) == (
+        "1.000000",
+        "0.100000",
+        "0.000000",
+    )
+    assert (figures.hedged_cost_usd, figures.unhedged_cost_usd) == ("1.000000", "1.100000")
     fund["outcome"]["unhedged"][poly.key()] = "1"  # no book: no mark rather than a wrong one
     figures = edge_figures(fund, reader)
     assert figures is not None
