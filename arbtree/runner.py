@@ -143,6 +143,8 @@ def resolve_config(options: RunOptions) -> AppConfig:
     if options.sim_endpoint is not None:
         run = replace(run, venue="sim-external")
         sim = replace(sim, endpoint_file=str(options.sim_endpoint.absolute()))
+    if run.venue == "sim-external":
+        read_endpoint_file(Path(sim.endpoint_file))  # missing or broken: refused here
     return replace(config, run=run, sim=sim, observability=obs, trading=trading, storage=storage)
 
 
