@@ -16,6 +16,7 @@ import msgspec
 from arbtree.capture import (
     CaptureScore,
     ExposureLimits,
+    WindowIndex,
     WindowTruth,
     results_for,
     score_capture,
@@ -97,22 +98,15 @@ def score_windows(
     realized_pnl: int,
     slack_ms: int = CAPTURE_SLACK_MS,
 ) -> WindowScore:
-    by_instrument: dict[str, list[int]] = {}
-    for det in detections:
-        for instrument in det.instruments:
-            by_instrument.setdefault(instrument, []).append(det.venue_ts_ms)
+    windows = list(windows)
+    index = WindowIndex([(w.id, w.instruments, w.start_ms, w.end_ms) for w in windows], slack_ms)
+    hit = {index.find(det.instruments, det.venue_ts_ms) for det in detections}
     captured: list[str] = []
     missed: list[str] = []
     edge = 0
     for window in windows:
         edge += window.edge_net
-        lo, hi = window.start_ms - slack_ms, window.end_ms + slack_ms
-        hit = any(
-            lo <= ts <= hi
-            for instrument in window.instruments
-            for ts in by_instrument.get(instrument, ())
-        )
-        (captured if hit else missed).append(window.id)
+        (captured if window.id in hit else missed).append(window.id)
     injected = len(captured) + len(missed)
     return WindowScore(
         injected=injected,

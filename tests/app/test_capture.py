@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from arbtree.capture import (
     ExposureLimits,
     OpportunityResult,
+    WindowIndex,
     WindowTruth,
     available_within_limits,
     results_for,
@@ -163,3 +167,38 @@ def test_a_detection_goes_to_the_window_it_falls_in_not_to_the_slack_of_the_one_
         ("o3", "w2"),
         ("o4", "w1"),
     ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spans=st.lists(
+        st.tuples(
+            st.frozensets(st.sampled_from("abcd"), min_size=1, max_size=2),
+            st.integers(0, 5_000),
+            st.integers(0, 3_000),
+        ),
+        max_size=12,
+    ),
+    detections=st.lists(
+        st.tuples(st.frozensets(st.sampled_from("abcde"), max_size=2), st.integers(-500, 9_000)),
+        max_size=12,
+    ),
+    slack=st.integers(0, 300),
+)
+def test_the_window_index_finds_what_comparing_with_every_window_finds(
+    spans: list[tuple[frozenset[str], int, int]],
+    detections: list[tuple[frozenset[str], int]],
+    slack: int,
+) -> None:
+    ordered = sorted(spans, key=lambda s: s[1])
+    windows = [
+        (f"w{i}", ins, start, start + length) for i, (ins, start, length) in enumerate(ordered)
+    ]
+    index = WindowIndex(windows, slack)
+    for instruments, ts in detections:
+        reach = [
+            (max(start - ts, ts - end, 0), order, wid)
+            for order, (wid, ws, start, end) in enumerate(windows)
+            if ws & instruments and max(start - ts, ts - end, 0) <= slack
+        ]
+        assert index.find(instruments, ts) == (min(reach)[2] if reach else None)

@@ -40,6 +40,19 @@ def test_a_window_is_captured_by_a_detection_on_its_instruments_while_open() -> 
     assert score.realized_pnl_usd == "-1.250000"
 
 
+def test_a_detection_in_the_next_window_does_not_capture_the_one_before() -> None:
+    """Two windows of one market back to back: what was detected in the second, within
+    the first's slack, captures the second only."""
+    windows = [
+        _window("w1", {"yes1", "no1"}, 1_000, 2_000, 5_000_000),
+        _window("w2", {"yes1", "no1"}, 2_050, 4_000, 5_000_000),
+    ]
+    detections = [Detection(frozenset({"yes1", "no1"}), 2_060)]
+    score = score_windows(windows, detections, realized_pnl=0, slack_ms=100)
+    assert score.captured_ids == ("w2",)
+    assert score.missed_ids == ("w1",)
+
+
 def test_no_windows_means_no_ratio() -> None:
     score = score_windows([], [], realized_pnl=0)
     assert score.capture_ratio is None
