@@ -21,7 +21,10 @@ from urllib.parse import urlsplit
 import attrs
 
 from actors.trading.control import TradingControl
+from actors.trading.execution_store import ExecutionStore
 from actors.trading.executor import Executor
+from actors.trading.fees import FeeBook
+from actors.trading.fill_tracker import FillTracker
 from actors.trading.fund_manager import CheckpointLoader, FundManager
 from actors.trading.http_clients import (
     PolymarketAccount,
@@ -53,6 +56,7 @@ class TradingHandles:
     user_fills: Mailbox[Fill]
     sink: RecordSink | None
     user_channels: UserChannelState = attrs.field(factory=UserChannelState)
+    store: ExecutionStore = attrs.field(factory=ExecutionStore)
 
     def halt(self, reason: str) -> None:
         self.control.halt(reason, "control")
@@ -103,6 +107,8 @@ def build_trading_path(
     channels = UserChannelState()
     sink = as_sink(storage)
     fund_clock = clock_ns or time.monotonic_ns
+    # Executions in flight outlive every executor incarnation (docs/trading.md).
+    store = ExecutionStore(tracker=FillTracker(fee_book=FeeBook.from_config(config.executor)))
 
     fund_manager = ChildSpec(
         id="fund_manager",
@@ -134,6 +140,7 @@ def build_trading_path(
             user_fills=user_fills,
             channels=channels,
             metrics=metrics,
+            store=store,
         ),
         restart=Restart.PERMANENT,
         backoff=Backoff(min_s=0.1, max_s=5.0),
@@ -171,7 +178,7 @@ def build_trading_path(
             backoff=Backoff(min_s=0.1, max_s=2.0),
         )
 
-    handles = TradingHandles(control, intents, outcomes, user_fills, sink, channels)
+    handles = TradingHandles(control, intents, outcomes, user_fills, sink, channels, store)
     return spec, watchdog_spec, handles
 
 

@@ -16,13 +16,14 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 import trio
 
 from actors.trading.breaker import BreakerState, CircuitBreaker
 from actors.trading.control import TradingControl
+from actors.trading.execution_store import ExecutionStore, OrderProgress, StoredOrder
 from actors.trading.fill_tracker import FillTracker
 from actors.trading.ladder import OrderPurpose
 from actors.trading.messages import ExecutorOutcomeMsg, OrderFinal
@@ -142,7 +143,23 @@ class OrderRunner:
     unresolved: dict[str, UnresolvedOrder] = attrs.field(factory=dict)
     # Unresolved legs whose partners were flattened (execute_legs): hedged on resolution.
     pending_hedges: dict[str, PendingHedge] = attrs.field(factory=dict)
+    # What outlives this runner's executor (see actors.trading.execution_store): each order
+    # is marked SENT there before it is written and DONE when its result is known.
+    store: ExecutionStore = attrs.field(factory=ExecutionStore)
     _parked: trio.Event = attrs.field(factory=trio.Event)
+
+    @classmethod
+    def over(cls, store: ExecutionStore, **kwargs: Any) -> OrderRunner:
+        """A runner whose tracker, resting orders, parked orders and owed hedges are the
+        store's: a new executor incarnation carries on where the last one stopped."""
+        return cls(
+            tracker=store.tracker,
+            resting=store.resting,
+            unresolved=store.unresolved,
+            pending_hedges=store.pending_hedges,
+            store=store,
+            **kwargs,
+        )
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -189,6 +206,7 @@ class OrderRunner:
         if request is None:
             return None
         gate.bucket.reserve()  # a token is there (checked above); no schedule point since
+        self.store.mark_sent(intent.client_order_id, trio.current_time())  # written next
         return ReadyOrder(intent, gate, request)
 
     def written(self, ready: ReadyOrder, started: object) -> SentNow:
@@ -200,7 +218,9 @@ class OrderRunner:
         expected = getattr(client, "expected_order_id", None)
         if expected is not None:
             try:
-                self.tracker.link(intent.client_order_id, str(expected(intent)))
+                venue_id = str(expected(intent))
+                self.tracker.link(intent.client_order_id, venue_id)
+                self.store.mark_venue_id(intent.client_order_id, venue_id)
             except Exception as exc:  # the REST reply links it instead (see _accepted)
                 log.warning(
                     "order %s: its venue id could not be computed: %r", intent.client_order_id, exc
@@ -224,6 +244,7 @@ class OrderRunner:
         result = await self._place(intent, purpose, sent)
         if result.resolved and result.state in TERMINAL:
             self._forget(intent)
+        self.store.mark_done(result)
         return result
 
     def _forget(self, intent: OrderIntent) -> None:
@@ -312,14 +333,24 @@ class OrderRunner:
             why = f"trading_{control.state.label}"
             await self.reject(intent, why, control.ladder.reason, False)
             return LegResult(intent, 0, 0, OrderState.REJECTED, True, why)
-        if not gate.breaker.allow():
-            self._count("breaker_refused")
-            await self.reject(intent, "breaker_open", gate.breaker.last_reason, True)
-            return LegResult(intent, 0, 0, OrderState.REJECTED, True, "breaker_open")
-        await gate.bucket.acquire()
+        if purpose is OrderPurpose.OPEN:
+            if not gate.breaker.allow():
+                self._count("breaker_refused")
+                await self.reject(intent, "breaker_open", gate.breaker.last_reason, True)
+                return LegResult(intent, 0, 0, OrderState.REJECTED, True, "breaker_open")
+            await gate.bucket.acquire()
+        else:
+            # Risk-reducing orders pass an open breaker and never wait for a token: one
+            # is taken (into debt if need be), so the next opens wait for it instead.
+            if gate.breaker.state is not BreakerState.CLOSED:
+                self._count("unwind_past_breaker")
+            gate.bucket.reserve()
         expected = getattr(gate.client, "expected_order_id", None)
         if expected is not None:  # link first: channel fills may beat the REST reply
-            self.tracker.link(intent.client_order_id, str(expected(intent)))
+            venue_id = str(expected(intent))
+            self.tracker.link(intent.client_order_id, venue_id)
+            self.store.mark_venue_id(intent.client_order_id, venue_id)
+        self.store.mark_sent(intent.client_order_id, trio.current_time())
         self._count("sent")
         return None
 
@@ -334,6 +365,54 @@ class OrderRunner:
                 error = str(exc)
                 await trio.sleep(self.retry.delay(min(i, 3)))
         raise Unresolved(f"lookup failed {self.lookup_attempts} times: {error}")
+
+    async def recover(self, order: StoredOrder, settle_s: float) -> LegResult:
+        """Bring an order an earlier executor incarnation left behind to a known outcome
+        (or park it for re-lookup); never resent. PREPARED: certainly never written, so
+        rejected here (the fund manager releases its reservation). SENT, or written with
+        no result: looked up by client order id; while the venue does not know it, it is
+        asked again until ``settle_s`` after it was written (a request still on the wire
+        may yet arrive), and only then counts as never placed."""
+        intent = order.intent
+        coid = intent.client_order_id
+        self.pending_hedges.pop(coid, None)  # the resumed execution hedges afresh
+        if order.result is not None and order.result.resolved:
+            return order.result
+        if order.progress is OrderProgress.PREPARED:
+            self._count("recovered_unsent")
+            await self.reject(intent, "executor_restarted", "never sent", False)
+            result = LegResult(intent, 0, 0, OrderState.REJECTED, True, "executor_restarted")
+            self.store.mark_done(result)
+            return result
+        recall = getattr(self.gates[intent.instrument.venue].client, "recall", None)
+        if recall is not None and order.venue_order_id:
+            recall(coid, order.venue_order_id)  # Polymarket looks orders up by their hash
+        while True:
+            try:
+                status = await self.resolve(intent)
+            except Unresolved as exc:
+                if coid not in self.unresolved:
+                    self._park(intent, str(exc))
+                result = LegResult(intent, 0, 0, OrderState.AMBIGUOUS, False, str(exc))
+                self.store.mark_done(result)
+                return result
+            settled = order.sent_at + settle_s
+            if status is None and trio.current_time() < settled:
+                await trio.sleep_until(settled)
+                continue
+            break
+        self.unresolved.pop(coid, None)  # resolved here: the re-lookup timer lets it go
+        if status is None:
+            self._count("recovered_not_placed")
+            await self.reject(intent, "not_placed", "unknown to the venue after a restart", False)
+            result = LegResult(intent, 0, 0, OrderState.REJECTED, True, "not_placed")
+        else:
+            self._count("recovered")
+            result = await self._accepted(intent, status)
+        if result.state in TERMINAL:
+            self._forget(intent)
+        self.store.mark_done(result)
+        return result
 
     def _park(self, intent: OrderIntent, error: str) -> None:
         """Hand an order no lookup could resolve to the re-lookup timer."""

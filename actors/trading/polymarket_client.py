@@ -85,6 +85,9 @@ class PolymarketClient(OrderEntry):
     venue: Venue = Venue.POLYMARKET
     # Bodies are memoized per client order id so a resend is byte-identical (same hash).
     _bodies: dict[str, _Memo] = attrs.field(factory=dict)
+    # Venue ids of orders another client instance sent (an earlier executor incarnation):
+    # their bodies are gone, but a lookup needs only the id (see ``recall``).
+    _recalled: dict[str, str] = attrs.field(factory=dict)
 
     def _memo(self, intent: OrderIntent) -> _Memo:
         memo = self._bodies.get(intent.client_order_id)
@@ -131,10 +134,15 @@ class PolymarketClient(OrderEntry):
             memo.order_id = self.order_id_fn(memo.order)
         return memo.order_id
 
+    def recall(self, client_order_id: str, venue_order_id: str) -> None:
+        """An order sent by an earlier client (its memo is gone): look it up by this id."""
+        self._recalled[client_order_id] = venue_order_id
+
     def forget(self, client_order_id: str) -> None:
         """The order reached a final state: it is neither resent nor looked up again, so
         its memoized body goes (the memo holds only orders still in flight or unresolved)."""
         self._bodies.pop(client_order_id, None)
+        self._recalled.pop(client_order_id, None)
 
     def expected_order_id(self, intent: OrderIntent) -> str:
         """The venue's id of this order, known before it is sent (the order hash): the
@@ -189,9 +197,12 @@ class PolymarketClient(OrderEntry):
 
     async def lookup(self, client_order_id: str, instrument: InstrumentId) -> OrderStatus | None:
         memo = self._bodies.get(client_order_id)
-        if memo is None:
+        if memo is not None:
+            order_id = self._order_id(memo)
+        elif client_order_id in self._recalled:
+            order_id = self._recalled[client_order_id]
+        else:
             raise Ambiguous(f"no local record of {client_order_id}: cannot compute its hash")
-        order_id = self._order_id(memo)
         path = f"/data/order/{order_id}"
         resp = await request(self.http, "GET", path, headers=self._headers("GET", path))
         if resp.status_code == 404:

@@ -39,9 +39,11 @@ async def unwind(
     control: TradingControl,
     settings: ExecutionSettings,
     deadline: float,
+    first_attempt: int = 0,
 ) -> int:
     """Trade ``excess`` of a filled leg back (IOC) until flat or the deadline; returns
-    what is still unhedged."""
+    what is still unhedged. ``first_attempt``: unwind orders of this leg already created
+    (by an earlier executor incarnation): their ids are never reused."""
     intent = leg.intent
     gate = runner.gates[intent.instrument.venue]
     tick = gate.tick or 1
@@ -52,7 +54,7 @@ async def unwind(
     else:
         price = min(PRICE_ONE - tick, leg.avg_price + settings.unwind_max_slippage)
         price = price // tick * tick
-    attempt = 0
+    attempt = first_attempt
     remaining = excess
     # Reduce-only: allowed in every trading state (HALTED and shutdown's drain included);
     # only the deadline, an unresolved attempt or the gate itself stop it.
@@ -78,6 +80,7 @@ async def unwind(
                 detect_ns=intent.detect_ns,
                 intent_ns=time.monotonic_ns(),
             )
+            runner.store.add_unwind(uw, intent.client_order_id)
             await runner.emit(
                 UnwindStarted(intent=uw, parent_client_order_id=intent.client_order_id)
             )

@@ -1,0 +1,159 @@
+"""What an execution needs to finish, kept outside the executor that runs it.
+
+An executor incarnation can stop at any await (an operator restart, a crash, the
+watchdog): its tasks are cancelled with requests on the wire. :class:`ExecutionStore` is
+created once by the wiring (like ``TradingControl``) and handed to every incarnation, so
+the next one finds:
+
+* every execution not yet reported, with each of its orders (the legs and any unwind
+  orders) and how far each got: PREPARED (recorded, certainly not written), SENT (may have
+  reached the venue) or DONE (its result known);
+* the fill tracker (per-order watermarks, fill ids seen, venue-id links), so a fill
+  reported after the restart is booked to its order exactly once;
+* resting orders (cancelled on HALTED), orders parked for re-lookup and the hedges owed
+  on their resolution.
+
+An execution is recorded when the executor receives it, before any leg can be written;
+each order is marked SENT synchronously before its bytes are written. The new incarnation
+resumes every execution left here (``two_leg.resume_execution``): looks each SENT order
+up by client order id, finishes or unwinds it, and reports the execution. Nothing is
+written to disk: a process that dies loses this (the venue and the database still have
+the orders; see docs/trading.md).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from actors.trading.fill_tracker import FillTracker
+from actors.trading.messages import ExecutionRequest
+from protocols.messages import OrderIntent
+
+if TYPE_CHECKING:  # the runner imports this module
+    from actors.trading.order_runner import LegResult, PendingHedge, UnresolvedOrder
+
+
+class OrderProgress(enum.StrEnum):
+    PREPARED = "prepared"  # recorded; its bytes were certainly not written
+    SENT = "sent"  # may have reached the venue: only a lookup can tell
+    DONE = "done"  # its result is known (terminal, or parked for re-lookup)
+
+
+@attrs.define
+class StoredOrder:
+    intent: OrderIntent
+    progress: OrderProgress = OrderProgress.PREPARED
+    sent_at: float = 0.0  # trio time it was marked SENT
+    venue_order_id: str = ""  # known before the reply on Polymarket (the order hash)
+    result: LegResult | None = None
+    unwind_of: str = ""  # the leg's client order id, for an unwind order
+
+
+@attrs.define
+class StoredExecution:
+    request: ExecutionRequest
+    # Every order of the execution by client order id: its legs, then unwinds as created.
+    orders: dict[str, StoredOrder] = attrs.field(factory=dict)
+    resumed: int = 0  # incarnations that picked it up after the one that began it
+
+    def legs(self) -> list[StoredOrder]:
+        return [self.orders[it.client_order_id] for it in self.request.intents]
+
+    def unwinds_of(self, leg_coid: str) -> list[StoredOrder]:
+        return [o for o in self.orders.values() if o.unwind_of == leg_coid]
+
+
+@attrs.define(eq=False)
+class ExecutionStore:
+    """Outlives executor incarnations; one per trading path. Owned by whichever
+    incarnation is running (one at a time, same Trio thread): no locks."""
+
+    tracker: FillTracker = attrs.field(factory=FillTracker)
+    executions: dict[str, StoredExecution] = attrs.field(factory=dict)
+    # client order id -> (intent, venue order id) for orders that may rest (cancel on halt)
+    resting: dict[str, tuple[OrderIntent, str]] = attrs.field(factory=dict)
+    unresolved: dict[str, UnresolvedOrder] = attrs.field(factory=dict)
+    pending_hedges: dict[str, PendingHedge] = attrs.field(factory=dict)
+    # client order id -> its execution's opportunity id, for every order still stored
+    _by_order: dict[str, str] = attrs.field(factory=dict)
+    begun: int = 0
+    finished: int = 0
+    resumed: int = 0  # executions a later incarnation picked up
+    incarnations: int = 0
+
+    def begin(self, request: ExecutionRequest) -> StoredExecution:
+        """Record an execution before any of its legs can be written."""
+        stored = self.executions.get(request.opportunity_id)
+        if stored is not None:
+            return stored
+        stored = StoredExecution(request)
+        for it in request.intents:
+            stored.orders[it.client_order_id] = StoredOrder(it)
+            self._by_order[it.client_order_id] = request.opportunity_id
+        self.executions[request.opportunity_id] = stored
+        self.begun += 1
+        return stored
+
+    def add_unwind(self, intent: OrderIntent, leg_coid: str) -> None:
+        """Record an unwind order (before it is announced or sent) under its execution;
+        one whose execution was already reported is not stored (its leg resolved late)."""
+        opp = self._by_order.get(leg_coid)
+        stored = self.executions.get(opp) if opp is not None else None
+        if stored is None:
+            return
+        stored.orders[intent.client_order_id] = StoredOrder(intent, unwind_of=leg_coid)
+        self._by_order[intent.client_order_id] = stored.request.opportunity_id
+
+    def _order(self, coid: str) -> StoredOrder | None:
+        opp = self._by_order.get(coid)
+        stored = self.executions.get(opp) if opp is not None else None
+        return stored.orders.get(coid) if stored is not None else None
+
+    def mark_sent(self, coid: str, now: float) -> None:
+        """Called synchronously before an order's bytes are written."""
+        order = self._order(coid)
+        if order is not None and order.progress is not OrderProgress.DONE:
+            order.progress = OrderProgress.SENT  # a resend moves sent_at on
+            order.sent_at = now
+
+    def mark_venue_id(self, coid: str, venue_order_id: str) -> None:
+        order = self._order(coid)
+        if order is not None and venue_order_id:
+            order.venue_order_id = venue_order_id
+
+    def mark_done(self, result: LegResult) -> None:
+        order = self._order(result.intent.client_order_id)
+        if order is not None:
+            order.progress = OrderProgress.DONE
+            order.result = result
+
+    def finish(self, opportunity_id: str) -> None:
+        """The execution was reported: forget it (its parked orders stay in
+        ``unresolved`` / ``pending_hedges``)."""
+        stored = self.executions.pop(opportunity_id, None)
+        if stored is None:
+            return
+        for coid in stored.orders:
+            self._by_order.pop(coid, None)
+        self.finished += 1
+
+    def take_over(self) -> list[StoredExecution]:
+        """A new incarnation starts: every execution a previous one left unfinished."""
+        self.incarnations += 1
+        left = list(self.executions.values())
+        for stored in left:
+            stored.resumed += 1
+        self.resumed += len(left)
+        return left
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "open_executions": len(self.executions),
+            "begun": self.begun,
+            "finished": self.finished,
+            "resumed": self.resumed,
+            "incarnations": self.incarnations,
+        }

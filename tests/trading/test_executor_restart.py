@@ -1,0 +1,242 @@
+"""An executor that stops with orders on the wire (an operator restart, a crash) loses
+nothing: the next incarnation finds every unfinished execution in the trading path's
+execution store, looks each order up by client order id at the venue, books every fill
+to its order and hedges or unwinds the legs. The whole trading subtree against the sim
+(REST slowed by a fault, both user channels) over loopback, on trio's virtual clock."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import msgspec
+import pytest
+import trio
+import trio.testing
+
+from actors.sim.config import FaultKind, SimConfig
+from actors.sim.config import Venue as SimV
+from actors.sim.venue import SimVenue, open_sim_venue
+from actors.trading.http_clients import build_clients
+from actors.trading.ledger import OrderPhase
+from actors.trading.venue_clients import VenueClient
+from actors.trading_tree import TradingHandles, build_trading_path
+from protocols.config.trading import (
+    FundLimitsConfig,
+    FundManagerConfig,
+    HttpConfig,
+    TradingConfig,
+)
+from protocols.fixed import SIZE_ONE
+from protocols.messages import (
+    InstrumentId,
+    Opportunity,
+    OpportunityLeg,
+    OrderRecord,
+    OrderState,
+    Outcome,
+    Side,
+    Venue,
+)
+from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
+from supervision.tree import open_tree
+from tests.trading.helpers import until
+from tests.trading.test_user_channel import exec_config, until_trading
+
+pytestmark = pytest.mark.slow
+
+EXECUTOR = "t/trading/executor"
+SLOW_S = 2.0  # the venue's REST replies are held this long (REST_SLOW)
+TERMINAL = {OrderState.FILLED, OrderState.CANCELLED, OrderState.REJECTED, OrderState.EXPIRED}
+
+
+def vclock() -> int:
+    return int(trio.current_time() * 1e9)
+
+
+def arb(oid: str, poly: InstrumentId, kalshi: InstrumentId) -> Opportunity:
+    legs = (
+        OpportunityLeg(instrument=poly, side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
+        OpportunityLeg(instrument=kalshi, side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
+    )
+    now = vclock()
+    return Opportunity(
+        opportunity_id=oid,
+        strategy="t",
+        legs=legs,
+        expected_edge=1,
+        fees=0,
+        venue_ts_ms=0,
+        recv_ns=now,
+        detect_ns=now,
+    )
+
+
+class Crashing:
+    """A venue client whose order replies raise a bug (not a venue error): the executor
+    crashes with the order written and its reply unread."""
+
+    def __init__(self, inner: VenueClient) -> None:
+        self.inner = inner
+        self.venue = inner.venue
+
+    async def place(self, intent: Any) -> Any:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.inner.place, intent)
+            await trio.sleep(SLOW_S / 4)  # written; the venue holds the reply
+            raise RuntimeError("executor bug while the order is on the wire")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@attrs.define
+class Run:
+    sim: SimVenue
+    handles: TradingHandles
+    records: list[Any]
+    poly: InstrumentId
+    kalshi: InstrumentId
+
+    def executor(self) -> dict[str, Any]:
+        return dict(self.handles.control.statistics()["executor"])
+
+    def ledger(self) -> Any:
+        fm = self.handles.control.stats_sources["fund_manager"].__self__  # type: ignore[attr-defined]
+        return fm.core.ledger
+
+    def settled(self) -> bool:
+        store = self.handles.store
+        return (
+            not store.executions
+            and not store.unresolved
+            and self.executor()["in_flight"] == 0
+            and self.handles.outcomes.statistics().depth == 0
+            and self.handles.user_fills.statistics().depth == 0
+            and not self.ledger().live
+        )
+
+
+async def run_with_stop(
+    stop: Callable[[Run, Any], Any],
+    *,
+    slow: tuple[SimV, ...],
+    wait_for: Callable[[Run], bool],
+    crash_first: bool = False,
+) -> Run:
+    """One execution, REST replies of ``slow`` venues held; once ``wait_for`` holds, the
+    executor is stopped by ``stop(run, tree)`` (``crash_first``: it crashes by itself)."""
+    records: list[Any] = []
+    config = SimConfig(seed=3, markets=4, rate=1.0, window_rate=0.0)
+    async with open_sim_venue(config) as sim:
+        m = min(sim.markets, key=lambda m: m.fee_rate_ppm)
+        poly = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
+        kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
+        ex = exec_config(sim, channels=True)
+        ex = msgspec.structs.replace(
+            ex, http=HttpConfig(read_timeout_s=2 * SLOW_S + 1, keep_warm_s=0.0)
+        )
+        cfg = TradingConfig(
+            fund=FundManagerConfig(
+                limits=FundLimitsConfig(max_opportunity_age_s=5.0, min_profit="0"),
+            ),
+            executor=ex,
+        )
+        incarnations = 0
+
+        def clients() -> Mapping[Venue, VenueClient]:
+            nonlocal incarnations
+            incarnations += 1
+            built = build_clients(ex)
+            if crash_first and incarnations == 2:  # the fund manager's comes first
+                return {v: Crashing(c) for v, c in built.items()}
+            return built
+
+        opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
+        spec, _, handles = build_trading_path(
+            cfg, opportunities=opps, storage=records.append, clock_ns=vclock, clients=clients
+        )
+        run = Run(sim, handles, records, poly, kalshi)
+        root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
+        with trio.fail_after(120):
+            async with open_tree(root, name="t") as tree:
+                await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
+                for venue in slow:
+                    sim.faults.inject(FaultKind.REST_SLOW, venue=venue, delay=SLOW_S, count=1)
+                await opps.send(arb("restart-1", poly, kalshi))
+                await until(lambda: wait_for(run))
+                await stop(run, tree)
+                await until(run.settled)
+                await trio.sleep(1.0)  # late channel fills, if any, arrive
+                assert run.settled()
+                tree.request_shutdown("test over")
+    return run
+
+
+def check_nothing_lost(run: Run) -> None:
+    """Every order terminal (books and database records), every venue fill booked to its
+    order, the books equal the venue, and the pair hedged or unwound."""
+    ex = run.sim.exchange
+    ledger = run.ledger()
+    assert ex.orders, "the venue never saw the orders"
+    for coid, order in ledger.orders.items():
+        assert order.phase is OrderPhase.DONE, (coid, order.phase, order.state)
+    last: dict[str, OrderRecord] = {}
+    for r in run.records:
+        if isinstance(r, OrderRecord):
+            last[r.client_order_id] = r
+    assert last
+    assert all(r.state in TERMINAL for r in last.values()), {k: r.state for k, r in last.items()}
+    assert ledger.unknown_order_fills == 0
+    by_venue_id = {o.venue_order_id: o for o in ledger.orders.values()}
+    for o in ex.orders.values():
+        if o.venue == "kalshi" and o.client_order_id:
+            assert ledger.orders[o.client_order_id].filled == o.filled, o
+        elif o.venue == "polymarket" and o.order_id in by_venue_id:
+            assert by_venue_id[o.order_id].filled == o.filled, o
+    venue_poly = ex.poly.positions.get(run.poly.symbol, 0)
+    venue_kalshi = ex.kalshi.positions.get(f"{run.kalshi.symbol}:no", 0)
+    books = {i: p.size for i, p in ledger.positions.items()}
+    assert books.get(run.poly, 0) == venue_poly
+    assert books.get(run.kalshi, 0) == venue_kalshi
+    assert abs(venue_poly - venue_kalshi) < SIZE_ONE  # YES = NO to one Kalshi contract
+    assert ledger.conserved()
+    assert run.handles.store.resumed >= 1
+
+
+async def restart(run: Run, tree: Any) -> None:
+    await tree.restart_child(EXECUTOR, "operator restart (test)")
+
+
+async def nothing(run: Run, tree: Any) -> None:
+    return None
+
+
+def both_sent(run: Run) -> bool:
+    return int(run.executor().get("orders", {}).get("sent", 0)) >= 2
+
+
+async def test_restart_with_both_legs_in_flight(autojump_clock: trio.testing.MockClock) -> None:
+    run = await run_with_stop(restart, slow=(SimV.POLYMARKET, SimV.KALSHI), wait_for=both_sent)
+    check_nothing_lost(run)
+    assert run.sim.exchange.poly.positions.get(run.poly.symbol, 0) > 9 * SIZE_ONE  # filled
+
+
+async def test_restart_with_one_leg_acknowledged(autojump_clock: trio.testing.MockClock) -> None:
+    def kalshi_acked(run: Run) -> bool:
+        acked = [o for o in run.ledger().orders.values() if o.venue_order_id]
+        return both_sent(run) and any(o.instrument.venue is Venue.KALSHI for o in acked)
+
+    run = await run_with_stop(restart, slow=(SimV.POLYMARKET,), wait_for=kalshi_acked)
+    check_nothing_lost(run)
+
+
+async def test_crash_with_both_legs_in_flight(autojump_clock: trio.testing.MockClock) -> None:
+    def crashed(run: Run) -> bool:
+        return run.handles.store.incarnations >= 2
+
+    run = await run_with_stop(
+        nothing, slow=(SimV.POLYMARKET, SimV.KALSHI), wait_for=crashed, crash_first=True
+    )
+    check_nothing_lost(run)
