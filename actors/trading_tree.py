@@ -37,10 +37,12 @@ from actors.trading.http_clients import (
 from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutorCommand, ExecutorOutcomeMsg
 from actors.trading.sink import RecordSink, as_sink
+from actors.trading.tally import TradingTally
 from actors.trading.user_channel import HeadersFactory, UserChannel, UserChannelState
 from actors.trading.venue_clients import VenueClient
 from actors.watchdog import TreeHandle, Watchdog
 from protocols.config.trading import TradingConfig, VenueExecConfig
+from protocols.fixed import format_units
 from protocols.messages import Fill, Opportunity, Venue
 from supervision import ChildSpec, Mailbox, OverflowPolicy, Strategy, SupervisorSpec
 from supervision.spec import Backoff, Restart
@@ -57,6 +59,7 @@ class TradingHandles:
     sink: RecordSink | None
     user_channels: UserChannelState = attrs.field(factory=UserChannelState)
     store: ExecutionStore = attrs.field(factory=ExecutionStore)
+    tally: TradingTally = attrs.field(factory=TradingTally)
 
     def halt(self, reason: str) -> None:
         self.control.halt(reason, "control")
@@ -67,8 +70,30 @@ class TradingHandles:
     def resume(self) -> tuple[bool, str]:
         return self.control.resume("control")
 
+    async def flatten(self) -> tuple[bool, str]:
+        """Unwind every naked leg now, at any price (the ``flatten`` control action)."""
+        flatten = self.store.flatten
+        if flatten is None:
+            return False, "the executor is not running"
+        owed = len(self.store.owed)
+        left = await flatten()
+        if left:
+            shares = ", ".join(f"{k}: {format_units(v)}" for k, v in sorted(left.items()))
+            return True, f"{owed} naked legs, {len(left)} still unhedged ({shares})"
+        return True, f"{owed} naked legs, all flat"
+
+    def metric_statistics(self) -> dict[str, Any]:
+        """The run-long figures exported as metrics (``tally.TRADING_FIELDS``)."""
+        out = self.tally.statistics()
+        store = self.store.statistics()
+        out["naked_legs"] = store["naked_legs"]
+        out["naked_shares"] = store["naked_shares"]
+        return out
+
     def statistics(self) -> dict[str, Any]:
         out = self.control.statistics()
+        out["tally"] = self.tally.statistics()
+        out["store"] = self.store.statistics()
         out["intents_mailbox"] = self.intents.statistics()
         out["outcomes_mailbox"] = self.outcomes.statistics()
         return out
@@ -105,7 +130,9 @@ def build_trading_path(
     )
     user_fills: Mailbox[Fill] = Mailbox("trading.user_fills", 1024, OverflowPolicy.BLOCK)
     channels = UserChannelState()
-    sink = as_sink(storage)
+    # Every record passes the tally on its way to storage: run-long counts (summary, panel).
+    tally = TradingTally(as_sink(storage))
+    sink: RecordSink = tally
     fund_clock = clock_ns or time.monotonic_ns
     # Executions in flight outlive every executor incarnation (docs/trading.md).
     store = ExecutionStore(tracker=FillTracker(fee_book=FeeBook.from_config(config.executor)))
@@ -178,7 +205,7 @@ def build_trading_path(
             backoff=Backoff(min_s=0.1, max_s=2.0),
         )
 
-    handles = TradingHandles(control, intents, outcomes, user_fills, sink, channels, store)
+    handles = TradingHandles(control, intents, outcomes, user_fills, sink, channels, store, tally)
     return spec, watchdog_spec, handles
 
 

@@ -72,6 +72,12 @@ def render_panel(s: Status) -> Text:
         f"fills {s.fills}   realized PnL ${s.realized_pnl}  fees ${s.fees}   "
         f"restarts {s.restarts}  storage {s.storage_mode} (backlog {s.storage_backlog})\n"
     )
+    if s.naked_legs:
+        panel.append(
+            f"NAKED: {s.naked_legs} legs, {s.naked_shares} shares unhedged (unwinding; "
+            "arbtree inspect --flatten)\n",
+            "bold red",
+        )
     panel.append("Ctrl-C: phased shutdown (twice: force)", "dim")
     return panel
 

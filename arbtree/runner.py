@@ -40,6 +40,7 @@ from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
 from actors.trading.fund_manager import CheckpointLoader
 from actors.trading.http_clients import check_live_keys
+from actors.trading.tally import TRADING_FIELDS
 from actors.trading_tree import TradingHandles, build_trading_path
 from arbtree.config import (
     AppConfig,
@@ -383,6 +384,7 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             max_seconds=30.0,
         )
         metrics.register_statistics("db_writer", sink.statistics, DB_WRITER_FIELDS)
+        metrics.register_statistics("trading", trading.metric_statistics, TRADING_FIELDS)
         log_sink = installed_log_sink()
         if log_sink is not None:
             metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)
@@ -423,6 +425,7 @@ def _wire_control(asm: Assembly, tree: Tree) -> None:
         halt=lambda reason: trading.halt(reason or "halted from the control endpoint"),
         resume=lambda reason: trading.resume(),
     )
+    asm.plane.trading_actions["flatten"] = lambda reason: trading.flatten()
     readiness = asm.plane.readiness
     readiness.register("storage", lambda: _storage_ready(asm.sink))
     readiness.register("feeds", lambda: _feeds_ready(asm.market))

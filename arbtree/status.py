@@ -16,6 +16,7 @@ import trio
 
 from actors.quote_cache import QuoteReader
 from arbtree.panel import open_panel
+from protocols.fixed import format_units
 
 if TYPE_CHECKING:
     from arbtree.runner import Assembly
@@ -52,6 +53,8 @@ class Status:
     storage_mode: str
     storage_backlog: int
     shutdown_phase: str | None
+    naked_legs: int = 0  # filled legs owed an unwind (retried until flat)
+    naked_shares: str = "0"
 
 
 @attrs.define(eq=False)
@@ -90,7 +93,9 @@ class StatusSource:
         trading: dict[str, Any] = asm.trading.statistics()
         fund: dict[str, Any] = trading.get("fund_manager", {})
         executor: dict[str, Any] = trading.get("executor", {})
-        rejects: dict[str, int] = fund.get("rejects", {})
+        tally: dict[str, Any] = trading.get("tally", {})  # across incarnations
+        store: dict[str, Any] = trading.get("store", {})
+        rejects: dict[str, int] = tally.get("opportunities_rejected", fund.get("rejects", {}))
         books = asm.market.reader.instruments()
         stale = stale_instruments(asm.market.reader)
         storage = asm.sink.statistics()
@@ -100,7 +105,7 @@ class StatusSource:
             snap = asm.tree.snapshot()
             restarts = sum(node.restarts_total for node in snap.nodes)
             phase = snap.shutdown_phase
-        accepted = int(fund.get("accepted", 0))
+        accepted = int(tally.get("opportunities_accepted", fund.get("accepted", 0)))
         return Status(
             elapsed_s=now - self._started,
             feeds=tuple(feeds),
@@ -110,7 +115,7 @@ class StatusSource:
             accepted=accepted,
             rejected=sum(rejects.values()),
             orders=dict(executor.get("orders", {})),
-            fills=int(fund.get("fills", 0)),
+            fills=int(tally.get("fills", fund.get("fills", 0))),
             realized_pnl=str(fund.get("realized_pnl", "0")),
             fees=str(fund.get("fees_paid", "0")),
             trading_state=str(trading.get("trading_state", "?")),
@@ -119,6 +124,8 @@ class StatusSource:
             storage_mode=storage.mode,
             storage_backlog=storage.backlog,
             shutdown_phase=phase,
+            naked_legs=int(store.get("naked_legs", 0)),
+            naked_shares=format_units(int(store.get("naked_shares", 0))),
         )
 
 
@@ -139,6 +146,7 @@ def status_line(s: Status) -> str:
         f"opps={s.opportunities} (accepted {s.accepted}, rejected {s.rejected}) "
         f"orders[{orders}] fills={s.fills} pnl={s.realized_pnl} fees={s.fees} "
         f"restarts={s.restarts} storage={s.storage_mode} backlog={s.storage_backlog}"
+        + (f" NAKED={s.naked_legs} legs/{s.naked_shares} shares" if s.naked_legs else "")
     )
 
 

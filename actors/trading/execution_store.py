@@ -24,6 +24,8 @@ the orders; see docs/trading.md).
 from __future__ import annotations
 
 import enum
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -33,7 +35,9 @@ from actors.trading.messages import ExecutionRequest
 from protocols.messages import OrderIntent
 
 if TYPE_CHECKING:  # the runner imports this module
+    from actors.trading.control import TradingControl
     from actors.trading.order_runner import LegResult, PendingHedge, UnresolvedOrder
+    from actors.trading.unwind import ExecutionSettings
 
 
 class OrderProgress(enum.StrEnum):
@@ -66,6 +70,21 @@ class StoredExecution:
         return [o for o in self.orders.values() if o.unwind_of == leg_coid]
 
 
+@attrs.define
+class OwedUnwind:
+    """A filled leg whose excess could not be traded back within ``max_leg_delay``: it is
+    retried with backoff until flat (``OrderRunner.unwind_loop``) and shown until then."""
+
+    leg: LegResult
+    left: int  # shares still unhedged
+    control: TradingControl
+    settings: ExecutionSettings
+    since: float  # trio time it was first owed
+    due: float  # trio time of the next retry
+    tries: int = 0
+    busy: bool = False  # a retry (or a flatten) is sending orders for it now
+
+
 @attrs.define(eq=False)
 class ExecutionStore:
     """Outlives executor incarnations; one per trading path. Owned by whichever
@@ -77,6 +96,15 @@ class ExecutionStore:
     resting: dict[str, tuple[OrderIntent, str]] = attrs.field(factory=dict)
     unresolved: dict[str, UnresolvedOrder] = attrs.field(factory=dict)
     pending_hedges: dict[str, PendingHedge] = attrs.field(factory=dict)
+    # Naked legs owed an unwind, by the leg's client order id.
+    owed: dict[str, OwedUnwind] = attrs.field(factory=dict)
+    # Unwind orders created per leg (their ids are numbered; never reused).
+    unwind_attempts: dict[str, int] = attrs.field(factory=dict)
+    # The order runner's counters, across incarnations (sent, ambiguous, recovered...).
+    counters: dict[str, int] = attrs.field(factory=dict)
+    executions_by_outcome: Counter[str] = attrs.field(factory=Counter)
+    # The running incarnation's ``OrderRunner.flatten`` (None while none runs).
+    flatten: Callable[[], Awaitable[dict[str, int]]] | None = None
     # client order id -> its execution's opportunity id, for every order still stored
     _by_order: dict[str, str] = attrs.field(factory=dict)
     begun: int = 0
@@ -106,6 +134,11 @@ class ExecutionStore:
             return
         stored.orders[intent.client_order_id] = StoredOrder(intent, unwind_of=leg_coid)
         self._by_order[intent.client_order_id] = stored.request.opportunity_id
+
+    def next_unwind_attempt(self, leg_coid: str) -> int:
+        attempt = self.unwind_attempts.get(leg_coid, 0)
+        self.unwind_attempts[leg_coid] = attempt + 1
+        return attempt
 
     def _order(self, coid: str) -> StoredOrder | None:
         opp = self._by_order.get(coid)
@@ -156,4 +189,6 @@ class ExecutionStore:
             "finished": self.finished,
             "resumed": self.resumed,
             "incarnations": self.incarnations,
+            "naked_legs": len(self.owed),
+            "naked_shares": sum(o.left for o in self.owed.values()),
         }

@@ -92,7 +92,7 @@ class Executor(Actor):
     send_times: SendTimes = attrs.field(init=False)
     runner: OrderRunner | None = attrs.field(init=False, default=None)
     rehearsal: OrderRehearsal | None = attrs.field(init=False, default=None)
-    executions: Counter[str] = attrs.field(init=False, factory=Counter)
+    executions: Counter[str] = attrs.field(init=False)  # the store's: across incarnations
     in_flight: int = attrs.field(init=False, default=0)
     draining: bool = attrs.field(init=False, default=False)
     warm_reads: int = attrs.field(init=False, default=0)
@@ -101,6 +101,7 @@ class Executor(Actor):
 
     def __attrs_post_init__(self) -> None:
         self.send_times = SendTimes(metrics=self.metrics)
+        self.executions = self.execution_store().executions_by_outcome
 
     def execution_store(self) -> ExecutionStore:
         if self.store is None:
@@ -111,8 +112,11 @@ class Executor(Actor):
 
     def statistics(self) -> dict[str, Any]:
         runner = self.runner
+        store = self.execution_store().statistics()
         out: dict[str, Any] = {
-            "store": self.execution_store().statistics(),
+            "store": store,
+            "naked_legs": store["naked_legs"],
+            "naked_shares": store["naked_shares"],
             "in_flight": self.in_flight,
             "executions": dict(self.executions),
             "draining": self.draining,
@@ -194,6 +198,8 @@ class Executor(Actor):
                         cfg.http.keep_warm_connections,
                     )
                 nursery.start_soon(runner.relookup_loop)
+                nursery.start_soon(runner.unwind_loop)
+                store.flatten = runner.flatten
                 if cfg.rehearse_interval_s > 0:
                     nursery.start_soon(every_when_idle, cfg.rehearse_interval_s, rehearsal)
                 if self.user_fills is not None:
@@ -222,6 +228,8 @@ class Executor(Actor):
                             intents.receive_nowait(), nursery, runner, settings, limiter
                         )
         finally:
+            if store.flatten == runner.flatten:
+                store.flatten = None
             with trio.CancelScope(shield=True), trio.move_on_after(2.0):
                 for client in clients.values():
                     await client.aclose()

@@ -23,14 +23,16 @@ import trio
 
 from actors.trading.breaker import BreakerState, CircuitBreaker
 from actors.trading.control import TradingControl
-from actors.trading.execution_store import ExecutionStore, OrderProgress, StoredOrder
+from actors.trading.execution_store import ExecutionStore, OrderProgress, OwedUnwind, StoredOrder
 from actors.trading.fill_tracker import FillTracker
+from actors.trading.ids import unwind_order_id
 from actors.trading.ladder import OrderPurpose
 from actors.trading.messages import ExecutorOutcomeMsg, OrderFinal
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RelookupPolicy, RetryPolicy
 from actors.trading.unwind import ExecutionSettings, unwind
 from actors.trading.venue_clients import Ambiguous, NotSent, OrderStatus, RateLimited, VenueClient
+from protocols.fixed import PRICE_ONE
 from protocols.messages import (
     OrderAck,
     OrderAmbiguous,
@@ -147,6 +149,7 @@ class OrderRunner:
     # is marked SENT there before it is written and DONE when its result is known.
     store: ExecutionStore = attrs.field(factory=ExecutionStore)
     _parked: trio.Event = attrs.field(factory=trio.Event)
+    _owed_changed: trio.Event = attrs.field(factory=trio.Event)
 
     @classmethod
     def over(cls, store: ExecutionStore, **kwargs: Any) -> OrderRunner:
@@ -157,6 +160,7 @@ class OrderRunner:
             resting=store.resting,
             unresolved=store.unresolved,
             pending_hedges=store.pending_hedges,
+            counters=store.counters,
             store=store,
             **kwargs,
         )
@@ -414,6 +418,94 @@ class OrderRunner:
         self.store.mark_done(result)
         return result
 
+    # ------------------------------------------------------------ owed unwinds
+
+    def owe_unwind(
+        self, leg: LegResult, left: int, control: TradingControl, settings: ExecutionSettings
+    ) -> None:
+        """``left`` shares of ``leg`` could not be traded back in time: retry until flat."""
+        coid = leg.intent.client_order_id
+        if left < self.gates[leg.intent.instrument.venue].min_size:
+            self._count("naked_dust")  # below the venue's minimum: no order can trade it
+            return
+        now = trio.current_time()
+        owed = self.store.owed.get(coid)
+        if owed is None:
+            self.store.owed[coid] = OwedUnwind(
+                leg, left, control, settings, since=now, due=now + self.relookup.delay(0)
+            )
+            self._count("unwinds_owed")
+        else:
+            owed.left = left
+        self._owed_changed.set()
+
+    async def unwind_loop(self) -> None:
+        """Forever: retry every owed unwind when it is due, each on its own backoff (the
+        re-lookup policy's), until its leg is flat. Never blocked by the ladder, the
+        breaker or the rate limiter (reduce-only orders pass them all)."""
+        while True:
+            now = trio.current_time()
+            for owed in [o for o in self.store.owed.values() if o.due <= now and not o.busy]:
+                await self.retry_owed(owed)
+            next_due = min((o.due for o in self.store.owed.values()), default=math.inf)
+            self._owed_changed = trio.Event()
+            with trio.move_on_at(next_due):
+                await self._owed_changed.wait()
+
+    async def retry_owed(self, owed: OwedUnwind, *, any_price: bool = False) -> int:
+        """One more unwind of an owed leg (within ``max_leg_delay``); ``any_price``: at the
+        venue's widest limit (an operator's flatten). Returns what is still unhedged."""
+        coid = owed.leg.intent.client_order_id
+        if owed.busy or self._unwinds_unresolved(coid):
+            # An unwind order of this leg whose outcome is unknown may yet have traded:
+            # another one could overshoot. Its re-lookup decides first.
+            owed.due = trio.current_time() + self.relookup.delay(owed.tries)
+            return owed.left
+        owed.busy = True
+        settings = owed.settings
+        if any_price:
+            settings = attrs.evolve(settings, unwind_max_slippage=PRICE_ONE)
+        try:
+            self._count("unwind_retries")
+            deadline = trio.current_time() + settings.max_leg_delay_s
+            left = await unwind(owed.leg, owed.left, self, owed.control, settings, deadline)
+        finally:
+            owed.busy = False
+        owed.tries += 1
+        step = max(1, self.gates[owed.leg.intent.instrument.venue].size_step)
+        if left < step:
+            self.store.owed.pop(coid, None)
+            self._count("unwinds_recovered")
+            log.warning(
+                "naked leg %s is flat after %d unwind retries (%.1f s)",
+                coid,
+                owed.tries,
+                trio.current_time() - owed.since,
+            )
+        else:
+            owed.left = left
+            owed.due = trio.current_time() + self.relookup.delay(owed.tries)
+            if owed.tries & (owed.tries - 1) == 0:  # 1, 2, 4, 8...
+                log.error(
+                    "naked leg %s: %d shares still unhedged after %d unwind retries",
+                    coid,
+                    left,
+                    owed.tries,
+                )
+        return left
+
+    def _unwinds_unresolved(self, leg_coid: str) -> bool:
+        made = self.store.unwind_attempts.get(leg_coid, 0)
+        return any(unwind_order_id(leg_coid, i) in self.unresolved for i in range(made))
+
+    async def flatten(self) -> dict[str, int]:
+        """Unwind every owed leg now, at any price; returns what is left per leg."""
+        self._count("flattens")
+        left: dict[str, int] = {}
+        for coid, owed in list(self.store.owed.items()):
+            left[coid] = await self.retry_owed(owed, any_price=True)
+        return {k: v for k, v in left.items() if k in self.store.owed}
+
     def _park(self, intent: OrderIntent, error: str) -> None:
         """Hand an order no lookup could resolve to the re-lookup timer."""
         now = trio.current_time()
@@ -505,6 +597,7 @@ class OrderRunner:
         deadline = trio.current_time() + pending.settings.max_leg_delay_s
         left = await unwind(result, excess, self, pending.control, pending.settings, deadline)
         if left >= step:
+            self.owe_unwind(result, left, pending.control, pending.settings)
             self._count("resolution_naked")
             log.error(
                 "order %s resolved filled after its execution; %d shares could not be"

@@ -130,10 +130,8 @@ async def resume_execution(
             nursery.start_soon(one, order)
     legs = [results[it.client_order_id] for it in req.intents]
     unwound: dict[int, int] = {}
-    attempts: dict[int, int] = {}
     for it in req.intents:
         mine = [results[u.intent.client_order_id] for u in stored.unwinds_of(it.client_order_id)]
-        attempts[it.leg_index] = len(mine)
         unwound[it.leg_index] = sum(r.filled for r in mine)
         lost = [r for r in mine if not r.resolved]
         if lost:
@@ -141,7 +139,7 @@ async def resume_execution(
             return _report(
                 req, started, ExecutionOutcome.AMBIGUOUS, f"unwinds unresolved: {detail}"
             )
-    return await settle_legs(req, legs, runner, control, settings, started, unwound, attempts)
+    return await settle_legs(req, legs, runner, control, settings, started, unwound)
 
 
 def _report(
@@ -164,13 +162,11 @@ async def settle_legs(
     settings: ExecutionSettings,
     started: int,
     unwound: Mapping[int, int] | None = None,
-    attempts: Mapping[int, int] | None = None,
 ) -> ExecutionReport:
     """Every leg's outcome is in ``legs``: hedge them (unwind what one holds beyond the
     others) and report. ``unwound``: shares per leg index already traded back by unwind
-    orders, ``attempts``: how many unwind orders each leg already had."""
+    orders. A leg left unhedged is owed an unwind, retried until flat."""
     unwound = unwound or {}
-    attempts = attempts or {}
 
     def report(outcome: ExecutionOutcome, detail: str) -> ExecutionReport:
         return _report(req, started, outcome, detail)
@@ -201,10 +197,10 @@ async def settle_legs(
         step = max(1, runner.gates[r.intent.instrument.venue].size_step)
         excess = (holding(r) - hedged) // step * step  # below one step cannot be traded
         if excess > 0:
-            first = attempts.get(r.intent.leg_index, 0)
-            left = await unwind(r, excess, runner, control, settings, deadline, first)
+            left = await unwind(r, excess, runner, control, settings, deadline)
             if left >= step:
                 naked.append(f"{r.intent.instrument.key()} {left} unhedged")
+                runner.owe_unwind(r, left, control, settings)
     if naked:
         return report(ExecutionOutcome.NAKED, "; ".join(naked))
     outcome = ExecutionOutcome.UNWOUND if hedged == 0 else ExecutionOutcome.PARTIAL
@@ -233,7 +229,10 @@ async def _flatten_known(
         step = max(1, runner.gates[r.intent.instrument.venue].size_step)
         held = holding(r) // step * step
         if held > 0:
-            left += await unwind(r, held, runner, control, settings, deadline)
+            rest = await unwind(r, held, runner, control, settings, deadline)
+            if rest >= step:
+                runner.owe_unwind(r, rest, control, settings)
+            left += rest
     for r in unresolved:
         runner.pending_hedges[r.intent.client_order_id] = PendingHedge(left, control, settings)
     return left

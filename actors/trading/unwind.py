@@ -39,11 +39,10 @@ async def unwind(
     control: TradingControl,
     settings: ExecutionSettings,
     deadline: float,
-    first_attempt: int = 0,
 ) -> int:
     """Trade ``excess`` of a filled leg back (IOC) until flat or the deadline; returns
-    what is still unhedged. ``first_attempt``: unwind orders of this leg already created
-    (by an earlier executor incarnation): their ids are never reused."""
+    what is still unhedged. Unwind orders are numbered per leg in the execution store
+    (retries, later incarnations and flattens continue the count: no id is reused)."""
     intent = leg.intent
     gate = runner.gates[intent.instrument.venue]
     tick = gate.tick or 1
@@ -54,7 +53,6 @@ async def unwind(
     else:
         price = min(PRICE_ONE - tick, leg.avg_price + settings.unwind_max_slippage)
         price = price // tick * tick
-    attempt = first_attempt
     remaining = excess
     # Reduce-only: allowed in every trading state (HALTED and shutdown's drain included);
     # only the deadline, an unresolved attempt or the gate itself stop it.
@@ -64,8 +62,8 @@ async def unwind(
             if not control.permits(OrderPurpose.UNWIND):  # never today; explicit for audit
                 log.error("unwind of %s refused by the gate", intent.client_order_id)
                 break
+            attempt = runner.store.next_unwind_attempt(intent.client_order_id)
             coid = unwind_order_id(intent.client_order_id, attempt)
-            attempt += 1
             uw = OrderIntent(
                 client_order_id=coid,
                 opportunity_id=intent.opportunity_id,
@@ -99,5 +97,5 @@ async def unwind(
                 )
                 break
             if remaining > 0:
-                await trio.sleep(runner.retry.delay(min(attempt, 3)))
+                await trio.sleep(runner.retry.delay(min(attempt + 1, 3)))
     return remaining
