@@ -25,6 +25,7 @@ from actors.trading.execution_store import ExecutionStore
 from actors.trading.executor import Executor
 from actors.trading.fees import FeeBook
 from actors.trading.fill_tracker import FillTracker
+from actors.trading.fund_journal import FundJournal
 from actors.trading.fund_manager import CheckpointLoader, FundManager
 from actors.trading.http_clients import (
     PolymarketAccount,
@@ -60,6 +61,7 @@ class TradingHandles:
     user_channels: UserChannelState = attrs.field(factory=UserChannelState)
     store: ExecutionStore = attrs.field(factory=ExecutionStore)
     tally: TradingTally = attrs.field(factory=TradingTally)
+    journal: FundJournal = attrs.field(factory=FundJournal)
 
     def halt(self, reason: str) -> None:
         self.control.halt(reason, "control")
@@ -81,6 +83,13 @@ class TradingHandles:
             shares = ", ".join(f"{k}: {format_units(v)}" for k, v in sorted(left.items()))
             return True, f"{owed} naked legs, {len(left)} still unhedged ({shares})"
         return True, f"{owed} naked legs, all flat"
+
+    async def adopt_venue(self, reason: str) -> tuple[bool, str]:
+        """Take the venues' cash and positions as the books (the ``adopt-venue`` action)."""
+        adopt = self.journal.adopt
+        if adopt is None:
+            return False, "the fund manager is not running"
+        return await adopt(reason or "adopt-venue requested through the control API")
 
     def metric_statistics(self) -> dict[str, Any]:
         """The run-long figures exported as metrics (``tally.TRADING_FIELDS``)."""
@@ -136,6 +145,7 @@ def build_trading_path(
     fund_clock = clock_ns or time.monotonic_ns
     # Executions in flight outlive every executor incarnation (docs/trading.md).
     store = ExecutionStore(tracker=FillTracker(fee_book=FeeBook.from_config(config.executor)))
+    journal = FundJournal()  # the fund manager's books outlive its incarnations too
 
     fund_manager = ChildSpec(
         id="fund_manager",
@@ -150,6 +160,7 @@ def build_trading_path(
             checkpoint_loader=checkpoint_loader,
             sink=sink,
             clock_ns=fund_clock,
+            journal=journal,
         ),
         restart=Restart.PERMANENT,
         backoff=Backoff(min_s=0.1, max_s=5.0),
@@ -205,7 +216,9 @@ def build_trading_path(
             backoff=Backoff(min_s=0.1, max_s=2.0),
         )
 
-    handles = TradingHandles(control, intents, outcomes, user_fills, sink, channels, store, tally)
+    handles = TradingHandles(
+        control, intents, outcomes, user_fills, sink, channels, store, tally, journal
+    )
     return spec, watchdog_spec, handles
 
 

@@ -426,6 +426,7 @@ def _wire_control(asm: Assembly, tree: Tree) -> None:
         resume=lambda reason: trading.resume(),
     )
     asm.plane.trading_actions["flatten"] = lambda reason: trading.flatten()
+    asm.plane.trading_actions["adopt-venue"] = trading.adopt_venue
     readiness = asm.plane.readiness
     readiness.register("storage", lambda: _storage_ready(asm.sink))
     readiness.register("feeds", lambda: _feeds_ready(asm.market))

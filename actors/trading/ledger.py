@@ -436,6 +436,10 @@ class Ledger:
         pos.realized += realized
         return realized
 
+    def refresh(self, instrument: InstrumentId) -> None:
+        """Recompute one instrument's exposure figures (after an order was edited)."""
+        self._refresh(instrument)
+
     def _refresh(self, instrument: InstrumentId) -> None:
         pos = self.positions.get(instrument)
         orders = self.live_by_instrument.get(instrument)

@@ -18,12 +18,13 @@ from actors.trading.ids import polymarket_salt
 from actors.trading.polymarket_account import PolymarketAccount
 from actors.trading.send_timing import SendTimes
 from actors.trading.venue_clients import AccountSnapshot, Ambiguous, OrderStatus
-from protocols.fixed import PRICE_ONE, parse_units
+from protocols.fixed import PRICE_ONE, SIZE_ONE, parse_units
 from protocols.messages import (
     InstrumentId,
     OrderIntent,
     OrderReject,
     OrderState,
+    Outcome,
     Side,
     TimeInForce,
     Venue,
@@ -49,6 +50,27 @@ class _POrder(msgspec.Struct):
 
 class _PBalance(msgspec.Struct):
     balance: str = "0"
+
+
+class _PPosition(msgspec.Struct):
+    """One entry of the data API's ``/positions``: ``size`` in shares (a JSON number)."""
+
+    asset: str
+    size: float = 0.0
+    outcome: str = ""
+
+
+_P_POSITIONS = msgspec.json.Decoder(list[_PPosition])
+
+
+def _poly_positions(content: bytes) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in _P_POSITIONS.decode(content):
+        size = round(p.size * SIZE_ONE)
+        if size:
+            outcome = Outcome.NO if p.outcome.lower() == "no" else Outcome.YES
+            out[InstrumentId(venue=Venue.POLYMARKET, symbol=p.asset, outcome=outcome).key()] = size
+    return out
 
 
 def sim_order_hash(order: pwire.SignedOrder) -> str:
@@ -83,6 +105,7 @@ class PolymarketClient(OrderEntry):
     send_times: SendTimes | None = None  # set by the executor: when orders hit the socket
     tick: int = 10_000
     venue: Venue = Venue.POLYMARKET
+    positions_url: str = ""  # the data API's base URL; "" = this client's base URL
     # Bodies are memoized per client order id so a resend is byte-identical (same hash).
     _bodies: dict[str, _Memo] = attrs.field(factory=dict)
     # Venue ids of orders another client instance sent (an earlier executor incarnation):
@@ -248,7 +271,13 @@ class PolymarketClient(OrderEntry):
         if resp.status_code != 200:
             raise Ambiguous(f"balance HTTP {resp.status_code}")
         cash = int(msgspec.json.decode(resp.content, type=_PBalance).balance or "0")
-        return AccountSnapshot(venue=self.venue, cash=cash, open_orders=(), positions=None)
+        positions: dict[str, int] | None = None
+        funder = self.credentials.funder if self.credentials is not None else self.address
+        url = f"{self.positions_url}/positions?user={funder}&sizeThreshold=0"
+        resp = await request(self.http, "GET", url)
+        if resp.status_code == 200:  # else None: a missing report is not "flat"
+            positions = _poly_positions(resp.content)
+        return AccountSnapshot(venue=self.venue, cash=cash, open_orders=(), positions=positions)
 
     async def aclose(self) -> None:
         await self.http.aclose()
