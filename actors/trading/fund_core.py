@@ -60,6 +60,7 @@ from protocols.messages import (
     OrderReject,
     OrderState,
     Outcome,
+    Side,
     TimeInForce,
     Venue,
 )
@@ -181,6 +182,7 @@ class FundCore:
             )
             return result
         self.seen_opportunities[opp.opportunity_id] = len(result.plans)
+        self._learn_pair(opp)
         if result.clipped:
             self._note_clip(opp, result)
         intents: list[OrderIntent] = []
@@ -224,6 +226,12 @@ class FundCore:
             )
         )
         return ExecutionRequest(opportunity_id=opp.opportunity_id, intents=tuple(intents))
+
+    def _learn_pair(self, opp: Opportunity) -> None:
+        """Two legs bought together are a YES + NO pair: $1 a share at resolution."""
+        legs = opp.legs
+        if len(legs) == 2 and all(leg.side is Side.BUY for leg in legs):
+            self.ledger.pair(legs[0].instrument, legs[1].instrument)
 
     def _note_clip(self, opp: Opportunity, approval: Approval) -> None:
         binding = approval.binding.value if approval.binding is not None else "?"
@@ -476,6 +484,9 @@ class FundCore:
     def replay_request(self, req: ExecutionRequest) -> None:
         """Reserve an accepted request's legs again (a rebuild from the fund journal)."""
         self.seen_opportunities[req.opportunity_id] = len(req.intents)
+        its = req.intents
+        if len(its) == 2 and all(it.side is Side.BUY for it in its):
+            self.ledger.pair(its[0].instrument, its[1].instrument)
         for it in req.intents:
             self.ledger.reserve(
                 client_order_id=it.client_order_id,

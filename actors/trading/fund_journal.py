@@ -23,7 +23,7 @@ import attrs
 from actors.trading.control import TradingControl
 from actors.trading.ledger import Ledger, TrackedOrder
 from actors.trading.messages import ExecutionRequest, ExecutorOutcomeMsg
-from protocols.messages import FundCheckpointRecord, Venue
+from protocols.messages import FundCheckpointRecord, InstrumentId, Venue
 
 if TYPE_CHECKING:
     from actors.trading.fund_core import FundCore
@@ -37,6 +37,7 @@ class FundJournal:
     live: list[TrackedOrder] = attrs.field(factory=list)  # copies, at the base
     seen_fills: set[tuple[Venue, str]] = attrs.field(factory=set)
     events: list[JournalEvent] = attrs.field(factory=list)
+    complements: dict[InstrumentId, InstrumentId] = attrs.field(factory=dict)
     rebuilds: int = 0
     # The running incarnation's ``FundManager.adopt_venue`` (None while none runs).
     adopt: Callable[[str], Awaitable[tuple[bool, str]]] | None = None
@@ -48,6 +49,7 @@ class FundJournal:
             attrs.evolve(o, fill_keys=list(o.fill_keys)) for o in core.ledger.live.values()
         ]
         self.seen_fills = set(core.seen_fills)
+        self.complements = dict(core.ledger.complements)
         self.events.clear()
 
     def record(self, event: JournalEvent) -> None:
@@ -61,6 +63,12 @@ class FundJournal:
         if cp is None:
             return False
         ledger = Ledger.from_checkpoint(cp, today=core.day)
+        # The base's day counters already hold what its pairs locked in (see
+        # Ledger.checkpoint): the pairs come back with their base at today's value.
+        ledger.complements = dict(self.complements)
+        for instrument in self.complements:
+            ledger.refresh(instrument)
+        ledger.day_locked_base = ledger.locked_total
         for o in self.live:
             order = ledger.reserve(
                 client_order_id=o.client_order_id,

@@ -120,6 +120,14 @@ class Ledger:
     # (``forget``) or, for a fill of no tracked order, by the fund manager's sweep.
     booked: dict[tuple[Venue, str], BookedFill] = attrs.field(factory=dict)
     fills_reversed: int = 0
+    # Hedged pairs: two instruments bought together that pay $1 per share held of both
+    # (YES + NO of one question). The daily loss counts them at that payout, not their
+    # fees as a loss. One complement per instrument (the first learned: a second pairing
+    # is ignored, which can only under-count what is locked in).
+    complements: dict[InstrumentId, InstrumentId] = attrs.field(factory=dict)
+    pair_locked: dict[InstrumentId, int] = attrs.field(factory=dict)  # by the pair's head
+    locked_total: int = 0  # payout minus cost of every hedged pair's matched shares
+    day_locked_base: int = 0  # locked_total when the day (or these books) began
 
     # ------------------------------------------------------------------ setup
 
@@ -173,7 +181,9 @@ class Ledger:
             wall_ms=wall_ms,
             fees_paid=self.fees_paid,
             day_fees=self.day_fees,
-            day_realized=self.day_realized,
+            # What hedged pairs locked in today travels as realized: restored books start
+            # their pair base afresh (day_locked_base), so it is counted once.
+            day_realized=self.day_realized + self.locked_total - self.day_locked_base,
             loss_day=loss_day,
         )
 
@@ -232,8 +242,30 @@ class Ledger:
         return self.exposure.same_as(rebuilt)
 
     def daily_loss(self) -> int:
-        """Loss so far today (positive = money lost): fees paid minus realized PnL."""
-        return self.day_fees - self.day_realized
+        """Loss so far today (positive = money lost): fees paid minus realized PnL minus
+        what hedged pairs locked in today (their payout less their cost), so the fees of a
+        hedged pair are not a loss."""
+        return self.day_fees - self.day_realized - (self.locked_total - self.day_locked_base)
+
+    def pair(self, a: InstrumentId, b: InstrumentId) -> None:
+        """``a`` and ``b`` pay $1 per share held of both (bought together as a hedge)."""
+        if a == b or a in self.complements or b in self.complements:
+            return
+        self.complements[a], self.complements[b] = b, a
+        self._refresh_pair(a)
+
+    def _refresh_pair(self, instrument: InstrumentId) -> None:
+        other = self.complements.get(instrument)
+        if other is None:
+            return
+        head = min(instrument, other, key=InstrumentId.key)
+        pa, pb = self.positions.get(instrument), self.positions.get(other)
+        value = 0
+        if pa is not None and pb is not None and pa.size > 0 and pb.size > 0:
+            h = min(pa.size, pb.size)
+            value = h - pa.cost * h // pa.size - pb.cost * h // pb.size
+        self.locked_total += value - self.pair_locked.get(head, 0)
+        self.pair_locked[head] = value
 
     def open_orders(self) -> list[TrackedOrder]:
         return list(self.live.values())
@@ -441,6 +473,8 @@ class Ledger:
         self._refresh(instrument)
 
     def _refresh(self, instrument: InstrumentId) -> None:
+        if self.complements:
+            self._refresh_pair(instrument)
         pos = self.positions.get(instrument)
         orders = self.live_by_instrument.get(instrument)
         self.exposure.refresh(
@@ -453,3 +487,4 @@ class Ledger:
     def roll_day(self) -> None:
         self.day_realized = 0
         self.day_fees = 0
+        self.day_locked_base = self.locked_total
