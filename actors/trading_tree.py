@@ -41,7 +41,7 @@ from actors.trading.sink import RecordSink, as_sink
 from actors.trading.tally import TradingTally
 from actors.trading.user_channel import HeadersFactory, UserChannel, UserChannelState
 from actors.trading.venue_clients import VenueClient
-from actors.watchdog import TreeHandle, Watchdog
+from actors.watchdog import OperatorRestarts, TreeHandle, Watchdog
 from protocols.config.trading import TradingConfig, VenueExecConfig
 from protocols.fixed import format_units
 from protocols.messages import Fill, Opportunity, Venue
@@ -62,6 +62,8 @@ class TradingHandles:
     store: ExecutionStore = attrs.field(factory=ExecutionStore)
     tally: TradingTally = attrs.field(factory=TradingTally)
     journal: FundJournal = attrs.field(factory=FundJournal)
+    # Restarts asked for through the control endpoint: not counted by the watchdog.
+    operator_restarts: OperatorRestarts = attrs.field(factory=OperatorRestarts)
 
     def halt(self, reason: str) -> None:
         self.control.halt(reason, "control")
@@ -146,6 +148,7 @@ def build_trading_path(
     # Executions in flight outlive every executor incarnation (docs/trading.md).
     store = ExecutionStore(tracker=FillTracker(fee_book=FeeBook.from_config(config.executor)))
     journal = FundJournal()  # the fund manager's books outlive its incarnations too
+    operator_restarts = OperatorRestarts()
 
     fund_manager = ChildSpec(
         id="fund_manager",
@@ -211,13 +214,23 @@ def build_trading_path(
                 storage_healthy=storage_healthy,
                 on_stale=on_stale,
                 sink=sink,
+                operator_restarts=operator_restarts,
             ),
             restart=Restart.PERMANENT,
             backoff=Backoff(min_s=0.1, max_s=2.0),
         )
 
     handles = TradingHandles(
-        control, intents, outcomes, user_fills, sink, channels, store, tally, journal
+        control,
+        intents,
+        outcomes,
+        user_fills,
+        sink,
+        channels,
+        store,
+        tally,
+        journal,
+        operator_restarts,
     )
     return spec, watchdog_spec, handles
 

@@ -219,7 +219,8 @@ async def run_app(
                 handle_signals=True,
             ) as tree:
                 asm.tree = tree
-                asm.plane.attach_tree(tree)
+                # Restarts through the control endpoint are the operator's: not failures.
+                asm.plane.attach_tree(asm.trading.operator_restarts.wrap(tree))
                 _wire_control(asm, tree)
                 source = StatusSource(asm)
                 async with trio.open_nursery() as nursery:
