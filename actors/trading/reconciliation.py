@@ -76,11 +76,14 @@ def compare_with_venues(
                 problems.append(f"{venue}: no account report from the venue")
             continue
         ours = ledger.cash.get(venue, 0) + ledger.reserved.get(venue, 0)
-        if abs(ours - account.cash) > tolerance:
+        unit = CASH_REPORTED_IN.get(venue, 1)
+        if abs(ours - ours % unit - account.cash) > tolerance:  # at the venue's precision
             problems.append(
                 f"{venue} cash: {source} {format_units(ours)} vs venue {format_units(account.cash)}"
             )
         mine = {i.key(): p.size for i, p in ledger.positions.items() if i.venue is venue and p.size}
+        if venue is Venue.KALSHI:
+            mine = net_kalshi_positions(mine)
         if account.positions is None:
             if mine:
                 problems.append(
@@ -98,6 +101,24 @@ def compare_with_venues(
         if unknown:
             problems.append(f"{venue}: open orders unknown to the {source} {unknown[:5]}")
     return problems
+
+
+# A venue's cash report is rounded down to this unit (1e-6 USD): Kalshi reports cents.
+CASH_REPORTED_IN: dict[Venue, int] = {Venue.KALSHI: 10_000}
+
+
+def net_kalshi_positions(positions: Mapping[str, int]) -> dict[str, int]:
+    """Kalshi reports one signed position per market (YES positive, NO negative); books
+    that hold both sides of a ticker are compared as that net."""
+    net: dict[str, int] = {}
+    for key, size in positions.items():
+        symbol, _, outcome = key.split(":", 1)[1].rpartition(":")
+        net[symbol] = net.get(symbol, 0) + (size if outcome == "yes" else -size)
+    return {
+        f"{Venue.KALSHI}:{symbol}:{'yes' if size > 0 else 'no'}": abs(size)
+        for symbol, size in net.items()
+        if size
+    }
 
 
 def _fmt_positions(positions: Mapping[str, int]) -> str:

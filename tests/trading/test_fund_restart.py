@@ -178,3 +178,32 @@ async def test_adopt_venue_takes_the_venue_as_truth_and_writes_it_down(
                     sim.exchange.kalshi.cash
                 )
                 tree.request_shutdown("test over")
+
+
+def test_kalshi_is_compared_as_it_reports_net_positions_and_whole_cents() -> None:
+    """Kalshi reports one signed position per market and its balance in cents: books that
+    hold both sides of a ticker, and sub-cent cash from fees, agree with that report."""
+    from actors.trading.ledger import Ledger, PositionState
+    from actors.trading.reconciliation import compare_with_venues
+    from actors.trading.venue_clients import AccountSnapshot
+
+    yes = InstrumentId(venue=Venue.KALSHI, symbol="KX-1", outcome=Outcome.YES)
+    no = InstrumentId(venue=Venue.KALSHI, symbol="KX-1", outcome=Outcome.NO)
+    led = Ledger.with_balances({Venue.KALSHI: 9_340_393_300})  # 9340.3933
+    led.positions[yes] = PositionState(300_000_000, 120_000_000)
+    led.positions[no] = PositionState(441_000_000, 200_000_000)
+    venue = AccountSnapshot(
+        venue=Venue.KALSHI,
+        cash=9_340_390_000,  # 9340.39
+        open_orders=(),
+        positions={no.key(): 141_000_000},
+    )
+    assert compare_with_venues(led, set(), {Venue.KALSHI: venue}, 0, venues=(Venue.KALSHI,)) == []
+    off = AccountSnapshot(
+        venue=Venue.KALSHI, cash=9_340_380_000, open_orders=(), positions={no.key(): 140_000_000}
+    )
+    problems = compare_with_venues(led, set(), {Venue.KALSHI: off}, 0, venues=(Venue.KALSHI,))
+    assert problems == [
+        "kalshi cash: checkpoint 9340.3933 vs venue 9340.38",
+        "kalshi positions: checkpoint {kalshi:KX-1:no=141} vs venue {kalshi:KX-1:no=140}",
+    ]
