@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -52,6 +52,7 @@ from protocols.messages import (
     FundCheckpointRecord,
     InstrumentId,
     Opportunity,
+    OpportunityLeg,
     OpportunityRecord,
     OrderAck,
     OrderAmbiguous,
@@ -182,7 +183,7 @@ class FundCore:
             )
             return result
         self.seen_opportunities[opp.opportunity_id] = len(result.plans)
-        self._learn_pair(opp)
+        self._learn_pair(opp.legs)
         if result.clipped:
             self._note_clip(opp, result)
         intents: list[OrderIntent] = []
@@ -227,9 +228,8 @@ class FundCore:
         )
         return ExecutionRequest(opportunity_id=opp.opportunity_id, intents=tuple(intents))
 
-    def _learn_pair(self, opp: Opportunity) -> None:
+    def _learn_pair(self, legs: Sequence[OpportunityLeg | OrderIntent]) -> None:
         """Two legs bought together are a YES + NO pair: $1 a share at resolution."""
-        legs = opp.legs
         if len(legs) == 2 and all(leg.side is Side.BUY for leg in legs):
             self.ledger.pair(legs[0].instrument, legs[1].instrument)
 
@@ -285,15 +285,7 @@ class FundCore:
         elif isinstance(msg, UnwindStarted):
             it = msg.intent
             if it.client_order_id not in ledger.orders:
-                ledger.reserve(
-                    client_order_id=it.client_order_id,
-                    opportunity_id=it.opportunity_id,
-                    instrument=it.instrument,
-                    side=it.side,
-                    limit_price=it.limit_price,
-                    size=it.size,
-                    amount=0,
-                )
+                ledger.reserve_intent(it, 0)
                 opp_id = it.opportunity_id
                 self.seen_opportunities[opp_id] = self.seen_opportunities.get(opp_id, 0) + 1
                 self._order_update(it.client_order_id, OrderState.PENDING, "unwind", "")
@@ -484,19 +476,9 @@ class FundCore:
     def replay_request(self, req: ExecutionRequest) -> None:
         """Reserve an accepted request's legs again (a rebuild from the fund journal)."""
         self.seen_opportunities[req.opportunity_id] = len(req.intents)
-        its = req.intents
-        if len(its) == 2 and all(it.side is Side.BUY for it in its):
-            self.ledger.pair(its[0].instrument, its[1].instrument)
+        self._learn_pair(req.intents)
         for it in req.intents:
-            self.ledger.reserve(
-                client_order_id=it.client_order_id,
-                opportunity_id=it.opportunity_id,
-                instrument=it.instrument,
-                side=it.side,
-                limit_price=it.limit_price,
-                size=it.size,
-                amount=it.reserved,
-            )
+            self.ledger.reserve_intent(it, it.reserved)
         self.accepted += 1
 
     def reconcile_rebuilt(

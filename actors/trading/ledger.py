@@ -24,6 +24,7 @@ from protocols.messages import (
     Fill,
     FundCheckpointRecord,
     InstrumentId,
+    OrderIntent,
     OrderState,
     Position,
     Side,
@@ -306,6 +307,18 @@ class Ledger:
         self.live_by_instrument.setdefault(instrument, {})[client_order_id] = order
         self._refresh(instrument)
         return order
+
+    def reserve_intent(self, intent: OrderIntent, amount: int) -> TrackedOrder:
+        """:meth:`reserve` for an order the executor already holds as an intent."""
+        return self.reserve(
+            client_order_id=intent.client_order_id,
+            opportunity_id=intent.opportunity_id,
+            instrument=intent.instrument,
+            side=intent.side,
+            limit_price=intent.limit_price,
+            size=intent.size,
+            amount=amount,
+        )
 
     def release(self, client_order_id: str, state: OrderState) -> int:
         """Terminal state: return what is still reserved; returns the amount released."""

@@ -15,7 +15,14 @@ from actors.trading.fund_manager import load_checkpoint_file, save_checkpoint_fi
 from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutionRequest
 from protocols.fixed import CASH_ONE, SIZE_ONE
-from protocols.messages import Fill, FillStatus, FundCheckpointRecord, Liquidity, Side
+from protocols.messages import (
+    Fill,
+    FillStatus,
+    FundCheckpointRecord,
+    InstrumentId,
+    Liquidity,
+    Side,
+)
 from tests.trading.helpers import KALSHI, POLY, RULES, core, limits, opp
 
 DAY_MS = 86_400_000
@@ -41,12 +48,14 @@ def fresh_core(clock: WallClock, **over: int) -> FundCore:
     )
 
 
-def fill(coid: str, side: Side, price: int, fee: int, fid: str) -> Fill:
+def fill(
+    coid: str, side: Side, price: int, fee: int, fid: str, inst: InstrumentId = KALSHI
+) -> Fill:
     return Fill(
         fill_id=fid,
         venue_order_id="v",
         client_order_id=coid,
-        instrument=KALSHI,
+        instrument=inst,
         side=side,
         price=price,
         size=10 * SIZE_ONE,

@@ -8,29 +8,12 @@ from actors.trading.fund_core import FundCore
 from actors.trading.fund_journal import FundJournal
 from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutionRequest
-from protocols.fixed import CASH_ONE, SIZE_ONE
-from protocols.messages import Fill, FillStatus, InstrumentId, Liquidity, Side
+from protocols.fixed import CASH_ONE
+from protocols.messages import Side
 from tests.trading.helpers import KALSHI, POLY, core, opp
-from tests.trading.test_checkpoint_restart import NOON, WallClock, fresh_core
+from tests.trading.test_checkpoint_restart import NOON, WallClock, fill, fresh_core
 
 LIMIT = CASH_ONE // 10  # $0.10: less than the pair's fees
-
-
-def fill(coid: str, inst: InstrumentId, side: Side, price: int, fee: int, fid: str) -> Fill:
-    return Fill(
-        fill_id=fid,
-        venue_order_id="v",
-        client_order_id=coid,
-        instrument=inst,
-        side=side,
-        price=price,
-        size=10 * SIZE_ONE,
-        fee=fee,
-        liquidity=Liquidity.TAKER,
-        status=FillStatus.MATCHED,
-        venue_ts_ms=0,
-        recv_ns=0,
-    )
 
 
 def hedged_pair() -> tuple[FundCore, ExecutionRequest]:
@@ -44,8 +27,8 @@ def hedged_pair() -> tuple[FundCore, ExecutionRequest]:
 
 def test_a_hedged_pair_pays_its_fees_without_halting() -> None:
     c, req = hedged_pair()
-    c.on_outcome(fill(req.intents[0].client_order_id, POLY, Side.BUY, 450_000, 0, "p"))
-    c.on_outcome(fill(req.intents[1].client_order_id, KALSHI, Side.BUY, 500_000, 300_000, "k"))
+    c.on_outcome(fill(req.intents[0].client_order_id, Side.BUY, 450_000, 0, "p", POLY))
+    c.on_outcome(fill(req.intents[1].client_order_id, Side.BUY, 500_000, 300_000, "k", KALSHI))
     assert c.ledger.day_fees == 300_000  # > the 0.10 limit: the old rule halted here
     assert c.ledger.locked_total == 10 * CASH_ONE - 4_500_000 - 5_000_000  # 0.50
     assert c.ledger.daily_loss() == 300_000 - 500_000
@@ -55,11 +38,11 @@ def test_a_hedged_pair_pays_its_fees_without_halting() -> None:
 
 def test_a_naked_legs_fees_count_and_an_unwind_at_a_loss_counts() -> None:
     c, req = hedged_pair()
-    c.on_outcome(fill(req.intents[1].client_order_id, KALSHI, Side.BUY, 500_000, 50_000, "k"))
+    c.on_outcome(fill(req.intents[1].client_order_id, Side.BUY, 500_000, 50_000, "k", KALSHI))
     assert c.ledger.locked_total == 0  # one leg alone locks nothing in
     assert c.ledger.daily_loss() == 50_000
     assert c.control.state is TradingState.ACTIVE
-    c.on_outcome(fill("unwind-k", KALSHI, Side.SELL, 490_000, 10_000, "u"))  # -0.10
+    c.on_outcome(fill("unwind-k", Side.SELL, 490_000, 10_000, "u", KALSHI))  # -0.10
     assert c.ledger.daily_loss() == 60_000 + 100_000
     assert c.control.state is TradingState.HALTED
     assert "daily loss 0.16 >= limit 0.1" in c.control.ladder.reason
@@ -70,8 +53,8 @@ def test_the_pairs_value_survives_a_checkpoint_and_a_journal_rebuild() -> None:
     c, req = hedged_pair()
     c.wall_ms = clock
     c.day = NOON // 86_400_000
-    c.on_outcome(fill(req.intents[0].client_order_id, POLY, Side.BUY, 450_000, 0, "p"))
-    c.on_outcome(fill(req.intents[1].client_order_id, KALSHI, Side.BUY, 500_000, 300_000, "k"))
+    c.on_outcome(fill(req.intents[0].client_order_id, Side.BUY, 450_000, 0, "p", POLY))
+    c.on_outcome(fill(req.intents[1].client_order_id, Side.BUY, 500_000, 300_000, "k", KALSHI))
     loss = c.ledger.daily_loss()
     # A new process from the checkpoint: the day's locked-in value travels as realized.
     after = fresh_core(clock, daily_loss_limit=LIMIT)
@@ -87,8 +70,8 @@ def test_the_pairs_value_survives_a_checkpoint_and_a_journal_rebuild() -> None:
     assert isinstance(req2, ExecutionRequest)
     journal.record(req2)
     for msg in (
-        fill(req2.intents[0].client_order_id, POLY, Side.BUY, 450_000, 0, "p2"),
-        fill(req2.intents[1].client_order_id, KALSHI, Side.BUY, 500_000, 300_000, "k2"),
+        fill(req2.intents[0].client_order_id, Side.BUY, 450_000, 0, "p2", POLY),
+        fill(req2.intents[1].client_order_id, Side.BUY, 500_000, 300_000, "k2", KALSHI),
     ):
         base.on_outcome(msg)
         journal.record(msg)

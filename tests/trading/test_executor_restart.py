@@ -32,17 +32,15 @@ from protocols.fixed import SIZE_ONE
 from protocols.messages import (
     InstrumentId,
     Opportunity,
-    OpportunityLeg,
     OrderRecord,
     OrderState,
     Outcome,
-    Side,
     Venue,
 )
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
 from tests.trading.helpers import until
-from tests.trading.test_user_channel import exec_config, until_trading
+from tests.trading.test_user_channel import _opp, exec_config, until_trading
 
 pytestmark = pytest.mark.slow
 
@@ -56,21 +54,9 @@ def vclock() -> int:
 
 
 def arb(oid: str, poly: InstrumentId, kalshi: InstrumentId) -> Opportunity:
-    legs = (
-        OpportunityLeg(instrument=poly, side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
-        OpportunityLeg(instrument=kalshi, side=Side.BUY, limit_price=990_000, size=10 * SIZE_ONE),
-    )
+    """Buy 10 of each at 0.99, seen now on the virtual clock."""
     now = vclock()
-    return Opportunity(
-        opportunity_id=oid,
-        strategy="t",
-        legs=legs,
-        expected_edge=1,
-        fees=0,
-        venue_ts_ms=0,
-        recv_ns=now,
-        detect_ns=now,
-    )
+    return msgspec.structs.replace(_opp(oid, poly, kalshi, 990_000), recv_ns=now, detect_ns=now)
 
 
 class Crashing:
