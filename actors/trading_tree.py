@@ -44,7 +44,7 @@ from actors.trading.venue_clients import VenueClient
 from actors.watchdog import OperatorRestarts, TreeHandle, Watchdog
 from protocols.config.trading import TradingConfig, VenueExecConfig
 from protocols.fixed import format_units
-from protocols.messages import Fill, Opportunity, Venue
+from protocols.messages import Fill, InstrumentId, Opportunity, Venue
 from supervision import ChildSpec, Mailbox, OverflowPolicy, Strategy, SupervisorSpec
 from supervision.spec import Backoff, Restart
 
@@ -75,16 +75,25 @@ class TradingHandles:
         return self.control.resume("control")
 
     async def flatten(self) -> tuple[bool, str]:
-        """Unwind every naked leg now, at any price (the ``flatten`` control action)."""
+        """Unwind every naked leg and every position the books hold beyond its hedge, now,
+        at any price (the ``flatten`` control action)."""
         flatten = self.store.flatten
         if flatten is None:
             return False, "the executor is not running"
-        owed = len(self.store.owed)
-        left = await flatten()
+        positions: list[tuple[InstrumentId, int, int]] = []
+        note = ""
+        unhedged = self.journal.unhedged
+        if self.store.executions:  # their legs are unequal until they end: not judged now
+            note = f"; books not judged: {len(self.store.executions)} executions in flight"
+        elif unhedged is not None:
+            positions = unhedged()
+        done = await flatten(positions)
+        left = {k: v for k, v in done.items() if v}
+        legs = f"{len(done)} legs unwound"
         if left:
             shares = ", ".join(f"{k}: {format_units(v)}" for k, v in sorted(left.items()))
-            return True, f"{owed} naked legs, {len(left)} still unhedged ({shares})"
-        return True, f"{owed} naked legs, all flat"
+            return True, f"{legs}, {len(left)} still unhedged ({shares}){note}"
+        return True, f"{legs}, all flat{note}"
 
     async def adopt_venue(self, reason: str) -> tuple[bool, str]:
         """Take the venues' cash and positions as the books (the ``adopt-venue`` action)."""

@@ -25,19 +25,23 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from actors.trading.fill_tracker import FillTracker
 from actors.trading.messages import ExecutionRequest
-from protocols.messages import OrderIntent
+from protocols.messages import InstrumentId, OrderIntent
 
 if TYPE_CHECKING:  # the runner imports this module
     from actors.trading.control import TradingControl
     from actors.trading.order_runner import LegResult, PendingHedge, UnresolvedOrder
     from actors.trading.unwind import ExecutionSettings
+
+
+# (instrument, shares held beyond their hedge, average price) -> what is left per leg
+FlattenFn = Callable[[Sequence[tuple[InstrumentId, int, int]]], Awaitable[dict[str, int]]]
 
 
 class OrderProgress(enum.StrEnum):
@@ -104,7 +108,9 @@ class ExecutionStore:
     counters: dict[str, int] = attrs.field(factory=dict)
     executions_by_outcome: Counter[str] = attrs.field(factory=Counter)
     # The running incarnation's ``OrderRunner.flatten`` (None while none runs).
-    flatten: Callable[[], Awaitable[dict[str, int]]] | None = None
+    flatten: (
+        Callable[[Sequence[tuple[InstrumentId, int, int]]], Awaitable[dict[str, int]]] | None
+    ) = None
     # client order id -> its execution's opportunity id, for every order still stored
     _by_order: dict[str, str] = attrs.field(factory=dict)
     begun: int = 0

@@ -8,6 +8,7 @@ the ``cancel-open-orders`` and ``drain-executor`` shutdown tasks.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -19,7 +20,7 @@ import trio
 
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
-from actors.trading.execution_store import ExecutionStore, StoredExecution
+from actors.trading.execution_store import ExecutionStore, FlattenFn, StoredExecution
 from actors.trading.fees import FeeBook
 from actors.trading.fill_tracker import FillTracker
 from actors.trading.ladder import OrderPurpose
@@ -187,6 +188,7 @@ class Executor(Actor):
         ctx.shutdown.add_task("drain-executor", f"{ctx.path}:drain", self.drain)
         self._idle.set()
         limiter = trio.CapacityLimiter(max(1, cfg.max_concurrent_executions))
+        flatten: FlattenFn | None = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeats, ctx)
@@ -199,7 +201,9 @@ class Executor(Actor):
                     )
                 nursery.start_soon(runner.relookup_loop)
                 nursery.start_soon(runner.unwind_loop)
-                store.flatten = runner.flatten
+                store.flatten = flatten = functools.partial(
+                    runner.flatten, control=self.control, settings=settings
+                )
                 if cfg.rehearse_interval_s > 0:
                     nursery.start_soon(every_when_idle, cfg.rehearse_interval_s, rehearsal)
                 if self.user_fills is not None:
@@ -228,7 +232,7 @@ class Executor(Actor):
                             intents.receive_nowait(), nursery, runner, settings, limiter
                         )
         finally:
-            if store.flatten == runner.flatten:
+            if flatten is not None and store.flatten is flatten:
                 store.flatten = None
             with trio.CancelScope(shield=True), trio.move_on_after(2.0):
                 for client in clients.values():

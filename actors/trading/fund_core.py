@@ -230,6 +230,8 @@ class FundCore:
 
     def _learn_pair(self, legs: Sequence[OpportunityLeg | OrderIntent]) -> None:
         """Two legs bought together are a YES + NO pair: $1 a share at resolution."""
+        if len(legs) == 2:
+            self.ledger.link(legs[0].instrument, legs[1].instrument)
         if len(legs) == 2 and all(leg.side is Side.BUY for leg in legs):
             self.ledger.pair(legs[0].instrument, legs[1].instrument)
 

@@ -38,6 +38,9 @@ class FundJournal:
     seen_fills: set[tuple[Venue, str]] = attrs.field(factory=set)
     events: list[JournalEvent] = attrs.field(factory=list)
     complements: dict[InstrumentId, InstrumentId] = attrs.field(factory=dict)
+    links: dict[InstrumentId, set[InstrumentId]] = attrs.field(factory=dict)
+    # The running incarnation's books' ``Ledger.unhedged`` with average prices.
+    unhedged: Callable[[], list[tuple[InstrumentId, int, int]]] | None = None
     rebuilds: int = 0
     # The running incarnation's ``FundManager.adopt_venue`` (None while none runs).
     adopt: Callable[[str], Awaitable[tuple[bool, str]]] | None = None
@@ -50,6 +53,7 @@ class FundJournal:
         ]
         self.seen_fills = set(core.seen_fills)
         self.complements = dict(core.ledger.complements)
+        self.links = {i: set(o) for i, o in core.ledger.links.items()}
         self.events.clear()
 
     def record(self, event: JournalEvent) -> None:
@@ -66,6 +70,7 @@ class FundJournal:
         # The base's day counters already hold what its pairs locked in (see
         # Ledger.checkpoint): the pairs come back with their base at today's value.
         ledger.complements = dict(self.complements)
+        ledger.links = {i: set(o) for i, o in self.links.items()}
         for instrument in self.complements:
             ledger.refresh(instrument)
         ledger.day_locked_base = ledger.locked_total

@@ -39,9 +39,10 @@ from actors.trading.rehearsal import Rehearsal
 from actors.trading.sink import RecordSink
 from actors.trading.venue_clients import AccountSnapshot, VenueClient
 from protocols.config.trading import ExecutorConfig, FundManagerConfig
-from protocols.fixed import parse_units
+from protocols.fixed import PRICE_ONE, parse_units
 from protocols.messages import (
     FundCheckpointRecord,
+    InstrumentId,
     Opportunity,
     TimeInForce,
     Venue,
@@ -140,6 +141,7 @@ class FundManager(Actor):
         core = self.core = self._new_core()
         self.control.stats_sources["fund_manager"] = self.statistics
         self.journal.adopt = self.adopt_venue
+        self.journal.unhedged = self._unhedged
         ladder = self.control.ladder
         ladder.hold("reconciliation", "start-up reconciliation pending")
         ctx.shutdown.add_task("halt-trading", f"{ctx.path}:refuse-new", self._halt_trading)
@@ -195,6 +197,17 @@ class FundManager(Actor):
                 for client in clients.values():
                     await client.aclose()
         return accounts
+
+    def _unhedged(self) -> list[tuple[InstrumentId, int, int]]:
+        """The books' positions held beyond their hedge, with average prices (flatten)."""
+        core = self.core
+        if core is None:
+            return []
+        led = core.ledger
+        return [
+            (inst, shares, led.positions[inst].cost * PRICE_ONE // led.positions[inst].size)
+            for inst, shares in led.unhedged()
+        ]
 
     async def adopt_venue(self, reason: str) -> tuple[bool, str]:
         """The operator's way out when the books and the venues cannot agree: take the

@@ -26,6 +26,7 @@ from protocols.messages import (
     InstrumentId,
     OrderIntent,
     OrderState,
+    Outcome,
     Position,
     Side,
     Venue,
@@ -128,6 +129,9 @@ class Ledger:
     complements: dict[InstrumentId, InstrumentId] = attrs.field(factory=dict)
     pair_locked: dict[InstrumentId, int] = attrs.field(factory=dict)  # by the pair's head
     locked_total: int = 0  # payout minus cost of every hedged pair's matched shares
+    # Instruments traded together (an opportunity's legs) are on one question: the
+    # components of this graph are what ``unhedged`` balances YES against NO in.
+    links: dict[InstrumentId, set[InstrumentId]] = attrs.field(factory=dict)
     day_locked_base: int = 0  # locked_total when the day (or these books) began
 
     # ------------------------------------------------------------------ setup
@@ -254,6 +258,44 @@ class Ledger:
             return
         self.complements[a], self.complements[b] = b, a
         self._refresh_pair(a)
+
+    def link(self, a: InstrumentId, b: InstrumentId) -> None:
+        """``a`` and ``b`` are on one question (they were legs of one opportunity)."""
+        self.links.setdefault(a, set()).add(b)
+        self.links.setdefault(b, set()).add(a)
+
+    def unhedged(self) -> list[tuple[InstrumentId, int]]:
+        """Per question (a component of ``links``), what the YES side holds beyond the NO
+        side or the other way round, as (instrument, shares) on the long side, largest
+        holding first. Instruments never linked to another are not judged (no pairing is
+        known for them: a hedge cannot be told from a naked position)."""
+        out: list[tuple[InstrumentId, int]] = []
+        seen: set[InstrumentId] = set()
+        for start in self.links:
+            if start in seen:
+                continue
+            component, todo = [], [start]
+            seen.add(start)
+            while todo:
+                inst = todo.pop()
+                component.append(inst)
+                for other in self.links.get(inst, ()):
+                    if other not in seen:
+                        seen.add(other)
+                        todo.append(other)
+            held = {i: max(0, self.positions[i].size) for i in component if i in self.positions}
+            yes = sum(v for i, v in held.items() if i.outcome is Outcome.YES)
+            no = sum(v for i, v in held.items() if i.outcome is not Outcome.YES)
+            long_side = Outcome.YES if yes > no else Outcome.NO
+            excess = abs(yes - no)
+            for inst, size in sorted(held.items(), key=lambda kv: -kv[1]):
+                if excess <= 0:
+                    break
+                if (inst.outcome is Outcome.YES) == (long_side is Outcome.YES) and size > 0:
+                    take = min(size, excess)
+                    out.append((inst, take))
+                    excess -= take
+        return out
 
     def _refresh_pair(self, instrument: InstrumentId) -> None:
         other = self.complements.get(instrument)

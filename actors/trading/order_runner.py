@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
@@ -34,11 +34,13 @@ from actors.trading.unwind import ExecutionSettings, unwind
 from actors.trading.venue_clients import Ambiguous, NotSent, OrderStatus, RateLimited, VenueClient
 from protocols.fixed import PRICE_ONE
 from protocols.messages import (
+    InstrumentId,
     OrderAck,
     OrderAmbiguous,
     OrderIntent,
     OrderReject,
     OrderState,
+    Side,
     TimeInForce,
     Venue,
 )
@@ -498,13 +500,52 @@ class OrderRunner:
         made = self.store.unwind_attempts.get(leg_coid, 0)
         return any(unwind_order_id(leg_coid, i) in self.unresolved for i in range(made))
 
-    async def flatten(self) -> dict[str, int]:
-        """Unwind every owed leg now, at any price; returns what is left per leg."""
+    async def flatten(
+        self,
+        positions: Sequence[tuple[InstrumentId, int, int]] = (),
+        control: TradingControl | None = None,
+        settings: ExecutionSettings | None = None,
+    ) -> dict[str, int]:
+        """Unwind every owed leg now, at any price, and ``positions`` (instrument, shares
+        held beyond their hedge, average price) beyond what is already owed for them;
+        returns every leg it unwound with what is still unhedged (0: flat)."""
         self._count("flattens")
+        owed_by_instrument: dict[InstrumentId, int] = {}
+        for owed in self.store.owed.values():
+            inst = owed.leg.intent.instrument
+            owed_by_instrument[inst] = owed_by_instrument.get(inst, 0) + owed.left
+        ctl = control or self.control or TradingControl()
+        for instrument, shares, avg_price in positions:
+            gate = self.gates.get(instrument.venue)
+            if gate is None:
+                continue
+            step = max(1, gate.size_step)
+            size = (shares - owed_by_instrument.get(instrument, 0)) // step * step
+            if size <= 0 or size < gate.min_size:
+                continue
+            parent = f"flatten|{instrument.key()}"
+            intent = OrderIntent(
+                client_order_id=parent,
+                opportunity_id="flatten",
+                leg_index=0,
+                instrument=instrument,
+                side=Side.BUY,  # held long: the unwind sells
+                limit_price=avg_price,
+                size=size,
+                reserved=0,
+                time_in_force=TimeInForce.IOC,
+                recv_ns=0,
+                detect_ns=0,
+                intent_ns=time.monotonic_ns(),
+            )
+            leg = LegResult(intent, size, avg_price, OrderState.FILLED, True, received=size)
+            self.owe_unwind(leg, size, ctl, settings or ExecutionSettings())
         left: dict[str, int] = {}
         for coid, owed in list(self.store.owed.items()):
-            left[coid] = await self.retry_owed(owed, any_price=True)
-        return {k: v for k, v in left.items() if k in self.store.owed}
+            await self.retry_owed(owed, any_price=True)
+            still = self.store.owed.get(coid)
+            left[coid] = still.left if still is not None else 0
+        return left
 
     def _park(self, intent: OrderIntent, error: str) -> None:
         """Hand an order no lookup could resolve to the re-lookup timer."""

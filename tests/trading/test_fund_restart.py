@@ -24,7 +24,7 @@ from protocols.config.trading import (
     HttpConfig,
     TradingConfig,
 )
-from protocols.fixed import CASH_ONE
+from protocols.fixed import CASH_ONE, SIZE_ONE
 from protocols.messages import FundCheckpointRecord, InstrumentId, Opportunity, Outcome, Venue
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
@@ -207,3 +207,51 @@ def test_kalshi_is_compared_as_it_reports_net_positions_and_whole_cents() -> Non
         "kalshi cash: checkpoint 9340.3933 vs venue 9340.38",
         "kalshi positions: checkpoint {kalshi:KX-1:no=141} vs venue {kalshi:KX-1:no=140}",
     ]
+
+
+async def test_flatten_sells_what_the_books_hold_beyond_the_hedge(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Three NO contracts more than the pair's YES (adopted from the venue after they
+    appeared there): ``flatten`` sells exactly those, at any price, and leaves the pair."""
+    records: list[Any] = []
+    async with open_sim_venue(SimConfig(seed=3, markets=4, rate=1.0, window_rate=0.0)) as sim:
+        m = min(sim.markets, key=lambda m: m.fee_rate_ppm)
+        poly = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
+        kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
+        ex = msgspec.structs.replace(
+            exec_config(sim, channels=True), http=HttpConfig(read_timeout_s=1.0, keep_warm_s=0)
+        )
+        cfg = TradingConfig(
+            fund=FundManagerConfig(
+                limits=FundLimitsConfig(max_opportunity_age_s=5.0, min_profit="0")
+            ),
+            executor=ex,
+        )
+        opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
+        spec, _, handles = build_trading_path(
+            cfg, opportunities=opps, storage=records.append, clock_ns=vclock
+        )
+        root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
+        with trio.fail_after(120):
+            async with open_tree(root, name="t") as tree:
+                await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
+                await opps.send(arb("pair", poly, kalshi))
+                await until(lambda: quiet(handles, 2))
+                key = f"{m.ticker}:no"
+                assert sim.exchange.kalshi.positions[key] == 10 * SIZE_ONE
+                ok, message = await handles.flatten()
+                # Hedged: what the fee in shares leaves (under one contract) is no order.
+                assert message == "0 legs unwound, all flat"
+                sim.exchange.kalshi.positions[key] += 3 * SIZE_ONE
+                await tree.restart_child(FUND, "operator restart (test)")
+                await until(lambda: bool(fund(handles).last_reconcile_problems))
+                assert (await handles.adopt_venue("three contracts from elsewhere"))[0]
+                ok, message = await handles.flatten()
+                assert ok
+                assert message == "1 legs unwound, all flat"
+                await until(lambda: quiet(handles, 3))
+                assert sim.exchange.kalshi.positions[key] == 10 * SIZE_ONE
+                assert books_positions(handles) == venue_positions(sim)
+                assert sim.exchange.poly.positions[m.yes_token] > 9 * SIZE_ONE  # pair kept
+                tree.request_shutdown("test over")
