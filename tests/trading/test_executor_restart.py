@@ -6,7 +6,8 @@ to its order and hedges or unwinds the legs. The whole trading subtree against t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import attrs
@@ -104,15 +105,12 @@ class Run:
         )
 
 
-async def run_with_stop(
-    stop: Callable[[Run, Any], Any],
-    *,
-    slow: tuple[SimV, ...],
-    wait_for: Callable[[Run], bool],
-    crash_first: bool = False,
-) -> Run:
-    """One execution, REST replies of ``slow`` venues held; once ``wait_for`` holds, the
-    executor is stopped by ``stop(run, tree)`` (``crash_first``: it crashes by itself)."""
+@contextlib.asynccontextmanager
+async def open_run(
+    *, crash_first: bool = False
+) -> AsyncIterator[tuple[Run, Any, Mailbox[Opportunity]]]:
+    """The trading subtree against a fresh sim, reconciled and with both user channels up
+    (``crash_first``: the first executor incarnation's order replies raise a bug)."""
     records: list[Any] = []
     config = SimConfig(seed=3, markets=4, rate=1.0, window_rate=0.0)
     async with open_sim_venue(config) as sim:
@@ -148,15 +146,28 @@ async def run_with_stop(
         with trio.fail_after(120):
             async with open_tree(root, name="t") as tree:
                 await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
-                for venue in slow:
-                    sim.faults.inject(FaultKind.REST_SLOW, venue=venue, delay=SLOW_S, count=1)
-                await opps.send(arb("restart-1", poly, kalshi))
-                await until(lambda: wait_for(run))
-                await stop(run, tree)
+                yield run, tree, opps
                 await until(run.settled)
                 await trio.sleep(1.0)  # late channel fills, if any, arrive
                 assert run.settled()
                 tree.request_shutdown("test over")
+
+
+async def run_with_stop(
+    stop: Callable[[Run, Any], Any],
+    *,
+    slow: tuple[SimV, ...],
+    wait_for: Callable[[Run], bool],
+    crash_first: bool = False,
+) -> Run:
+    """One execution, REST replies of ``slow`` venues held; once ``wait_for`` holds, the
+    executor is stopped by ``stop(run, tree)`` (``crash_first``: it crashes by itself)."""
+    async with open_run(crash_first=crash_first) as (run, tree, opps):
+        for venue in slow:
+            run.sim.faults.inject(FaultKind.REST_SLOW, venue=venue, delay=SLOW_S, count=1)
+        await opps.send(arb("restart-1", run.poly, run.kalshi))
+        await until(lambda: wait_for(run))
+        await stop(run, tree)
     return run
 
 
@@ -225,4 +236,38 @@ async def test_crash_with_both_legs_in_flight(autojump_clock: trio.testing.MockC
     run = await run_with_stop(
         nothing, slow=(SimV.POLYMARKET, SimV.KALSHI), wait_for=crashed, crash_first=True
     )
+    check_nothing_lost(run)
+
+
+async def test_restart_while_an_unwind_is_on_the_wire(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """The Kalshi leg fills, the Polymarket leg cannot (FOK at 0.01, its reply held); the
+    unwind of the Kalshi leg is written and its reply held when the executor restarts. The
+    next incarnation finds the unwind order by lookup and counts what it sold: the leg is
+    flat and no second unwind is sent (no overshoot)."""
+    async with open_run() as (run, tree, opps):
+        sim = run.sim
+        sim.faults.inject(FaultKind.REST_SLOW, venue=SimV.POLYMARKET, delay=SLOW_S, count=1)
+        opp = arb("unwinding", run.poly, run.kalshi)
+        poor = msgspec.structs.replace(opp.legs[0], limit_price=10_000)
+        await opps.send(msgspec.structs.replace(opp, legs=(poor, opp.legs[1])))
+        key = f"{run.kalshi.symbol}:no"
+        await until(lambda: sim.exchange.kalshi.positions.get(key, 0) > 0)
+        sim.faults.inject(FaultKind.REST_SLOW, venue=SimV.KALSHI, delay=SLOW_S, count=1)
+
+        def unwind_sent() -> bool:
+            return any(
+                o.intent.client_order_id.startswith("unw-") and o.progress.value == "sent"
+                for e in run.handles.store.executions.values()
+                for o in e.orders.values()
+            )
+
+        await until(unwind_sent)
+        await restart(run, tree)
+    unwinds = [o for o in sim.exchange.orders.values() if o.client_order_id.startswith("unw-")]
+    assert len(unwinds) == 1
+    assert unwinds[0].filled == 10 * SIZE_ONE
+    assert sim.exchange.kalshi.positions.get(key, 0) == 0
+    assert run.handles.store.executions_by_outcome["unwound"] == 1
     check_nothing_lost(run)
