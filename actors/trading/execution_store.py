@@ -50,8 +50,10 @@ class OrderProgress(enum.StrEnum):
     DONE = "done"  # its result is known (terminal, or parked for re-lookup)
 
 
-@attrs.define
+@attrs.frozen
 class StoredOrder:
+    """One order of a stored execution, as a later incarnation reads it."""
+
     intent: OrderIntent
     progress: OrderProgress = OrderProgress.PREPARED
     sent_at: float = 0.0  # trio time it was marked SENT
@@ -62,16 +64,45 @@ class StoredOrder:
 
 @attrs.define
 class StoredExecution:
+    """An execution's request and how far each of its orders got. Plain dicts by client
+    order id, so recording costs a dict store on the way to the socket; the per-order
+    view (:meth:`views`) is built only when a later incarnation takes it over."""
+
     request: ExecutionRequest
-    # Every order of the execution by client order id: its legs, then unwinds as created.
-    orders: dict[str, StoredOrder] = attrs.field(factory=dict)
+    sent: dict[str, float] = attrs.field(factory=dict)  # client order id -> trio time
+    venue_ids: dict[str, str] = attrs.field(factory=dict)
+    results: dict[str, LegResult] = attrs.field(factory=dict)
+    unwinds: dict[str, tuple[OrderIntent, str]] = attrs.field(factory=dict)  # -> leg coid
     resumed: int = 0  # incarnations that picked it up after the one that began it
 
+    def _view(self, intent: OrderIntent, unwind_of: str = "") -> StoredOrder:
+        coid = intent.client_order_id
+        result = self.results.get(coid)
+        progress = (
+            OrderProgress.DONE
+            if result is not None
+            else OrderProgress.SENT
+            if coid in self.sent
+            else OrderProgress.PREPARED
+        )
+        return StoredOrder(
+            intent,
+            progress,
+            self.sent.get(coid, 0.0),
+            self.venue_ids.get(coid, ""),
+            result,
+            unwind_of,
+        )
+
     def legs(self) -> list[StoredOrder]:
-        return [self.orders[it.client_order_id] for it in self.request.intents]
+        return [self._view(it) for it in self.request.intents]
 
     def unwinds_of(self, leg_coid: str) -> list[StoredOrder]:
-        return [o for o in self.orders.values() if o.unwind_of == leg_coid]
+        return [self._view(it, leg) for it, leg in self.unwinds.values() if leg == leg_coid]
+
+    def views(self) -> list[StoredOrder]:
+        """Every order: the legs, then the unwinds in the order they were created."""
+        return self.legs() + [self._view(it, leg) for it, leg in self.unwinds.values()]
 
 
 @attrs.define
@@ -111,8 +142,6 @@ class ExecutionStore:
     flatten: (
         Callable[[Sequence[tuple[InstrumentId, int, int]]], Awaitable[dict[str, int]]] | None
     ) = None
-    # client order id -> its execution's opportunity id, for every order still stored
-    _by_order: dict[str, str] = attrs.field(factory=dict)
     begun: int = 0
     finished: int = 0
     resumed: int = 0  # executions a later incarnation picked up
@@ -121,63 +150,46 @@ class ExecutionStore:
     def begin(self, request: ExecutionRequest) -> StoredExecution:
         """Record an execution before any of its legs can be written."""
         stored = self.executions.get(request.opportunity_id)
-        if stored is not None:
-            return stored
-        stored = StoredExecution(request)
-        for it in request.intents:
-            stored.orders[it.client_order_id] = StoredOrder(it)
-            self._by_order[it.client_order_id] = request.opportunity_id
-        self.executions[request.opportunity_id] = stored
-        self.begun += 1
+        if stored is None:
+            stored = self.executions[request.opportunity_id] = StoredExecution(request)
+            self.begun += 1
         return stored
 
     def add_unwind(self, intent: OrderIntent, leg_coid: str) -> None:
-        """Record an unwind order (before it is announced or sent) under its execution;
-        one whose execution was already reported is not stored (its leg resolved late)."""
-        opp = self._by_order.get(leg_coid)
-        stored = self.executions.get(opp) if opp is not None else None
-        if stored is None:
-            return
-        stored.orders[intent.client_order_id] = StoredOrder(intent, unwind_of=leg_coid)
-        self._by_order[intent.client_order_id] = stored.request.opportunity_id
+        """Record an unwind order (before it is announced or sent) under its execution
+        (the leg's opportunity id); one whose execution was already reported is not
+        stored (its leg resolved late)."""
+        stored = self.executions.get(intent.opportunity_id)
+        if stored is not None:
+            stored.unwinds[intent.client_order_id] = (intent, leg_coid)
 
     def next_unwind_attempt(self, leg_coid: str) -> int:
         attempt = self.unwind_attempts.get(leg_coid, 0)
         self.unwind_attempts[leg_coid] = attempt + 1
         return attempt
 
-    def _order(self, coid: str) -> StoredOrder | None:
-        opp = self._by_order.get(coid)
-        stored = self.executions.get(opp) if opp is not None else None
-        return stored.orders.get(coid) if stored is not None else None
+    def mark_sent(self, intent: OrderIntent, now: float) -> None:
+        """Called synchronously before an order's bytes are written (a resend moves the
+        time on)."""
+        stored = self.executions.get(intent.opportunity_id)
+        if stored is not None:
+            stored.sent[intent.client_order_id] = now
 
-    def mark_sent(self, coid: str, now: float) -> None:
-        """Called synchronously before an order's bytes are written."""
-        order = self._order(coid)
-        if order is not None and order.progress is not OrderProgress.DONE:
-            order.progress = OrderProgress.SENT  # a resend moves sent_at on
-            order.sent_at = now
-
-    def mark_venue_id(self, coid: str, venue_order_id: str) -> None:
-        order = self._order(coid)
-        if order is not None and venue_order_id:
-            order.venue_order_id = venue_order_id
+    def mark_venue_id(self, intent: OrderIntent, venue_order_id: str) -> None:
+        stored = self.executions.get(intent.opportunity_id)
+        if stored is not None and venue_order_id:
+            stored.venue_ids[intent.client_order_id] = venue_order_id
 
     def mark_done(self, result: LegResult) -> None:
-        order = self._order(result.intent.client_order_id)
-        if order is not None:
-            order.progress = OrderProgress.DONE
-            order.result = result
+        stored = self.executions.get(result.intent.opportunity_id)
+        if stored is not None:
+            stored.results[result.intent.client_order_id] = result
 
     def finish(self, opportunity_id: str) -> None:
         """The execution was reported: forget it (its parked orders stay in
         ``unresolved`` / ``pending_hedges``)."""
-        stored = self.executions.pop(opportunity_id, None)
-        if stored is None:
-            return
-        for coid in stored.orders:
-            self._by_order.pop(coid, None)
-        self.finished += 1
+        if self.executions.pop(opportunity_id, None) is not None:
+            self.finished += 1
 
     def take_over(self) -> list[StoredExecution]:
         """A new incarnation starts: every execution a previous one left unfinished."""

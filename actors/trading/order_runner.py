@@ -212,7 +212,7 @@ class OrderRunner:
         if request is None:
             return None
         gate.bucket.reserve()  # a token is there (checked above); no schedule point since
-        self.store.mark_sent(intent.client_order_id, trio.current_time())  # written next
+        self.store.mark_sent(intent, trio.current_time())  # written next
         return ReadyOrder(intent, gate, request)
 
     def written(self, ready: ReadyOrder, started: object) -> SentNow:
@@ -226,7 +226,7 @@ class OrderRunner:
             try:
                 venue_id = str(expected(intent))
                 self.tracker.link(intent.client_order_id, venue_id)
-                self.store.mark_venue_id(intent.client_order_id, venue_id)
+                self.store.mark_venue_id(intent, venue_id)
             except Exception as exc:  # the REST reply links it instead (see _accepted)
                 log.warning(
                     "order %s: its venue id could not be computed: %r", intent.client_order_id, exc
@@ -355,8 +355,8 @@ class OrderRunner:
         if expected is not None:  # link first: channel fills may beat the REST reply
             venue_id = str(expected(intent))
             self.tracker.link(intent.client_order_id, venue_id)
-            self.store.mark_venue_id(intent.client_order_id, venue_id)
-        self.store.mark_sent(intent.client_order_id, trio.current_time())
+            self.store.mark_venue_id(intent, venue_id)
+        self.store.mark_sent(intent, trio.current_time())
         self._count("sent")
         return None
 

@@ -26,6 +26,8 @@ from protocols.messages import (
     Venue,
 )
 
+COUNT_EVERY = 256
+
 
 @attrs.define(eq=False)
 class TradingTally:
@@ -39,7 +41,24 @@ class TradingTally:
     _fills: set[tuple[Venue, str]] = attrs.field(factory=set)
     fills_failed: int = 0
 
+    # Records not counted yet: the count is taken when asked for (or every
+    # ``COUNT_EVERY`` records), so the order path pays one list append per record.
+    _pending: list[Any] = attrs.field(factory=list)
+
     def __call__(self, record: Any) -> None:
+        pending = self._pending
+        pending.append(record)
+        if len(pending) >= COUNT_EVERY:
+            self._count_pending()
+        if self.inner is not None:
+            self.inner(record)
+
+    def _count_pending(self) -> None:
+        pending, self._pending = self._pending, []
+        for record in pending:
+            self._count(record)
+
+    def _count(self, record: Any) -> None:
         if isinstance(record, OrderRecord):
             old = self._order_state.get(record.client_order_id)
             if old is not record.state:
@@ -61,18 +80,19 @@ class TradingTally:
                 self.accepted += 1
             else:
                 self.rejected[record.reject_reason.split(":", 1)[0]] += 1
-        if self.inner is not None:
-            self.inner(record)
 
     @property
     def orders(self) -> int:
+        self._count_pending()
         return len(self._order_state)
 
     @property
     def fills(self) -> int:
+        self._count_pending()
         return len(self._fills)
 
     def statistics(self) -> dict[str, Any]:
+        self._count_pending()
         return {
             "opportunities_accepted": self.accepted,
             "opportunities_rejected": dict(self.rejected),

@@ -126,7 +126,7 @@ async def resume_execution(
         results[order.intent.client_order_id] = await runner.recover(order, settle_s)
 
     async with trio.open_nursery() as nursery:
-        for order in list(stored.orders.values()):
+        for order in stored.views():
             nursery.start_soon(one, order)
     legs = [results[it.client_order_id] for it in req.intents]
     unwound: dict[int, int] = {}

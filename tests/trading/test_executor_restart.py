@@ -260,7 +260,7 @@ async def test_restart_while_an_unwind_is_on_the_wire(
             return any(
                 o.intent.client_order_id.startswith("unw-") and o.progress.value == "sent"
                 for e in run.handles.store.executions.values()
-                for o in e.orders.values()
+                for o in e.views()
             )
 
         await until(unwind_sent)
