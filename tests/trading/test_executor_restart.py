@@ -107,7 +107,7 @@ class Run:
 
 @contextlib.asynccontextmanager
 async def open_run(
-    *, crash_first: bool = False
+    *, crash_first: bool = False, checkpoint_interval_s: float = 30.0
 ) -> AsyncIterator[tuple[Run, Any, Mailbox[Opportunity]]]:
     """The trading subtree against a fresh sim, reconciled and with both user channels up
     (``crash_first``: the first executor incarnation's order replies raise a bug)."""
@@ -124,6 +124,7 @@ async def open_run(
         cfg = TradingConfig(
             fund=FundManagerConfig(
                 limits=FundLimitsConfig(max_opportunity_age_s=5.0, min_profit="0"),
+                checkpoint_interval_s=checkpoint_interval_s,
             ),
             executor=ex,
         )

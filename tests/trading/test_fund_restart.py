@@ -29,7 +29,7 @@ from protocols.messages import FundCheckpointRecord, InstrumentId, Opportunity, 
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
 from tests.trading.helpers import until
-from tests.trading.test_executor_restart import arb, vclock
+from tests.trading.test_executor_restart import arb, open_run, vclock
 from tests.trading.test_user_channel import exec_config, until_trading
 
 pytestmark = pytest.mark.slow
@@ -72,62 +72,40 @@ def quiet(handles: TradingHandles, fills: int) -> bool:
 async def test_fund_manager_restart_after_trades_agrees_with_the_venue(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    records: list[Any] = []
-    async with open_sim_venue(SimConfig(seed=3, markets=4, rate=1.0, window_rate=0.0)) as sim:
-        m = min(sim.markets, key=lambda m: m.fee_rate_ppm)
-        poly = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
-        kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
-        ex = msgspec.structs.replace(
-            exec_config(sim, channels=True), http=HttpConfig(read_timeout_s=1.0, keep_warm_s=0)
-        )
-        cfg = TradingConfig(
-            fund=FundManagerConfig(
-                limits=FundLimitsConfig(max_opportunity_age_s=5.0, min_profit="0"),
-                checkpoint_interval_s=3600.0,  # no checkpoint between the trades and the restart
-            ),
-            executor=ex,
-        )
-        opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
-        spec, _, handles = build_trading_path(
-            cfg, opportunities=opps, storage=records.append, clock_ns=vclock
-        )
-        root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
-        with trio.fail_after(120):
-            async with open_tree(root, name="t") as tree:
-                await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
-                for i in range(2):
-                    await opps.send(arb(f"before-{i}", poly, kalshi))
-                    await until(lambda i=i: quiet(handles, 2 * (i + 1)))  # type: ignore[misc]
-                held = venue_positions(sim)
-                assert held
-                assert books_positions(handles) == held
-                first = fund(handles)
-                await tree.restart_child(FUND, "operator restart (test)")
-                await until(lambda: fund(handles) is not first)
-                await until(lambda: not handles.control.ladder.holds)
-                assert fund(handles).last_reconcile_problems == []
-                assert handles.control.state is TradingState.ACTIVE
-                assert books_positions(handles) == held
-                assert fund(handles).core.ledger.conserved()
-                assert handles.journal.rebuilds >= 1
-                # Trading resumes: a third execution is accepted and filled.
-                await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
-                await opps.send(arb("after", poly, kalshi))
-                await until(lambda: quiet(handles, 6))
-                assert books_positions(handles) == venue_positions(sim)
-                led = fund(handles).core.ledger
-                assert (
-                    led.cash[Venue.KALSHI] + led.reserved[Venue.KALSHI] == sim.exchange.kalshi.cash
-                )
-                assert led.cash[Venue.POLYMARKET] == sim.exchange.poly.cash
-                # Counted across both incarnations (the tally of records).
-                stats = handles.statistics()
-                assert stats["tally"]["opportunities_accepted"] == 3
-                assert stats["tally"]["fills"] == 6
-                assert stats["tally"]["orders"] == 6
-                assert stats["tally"]["orders_by_state"] == {"filled": 6}
-                assert stats["executor"]["orders"]["sent"] == 6
-                tree.request_shutdown("test over")
+    # No checkpoint between the trades and the restart.
+    async with open_run(checkpoint_interval_s=3600.0) as (run, tree, opps):
+        sim, handles, poly, kalshi = run.sim, run.handles, run.poly, run.kalshi
+        await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
+        for i in range(2):
+            await opps.send(arb(f"before-{i}", poly, kalshi))
+            await until(lambda i=i: quiet(handles, 2 * (i + 1)))  # type: ignore[misc]
+        held = venue_positions(sim)
+        assert held
+        assert books_positions(handles) == held
+        first = fund(handles)
+        await tree.restart_child(FUND, "operator restart (test)")
+        await until(lambda: fund(handles) is not first)
+        await until(lambda: not handles.control.ladder.holds)
+        assert fund(handles).last_reconcile_problems == []
+        assert handles.control.state is TradingState.ACTIVE
+        assert books_positions(handles) == held
+        assert fund(handles).core.ledger.conserved()
+        assert handles.journal.rebuilds >= 1
+        # Trading resumes: a third execution is accepted and filled.
+        await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
+        await opps.send(arb("after", poly, kalshi))
+        await until(lambda: quiet(handles, 6))
+        assert books_positions(handles) == venue_positions(sim)
+        led = fund(handles).core.ledger
+        assert led.cash[Venue.KALSHI] + led.reserved[Venue.KALSHI] == sim.exchange.kalshi.cash
+        assert led.cash[Venue.POLYMARKET] == sim.exchange.poly.cash
+        # Counted across both incarnations (the tally of records).
+        stats = handles.statistics()
+        assert stats["tally"]["opportunities_accepted"] == 3
+        assert stats["tally"]["fills"] == 6
+        assert stats["tally"]["orders"] == 6
+        assert stats["tally"]["orders_by_state"] == {"filled": 6}
+        assert stats["executor"]["orders"]["sent"] == 6
 
 
 async def test_adopt_venue_takes_the_venue_as_truth_and_writes_it_down(
@@ -214,44 +192,25 @@ async def test_flatten_sells_what_the_books_hold_beyond_the_hedge(
 ) -> None:
     """Three NO contracts more than the pair's YES (adopted from the venue after they
     appeared there): ``flatten`` sells exactly those, at any price, and leaves the pair."""
-    records: list[Any] = []
-    async with open_sim_venue(SimConfig(seed=3, markets=4, rate=1.0, window_rate=0.0)) as sim:
-        m = min(sim.markets, key=lambda m: m.fee_rate_ppm)
-        poly = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
-        kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
-        ex = msgspec.structs.replace(
-            exec_config(sim, channels=True), http=HttpConfig(read_timeout_s=1.0, keep_warm_s=0)
-        )
-        cfg = TradingConfig(
-            fund=FundManagerConfig(
-                limits=FundLimitsConfig(max_opportunity_age_s=5.0, min_profit="0")
-            ),
-            executor=ex,
-        )
-        opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
-        spec, _, handles = build_trading_path(
-            cfg, opportunities=opps, storage=records.append, clock_ns=vclock
-        )
-        root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
-        with trio.fail_after(120):
-            async with open_tree(root, name="t") as tree:
-                await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
-                await opps.send(arb("pair", poly, kalshi))
-                await until(lambda: quiet(handles, 2))
-                key = f"{m.ticker}:no"
-                assert sim.exchange.kalshi.positions[key] == 10 * SIZE_ONE
-                ok, message = await handles.flatten()
-                # Hedged: what the fee in shares leaves (under one contract) is no order.
-                assert message == "0 legs unwound, all flat"
-                sim.exchange.kalshi.positions[key] += 3 * SIZE_ONE
-                await tree.restart_child(FUND, "operator restart (test)")
-                await until(lambda: bool(fund(handles).last_reconcile_problems))
-                assert (await handles.adopt_venue("three contracts from elsewhere"))[0]
-                ok, message = await handles.flatten()
-                assert ok
-                assert message == "1 legs unwound, all flat"
-                await until(lambda: quiet(handles, 3))
-                assert sim.exchange.kalshi.positions[key] == 10 * SIZE_ONE
-                assert books_positions(handles) == venue_positions(sim)
-                assert sim.exchange.poly.positions[m.yes_token] > 9 * SIZE_ONE  # pair kept
-                tree.request_shutdown("test over")
+    async with open_run() as (run, tree, opps):
+        sim, handles, poly, kalshi = run.sim, run.handles, run.poly, run.kalshi
+        m = next(m for m in sim.markets if m.ticker == kalshi.symbol)
+        await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
+        await opps.send(arb("pair", poly, kalshi))
+        await until(lambda: quiet(handles, 2))
+        key = f"{m.ticker}:no"
+        assert sim.exchange.kalshi.positions[key] == 10 * SIZE_ONE
+        ok, message = await handles.flatten()
+        # Hedged: what the fee in shares leaves (under one contract) is no order.
+        assert message == "0 legs unwound, all flat"
+        sim.exchange.kalshi.positions[key] += 3 * SIZE_ONE
+        await tree.restart_child(FUND, "operator restart (test)")
+        await until(lambda: bool(fund(handles).last_reconcile_problems))
+        assert (await handles.adopt_venue("three contracts from elsewhere"))[0]
+        ok, message = await handles.flatten()
+        assert ok
+        assert message == "1 legs unwound, all flat"
+        await until(lambda: quiet(handles, 3))
+        assert sim.exchange.kalshi.positions[key] == 10 * SIZE_ONE
+        assert books_positions(handles) == venue_positions(sim)
+        assert sim.exchange.poly.positions[m.yes_token] > 9 * SIZE_ONE  # pair kept
