@@ -487,9 +487,15 @@ class FundCore:
         self, journal: FundJournal, accounts: Mapping[Venue, AccountSnapshot], tolerance: int
     ) -> list[str] | None:
         """Books rebuilt from the journal (base + everything since) against the venues;
-        None when the journal has no base (a fresh process: use the checkpoint)."""
+        None when the journal has no base (a fresh process) or could not be replayed
+        (logged): then the checkpoint is used, as after a process restart."""
         self.day = utc_day(self.wall_ms())
-        if not journal.rebuild(self):
+        try:
+            rebuilt = journal.rebuild(self)
+        except Exception:  # a bug must not crash every incarnation: fall back, loudly
+            log.exception("the books could not be rebuilt from the fund journal")
+            return None
+        if not rebuilt:
             return None
         problems = compare_with_venues(
             self.ledger,

@@ -214,3 +214,21 @@ async def test_flatten_sells_what_the_books_hold_beyond_the_hedge(
         assert sim.exchange.kalshi.positions[key] == 10 * SIZE_ONE
         assert books_positions(handles) == venue_positions(sim)
         assert sim.exchange.poly.positions[m.yes_token] > 9 * SIZE_ONE  # pair kept
+
+
+def test_a_journal_that_cannot_be_replayed_falls_back_to_the_checkpoint() -> None:
+    """A replay that fails (here: a reservation the base cannot cover) is logged and the
+    checkpoint path is taken; it never crashes every incarnation in turn."""
+    from actors.trading.fund_journal import FundJournal
+    from actors.trading.messages import ExecutionRequest
+    from tests.trading.helpers import core, opp
+
+    journal = FundJournal()
+    base = core(cash=1 * CASH_ONE)
+    journal.mark(base, base.checkpoint())
+    rich = core()
+    req = rich.decide(opp())
+    assert isinstance(req, ExecutionRequest)
+    journal.record(req)  # reserves more than the base holds
+    fresh = core()
+    assert fresh.reconcile_rebuilt(journal, {}, 0) is None
