@@ -133,8 +133,10 @@ class ExecutionStore:
     pending_hedges: dict[str, PendingHedge] = attrs.field(factory=dict)
     # Naked legs owed an unwind, by the leg's client order id.
     owed: dict[str, OwedUnwind] = attrs.field(factory=dict)
-    # Unwind orders created per leg (their ids are numbered; never reused).
+    # Unwind orders created per leg (their ids are numbered; never reused), and the leg
+    # each unwind order belongs to.
     unwind_attempts: dict[str, int] = attrs.field(factory=dict)
+    unwind_parent: dict[str, str] = attrs.field(factory=dict)
     # The order runner's counters, across incarnations (sent, ambiguous, recovered...).
     counters: dict[str, int] = attrs.field(factory=dict)
     executions_by_outcome: Counter[str] = attrs.field(factory=Counter)

@@ -621,8 +621,26 @@ class OrderRunner:
         result = await self._accepted(intent, status)
         if result.state in TERMINAL:
             self._forget(intent)
+        self.store.mark_done(result)  # an execution being resumed reads it
+        self._unwind_resolved(result)
         await self._hedge_resolved(result)
         return True
+
+    def _unwind_resolved(self, result: LegResult) -> None:
+        """An unwind order resolved late: what it sold is no longer owed by its leg."""
+        parent = self.store.unwind_parent.get(result.intent.client_order_id)
+        owed = self.store.owed.get(parent) if parent is not None else None
+        if owed is None or result.filled <= 0:
+            return
+        owed.left -= result.filled
+        step = max(1, self.gates[owed.leg.intent.instrument.venue].size_step)
+        if owed.left < step:
+            del self.store.owed[owed.leg.intent.client_order_id]
+            self._count("unwinds_recovered")
+            log.warning(
+                "naked leg %s is flat: a late-resolved unwind order sold the rest",
+                owed.leg.intent.client_order_id,
+            )
 
     async def _hedge_resolved(self, result: LegResult) -> None:
         """A leg resolved after its execution ended: unwind what it holds beyond what its

@@ -130,15 +130,27 @@ async def resume_execution(
             nursery.start_soon(one, order)
     legs = [results[it.client_order_id] for it in req.intents]
     unwound: dict[int, int] = {}
+    lost: list[LegResult] = []
     for it in req.intents:
-        mine = [results[u.intent.client_order_id] for u in stored.unwinds_of(it.client_order_id)]
+        # The store's result: a re-lookup may have resolved an unwind since recover().
+        mine = [
+            stored.results.get(u.intent.client_order_id) or results[u.intent.client_order_id]
+            for u in stored.unwinds_of(it.client_order_id)
+        ]
         unwound[it.leg_index] = sum(r.filled for r in mine)
-        lost = [r for r in mine if not r.resolved]
-        if lost:
-            detail = ", ".join(f"{r.intent.client_order_id}: {r.reason}" for r in lost)
-            return _report(
-                req, started, ExecutionOutcome.AMBIGUOUS, f"unwinds unresolved: {detail}"
-            )
+        lost += [r for r in mine if not r.resolved]
+    if lost and all(r.resolved for r in legs):
+        # What the unresolved unwinds sold is unknown: unwinding now could overshoot. The
+        # excess is owed instead; its retry waits for their re-lookups, and each one that
+        # resolves filled takes its size off what is owed (OrderRunner.relookup_once).
+        hedged = max(0, min(r.received - unwound[r.intent.leg_index] for r in legs))
+        for r in legs:
+            step = max(1, runner.gates[r.intent.instrument.venue].size_step)
+            excess = (r.received - unwound[r.intent.leg_index] - hedged) // step * step
+            if excess > 0:
+                runner.owe_unwind(r, excess, control, settings)
+        detail = ", ".join(f"{r.intent.client_order_id}: {r.reason}" for r in lost)
+        return _report(req, started, ExecutionOutcome.AMBIGUOUS, f"unwinds unresolved: {detail}")
     return await settle_legs(req, legs, runner, control, settings, started, unwound)
 
 

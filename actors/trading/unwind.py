@@ -64,6 +64,7 @@ async def unwind(
                 break
             attempt = runner.store.next_unwind_attempt(intent.client_order_id)
             coid = unwind_order_id(intent.client_order_id, attempt)
+            runner.store.unwind_parent[coid] = intent.client_order_id
             uw = OrderIntent(
                 client_order_id=coid,
                 opportunity_id=intent.opportunity_id,

@@ -119,3 +119,44 @@ async def test_flatten_unwinds_every_owed_leg_at_once(sim: SimVenue) -> None:
     assert kalshi_held(sim) == 0
     assert not h.runner.store.owed
     await h.aclose()
+
+
+async def test_an_unwind_that_resolves_late_is_taken_off_what_is_owed(sim: SimVenue) -> None:
+    """The unwind order executes but its reply is lost and its lookups fail: the leg is
+    owed in full, its retry waits for the re-lookup, and when that finds the unwind filled
+    the debt is settled: no second unwind (no overshoot)."""
+    h = Harness(sim)
+    h.runner.relookup = RelookupPolicy(interval_s=1.0, max_s=8.0, jitter=0.0)
+    req = ExecutionRequest(
+        opportunity_id="late",
+        intents=(
+            intent("late", 0, kalshi_yes(sim), 990_000),
+            intent("late", 1, poly_yes(sim), 10_000),
+        ),
+    )
+
+    async def then_lose_the_unwinds_reply() -> None:
+        while not kalshi_held(sim):  # noqa: ASYNC110 - the venue's state
+            await trio.sleep(0.001)
+        sim.faults.inject(FaultKind.REST_DROP_RESPONSE, venue=SimV.KALSHI, count=1)
+        sim.faults.inject(FaultKind.REST_500, venue=SimV.KALSHI, count=3)
+
+    with trio.fail_after(120):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(then_lose_the_unwinds_reply)
+            report = await execute_legs(req, h.runner, h.control, h.settings)
+        assert report.outcome is ExecutionOutcome.NAKED, report
+        assert kalshi_held(sim) == 0  # the unwind did sell, unknown to us yet
+        assert len(h.runner.store.owed) == 1
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(h.runner.unwind_loop)
+            nursery.start_soon(h.runner.relookup_loop)
+            while h.runner.store.owed:  # noqa: ASYNC110 - virtual time
+                await trio.sleep(0.1)
+            nursery.cancel_scope.cancel()
+    unwinds = [o for o in sim.exchange.orders.values() if o.client_order_id.startswith("unw-")]
+    assert len(unwinds) == 1
+    assert h.runner.counters["relookup_resolved"] == 1
+    assert h.runner.counters.get("unwind_retries", 0) == 0
+    assert h.runner.counters["unwinds_recovered"] == 1
+    await h.aclose()
