@@ -45,6 +45,7 @@ from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
 from actors.trading.fund_manager import CheckpointLoader
 from actors.trading.http_clients import check_live_keys
+from actors.trading.tally import TRADING_FIELDS
 from actors.trading_tree import TradingHandles, build_trading_path
 from arbtree.config import (
     AppConfig,
@@ -325,7 +326,8 @@ async def _run_assembled(
             handle_signals=True,
         ) as tree:
             asm.tree = tree
-            asm.plane.attach_tree(tree)
+            # Restarts through the control endpoint are the operator's: not failures.
+            asm.plane.attach_tree(asm.trading.operator_restarts.wrap(tree))
             _wire_control(asm, tree)
             source = StatusSource(asm)
             async with trio.open_nursery() as nursery:
@@ -533,6 +535,7 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             edge_metrics(lambda: fund_statistics(trading), market.reader),
             EDGE_FIELDS,
         )
+        metrics.register_statistics("trading", trading.metric_statistics, TRADING_FIELDS)
         log_sink = installed_log_sink()
         if log_sink is not None:
             metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)
@@ -589,6 +592,8 @@ def _wire_control(asm: Assembly, tree: Tree) -> None:
         halt=lambda reason: trading.halt(reason or "halted from the control endpoint"),
         resume=lambda reason: trading.resume(),
     )
+    asm.plane.trading_actions["flatten"] = lambda reason: trading.flatten()
+    asm.plane.trading_actions["adopt-venue"] = trading.adopt_venue
     readiness = asm.plane.readiness
     readiness.register("storage", lambda: _storage_ready(asm.sink))
     readiness.register("feeds", lambda: _feeds_ready(asm.market))

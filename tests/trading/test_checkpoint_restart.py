@@ -19,6 +19,7 @@ from protocols.messages import (
     Fill,
     FillStatus,
     FundCheckpointRecord,
+    InstrumentId,
     Liquidity,
     OrderState,
     Side,
@@ -48,12 +49,14 @@ def fresh_core(clock: WallClock, **over: int) -> FundCore:
     )
 
 
-def fill(coid: str, side: Side, price: int, fee: int, fid: str) -> Fill:
+def fill(
+    coid: str, side: Side, price: int, fee: int, fid: str, inst: InstrumentId = KALSHI
+) -> Fill:
     return Fill(
         fill_id=fid,
         venue_order_id="v",
         client_order_id=coid,
-        instrument=KALSHI,
+        instrument=inst,
         side=side,
         price=price,
         size=10 * SIZE_ONE,
