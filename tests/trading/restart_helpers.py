@@ -12,6 +12,7 @@ import msgspec
 import trio
 import trio.testing
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import SimConfig
 from actors.sim.venue import SimVenue, open_sim_venue
 from actors.trading.http_clients import build_clients
@@ -136,7 +137,7 @@ async def open_run(
         run = Run(sim, handles, records, poly, kalshi)
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         with trio.fail_after(120):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
                 yield run, tree, opps
                 await until(run.settled)

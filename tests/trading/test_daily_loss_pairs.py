@@ -10,8 +10,8 @@ from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutionRequest
 from protocols.fixed import CASH_ONE
 from protocols.messages import Side
+from tests.trading.day_helpers import NOON, WallClock, fill, fresh_core
 from tests.trading.helpers import KALSHI, POLY, core, opp
-from tests.trading.test_checkpoint_restart import NOON, WallClock, fill, fresh_core
 
 LIMIT = CASH_ONE // 10  # $0.10: less than the pair's fees
 

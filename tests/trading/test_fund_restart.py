@@ -14,6 +14,7 @@ import pytest
 import trio
 import trio.testing
 
+from actors.shutdown_phases import new_shutdown
 from actors.sim.config import SimConfig
 from actors.sim.venue import SimVenue, open_sim_venue
 from actors.trading.ladder import TradingState
@@ -123,7 +124,7 @@ async def test_adopt_venue_takes_the_venue_as_truth_and_writes_it_down(
         )
         root = SupervisorSpec(children=(ChildSpec(id="trading", start=spec),))
         with trio.fail_after(120):
-            async with open_tree(root, name="t") as tree:
+            async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until(lambda: not handles.control.ladder.holds)
                 # Money moved at the venue behind the books' back (a deposit, a token
                 # received): the restarted fund manager cannot agree.
