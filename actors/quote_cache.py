@@ -33,7 +33,7 @@ import attrs
 import msgspec
 import trio
 
-from actors.feeds.messages import FeedOutput, MarkStale, ResyncRequest
+from actors.feeds.messages import FeedMessage, FeedOutput, MarkStale, ResyncRequest
 from protocols.book import BookView, L2Book, mirror
 from protocols.config.market import QuoteCacheConfig
 from protocols.messages import (
@@ -48,7 +48,7 @@ from protocols.messages import (
     Venue,
     VenueQuote,
 )
-from supervision import Actor, ActorContext, Mailbox, OverflowPolicy
+from supervision import Actor, ActorContext, Mailbox, OverflowPolicy, serve_inbox
 
 if TYPE_CHECKING:
     from actors.observability.metrics import Metrics
@@ -158,7 +158,7 @@ class QuoteCache(Actor):
     """See the module docstring. ``resync`` maps a venue to its feed's resync mailbox."""
 
     config: QuoteCacheConfig
-    inbox: Mailbox[FeedOutput]
+    inbox: Mailbox[FeedMessage]
     publish: Mailbox[TopOfBook]
     reader: QuoteReader = attrs.field(factory=QuoteReader)
     resync: Mapping[Venue, Mailbox[ResyncRequest]] = attrs.field(factory=dict)
@@ -180,12 +180,28 @@ class QuoteCache(Actor):
     # ----------------------------------------------------------------- hot path
 
     async def _serve(self, ctx: ActorContext) -> None:
-        inbox = self.inbox
-        while True:
-            batch = await inbox.receive_batch(self.max_batch)
-            changed = self.apply(batch, trio.current_time())
-            self.publish_changed(changed)
-            ctx.heartbeat()
+        def handle(msg: FeedMessage) -> None:  # direct: in the feed's step
+            items = list(msg) if isinstance(msg, tuple) else [msg]
+            self.publish_changed(self.apply(items, trio.current_time()))
+            ctx.heartbeat()  # the task sleeps while every batch comes direct
+
+        def handle_batch(batch: list[FeedMessage]) -> None:
+            items: list[FeedOutput] = []
+            for msg in batch:
+                if isinstance(msg, tuple):
+                    items.extend(msg)
+                else:
+                    items.append(msg)
+            self.publish_changed(self.apply(items, trio.current_time()))
+
+        await serve_inbox(
+            self.inbox,
+            handle,
+            handle_batch=handle_batch,
+            after_batch=ctx.heartbeat,
+            direct=self.config.direct,
+            max_batch=self.max_batch,
+        )
 
     def apply(self, items: list[FeedOutput], now: float) -> dict[BookKey, L2Book]:
         """Apply queued feed output; returns the books that changed (in first-change order)."""

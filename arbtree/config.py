@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from actors.sim import SimConfig
+from actors.sim.config import WINDOW_KINDS
 from arbtree.sim_process import ListedMarket
 from protocols.config.limits import DAY_S, Seconds, SecondsOrOff
 from protocols.config.load import ConfigError, convert_config, parse_toml, read_config
@@ -63,6 +64,7 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # The first window opens this many seconds into the run (unless one came earlier), so
     # a short first run shows a trade; 0 leaves it to window_rate alone.
     first_window_s: SecondsOrOff = 3.0
+    window_kinds: tuple[str, ...] = WINDOW_KINDS
     # Sim time per scenario step: a step's updates go out together, so at ``rate`` 1000
     # a 0.01 s step is a burst of ~10 updates every 10 ms, a 0.001 s step one per ms.
     step_interval_s: Annotated[float, msgspec.Meta(ge=0.0001, le=10)] = 0.01
@@ -78,6 +80,9 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     cpus: tuple[Annotated[int, msgspec.Meta(ge=0, le=4095)], ...] = ()
     # With ``run.venue = "sim-external"``: the sim.json written by `arbtree sim --control-port`.
     endpoint_file: str = "sim.json"
+    # Serve wss:// and https:// with a CA made for the run (actors.sim.tls); the run
+    # trusts that CA (written to the run directory as sim-ca.pem), no other.
+    tls: bool = False
 
     def to_sim_config(self, seed: int, run_dir: Path) -> SimConfig:
         return SimConfig(
@@ -87,6 +92,8 @@ class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
             window_rate=self.window_rate,
             window_duration=self.window_duration_s,
             first_window=self.first_window_s,
+            window_kinds=self.window_kinds,
+            tls=self.tls,
             step_interval=self.step_interval_s,
             levels=self.levels,
             kalshi_legacy_cents=self.kalshi_legacy_cents,
@@ -138,6 +145,7 @@ def market_config_for_sim(
     polymarket_ws: str,
     kalshi_ws: str,
     rest: str,
+    ca_file: str = "",
 ) -> MarketConfig:
     """Point the feeds at the simulated venue and list its markets and cross-venue pairs.
 
@@ -153,11 +161,13 @@ def market_config_for_sim(
             url=polymarket_ws,
             rest_url=rest,
             instruments=poly_tokens,
+            ca_file=ca_file,
         ),
         msgspec.structs.replace(
             templates.get(Venue.KALSHI) or FeedConfig(name="kalshi", venue=Venue.KALSHI, url=""),
             url=kalshi_ws,
             rest_url="",
+            ca_file=ca_file,
             instruments=[m.ticker for m in markets],
         ),
     ]

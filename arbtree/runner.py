@@ -45,6 +45,7 @@ from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
 from actors.trading.fund_manager import CheckpointLoader
 from actors.trading.http_clients import check_live_keys
+from actors.trading.tally import TRADING_FIELDS
 from actors.trading_tree import TradingHandles, build_trading_path
 from arbtree.config import (
     AppConfig,
@@ -82,6 +83,7 @@ from supervision.idle import busy_poll
 log = logging.getLogger("arbtree.run")
 
 QUIET_LOGGERS = ("httpx", "httpcore", "pgserver", "hypercorn.access")
+SIM_CA_FILE = "sim-ca.pem"  # the TLS sim's CA, written to the run directory for its clients
 
 
 @attrs.frozen
@@ -99,6 +101,7 @@ class RunOptions:
     panel: bool = False
     sim_process: bool = False  # True: the sim in a child process (else the file's sim.process)
     sim_endpoint: Path | None = None  # a sim.json: trade against that running sim
+    sim_tls: bool = False  # True: the sim serves TLS (else the file's sim.tls)
 
 
 def resolve_config(options: RunOptions) -> AppConfig:
@@ -143,6 +146,8 @@ def resolve_config(options: RunOptions) -> AppConfig:
     if options.sim_endpoint is not None:
         run = replace(run, venue="sim-external")
         sim = replace(sim, endpoint_file=str(options.sim_endpoint.absolute()))
+    if options.sim_tls:
+        sim = replace(sim, tls=True)
     if run.venue == "sim-external":
         read_endpoint_file(Path(sim.endpoint_file))  # missing or broken: refused here
     return replace(config, run=run, sim=sim, observability=obs, trading=trading, storage=storage)
@@ -323,7 +328,8 @@ async def _run_assembled(
             handle_signals=True,
         ) as tree:
             asm.tree = tree
-            asm.plane.attach_tree(tree)
+            # Restarts through the control endpoint are the operator's: not failures.
+            asm.plane.attach_tree(asm.trading.operator_restarts.wrap(tree))
             _wire_control(asm, tree)
             source = StatusSource(asm)
             async with trio.open_nursery() as nursery:
@@ -421,12 +427,18 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                 handle = sim_process = await stack.enter_async_context(opened)
             else:
                 handle = sim = await stack.enter_async_context(open_sim_venue(sim_config))
+            ca_file = ""
+            if handle.ca_pem is not None:
+                ca_path = run_dir / SIM_CA_FILE
+                ca_path.write_bytes(handle.ca_pem)
+                ca_file = str(ca_path)
             market_cfg = market_config_for_sim(
                 market_cfg,
                 handle.markets,
                 polymarket_ws=handle.polymarket_ws_url,
                 kalshi_ws=handle.kalshi_ws_url,
                 rest=handle.polymarket_rest_url,
+                ca_file=ca_file,
             )
             ex = trading_cfg.executor
             replace = msgspec.structs.replace
@@ -442,6 +454,8 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
                     kalshi=replace(
                         ex.kalshi, rest_url=handle.kalshi_rest_url, user_ws_url=handle.kalshi_ws_url
                     ),
+                    http=replace(ex.http, ca_file=ca_file),
+                    user_channel=replace(ex.user_channel, ca_file=ca_file),
                 ),
             )
             log.info(
@@ -523,6 +537,7 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             edge_metrics(lambda: fund_statistics(trading), market.reader),
             EDGE_FIELDS,
         )
+        metrics.register_statistics("trading", trading.metric_statistics, TRADING_FIELDS)
         log_sink = installed_log_sink()
         if log_sink is not None:
             metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)
@@ -579,6 +594,8 @@ def _wire_control(asm: Assembly, tree: Tree) -> None:
         halt=lambda reason: trading.halt(reason or "halted from the control endpoint"),
         resume=lambda reason: trading.resume(),
     )
+    asm.plane.trading_actions["flatten"] = lambda reason: trading.flatten()
+    asm.plane.trading_actions["adopt-venue"] = trading.adopt_venue
     readiness = asm.plane.readiness
     readiness.register("storage", lambda: _storage_ready(asm.sink))
     readiness.register("feeds", lambda: _feeds_ready(asm.market))

@@ -123,6 +123,8 @@ class SimHandle(Protocol):
     @property
     def rest_url(self) -> str: ...
     @property
+    def ca_pem(self) -> bytes | None: ...
+    @property
     def windows(self) -> Sequence[WindowRecord]: ...
     @property
     def faults(self) -> Faults | None: ...
@@ -136,6 +138,7 @@ class SimReady(msgspec.Struct, frozen=True, kw_only=True):
     kalshi_port: int
     rest_port: int
     markets: tuple[MarketListing, ...]
+    ca_pem: bytes | None = None  # the CA to trust when the sim serves TLS
 
 
 class SimProcess(SimEndpoints):
@@ -151,6 +154,7 @@ class SimProcess(SimEndpoints):
         self.polymarket_port = ready.polymarket_port
         self.kalshi_port = ready.kalshi_port
         self.rest_port = ready.rest_port
+        self.ca_pem = ready.ca_pem
         self._windows: list[WindowRecord] = []
         self._stopped = False
 
@@ -331,6 +335,7 @@ async def _serve(conn: Connection, config: SimConfig) -> None:
             kalshi_port=sim.kalshi_port,
             rest_port=sim.rest_port,
             markets=tuple(MarketListing.of(m) for m in sim.markets),
+            ca_pem=sim.ca_pem,
         )
         try:
             conn.send(("ready", ready))

@@ -68,6 +68,12 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     # What the trades locked in: hedged pairs x $1 - their cost and fees (held to
     # resolution, so realized PnL says nothing about it), the unhedged rest, the unwinds.
     edge: EdgeFigures | None = None
+    # Run-long, across every actor incarnation (the records the database stores).
+    orders: int = 0
+    orders_by_state: dict[str, int] = {}
+    naked_legs: int = 0  # filled legs still owed an unwind at the end
+    naked_shares: str = "0"
+    executions_resumed: int = 0  # taken over by a later executor incarnation
 
 
 class WindowSpan(msgspec.Struct, frozen=True):
@@ -169,6 +175,9 @@ def build_summary(asm: Assembly, duration_s: float) -> RunSummary:
     trading: dict[str, Any] = asm.trading.statistics()
     fund: dict[str, Any] = trading.get("fund_manager", {})
     executor: dict[str, Any] = trading.get("executor", {})
+    # Counted across incarnations: a restarted actor's own counters start from zero.
+    tally: dict[str, Any] = trading.get("tally", {})
+    store: dict[str, Any] = trading.get("store", {})
     realized = parse_units(str(fund.get("realized_pnl", "0")))
     restarts: dict[str, int] = {}
     if asm.tree is not None:
@@ -202,16 +211,21 @@ def build_summary(asm: Assembly, duration_s: float) -> RunSummary:
             n: sum(s.reconnects.values()) for n, s in asm.market.feed_stats.items()
         },
         opportunities_by_strategy=dict(asm.opportunities_by_strategy),
-        opportunities_approved=int(fund.get("accepted", 0)),
-        opportunities_rejected=dict(fund.get("rejects", {})),
+        opportunities_approved=int(tally.get("opportunities_accepted", fund.get("accepted", 0))),
+        opportunities_rejected=dict(tally.get("opportunities_rejected", fund.get("rejects", {}))),
         orders_by_outcome=dict(executor.get("orders", {})),
-        fills=int(fund.get("fills", 0)),
+        fills=int(tally.get("fills", fund.get("fills", 0))),
         realized_pnl_usd=usd(realized),
         fees_usd=usd(parse_units(str(fund.get("fees_paid", "0")))),
         trading_state=str(trading.get("trading_state", "unknown")),
         restarts_per_actor=restarts_per_actor(restarts),
         shutdown=asm.tree.report if asm.tree is not None else None,
         windows=windows,
+        orders=int(tally.get("orders", 0)),
+        orders_by_state=dict(tally.get("orders_by_state", {})),
+        naked_legs=int(store.get("naked_legs", 0)),
+        naked_shares=usd(int(store.get("naked_shares", 0))),
+        executions_resumed=int(store.get("resumed", 0)),
         storage={
             "records_durable": storage.records_durable,
             "backlog": storage.backlog,

@@ -1,92 +1,94 @@
-"""``arbtree bench e2e``: tick-to-order through the whole assembled tree (``run_app``)
-against the sim at an offered load, with the floor measured in the same run.
+"""``arbtree bench e2e``: tick -> first and second leg through the whole assembled tree
+(``run_app``) against the sim, compared in the same run with a hand-written bot doing the
+same trigger job in one Trio task (``bench.single_task_bot``), and with that bot plus the
+tree's number of empty channel hops.
 
-The sim runs in a child process (``[sim] process = true``, ``arbtree.sim_process``): in
-production the venue is another machine, and an in-process sim would share the trading
-system's Trio loop, so every scheduler round of the trading path could also run the sim's
-book generation and websocket fan-out and the figures would include the venue's own work.
-Frames and order requests cross loopback sockets between the two processes.
+The clock, the same for all three: it starts when the socket read that delivered the
+trigger frame returned, before the websocket parse (the tree's feed takes
+``FeedWebSocket.read_ns``; the bot the same point of its own read), and stops when each
+leg's bytes were handed to the socket (the tree: the executor's ``SendTimes``, fed by the
+transport; the bot: after its ``send_all``). Over TLS (``wss://``, ``https://``, the sim's
+own CA) unless ``--plain``.
 
-Tick-to-order, per order, from the timestamps the system itself carries and takes: the
-trigger tick's receive time (``OrderIntent.trigger_recv_ns``, set by the feed, carried by
-the detector's Opportunity and the fund manager's intents) to the moment httpcore reports
-the request written to the socket (the executor's ``SendTimes``, fed by the venue clients'
-``trace`` extension; the bench only collects what ``SendTimes.on_sent`` sees). Split into
-tick -> detect (feed, cache, detector) and detect -> socket (fund manager, executor,
-client). The same figures are exported live as ``arbtree_tick_to_order_seconds`` and
-``arbtree_opportunity_to_order_seconds``. tick -> detect has one sample per order pair
-(a few dozen a run); ``tick_to_decision`` has one per candidate evaluation, emitted or
-not (the detector's ``eval_hook``, as in ``arbtree bench market``; the first
-``WARMUP_DECISIONS`` excluded), so the market path inside the whole app compares with
-the market bench.
-
-Floor (same run, measured first, in the bench's own process): one decode of a sim frame of
-the same size with msgspec + four raw mailbox hops (feed -> cache -> detector -> fund
-manager -> executor, the same Mailbox type, one message in flight; printed back to back
-and paced one a millisecond, ``bench.floors``) + one ``send`` of an order request's bytes,
-serialized beforehand, on a connected socket to the REST port of a sim child process
-(``bench.floors.raw_send_floor``). That sim process is
-the floor's own, started the same way as the pipeline's (``open_sim_process``) but quiet
-(one market, 10 updates/s, no windows): the pipeline's sim lives and dies inside
-``run_app``, one per offered rate, and the raw call's figure (client side, up to the write)
-does not depend on which loopback sim answers it. Reported, never asserted.
+The sim runs in a child process pinned to the last CPU (a remote venue never takes our
+CPU), a fresh one per measured pass with the same seed and config; it injects complement
+windows only (the one-venue bot's job) often enough for hundreds of triggers a pass. The
+passes are interleaved: every round runs bot, bot + hops and tree at every rate. A Trio
+instrument (``bench.task_steps``) times every task step of the tree's pass once it sent
+its first order, so the longest steps name what else held the thread while trading.
+Reported, never asserted.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import ssl
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+import attrs
 import msgspec
 import trio
-import trio.lowlevel
 from hdrh.histogram import HdrHistogram
 
-from actors.detector.actor import Engine
 from actors.trading.send_timing import SendTimes
 from arbtree.config import AppConfig, load_app_config
 from arbtree.runner import RunOptions, run_app
-from bench.floors import raw_hops, raw_send_floor
-from bench.market_bench import after_warmup
+from arbtree.sim_process import open_sim_process
+from bench.single_task_bot import SingleTaskBot
+from bench.task_steps import TaskSteps
 from protocols.messages import OrderIntent
 from supervision.idle import IdleStrategy
 
-HOPS = 4
-PACE_S = 0.001  # the paced floor: one message a millisecond, as at 1k updates/s
+HOPS = 4  # feed -> cache -> detector -> fund manager -> executor
+WARMUP_NS = 1_000_000_000  # triggers in a pass's first second are not counted
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 
 
 def _hist() -> HdrHistogram:
     return HdrHistogram(1, 60_000_000, 3)
 
 
-def _fmt(name: str, h: HdrHistogram) -> str:
-    if h.get_total_count() == 0:
-        return f"{name:<30} n=     0"
-    p50, p99 = h.get_value_at_percentile(50), h.get_value_at_percentile(99)
-    return (
-        f"{name:<30} n={h.get_total_count():>6}  p50={p50:>8} us  p99={p99:>8} us"
-        f"  max={h.get_max_value():>8} us"
-    )
+@attrs.define(eq=False)
+class Pass:
+    """One measured pass: per trigger, stage stamps (ns) keyed by stage name."""
+
+    name: str
+    stages: tuple[str, ...]  # stamp names in order; the first is the read, then ..., legs
+    triggers: list[tuple[int, ...]] = attrs.field(factory=list)
+    steps: TaskSteps | None = None
+
+    def counted(self) -> list[tuple[int, ...]]:
+        if not self.triggers:
+            return []
+        start = min(t[0] for t in self.triggers) + WARMUP_NS
+        return [t for t in self.triggers if t[0] >= start]
 
 
 @contextmanager
-def captured_sends(samples: list[tuple[int, int, int, int]]) -> Iterator[None]:
-    """Collect, per order the executor writes to a socket, the timestamps the system
-    itself carries and takes: (trigger tick received, detected, intent emitted by the fund
-    manager, request written)."""
+def captured_legs(
+    samples: list[tuple[int, int, int, int, int]], steps: TaskSteps
+) -> Iterator[None]:
+    """Collect, per order leg the executor writes to a socket: (trigger read, detected,
+    intent emitted, leg index, written); the first one arms ``steps``."""
     original = SendTimes.on_sent
 
     def on_sent(self: SendTimes, intent: OrderIntent, now_ns: int) -> None:
         original(self, intent, now_ns)
+        steps.arm()
         if intent.trigger_recv_ns:  # unwinds carry none
-            samples.append((intent.trigger_recv_ns, intent.detect_ns, intent.intent_ns, now_ns))
+            samples.append(
+                (
+                    intent.trigger_recv_ns,
+                    intent.detect_ns,
+                    intent.intent_ns,
+                    intent.leg_index,
+                    now_ns,
+                )
+            )
 
     SendTimes.on_sent = on_sent  # type: ignore[method-assign]
     try:
@@ -95,31 +97,18 @@ def captured_sends(samples: list[tuple[int, int, int, int]]) -> Iterator[None]:
         SendTimes.on_sent = original  # type: ignore[method-assign]
 
 
-@contextmanager
-def captured_decisions(samples: list[int]) -> Iterator[None]:
-    """Collect tick-to-decision (ns) of every candidate evaluation of every detector
-    engine created meanwhile, after the first ``WARMUP_DECISIONS``."""
-    original = Engine.__init__
-    on_decision = after_warmup(samples)
-
-    def init(self: Engine, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self.eval_hook = on_decision
-
-    Engine.__init__ = init  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        Engine.__init__ = original  # type: ignore[method-assign]
-
-
-def split_cpus(mode: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(the sim's CPUs, ours): with ``auto`` and at least two CPUs, the sim gets the last
-    one and this process the others, as a remote venue would never take our CPU."""
-    mine = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    if mode != "auto" or len(mine) < 2:
-        return (), ()
-    return (mine[-1],), tuple(mine[:-1])
+def tree_triggers(samples: list[tuple[int, int, int, int, int]]) -> list[tuple[int, ...]]:
+    """Per execution (trigger read, detect): (read, detect, intent, first leg, second)."""
+    legs: dict[tuple[int, int], list[tuple[int, int, int, int, int]]] = {}
+    for s in samples:
+        legs.setdefault((s[0], s[1]), []).append(s)
+    out: list[tuple[int, ...]] = []
+    for (read, detect), group in legs.items():
+        if len(group) < 2:
+            continue
+        sent = sorted(g[4] for g in group)
+        out.append((read, detect, min(g[2] for g in group), sent[0], sent[1]))
+    return out
 
 
 def bench_config(
@@ -129,8 +118,14 @@ def bench_config(
     run_dir: Path,
     sim_cpus: tuple[int, ...] = (),
     idle: IdleStrategy = "block",
-    sim_step_s: float = 0.01,
+    sim_step_s: float = 0.001,
+    window_rate: float = 50.0,
+    tls: bool = True,
 ) -> AppConfig:
+    """The paper setup with complement windows every 20 ms (0.3 s each, 40 markets), 10
+    shares an opportunity (the sim's cash lasts the run), the complement strategy only (the
+    bot's job), no exposure limits, and no quote-age limits (the bot has none; a quiet
+    token's book often sits unchanged longer than the default 0.5 s)."""
     base = load_app_config(None)
     replace = msgspec.structs.replace
     fund = base.trading.fund
@@ -142,8 +137,13 @@ def bench_config(
         max_exposure_per_venue=big,
         max_exposure_total=big,
         daily_loss_limit=big,
+        max_opportunity_age_s=30.0,
+        max_open_positions=100_000,
     )
     storage = base.storage if dsn is None else replace(base.storage, dsn=dsn)
+    detector = replace(
+        base.market.detector, max_size="10", strategies=["complement"], max_quote_age_s=30.0
+    )
     return replace(
         base,
         run=replace(
@@ -157,122 +157,196 @@ def bench_config(
         sim=replace(
             base.sim,
             rate=rate,
-            window_rate=3.0,
-            window_duration_s=1.0,
+            markets=40,
+            window_rate=window_rate,
+            window_duration_s=0.3,
+            window_kinds=("poly_complement",),
             step_interval_s=sim_step_s,
             process=True,
             cpus=sim_cpus,
+            tls=tls,
         ),
+        market=replace(base.market, detector=detector),
         trading=replace(base.trading, fund=replace(fund, limits=limits)),
         storage=storage,
     )
 
 
-async def _pipeline(config: AppConfig) -> dict[str, HdrHistogram]:
-    samples: list[tuple[int, int, int, int]] = []
-    decisions: list[int] = []
-    with captured_sends(samples), captured_decisions(decisions):
-        await run_app(config, RunOptions(), "bench-e2e")
-    tick_to_decision = _hist()
-    for ns in decisions:
-        tick_to_decision.record_value(max(1, ns // 1000))
-    tick_to_order, tick_to_detect, detect_to_socket = _hist(), _hist(), _hist()
-    detect_to_intent, intent_to_socket = _hist(), _hist()
-    detections = set()
-    for trigger, detect, intent, sent in samples:
-        tick_to_order.record_value(max(1, (sent - trigger) // 1000))
-        detect_to_socket.record_value(max(1, (sent - detect) // 1000))
-        detect_to_intent.record_value(max(1, (intent - detect) // 1000))
-        intent_to_socket.record_value(max(1, (sent - intent) // 1000))
-        if (trigger, detect) not in detections:
-            detections.add((trigger, detect))
-            tick_to_detect.record_value(max(1, (detect - trigger) // 1000))
-    return {
-        "tick_to_decision (every eval)": tick_to_decision,
-        "tick_to_order": tick_to_order,
-        "tick_to_detect": tick_to_detect,
-        "detect_to_socket": detect_to_socket,
-        "  detect_to_intent (fund mgr)": detect_to_intent,
-        "  intent_to_socket (executor)": intent_to_socket,
-    }
+def variant(config: AppConfig, name: str) -> AppConfig:
+    """The tree's config for a named A/B variant of ``--only``: ``tree`` as configured;
+    ``tree-queued``: no direct dispatch on any edge; ``tree-exec-queued``: the executor's
+    edge queued; ``tree-httpcore``: httpx's own transport for orders;
+    ``tree-norehearse``: no rehearsals of the decision and the order building."""
+    replace = msgspec.structs.replace
+    market, trading = config.market, config.trading
+    if name == "tree-queued":
+        market = replace(
+            market,
+            quote_cache=replace(market.quote_cache, direct=False),
+            detector=replace(market.detector, direct=False),
+        )
+        ex = trading.executor
+        trading = replace(
+            trading, fund=replace(trading.fund, direct=False), executor=replace(ex, direct=False)
+        )
+    elif name == "tree-exec-queued":
+        trading = replace(trading, executor=replace(trading.executor, direct=False))
+    elif name == "tree-norehearse":
+        trading = replace(
+            trading,
+            fund=replace(trading.fund, rehearse_interval_s=0.0),
+            executor=replace(trading.executor, rehearse_interval_s=0.0),
+        )
+    elif name == "tree-httpcore":
+        ex = trading.executor
+        trading = replace(
+            trading, executor=replace(ex, http=replace(ex.http, transport="httpcore"))
+        )
+    elif name != "tree":
+        raise ValueError(f"unknown tree variant {name!r}")
+    return replace(config, market=market, trading=trading)
 
 
-async def _floor(n: int, rest_url: str, frame: bytes) -> dict[str, HdrHistogram]:
-    decode = _hist()
-    for _ in range(n):
-        t0 = time.monotonic_ns()
-        msgspec.json.decode(frame)
-        decode.record_value(max(1, (time.monotonic_ns() - t0) // 1000))
-    hops = await raw_hops(HOPS, n)
-    paced = await raw_hops(HOPS, max(1, n // 4), pace_s=PACE_S)
-    raw_send = _hist()
-    body = msgspec.json.encode(
-        {
-            "ticker": "NOPE",
-            "side": "no",
-            "action": "buy",
-            "count_fp": "5.00",
-            "no_price_dollars": "0.0100",
-            "time_in_force": "fill_or_kill",
-        }
-    )
-    await raw_send_floor(rest_url + "/trade-api/v2/portfolio/orders", body, n, 50, raw_send)
-    return {
-        "floor_decode": decode,
-        "floor_hops": hops,
-        "floor_send": raw_send,
-        "floor_hops_paced": paced,
-    }
+TREE_VARIANTS = (
+    "tree",
+    "tree-queued",
+    "tree-exec-queued",
+    "tree-httpcore",
+    "tree-norehearse",
+)
 
 
-async def _floor_with_sim(n: int, sim_cpus: tuple[int, ...]) -> dict[str, HdrHistogram]:
-    from actors.sim import SimConfig
-    from arbtree.sim_process import open_sim_process
-
-    config = SimConfig(seed=3, markets=1, rate=10.0, window_rate=0.0)
-    async with open_sim_process(config, cpus=sim_cpus) as sim:
-        m = sim.markets[0]
-        # A Polymarket price_change frame of the sim's usual shape (one market, two entries).
-        frame = json.dumps(
-            {
-                "event_type": "price_change",
-                "market": m.condition_id,
-                "timestamp": "1780000000000",
-                "price_changes": [
-                    {
-                        "asset_id": m.yes_token,
-                        "price": "0.52",
-                        "size": "120.5",
-                        "side": "BUY",
-                        "hash": "0" * 40,
-                        "best_bid": "0.52",
-                        "best_ask": "0.54",
-                    },
-                    {
-                        "asset_id": m.no_token,
-                        "price": "0.48",
-                        "size": "120.5",
-                        "side": "SELL",
-                        "hash": "0" * 40,
-                        "best_bid": "0.46",
-                        "best_ask": "0.48",
-                    },
-                ],
-            }
-        ).encode()
-        return await _floor(n, sim.rest_url, frame)
+async def tree_pass(config: AppConfig, name: str = "tree") -> Pass:
+    samples: list[tuple[int, int, int, int, int]] = []
+    steps = TaskSteps()
+    trio.lowlevel.add_instrument(steps)
+    try:
+        with captured_legs(samples, steps), steps:
+            await run_app(variant(config, name), RunOptions(), "bench-e2e")
+    finally:
+        trio.lowlevel.remove_instrument(steps)
+    result = Pass(name, ("read", "detect", "intent", "leg1", "leg2"), steps=steps)
+    result.triggers = tree_triggers(samples)
+    return result
 
 
-def _ratio(a: int, b: int) -> str:
-    return f"{a / max(1, b):.2f}"
+async def bot_pass(config: AppConfig, hops: int) -> Pass:
+    with tempfile.TemporaryDirectory(prefix="arbtree-bench-bot-") as tmp:
+        sim_config = config.sim.to_sim_config(config.run.seed, Path(tmp))
+        async with open_sim_process(sim_config, cpus=config.sim.cpus) as sim:
+            context = None
+            if sim.ca_pem is not None:
+                context = ssl.create_default_context(cadata=sim.ca_pem.decode())
+            bot = SingleTaskBot(
+                sim.polymarket_ws_url, sim.polymarket_rest_url, sim.markets, ssl_context=context
+            )
+            await bot.run(config.run.duration_s or 10.0, hops=hops)
+            await sim.stop()
+    name = "bot" if hops == 0 else f"bot+{hops}hops"
+    result = Pass(name, ("read", "decided", "leg1", "leg2"))
+    result.triggers = [(t.read_ns, t.decided_ns, t.first_ns, t.second_ns) for t in bot.triggers]
+    return result
+
+
+def _us(ns: int) -> int:
+    return max(1, ns // 1000)
+
+
+def leg_hists(p: Pass) -> tuple[HdrHistogram, HdrHistogram]:
+    first, second = _hist(), _hist()
+    for t in p.counted():
+        first.record_value(_us(t[-2] - t[0]))
+        second.record_value(_us(t[-1] - t[0]))
+    return first, second
+
+
+def stage_p50s(runs: list[Pass]) -> list[tuple[str, int]]:
+    """p50 (µs) of each stage between consecutive stamps, on every run's counted
+    triggers."""
+    out = []
+    p = runs[0]
+    counted = [t for r in runs for t in r.counted()]
+    for i in range(1, len(p.stages)):
+        h = _hist()
+        for t in counted:
+            h.record_value(_us(t[i] - t[i - 1]))
+        out.append((f"{p.stages[i - 1]}->{p.stages[i]}", h.get_value_at_percentile(50)))
+    return out
+
+
+def _pcts(h: HdrHistogram) -> str:
+    return "  ".join(f"p{q:g}={h.get_value_at_percentile(q):>6}" for q in PERCENTILES)
+
+
+def report(rate: float, passes: dict[str, list[Pass]]) -> None:
+    print(f"\n=== {rate:g} updates/s (all rounds pooled; µs from the socket read) ===")
+    merged: dict[str, tuple[HdrHistogram, HdrHistogram]] = {}
+    for name, runs in passes.items():
+        first, second = _hist(), _hist()
+        for p in runs:
+            f, s = leg_hists(p)
+            first.add(f)
+            second.add(s)
+        merged[name] = (first, second)
+        print(f"{name:<12} first leg  n={first.get_total_count():>5}  {_pcts(first)}")
+        print(f"{'':<12} second leg n={second.get_total_count():>5}  {_pcts(second)}")
+        per_round = [leg_hists(p)[0].get_value_at_percentile(50) for p in runs]
+        print(f"{'':<12} first-leg p50 per round: {per_round}")
+        stages = ", ".join(f"{k} {v}" for k, v in stage_p50s(runs))
+        print(f"{'':<12} stages p50 (all rounds): {stages}")
+    for tree_name in (n for n in TREE_VARIANTS if n in merged):
+        if "bot" in merged:
+            bot, tree = merged["bot"][0], merged[tree_name][0]
+            r50 = tree.get_value_at_percentile(50) / max(1, bot.get_value_at_percentile(50))
+            r99 = tree.get_value_at_percentile(99) / max(1, bot.get_value_at_percentile(99))
+            print(
+                f"ratio {tree_name}/bot first leg: p50 {r50:.2f} (goal <= 2)"
+                f"  p99 {r99:.2f} (goal <= 3)"
+            )
+        gap = _hist()
+        for p in passes[tree_name]:
+            for t in p.counted():
+                gap.record_value(_us(t[-1] - t[-2]))
+        print(
+            f"{tree_name} second leg after first: p50 {gap.get_value_at_percentile(50)} us"
+            " (goal <= 50)"
+        )
+        steps = [p.steps for p in passes[tree_name] if p.steps is not None]
+        if steps:
+            print(
+                f"{tree_name}'s longest task steps (last round; µs): name, steps, p99, p99.9, max"
+            )
+            for name, n, p99, p999, mx in steps[-1].longest():
+                print(f"  {name[:60]:<60} {n:>7} {p99:>6} {p999:>6} {mx:>7}")
+            for gen, h in sorted(steps[-1].gc_by_generation.items()):
+                print(
+                    f"  gc generation {gen}: {h.get_total_count()} collections, p50"
+                    f" {h.get_value_at_percentile(50)} p99 {h.get_value_at_percentile(99)}"
+                    f" max {h.get_max_value()} us"
+                )
+
+
+def split_cpus(mode: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(the sim's CPUs, ours): with ``auto`` and at least two CPUs, the sim gets the last
+    one and this process the others, as a remote venue would never take our CPU."""
+    mine = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if mode != "auto" or len(mine) < 2:
+        return (), ()
+    return (mine[-1],), tuple(mine[:-1])
 
 
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="arbtree bench e2e")
     parser.add_argument("--rates", default="1000,10000", help="offered sim updates/s, comma list")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per rate")
+    parser.add_argument("--duration", type=float, default=12.0, help="seconds per pass")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds")
     parser.add_argument("--db", metavar="DSN", help="PostgreSQL DSN (default: embedded)")
-    parser.add_argument("-n", type=int, default=2000, help="floor samples")
+    parser.add_argument(
+        "--only",
+        default="bot,hops,tree",
+        help="which passes, comma list of bot, hops, tree (and its variants tree-queued: "
+        "no direct dispatch, tree-httpcore: httpx's transport for orders)",
+    )
     parser.add_argument(
         "--pin",
         choices=("auto", "none"),
@@ -288,52 +362,53 @@ def run(argv: list[str]) -> int:
     parser.add_argument(
         "--sim-step",
         type=float,
-        default=0.01,
+        default=0.001,
         metavar="S",
-        help="sim time per step: its updates go out together (0.001: a steady stream at 1k/s)",
+        help="sim time per step: its updates go out together (0.001: a steady stream)",
+    )
+    parser.add_argument(
+        "--window-rate", type=float, default=50.0, help="complement windows per second"
+    )
+    parser.add_argument(
+        "--plain", action="store_true", help="ws:// and http:// (default: wss:// and https://)"
     )
     args = parser.parse_args(argv)
+    only = set(args.only.split(","))
     sim_cpus, our_cpus = split_cpus(args.pin)
     if our_cpus:
         os.sched_setaffinity(0, our_cpus)
         print(f"sim process pinned to CPU {sim_cpus}, trading process to CPU {our_cpus}")
-    floor = trio.run(_floor_with_sim, args.n, sim_cpus)
-
-    def total(q: float, hops: str) -> int:
-        parts = ("floor_decode", hops, "floor_send")
-        return sum(floor[k].get_value_at_percentile(q) for k in parts)
-
-    f50, f99 = total(50, "floor_hops"), total(99, "floor_hops")
-    c50, c99 = total(50, "floor_hops_paced"), total(99, "floor_hops_paced")
-    print(
-        "floor (same run): decode + 4 raw mailbox hops + one send of the order's bytes"
-        " (sim in a child process); hops back to back, and paced one a millisecond"
-    )
-    for name, h in floor.items():
-        print(_fmt(name, h))
-    print(f"{'floor total':<30} p50={f50:>8} us  p99={f99:>8} us")
-    print(f"{'floor total, paced hops':<30} p50={c50:>8} us  p99={c99:>8} us")
-    for rate in (float(r) for r in args.rates.split(",")):
-        with tempfile.TemporaryDirectory(prefix="arbtree-bench-e2e-") as tmp:
-            config = bench_config(
-                rate, args.duration, args.db, Path(tmp), sim_cpus, args.idle, args.sim_step
-            )
-            hists = trio.run(_pipeline, config)
-        t = hists["tick_to_order"]
-        print(
-            f"\noffered {rate:g} updates/s in {args.sim_step * 1000:g} ms sim steps for"
-            f" {args.duration:g} s, idle {args.idle}, sim in a child process"
-            " (frame received -> order request handed to the socket)"
-        )
-        for name, h in hists.items():
-            print(_fmt(name, h))
-        if t.get_total_count():
-            p50, p99 = t.get_value_at_percentile(50), t.get_value_at_percentile(99)
-            print(
-                f"{'ratio tick_to_order/floor':<30} p50={_ratio(p50, f50)}  "
-                f"p99={_ratio(p99, f99)}   goal: p50 <= 100 us, p99 <= 1000 us"
-            )
-            print(f"{'  ... / paced floor':<30} p50={_ratio(p50, c50)}  p99={_ratio(p99, c99)}")
+    rates = [float(r) for r in args.rates.split(",")]
+    results: dict[float, dict[str, list[Pass]]] = {r: {} for r in rates}
+    for round_no in range(args.rounds):
+        for rate in rates:
+            with tempfile.TemporaryDirectory(prefix="arbtree-bench-e2e-") as tmp:
+                config = bench_config(
+                    rate,
+                    args.duration,
+                    args.db,
+                    Path(tmp),
+                    sim_cpus,
+                    args.idle,
+                    args.sim_step,
+                    args.window_rate,
+                    tls=not args.plain,
+                )
+                plan = [("bot", 0), ("hops", HOPS), *((name, -1) for name in TREE_VARIANTS)]
+                for key, hops in plan:
+                    if key not in only:
+                        continue
+                    if hops < 0:
+                        p = trio.run(tree_pass, config, key)
+                    else:
+                        p = trio.run(bot_pass, config, hops)
+                    results[rate].setdefault(p.name, []).append(p)
+                    print(
+                        f"round {round_no + 1} rate {rate:g}: {p.name} {len(p.counted())} triggers",
+                        flush=True,
+                    )
+    for rate in rates:
+        report(rate, results[rate])
     return 0
 
 

@@ -89,17 +89,29 @@ def _kalshi_frames(n_frames: int, n_markets: int, rng: random.Random) -> list[by
     return frames
 
 
-def _best_of(repeats: int, fn: Callable[[], int]) -> tuple[float, int]:
+class Stage(msgspec.Struct, frozen=True):
+    """One stage over a venue's frames: the best time of the runs and the entries it did."""
+
+    seconds: float
+    count: int
+
+    @property
+    def rate(self) -> float:
+        """Entries (or deltas) per second."""
+        return self.count / self.seconds
+
+
+def _best_of(repeats: int, fn: Callable[[], int]) -> Stage:
     best = float("inf")
     count = 0
     for _ in range(repeats):
         t0 = time.perf_counter()
         count = fn()
         best = min(best, time.perf_counter() - t0)
-    return best, count
+    return Stage(best, count)
 
 
-def _bench_polymarket(frames: list[bytes], repeats: int) -> dict[str, tuple[float, int]]:
+def _bench_polymarket(frames: list[bytes], repeats: int) -> dict[str, Stage]:
     raw_decoder = msgspec.json.Decoder(polymarket.WireMarketEvent)
 
     def raw() -> int:
@@ -138,7 +150,7 @@ def _bench_polymarket(frames: list[bytes], repeats: int) -> dict[str, tuple[floa
     }
 
 
-def _bench_kalshi(frames: list[bytes], repeats: int) -> dict[str, tuple[float, int]]:
+def _bench_kalshi(frames: list[bytes], repeats: int) -> dict[str, Stage]:
     raw_decoder = msgspec.json.Decoder(kalshi.WireFrame)
 
     def raw() -> int:
@@ -175,10 +187,20 @@ def _bench_kalshi(frames: list[bytes], repeats: int) -> dict[str, tuple[float, i
     }
 
 
-def _report(
-    name: str, unit: str, one: str, results: dict[str, tuple[float, int]], frames: int
-) -> None:
-    floor_s, floor_n = results["raw"]
+def measure(frames: int, repeats: int, seed: int) -> dict[str, dict[str, Stage]]:
+    """Per venue (``polymarket``, ``kalshi``), per stage (``raw``, ``decode``, ``apply``):
+    the best of ``repeats`` runs over ``frames`` generated frames of that venue."""
+    rng = random.Random(seed)
+    pm_frames = _pm_frames(frames, 20, rng)
+    k_frames = _kalshi_frames(frames, 20, rng)
+    return {
+        "polymarket": _bench_polymarket(pm_frames, repeats),
+        "kalshi": _bench_kalshi(k_frames, repeats),
+    }
+
+
+def _report(name: str, unit: str, one: str, results: dict[str, Stage], frames: int) -> None:
+    floor_s, floor_n = results["raw"].seconds, results["raw"].count
     floor_rate = floor_n / floor_s
     print(f"{name}: {frames} frames, {floor_n} {unit}")
     for stage, label in (
@@ -186,14 +208,13 @@ def _report(
         ("decode", "decode -> messages"),
         ("apply", "decode + book apply"),
     ):
-        secs, n = results[stage]
+        secs, n = results[stage].seconds, results[stage].count
         rate = n / secs
         print(
             f"  {label:<28} {rate / 1e3:9.1f}k {unit}/s  {secs / n * 1e6:6.2f} us/{one}"
             f"  x{secs / n / (floor_s / floor_n):5.2f} floor"
         )
-    _, n = results["apply"]
-    verdict = "meets" if n / results["apply"][0] >= 200_000 else "BELOW"
+    verdict = "meets" if results["apply"].rate >= 200_000 else "BELOW"
     print(f"  decode+apply {verdict} the 200k {unit}/s goal (floor {floor_rate / 1e3:.0f}k/s)")
 
 
@@ -203,24 +224,10 @@ def run(argv: Sequence[str]) -> int:
     parser.add_argument("--repeats", type=int, default=5, help="best of N runs")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(list(argv))
-    rng = random.Random(args.seed)
-    pm_frames = _pm_frames(args.frames, 20, rng)
-    k_frames = _kalshi_frames(args.frames, 20, rng)
+    results = measure(args.frames, args.repeats, args.seed)
     print(f"python {sys.version.split()[0]}, msgspec {msgspec.__version__}, best of {args.repeats}")
-    _report(
-        "polymarket price_change",
-        "entries",
-        "entry",
-        _bench_polymarket(pm_frames, args.repeats),
-        len(pm_frames),
-    )
-    _report(
-        "kalshi orderbook_delta",
-        "deltas",
-        "delta",
-        _bench_kalshi(k_frames, args.repeats),
-        len(k_frames),
-    )
+    _report("polymarket price_change", "entries", "entry", results["polymarket"], args.frames)
+    _report("kalshi orderbook_delta", "deltas", "delta", results["kalshi"], args.frames)
     signing_costs.report(max(100, args.frames // 20), args.repeats, args.seed)
     return 0
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
+import msgspec
 import trio
 import trio.lowlevel
 
@@ -36,7 +37,7 @@ from supervision import Mailbox
 from supervision.actor import ActorContext, NodeStatus
 
 
-def _with_schema(dsn: str, schema: str) -> str:
+def with_schema(dsn: str, schema: str) -> str:
     parts = urlsplit(dsn)
     query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
     query.append(("options", f"-csearch_path={schema}"))
@@ -92,22 +93,33 @@ class _Harness:
             self.latencies.extend((now - rec.recv_ns) / 1e9 for _, rec in envs)
 
 
-async def _bench(dsn: str | None, rows: int, rates: list[int], seconds: float) -> None:
+class StorageFigures(msgspec.Struct, frozen=True):
+    """Rows/s of raw asyncpg COPY and of the DbWriter actor on the same rows, and per
+    offered rate the put -> commit latency (p50, p99), seconds."""
+
+    raw_rows_per_s: float
+    actor_rows_per_s: float
+    latency_s: dict[int, tuple[float, float]]
+
+
+async def measure(dsn: str | None, rows: int, rates: list[int], seconds: float) -> StorageFigures:
+    """The whole benchmark in a fresh schema that is dropped afterwards (printed as it
+    goes, and returned)."""
     cfg = StorageConfig(mailbox_capacity=max(rows, 100_000), spill_watermark=1.0)
     tmp = Path(tempfile.mkdtemp(prefix="arbtree-bench-storage-"))
     async with open_database(dsn, tmp, cfg, migrate=False) as admin:
         schema = f"bench_{uuid.uuid4().hex[:12]}"
         await admin.run(lambda c: c.execute(f'CREATE SCHEMA "{schema}"'))
         try:
-            async with open_database(_with_schema(admin.dsn, schema), tmp, cfg) as db:
-                await _run_all(db, cfg, tmp, rows, rates, seconds)
+            async with open_database(with_schema(admin.dsn, schema), tmp, cfg) as db:
+                return await _run_all(db, cfg, tmp, rows, rates, seconds)
         finally:
             await admin.run(lambda c: c.execute(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
 async def _run_all(
     db: Any, cfg: StorageConfig, tmp: Path, rows: int, rates: list[int], seconds: float
-) -> None:
+) -> StorageFigures:
     spec = SPEC_BY_TYPE[TickRecord].writes[0]
     print(f"database: {'embedded pgserver' if db.embedded else 'external'}; rows={rows}")
     records = _ticks(rows)
@@ -153,6 +165,7 @@ async def _run_all(
         print(f"raw asyncpg COPY   : {raw_rate:12,.0f} rows/s (batches of {cfg.batch_max_rows})")
         print(f"DbWriter actor     : {actor_rate:12,.0f} rows/s")
         print(f"ratio actor / raw  : {actor_rate / raw_rate:12.2f}  (goal >= 0.5)")
+        latency: dict[int, tuple[float, float]] = {}
 
         for rate in rates:
             await db.run(lambda c: c.execute("TRUNCATE ticks"))
@@ -185,6 +198,7 @@ async def _run_all(
             await h.sink.flush()
             h.measure = False
             lat = h.latencies
+            latency[rate] = (_pct(lat, 0.5), _pct(lat, 0.99))
             achieved = sent / (time.perf_counter() - start)
             print(
                 f"latency @ {rate:>6,} rows/s (achieved {achieved:,.0f}): "
@@ -198,6 +212,7 @@ async def _run_all(
             f"p99={stats.batch_latency_p99_s * 1e3:.1f} ms spills={stats.spilled_batches}"
         )
         nursery.cancel_scope.cancel()
+    return StorageFigures(raw_rate, actor_rate, latency)
 
 
 def run(argv: list[str]) -> int:
@@ -209,5 +224,5 @@ def run(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     dsn = args.db or os.environ.get("ARBTREE_TEST_DSN") or os.environ.get("ARBTREE_DB_DSN")
     rates = [int(x) for x in args.rates.split(",") if x]
-    trio.run(_bench, dsn, args.rows, rates, args.seconds)
+    trio.run(measure, dsn, args.rows, rates, args.seconds)
     return 0

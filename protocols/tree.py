@@ -38,6 +38,9 @@ class MailboxStats(msgspec.Struct, frozen=True, kw_only=True):
     received: int
     dropped: int
     coalesced: int
+    # Of ``received``: run at once by the receiver's handler in the sender's step (direct
+    # dispatch, see supervision.mailbox); the rest were queued and taken by its task.
+    direct: int = 0
 
 
 class FailureInfo(msgspec.Struct, frozen=True, kw_only=True):

@@ -5,9 +5,12 @@ Knows nothing about trading; imports only ``protocols.tree``.
 
 from supervision.actor import Actor as Actor
 from supervision.actor import ActorContext as ActorContext
+from supervision.direct import serve_inbox as serve_inbox
+from supervision.mailbox import DirectOwner as DirectOwner
 from supervision.mailbox import Mailbox as Mailbox
 from supervision.mailbox import MailboxFull as MailboxFull
 from supervision.mailbox import OverflowPolicy as OverflowPolicy
+from supervision.mailbox import QueueInstead as QueueInstead
 from supervision.shutdown import PhaseSpec as PhaseSpec
 from supervision.shutdown import ShutdownCoordinator as ShutdownCoordinator
 from supervision.spec import BRUTAL as BRUTAL

@@ -17,6 +17,17 @@ Policies (Akka Streams names in brackets):
 
 Counters satisfy ``sent == received + depth + dropped + coalesced`` at every moment.
 
+Direct dispatch (run to completion, as a single-threaded message bus): the receiving actor
+may register a synchronous handler (:meth:`Mailbox.set_handler`). A message sent while the
+mailbox is empty and the receiver's task is parked idle on it is handed to that handler at
+once, in the sender's step, instead of waking the task a scheduler round later. Otherwise
+(messages pending, the receiver busy or mid-handler, the dispatch chain ``max_depth`` deep)
+it queues and the task takes it as usual, so per-mailbox order always holds. Direct
+deliveries count as received (and in ``direct``). A handler that raises
+:class:`QueueInstead` before touching anything has the message queued; any other exception
+is the receiver's failure: its parked task raises it (its supervisor applies its
+strategy), and the sender carries on.
+
 Trio conventions: ``send``/``receive``/``receive_batch`` are checkpoints (even when they
 need not wait); the ``*_nowait`` variants never checkpoint and raise ``trio.WouldBlock``.
 A receiver cancelled while waiting loses nothing. One consumer per mailbox; any number of
@@ -28,7 +39,7 @@ from __future__ import annotations
 import collections
 import enum
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import trio
 
@@ -43,6 +54,34 @@ class OverflowPolicy(enum.StrEnum):
     DROP_NEWEST = "drop_newest"
     FAIL = "fail"
     COALESCE = "coalesce"
+
+
+class QueueInstead(Exception):
+    """Raised by a direct handler, before it changed anything, when it cannot finish the
+    message without waiting (a full output): the message is queued for the actor's task."""
+
+
+class DirectOwner:
+    """Who runs a set of handlers: while one of them runs, a message to any mailbox of the
+    same owner queues (no re-entry into an actor mid-handler)."""
+
+    __slots__ = ("busy",)
+
+    def __init__(self) -> None:
+        self.busy = False
+
+
+DEFAULT_MAX_DEPTH = 4  # direct deliveries nested in one sender's step before queueing
+
+
+class _Dispatch:
+    """How deep the current step's chain of direct deliveries is (Trio runs one task at a
+    time on its thread; the runtime is single-threaded)."""
+
+    depth = 0
+
+
+_WAKE: Any = object()  # handed to a parked BLOCK receiver: a handler failed
 
 
 class MailboxFull(Exception):
@@ -60,10 +99,15 @@ class Mailbox(Generic[T]):
     __slots__ = (
         "_capacity",
         "_coalesced",
+        "_direct",
         "_dropped",
+        "_failure",
+        "_handler",
         "_key",
+        "_max_depth",
         "_not_empty",
         "_not_full",
+        "_owner",
         "_peak",
         "_pending",
         "_queue",
@@ -97,6 +141,11 @@ class Mailbox(Generic[T]):
         self._dropped = 0
         self._coalesced = 0
         self._peak = 0
+        self._direct = 0
+        self._handler: Callable[[T], None] | None = None
+        self._owner = DirectOwner()
+        self._max_depth = DEFAULT_MAX_DEPTH
+        self._failure: BaseException | None = None
         self._not_empty = trio.lowlevel.ParkingLot()
         self._not_full = trio.lowlevel.ParkingLot()
         # BLOCK rides a memory channel; the others use a deque (or an ordered dict by key).
@@ -130,10 +179,77 @@ class Mailbox(Generic[T]):
     def capacity(self) -> int:
         return self._capacity
 
+    # ------------------------------------------------------------ direct dispatch
+
+    def set_handler(
+        self,
+        handler: Callable[[T], None] | None,
+        *,
+        owner: DirectOwner | None = None,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+    ) -> None:
+        """Register the receiving actor's synchronous handler (``None`` removes it): see the
+        module docstring. Register it from the task that parks on this mailbox, and remove
+        it when that task ends (a restart registers the new incarnation's). ``owner``:
+        shared by the handlers of one actor's mailboxes."""
+        if max_depth < 1:
+            raise ValueError(f"mailbox {self.name!r}: max_depth must be >= 1, got {max_depth}")
+        self._handler = handler
+        self._owner = owner if owner is not None else DirectOwner()
+        self._max_depth = max_depth
+        self._failure = None
+
+    def _try_direct(self, msg: T) -> bool:
+        """Run the handler on ``msg`` now if the receiver is parked idle on an empty
+        mailbox; False (nothing done) when the message must queue."""
+        handler = self._handler
+        owner = self._owner
+        if owner.busy or _Dispatch.depth >= self._max_depth or self._failure is not None:
+            return False
+        rx = self._rx
+        if rx is not None:
+            stats = rx.statistics()
+            if stats.current_buffer_used or not stats.tasks_waiting_receive:
+                return False
+        elif not self._not_empty or self._queue or self._pending:
+            return False
+        owner.busy = True
+        _Dispatch.depth += 1
+        try:
+            assert handler is not None
+            handler(msg)
+        except QueueInstead:
+            return False
+        except Exception as exc:
+            self._fail_receiver(exc)
+        finally:
+            _Dispatch.depth -= 1
+            owner.busy = False
+        self._sent += 1
+        self._received += 1
+        self._direct += 1
+        return True
+
+    def _fail_receiver(self, exc: Exception) -> None:
+        """The handler's exception is the receiver's: wake its parked task to raise it."""
+        self._failure = exc
+        if self._tx is not None:
+            self._tx.send_nowait(_WAKE)  # a parked receiver takes it (no buffer used)
+        else:
+            self._not_empty.unpark()
+
+    def _raise_failure(self) -> None:
+        exc, self._failure = self._failure, None
+        if exc is not None:
+            raise exc
+
     # ------------------------------------------------------------------ sending
 
     async def send(self, msg: T) -> None:
         """Put ``msg`` in the mailbox; only BLOCK (and COALESCE full of distinct keys) waits."""
+        if self._handler is not None and self._try_direct(msg):
+            await trio.lowlevel.checkpoint()
+            return
         if self._tx is not None:
             await self._tx.send(msg)
             return
@@ -168,6 +284,8 @@ class Mailbox(Generic[T]):
 
     def send_nowait(self, msg: T) -> None:
         """Put ``msg`` in the mailbox without waiting; what happens when full is the policy."""
+        if self._handler is not None and self._try_direct(msg):
+            return
         if self._tx is not None:
             self._tx.send_nowait(msg)
             return
@@ -209,8 +327,12 @@ class Mailbox(Generic[T]):
 
     def receive_nowait(self) -> T:
         """The oldest pending message; ``trio.WouldBlock`` when the mailbox is empty."""
+        if self._failure is not None:
+            self._raise_failure()
         if self._rx is not None:
             msg = self._rx.receive_nowait()
+            while msg is _WAKE:  # a failure's wake-up, already raised
+                msg = self._rx.receive_nowait()
             self._received += 1
             return msg
         if self._key is not None:
@@ -227,9 +349,15 @@ class Mailbox(Generic[T]):
         return msg
 
     async def receive(self) -> T:
-        """Wait for the oldest pending message. Cancellation never consumes a message."""
+        """Wait for the oldest pending message. Cancellation never consumes a message.
+        Raises a direct handler's exception (see :meth:`set_handler`)."""
+        if self._failure is not None:
+            self._raise_failure()
         if self._rx is not None:
             msg = await self._rx.receive()
+            while msg is _WAKE:
+                self._raise_failure()  # a stale wake-up (raised already) falls through
+                msg = await self._rx.receive()
             self._received += 1
             return msg
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -248,7 +376,7 @@ class Mailbox(Generic[T]):
         while True:
             await self._not_empty.park()
             try:
-                return self.receive_nowait()
+                return self.receive_nowait()  # raises a direct handler's failure first
             except trio.WouldBlock:
                 continue  # another receiver took it first
 
@@ -273,7 +401,9 @@ class Mailbox(Generic[T]):
             nowait = rx.receive_nowait
             try:
                 while len(batch) < max_items:
-                    batch.append(nowait())
+                    msg = nowait()
+                    if msg is not _WAKE:  # a failure's wake-up: raised by the next receive
+                        batch.append(msg)
             except trio.WouldBlock:
                 pass
         elif self._key is not None:
@@ -311,4 +441,5 @@ class Mailbox(Generic[T]):
             received=self._received,
             dropped=self._dropped,
             coalesced=self._coalesced,
+            direct=self._direct,
         )

@@ -2,15 +2,17 @@
 detector and the fund manager put their output with ``send_nowait`` (waiting only on a
 full mailbox), so the next actor runs in the next scheduler round with no step of the
 sender's beside it (Trio runs a round's tasks in either order, so a sender's second step
-there would come first half the time). And the fund manager's rehearsal (keeping the
-decision path warm) runs the checks on its clock, once the loop is idle, without touching
-the books."""
+there would come first half the time). With direct dispatch (the default) the receiver
+takes no step at all: its handler runs in the sender's step. And the fund manager's
+rehearsal (keeping the decision path warm) runs the checks on its clock, once the loop is
+idle, without touching the books."""
 
 from __future__ import annotations
 
 import logging
 import time
 
+import pytest
 import trio
 import trio.lowlevel
 import trio.testing
@@ -59,8 +61,10 @@ def _top(symbol: str, ask: int, recv_ns: int) -> TopOfBook:
     )
 
 
-async def test_detector_emits_in_one_step_and_counts_it_on_the_next_batch() -> None:
+@pytest.mark.parametrize("direct", [True, False])
+async def test_detector_emits_in_one_step_and_counts_it_on_the_next_batch(direct: bool) -> None:
     config = DetectorConfig(
+        direct=direct,
         strategies=["complement"],
         min_edge="0.005",
         min_profit="0",
@@ -88,8 +92,12 @@ async def test_detector_emits_in_one_step_and_counts_it_on_the_next_batch() -> N
         now = time.monotonic_ns()
         inbox.send_nowait(_top("Y", 450_000, now))
         inbox.send_nowait(_top("N", 500_000, now))  # 0.45 + 0.50 < 1: an opportunity
+        if direct:  # evaluated and emitted in this step, by the detector's handler
+            assert (counter.steps, len(outbox)) == (0, 1)
         await trio.testing.wait_all_tasks_blocked()
-        assert counter.steps == 1  # woken, emitted, parked again: no second step
+        # queued: woken, emitted, parked again: no second step; direct: never woken
+        assert counter.steps == (0 if direct else 1)
+        assert inbox.statistics().direct == (2 if direct else 0)
         assert outbox.receive_nowait().strategy == "complement"
         assert not counted()  # the metrics wait for the next batch
         inbox.send_nowait(_top("Y", 460_000, time.monotonic_ns()))
@@ -98,7 +106,7 @@ async def test_detector_emits_in_one_step_and_counts_it_on_the_next_batch() -> N
         nursery.cancel_scope.cancel()
 
 
-def _fund_manager(**config: float) -> FundManager:
+def _fund_manager(**config: float | bool) -> FundManager:
     return FundManager(
         config=FundManagerConfig(paper_balances={"polymarket": "1000", "kalshi": "1000"}, **config),  # type: ignore[arg-type]
         executor_config=ExecutorConfig(),
@@ -110,8 +118,9 @@ def _fund_manager(**config: float) -> FundManager:
     )
 
 
-async def test_fund_manager_hands_an_approved_opportunity_over_in_one_step() -> None:
-    fund_manager = _fund_manager()
+@pytest.mark.parametrize("direct", [True, False])
+async def test_fund_manager_hands_an_approved_opportunity_over_in_one_step(direct: bool) -> None:
+    fund_manager = _fund_manager(direct=direct)
     counter = StepCounter.named("FundManager._opportunity_loop")
     async with trio.open_nursery() as nursery:
         await nursery.start(fund_manager.run, _ctx("trading/fund_manager"))
@@ -120,7 +129,9 @@ async def test_fund_manager_hands_an_approved_opportunity_over_in_one_step() -> 
         trio.lowlevel.add_instrument(counter)
         fund_manager.opportunities.send_nowait(opp())
         await trio.testing.wait_all_tasks_blocked()
-        assert counter.steps == 1  # decided, handed over, parked again
+        # queued: decided, handed over, parked again; direct: decided in the sender's step
+        assert counter.steps == (0 if direct else 1)
+        assert fund_manager.opportunities.statistics().direct == (1 if direct else 0)
         assert isinstance(fund_manager.intents.receive_nowait(), ExecutionRequest)
         nursery.cancel_scope.cancel()
 

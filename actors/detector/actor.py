@@ -43,7 +43,7 @@ from actors.shutdown_phases import Phase
 from protocols.config.market import DetectorConfig
 from protocols.fixed import PRICE_ONE, parse_units
 from protocols.messages import Opportunity, OpportunityLeg, Side, TopOfBook, Venue
-from supervision import Actor, ActorContext, Mailbox, OverflowPolicy
+from supervision import Actor, ActorContext, Mailbox, OverflowPolicy, QueueInstead
 
 if TYPE_CHECKING:
     from actors.observability.metrics import Metrics
@@ -206,6 +206,15 @@ class Engine:
                 bk.next = _Book(venue)
                 return bk.next
             bk = bk.next
+
+    def candidates_reading(self, top: TopOfBook) -> int:
+        """How many candidates read ``top``'s book: at most that many opportunities from
+        one update with it."""
+        inst = top.instrument
+        bk = self._books.get(inst.symbol)
+        while bk is not None and bk.venue is not inst.venue:
+            bk = bk.next
+        return 0 if bk is None else len(bk.evals)
 
     @property
     def latest(self) -> dict[BookKey, TopOfBook]:
@@ -432,14 +441,38 @@ class Detector(Actor):
         outbox = self.outbox
         metrics = self.metrics
         unobserved: tuple[list[Opportunity], list[int]] | None = None
+
+        def begin() -> bool:
+            """Per delivery or batch: heartbeat, the last emissions' metrics; False once
+            halted (nothing is evaluated)."""
+            nonlocal unobserved
+            ctx.heartbeat()
+            if unobserved is not None:
+                self._observe(*unobserved)
+                unobserved = None
+            return not self.halted
+
+        def handle(top: TopOfBook) -> None:
+            """Direct, in the cache's step: evaluate, hand what it finds on (to the fund
+            manager's handler when it is idle). Queued instead while the outbox lacks room
+            for every candidate reading this book (this step must not wait)."""
+            nonlocal unobserved
+            if outbox.capacity - len(outbox) < engine.candidates_reading(top):
+                raise QueueInstead
+            if not begin():
+                return
+            opps = engine.update((top,), trio.current_time())
+            for opp in opps:
+                outbox.send_nowait(opp)
+            if opps and metrics is not None:
+                unobserved = (opps, list(engine.batch_latencies_ns))
+
+        if self.config.direct:
+            inbox.set_handler(handle)
         try:
             while True:
                 batch = await inbox.receive_batch(self.max_batch)
-                ctx.heartbeat()
-                if unobserved is not None:
-                    self._observe(*unobserved)
-                    unobserved = None
-                if self.halted:
+                if not begin():
                     continue
                 opps = engine.update(batch, trio.current_time())
                 if not opps:
@@ -451,6 +484,8 @@ class Detector(Actor):
                 if metrics is not None:
                     unobserved = (opps, list(engine.batch_latencies_ns))
         finally:
+            if self.config.direct:
+                inbox.set_handler(None)
             if unobserved is not None:
                 self._observe(*unobserved)
             unregister()

@@ -45,7 +45,7 @@ import attrs
 import trio
 
 from actors.feeds.liveness import Liveness
-from actors.feeds.messages import FeedOutput, MarkStale, ResyncRequest
+from actors.feeds.messages import FeedMessage, FeedOutput, MarkStale, ResyncRequest
 from actors.feeds.reconnect import ReconnectPolicy
 from actors.feeds.websocket import (
     FeedWebSocket,
@@ -58,6 +58,7 @@ from actors.shutdown_phases import Phase
 from protocols.config.market import FeedConfig
 from protocols.errors import DecodeError
 from protocols.messages import InstrumentId, MarketData, MarketDataBatch, Venue
+from protocols.tls import client_ssl_context
 from supervision import Actor, ActorContext, Mailbox, OverflowPolicy
 from supervision.idle import wait_until_idle
 
@@ -188,6 +189,11 @@ class VenueAdapter:
         """Called once per batch, after its frames and before it is sent on: integrity
         checks of the batch's final state (what the cache will publish)."""
 
+    def after_batch(self, now: float) -> None:
+        """Called once per batch after it was sent on (with direct dispatch: after the
+        tick's way to an order): checks whose verdict cannot change what this batch
+        delivers, only act from a later one (a mismatch must repeat before a resync)."""
+
     def resubscribe(self, keys: tuple[str, ...], reason: str) -> None:
         """Ask the venue again for these instruments (liveness) ."""
         raise NotImplementedError
@@ -240,7 +246,7 @@ class Feed(Actor):
     """A market-data feed actor; ``adapter`` picks the venue (see ``feed_for``)."""
 
     config: FeedConfig
-    out: Mailbox[FeedOutput]
+    out: Mailbox[FeedMessage]
     adapter: AdapterFactory
     resync: Mailbox[ResyncRequest] | None = None
     stats: FeedStats = attrs.field(factory=FeedStats)
@@ -328,6 +334,7 @@ class Feed(Actor):
                 connect_timeout=cfg.connect_timeout_s,
                 read_bytes=cfg.receive_buffer_bytes,
                 max_message_bytes=cfg.max_message_bytes,
+                ssl_context=client_ssl_context(cfg.ca_file) if cfg.ca_file else None,
             )
             async with ws_cm as ws:
                 self.stats.connects += 1
@@ -377,7 +384,6 @@ class Feed(Actor):
         metrics_msgs = (
             self.metrics.feed_messages.labels(cfg.venue.value) if self.metrics is not None else None
         )
-        monotonic_ns = time.monotonic_ns
         pipeline_first = cfg.pipeline_first
         while True:
             # One socket read, and every message it completed. A read holding only part of
@@ -385,9 +391,10 @@ class Feed(Actor):
             frames = await ws.receive_messages()
             if not frames:
                 continue
-            # Every frame of this read arrived by now: one receive time for all of them,
-            # so a frame's wait behind earlier frames of the same read is counted.
-            recv_ns = monotonic_ns()
+            # Every frame of this read had arrived when the read returned: one receive
+            # time for all of them, taken before the websocket parse (``read_ns``), so the
+            # parse and a frame's wait behind earlier frames of the same read are counted.
+            recv_ns = ws.read_ns
             now = trio.current_time()
             liveness.last_frame = now
             sent = False
@@ -425,8 +432,14 @@ class Feed(Actor):
                     items = s.out
                     s.out = []
                     sent = True
-                    for item in items:
-                        await out.hand_off(item)  # BLOCK edge: waits only when full
+                    # One message per batch (see FeedMessage); BLOCK edge: waits only
+                    # when full.
+                    await out.hand_off(items[0] if len(items) == 1 else tuple(items))
+                adapter.after_batch(now)
+                if s.out:  # what those checks raised
+                    items = s.out
+                    s.out = []
+                    await out.hand_off(items[0] if len(items) == 1 else tuple(items))
             try:
                 if sent and pipeline_first:
                     # The batch's way to a decision (cache, detector, what they wake) runs

@@ -28,3 +28,7 @@ class ResyncRequest(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 FeedOutput = MarketDataBatch | MarkStale
+# What a feed sends the quote cache per batch: one item, or a batch's data with the stale
+# marks its checks raised, as one message: with direct dispatch the cache applies them in
+# one delivery, so no book a check found bad is ever published fresh in between.
+FeedMessage = FeedOutput | tuple[FeedOutput, ...]

@@ -131,8 +131,25 @@ class PolymarketAdapter(VenueAdapter):
 
     def end_batch(self, now: float) -> None:
         """Checks of the final state of each book the batch touched (a wrong intermediate
-        state either persists into the final one or was overwritten): crossed and claimed
-        top every batch, the hash when the token's interval has passed."""
+        state either persists into the final one or was overwritten), before the batch
+        goes on: crossed (a resync, marked stale with the batch). The claimed top and the
+        hash follow in :meth:`after_batch`, off the tick's way: a mismatch only counts
+        until it repeats (``hash_mismatch_threshold``), unless that threshold is 1."""
+        touched = self._touched
+        if not touched:
+            return
+        for asset, book in touched.items():
+            if asset not in self.resyncing and book.crossed():
+                self._start_resync(asset, book.instrument, "crossed")
+        if self.session.cfg.hash_mismatch_threshold <= 1:  # a mismatch acts at once
+            self._verify(now)
+
+    def after_batch(self, now: float) -> None:
+        if self.session.cfg.hash_mismatch_threshold > 1:
+            self._verify(now)
+
+    def _verify(self, now: float) -> None:
+        """Claimed top every batch, the hash when the token's interval has passed."""
         touched = self._touched
         if not touched:
             return
@@ -143,9 +160,6 @@ class PolymarketAdapter(VenueAdapter):
         next_check = self._next_hash_check
         for asset, book in touched.items():
             if asset in self.resyncing:
-                continue
-            if book.crossed():
-                self._start_resync(asset, book.instrument, "crossed")
                 continue
             delta = last_delta.get(asset)
             if delta is None or not verify:

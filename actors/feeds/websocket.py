@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -73,6 +74,9 @@ class FeedWebSocket:
         self._fragments: list[bytes] = []
         self._pongs: dict[bytes, trio.Event] = {}
         self._eof = False
+        # When the last socket read returned (``time.monotonic_ns``), before the websocket
+        # parse: a frame's receive time (the tick clock starts when its bytes were read).
+        self.read_ns = time.monotonic_ns()
         # Frames that arrived in the same read as the handshake response.
         self._pending = self._collect()
         self._flush()
@@ -91,6 +95,7 @@ class FeedWebSocket:
         if self._over():
             raise self._closed()
         data = await self._stream.receive_some(self._read_bytes)
+        self.read_ns = time.monotonic_ns()
         if data:
             protocol.receive_data(data)
         else:

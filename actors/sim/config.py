@@ -57,6 +57,9 @@ POLY_CATEGORIES: tuple[tuple[str, int], ...] = (
 )
 
 
+WINDOW_KINDS = ("poly_complement", "cross_poly_yes_kalshi_no", "cross_kalshi_yes_poly_no")
+
+
 @attrs.frozen
 class SimConfig:
     """Everything that shapes a sim run. Same config + same seed => same frames."""
@@ -71,6 +74,9 @@ class SimConfig:
     # a short run then shows a trade; the rate applies after it as before.
     first_window: float = 3.0
     window_size: int = 100 * ONE  # shares at the best level of a window's cheap leg
+    # Which window kinds the scenario injects (a subset of ``WINDOW_KINDS``); the
+    # e2e benchmark asks for complement windows only, so a one-venue bot sees them all.
+    window_kinds: tuple[str, ...] = WINDOW_KINDS
     window_edge_min: int = 10_000  # gross per-share edge beyond fees, 1e-6 USD
     window_edge_max: int = 40_000
     levels: int = 5  # price levels per side
@@ -81,6 +87,7 @@ class SimConfig:
     array_frame_probability: float = 0.3  # Polymarket frames batched as a JSON array
     epoch_ms: int | None = None  # wire timestamp of sim time 0 (None: wall clock at start)
     host: str = "127.0.0.1"
+    tls: bool = False  # serve wss:// and https:// with a CA made for the run (actors.sim.tls)
     polymarket_port: int = 0
     kalshi_port: int = 0
     rest_port: int = 0
@@ -104,6 +111,8 @@ class SimConfig:
             raise ValueError("step_interval must be > 0")
         if self.levels < 2:
             raise ValueError("levels must be >= 2")
+        if not self.window_kinds or not set(self.window_kinds) <= set(WINDOW_KINDS):
+            raise ValueError(f"window_kinds: one or more of {', '.join(WINDOW_KINDS)}")
         if not 0 < self.window_edge_min <= self.window_edge_max:
             raise ValueError("need 0 < window_edge_min <= window_edge_max")
         for symbol in self.binance_symbols:

@@ -6,6 +6,7 @@ closing the TCP connection with no response, which an ASGI app cannot express.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -43,17 +44,17 @@ _enc = msgspec.json.Encoder()
 MAX_BODY = 1 << 20
 
 
-async def _read(conn: h11.Connection, stream: trio.SocketStream) -> Any:
+async def _read(conn: h11.Connection, stream: trio.abc.Stream) -> Any:
     while True:
         event = conn.next_event()
         if event is h11.NEED_DATA:
             data = await stream.receive_some(65536)
-            conn.receive_data(data)
+            conn.receive_data(bytes(data))
             continue
         return event
 
 
-async def handle_connection(stream: trio.SocketStream, handler: Handler) -> None:
+async def handle_connection(stream: trio.abc.Stream, handler: Handler) -> None:
     """Serve keep-alive requests on one connection until either side closes."""
     conn = h11.Connection(h11.SERVER)
     try:
@@ -101,13 +102,18 @@ async def serve_http(
     host: str,
     port: int,
     *,
+    ssl_context: ssl.SSLContext | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Listen on ``host:port`` (0 = any free port); reports the bound port when started."""
-    listeners = await trio.open_tcp_listeners(port, host=host)
-    bound = listeners[0].socket.getsockname()[1]
+    """Listen on ``host:port`` (0 = any free port); reports the bound port when started.
+    With ``ssl_context``: HTTPS (the handshake runs in the connection's own task)."""
+    tcp = await trio.open_tcp_listeners(port, host=host)
+    bound = tcp[0].socket.getsockname()[1]
+    listeners: list[trio.abc.Listener[Any]] = list(tcp)
+    if ssl_context is not None:
+        listeners = [trio.SSLListener(t, ssl_context, https_compatible=True) for t in tcp]
 
-    async def one(stream: trio.SocketStream) -> None:
+    async def one(stream: trio.abc.Stream) -> None:
         await handle_connection(stream, handler)
 
     async with trio.open_nursery() as nursery:

@@ -15,7 +15,7 @@ import random
 import attrs
 
 from actors.sim.book import ASK, BID, Change, SimBook
-from actors.sim.config import POLY_CATEGORIES, SimConfig
+from actors.sim.config import POLY_CATEGORIES, WINDOW_KINDS, SimConfig
 from actors.sim.fees import kalshi_taker_fee, polymarket_taker_fee
 from actors.sim.units import ONE
 from actors.sim.windows import (
@@ -36,7 +36,7 @@ FAIR_MIN, FAIR_MAX = 20_000, 980_000
 WINDOW_ROOM = 100_000  # a shifted mid must stay this far inside (0, 1)
 PRINT_RATE = 0.2  # simulated last_trade_price prints per second per market
 
-KINDS = ("poly_complement", "cross_poly_yes_kalshi_no", "cross_kalshi_yes_poly_no")
+KINDS = WINDOW_KINDS
 
 
 @attrs.define
@@ -396,7 +396,8 @@ class Scenario:
     def _open_window(self, m: Market, out: StepOutput) -> None:
         cfg = self.config
         rng = self.rng
-        kind = KINDS[rng.randrange(len(KINDS))]
+        kinds = cfg.window_kinds
+        kind = kinds[rng.randrange(len(kinds))]
         edge = rng.randint(cfg.window_edge_min // 1_000, cfg.window_edge_max // 1_000) * 1_000
         # The shift must beat both spreads, both venues' quote noise, a tick of rounding on
         # each side and the worst-case taker fees on both legs, then leave ``edge``.

@@ -25,19 +25,22 @@ from actors.trading.keepalive_transport import (
 from actors.trading.send_timing import Trace
 from actors.trading.venue_clients import Ambiguous, NotSent, RateLimited
 from protocols.config.trading import HttpConfig
+from protocols.tls import client_ssl_context
 
 
 def make_http_client(cfg: HttpConfig, base_url: str) -> httpx.AsyncClient:
-    """One pooled keep-alive client per venue with explicit timeouts; plain-http venues
-    (the sim) get :class:`KeepAliveTransport` unless ``cfg.transport`` says httpcore."""
+    """One pooled keep-alive client per venue with explicit timeouts, on
+    :class:`KeepAliveTransport` (http and https) unless ``cfg.transport`` says httpcore."""
     limits = httpx.Limits(
         max_connections=cfg.max_connections,
         max_keepalive_connections=cfg.max_keepalive_connections,
         keepalive_expiry=cfg.keepalive_expiry_s,
     )
     transport: KeepAliveTransport | None = None
-    if cfg.transport == "keepalive" and httpx.URL(base_url).scheme == "http":
-        transport = KeepAliveTransport.from_limits(limits)
+    scheme = httpx.URL(base_url).scheme
+    if cfg.transport == "keepalive" and scheme in ("http", "https"):
+        context = client_ssl_context(cfg.ca_file) if scheme == "https" else None
+        transport = KeepAliveTransport.from_limits(limits, context)
     client = httpx.AsyncClient(
         base_url=base_url,
         timeout=httpx.Timeout(
@@ -49,6 +52,7 @@ def make_http_client(cfg: HttpConfig, base_url: str) -> httpx.AsyncClient:
         limits=limits,
         transport=transport,
         http2=False,
+        verify=client_ssl_context(cfg.ca_file) if cfg.ca_file else True,
     )
     if transport is not None:
         _KEEPALIVE[client] = transport
@@ -133,6 +137,7 @@ _PREPARED: weakref.WeakKeyDictionary[httpx.AsyncClient, _Prepared] = weakref.Wea
 _KEEPALIVE: weakref.WeakKeyDictionary[httpx.AsyncClient, KeepAliveTransport] = (
     weakref.WeakKeyDictionary()
 )
+_DEFAULT_PORTS = {b"http": 80, b"https": 443}
 _MAX_URLS = 64  # fixed paths (order entry, balances); per-order lookup paths come and go
 _BAD = frozenset(b"\r\n\x00")
 _OWN = frozenset({b"host", b"content-length", b"transfer-encoding"})  # the head sets these
@@ -146,7 +151,7 @@ def _prepared(client: httpx.AsyncClient) -> _Prepared:
             base=str(base).rstrip("/"),
             defaults=[(k.encode(), v.encode()) for k, v in client.headers.multi_items()],
             timeout=client.timeout.as_dict(),
-            origin=(base.raw_scheme, base.raw_host, base.port or 80),
+            origin=(base.raw_scheme, base.raw_host, base.port or _DEFAULT_PORTS[base.raw_scheme]),
         )
     return prep
 

@@ -17,8 +17,13 @@ trace events (``connection.connect_tcp.*``, ``http11.send_request_body.complete`
 ``http11.receive_response_headers.complete``) and the exception classes the venue
 clients classify: ``ConnectError``/``ConnectTimeout``/``PoolTimeout`` before anything was
 written (retry is safe), ``WriteError``/``WriteTimeout``/``ReadError``/``ReadTimeout``/
-``RemoteProtocolError`` once the request may have left (AMBIGUOUS). Plain ``http`` only:
-``make_http_client`` keeps httpx's own transport for ``https`` (TLS venues).
+``RemoteProtocolError`` once the request may have left (AMBIGUOUS).
+
+``https``: TLS on a memory BIO (``ssl.SSLObject``, as Trio's ``SSLStream`` does). The
+handshake runs when the connection is opened (a failed one is ``ConnectError``: nothing
+was sent); after it, encrypting a request is synchronous, so the one-``send`` write from
+the caller's step works the same over TLS: the request is encrypted into the BIO and the
+ciphertext handed to the socket.
 
 :meth:`KeepAliveTransport.take_idle` and :func:`write_now` are the same first step as
 synchronous calls: take an idle connection, write a request's bytes on it (serialized by
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -49,27 +55,66 @@ _BAD = frozenset(b"\r\n\x00")
 
 
 @attrs.define(eq=False)
+class TlsState:
+    """A connection's TLS: the protocol object and its two memory buffers."""
+
+    obj: ssl.SSLObject
+    incoming: ssl.MemoryBIO
+    outgoing: ssl.MemoryBIO
+
+
+@attrs.define(eq=False)
 class PooledConnection:
     """One TCP connection: the stdlib socket (sent to synchronously), its Trio wrapper
-    (waited on), and h11's view of the exchange for parsing the response."""
+    (waited on), h11's view of the exchange for parsing the response, and its TLS state
+    (``None``: plain http)."""
 
     sock: socket.socket
     tsock: trio.socket.SocketType
     parser: h11.Connection = attrs.field(factory=lambda: h11.Connection(h11.CLIENT))
     idle_since: float = 0.0
+    tls: TlsState | None = None
 
     def close(self) -> None:
         self.tsock.close()
 
+    def wire(self, data: memoryview) -> memoryview:
+        """The bytes to put on the socket for ``data``: itself, or its TLS records."""
+        tls = self.tls
+        if tls is None:
+            return data
+        tls.obj.write(data)
+        return memoryview(tls.outgoing.read())
+
     def stale(self) -> bool:
-        """True if the server closed it (or sent something) while it sat idle."""
-        try:
-            self.sock.recv(1, socket.MSG_PEEK)  # b"" (closed) or unexpected bytes
-        except BlockingIOError:
-            return False
-        except OSError:
-            pass
-        return True
+        """True if the server closed it (or sent something) while it sat idle. Over TLS,
+        records that carry no data (TLS 1.3 session tickets) are taken and ignored."""
+        tls = self.tls
+        if tls is None:
+            try:
+                self.sock.recv(1, socket.MSG_PEEK)  # b"" (closed) or unexpected bytes
+            except BlockingIOError:
+                return False
+            except OSError:
+                pass
+            return True
+        while True:
+            try:
+                raw = self.sock.recv(_READ_SIZE)
+            except BlockingIOError:
+                return False
+            except OSError:
+                return True
+            if not raw:
+                return True
+            tls.incoming.write(raw)
+            try:
+                tls.obj.read(_READ_SIZE)
+            except ssl.SSLWantReadError:
+                continue  # no application data: session tickets and the like
+            except ssl.SSLError:
+                return True
+            return True  # application data (or a close) while idle
 
 
 @attrs.define(eq=False)
@@ -130,9 +175,13 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
     _released: trio.lowlevel.ParkingLot = attrs.field(factory=trio.lowlevel.ParkingLot)
     _closed: bool = False
     connects: int = 0  # TCP connections opened (statistics, tests)
+    # https: verifies the server with this context (None: https is refused)
+    ssl_context: ssl.SSLContext | None = None
 
     @classmethod
-    def from_limits(cls, limits: httpx.Limits) -> KeepAliveTransport:
+    def from_limits(
+        cls, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None
+    ) -> KeepAliveTransport:
         """httpx's meaning: ``None`` is no limit (and no expiry)."""
         inf = float("inf")
         most = limits.max_connections
@@ -141,6 +190,7 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             max_connections=most if most is not None else 1 << 30,
             max_keepalive_connections=keep if keep is not None else 1 << 30,
             keepalive_expiry=inf if limits.keepalive_expiry is None else limits.keepalive_expiry,
+            ssl_context=ssl_context,
         )
 
     # ------------------------------------------------------------------ pool
@@ -229,6 +279,19 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"connect to {host}:{port}: {exc}") from exc
         self.connects += 1
         conn = PooledConnection(sock, tsock)
+        if origin[0] == b"https":
+            try:
+                with trio.fail_after(_timeout(timeouts, "connect")):
+                    await self._handshake(conn, host)
+            except BaseException as exc:
+                conn.close()
+                if isinstance(exc, trio.TooSlowError):
+                    raise httpx.ConnectTimeout(
+                        f"TLS handshake with {host}:{port} timed out"
+                    ) from exc
+                if isinstance(exc, (OSError, ssl.SSLError, ssl.CertificateError)):
+                    raise httpx.ConnectError(f"TLS handshake with {host}:{port}: {exc}") from exc
+                raise
         if trace is not None:
             try:
                 await trace("connection.connect_tcp.complete", {"return_value": None})
@@ -236,6 +299,29 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
                 conn.close()
                 raise
         return conn
+
+    async def _handshake(self, conn: PooledConnection, host: str) -> None:
+        """TLS over ``conn``'s socket, verified against ``host`` (nothing of a request is
+        sent before it completes)."""
+        assert self.ssl_context is not None
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = self.ssl_context.wrap_bio(incoming, outgoing, server_hostname=host)
+        while True:
+            try:
+                obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                pending = outgoing.read()
+                if pending:
+                    await _send_all(conn, memoryview(pending))
+                raw = await _recv(conn)
+                if not raw:
+                    raise OSError(errno.ECONNRESET, "closed during the TLS handshake") from None
+                incoming.write(raw)
+        pending = outgoing.read()
+        if pending:
+            await _send_all(conn, memoryview(pending))
+        conn.tls = TlsState(obj, incoming, outgoing)
 
     # ------------------------------------------------------------- exchange
 
@@ -299,9 +385,11 @@ class KeepAliveTransport(httpx.AsyncBaseTransport):
         if self._closed:
             raise httpx.ConnectError("transport closed")
         url = request.url
-        if url.scheme != "http":
-            raise httpx.UnsupportedProtocol(f"KeepAliveTransport speaks http only: {url}")
-        return (b"http", url.raw_host, url.port or 80)
+        if url.scheme == "http":
+            return (b"http", url.raw_host, url.port or 80)
+        if url.scheme == "https" and self.ssl_context is not None:
+            return (b"https", url.raw_host, url.port or 443)
+        raise httpx.UnsupportedProtocol(f"KeepAliveTransport: no TLS configured for {url}")
 
     async def _read_response(
         self,
@@ -377,12 +465,14 @@ def write_now(
     schedule point before it (an idle connection's socket buffer takes an order whole).
     Never raises: a failed send is the Exchange's ``error``."""
     error: OSError | None = None
+    sent = 0
     try:
+        data = conn.wire(data)
         sent = conn.sock.send(data)
     except BlockingIOError:
-        sent = 0
-    except OSError as exc:
-        sent, error = 0, exc
+        pass
+    except (OSError, ssl.SSLError) as exc:
+        error = exc if isinstance(exc, OSError) else OSError(errno.EPROTO, str(exc))
     rest = data[sent:]
     sent_ns = time.monotonic_ns() if not rest and error is None else 0
     return Exchange(origin, conn, request, body, rest, error, sent_ns)
@@ -392,13 +482,7 @@ async def _write(conn: PooledConnection, view: memoryview, timeout_s: float) -> 
     """Send the rest of a request, waiting for the socket to drain, up to ``timeout_s``."""
     try:
         with trio.fail_after(timeout_s):
-            while view:
-                await trio.lowlevel.wait_writable(conn.sock)
-                try:
-                    sent = conn.sock.send(view)
-                except BlockingIOError:
-                    sent = 0
-                view = view[sent:]
+            await _send_all(conn, view)
     except trio.TooSlowError as exc:
         raise httpx.WriteTimeout("write timed out") from exc
     except OSError as exc:
@@ -406,15 +490,46 @@ async def _write(conn: PooledConnection, view: memoryview, timeout_s: float) -> 
 
 
 async def _read(conn: PooledConnection, timeout_s: float) -> bytes:
-    """The next bytes from the server (b"" when it closed), waiting up to ``timeout_s``."""
+    """The next bytes from the server (b"" when it closed), waiting up to ``timeout_s``;
+    over TLS, the next decrypted bytes."""
     try:
         with trio.fail_after(timeout_s):
+            tls = conn.tls
+            if tls is None:
+                return await _recv(conn)
             while True:
                 try:
-                    return conn.sock.recv(_READ_SIZE)
-                except BlockingIOError:
-                    await trio.lowlevel.wait_readable(conn.sock)
+                    return tls.obj.read(_READ_SIZE)
+                except ssl.SSLWantReadError:
+                    pass
+                except ssl.SSLZeroReturnError:
+                    return b""
+                raw = await _recv(conn)
+                if not raw:
+                    return b""
+                tls.incoming.write(raw)
     except trio.TooSlowError as exc:
         raise httpx.ReadTimeout("read timed out") from exc
-    except OSError as exc:
+    except (OSError, ssl.SSLError) as exc:
         raise httpx.ReadError(f"read failed: {exc}") from exc
+
+
+async def _recv(conn: PooledConnection) -> bytes:
+    """The socket's next bytes (b"" when the peer closed), waiting for them."""
+    while True:
+        try:
+            return conn.sock.recv(_READ_SIZE)
+        except BlockingIOError:
+            await trio.lowlevel.wait_readable(conn.sock)
+
+
+async def _send_all(conn: PooledConnection, view: memoryview) -> None:
+    """Put all of ``view`` on the socket, waiting for room."""
+    while view:
+        try:
+            sent = conn.sock.send(view)
+        except BlockingIOError:
+            sent = 0
+        view = view[sent:]
+        if view:
+            await trio.lowlevel.wait_writable(conn.sock)

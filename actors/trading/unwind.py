@@ -41,7 +41,8 @@ async def unwind(
     deadline: float,
 ) -> int:
     """Trade ``excess`` of a filled leg back (IOC) until flat or the deadline; returns
-    what is still unhedged."""
+    what is still unhedged. Unwind orders are numbered per leg in the execution store
+    (retries, later incarnations and flattens continue the count: no id is reused)."""
     intent = leg.intent
     gate = runner.gates[intent.instrument.venue]
     tick = gate.tick or 1
@@ -52,7 +53,6 @@ async def unwind(
     else:
         price = min(PRICE_ONE - tick, leg.avg_price + settings.unwind_max_slippage)
         price = price // tick * tick
-    attempt = 0
     remaining = excess
     # Reduce-only: allowed in every trading state (HALTED and shutdown's drain included);
     # only the deadline, an unresolved attempt or the gate itself stop it.
@@ -62,8 +62,9 @@ async def unwind(
             if not control.permits(OrderPurpose.UNWIND):  # never today; explicit for audit
                 log.error("unwind of %s refused by the gate", intent.client_order_id)
                 break
+            attempt = runner.store.next_unwind_attempt(intent.client_order_id)
             coid = unwind_order_id(intent.client_order_id, attempt)
-            attempt += 1
+            runner.store.unwind_parent[coid] = intent.client_order_id
             uw = OrderIntent(
                 client_order_id=coid,
                 opportunity_id=intent.opportunity_id,
@@ -78,6 +79,7 @@ async def unwind(
                 detect_ns=intent.detect_ns,
                 intent_ns=time.monotonic_ns(),
             )
+            runner.store.add_unwind(uw, intent.client_order_id)
             await runner.emit(
                 UnwindStarted(intent=uw, parent_client_order_id=intent.client_order_id)
             )
@@ -96,5 +98,5 @@ async def unwind(
                 )
                 break
             if remaining > 0:
-                await trio.sleep(runner.retry.delay(min(attempt, 3)))
+                await trio.sleep(runner.retry.delay(min(attempt + 1, 3)))
     return remaining

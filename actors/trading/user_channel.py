@@ -33,6 +33,7 @@ from actors.trading.polymarket_client import PAPER_OWNER
 from protocols.config.trading import UserChannelConfig
 from protocols.errors import DecodeError
 from protocols.messages import Fill, Venue
+from protocols.tls import client_ssl_context
 from protocols.venues import kalshi as kwire
 from protocols.venues import polymarket as pwire
 from supervision import Actor, ActorContext, Mailbox
@@ -165,6 +166,7 @@ class UserChannel(Actor):
             message_queue_size=cfg.message_queue_size,
             connect_timeout=cfg.connect_timeout_s,
             disconnect_timeout=1.0,
+            ssl_context=client_ssl_context(cfg.ca_file) if cfg.ca_file else None,
         ) as ws:
             self.connects += 1
             await ws.send_message(self._subscribe())

@@ -102,6 +102,12 @@ def register(subparsers: Any) -> None:
         help="trade against a running `arbtree sim --control-port` that wrote this file "
         '(like [run] venue = "sim-external"); the venue then outlives this process',
     )
+    parser.add_argument(
+        "--sim-tls",
+        action="store_true",
+        help="the simulated venue serves wss:// and https:// with a CA made for the run, "
+        "which the run trusts (like [sim] tls = true)",
+    )
     parser.set_defaults(func=_run)
 
 
@@ -127,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
         panel=not args.no_panel and sys.stdout.isatty(),
         sim_process=args.sim_process,
         sim_endpoint=args.sim_endpoint,
+        sim_tls=args.sim_tls,
     )
     try:
         return run_blocking(options)

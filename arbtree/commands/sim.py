@@ -94,6 +94,18 @@ def register(subparsers: Any) -> None:
         help="with --control-port: where to write the URLs, listing and token path (0600); "
         "the token goes to the same name with .token",
     )
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve wss:// and https:// with a CA made for this run (its PEM: --ca-file)",
+    )
+    p.add_argument(
+        "--ca-file",
+        type=Path,
+        default=Path("sim-ca.pem"),
+        metavar="PATH",
+        help="with --tls: where to write the CA certificate clients must trust",
+    )
     p.set_defaults(func=run)
 
 
@@ -111,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     endpoint = args.endpoint_file.absolute() if args.control_port is not None else None
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            trio.run(_serve, config, args.duration, args.control_port, endpoint)
+            trio.run(_serve, config, args.duration, args.control_port, endpoint, args.ca_file)
     finally:
         if endpoint is not None:
             for path in (endpoint, endpoint.with_suffix(".token")):
@@ -154,13 +166,21 @@ def _config(args: argparse.Namespace) -> SimConfig:
         kalshi_legacy_cents=args.kalshi_legacy_cents,
         binance_port=args.binance_port,
         binance_symbols=symbols,
+        tls=args.tls,
     )
 
 
 async def _serve(
-    config: SimConfig, duration: float | None, control_port: int | None, endpoint: Path | None
+    config: SimConfig,
+    duration: float | None,
+    control_port: int | None,
+    endpoint: Path | None,
+    ca_file: Path,
 ) -> None:
     async with open_sim_venue(config) as sim, trio.open_nursery() as nursery:
+        if sim.ca_pem is not None:
+            await trio.Path(ca_file).write_bytes(sim.ca_pem)
+            print(f"CA certificate        {ca_file} (trust it: SSL_CERT_FILE, curl --cacert)")
         if control_port is not None and endpoint is not None:
             token = secrets.token_urlsafe(32)
             port = await nursery.start(serve_sim_control, sim, token, control_port)

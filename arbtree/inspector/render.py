@@ -128,6 +128,8 @@ def mailbox_bar(mb: MailboxStats, width: int = 10) -> Text:
         text.append(f" drop {mb.dropped}", style="red")
     if mb.coalesced:
         text.append(f" coal {mb.coalesced}", style="bright_black")
+    if mb.direct:
+        text.append(f" direct {mb.direct}/{mb.received}", style="bright_black")
     return text
 
 
@@ -259,6 +261,8 @@ def render_details(node: NodeSnapshot, rates: Rates | None = None) -> Panel:
             boxes.add_column(col, justify="left" if col in ("mailbox", "policy") else "right")
         boxes.add_column("dropped", justify="right")
         boxes.add_column("coalesced", justify="right")
+        boxes.add_column("direct", justify="right")
+        boxes.add_column("queued", justify="right")
         for mb in node.mailboxes:
             boxes.add_row(
                 mb.name,
@@ -270,6 +274,8 @@ def render_details(node: NodeSnapshot, rates: Rates | None = None) -> Panel:
                 str(mb.received),
                 Text(str(mb.dropped), style="red" if mb.dropped else ""),
                 str(mb.coalesced),
+                str(mb.direct),
+                str(mb.received - mb.direct),
             )
         parts += [Text(""), boxes, Text(f"rate: {format_rate(rates.get(node.path))}")]
     failure = node.last_failure

@@ -91,6 +91,9 @@ class FeedConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     receive_buffer_bytes: Bytes = 65_536
     max_batch: Count = 256  # frames per batch (per end-of-batch checks and send to the cache)
     max_message_bytes: Bytes = 4 << 20  # a larger message closes the connection (1009)
+    # PEM file of a CA trusted in addition to the system's for wss:// (paper mode: the
+    # sim's own CA, set by ``arbtree run``); "" = the system's trust store only.
+    ca_file: str = ""
     # After handing a read's batch to the quote cache, let the market path (cache,
     # detector, what they wake) run before the next socket read: wait for the loop to go
     # idle (cut by the liveness check after liveness.check_interval_s). False = read again
@@ -112,6 +115,9 @@ class QuoteCacheConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, 
     depth_levels: Count = 10  # levels per side in each published TopOfBook
     inbox_capacity: Capacity = 1024  # feed -> cache (BLOCK), in batches
     publish_capacity: Capacity = 4096  # cache -> detector (COALESCE by instrument)
+    # Direct dispatch on the feed -> cache edge: a batch sent while the cache is idle is
+    # applied and published in the feed's step (supervision.mailbox); false = queued.
+    direct: bool = True
 
 
 class PolymarketMarket(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -187,6 +193,9 @@ class DetectorConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw
     pairs: list[CrossVenuePair] = msgspec.field(default_factory=list)
     fees: FeeConfig = msgspec.field(default_factory=FeeConfig)
     outbox_capacity: Capacity = 64  # detector -> fund manager (BLOCK, small)
+    # Direct dispatch on the cache -> detector edge: a top published while the detector is
+    # idle is evaluated in the cache's step (supervision.mailbox); false = queued.
+    direct: bool = True
 
 
 class MarketConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

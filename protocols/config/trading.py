@@ -111,6 +111,9 @@ class FundManagerConfig(_Cfg, frozen=True):
     # path in the CPU caches (actors.trading.rehearsal); 0 = off.
     rehearse_interval_s: SecondsOrOff = 0.0
     inbox_capacity: Capacity = 64  # detector -> fund manager (BLOCK, small)
+    # Direct dispatch on the detector -> fund manager edge: an opportunity found while the
+    # fund manager is idle is decided in the detector's step (supervision.mailbox).
+    direct: bool = True
     outcomes_capacity: Capacity = 1024  # executor -> fund manager (BLOCK, never dropped)
     intents_capacity: Capacity = 256  # fund manager -> executor (BLOCK, never dropped)
 
@@ -179,9 +182,12 @@ class HttpConfig(_Cfg, frozen=True):
     # cross-venue): with 2, the third leg paid a connect (the p99 of tick -> order).
     keep_warm_connections: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
     # "keepalive": arbtree's lean HTTP/1.1 pool (actors/trading/keepalive_transport.py),
-    # which writes an order in one send from the calling task's step, for http:// URLs;
-    # "httpcore": httpx's default transport. https:// URLs always use httpcore.
+    # which writes an order in one send from the calling task's step, over http:// and
+    # https:// (TLS on a memory BIO); "httpcore": httpx's default transport.
     transport: Literal["keepalive", "httpcore"] = "keepalive"
+    # PEM file of a CA trusted in addition to the system's (paper mode: the sim's own CA,
+    # set by ``arbtree run``); "" = the system's trust store only.
+    ca_file: str = ""
 
 
 class VenueExecConfig(_Cfg, frozen=True):
@@ -214,6 +220,9 @@ class VenueExecConfig(_Cfg, frozen=True):
     # ``neg_risk = true`` to ``neg_risk_tokens``.
     signature_type: Literal["eoa", "proxy", "safe"] = "eoa"
     chain_id: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] = 137
+    # Polymarket: where positions are read for reconciliation (the data API,
+    # ``GET /positions?user=<address>``); "" = ``rest_url`` (the sim serves it there).
+    positions_url: str = ""
     neg_risk_tokens: list[str] = msgspec.field(default_factory=list)
 
 
@@ -254,6 +263,9 @@ class UserChannelConfig(_Cfg, frozen=True):
     # Polymarket wants a text PING every <= 10 s.
     ping_interval_s: Seconds = 5.0
     message_queue_size: Capacity = 1024
+    # PEM file of a CA trusted in addition to the system's (paper mode: the sim's own CA,
+    # set by ``arbtree run``); "" = the system's trust store only.
+    ca_file: str = ""
     # Wait at most this long after a venue's REST ack for the user channel to report the
     # fills (with their real fee), before falling back to the REST-derived fill.
     fill_wait_s: SecondsOrOff = 0.25
@@ -261,6 +273,10 @@ class UserChannelConfig(_Cfg, frozen=True):
 
 class ExecutorConfig(_Cfg, frozen=True):
     mode: Literal["paper", "live"] = "paper"
+    # Direct dispatch on the fund manager -> executor edge: an execution decided while the
+    # executor is idle has its legs written in the deciding step (supervision.mailbox;
+    # the replies are awaited by the executor's own tasks); false = queued.
+    direct: bool = True
     # Live trading needs this flag AND the environment variable ARBTREE_LIVE=yes.
     live: bool = False
     polymarket: VenueExecConfig = msgspec.field(default_factory=_default_polymarket)

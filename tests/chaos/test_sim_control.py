@@ -180,7 +180,9 @@ async def test_arbtree_sim_serves_its_control_api_and_writes_the_endpoint_file(
 ) -> None:
     endpoint = tmp_path / "sim.json"
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(_serve, SimConfig(seed=2, markets=1), None, 0, endpoint)
+        nursery.start_soon(
+            _serve, SimConfig(seed=2, markets=1), None, 0, endpoint, tmp_path / "sim-ca.pem"
+        )
         await trio.testing.wait_all_tasks_blocked()
         info = read_endpoint_file(endpoint)
         assert Path(info.token_file) == endpoint.with_suffix(".token")

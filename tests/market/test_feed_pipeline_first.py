@@ -4,6 +4,7 @@ loop never goes idle."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -54,6 +55,7 @@ class _WebSocket:
     def __init__(self, log: list[str]) -> None:
         self.log = log
         self.reads = 0
+        self.read_ns = 0  # when the last read returned (FeedWebSocket.read_ns)
 
     async def receive_messages(self) -> list[bytes]:
         self.log.append("read")
@@ -61,6 +63,7 @@ class _WebSocket:
         if self.reads == READS:
             await trio.sleep_forever()
         self.reads += 1
+        self.read_ns = time.monotonic_ns()
         return [str(self.reads).encode()]
 
     def send_text_nowait(self, text: str | bytes) -> None:

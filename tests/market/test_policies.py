@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import random
+from typing import Any
 
 import trio
+import trio.testing
 
 from actors.feeds.liveness import Liveness
 from actors.feeds.messages import MarkStale
@@ -26,7 +29,16 @@ from protocols.messages import (
     MarketDataBatch,
     Venue,
 )
-from supervision import ChildSpec, SupervisorSpec
+from supervision import (
+    ActorContext,
+    ChildSpec,
+    Mailbox,
+    OverflowPolicy,
+    ShutdownCoordinator,
+    SupervisorSpec,
+    serve_inbox,
+)
+from supervision.actor import NodeStatus
 from supervision.tree import open_tree
 
 ONE = 1_000_000
@@ -174,3 +186,38 @@ async def test_cache_publishes_after_apply_and_sweeps_stale(autojump_clock: trio
             top = await publish.receive()
             assert top.stale_reason == "feed closed"
             tree.request_shutdown("done")
+
+
+async def test_a_batch_and_the_stale_mark_its_checks_raised_are_applied_together() -> None:
+    """The feed sends a batch's data and the stale marks its checks raised as one message:
+    with direct dispatch the cache applies both in one delivery, so what it publishes for
+    a book the checks found bad is stale, never fresh first."""
+    qc = QuoteCacheConfig(depth_levels=3)
+    inbox = inbox_mailbox(qc)
+    published: list[Any] = []
+    publish: Mailbox[Any] = Mailbox("detector", 64, OverflowPolicy.DROP_OLDEST)
+    cache = QuoteCache(config=qc, inbox=inbox, publish=publish, reader=QuoteReader())
+    ctx = ActorContext(
+        path="qc",
+        log=logging.LoggerAdapter(logging.getLogger("qc")),
+        mailboxes={"inbox": inbox},
+        shutdown=ShutdownCoordinator(()),
+        node=NodeStatus(),
+    )
+
+    async def detector(*, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        await serve_inbox(publish, published.append)
+
+    async with trio.open_nursery() as nursery:
+        await nursery.start(detector)
+        await nursery.start(cache.run, ctx)
+        await trio.testing.wait_all_tasks_blocked()
+        crossed = MarketDataBatch(
+            venue=Venue.POLYMARKET, updates=(_snap(520_000, 500_000),), recv_ns=5
+        )
+        mark = MarkStale(venue=Venue.POLYMARKET, instruments=(INST,), reason="crossed", at_ns=6)
+        inbox.send_nowait((crossed, mark))  # as the feed sends them: one message
+        assert inbox.statistics().direct == 1  # applied in this step
+        assert [(t.stale, t.stale_reason) for t in published] == [(True, "crossed")]
+        nursery.cancel_scope.cancel()

@@ -39,7 +39,7 @@ def _frames(n: int) -> tuple[list[str], list[str]]:
 
 
 def _adapter(
-    books: list[str], hash_check_interval_s: float = 0.1
+    books: list[str], hash_check_interval_s: float = 0.1, threshold: int = 1
 ) -> tuple[PolymarketAdapter, Session]:
     assets = [msgspec.json.decode(b)["asset_id"] for b in books]
     cfg = FeedConfig(
@@ -47,7 +47,7 @@ def _adapter(
         venue=Venue.POLYMARKET,
         url="ws://127.0.0.1:9",
         instruments=assets,
-        hash_mismatch_threshold=1,
+        hash_mismatch_threshold=threshold,
         hash_check_interval_s=hash_check_interval_s,
     )
     session = Session(_Feed(cfg), _Socket())  # type: ignore[arg-type]  # records frames
@@ -55,6 +55,7 @@ def _adapter(
     for b in books:
         adapter.handle(b.encode(), 0, 0.0)
     adapter.end_batch(0.0)
+    adapter.after_batch(0.0)
     return adapter, session
 
 
@@ -66,6 +67,14 @@ def _hashed_tokens(frames: list[str]) -> set[str]:
             if getattr(m, "hash", ""):
                 out.add(m.instrument.symbol)
     return out
+
+
+def _corrupt_last_hashes(frames: list[str]) -> None:
+    """The last frame's entries claim a wrong hash."""
+    last: Any = msgspec.json.decode(frames[-1])
+    for entry in last["price_changes"]:
+        entry["hash"] = "0" * 40
+    frames[-1] = msgspec.json.encode(last).decode()
 
 
 async def test_one_hash_check_per_token_per_batch() -> None:
@@ -83,10 +92,7 @@ async def test_one_hash_check_per_token_per_batch() -> None:
 async def test_wrong_final_hash_is_caught_and_marks_stale() -> None:
     books, frames = _frames(6)
     adapter, session = _adapter(books)
-    last: Any = msgspec.json.decode(frames[-1])
-    for entry in last["price_changes"]:
-        entry["hash"] = "0" * 40
-    frames[-1] = msgspec.json.encode(last).decode()
+    _corrupt_last_hashes(frames)
     for f in frames:
         adapter.handle(f.encode(), 0, 0.0)
     adapter.end_batch(0.0)
@@ -142,3 +148,20 @@ async def test_a_wrong_claimed_top_is_caught_every_batch_between_hash_checks() -
     stale = [o for o in session.out if isinstance(o, MarkStale)]
     assert stale
     assert "claimed top" in stale[0].reason
+
+
+async def test_with_a_repeat_threshold_the_hash_is_checked_after_the_batch_went_on() -> None:
+    """A mismatch must repeat before it acts (threshold 2): the claimed-top and hash
+    checks run after the batch was handed on (``after_batch``), off the tick's way; the
+    crossed check still runs before (``end_batch``)."""
+    books, frames = _frames(6)
+    adapter, session = _adapter(books, threshold=2)
+    _corrupt_last_hashes(frames)
+    for f in frames:
+        adapter.handle(f.encode(), 0, 0.0)
+    adapter.end_batch(0.0)
+    assert session.stats.hash_checks == 0  # nothing hashed before the hand-off
+    adapter.after_batch(0.0)
+    assert session.stats.hash_checks == len(_hashed_tokens(frames)) > 0
+    assert session.stats.hash_mismatches >= 1
+    assert not any(isinstance(o, MarkStale) for o in session.out)  # not repeated yet

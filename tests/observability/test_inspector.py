@@ -77,7 +77,17 @@ def test_details_show_traceback_and_mailbox_statistics() -> None:
     assert 'File "feed.py", line 42, in run' in text
     assert "3 total, 3 in window" in text
     text = console_text(render_details(node(snap, "arbtree/feeds/polymarket")))
-    for column in ("mailbox", "policy", "depth", "capacity", "peak", "dropped", "coalesced"):
+    for column in (
+        "mailbox",
+        "policy",
+        "depth",
+        "capacity",
+        "peak",
+        "dropped",
+        "coalesced",
+        "direct",
+        "queued",
+    ):
         assert column in text
     assert "commands" in text
 
@@ -140,6 +150,9 @@ def test_keys_move_open_details_and_confirm_actions() -> None:
     assert state.handle_key("y") == Action("halt")
     state.handle_key("u")
     assert state.handle_key("Y") == Action("resume")
+    state.handle_key("f")
+    assert "FLATTEN every unhedged position" in state.footer().plain
+    assert state.handle_key("y") == Action("flatten")
     assert state.handle_key("q") == Action("quit")
     # the selection survives a new snapshot; a vanished node falls back to the root
     state.push(sample_snapshot())

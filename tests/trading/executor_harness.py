@@ -29,6 +29,17 @@ from protocols.messages import (
 from supervision import ActorContext, Mailbox
 from supervision.actor import NodeStatus
 
+_CA_FILES: dict[int, str] = {}  # a TLS sim's CA file, by id(sim)
+
+
+def trust_sim_ca(sim: SimVenue, ca_file: str) -> None:
+    """Clients built by :func:`exec_config` for ``sim`` trust its CA (a TLS sim)."""
+    _CA_FILES[id(sim)] = ca_file
+
+
+def forget_sim_ca(sim: SimVenue) -> None:
+    _CA_FILES.pop(id(sim), None)
+
 
 def exec_config(sim: SimVenue, **over: Any) -> ExecutorConfig:
     base = TradingConfig().executor
@@ -36,7 +47,9 @@ def exec_config(sim: SimVenue, **over: Any) -> ExecutorConfig:
         base,
         polymarket=msgspec.structs.replace(base.polymarket, rest_url=sim.polymarket_rest_url),
         kalshi=msgspec.structs.replace(base.kalshi, rest_url=sim.kalshi_rest_url),
-        http=HttpConfig(read_timeout_s=0.5, connect_timeout_s=0.5),
+        http=HttpConfig(
+            read_timeout_s=0.5, connect_timeout_s=0.5, ca_file=_CA_FILES.get(id(sim), "")
+        ),
         **over,
     )
 

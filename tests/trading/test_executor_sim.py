@@ -1,8 +1,12 @@
-"""The order runner and two-leg execution against the simulated venue over loopback HTTP."""
+"""The order runner and two-leg execution against the simulated venue over loopback HTTP,
+plain and over TLS (the sim's own CA): what was sent, not sent, ambiguous or rate limited
+is classified the same on both."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -10,6 +14,7 @@ import pytest
 import trio
 
 from actors.observability.metrics import Metrics
+from actors.sim import SimConfig, open_sim_venue
 from actors.sim.config import FaultKind
 from actors.sim.config import Venue as SimV
 from actors.sim.venue import SimVenue
@@ -37,9 +42,32 @@ from protocols.messages import (
     Side,
     Venue,
 )
-from tests.trading.executor_harness import Harness, intent, kalshi_yes, poly_yes
+from tests.trading.executor_harness import (
+    Harness,
+    forget_sim_ca,
+    intent,
+    kalshi_yes,
+    poly_yes,
+    trust_sim_ca,
+)
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["plain", "tls"])
+async def sim(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SimVenue]:
+    """This module's sim: every test runs against it plain and over TLS (its own CA)."""
+    tls = request.param == "tls"
+    config = SimConfig(seed=7, markets=2, rate=20.0, window_rate=0.0, tls=tls)
+    async with open_sim_venue(config) as venue:
+        if venue.ca_pem is not None:
+            ca = tmp_path / "sim-ca.pem"
+            ca.write_bytes(venue.ca_pem)
+            trust_sim_ca(venue, str(ca))
+        try:
+            yield venue
+        finally:
+            forget_sim_ca(venue)
 
 
 async def test_two_leg_success(sim: SimVenue) -> None:
@@ -176,6 +204,20 @@ async def test_429_opens_breaker_without_retry_storm(sim: SimVenue) -> None:
     assert h.runner.counters["sent"] == 1
     assert not [o for o in sim.exchange.orders.values() if o.venue == "polymarket"]
     await h.aclose()
+
+
+async def test_an_untrusted_certificate_is_not_sent(tmp_path: Path) -> None:
+    config = SimConfig(seed=7, markets=2, rate=20.0, window_rate=0.0, tls=True)
+    async with open_sim_venue(config) as venue:
+        h = Harness(venue)  # no CA file: the sim's certificate is not trusted
+        assert h.cfg.http.ca_file == ""
+        it = intent("tls", 0, kalshi_yes(venue), 990_000)
+        with trio.fail_after(10):
+            result = await h.runner.place(it)
+        assert result.reason == "transport_error"
+        assert h.of(OrderReject)[0].venue_code.startswith("ConnectError")  # the handshake
+        assert not venue.exchange.orders
+        await h.aclose()
 
 
 async def test_halted_refuses_before_sending(sim: SimVenue) -> None:

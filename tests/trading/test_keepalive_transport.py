@@ -5,6 +5,9 @@ loopback server whose behaviour each test chooses."""
 from __future__ import annotations
 
 import socket
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import partial
 from typing import Any
 
@@ -13,12 +16,13 @@ import httpx
 import pytest
 import trio
 import trio.testing
+import trustme
 
 from actors.trading.http_transport import request
 from actors.trading.keepalive_transport import KeepAliveTransport
 from actors.trading.venue_clients import Ambiguous, NotSent
 from tests.step_counter import StepCounter
-from tests.trading.http_server import Server, echo, read_request, serve
+from tests.trading.http_server import Handler, Server, echo, read_request, serve
 
 
 def client(base: str, **limits: Any) -> tuple[httpx.AsyncClient, KeepAliveTransport]:
@@ -166,3 +170,67 @@ async def test_a_new_connection_is_traced() -> None:
         assert events.count("connection.connect_tcp.started") == 1
         assert events.count("http11.send_request_body.complete") == 2
         await http.aclose()
+
+
+@asynccontextmanager
+async def serve_tls(handler: Handler) -> AsyncIterator[tuple[str, Server, trustme.CA]]:
+    """``serve`` over TLS, with a certificate for 127.0.0.1 from a CA made for the test."""
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    server = Server()
+
+    async def handle(stream: trio.SocketStream) -> None:
+        server.connections += 1
+        tls = trio.SSLStream(stream, server_context, server_side=True)
+        try:
+            await handler(tls, server)  # type: ignore[arg-type]  # the same Stream calls
+        except trio.BrokenResourceError:
+            pass
+        finally:
+            await trio.aclose_forcefully(tls)
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        yield f"https://127.0.0.1:{port}", server, ca
+        nursery.cancel_scope.cancel()
+
+
+def tls_client(base: str, ca: trustme.CA | None) -> tuple[httpx.AsyncClient, KeepAliveTransport]:
+    context = ssl.create_default_context()
+    if ca is not None:
+        ca.configure_trust(context)
+    transport = KeepAliveTransport.from_limits(httpx.Limits(max_connections=4), context)
+    http = httpx.AsyncClient(
+        base_url=base, transport=transport, timeout=httpx.Timeout(5.0, read=30.0, pool=0.5)
+    )
+    return http, transport
+
+
+async def test_tls_requests_share_one_verified_keep_alive_connection() -> None:
+    async with serve_tls(echo) as (base, server, ca):
+        http, transport = tls_client(base, ca)
+        for i in range(3):
+            resp = await request(http, "POST", "/orders", content=b"order %d" % i)
+            assert resp.content == b"order %d" % i
+            await trio.testing.wait_all_tasks_blocked()  # the server's late records arrive
+        assert server.bodies == [b"order 0", b"order 1", b"order 2"]
+        assert (transport.connects, server.connections) == (1, 1)
+        await http.aclose()
+
+
+async def test_an_untrusted_tls_server_gets_nothing_and_the_order_is_not_sent() -> None:
+    async with serve_tls(echo) as (base, server, _):
+        http, _transport = tls_client(base, None)  # the test CA is not trusted
+        with pytest.raises(NotSent, match="CERTIFICATE_VERIFY_FAILED"):
+            await request(http, "POST", "/orders", content=b"order")
+        assert server.bodies == []
+        await http.aclose()
+
+
+async def test_an_http_url_only_transport_refuses_https() -> None:
+    http, _transport = client("https://127.0.0.1:9")  # no TLS context given
+    with pytest.raises(httpx.UnsupportedProtocol, match="no TLS configured"):
+        await http.post("/orders", content=b"order")
+    await http.aclose()

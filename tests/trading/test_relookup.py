@@ -335,12 +335,12 @@ async def test_ambiguous_leg_that_never_filled_leaves_nothing_to_hedge(
 
 
 def warm_executor(
-    sim: SimVenue, **http: int
+    sim: SimVenue, *, direct: bool = True, **http: int
 ) -> tuple[Executor, Mailbox[ExecutorCommand], Mailbox[ExecutorOutcomeMsg]]:
     """An executor on the sim keeping connections warm every 5 s (``http`` overrides)."""
     base = exec_config(sim)
     cfg = msgspec.structs.replace(
-        base, http=msgspec.structs.replace(base.http, keep_warm_s=5.0, **http)
+        base, http=msgspec.structs.replace(base.http, keep_warm_s=5.0, **http), direct=direct
     )
     intents: Mailbox[ExecutorCommand] = Mailbox("i", 8, OverflowPolicy.BLOCK)
     outcomes: Mailbox[ExecutorOutcomeMsg] = Mailbox("o", 256, OverflowPolicy.BLOCK)
@@ -401,13 +401,16 @@ async def test_both_legs_on_one_venue_find_a_warm_connection(
     assert ex.runner.counters.get("sent_now", 0) == warm_connections
 
 
+@pytest.mark.parametrize("direct", [True, False])
 async def test_two_executions_at_once_on_one_venue_find_warm_connections_by_default(
-    sim: SimVenue, autojump_clock: trio.testing.MockClock
+    sim: SimVenue, autojump_clock: trio.testing.MockClock, direct: bool
 ) -> None:
     """A window often triggers two executions in one step (complement and cross-venue):
-    the executor takes both in one step (no scheduler round between them) and, with the
-    default warm connections, writes all four legs on one venue from it; none connects."""
-    ex, intents, outcomes = warm_executor(sim)
+    with direct dispatch both are written from the sender's step (the executor's task
+    takes no step for them); queued, the executor takes both in one step (no scheduler
+    round between them). Either way, with the default warm connections, all four legs on
+    one venue are written at once; none connects."""
+    ex, intents, outcomes = warm_executor(sim, direct=direct)
     venue = poly_yes(sim).venue
     reqs = []
     for n, m in enumerate(sim.markets[:2]):
@@ -433,7 +436,8 @@ async def test_two_executions_at_once_on_one_venue_find_warm_connections_by_defa
                 reports += isinstance(await outcomes.receive(), ExecutionReport)
             trio.lowlevel.remove_instrument(counter)
             nursery.cancel_scope.cancel()
-    assert counter.steps == 1
+    assert counter.steps == (0 if direct else 1)
+    assert intents.statistics().direct == (2 if direct else 0)
     assert ex.runner is not None
     assert ex.runner.counters["sent"] == ex.runner.counters.get("sent_now", 0) == 4
 

@@ -91,7 +91,7 @@ class VenueState(SimEndpoints):
         """Base URL of the Binance stream server (add ``/stream?streams=...`` or ``/ws/<s>``)."""
         if self.binance is None:
             raise RuntimeError("the Binance stream is off: set SimConfig(binance_port=0)")
-        return f"ws://{self.host}:{self.binance_port}"
+        return f"{self._ws}://{self.host}:{self.binance_port}"
 
     def binance_stream_url(self, *streams: str) -> str:
         """Combined-stream URL; default every stream of every configured symbol."""
