@@ -10,6 +10,7 @@ neither needs a terminal. ``--restart PATH``, ``--halt``, ``--resume``, ``--flat
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,10 +54,23 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+# What the control endpoint's /tree/stream can accept at all (its floor is configured,
+# and never below this); a value outside is refused here, before the screen opens.
+_INTERVAL_RANGE = (0.1, 3600.0)
+
+
 def run(args: argparse.Namespace) -> int:
     from arbtree.inspector.client import ControlClient, InspectorError, locate
     from arbtree.inspector.render import render_text
 
+    low, high = _INTERVAL_RANGE
+    if not (math.isfinite(args.interval) and low <= args.interval <= high):
+        print(
+            f"arbtree inspect: --interval must be from {low:g} to {high:g} seconds "
+            f"(got {args.interval!r})",
+            file=sys.stderr,
+        )
+        return 1
     try:
         endpoint = locate(args.run_dir, args.url, args.token_file)
         action = _action(args)
