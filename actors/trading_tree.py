@@ -22,7 +22,11 @@ from urllib.parse import urlsplit
 import attrs
 
 from actors.trading.control import TradingControl
+from actors.trading.execution_store import ExecutionStore
 from actors.trading.executor import Executor
+from actors.trading.fees import FeeBook
+from actors.trading.fill_tracker import FillTracker
+from actors.trading.fund_journal import FundJournal
 from actors.trading.fund_manager import CheckpointLoader, FundManager
 from actors.trading.http_clients import (
     PolymarketAccount,
@@ -35,11 +39,13 @@ from actors.trading.http_clients import (
 from actors.trading.ladder import TradingState
 from actors.trading.messages import ExecutorCommand, ExecutorOutcomeMsg
 from actors.trading.sink import RecordSink, as_sink
+from actors.trading.tally import TradingTally
 from actors.trading.user_channel import HeadersFactory, UserChannel, UserChannelState
 from actors.trading.venue_clients import VenueClient
-from actors.watchdog import TreeHandle, Watchdog
+from actors.watchdog import OperatorRestarts, TreeHandle, Watchdog
 from protocols.config.trading import TradingConfig, VenueExecConfig
-from protocols.messages import Fill, Opportunity, Venue
+from protocols.fixed import format_units
+from protocols.messages import Fill, InstrumentId, Opportunity, Venue
 from supervision import ChildSpec, Mailbox, OverflowPolicy, Strategy, SupervisorSpec
 from supervision.spec import Backoff, Restart
 
@@ -68,6 +74,11 @@ class TradingHandles:
     user_fills: Mailbox[Fill]
     sink: RecordSink | None
     user_channels: UserChannelState = attrs.field(factory=UserChannelState)
+    store: ExecutionStore = attrs.field(factory=ExecutionStore)
+    tally: TradingTally = attrs.field(factory=TradingTally)
+    journal: FundJournal = attrs.field(factory=FundJournal)
+    # Restarts asked for through the control endpoint: not counted by the watchdog.
+    operator_restarts: OperatorRestarts = attrs.field(factory=OperatorRestarts)
 
     def halt(self, reason: str) -> None:
         self.control.halt(reason, "control")
@@ -78,8 +89,46 @@ class TradingHandles:
     def resume(self) -> tuple[bool, str]:
         return self.control.resume("control")
 
+    async def flatten(self) -> tuple[bool, str]:
+        """Unwind every naked leg and every position the books hold beyond its hedge, now,
+        at any price (the ``flatten`` control action)."""
+        flatten = self.store.flatten
+        if flatten is None:
+            return False, "the executor is not running"
+        positions: list[tuple[InstrumentId, int, int]] = []
+        note = ""
+        unhedged = self.journal.unhedged
+        if self.store.executions:  # their legs are unequal until they end: not judged now
+            note = f"; books not judged: {len(self.store.executions)} executions in flight"
+        elif unhedged is not None:
+            positions = unhedged()
+        done = await flatten(positions)
+        left = {k: v for k, v in done.items() if v}
+        legs = f"{len(done)} legs unwound"
+        if left:
+            shares = ", ".join(f"{k}: {format_units(v)}" for k, v in sorted(left.items()))
+            return True, f"{legs}, {len(left)} still unhedged ({shares}){note}"
+        return True, f"{legs}, all flat{note}"
+
+    async def adopt_venue(self, reason: str) -> tuple[bool, str]:
+        """Take the venues' cash and positions as the books (the ``adopt-venue`` action)."""
+        adopt = self.journal.adopt
+        if adopt is None:
+            return False, "the fund manager is not running"
+        return await adopt(reason or "adopt-venue requested through the control API")
+
+    def metric_statistics(self) -> dict[str, Any]:
+        """The run-long figures exported as metrics (``tally.TRADING_FIELDS``)."""
+        out = self.tally.statistics()
+        store = self.store.statistics()
+        out["naked_legs"] = store["naked_legs"]
+        out["naked_shares"] = store["naked_shares"]
+        return out
+
     def statistics(self) -> dict[str, Any]:
         out = self.control.statistics()
+        out["tally"] = self.tally.statistics()
+        out["store"] = self.store.statistics()
         out["intents_mailbox"] = self.intents.statistics()
         out["outcomes_mailbox"] = self.outcomes.statistics()
         return out
@@ -116,8 +165,14 @@ def build_trading_path(
     )
     user_fills: Mailbox[Fill] = Mailbox("trading.user_fills", 1024, OverflowPolicy.BLOCK)
     channels = UserChannelState()
-    sink = as_sink(storage)
+    # Every record passes the tally on its way to storage: run-long counts (summary, panel).
+    tally = TradingTally(as_sink(storage))
+    sink: RecordSink = tally
     fund_clock = clock_ns or time.monotonic_ns
+    # Executions in flight outlive every executor incarnation (docs/trading.md).
+    store = ExecutionStore(tracker=FillTracker(fee_book=FeeBook.from_config(config.executor)))
+    journal = FundJournal()  # the fund manager's books outlive its incarnations too
+    operator_restarts = OperatorRestarts()
 
     fund_manager = ChildSpec(
         id="fund_manager",
@@ -132,6 +187,7 @@ def build_trading_path(
             checkpoint_loader=checkpoint_loader,
             sink=sink,
             clock_ns=fund_clock,
+            journal=journal,
         ),
         restart=Restart.PERMANENT,
         backoff=Backoff(min_s=0.1, max_s=5.0),
@@ -149,6 +205,7 @@ def build_trading_path(
             user_fills=user_fills,
             channels=channels,
             metrics=metrics,
+            store=store,
         ),
         restart=Restart.PERMANENT,
         backoff=Backoff(min_s=0.1, max_s=5.0),
@@ -181,12 +238,24 @@ def build_trading_path(
                 storage_healthy=storage_healthy,
                 on_stale=on_stale,
                 sink=sink,
+                operator_restarts=operator_restarts,
             ),
             restart=Restart.PERMANENT,
             backoff=Backoff(min_s=0.1, max_s=2.0),
         )
 
-    handles = TradingHandles(control, intents, outcomes, user_fills, sink, channels)
+    handles = TradingHandles(
+        control,
+        intents,
+        outcomes,
+        user_fills,
+        sink,
+        channels,
+        store,
+        tally,
+        journal,
+        operator_restarts,
+    )
     return spec, watchdog_spec, handles
 
 

@@ -4,10 +4,11 @@ Every ``check_interval_s`` it reads the tree snapshot against
 ``tree.heartbeat_deadlines()``: a running actor silent beyond its deadline is restarted
 through its supervisor (``tree.restart_child``), then given ``restart_grace_s`` before it
 can be restarted again. Restarts in a sliding window (its own plus the supervisors',
-from ``restarts_total``) escalate the ladder to REDUCING, then HALTED; so does storage
-being unhealthy for too long. Stale instruments (a callable, e.g. the quote cache's stale
-flags) degrade the watchdog node and are reported to ``on_stale``. Every decision is logged
-and, with a sink, recorded as a ``SupervisionEvent``.
+from ``restarts_total``, less an operator's) escalate the ladder to REDUCING, then
+HALTED; so does storage being unhealthy for too long. Stale instruments (a callable,
+e.g. the quote cache's stale flags) degrade the watchdog node and are reported to
+``on_stale``. Every decision is logged and, with a sink, recorded as a
+``SupervisionEvent``.
 """
 
 from __future__ import annotations
@@ -54,6 +55,34 @@ _WATCHED = (LifecycleState.RUNNING, LifecycleState.DEGRADED)
 
 
 @attrs.define(eq=False)
+class OperatorRestarts:
+    """Restarts an operator asked for (the control endpoint), per node path. They are not
+    failures: like the supervisors' intensity, the watchdog's ladder does not count them
+    (docs/supervision.md). The control endpoint is given :meth:`wrap` of the tree."""
+
+    counts: collections.Counter[str] = attrs.field(factory=collections.Counter)
+
+    def wrap(self, tree: Any) -> _CountingTree:
+        return _CountingTree(tree, self)
+
+
+@attrs.define(eq=False)
+class _CountingTree:
+    """The tree as the control endpoint sees it: ``restart_child`` is counted as an
+    operator's restart first; everything else is the tree's."""
+
+    tree: Any
+    operator: OperatorRestarts
+
+    async def restart_child(self, path: str, reason: str) -> Any:
+        self.operator.counts[path] += 1
+        return await self.tree.restart_child(path, reason)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tree, name)
+
+
+@attrs.define(eq=False)
 class Watchdog(Actor):
     config: WatchdogConfig
     # The Tree is built after its children start: the callable may return None (or raise
@@ -64,6 +93,7 @@ class Watchdog(Actor):
     storage_healthy: Callable[[], bool] | None = None
     on_stale: Callable[[frozenset[str]], None] | None = None
     sink: RecordSink | None = None
+    operator_restarts: OperatorRestarts | None = None
     restarts: int = attrs.field(init=False, default=0)
     checks: int = attrs.field(init=False, default=0)  # tree inspections so far
     decisions: collections.Counter[str] = attrs.field(init=False, factory=collections.Counter)
@@ -106,8 +136,9 @@ class Watchdog(Actor):
             if tree is None:
                 await trio.sleep(self.config.check_interval_s)
         # Restarts that happened before this incarnation are history, not news.
+        operator = self.operator_restarts.counts if self.operator_restarts is not None else {}
         for node in tree.snapshot().nodes:
-            self._seen_restarts[node.path] = node.restarts_total
+            self._seen_restarts[node.path] = node.restarts_total - operator.get(node.path, 0)
         while True:
             ctx.heartbeat()
             await self.check(ctx, tree)
@@ -135,12 +166,16 @@ class Watchdog(Actor):
         snapshot = tree.snapshot()
         deadlines = tree.heartbeat_deadlines()
         nodes = {n.path: n for n in snapshot.nodes}
-        # Restarts done by the supervisors themselves count toward escalation too.
+        # Restarts done by the supervisors themselves count toward escalation too; an
+        # operator's do not. Counted as restarts less the operator's, never going back
+        # (the operator's is counted before the tree's own count moves).
+        operator = self.operator_restarts.counts if self.operator_restarts is not None else {}
         for path, snap in nodes.items():
             before = self._seen_restarts.get(path, 0)
-            if snap.restarts_total > before:
-                self._restart_times.extend([now] * (snap.restarts_total - before))
-            self._seen_restarts[path] = snap.restarts_total
+            counted = snap.restarts_total - operator.get(path, 0)
+            if counted > before:
+                self._restart_times.extend([now] * (counted - before))
+                self._seen_restarts[path] = counted
         for path, timeout in sorted(deadlines.items()):
             if path == ctx.path:
                 continue

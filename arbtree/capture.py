@@ -22,6 +22,8 @@ limits that left nothing.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Iterable, Mapping, Sequence
 
 import msgspec
@@ -205,18 +207,13 @@ def results_for(
     slack_ms: int,
 ) -> list[OpportunityResult]:
     """Each detection (opportunity id, instruments, venue ms, reject reason, size) in the
-    first window (id, instruments, start ms, end ms) open on one of its instruments, with
-    what the fund manager's ``by_opportunity`` says it traded."""
+    window (id, instruments, start ms, end ms) on one of its instruments that it falls in,
+    else the nearest within ``slack_ms`` (the earlier on a tie), with what the fund
+    manager's ``by_opportunity`` says it traded."""
+    index = WindowIndex(spans, slack_ms)
     out: list[OpportunityResult] = []
     for opp_id, instruments, ts, reason, size in detections:
-        window = next(
-            (
-                wid
-                for wid, ws, start, end in spans
-                if ws & instruments and start - slack_ms <= ts <= end + slack_ms
-            ),
-            None,
-        )
+        window = index.find(instruments, ts)
         if window is None:
             continue
         row = traded.get(opp_id, {})
@@ -233,3 +230,45 @@ def results_for(
             )
         )
     return out
+
+
+class WindowIndex:
+    """Which window a detection belongs to: the one it falls in, else the nearest within
+    ``slack_ms`` (the earlier on a tie); back-to-back windows of one market overlap in
+    their slack. Indexed by instrument, so a run's many detections are not each compared
+    with every window."""
+
+    def __init__(
+        self, spans: Sequence[tuple[str, frozenset[str], int, int]], slack_ms: int
+    ) -> None:
+        self.slack_ms = slack_ms
+        by_instrument: dict[str, list[tuple[int, int, int, str]]] = {}
+        for order, (wid, instruments, start, end) in enumerate(spans):
+            for instrument in instruments:
+                by_instrument.setdefault(instrument, []).append((start, order, end, wid))
+        self._spans: dict[str, list[tuple[int, int, int, str]]] = {}
+        self._starts: dict[str, list[int]] = {}
+        self._reach: dict[str, list[int]] = {}  # the latest end among spans[: i + 1]
+        for instrument, items in by_instrument.items():
+            items.sort()
+            self._spans[instrument] = items
+            self._starts[instrument] = [item[0] for item in items]
+            self._reach[instrument] = list(itertools.accumulate((i[2] for i in items), max))
+
+    def find(self, instruments: frozenset[str], ts: int) -> str | None:
+        best: tuple[int, int, str] | None = None  # (distance, span order, id)
+        for instrument in instruments:
+            spans = self._spans.get(instrument)
+            if spans is None:
+                continue
+            reach = self._reach[instrument]
+            # Only windows starting by ts + slack and, walking back, while one of the
+            # earlier ones still ends late enough to be within reach.
+            i = bisect.bisect_right(self._starts[instrument], ts + self.slack_ms)
+            while i > 0 and reach[i - 1] >= ts - self.slack_ms:
+                i -= 1
+                start, order, end, wid = spans[i]
+                distance = max(start - ts, ts - end, 0)
+                if distance <= self.slack_ms and (best is None or (distance, order) < best[:2]):
+                    best = (distance, order, wid)
+        return None if best is None else best[2]

@@ -16,7 +16,8 @@ import trio
 
 from actors.observability.metrics import StatField
 from actors.quote_cache import QuoteReader
-from protocols.fixed import PRICE_ONE, format_units, parse_units
+from arbtree.capture import usd
+from protocols.fixed import PRICE_ONE, parse_units
 from protocols.messages import InstrumentId, Outcome, TradingOutcomeRecord, Venue
 
 
@@ -55,6 +56,11 @@ def mark_value(unhedged: Mapping[str, str], reader: QuoteReader | None) -> int |
     return total
 
 
+def _dollars(text: object) -> str:
+    """A dollar figure as the rest of the summary writes it (six decimals)."""
+    return usd(parse_units(str(text)))
+
+
 def edge_figures(fund: Mapping[str, Any], reader: QuoteReader | None) -> EdgeFigures | None:
     """From the fund manager's statistics; None before it has reported any."""
     out: dict[str, Any] | None = fund.get("outcome")
@@ -62,15 +68,15 @@ def edge_figures(fund: Mapping[str, Any], reader: QuoteReader | None) -> EdgeFig
         return None
     mark = mark_value(out.get("unhedged", {}), reader)
     return EdgeFigures(
-        locked_edge_usd=str(out["locked_edge"]),
+        locked_edge_usd=_dollars(out["locked_edge"]),
         hedged_pairs=str(out["hedged"]),
-        hedged_cost_usd=str(out["hedged_cost"]),
+        hedged_cost_usd=_dollars(out["hedged_cost"]),
         unhedged_shares=str(out["unhedged_size"]),
-        unhedged_cost_usd=str(out["unhedged_cost"]),
-        unhedged_mark_usd="" if mark is None else format_units(mark),
+        unhedged_cost_usd=_dollars(out["unhedged_cost"]),
+        unhedged_mark_usd="" if mark is None else usd(mark),
         unwinds=int(out["unwinds"]),
-        unwind_realized_usd=str(out["realized_unwinds"]),
-        fees_usd=str(out["fees"]),
+        unwind_realized_usd=_dollars(out["realized_unwinds"]),
+        fees_usd=_dollars(out["fees"]),
         opportunities_filled=int(out["opportunities"]),
     )
 

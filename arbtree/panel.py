@@ -84,6 +84,12 @@ def render_panel(s: Status) -> Text:
             f"(cost ${e.unhedged_cost_usd}{mark})   unwinds {e.unwinds} "
             f"(${e.unwind_realized_usd})\n"
         )
+    if s.naked_legs:
+        panel.append(
+            f"NAKED: {s.naked_legs} legs, {s.naked_shares} shares unhedged (unwinding; "
+            "arbtree inspect --flatten)\n",
+            "bold red",
+        )
     panel.append("Ctrl-C: phased shutdown (twice: force)", "dim")
     return panel
 

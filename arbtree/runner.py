@@ -33,6 +33,7 @@ from actors.storage.last_records import write_last_records
 from actors.storage.sink import StorageSink
 from actors.trading.http_clients import check_live_keys
 from actors.trading.ladder import Hold
+from actors.trading.tally import TRADING_FIELDS
 from actors.trading_tree import TradingHandles
 from arbtree.assembly import Assembly as Assembly  # what run_app's observer gets
 from arbtree.assembly import RunState, TreeParts
@@ -48,6 +49,7 @@ from arbtree.edge import (
 )
 from arbtree.resources import RunResources, open_resources
 from arbtree.run_lock import RunDirLock
+from arbtree.sim_endpoint import read_endpoint_file
 from arbtree.status import StatusSource, stale_instruments
 from arbtree.summary import RunSummary, build_summary
 from arbtree.tree_spec import build_tree
@@ -122,6 +124,8 @@ def resolve_config(options: RunOptions) -> AppConfig:
         sim = replace(sim, endpoint_file=str(options.sim_endpoint.absolute()))
     if options.sim_tls:
         sim = replace(sim, tls=True)
+    if run.venue == "sim-external":
+        read_endpoint_file(Path(sim.endpoint_file))  # missing or broken: refused here
     return replace(config, run=run, sim=sim, observability=obs, trading=trading, storage=storage)
 
 
@@ -253,7 +257,8 @@ async def _run_assembled(
             handle_signals=True,
         ) as tree:
             asm.tree = tree
-            asm.plane.attach_tree(tree)
+            # Restarts through the control endpoint are the operator's: not failures.
+            asm.plane.attach_tree(asm.trading.operator_restarts.wrap(tree))
             _wire_control(asm, tree)
             source = StatusSource(asm)
             async with trio.open_nursery() as nursery:
@@ -328,6 +333,7 @@ def _register_metrics(res: RunResources, parts: TreeParts) -> None:
         edge_metrics(lambda: fund_statistics(parts.trading), parts.market.reader),
         EDGE_FIELDS,
     )
+    metrics.register_statistics("trading", parts.trading.metric_statistics, TRADING_FIELDS)
     log_sink = installed_log_sink()
     if log_sink is not None:
         metrics.register_statistics("logging", log_sink.statistics, LOG_FIELDS)
@@ -340,6 +346,8 @@ def _wire_control(asm: Assembly, tree: Tree) -> None:
         halt=lambda reason: trading.halt(reason or "halted from the control endpoint"),
         resume=lambda reason: trading.resume(),
     )
+    asm.plane.trading_actions["flatten"] = lambda reason: trading.flatten()
+    asm.plane.trading_actions["adopt-venue"] = trading.adopt_venue
     readiness = asm.plane.readiness
     readiness.register("storage", lambda: _storage_ready(asm.sink))
     readiness.register("feeds", lambda: _feeds_ready(asm.market))

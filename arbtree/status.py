@@ -16,6 +16,7 @@ import trio
 
 from actors.quote_cache import QuoteReader
 from arbtree.edge import EdgeFigures, edge_figures
+from protocols.fixed import format_units
 
 if TYPE_CHECKING:
     from arbtree.assembly import Assembly
@@ -51,6 +52,8 @@ class Status:
     storage_backlog: int
     shutdown_phase: str | None
     edge: EdgeFigures | None = None  # what the trades locked in (arbtree.edge)
+    naked_legs: int = 0  # filled legs owed an unwind (retried until flat)
+    naked_shares: str = "0"
 
 
 @attrs.define(eq=False)
@@ -89,7 +92,9 @@ class StatusSource:
         trading: dict[str, Any] = asm.trading.statistics()
         fund: dict[str, Any] = trading.get("fund_manager", {})
         executor: dict[str, Any] = trading.get("executor", {})
-        rejects: dict[str, int] = fund.get("rejects", {})
+        tally: dict[str, Any] = trading.get("tally", {})  # across incarnations
+        store: dict[str, Any] = trading.get("store", {})
+        rejects: dict[str, int] = tally.get("opportunities_rejected", fund.get("rejects", {}))
         books = asm.market.reader.instruments()
         stale = stale_instruments(asm.market.reader)
         storage = asm.sink.statistics()
@@ -99,7 +104,7 @@ class StatusSource:
             snap = asm.tree.snapshot()
             restarts = sum(node.restarts_total for node in snap.nodes)
             phase = snap.shutdown_phase
-        accepted = int(fund.get("accepted", 0))
+        accepted = int(tally.get("opportunities_accepted", fund.get("accepted", 0)))
         return Status(
             elapsed_s=now - self._started,
             feeds=tuple(feeds),
@@ -109,7 +114,7 @@ class StatusSource:
             accepted=accepted,
             rejected=sum(rejects.values()),
             orders=dict(executor.get("orders", {})),
-            fills=int(fund.get("fills", 0)),
+            fills=int(tally.get("fills", fund.get("fills", 0))),
             realized_pnl=str(fund.get("realized_pnl", "0")),
             fees=str(fund.get("fees_paid", "0")),
             trading_state=str(trading.get("trading_state", "?")),
@@ -119,6 +124,8 @@ class StatusSource:
             storage_backlog=storage.backlog,
             shutdown_phase=phase,
             edge=edge_figures(fund, asm.market.reader),
+            naked_legs=int(store.get("naked_legs", 0)),
+            naked_shares=format_units(int(store.get("naked_shares", 0))),
         )
 
 
@@ -140,6 +147,7 @@ def status_line(s: Status) -> str:
         f"orders[{orders}] fills={s.fills} pnl={s.realized_pnl} fees={s.fees} "
         f"restarts={s.restarts} storage={s.storage_mode} backlog={s.storage_backlog}"
         f"{edge_words(s.edge)}"
+        + (f" NAKED={s.naked_legs} legs/{s.naked_shares} shares" if s.naked_legs else "")
     )
 
 

@@ -16,6 +16,7 @@ import msgspec
 from arbtree.capture import (
     CaptureScore,
     ExposureLimits,
+    WindowIndex,
     WindowTruth,
     results_for,
     score_capture,
@@ -68,6 +69,12 @@ class RunSummary(msgspec.Struct, frozen=True, kw_only=True):
     # What the trades locked in: hedged pairs x $1 - their cost and fees (held to
     # resolution, so realized PnL says nothing about it), the unhedged rest, the unwinds.
     edge: EdgeFigures | None = None
+    # Run-long, across every actor incarnation (the records the database stores).
+    orders: int = 0
+    orders_by_state: dict[str, int] = {}
+    naked_legs: int = 0  # filled legs still owed an unwind at the end
+    naked_shares: str = "0"
+    executions_resumed: int = 0  # taken over by a later executor incarnation
 
 
 class WindowSpan(msgspec.Struct, frozen=True):
@@ -88,22 +95,15 @@ def score_windows(
     realized_pnl: int,
     slack_ms: int = CAPTURE_SLACK_MS,
 ) -> WindowScore:
-    by_instrument: dict[str, list[int]] = {}
-    for det in detections:
-        for instrument in det.instruments:
-            by_instrument.setdefault(instrument, []).append(det.venue_ts_ms)
+    windows = list(windows)
+    index = WindowIndex([(w.id, w.instruments, w.start_ms, w.end_ms) for w in windows], slack_ms)
+    hit = {index.find(det.instruments, det.venue_ts_ms) for det in detections}
     captured: list[str] = []
     missed: list[str] = []
     edge = 0
     for window in windows:
         edge += window.edge_net
-        lo, hi = window.start_ms - slack_ms, window.end_ms + slack_ms
-        hit = any(
-            lo <= ts <= hi
-            for instrument in window.instruments
-            for ts in by_instrument.get(instrument, ())
-        )
-        (captured if hit else missed).append(window.id)
+        (captured if window.id in hit else missed).append(window.id)
     injected = len(captured) + len(missed)
     return WindowScore(
         injected=injected,
@@ -166,6 +166,9 @@ def build_summary(asm: Assembly, duration_s: float) -> RunSummary:
     trading: dict[str, Any] = asm.trading.statistics()
     fund: dict[str, Any] = trading.get("fund_manager", {})
     executor: dict[str, Any] = trading.get("executor", {})
+    # Counted across incarnations: a restarted actor's own counters start from zero.
+    tally: dict[str, Any] = trading.get("tally", {})
+    store: dict[str, Any] = trading.get("store", {})
     realized = parse_units(str(fund.get("realized_pnl", "0")))
     restarts: dict[str, int] = {}
     if asm.tree is not None:
@@ -199,16 +202,21 @@ def build_summary(asm: Assembly, duration_s: float) -> RunSummary:
             n: sum(s.reconnects.values()) for n, s in asm.market.feed_stats.items()
         },
         opportunities_by_strategy=dict(asm.opportunities_by_strategy),
-        opportunities_approved=int(fund.get("accepted", 0)),
-        opportunities_rejected=dict(fund.get("rejects", {})),
+        opportunities_approved=int(tally.get("opportunities_accepted", fund.get("accepted", 0))),
+        opportunities_rejected=dict(tally.get("opportunities_rejected", fund.get("rejects", {}))),
         orders_by_outcome=dict(executor.get("orders", {})),
-        fills=int(fund.get("fills", 0)),
+        fills=int(tally.get("fills", fund.get("fills", 0))),
         realized_pnl_usd=usd(realized),
         fees_usd=usd(parse_units(str(fund.get("fees_paid", "0")))),
         trading_state=str(trading.get("trading_state", "unknown")),
         restarts_per_actor=restarts_per_actor(restarts),
         shutdown=asm.tree.report if asm.tree is not None else None,
         windows=windows,
+        orders=int(tally.get("orders", 0)),
+        orders_by_state=dict(tally.get("orders_by_state", {})),
+        naked_legs=int(store.get("naked_legs", 0)),
+        naked_shares=usd(int(store.get("naked_shares", 0))),
+        executions_resumed=int(store.get("resumed", 0)),
         storage={
             "records_durable": storage.records_durable,
             "backlog": storage.backlog,

@@ -20,6 +20,7 @@ import msgspec
 import trio
 
 from actors.sim import WindowRecord
+from actors.trading.ladder import Hold
 from arbtree.config import AppConfig
 from arbtree.detection import Detection
 from arbtree.runner import Assembly, RunOptions, run_app
@@ -81,7 +82,7 @@ async def wait_ready(asm: Assembly) -> None:
     the warm-up counts from here, as the peer's from its connection."""
     while not (  # noqa: ASYNC110 (polled statistics: no event to wait on)
         all(stats.connected for stats in asm.market.feed_stats.values())
-        and "reconciliation" not in asm.trading.control.ladder.holds
+        and Hold.RECONCILIATION not in asm.trading.control.ladder.holds
     ):
         await trio.sleep(0.05)
 

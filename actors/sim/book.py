@@ -18,7 +18,7 @@ Change = tuple[int, int, int, int]
 class SimBook:
     """One instrument's book, prices in the instrument's own terms (1e-6 USD)."""
 
-    __slots__ = ("_log", "book_id", "desired", "mm", "own")
+    __slots__ = ("_log", "book_id", "consumed", "desired", "mm", "own")
 
     def __init__(self, book_id: int, log: list[Change]) -> None:
         self.book_id = book_id
@@ -28,6 +28,7 @@ class SimBook:
         # What the market maker last wanted: consumed liquidity stays consumed until the
         # maker actually moves or resizes that level (then it is replenished).
         self.desired: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        self.consumed = 0  # takes so far (ground truth looks again only after one)
 
     def size(self, side: int, price: int) -> int:
         return self.mm[side].get(price, 0) + self.own[side].get(price, 0)
@@ -57,6 +58,7 @@ class SimBook:
         left = mm.get(price, 0) - qty
         if left < 0:
             raise ValueError("consumed more than the level holds")
+        self.consumed += 1
         self._put(mm, side, price, left)
 
     def add_own(self, side: int, price: int, qty: int) -> None:

@@ -65,6 +65,7 @@ class Market:
     window: WindowRecord | None = None
     window_index: int = -1  # the open window's place in ``Scenario.windows``
     offered_size: int = 0  # the open window's profitable depth when last looked at
+    takes_seen: int = 0  # its books' ``consumed`` when last looked at
 
     def poly_fee(self) -> FeeFn:
         rate = self.fee_rate_ppm
@@ -277,6 +278,9 @@ class Scenario:
         self.step_index += 1
         now = self.now
         out = StepOutput()
+        for m in self.markets:
+            if m.window is not None:
+                self._note_taken(m)
         sigma = cfg.volatility * math.sqrt(dt) * ONE
         redraw = min(1.0, 0.2 * dt)  # venue noise redrawn about every 5 s
         for m in self.markets:
@@ -309,6 +313,15 @@ class Scenario:
             if m.window is not None:
                 self._note_offered(m)
         return out
+
+    def _note_taken(self, m: Market) -> None:
+        """Lower the open window's last-seen offered size to what takers left since then,
+        so a refill in this very step counts as offered again (compared with the size
+        before the trade, it would hide behind what was taken)."""
+        takes = m.poly_yes.consumed + m.poly_no.consumed + m.kalshi.consumed
+        if takes != m.takes_seen:  # nothing taken since the last look: nothing to lower
+            m.takes_seen = takes
+            m.offered_size = min(m.offered_size, sum(o[0] for o in self.market_offers(m)))
 
     def _note_offered(self, m: Market) -> None:
         """Add to the open window's ``reoffers`` what its market offers beyond what it did at

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -69,8 +70,13 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def redact(dsn: str) -> str:
-    """The DSN with any password replaced by ``***`` (safe for logs)."""
-    parts = urlsplit(dsn)
+    """The DSN with any password replaced by ``***`` (safe for logs), even in a DSN too
+    malformed to parse (then anything between ``user:`` and ``@`` is masked)."""
+    try:
+        parts = urlsplit(dsn)
+        _ = parts.port, parts.password  # both parse lazily and may raise ValueError
+    except ValueError:
+        return re.sub(r"(//[^/:@]*):[^@]*@", r"\1:***@", dsn)
     if parts.password is None:
         return dsn
     netloc = parts.netloc.rsplit("@", 1)
@@ -118,7 +124,14 @@ class Database:
         bound = cfg.connect_timeout_s * (cfg.pool_min_size + 1)
         try:
             self._pool = await self._bounded(create, bound, what="connect")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            TimeoutError,
+            ValueError,  # a DSN the driver cannot use (a bad port, a bad parameter)
+            OverflowError,  # a port beyond 65535: the socket refuses it
+        ) as exc:
             raise DatabaseUnavailable(
                 f"cannot connect to {redact(self.dsn)}: {type(exc).__name__}: {exc}"
             ) from exc

@@ -75,15 +75,26 @@ def process_alive(pid: int) -> bool:
         return False
 
 
+def is_postgres(pid: int) -> bool:
+    """A live PostgreSQL server process: after a reboot (or in a new container) the pid in
+    a stale ``postmaster.pid`` may belong to anything, which must not be stopped."""
+    if not process_alive(pid):
+        return False
+    try:
+        return psutil.Process(pid).name() in ("postgres", "postmaster")
+    except psutil.Error:
+        return False
+
+
 def postmaster_pid(pgdata: Path) -> int | None:
-    """The pid in ``postmaster.pid`` if that process is alive, else None (also while
-    ``initdb``'s standalone backend holds the file: it writes its pid negated)."""
+    """The pid in ``postmaster.pid`` if that is a live PostgreSQL process, else None (also
+    while ``initdb``'s standalone backend holds the file: it writes its pid negated)."""
     try:
         first = (pgdata / "postmaster.pid").read_text().split("\n", 1)[0]
         pid = int(first.strip())
     except (OSError, ValueError):
         return None
-    return pid if process_alive(pid) else None
+    return pid if is_postgres(pid) else None
 
 
 def _remove_stale_lock_files(pgdata: Path) -> None:

@@ -8,6 +8,7 @@ the ``cancel-open-orders`` and ``drain-executor`` shutdown tasks.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import Counter
@@ -20,11 +21,13 @@ import trio
 from actors.shutdown_phases import Phase
 from actors.trading.breaker import CircuitBreaker
 from actors.trading.control import TradingControl
+from actors.trading.execution_store import ExecutionStore, FlattenFn, StoredExecution
 from actors.trading.fees import FeeBook
 from actors.trading.fill_tracker import FillTracker
 from actors.trading.ladder import OrderPurpose
 from actors.trading.messages import (
     CancelAll,
+    ExecutionReport,
     ExecutionRequest,
     ExecutorCommand,
     ExecutorOutcomeMsg,
@@ -36,7 +39,7 @@ from actors.trading.rate_limit import TokenBucket
 from actors.trading.rehearsal import OrderRehearsal
 from actors.trading.retry import RelookupPolicy, RetryPolicy
 from actors.trading.send_timing import SendTimes
-from actors.trading.two_leg import execute_legs, send_legs_now
+from actors.trading.two_leg import execute_legs, resume_execution, send_legs_now
 from actors.trading.unwind import ExecutionSettings
 from actors.trading.user_channel import UserChannelState
 from actors.trading.venue_clients import VenueClient, VenueError
@@ -86,10 +89,12 @@ class Executor(Actor):
     channels: UserChannelState | None = None  # which user channels are connected
     heartbeat_s: float = 0.5
     metrics: Any = None  # actors.observability.Metrics: send-time histograms
+    # What outlives this incarnation (the wiring passes one store to every incarnation).
+    store: ExecutionStore | None = None
     send_times: SendTimes = attrs.field(init=False)
     runner: OrderRunner | None = attrs.field(init=False, default=None)
     rehearsal: OrderRehearsal | None = attrs.field(init=False, default=None)
-    executions: Counter[str] = attrs.field(init=False, factory=Counter)
+    executions: Counter[str] = attrs.field(init=False)  # the store's: across incarnations
     in_flight: int = attrs.field(init=False, default=0)
     draining: bool = attrs.field(init=False, default=False)
     warm_reads: int = attrs.field(init=False, default=0)
@@ -98,10 +103,22 @@ class Executor(Actor):
 
     def __attrs_post_init__(self) -> None:
         self.send_times = SendTimes(metrics=self.metrics)
+        self.executions = self.execution_store().executions_by_outcome
+
+    def execution_store(self) -> ExecutionStore:
+        if self.store is None:
+            self.store = ExecutionStore(
+                tracker=FillTracker(fee_book=FeeBook.from_config(self.config))
+            )
+        return self.store
 
     def statistics(self) -> dict[str, Any]:
         runner = self.runner
+        store = self.execution_store().statistics()
         out: dict[str, Any] = {
+            "store": store,
+            "naked_legs": store["naked_legs"],
+            "naked_shares": store["naked_shares"],
             "in_flight": self.in_flight,
             "executions": dict(self.executions),
             "draining": self.draining,
@@ -148,13 +165,14 @@ class Executor(Actor):
             if hasattr(client, "send_times"):  # HTTP venue clients report their send times
                 client.send_times = self.send_times
         cfg = self.config
-        runner = self.runner = OrderRunner(
+        store = self.execution_store()
+        runner = self.runner = OrderRunner.over(
+            store,
             gates=make_gates(cfg, clients),
             emit=self.outcomes.send,
             retry=RetryPolicy.from_config(cfg.retry),
             lookup_attempts=cfg.ambiguous_lookup_attempts,
             control=self.control,
-            tracker=FillTracker(fee_book=FeeBook.from_config(cfg)),
             fill_wait_s=cfg.user_channel.fill_wait_s,
             relookup=RelookupPolicy.from_config(cfg.relookup),
         )
@@ -171,6 +189,7 @@ class Executor(Actor):
         ctx.shutdown.add_task(Phase.DRAIN_EXECUTOR, f"{ctx.path}:drain", self.drain)
         self._idle.set()
         limiter = trio.CapacityLimiter(max(1, cfg.max_concurrent_executions))
+        flatten: FlattenFn | None = None
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._heartbeats, ctx)
@@ -182,10 +201,25 @@ class Executor(Actor):
                         cfg.http.keep_warm_connections,
                     )
                 nursery.start_soon(runner.relookup_loop)
+                nursery.start_soon(runner.unwind_loop)
+                store.flatten = flatten = functools.partial(
+                    runner.flatten, control=self.control, settings=settings
+                )
                 if cfg.rehearse_interval_s > 0:
                     nursery.start_soon(every_when_idle, cfg.rehearse_interval_s, rehearsal)
                 if self.user_fills is not None:
                     nursery.start_soon(self._fill_loop, runner, self.user_fills)
+                left = store.take_over()
+                if left:
+                    ctx.log.warning(
+                        "resuming %d executions an earlier executor incarnation left "
+                        "unfinished: %s",
+                        len(left),
+                        ", ".join(e.request.opportunity_id for e in left[:5]),
+                    )
+                for stored in left:
+                    self._begin()
+                    nursery.start_soon(self._resume, stored, runner, settings)
                 task_status.started()
                 intents = self.intents
 
@@ -204,6 +238,7 @@ class Executor(Actor):
                         limiter.acquire_on_behalf_of_nowait(token)
                     except trio.WouldBlock:
                         raise QueueInstead from None
+                    runner.store.begin(cmd)  # recorded before its first leg is written
                     self._launch(cmd, token, nursery, runner, settings, limiter)
 
                 if cfg.direct:
@@ -220,6 +255,8 @@ class Executor(Actor):
                         )
         finally:
             self.intents.set_handler(None)
+            if flatten is not None and store.flatten is flatten:
+                store.flatten = None
             with trio.CancelScope(shield=True), trio.move_on_after(2.0):
                 for client in clients.values():
                     await client.aclose()
@@ -238,9 +275,12 @@ class Executor(Actor):
         if isinstance(cmd, RetireOrders):  # the books retired them first
             runner.tracker.retire(cmd.client_order_ids, cmd.fill_keys)
             return
+        store = runner.store
+        store.begin(cmd)  # before any await: a stop from here on hands it over
         if self.draining or not self.control.permits(OrderPurpose.OPEN):
             why = "shutting_down" if self.draining else f"trading_{self.control.state.label}"
             await self._refuse(cmd, why)
+            store.finish(cmd.opportunity_id)
             return
         token = object()
         try:  # no extra scheduler round when a slot is free (the usual case)
@@ -288,11 +328,34 @@ class Executor(Actor):
     ) -> None:
         try:
             report = await execute_legs(req, runner, self.control, settings, sent)
-            self.executions[report.outcome.value] += 1
-            await self.outcomes.send(report)
+            await self._report(runner, report)
         finally:
             limiter.release_on_behalf_of(token)
             self._end()
+
+    async def _resume(
+        self, stored: StoredExecution, runner: OrderRunner, settings: ExecutionSettings
+    ) -> None:
+        """Finish an execution an earlier incarnation left behind (see ExecutionStore)."""
+        try:
+            settle_s = self.config.http.read_timeout_s
+            report = await resume_execution(stored, runner, self.control, settings, settle_s)
+            self.executions["resumed"] += 1
+            log.warning(
+                "execution %s resumed after an executor restart: %s (%s)",
+                report.opportunity_id,
+                report.outcome.value,
+                report.detail,
+            )
+            await self._report(runner, report)
+        finally:
+            self._end()
+
+    async def _report(self, runner: OrderRunner, report: ExecutionReport) -> None:
+        # Forgotten first: a stop during the send loses a report, never an order.
+        runner.store.finish(report.opportunity_id)
+        self.executions[report.outcome.value] += 1
+        await self.outcomes.send(report)
 
     async def _refuse(self, req: ExecutionRequest, reason: str) -> None:
         for it in req.intents:
@@ -378,3 +441,11 @@ class Executor(Actor):
         self.draining = True
         with trio.move_on_after(self.config.drain_timeout_s):
             await self._idle.wait()
+        left = self.execution_store().executions
+        if left:
+            log.error(
+                "%d executions still unfinished after drain_timeout_s; their orders are at "
+                "the venue and in the database: %s",
+                len(left),
+                ", ".join(sorted(left)[:10]),
+            )

@@ -52,7 +52,8 @@ class FeeBook:
     @classmethod
     def from_config(cls, cfg: ExecutorConfig) -> FeeBook:
         return cls(
-            polymarket_rate=FeeRate.from_bps(FeeRate.parse(cfg.polymarket.fee_rate).bps),
+            # whole bps, as the venue reports rates; up, so it stays the worst case
+            polymarket_rate=FeeRate.from_bps(-(-FeeRate.parse(cfg.polymarket.fee_rate).ppm // 100)),
             kalshi_rate=FeeRate.parse(cfg.kalshi.fee_rate),
             kalshi_round=max(1, parse_units(cfg.kalshi.fee_round)),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -25,10 +25,11 @@ from actors.trading.checks import (
 )
 from actors.trading.control import TradingControl
 from actors.trading.fees import FeeBook
+from actors.trading.fund_journal import FundJournal
 from actors.trading.fund_stats import fund_statistics
 from actors.trading.ids import leg_order_id
 from actors.trading.ladder import Hold
-from actors.trading.ledger import Ledger, OrderPhase, TrackedOrder
+from actors.trading.ledger import Ledger, OrderPhase, PositionState, TrackedOrder
 from actors.trading.messages import (
     ExecutionOutcome,
     ExecutionReport,
@@ -38,7 +39,7 @@ from actors.trading.messages import (
     RetireOrders,
     UnwindStarted,
 )
-from actors.trading.reconciliation import reconcile_books
+from actors.trading.reconciliation import compare_with_venues, reconcile_books
 from actors.trading.retention import RetiredIds, retire_due
 from actors.trading.sink import RecordSink
 from actors.trading.venue_clients import AccountSnapshot
@@ -50,7 +51,9 @@ from protocols.messages import (
     FillRecord,
     FillStatus,
     FundCheckpointRecord,
+    InstrumentId,
     Opportunity,
+    OpportunityLeg,
     OpportunityRecord,
     OrderAck,
     OrderAmbiguous,
@@ -58,6 +61,8 @@ from protocols.messages import (
     OrderRecord,
     OrderReject,
     OrderState,
+    Outcome,
+    Side,
     TimeInForce,
     Venue,
 )
@@ -179,6 +184,7 @@ class FundCore:
             )
             return result
         self.seen_opportunities[opp.opportunity_id] = len(result.plans)
+        self._learn_pair(opp.legs)
         if result.clipped:
             self._note_clip(opp, result)
         intents: list[OrderIntent] = []
@@ -222,6 +228,13 @@ class FundCore:
             )
         )
         return ExecutionRequest(opportunity_id=opp.opportunity_id, intents=tuple(intents))
+
+    def _learn_pair(self, legs: Sequence[OpportunityLeg | OrderIntent]) -> None:
+        """Two legs bought together are a YES + NO pair: $1 a share at resolution."""
+        if len(legs) == 2:
+            self.ledger.link(legs[0].instrument, legs[1].instrument)
+        if len(legs) == 2 and all(leg.side is Side.BUY for leg in legs):
+            self.ledger.pair(legs[0].instrument, legs[1].instrument)
 
     def _note_clip(self, opp: Opportunity, approval: Approval) -> None:
         binding = approval.binding.value if approval.binding is not None else "?"
@@ -275,15 +288,7 @@ class FundCore:
         elif isinstance(msg, UnwindStarted):
             it = msg.intent
             if it.client_order_id not in ledger.orders:
-                ledger.reserve(
-                    client_order_id=it.client_order_id,
-                    opportunity_id=it.opportunity_id,
-                    instrument=it.instrument,
-                    side=it.side,
-                    limit_price=it.limit_price,
-                    size=it.size,
-                    amount=0,
-                )
+                ledger.reserve_intent(it, 0)
                 opp_id = it.opportunity_id
                 self.seen_opportunities[opp_id] = self.seen_opportunities.get(opp_id, 0) + 1
                 self._order_update(it.client_order_id, OrderState.PENDING, "unwind", "")
@@ -470,6 +475,85 @@ class FundCore:
             self.ledger.roll_day()
 
     # -------------------------------------------------------- reconciliation
+
+    def replay_request(self, req: ExecutionRequest) -> None:
+        """Reserve an accepted request's legs again (a rebuild from the fund journal)."""
+        self.seen_opportunities[req.opportunity_id] = len(req.intents)
+        self._learn_pair(req.intents)
+        for it in req.intents:
+            self.ledger.reserve_intent(it, it.reserved)
+        self.accepted += 1
+
+    def reconcile_rebuilt(
+        self, journal: FundJournal, accounts: Mapping[Venue, AccountSnapshot], tolerance: int
+    ) -> list[str] | None:
+        """Books rebuilt from the journal (base + everything since) against the venues;
+        None when the journal has no base (a fresh process) or could not be replayed
+        (logged): then the checkpoint is used, as after a process restart."""
+        self.day = utc_day(self.wall_ms())
+        try:
+            rebuilt = journal.rebuild(self)
+        except Exception:  # a bug must not crash every incarnation: fall back, loudly
+            log.exception("the books could not be rebuilt from the fund journal")
+            return None
+        if not rebuilt:
+            return None
+        problems = compare_with_venues(
+            self.ledger,
+            set(self.ledger.live),
+            accounts,
+            tolerance,
+            venues=tuple(self.rules),
+            source="books",
+        )
+        if not problems:
+            self._check_daily_loss()
+        return problems
+
+    def adopt_venue(self, accounts: Mapping[Venue, AccountSnapshot]) -> list[str]:
+        """Take the venues' cash and positions as the books (an operator's explicit
+        command, when reconciliation cannot agree). Reservations of live orders stay;
+        free cash becomes the venue's cash minus them. A position's size becomes the
+        venue's, its cost scaled to the new size (a size the books never held gets a cost
+        of 0). ``capital`` moves by the difference. Returns every change, in words."""
+        led = self.ledger
+        changes: list[str] = []
+        for venue in self.rules:
+            account = accounts.get(venue)
+            if account is None:
+                continue
+            ours = led.cash.get(venue, 0) + led.reserved.get(venue, 0)
+            if ours != account.cash:
+                changes.append(f"{venue} cash {format_units(ours)} -> {format_units(account.cash)}")
+                led.cash[venue] = account.cash - led.reserved.get(venue, 0)
+            theirs = dict(account.positions or {})
+            for instrument, pos in list(led.positions.items()):
+                if instrument.venue is not venue:
+                    continue
+                size = theirs.pop(instrument.key(), 0)
+                if size != pos.size:
+                    changes.append(
+                        f"{instrument.key()} {format_units(pos.size)} -> {format_units(size)}"
+                    )
+                    pos.cost = pos.cost * size // pos.size if pos.size else 0
+                    pos.size = size
+                    led.refresh(instrument)
+            for key, size in theirs.items():
+                if not size:
+                    continue
+                _, symbol, outcome = key.split(":", 2)
+                instrument = InstrumentId(venue=venue, symbol=symbol, outcome=Outcome(outcome))
+                led.positions[instrument] = PositionState(size=size, cost=0)
+                led.refresh(instrument)
+                changes.append(f"{key} 0 -> {format_units(size)} (cost unknown: 0)")
+        before = led.capital
+        led.capital = led.conservation_value()
+        if led.capital != before:
+            changes.append(
+                f"capital {format_units(before)} -> {format_units(led.capital)} "
+                f"({format_units(led.capital - before)})"
+            )
+        return changes
 
     def reconcile(
         self,

@@ -27,6 +27,7 @@ from actors.trading.checks import (
 from actors.trading.control import TradingControl
 from actors.trading.fees import FeeBook
 from actors.trading.fund_core import FundCore, venue_rules, wall_ms_now
+from actors.trading.fund_journal import FundJournal
 from actors.trading.ladder import Hold, TradingState
 from actors.trading.messages import (
     CancelAll,
@@ -39,9 +40,10 @@ from actors.trading.rehearsal import Rehearsal
 from actors.trading.sink import RecordSink
 from actors.trading.venue_clients import AccountSnapshot, VenueClient
 from protocols.config.trading import ExecutorConfig, FundManagerConfig
-from protocols.fixed import parse_units
+from protocols.fixed import PRICE_ONE, parse_units
 from protocols.messages import (
     FundCheckpointRecord,
+    InstrumentId,
     Opportunity,
     TimeInForce,
     Venue,
@@ -72,6 +74,10 @@ async def save_checkpoint_file(path: str, record: FundCheckpointRecord) -> None:
     await trio.to_thread.run_sync(os.replace, tmp, path)
 
 
+class _AccountFailed(Exception):
+    """A venue's account report could not be read."""
+
+
 @attrs.define(eq=False)
 class FundManager(Actor):
     """The fund-manager actor. ``control`` and the mailboxes outlive incarnations; the
@@ -90,6 +96,8 @@ class FundManager(Actor):
     clock_ns: Callable[[], int] = time.monotonic_ns
     wall_ms: Callable[[], int] = wall_ms_now
     reconcile_retry_s: float = 5.0
+    # Outlives incarnations (the wiring passes one): the books' base and every event since.
+    journal: FundJournal = attrs.field(factory=FundJournal)
     core: FundCore | None = attrs.field(init=False, default=None)
     last_reconcile_problems: list[str] = attrs.field(init=False, factory=list)
     # Retirements not yet handed to the executor (its mailbox was full): sent next sweep.
@@ -133,6 +141,8 @@ class FundManager(Actor):
     ) -> None:
         core = self.core = self._new_core()
         self.control.stats_sources["fund_manager"] = self.statistics
+        self.journal.adopt = self.adopt_venue
+        self.journal.unhedged = self._unhedged
         ladder = self.control.ladder
         ladder.hold(Hold.RECONCILIATION, "start-up reconciliation pending")
         ctx.shutdown.add_task(Phase.HALT_TRADING, f"{ctx.path}:refuse-new", self._halt_trading)
@@ -160,6 +170,21 @@ class FundManager(Actor):
                 checkpoint = await load_checkpoint_file(self.config.checkpoint_file)
         except Exception as exc:
             return self._reconciled(ctx, [f"checkpoint could not be loaded: {exc!r}"])
+        try:
+            accounts = await self._accounts()
+        except _AccountFailed as exc:
+            return self._reconciled(ctx, [str(exc)])
+        paper = {Venue(k): parse_units(v) for k, v in self.config.paper_balances.items()}
+        tolerance = parse_units(self.config.reconcile_tolerance)
+        # A restart in this process: the books are the journal's base plus every event
+        # since (what the last incarnation held), not a checkpoint up to an interval old.
+        problems = core.reconcile_rebuilt(self.journal, accounts, tolerance)
+        if problems is None:
+            problems = core.reconcile(checkpoint, accounts, paper, tolerance)
+        return self._reconciled(ctx, problems)
+
+    async def _accounts(self) -> dict[Venue, AccountSnapshot]:
+        """Every venue's account report (fresh clients, closed after)."""
         accounts: dict[Venue, AccountSnapshot] = {}
         clients = self.venues() if self.venues is not None else {}
         try:
@@ -167,16 +192,49 @@ class FundManager(Actor):
                 try:
                     accounts[venue] = await client.account()
                 except Exception as exc:
-                    return self._reconciled(ctx, [f"{venue}: account report failed: {exc!r}"])
+                    raise _AccountFailed(f"{venue}: account report failed: {exc!r}") from exc
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(1.0):
                 for client in clients.values():
                     await client.aclose()
-        paper = {Venue(k): parse_units(v) for k, v in self.config.paper_balances.items()}
-        problems = core.reconcile(
-            checkpoint, accounts, paper, parse_units(self.config.reconcile_tolerance)
-        )
-        return self._reconciled(ctx, problems)
+        return accounts
+
+    def _unhedged(self) -> list[tuple[InstrumentId, int, int]]:
+        """The books' positions held beyond their hedge, with average prices (flatten)."""
+        core = self.core
+        if core is None:
+            return []
+        led = core.ledger
+        return [
+            (inst, shares, led.positions[inst].cost * PRICE_ONE // led.positions[inst].size)
+            for inst, shares in led.unhedged()
+        ]
+
+    async def adopt_venue(self, reason: str) -> tuple[bool, str]:
+        """The operator's way out when the books and the venues cannot agree: take the
+        venues' cash and positions as the books, write every difference down (a warning
+        per change and a checkpoint at once: a database row) and lift the
+        reconciliation hold. The trading state stays as latched (resume is separate)."""
+        core = self.core
+        if core is None:
+            return False, "the fund manager has not started"
+        try:
+            accounts = await self._accounts()
+        except _AccountFailed as exc:
+            return False, str(exc)
+        if not accounts:
+            return False, "no venue clients: nothing to adopt"
+        unreported = [str(v) for v in core.rules if v not in accounts]
+        unreported += [str(v) for v, a in accounts.items() if a.positions is None]
+        if unreported:
+            return False, f"{', '.join(unreported)} did not report positions: cannot adopt"
+        changes = core.adopt_venue(accounts)
+        for change in changes:
+            log.warning("adopted the venue's books (%s): %s", reason, change)
+        self._emit_checkpoint(core)
+        self.last_reconcile_problems = []
+        self.control.ladder.release_hold(Hold.RECONCILIATION)
+        return True, "adopted: " + ("; ".join(changes) or "no difference")
 
     def _reconciled(self, ctx: ActorContext, problems: list[str]) -> bool:
         self.last_reconcile_problems = problems
@@ -191,12 +249,14 @@ class FundManager(Actor):
         )
         self.control.ladder.release_hold(Hold.RECONCILIATION)
         ctx.set_healthy()
+        if self.core is not None:
+            self.journal.mark(self.core, self.core.checkpoint())
         return True
 
     async def _opportunity_loop(
         self, ctx: ActorContext, core: FundCore, rehearsal: Rehearsal
     ) -> None:
-        opportunities, intents = self.opportunities, self.intents
+        opportunities, intents, journal = self.opportunities, self.intents, self.journal
 
         def handle(opp: Opportunity) -> None:
             """Direct, in the detector's step (supervision.mailbox): decide and hand the
@@ -207,6 +267,7 @@ class FundManager(Actor):
             result = core.decide(opp)
             rehearsal.last = opp
             if isinstance(result, ExecutionRequest):
+                journal.record(result)
                 intents.send_nowait(result)
             ctx.heartbeat()
 
@@ -219,6 +280,7 @@ class FundManager(Actor):
                     result = core.decide(opp)
                     rehearsal.last = opp
                     if isinstance(result, ExecutionRequest):
+                        journal.record(result)
                         # The executor runs next with no step of ours in its round.
                         await intents.hand_off(result)
                 ctx.heartbeat()
@@ -229,8 +291,10 @@ class FundManager(Actor):
     async def _outcome_loop(self, ctx: ActorContext, core: FundCore) -> None:
         while True:
             batch = await self.outcomes.receive_batch(256)
+            journal = self.journal
             for msg in batch:
                 core.on_outcome(msg)
+                journal.record(msg)
             ctx.heartbeat()
 
     async def _timers(self, ctx: ActorContext, core: FundCore) -> None:
@@ -295,6 +359,7 @@ class FundManager(Actor):
 
     def _emit_checkpoint(self, core: FundCore) -> FundCheckpointRecord:
         record = core.checkpoint()
+        self.journal.mark(core, record)
         if self.sink is not None:
             self.sink(record)
         return record

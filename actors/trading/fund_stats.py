@@ -82,9 +82,13 @@ def fund_statistics(core: FundFigures) -> dict[str, Any]:
 
 
 def opportunity_outcomes(led: Ledger) -> dict[str, dict[str, int]]:
-    """Per traded opportunity (orders still retained): what it locked in (1e-6 USD) and
-    why it may have locked less than it could (capture scoring reads these)."""
+    """Per traded opportunity: what it locked in (1e-6 USD) and why it may have locked
+    less than it could (capture scoring reads these). Failed legs are known while its
+    orders are retained; what it locked and its size outlive them."""
     out: dict[str, dict[str, int]] = {}
+    for opp in led.outcome.legs:
+        size = led.outcome.sent_size.get(opp, 0)
+        out[opp] = {"locked": 0, "hedged": 0, "unwinds": 0, "failed_legs": 0, "size": size}
     for order in led.orders.values():
         if order.client_order_id.startswith(UNWIND_PREFIX):
             continue

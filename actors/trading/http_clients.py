@@ -75,5 +75,6 @@ def build_clients(
             credentials=credentials,
             owner=credentials.api_key if credentials is not None else PAPER_OWNER,
             neg_risk_tokens=frozenset(pcfg.neg_risk_tokens),
+            positions_url=pcfg.positions_url.rstrip("/"),
         )
     return out

@@ -25,7 +25,9 @@ from protocols.messages import (
     Fill,
     FundCheckpointRecord,
     InstrumentId,
+    OrderIntent,
     OrderState,
+    Outcome,
     Position,
     Side,
     Venue,
@@ -123,6 +125,17 @@ class Ledger:
     fills_reversed: int = 0
     # What the fills locked in, per opportunity (this incarnation's fills; not checkpointed).
     outcome: OutcomeBook = attrs.field(factory=OutcomeBook)
+    # Hedged pairs: two instruments bought together that pay $1 per share held of both
+    # (YES + NO of one question). The daily loss counts them at that payout, not their
+    # fees as a loss. One complement per instrument (the first learned: a second pairing
+    # is ignored, which can only under-count what is locked in).
+    complements: dict[InstrumentId, InstrumentId] = attrs.field(factory=dict)
+    pair_locked: dict[InstrumentId, int] = attrs.field(factory=dict)  # by the pair's head
+    locked_total: int = 0  # payout minus cost of every hedged pair's matched shares
+    # Instruments traded together (an opportunity's legs) are on one question: the
+    # components of this graph are what ``unhedged`` balances YES against NO in.
+    links: dict[InstrumentId, set[InstrumentId]] = attrs.field(factory=dict)
+    day_locked_base: int = 0  # locked_total when the day (or these books) began
 
     # ------------------------------------------------------------------ setup
 
@@ -176,7 +189,9 @@ class Ledger:
             wall_ms=wall_ms,
             fees_paid=self.fees_paid,
             day_fees=self.day_fees,
-            day_realized=self.day_realized,
+            # What hedged pairs locked in today travels as realized: restored books start
+            # their pair base afresh (day_locked_base), so it is counted once.
+            day_realized=self.day_realized + self.locked_total - self.day_locked_base,
             loss_day=loss_day,
         )
 
@@ -235,8 +250,68 @@ class Ledger:
         return self.exposure.same_as(rebuilt)
 
     def daily_loss(self) -> int:
-        """Loss so far today (positive = money lost): fees paid minus realized PnL."""
-        return self.day_fees - self.day_realized
+        """Loss so far today (positive = money lost): fees paid minus realized PnL minus
+        what hedged pairs locked in today (their payout less their cost), so the fees of a
+        hedged pair are not a loss."""
+        return self.day_fees - self.day_realized - (self.locked_total - self.day_locked_base)
+
+    def pair(self, a: InstrumentId, b: InstrumentId) -> None:
+        """``a`` and ``b`` pay $1 per share held of both (bought together as a hedge)."""
+        if a == b or a in self.complements or b in self.complements:
+            return
+        self.complements[a], self.complements[b] = b, a
+        self._refresh_pair(a)
+
+    def link(self, a: InstrumentId, b: InstrumentId) -> None:
+        """``a`` and ``b`` are on one question (they were legs of one opportunity)."""
+        self.links.setdefault(a, set()).add(b)
+        self.links.setdefault(b, set()).add(a)
+
+    def unhedged(self) -> list[tuple[InstrumentId, int]]:
+        """Per question (a component of ``links``), what the YES side holds beyond the NO
+        side or the other way round, as (instrument, shares) on the long side, largest
+        holding first. Instruments never linked to another are not judged (no pairing is
+        known for them: a hedge cannot be told from a naked position)."""
+        out: list[tuple[InstrumentId, int]] = []
+        seen: set[InstrumentId] = set()
+        for start in self.links:
+            if start in seen:
+                continue
+            component, todo = [], [start]
+            seen.add(start)
+            while todo:
+                inst = todo.pop()
+                component.append(inst)
+                for other in self.links.get(inst, ()):
+                    if other not in seen:
+                        seen.add(other)
+                        todo.append(other)
+            held = {i: max(0, self.positions[i].size) for i in component if i in self.positions}
+            yes = sum(v for i, v in held.items() if i.outcome is Outcome.YES)
+            no = sum(v for i, v in held.items() if i.outcome is not Outcome.YES)
+            long_side = Outcome.YES if yes > no else Outcome.NO
+            excess = abs(yes - no)
+            for inst, size in sorted(held.items(), key=lambda kv: -kv[1]):
+                if excess <= 0:
+                    break
+                if (inst.outcome is Outcome.YES) == (long_side is Outcome.YES) and size > 0:
+                    take = min(size, excess)
+                    out.append((inst, take))
+                    excess -= take
+        return out
+
+    def _refresh_pair(self, instrument: InstrumentId) -> None:
+        other = self.complements.get(instrument)
+        if other is None:
+            return
+        head = min(instrument, other, key=InstrumentId.key)
+        pa, pb = self.positions.get(instrument), self.positions.get(other)
+        value = 0
+        if pa is not None and pb is not None and pa.size > 0 and pb.size > 0:
+            h = min(pa.size, pb.size)
+            value = h - pa.cost * h // pa.size - pb.cost * h // pb.size
+        self.locked_total += value - self.pair_locked.get(head, 0)
+        self.pair_locked[head] = value
 
     def open_orders(self) -> list[TrackedOrder]:
         return list(self.live.values())
@@ -273,10 +348,23 @@ class Ledger:
             reserved_shares=size if side is Side.SELL else 0,
         )
         self.orders[client_order_id] = order
+        self.outcome.sent(opportunity_id, client_order_id, size)
         self.live[client_order_id] = order
         self.live_by_instrument.setdefault(instrument, {})[client_order_id] = order
         self._refresh(instrument)
         return order
+
+    def reserve_intent(self, intent: OrderIntent, amount: int) -> TrackedOrder:
+        """:meth:`reserve` for an order the executor already holds as an intent."""
+        return self.reserve(
+            client_order_id=intent.client_order_id,
+            opportunity_id=intent.opportunity_id,
+            instrument=intent.instrument,
+            side=intent.side,
+            limit_price=intent.limit_price,
+            size=intent.size,
+            amount=amount,
+        )
 
     def release(self, client_order_id: str, state: OrderState) -> int:
         """Terminal state: return what is still reserved; returns the amount released."""
@@ -452,7 +540,13 @@ class Ledger:
         pos.realized += realized
         return realized
 
+    def refresh(self, instrument: InstrumentId) -> None:
+        """Recompute one instrument's exposure figures (after an order was edited)."""
+        self._refresh(instrument)
+
     def _refresh(self, instrument: InstrumentId) -> None:
+        if self.complements:
+            self._refresh_pair(instrument)
         pos = self.positions.get(instrument)
         orders = self.live_by_instrument.get(instrument)
         self.exposure.refresh(
@@ -465,3 +559,4 @@ class Ledger:
     def roll_day(self) -> None:
         self.day_realized = 0
         self.day_fees = 0
+        self.day_locked_base = self.locked_total

@@ -15,28 +15,35 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import attrs
 import trio
 
 from actors.trading.breaker import BreakerState, CircuitBreaker
 from actors.trading.control import TradingControl
+from actors.trading.execution_store import ExecutionStore, OrderProgress, OwedUnwind, StoredOrder
 from actors.trading.fill_tracker import FillTracker
+from actors.trading.ids import unwind_order_id
 from actors.trading.ladder import OrderPurpose
 from actors.trading.legs import LegResult as LegResult  # re-exported for two_leg
+from actors.trading.legs import PendingHedge as PendingHedge
+from actors.trading.legs import UnresolvedOrder
 from actors.trading.messages import ExecutorOutcomeMsg, OrderFinal
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RelookupPolicy, RetryPolicy
 from actors.trading.unwind import ExecutionSettings, unwind
 from actors.trading.venue_clients import Ambiguous, NotSent, OrderStatus, RateLimited, VenueClient
+from protocols.fixed import PRICE_ONE
 from protocols.messages import (
+    InstrumentId,
     OrderAck,
     OrderAmbiguous,
     OrderIntent,
     OrderReject,
     OrderState,
+    Side,
     TimeInForce,
     Venue,
 )
@@ -63,27 +70,6 @@ class VenueGate:
 
 class Unresolved(Exception):
     """Lookups failed too: the order's outcome is still unknown."""
-
-
-@attrs.define
-class UnresolvedOrder:
-    """An AMBIGUOUS order whose lookups all failed: looked up again on a timer."""
-
-    intent: OrderIntent
-    since: float  # trio time it was parked
-    due: float  # trio time of the next re-lookup
-    attempts: int = 0  # re-lookups so far
-    last_error: str = ""
-
-
-@attrs.define
-class PendingHedge:
-    """An unresolved leg of an execution whose other legs were flattened: if it turns out
-    to have filled, what it holds beyond ``partners_left`` is unwound on resolution."""
-
-    partners_left: int  # shares the execution's resolved legs still hold (0 when flat)
-    control: TradingControl
-    settings: ExecutionSettings
 
 
 class Writable(Protocol):
@@ -132,7 +118,25 @@ class OrderRunner:
     unresolved: dict[str, UnresolvedOrder] = attrs.field(factory=dict)
     # Unresolved legs whose partners were flattened (execute_legs): hedged on resolution.
     pending_hedges: dict[str, PendingHedge] = attrs.field(factory=dict)
+    # What outlives this runner's executor (see actors.trading.execution_store): each order
+    # is marked SENT there before it is written and DONE when its result is known.
+    store: ExecutionStore = attrs.field(factory=ExecutionStore)
     _parked: trio.Event = attrs.field(factory=trio.Event)
+    _owed_changed: trio.Event = attrs.field(factory=trio.Event)
+
+    @classmethod
+    def over(cls, store: ExecutionStore, **kwargs: Any) -> OrderRunner:
+        """A runner whose tracker, resting orders, parked orders and owed hedges are the
+        store's: a new executor incarnation carries on where the last one stopped."""
+        return cls(
+            tracker=store.tracker,
+            resting=store.resting,
+            unresolved=store.unresolved,
+            pending_hedges=store.pending_hedges,
+            counters=store.counters,
+            store=store,
+            **kwargs,
+        )
 
     def _count(self, name: str) -> None:
         self.counters[name] = self.counters.get(name, 0) + 1
@@ -179,6 +183,7 @@ class OrderRunner:
         if request is None:
             return None
         gate.bucket.reserve()  # a token is there (checked above); no schedule point since
+        self.store.mark_sent(intent, trio.current_time())  # written next
         return ReadyOrder(intent, gate, request)
 
     def written(self, ready: ReadyOrder, started: object) -> SentNow:
@@ -190,7 +195,9 @@ class OrderRunner:
         expected = getattr(client, "expected_order_id", None)
         if expected is not None:
             try:
-                self.tracker.link(intent.client_order_id, str(expected(intent)))
+                venue_id = str(expected(intent))
+                self.tracker.link(intent.client_order_id, venue_id)
+                self.store.mark_venue_id(intent, venue_id)
             except Exception as exc:  # the REST reply links it instead (see _accepted)
                 log.warning(
                     "order %s: its venue id could not be computed: %r", intent.client_order_id, exc
@@ -214,6 +221,7 @@ class OrderRunner:
         result = await self._place(intent, purpose, sent)
         if result.resolved and result.state in TERMINAL:
             self._forget(intent)
+        self.store.mark_done(result)
         return result
 
     def _forget(self, intent: OrderIntent) -> None:
@@ -302,14 +310,24 @@ class OrderRunner:
             why = f"trading_{control.state.label}"
             await self.reject(intent, why, control.ladder.reason, False)
             return LegResult(intent, 0, 0, OrderState.REJECTED, True, why)
-        if not gate.breaker.allow():
-            self._count("breaker_refused")
-            await self.reject(intent, "breaker_open", gate.breaker.last_reason, True)
-            return LegResult(intent, 0, 0, OrderState.REJECTED, True, "breaker_open")
-        await gate.bucket.acquire()
+        if purpose is OrderPurpose.OPEN:
+            if not gate.breaker.allow():
+                self._count("breaker_refused")
+                await self.reject(intent, "breaker_open", gate.breaker.last_reason, True)
+                return LegResult(intent, 0, 0, OrderState.REJECTED, True, "breaker_open")
+            await gate.bucket.acquire()
+        else:
+            # Risk-reducing orders pass an open breaker and never wait for a token: one
+            # is taken (into debt if need be), so the next opens wait for it instead.
+            if gate.breaker.state is not BreakerState.CLOSED:
+                self._count("unwind_past_breaker")
+            gate.bucket.reserve()
         expected = getattr(gate.client, "expected_order_id", None)
         if expected is not None:  # link first: channel fills may beat the REST reply
-            self.tracker.link(intent.client_order_id, str(expected(intent)))
+            venue_id = str(expected(intent))
+            self.tracker.link(intent.client_order_id, venue_id)
+            self.store.mark_venue_id(intent, venue_id)
+        self.store.mark_sent(intent, trio.current_time())
         self._count("sent")
         return None
 
@@ -324,6 +342,181 @@ class OrderRunner:
                 error = str(exc)
                 await trio.sleep(self.retry.delay(min(i, 3)))
         raise Unresolved(f"lookup failed {self.lookup_attempts} times: {error}")
+
+    async def recover(self, order: StoredOrder, settle_s: float) -> LegResult:
+        """Bring an order an earlier executor incarnation left behind to a known outcome
+        (or park it for re-lookup); never resent. PREPARED: certainly never written, so
+        rejected here (the fund manager releases its reservation). SENT, or written with
+        no result: looked up by client order id; while the venue does not know it, it is
+        asked again until ``settle_s`` after it was written (a request still on the wire
+        may yet arrive), and only then counts as never placed."""
+        intent = order.intent
+        coid = intent.client_order_id
+        self.pending_hedges.pop(coid, None)  # the resumed execution hedges afresh
+        if order.result is not None and order.result.resolved:
+            return order.result
+        if order.progress is OrderProgress.PREPARED:
+            self._count("recovered_unsent")
+            await self.reject(intent, "executor_restarted", "never sent", False)
+            result = LegResult(intent, 0, 0, OrderState.REJECTED, True, "executor_restarted")
+            self.store.mark_done(result)
+            return result
+        recall = getattr(self.gates[intent.instrument.venue].client, "recall", None)
+        if recall is not None and order.venue_order_id:
+            recall(coid, order.venue_order_id)  # Polymarket looks orders up by their hash
+        while True:
+            try:
+                status = await self.resolve(intent)
+            except Unresolved as exc:
+                if coid not in self.unresolved:
+                    self._park(intent, str(exc))
+                result = LegResult(intent, 0, 0, OrderState.AMBIGUOUS, False, str(exc))
+                self.store.mark_done(result)
+                return result
+            settled = order.sent_at + settle_s
+            if status is None and trio.current_time() < settled:
+                await trio.sleep_until(settled)
+                continue
+            break
+        self.unresolved.pop(coid, None)  # resolved here: the re-lookup timer lets it go
+        if status is None:
+            self._count("recovered_not_placed")
+            await self.reject(intent, "not_placed", "unknown to the venue after a restart", False)
+            result = LegResult(intent, 0, 0, OrderState.REJECTED, True, "not_placed")
+        else:
+            self._count("recovered")
+            result = await self._accepted(intent, status)
+        if result.state in TERMINAL:
+            self._forget(intent)
+        self.store.mark_done(result)
+        return result
+
+    # ------------------------------------------------------------ owed unwinds
+
+    def owe_unwind(
+        self, leg: LegResult, left: int, control: TradingControl, settings: ExecutionSettings
+    ) -> None:
+        """``left`` shares of ``leg`` could not be traded back in time: retry until flat."""
+        coid = leg.intent.client_order_id
+        if left < self.gates[leg.intent.instrument.venue].min_size:
+            self._count("naked_dust")  # below the venue's minimum: no order can trade it
+            return
+        now = trio.current_time()
+        owed = self.store.owed.get(coid)
+        if owed is None:
+            self.store.owed[coid] = OwedUnwind(
+                leg, left, control, settings, since=now, due=now + self.relookup.delay(0)
+            )
+            self._count("unwinds_owed")
+        else:
+            owed.left = left
+        self._owed_changed.set()
+
+    async def unwind_loop(self) -> None:
+        """Forever: retry every owed unwind when it is due, each on its own backoff (the
+        re-lookup policy's), until its leg is flat. Never blocked by the ladder, the
+        breaker or the rate limiter (reduce-only orders pass them all)."""
+        while True:
+            now = trio.current_time()
+            for owed in [o for o in self.store.owed.values() if o.due <= now and not o.busy]:
+                await self.retry_owed(owed)
+            next_due = min((o.due for o in self.store.owed.values()), default=math.inf)
+            self._owed_changed = trio.Event()
+            with trio.move_on_at(next_due):
+                await self._owed_changed.wait()
+
+    async def retry_owed(self, owed: OwedUnwind, *, any_price: bool = False) -> int:
+        """One more unwind of an owed leg (within ``max_leg_delay``); ``any_price``: at the
+        venue's widest limit (an operator's flatten). Returns what is still unhedged."""
+        coid = owed.leg.intent.client_order_id
+        if owed.busy or self._unwinds_unresolved(coid):
+            # An unwind order of this leg whose outcome is unknown may yet have traded:
+            # another one could overshoot. Its re-lookup decides first.
+            owed.due = trio.current_time() + self.relookup.delay(owed.tries)
+            return owed.left
+        owed.busy = True
+        settings = owed.settings
+        if any_price:
+            settings = attrs.evolve(settings, unwind_max_slippage=PRICE_ONE)
+        try:
+            self._count("unwind_retries")
+            deadline = trio.current_time() + settings.max_leg_delay_s
+            left = await unwind(owed.leg, owed.left, self, owed.control, settings, deadline)
+        finally:
+            owed.busy = False
+        owed.tries += 1
+        step = max(1, self.gates[owed.leg.intent.instrument.venue].size_step)
+        if left < step:
+            self.store.owed.pop(coid, None)
+            self._count("unwinds_recovered")
+            log.warning(
+                "naked leg %s is flat after %d unwind retries (%.1f s)",
+                coid,
+                owed.tries,
+                trio.current_time() - owed.since,
+            )
+        else:
+            owed.left = left
+            owed.due = trio.current_time() + self.relookup.delay(owed.tries)
+            if owed.tries & (owed.tries - 1) == 0:  # 1, 2, 4, 8...
+                log.error(
+                    "naked leg %s: %d shares still unhedged after %d unwind retries",
+                    coid,
+                    left,
+                    owed.tries,
+                )
+        return left
+
+    def _unwinds_unresolved(self, leg_coid: str) -> bool:
+        made = self.store.unwind_attempts.get(leg_coid, 0)
+        return any(unwind_order_id(leg_coid, i) in self.unresolved for i in range(made))
+
+    async def flatten(
+        self,
+        positions: Sequence[tuple[InstrumentId, int, int]] = (),
+        control: TradingControl | None = None,
+        settings: ExecutionSettings | None = None,
+    ) -> dict[str, int]:
+        """Unwind every owed leg now, at any price, and ``positions`` (instrument, shares
+        held beyond their hedge, average price) beyond what is already owed for them;
+        returns every leg it unwound with what is still unhedged (0: flat)."""
+        self._count("flattens")
+        owed_by_instrument: dict[InstrumentId, int] = {}
+        for owed in self.store.owed.values():
+            inst = owed.leg.intent.instrument
+            owed_by_instrument[inst] = owed_by_instrument.get(inst, 0) + owed.left
+        ctl = control or self.control or TradingControl()
+        for instrument, shares, avg_price in positions:
+            gate = self.gates.get(instrument.venue)
+            if gate is None:
+                continue
+            step = max(1, gate.size_step)
+            size = (shares - owed_by_instrument.get(instrument, 0)) // step * step
+            if size <= 0 or size < gate.min_size:
+                continue
+            parent = f"flatten|{instrument.key()}"
+            intent = OrderIntent(
+                client_order_id=parent,
+                opportunity_id="flatten",
+                leg_index=0,
+                instrument=instrument,
+                side=Side.BUY,  # held long: the unwind sells
+                limit_price=avg_price,
+                size=size,
+                reserved=0,
+                time_in_force=TimeInForce.IOC,
+                recv_ns=0,
+                detect_ns=0,
+                intent_ns=time.monotonic_ns(),
+            )
+            leg = LegResult(intent, size, avg_price, OrderState.FILLED, True, received=size)
+            self.owe_unwind(leg, size, ctl, settings or ExecutionSettings())
+        left: dict[str, int] = {}
+        for coid, owed in list(self.store.owed.items()):
+            await self.retry_owed(owed, any_price=True)
+            still = self.store.owed.get(coid)
+            left[coid] = still.left if still is not None else 0
+        return left
 
     def _park(self, intent: OrderIntent, error: str) -> None:
         """Hand an order no lookup could resolve to the re-lookup timer."""
@@ -399,8 +592,26 @@ class OrderRunner:
         result = await self._accepted(intent, status)
         if result.state in TERMINAL:
             self._forget(intent)
+        self.store.mark_done(result)  # an execution being resumed reads it
+        self._unwind_resolved(result)
         await self._hedge_resolved(result)
         return True
+
+    def _unwind_resolved(self, result: LegResult) -> None:
+        """An unwind order resolved late: what it sold is no longer owed by its leg."""
+        parent = self.store.unwind_parent.get(result.intent.client_order_id)
+        owed = self.store.owed.get(parent) if parent is not None else None
+        if owed is None or result.filled <= 0:
+            return
+        owed.left -= result.filled
+        step = max(1, self.gates[owed.leg.intent.instrument.venue].size_step)
+        if owed.left < step:
+            del self.store.owed[owed.leg.intent.client_order_id]
+            self._count("unwinds_recovered")
+            log.warning(
+                "naked leg %s is flat: a late-resolved unwind order sold the rest",
+                owed.leg.intent.client_order_id,
+            )
 
     async def _hedge_resolved(self, result: LegResult) -> None:
         """A leg resolved after its execution ended: unwind what it holds beyond what its
@@ -416,6 +627,7 @@ class OrderRunner:
         deadline = trio.current_time() + pending.settings.max_leg_delay_s
         left = await unwind(result, excess, self, pending.control, pending.settings, deadline)
         if left >= step:
+            self.owe_unwind(result, left, pending.control, pending.settings)
             self._count("resolution_naked")
             log.error(
                 "order %s resolved filled after its execution; %d shares could not be"

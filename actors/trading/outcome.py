@@ -137,8 +137,17 @@ class OutcomeBook:
     """Per opportunity, per leg: what its fills bought, sold back and cost."""
 
     legs: dict[str, dict[InstrumentId, LegBook]] = attrs.field(factory=dict)
-    unwind_orders: dict[str, set[str]] = attrs.field(factory=dict)  # opp -> filled unwinds
+    # opp -> unwind order -> its booked fills (an order counts while it has one)
+    unwind_orders: dict[str, dict[str, int]] = attrs.field(factory=dict)
     unattributed_fills: int = 0  # fills of no tracked order: no opportunity to pair them in
+    # opp -> the size its first leg was sent at (kept when retention drops its orders)
+    sent_size: dict[str, int] = attrs.field(factory=dict)
+
+    def sent(self, opportunity_id: str, client_order_id: str, size: int) -> None:
+        """An order of ``opportunity_id`` was reserved; its first leg's size is the
+        opportunity's (unwinds are not legs)."""
+        if opportunity_id and not client_order_id.startswith(UNWIND_PREFIX):
+            self.sent_size.setdefault(opportunity_id, size)
 
     def book(
         self,
@@ -166,9 +175,12 @@ class OutcomeBook:
             leg.sold_proceeds += sign * -outflow
         leg.fees += sign * fee
         if client_order_id.startswith(UNWIND_PREFIX):
-            filled = self.unwind_orders.setdefault(opportunity_id, set())
-            if sign > 0:
-                filled.add(client_order_id)
+            filled = self.unwind_orders.setdefault(opportunity_id, {})
+            left = filled.get(client_order_id, 0) + sign
+            if left > 0:
+                filled[client_order_id] = left
+            else:  # its last fill reversed: the unwind never happened
+                filled.pop(client_order_id, None)
 
     def opportunity(self, opportunity_id: str) -> OpportunityOutcome | None:
         legs = self.legs.get(opportunity_id)

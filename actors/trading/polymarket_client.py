@@ -18,12 +18,13 @@ from actors.trading.ids import polymarket_salt
 from actors.trading.polymarket_account import PolymarketAccount
 from actors.trading.send_timing import SendTimes
 from actors.trading.venue_clients import AccountSnapshot, Ambiguous, OrderStatus
-from protocols.fixed import PRICE_ONE, parse_units
+from protocols.fixed import PRICE_ONE, SIZE_ONE, parse_units
 from protocols.messages import (
     InstrumentId,
     OrderIntent,
     OrderReject,
     OrderState,
+    Outcome,
     Side,
     TimeInForce,
     Venue,
@@ -49,6 +50,27 @@ class _POrder(msgspec.Struct):
 
 class _PBalance(msgspec.Struct):
     balance: str = "0"
+
+
+class _PPosition(msgspec.Struct):
+    """One entry of the data API's ``/positions``: ``size`` in shares (a JSON number)."""
+
+    asset: str
+    size: float = 0.0
+    outcome: str = ""
+
+
+_P_POSITIONS = msgspec.json.Decoder(list[_PPosition])
+
+
+def _poly_positions(content: bytes) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for p in _P_POSITIONS.decode(content):
+        size = round(p.size * SIZE_ONE)
+        if size:
+            outcome = Outcome.NO if p.outcome.lower() == "no" else Outcome.YES
+            out[InstrumentId(venue=Venue.POLYMARKET, symbol=p.asset, outcome=outcome).key()] = size
+    return out
 
 
 def sim_order_hash(order: pwire.SignedOrder) -> str:
@@ -83,8 +105,12 @@ class PolymarketClient(OrderEntry):
     send_times: SendTimes | None = None  # set by the executor: when orders hit the socket
     tick: int = 10_000
     venue: Venue = Venue.POLYMARKET
+    positions_url: str = ""  # the data API's base URL; "" = this client's base URL
     # Bodies are memoized per client order id so a resend is byte-identical (same hash).
     _bodies: dict[str, _Memo] = attrs.field(factory=dict)
+    # Venue ids of orders another client instance sent (an earlier executor incarnation):
+    # their bodies are gone, but a lookup needs only the id (see ``recall``).
+    _recalled: dict[str, str] = attrs.field(factory=dict)
 
     def _memo(self, intent: OrderIntent) -> _Memo:
         memo = self._bodies.get(intent.client_order_id)
@@ -131,10 +157,15 @@ class PolymarketClient(OrderEntry):
             memo.order_id = self.order_id_fn(memo.order)
         return memo.order_id
 
+    def recall(self, client_order_id: str, venue_order_id: str) -> None:
+        """An order sent by an earlier client (its memo is gone): look it up by this id."""
+        self._recalled[client_order_id] = venue_order_id
+
     def forget(self, client_order_id: str) -> None:
         """The order reached a final state: it is neither resent nor looked up again, so
         its memoized body goes (the memo holds only orders still in flight or unresolved)."""
         self._bodies.pop(client_order_id, None)
+        self._recalled.pop(client_order_id, None)
 
     def expected_order_id(self, intent: OrderIntent) -> str:
         """The venue's id of this order, known before it is sent (the order hash): the
@@ -189,9 +220,12 @@ class PolymarketClient(OrderEntry):
 
     async def lookup(self, client_order_id: str, instrument: InstrumentId) -> OrderStatus | None:
         memo = self._bodies.get(client_order_id)
-        if memo is None:
+        if memo is not None:
+            order_id = self._order_id(memo)
+        elif client_order_id in self._recalled:
+            order_id = self._recalled[client_order_id]
+        else:
             raise Ambiguous(f"no local record of {client_order_id}: cannot compute its hash")
-        order_id = self._order_id(memo)
         path = f"/data/order/{order_id}"
         resp = await request(self.http, "GET", path, headers=self._headers("GET", path))
         if resp.status_code == 404:
@@ -237,7 +271,13 @@ class PolymarketClient(OrderEntry):
         if resp.status_code != 200:
             raise Ambiguous(f"balance HTTP {resp.status_code}")
         cash = int(msgspec.json.decode(resp.content, type=_PBalance).balance or "0")
-        return AccountSnapshot(venue=self.venue, cash=cash, open_orders=(), positions=None)
+        positions: dict[str, int] | None = None
+        funder = self.credentials.funder if self.credentials is not None else self.address
+        url = f"{self.positions_url}/positions?user={funder}&sizeThreshold=0"
+        resp = await request(self.http, "GET", url)
+        if resp.status_code == 200:  # else None: a missing report is not "flat"
+            positions = _poly_positions(resp.content)
+        return AccountSnapshot(venue=self.venue, cash=cash, open_orders=(), positions=positions)
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -8,12 +8,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol
 
-import attrs
 import trio
 
 from actors.trading.control import TradingControl
+from actors.trading.execution_store import ExecutionStore
 from actors.trading.ids import unwind_order_id
 from actors.trading.ladder import OrderPurpose
+from actors.trading.legs import ExecutionSettings as ExecutionSettings  # re-exported
 from actors.trading.legs import LegResult
 from actors.trading.messages import UnwindStarted
 from actors.trading.retry import RetryPolicy
@@ -46,14 +47,10 @@ class UnwindRunner(Protocol):
     def retry(self) -> RetryPolicy: ...
     @property
     def emit(self) -> Callable[[UnwindStarted], Awaitable[None]]: ...
+    @property
+    def store(self) -> ExecutionStore: ...
 
     async def place(self, intent: OrderIntent, purpose: OrderPurpose) -> LegResult: ...
-
-
-@attrs.frozen
-class ExecutionSettings:
-    max_leg_delay_s: float = 0.5
-    unwind_max_slippage: int = 100_000
 
 
 async def unwind(
@@ -65,7 +62,8 @@ async def unwind(
     deadline: float,
 ) -> int:
     """Trade ``excess`` of a filled leg back (IOC) until flat or the deadline; returns
-    what is still unhedged."""
+    what is still unhedged. Unwind orders are numbered per leg in the execution store
+    (retries, later incarnations and flattens continue the count: no id is reused)."""
     intent = leg.intent
     gate = runner.gates[intent.instrument.venue]
     tick = gate.tick or 1
@@ -76,7 +74,6 @@ async def unwind(
     else:
         price = min(PRICE_ONE - tick, leg.avg_price + settings.unwind_max_slippage)
         price = price // tick * tick
-    attempt = 0
     remaining = excess
     # Reduce-only: allowed in every trading state (HALTED and shutdown's drain included);
     # only the deadline, an unresolved attempt or the gate itself stop it.
@@ -86,8 +83,9 @@ async def unwind(
             if not control.permits(OrderPurpose.UNWIND):  # never today; explicit for audit
                 log.error("unwind of %s refused by the gate", intent.client_order_id)
                 break
+            attempt = runner.store.next_unwind_attempt(intent.client_order_id)
             coid = unwind_order_id(intent.client_order_id, attempt)
-            attempt += 1
+            runner.store.unwind_parent[coid] = intent.client_order_id
             uw = OrderIntent(
                 client_order_id=coid,
                 opportunity_id=intent.opportunity_id,
@@ -102,6 +100,7 @@ async def unwind(
                 detect_ns=intent.detect_ns,
                 intent_ns=time.monotonic_ns(),
             )
+            runner.store.add_unwind(uw, intent.client_order_id)
             await runner.emit(
                 UnwindStarted(intent=uw, parent_client_order_id=intent.client_order_id)
             )
@@ -120,5 +119,5 @@ async def unwind(
                 )
                 break
             if remaining > 0:
-                await trio.sleep(runner.retry.delay(min(attempt, 3)))
+                await trio.sleep(runner.retry.delay(min(attempt + 1, 3)))
     return remaining

@@ -2,14 +2,15 @@
 
 Finds the instance through ``<run-dir>/control.json`` (default ``./run``) or ``--url`` and
 ``--token-file``. ``--once`` prints one plain-text rendering, ``--json`` the snapshot JSON;
-neither needs a terminal. ``--restart PATH``, ``--halt`` and ``--resume`` perform one action
-without the interactive view. Exit codes: 0 ok, 1 error, 2 no instance running,
-3 token refused or unreadable.
+neither needs a terminal. ``--restart PATH``, ``--halt``, ``--resume``, ``--flatten`` and
+``--adopt-venue`` perform one action without the interactive view. Exit codes: 0 ok,
+1 error, 2 no instance running, 3 token refused or unreadable.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,14 @@ def register(subparsers: Any) -> None:
     mode.add_argument("--restart", metavar="PATH", help="restart the node at PATH and exit")
     mode.add_argument("--halt", action="store_true", help="halt trading and exit")
     mode.add_argument("--resume", action="store_true", help="resume trading and exit")
+    mode.add_argument(
+        "--flatten", action="store_true", help="unwind every naked leg now, at any price, and exit"
+    )
+    mode.add_argument(
+        "--adopt-venue",
+        action="store_true",
+        help="take the venues' cash and positions as the books (recorded) and exit",
+    )
     parser.add_argument(
         "--interval", type=float, default=1.0, help="refresh period in seconds (default 1)"
     )
@@ -45,13 +54,27 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+# What the control endpoint's /tree/stream can accept at all (its floor is configured,
+# and never below this); a value outside is refused here, before the screen opens.
+_INTERVAL_RANGE = (0.1, 3600.0)
+
+
 def run(args: argparse.Namespace) -> int:
     from arbtree.inspector.client import ControlClient, InspectorError, locate
     from arbtree.inspector.render import render_text
 
+    low, high = _INTERVAL_RANGE
+    if not (math.isfinite(args.interval) and low <= args.interval <= high):
+        print(
+            f"arbtree inspect: --interval must be from {low:g} to {high:g} seconds "
+            f"(got {args.interval!r})",
+            file=sys.stderr,
+        )
+        return 1
     try:
         endpoint = locate(args.run_dir, args.url, args.token_file)
-        if args.once or args.json or args.restart or args.halt or args.resume:
+        action = _action(args)
+        if args.once or args.json or action:
             with ControlClient(endpoint) as client:
                 if args.json:
                     sys.stdout.write(client.tree_json().decode() + "\n")
@@ -59,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                     snap = client.tree()
                     sys.stdout.write(render_text(snap, width=args.width, source=endpoint.url))
                 else:
-                    kind = "restart" if args.restart else "halt" if args.halt else "resume"
+                    kind = action
                     body = {"path": args.restart} if args.restart else {}
                     if args.reason:
                         body["reason"] = args.reason
@@ -82,3 +105,17 @@ def run(args: argparse.Namespace) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _action(args: argparse.Namespace) -> str:
+    """The one-shot action asked for ("" for none)."""
+    for name, flag in (
+        ("restart", args.restart),
+        ("halt", args.halt),
+        ("resume", args.resume),
+        ("flatten", args.flatten),
+        ("adopt-venue", args.adopt_venue),
+    ):
+        if flag:
+            return name
+    return ""

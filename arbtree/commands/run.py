@@ -41,6 +41,21 @@ def check_live_switches(live_flag: bool, environ: dict[str, str] | None = None) 
     return False
 
 
+def check_summary_path(path: Path) -> None:
+    """Refuse a ``--summary`` path that cannot be written before the run starts, not
+    after it has run: its folder is made now (as it would be at the end) and must be a
+    writable directory."""
+    if path.is_dir():
+        raise ValueError(f"--summary: {path} is a directory")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"--summary: cannot write {path} ({exc.strerror})") from None
+    writable = path if path.exists() else path.parent
+    if not os.access(writable, os.W_OK):
+        raise ValueError(f"--summary: cannot write {path} (permission denied)")
+
+
 def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
@@ -101,7 +116,9 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         live = check_live_switches(args.live)
-    except LiveRefused as exc:
+        if args.summary is not None:
+            check_summary_path(args.summary)
+    except (LiveRefused, ValueError) as exc:
         print(f"arbtree run: {exc}", file=sys.stderr)
         return 2
     options = RunOptions(

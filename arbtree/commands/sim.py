@@ -8,16 +8,42 @@ import os
 import secrets
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import trio
 
 from actors.sim import SimConfig, open_sim_venue
 from actors.sim.control import serve_sim_control
 from actors.sim.units import ONE
 from actors.sim.venue import check_loopback
+from arbtree.config import SimSection
 from arbtree.sim_endpoint import SimEndpointFile, write_endpoint_file, write_private
 from arbtree.sim_process import MarketListing
+from protocols.config.limits import DAY_S, Port
+from protocols.config.load import ConfigError, convert_config
+
+# The options that are [sim] keys of `arbtree run`'s configuration: checked by its schema.
+_SECTION_OPTIONS = {
+    "markets": "markets",
+    "rate": "rate",
+    "window_rate": "window-rate",
+    "window_duration_s": "window-duration",
+    "first_window_s": "first-window",
+}
+
+
+class _Options(msgspec.Struct, frozen=True, kw_only=True, rename="kebab"):
+    """The accepted range of the options that are not [sim] keys."""
+
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+    window_size: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]  # shares
+    duration: Annotated[float, msgspec.Meta(gt=0, le=366 * DAY_S)] | None
+    polymarket_port: Port
+    kalshi_port: Port
+    rest_port: Port
+    binance_port: Port | None
+    control_port: Port | None
 
 
 def register(subparsers: Any) -> None:
@@ -85,8 +111,12 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        check_options(args)
         check_loopback(args.host)
         config = _config(args)
+    except ConfigError as exc:
+        print(f"arbtree sim: --{exc.key}: {exc.problem}", file=sys.stderr)
+        return 2
     except ValueError as exc:
         print(f"arbtree sim: {exc}", file=sys.stderr)
         return 2
@@ -99,6 +129,23 @@ def run(args: argparse.Namespace) -> int:
             for path in (endpoint, endpoint.with_suffix(".token")):
                 path.unlink(missing_ok=True)
     return 0
+
+
+def check_options(args: argparse.Namespace) -> None:
+    """Every number option within its range (``ConfigError`` whose key is the option's
+    name): the [sim] ones as `arbtree run` checks its configuration, the others here."""
+    section = {key: getattr(args, key.removesuffix("_s")) for key in _SECTION_OPTIONS}
+    try:
+        convert_config(section, SimSection)
+    except ConfigError as exc:
+        key = _SECTION_OPTIONS.get(exc.key or "", exc.key)
+        raise ConfigError("arbtree sim", key, exc.problem) from None
+    names = [f.name for f in msgspec.structs.fields(_Options)]
+    convert_config(
+        {name.replace("_", "-"): getattr(args, name) for name in names},
+        _Options,
+        source="arbtree sim",
+    )
 
 
 def _config(args: argparse.Namespace) -> SimConfig:

@@ -1,7 +1,8 @@
 """The live inspector: a full-screen view of the tree, driven by the snapshot stream.
 
 Keys: ↑/↓ or k/j move, Enter (or space) opens/closes the node's details, ``r`` restarts
-the selected node, ``h`` halts trading, ``u`` resumes trading (each asks y/N first),
+the selected node, ``h`` halts trading, ``u`` resumes trading, ``f`` flattens (unwinds
+every naked leg and unhedged position at any price; each asks y/N first),
 ``q`` or Ctrl-C quits. The key handling is a pure state machine (:class:`InspectorState`)
 so it is tested without a terminal.
 """
@@ -60,7 +61,7 @@ def parse_keys(data: bytes) -> list[Key]:
 
 @attrs.frozen
 class Action:
-    kind: Literal["quit", "restart", "halt", "resume"]
+    kind: Literal["quit", "restart", "halt", "resume", "flatten"]
     path: str | None = None
 
 
@@ -112,6 +113,8 @@ class InspectorState:
             self.pending = Action("halt")
         elif key == "u":
             self.pending = Action("resume")
+        elif key == "f":
+            self.pending = Action("flatten")
         return None
 
     def footer(self) -> Text:
@@ -120,10 +123,12 @@ class InspectorState:
                 "restart": f"restart {self.pending.path}",
                 "halt": "HALT trading",
                 "resume": "resume trading",
+                "flatten": "FLATTEN every unhedged position at any price",
             }.get(self.pending.kind, self.pending.kind)
             return Text(f"{what}? [y/N]", style="bold yellow")
         text = Text(
-            "↑/↓ move  enter details  r restart  h halt  u resume  q quit", style="bright_black"
+            "↑/↓ move  enter details  r restart  h halt  u resume  f flatten  q quit",
+            style="bright_black",
         )
         if self.message:
             text.append(f"   {self.message}", style="bold")

@@ -220,6 +220,9 @@ class VenueExecConfig(_Cfg, frozen=True):
     # ``neg_risk = true`` to ``neg_risk_tokens``.
     signature_type: Literal["eoa", "proxy", "safe"] = "eoa"
     chain_id: Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)] = 137
+    # Polymarket: where positions are read for reconciliation (the data API,
+    # ``GET /positions?user=<address>``); "" = ``rest_url`` (the sim serves it there).
+    positions_url: str = ""
     neg_risk_tokens: list[str] = msgspec.field(default_factory=list)
 
 

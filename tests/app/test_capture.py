@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from arbtree.capture import (
     ExposureLimits,
     OpportunityResult,
+    WindowIndex,
     WindowTruth,
     available_within_limits,
     results_for,
@@ -141,3 +145,60 @@ def test_results_are_attributed_to_the_window_open_on_their_instruments() -> Non
     assert [(r.opportunity_id, r.window_id) for r in got] == [("o1", "w1"), ("o3", "w2")]
     assert (got[0].locked, got[0].failed_legs, got[0].approved_size) == (7, 1, 5)
     assert (got[1].locked, got[1].reject_reason) == (0, "exposure_pair")
+
+
+def test_a_detection_goes_to_the_window_it_falls_in_not_to_the_slack_of_the_one_before() -> None:
+    """Two windows of one market back to back: a detection just after the second opened
+    lies within the first's slack, but it was made in (and traded on) the second."""
+    spans = [
+        ("w1", frozenset({"y1", "n1"}), 1_000, 2_000),
+        ("w2", frozenset({"y1", "n1"}), 2_050, 4_000),
+    ]
+    detections = [
+        ("o1", frozenset({"y1", "n1"}), 1_990, "", 100 * ONE),
+        ("o2", frozenset({"y1", "n1"}), 2_060, "", 100 * ONE),  # in w2, in w1's slack
+        ("o3", frozenset({"y1", "n1"}), 2_030, "", 100 * ONE),  # in neither: nearest, w2
+        ("o4", frozenset({"y1", "n1"}), 2_010, "", 100 * ONE),  # in neither: nearest, w1
+    ]
+    got = results_for(spans, detections, {}, slack_ms=100)
+    assert [(r.opportunity_id, r.window_id) for r in got] == [
+        ("o1", "w1"),
+        ("o2", "w2"),
+        ("o3", "w2"),
+        ("o4", "w1"),
+    ]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    spans=st.lists(
+        st.tuples(
+            st.frozensets(st.sampled_from("abcd"), min_size=1, max_size=2),
+            st.integers(0, 5_000),
+            st.integers(0, 3_000),
+        ),
+        max_size=12,
+    ),
+    detections=st.lists(
+        st.tuples(st.frozensets(st.sampled_from("abcde"), max_size=2), st.integers(-500, 9_000)),
+        max_size=12,
+    ),
+    slack=st.integers(0, 300),
+)
+def test_the_window_index_finds_what_comparing_with_every_window_finds(
+    spans: list[tuple[frozenset[str], int, int]],
+    detections: list[tuple[frozenset[str], int]],
+    slack: int,
+) -> None:
+    ordered = sorted(spans, key=lambda s: s[1])
+    windows = [
+        (f"w{i}", ins, start, start + length) for i, (ins, start, length) in enumerate(ordered)
+    ]
+    index = WindowIndex(windows, slack)
+    for instruments, ts in detections:
+        reach = [
+            (max(start - ts, ts - end, 0), order, wid)
+            for order, (wid, ws, start, end) in enumerate(windows)
+            if ws & instruments and max(start - ts, ts - end, 0) <= slack
+        ]
+        assert index.find(instruments, ts) == (min(reach)[2] if reach else None)

@@ -20,8 +20,27 @@ def closed_loopback_port() -> int:
     return port
 
 
+@pytest.mark.parametrize(
+    ("dsn", "shown"),
+    [
+        (
+            "postgresql://bob:hunter2@127.0.0.1:{port}/arbtree",
+            "postgresql://bob:***@127.0.0.1:{port}/arbtree",
+        ),
+        # the driver refuses these before any connection: OverflowError, ValueError
+        ("postgresql://bob:hunter2@127.0.0.1:99999/arbtree", "bob:***@127.0.0.1:99999"),
+        ("postgresql://bob:hunter2@127.0.0.1:-1/arbtree", "bob:***@127.0.0.1:-1"),
+        ("postgresql://bob:hunter2@127.0.0.1:abc/arbtree", "bob:***@127.0.0.1:abc"),
+        # not even a URL: the redaction itself must not fail on it
+        ("postgresql://bob:hunter2@[::1/arbtree", "bob:***@[::1/arbtree"),
+    ],
+)
 def test_an_unreachable_db_is_one_line_and_exit_2_before_the_sim(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    dsn: str,
+    shown: str,
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sims: list[Any] = []
 
@@ -33,7 +52,7 @@ def test_an_unreachable_db_is_one_line_and_exit_2_before_the_sim(
     monkeypatch.setattr(resources, "open_sim_process", no_sim)
     monkeypatch.delenv("ARBTREE_DB_DSN", raising=False)
     port = closed_loopback_port()
-    dsn = f"postgresql://bob:hunter2@127.0.0.1:{port}/arbtree"
+    dsn, shown = dsn.replace("{port}", str(port)), shown.replace("{port}", str(port))
     code = cli.main(
         ["run", "--db", dsn, "--run-dir", str(tmp_path / "run"), "--duration", "1", "--no-panel"]
     )
@@ -42,7 +61,7 @@ def test_an_unreachable_db_is_one_line_and_exit_2_before_the_sim(
     assert code == 2, err
     assert len(lines) == 1, err
     assert lines[0].startswith("arbtree run: database: cannot connect to "), err
-    assert f"postgresql://bob:***@127.0.0.1:{port}/arbtree" in lines[0]
+    assert shown in lines[0]
     assert "hunter2" not in err + out
     assert "Traceback" not in err
     assert sims == []

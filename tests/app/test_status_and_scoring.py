@@ -41,6 +41,19 @@ def test_a_window_is_captured_by_a_detection_on_its_instruments_while_open() -> 
     assert score.realized_pnl_usd == "-1.250000"
 
 
+def test_a_detection_in_the_next_window_does_not_capture_the_one_before() -> None:
+    """Two windows of one market back to back: what was detected in the second, within
+    the first's slack, captures the second only."""
+    windows = [
+        _window("w1", {"yes1", "no1"}, 1_000, 2_000, 5_000_000),
+        _window("w2", {"yes1", "no1"}, 2_050, 4_000, 5_000_000),
+    ]
+    detections = [Detection(frozenset({"yes1", "no1"}), 2_060)]
+    score = score_windows(windows, detections, realized_pnl=0, slack_ms=100)
+    assert score.captured_ids == ("w2",)
+    assert score.missed_ids == ("w1",)
+
+
 def test_no_windows_means_no_ratio() -> None:
     score = score_windows([], [], realized_pnl=0)
     assert score.capture_ratio is None
@@ -207,7 +220,14 @@ def test_edge_figures_mark_the_unhedged_shares_at_the_best_bid() -> None:
     reader: Any = Reader()
     figures = edge_figures(fund, reader)
     assert figures is not None
-    assert figures.unhedged_mark_usd == "0.9"
+    assert figures.unhedged_mark_usd == "0.900000"
+    # dollars written as the summary's other dollar figures (fees_usd "0.100000")
+    assert (figures.locked_edge_usd, figures.fees_usd, figures.unwind_realized_usd) == (
+        "1.000000",
+        "0.100000",
+        "0.000000",
+    )
+    assert (figures.hedged_cost_usd, figures.unhedged_cost_usd) == ("1.000000", "1.100000")
     fund["outcome"]["unhedged"][poly.key()] = "1"  # no book: no mark rather than a wrong one
     figures = edge_figures(fund, reader)
     assert figures is not None

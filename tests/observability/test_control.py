@@ -252,3 +252,24 @@ async def test_tree_routes_answer_503_before_a_tree_is_attached(tmp_path: Path) 
         assert ready.json()["failed"] == ["tree"]
         assert (await client.get("/health/live")).status_code == 200
         assert (await client.get("/metrics")).status_code == 200
+
+
+async def test_flatten_and_adopt_venue_are_token_guarded_trading_actions(tmp_path: Path) -> None:
+    async with open_stack(tmp_path) as stack, stack.client() as client:
+        assert (await client.post("/actions/flatten", json={})).status_code == 401
+        r = await client.post("/actions/flatten", json={}, headers=stack.auth())
+        assert r.status_code == 503
+        calls: list[str] = []
+
+        async def flatten(reason: str) -> tuple[bool, str]:
+            calls.append(reason)
+            return True, "2 naked legs, all flat"
+
+        stack.plane.trading_actions["flatten"] = flatten
+        stack.plane.trading_actions["adopt-venue"] = lambda reason: (False, "no venue report")
+        r = await client.post("/actions/flatten", json={"reason": "x"}, headers=stack.auth())
+        assert r.json() == {"ok": True, "action": "flatten", "result": "2 naked legs, all flat"}
+        assert calls == ["x"]
+        r = await client.post("/actions/adopt-venue", json={}, headers=stack.auth())
+        assert r.status_code == 409
+        assert r.json()["error"] == "adopt-venue refused: no venue report"

@@ -150,6 +150,9 @@ def test_keys_move_open_details_and_confirm_actions() -> None:
     assert state.handle_key("y") == Action("halt")
     state.handle_key("u")
     assert state.handle_key("Y") == Action("resume")
+    state.handle_key("f")
+    assert "FLATTEN every unhedged position" in state.footer().plain
+    assert state.handle_key("y") == Action("flatten")
     assert state.handle_key("q") == Action("quit")
     # the selection survives a new snapshot; a vanished node falls back to the root
     state.push(sample_snapshot())

@@ -214,6 +214,16 @@ def test_create_order_body_and_responses() -> None:
     assert isinstance(rej2, OrderReject)
     assert not rej2.retryable
     assert rej2.venue_code == "invalid_parameters: price"
+    # The error nested under "error" (the shape of Kalshi's, and the sim's, 4xx bodies):
+    # a definite reject, not an undecodable reply (it crashed the executor).
+    nested = kalshi.decode_create_order_response(
+        b'{"error":{"code":"insufficient_position","message":"no position",'
+        b'"details":"","service":"exchange"}}'
+    )
+    rej3 = kalshi.order_outcome(nested, 400, "arb-1", inst, 1)
+    assert isinstance(rej3, OrderReject)
+    assert not rej3.retryable
+    assert rej3.venue_code == "insufficient_position: no position"
 
 
 def test_rsa_pss_signing_verifies_and_ignores_query() -> None:

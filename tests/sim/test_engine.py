@@ -234,3 +234,51 @@ def test_a_window_records_the_liquidity_offered_again_after_a_trade() -> None:
     assert after.offers == tuple(start)
     assert after.reoffers, "nothing was offered again while it was open"
     assert all(o[0] > 0 and o[5] > 0 for o in after.reoffers)
+
+
+def _take_offers(sc: Scenario, offers: list[tuple[int, str, int, str, int, int]]) -> int:
+    """Consume every chunk of ``offers`` from the books as the matcher would (a Polymarket
+    take also takes the mirrored level); returns the pair shares taken."""
+    m = sc.markets[sc.windows[-1].market]
+    taken = 0
+    for q, a, pa, b, pb, _ in offers:
+        for key, price in ((a, pa), (b, pb)):
+            venue, _, outcome = key.split(":")
+            if venue == "polymarket":
+                book = m.poly_yes if outcome == "yes" else m.poly_no
+                mirror = m.poly_no if outcome == "yes" else m.poly_yes
+                book.consume(ASK, price, q)
+                have = mirror.mm[BID].get(ONE - price, 0)
+                if have:
+                    mirror.consume(BID, ONE - price, min(have, q))
+            elif outcome == "yes":
+                m.kalshi.consume(ASK, price, q)
+            else:
+                m.kalshi.consume(BID, ONE - price, q)
+        taken += q
+    return taken
+
+
+def test_a_refill_in_the_step_after_a_trade_is_recorded() -> None:
+    """A taker takes the window's profitable depth between every two steps; whatever the
+    maker shows again in the next step (its quotes move every step) is offered again, so
+    the window records at least as many pair shares as were taken from it (a refill in
+    the very step after a trade must not hide behind the size seen before the trade)."""
+    cfg = SimConfig(seed=11, window_rate=0.0, first_window=0.05, window_duration=3.0)
+    sc = Scenario(cfg, EPOCH)
+    while not sc.windows:
+        sc.step()
+        sc.log.clear()
+    m = sc.markets[sc.windows[0].market]
+    taken = rounds = 0
+    while m.window is not None:
+        offers = sc.market_offers(m)
+        if offers:
+            rounds += 1
+            taken += _take_offers(sc, offers)
+        sc.step()
+        sc.log.clear()
+    w = sc.windows[0]
+    assert rounds > 1, "the books never offered again: vacuous"
+    recorded = sum(o[0] for o in (*w.offers, *w.reoffers))
+    assert recorded >= taken

@@ -165,3 +165,26 @@ def test_sigterm_during_start_up_stops_the_server(pg_run_dir: Path) -> None:
     assert started is not None
     assert not alive(started), err
     assert postmaster_pid(pgdata) is None
+
+
+async def test_a_stale_pid_file_naming_another_live_process_is_not_an_orphan(
+    pg_run_dir: Path,
+) -> None:
+    """``postmaster.pid`` left by a server that died with its machine (or container) names
+    a pid that may now be any process: it is not stopped or killed as an "orphan", the
+    stale file is cleared and a server starts."""
+    pgdata = pg_run_dir / "postgres"
+    pgdata.mkdir(parents=True)
+    bystander = await trio.lowlevel.open_process(
+        [sys.executable, "-c", "import time; time.sleep(120)"]
+    )
+    try:
+        (pgdata / "postmaster.pid").write_text(f"{bystander.pid}\n{pgdata}\n0\n5432\n\n")
+        assert postmaster_pid(pgdata) is None
+        with trio.fail_after(120):
+            async with open_database(None, pg_run_dir, fast_config()) as db:
+                assert await db.run(lambda c: c.fetchval("SELECT 1")) == 1
+        assert bystander.poll() is None, "the bystander was stopped as an orphan"
+    finally:
+        bystander.kill()
+        await bystander.wait()

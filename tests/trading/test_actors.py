@@ -250,3 +250,81 @@ async def test_watchdog_restarts_silent_actor_and_escalates(
         stats = handles.control.statistics()["watchdog"]
         assert stats["restarts"] >= 4
         tree.request_shutdown("test over")
+
+
+class Steady(Actor):
+    """Heartbeats forever (a healthy actor)."""
+
+    async def run(
+        self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        while True:
+            ctx.heartbeat()
+            await trio.sleep(0.1)
+
+
+class Crashy(Actor):
+    """Crashes a moment after each start (a failing actor)."""
+
+    async def run(
+        self, ctx: ActorContext, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        task_status.started()
+        await trio.sleep(0.5)
+        raise RuntimeError("crash")
+
+
+async def test_operator_restarts_do_not_escalate_but_crashes_do(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """Restarts asked for through the control endpoint (the tree it is given) are not
+    failures: six in a minute leave trading ACTIVE; crashes restarted by the supervisor
+    escalate as before."""
+    cfg = TradingConfig(
+        watchdog=WatchdogConfig(
+            check_interval_s=0.1,
+            restart_window_s=60.0,
+            restarts_to_reducing=3,
+            restarts_to_halted=6,
+        )
+    )
+    _, watchdog_spec, handles = build_trading_path(
+        cfg, opportunities=Mailbox("o", 8, OverflowPolicy.BLOCK), clients=lambda: {}
+    )
+    holder: dict[str, Any] = {}
+    root = SupervisorSpec(
+        children=(
+            ChildSpec(id="steady", start=Steady, heartbeat_timeout_s=1.0),
+            watchdog_spec(lambda: holder["tree"]),
+        ),
+        max_restarts=100,
+        max_seconds=1.0,
+    )
+    async with open_tree(root, name="w") as tree:
+        holder["tree"] = tree
+        control_tree = handles.operator_restarts.wrap(tree)  # what the endpoint is given
+        for _ in range(6):
+            await control_tree.restart_child("w/steady", "operator")
+            await trio.sleep(0.5)
+        await trio.sleep(1.0)
+        steady = next(n for n in tree.snapshot().nodes if n.path == "w/steady")
+        assert steady.restarts_total == 6
+        assert handles.control.state is TradingState.ACTIVE
+        assert handles.control.statistics()["watchdog"]["restarts_in_window"] == 0
+        tree.request_shutdown("test over")
+
+    crash_root = SupervisorSpec(
+        children=(
+            ChildSpec(id="crashy", start=Crashy),
+            watchdog_spec(lambda: holder["tree2"]),
+        ),
+        max_restarts=100,
+        max_seconds=1.0,
+    )
+    async with open_tree(crash_root, name="c") as tree2:
+        holder["tree2"] = tree2
+        await trio.sleep(6.0)
+        assert handles.control.state is TradingState.HALTED
+        assert "restarts" in handles.control.ladder.reason
+        tree2.request_shutdown("test over")

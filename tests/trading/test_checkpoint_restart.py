@@ -9,7 +9,6 @@ from pathlib import Path
 import msgspec
 import trio
 
-from actors.trading.control import TradingControl
 from actors.trading.fund_core import FundCore
 from actors.trading.fund_manager import load_checkpoint_file, save_checkpoint_file
 from actors.trading.ladder import TradingState
@@ -23,46 +22,8 @@ from protocols.messages import (
     OrderState,
     Side,
 )
-from tests.trading.helpers import KALSHI, POLY, RULES, core, limits, opp
-
-DAY_MS = 86_400_000
-NOON = 20_000 * DAY_MS + DAY_MS // 2  # 12:00 UTC on day 20000
-
-
-class WallClock:
-    def __init__(self, ms: int) -> None:
-        self.ms = ms
-
-    def __call__(self) -> int:
-        return self.ms
-
-
-def fresh_core(clock: WallClock, **over: int) -> FundCore:
-    """A new incarnation: empty books until reconciliation loads the checkpoint."""
-    return FundCore(
-        limits=limits(**over),
-        rules=dict(RULES),
-        control=TradingControl(),
-        clock_ns=lambda: 10_000_000_000,
-        wall_ms=clock,
-    )
-
-
-def fill(coid: str, side: Side, price: int, fee: int, fid: str) -> Fill:
-    return Fill(
-        fill_id=fid,
-        venue_order_id="v",
-        client_order_id=coid,
-        instrument=KALSHI,
-        side=side,
-        price=price,
-        size=10 * SIZE_ONE,
-        fee=fee,
-        liquidity=Liquidity.TAKER,
-        status=FillStatus.MATCHED,
-        venue_ts_ms=0,
-        recv_ns=0,
-    )
+from tests.trading.day_helpers import DAY_MS, NOON, WallClock, fill, fresh_core
+from tests.trading.helpers import POLY, core, opp
 
 
 def losing_day(clock: WallClock, **over: int) -> FundCore:

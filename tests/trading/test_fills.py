@@ -164,3 +164,16 @@ def test_fee_in_shares_keeps_conservation_and_received_size() -> None:
     )
     assert book.cost(rest) == cost
     assert book.estimated == 0
+
+
+def test_a_configured_rate_between_whole_bps_rounds_up_for_the_fallback() -> None:
+    """The fallback rate for a fill that carries none is the configured worst case, kept
+    in whole bps as Polymarket reports rates: rounded up, never down, so the shares a buy
+    is credited are never more than the venue delivered (an unwind never oversells)."""
+    from actors.trading.fees import FeeBook
+    from protocols.config.trading import ExecutorConfig, VenueExecConfig
+
+    cfg = ExecutorConfig(polymarket=VenueExecConfig(fee_rate="0.07255"))
+    assert FeeBook.from_config(cfg).polymarket_rate.bps == 726
+    exact = ExecutorConfig(polymarket=VenueExecConfig(fee_rate="0.072"))
+    assert FeeBook.from_config(exact).polymarket_rate.bps == 720

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from actors.trading.fund_stats import opportunity_outcomes
 from actors.trading.ledger import Ledger
 from actors.trading.outcome import OutcomeBook, totals
 from protocols.fixed import SIZE_ONE
-from protocols.messages import Fill, FillStatus, InstrumentId, Liquidity, Outcome, Side, Venue
+from protocols.messages import (
+    Fill,
+    FillStatus,
+    InstrumentId,
+    Liquidity,
+    OrderState,
+    Outcome,
+    Side,
+    Venue,
+)
 from protocols.venues.fees import FeeRate
 from protocols.venues.polymarket.fees import fee_in_shares, taker_fee
 
@@ -170,3 +180,47 @@ def test_fills_of_no_tracked_order_are_counted_not_paired() -> None:
     book.apply_fill(fill("f1", "stranger", P_YES, Side.BUY, 400_000, SIZE_ONE), 0)
     assert book.outcome.unattributed_fills == 1
     assert book.outcome.outcomes() == []
+
+
+def test_a_reversed_unwind_fill_takes_the_unwind_back_out() -> None:
+    """An unwind sale whose settlement failed never happened: it neither realized nor
+    counts as an unwind; an unwind with two fills, one reversed, still counts once."""
+    book = ledger()
+    size = 20 * SIZE_ONE
+    order(book, "a", "o", P_YES, Side.BUY, size)
+    book.apply_fill(fill("f1", "a", P_YES, Side.BUY, 500_000, size), 0)
+    order(book, "unw-1", "o", P_YES, Side.SELL, size)
+    book.apply_fill(fill("f2", "unw-1", P_YES, Side.SELL, 450_000, 10 * SIZE_ONE), 0)
+    book.apply_fill(fill("f3", "unw-1", P_YES, Side.SELL, 450_000, 10 * SIZE_ONE), 0)
+    assert book.reverse_fill(Venue.POLYMARKET, "f3") is not None
+    got = book.outcome.opportunity("o")
+    assert got is not None
+    assert (got.unwinds, got.realized) == (1, 10 * 450_000 - 10 * 500_000)
+    assert book.reverse_fill(Venue.POLYMARKET, "f2") is not None
+    got = book.outcome.opportunity("o")
+    assert got is not None
+    assert (got.unwinds, got.realized) == (0, 0)
+    assert book.outcome.totals().unwinds == 0
+
+
+def test_an_opportunity_keeps_its_locked_edge_after_retention_drops_its_orders() -> None:
+    """Capture reads ``by_opportunity``: once retention forgets an opportunity's done
+    orders (an hour later, or beyond ``max_done_orders``), its locked edge must not turn
+    into 0 there while the run's total still counts it."""
+    book = ledger()
+    order(book, "a", "o", P_YES, Side.BUY, 10 * SIZE_ONE)
+    order(book, "b", "o", P_NO, Side.BUY, 10 * SIZE_ONE)
+    book.apply_fill(fill("f1", "a", P_YES, Side.BUY, 400_000, 10 * SIZE_ONE), 0)
+    book.apply_fill(fill("f2", "b", P_NO, Side.BUY, 500_000, 10 * SIZE_ONE), 0)
+    before = opportunity_outcomes(book)["o"]
+    assert before["locked"] == SIZE_ONE  # 10 pairs at 0.90
+    for coid in ("a", "b"):
+        book.release(coid, OrderState.FILLED)
+        assert book.forget(coid) is not None
+    after = opportunity_outcomes(book)["o"]
+    assert (after["locked"], after["hedged"], after["unwinds"]) == (
+        SIZE_ONE,
+        10 * SIZE_ONE,
+        0,
+    )
+    assert after["size"] == before["size"] == 10 * SIZE_ONE

@@ -1,6 +1,7 @@
 """The control endpoint's ASGI application (:class:`ControlApp`): routing, bearer-token
 authorization of ``/actions/*``, the reads (metrics, health, tree, tree stream) and the
-actions (restart, halt, resume, shutdown). It runs inside Hypercorn's Trio worker.
+actions (restart, halt, resume, shutdown, flatten, adopt-venue). It runs inside
+Hypercorn's Trio worker.
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ class ControlApp:
             ("POST", "/actions/resume"): self._resume,
             ("POST", "/actions/shutdown"): self._shutdown,
             ("POST", "/actions/fault"): self._fault,
+            ("POST", "/actions/flatten"): self._flatten,
+            ("POST", "/actions/adopt-venue"): self._adopt_venue,
         }
         self._paths = {path for _, path in self._routes}
         self.streams = 0  # /tree/stream responses in progress (at most config.max_streams)
@@ -290,12 +293,18 @@ class ControlApp:
 
     async def _trading(self, send: Send, receive: Receive, action: str) -> int:
         body = await self._body(receive)
-        hook = self.plane.trading_hook
-        if hook is None:
-            raise _HttpError(503, "no trading control registered (fund manager not running)")
+        if action in ("halt", "resume"):
+            hook = self.plane.trading_hook
+            if hook is None:
+                raise _HttpError(503, "no trading control registered (fund manager not running)")
+            fn = hook[0] if action == "halt" else hook[1]
+        else:
+            named = self.plane.trading_actions.get(action)
+            if named is None:
+                raise _HttpError(503, f"no {action} action registered (trading not running)")
+            fn = named
         reason = str(body.get("reason") or f"{action} requested through the control API")
         log.warning("control: trading %s requested (%s)", action, reason)
-        fn = hook[0] if action == "halt" else hook[1]
         result = fn(reason)
         if inspect.isawaitable(result):
             result = await result
@@ -337,6 +346,12 @@ class ControlApp:
             raise _HttpError(exc.status, str(exc)) from None
         await _send_json(send, 200, {"ok": True, "action": fault.value, "path": path})
         return 200
+
+    async def _flatten(self, scope: Scope, receive: Receive, send: Send) -> int:
+        return await self._trading(send, receive, "flatten")
+
+    async def _adopt_venue(self, scope: Scope, receive: Receive, send: Send) -> int:
+        return await self._trading(send, receive, "adopt-venue")
 
     async def _shutdown(self, scope: Scope, receive: Receive, send: Send) -> int:
         body = await self._body(receive)

@@ -55,6 +55,8 @@ class ControlPlane:
     tree: TreeControl | None = None
     _halt: TradingAction | None = None
     _resume: TradingAction | None = None
+    # More trading actions by name (``flatten``, ``adopt-venue``): ``POST /actions/<name>``.
+    trading_actions: dict[str, TradingAction] = attrs.field(factory=dict)
 
     def __attrs_post_init__(self) -> None:
         register_secret(self.token)

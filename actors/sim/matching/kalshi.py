@@ -243,6 +243,30 @@ class KalshiOrders(ExchangeCore):
             "updated_ts": self.clock() // 1000,
         }
 
+    def kalshi_positions(self) -> dict[str, Any]:
+        """``GET /portfolio/positions``: one entry per ticker held, ``position`` signed
+        (YES contracts positive, NO negative), as the venue reports a market position."""
+        net: dict[str, int] = {}
+        for key, qty in self.kalshi.positions.items():
+            ticker, _, side = key.rpartition(":")
+            net[ticker] = net.get(ticker, 0) + (qty if side == "yes" else -qty)
+        return {
+            "market_positions": [
+                {
+                    "ticker": ticker,
+                    "position": qty // ONE,
+                    "position_fp": fixed(qty, 2),
+                    "market_exposure": 0,
+                    "realized_pnl": 0,
+                    "fees_paid": 0,
+                }
+                for ticker, qty in sorted(net.items())
+                if qty
+            ],
+            "event_positions": [],
+            "cursor": "",
+        }
+
 
 def _other(outcome: str) -> str:
     return "no" if outcome == "yes" else "yes"

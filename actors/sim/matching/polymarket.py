@@ -231,6 +231,24 @@ class PolymarketOrders(ExchangeCore):
             "associate_trades": list(order.trade_ids) or None,
         }
 
+    def poly_positions(self) -> list[dict[str, Any]]:
+        """``GET /positions?user=...`` (Polymarket's data API): one entry per token held,
+        ``size`` in shares."""
+        out: list[dict[str, Any]] = []
+        for token, qty in sorted(self.poly.positions.items()):
+            if not qty or token not in self.tokens:
+                continue
+            market, outcome = self.tokens[token]
+            out.append(
+                {
+                    "asset": token,
+                    "conditionId": market.condition_id,
+                    "size": qty / ONE,
+                    "outcome": outcome.capitalize(),
+                }
+            )
+        return out
+
     def poly_cancel(self, order_id: str) -> dict[str, Any]:
         """``DELETE /order``: ``{"canceled": [...], "not_canceled": {id: reason}}``."""
         order = self.orders.get(order_id)

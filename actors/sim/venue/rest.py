@@ -78,6 +78,8 @@ class RestServer(Publisher):
             if order is None or order.venue != "polymarket":
                 return Reply(404, {"error": "order not found"})
             return Reply(200, ex.poly_order_json(order))
+        if path == "/positions" and method == "GET":
+            return Reply(200, ex.poly_positions())
         if path == "/balance-allowance" and method == "GET":
             return Reply(200, {"balance": str(ex.poly.cash), "allowances": {}})
         return Reply(404, {"error": "not found"})
@@ -117,6 +119,8 @@ class RestServer(Publisher):
             )
         if path == "/portfolio/balance" and method == "GET":
             return Reply(200, ex.kalshi_balance())
+        if path == "/portfolio/positions" and method == "GET":
+            return Reply(200, ex.kalshi_positions())
         if path.startswith("/markets/") and path.endswith("/orderbook") and method == "GET":
             ticker = path[len("/markets/") : -len("/orderbook")]
             if ticker not in self.kalshi_wire.by_ticker:

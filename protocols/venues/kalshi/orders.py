@@ -85,12 +85,18 @@ class RestOrder(msgspec.Struct, kw_only=True):
     fill_count: int | None = None
 
 
-class CreateOrderResponse(msgspec.Struct, kw_only=True):
-    order: RestOrder | None = None
-    # error shapes: {"code","message","details","service"} or {"error": "..."}
+class ErrorBody(msgspec.Struct, kw_only=True):
     code: str | int | None = None
     message: str = ""
-    error: str | None = None
+
+
+class CreateOrderResponse(msgspec.Struct, kw_only=True):
+    order: RestOrder | None = None
+    # error shapes: {"code","message","details","service"}, {"error": "..."} or
+    # {"error": {"code","message",...}}
+    code: str | int | None = None
+    message: str = ""
+    error: str | ErrorBody | None = None
 
 
 _CREATE_RESPONSE = msgspec.json.Decoder(CreateOrderResponse)
@@ -133,7 +139,13 @@ def order_outcome(
             venue_ts_ms=0,
             ack_ns=ack_ns,
         )
-    code = str(resp.code or resp.error or http_status)
+    error: str | int | None
+    message = resp.message
+    if isinstance(resp.error, ErrorBody):
+        error, message = resp.error.code, message or resp.error.message
+    else:
+        error = resp.error
+    code = str(resp.code or error or http_status)
     reason = {429: "rate_limited", 401: "unauthorized", 409: "conflict"}.get(
         http_status, "venue_error" if http_status >= 500 else "invalid_order"
     )
@@ -141,7 +153,7 @@ def order_outcome(
         client_order_id=client_order_id,
         instrument=instrument,
         reason=reason,
-        venue_code=f"{code}: {resp.message}" if resp.message else code,
+        venue_code=f"{code}: {message}" if message else code,
         retryable=http_status == 429 or http_status >= 500,
         ack_ns=ack_ns,
     )
