@@ -44,10 +44,11 @@ from bench.tree_run import TreeRecorder, run_tree, tick_to_order
 
 CREEP_MARGIN = 10  # messages: a mailbox's depth may wander this much without creeping
 # The sim's paper accounts ($10 000 a venue) buy positions that settle only at resolution.
-# At the detector's default size (150 shares) and ``bench e2e``'s 3 windows a second they
-# are spent within the first minute, and every later opportunity is rightly rejected: no
-# orders, no tick -> order to watch. 10 shares a pair (5 would fall under Polymarket's
-# minimum once its fee is taken in shares) and 1.5 windows a second last about 10 minutes.
+# At the detector's default size (150 shares) and 3 windows a second they were spent
+# within the first minute, and every later opportunity was rightly rejected: no orders, no
+# tick -> order to watch. 10 shares a pair (5 would fall under Polymarket's minimum once
+# its fee is taken in shares) and 1.5 windows a second (``bench e2e`` injects 50) last
+# about 10 minutes.
 SOAK_MAX_SIZE = "10"
 SOAK_WINDOW_RATE = 1.5
 
