@@ -36,6 +36,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--quick", action="store_true", help="suite: small runs (under a minute)")
     parser.add_argument("--json", metavar="PATH", help="suite: also write the table as JSON")
     parser.add_argument("--db", metavar="DSN", help="suite: Postgres DSN (else env, else embedded)")
+    parser.add_argument(
+        "--plain", action="store_true", help="suite: ws:// and http:// (default: wss://, https://)"
+    )
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="options for that benchmark")
     parser.set_defaults(func=_run)
 
@@ -47,6 +50,7 @@ def _run(args: argparse.Namespace) -> int:
         argv = ["--quick"] if args.quick else []
         argv += ["--json", args.json] if args.json else []
         argv += ["--db", args.db] if args.db else []
+        argv += ["--plain"] if args.plain else []
         return suite.run(argv + list(args.rest))
     name = "bench.soak" if args.area == SOAK else f"bench.{args.area}_bench"
     try:

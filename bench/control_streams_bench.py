@@ -1,5 +1,5 @@
 """Does a full set of ``/tree/stream`` clients slow the trading loop? Tick-to-decision
-(every detector evaluation, ``bench.e2e_bench.captured_decisions``) through the whole
+(every detector evaluation, ``bench.tree_stamps.captured_decisions``) through the whole
 assembled tree at an offered sim rate, with ``max_streams`` clients at the interval floor
 (``min_stream_interval_s``) and without, interleaved run by run. The clients are ``curl``
 processes, so only the server's side of a stream (serializing the tree each interval,
@@ -21,7 +21,9 @@ import trio
 
 from actors.observability.control import CONTROL_FILE, ControlInfo
 from arbtree.runner import Assembly, RunOptions, run_app
-from bench.e2e_bench import _hist, bench_config, captured_decisions
+from bench.e2e_bench import bench_config
+from bench.percentiles import of_ns
+from bench.tree_stamps import captured_decisions
 from protocols.config.observability import ControlConfig
 
 
@@ -79,11 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _percentiles(samples_ns: list[int]) -> str:
-    h = _hist()
-    for ns in samples_ns:
-        h.record_value(max(1, ns // 1000))
-    p50, p90, p99 = (h.get_value_at_percentile(q) for q in (50, 90, 99))
-    return f"n={h.get_total_count():6d} p50={p50:5d} us p90={p90:5d} us p99={p99:6d} us"
+    p = of_ns(samples_ns)
+    return f"n={p.n:6d} p50={p.p50:5.0f} us p90={p.p90:5.0f} us p99={p.p99:6.0f} us"
 
 
 if __name__ == "__main__":

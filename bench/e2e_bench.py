@@ -25,8 +25,6 @@ import argparse
 import os
 import ssl
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
@@ -34,22 +32,18 @@ import msgspec
 import trio
 from hdrh.histogram import HdrHistogram
 
-from actors.trading.send_timing import SendTimes
 from arbtree.config import AppConfig, load_app_config
 from arbtree.runner import RunOptions, run_app
 from arbtree.sim_process import open_sim_process
+from bench.percentiles import histogram
 from bench.single_task_bot import SingleTaskBot
 from bench.task_steps import TaskSteps
-from protocols.messages import OrderIntent
+from bench.tree_stamps import LegSent, captured_legs, executions
 from supervision.idle import IdleStrategy
 
 HOPS = 4  # feed -> cache -> detector -> fund manager -> executor
 WARMUP_NS = 1_000_000_000  # triggers in a pass's first second are not counted
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
-
-
-def _hist() -> HdrHistogram:
-    return HdrHistogram(1, 60_000_000, 3)
 
 
 @attrs.define(eq=False)
@@ -66,49 +60,6 @@ class Pass:
             return []
         start = min(t[0] for t in self.triggers) + WARMUP_NS
         return [t for t in self.triggers if t[0] >= start]
-
-
-@contextmanager
-def captured_legs(
-    samples: list[tuple[int, int, int, int, int]], steps: TaskSteps
-) -> Iterator[None]:
-    """Collect, per order leg the executor writes to a socket: (trigger read, detected,
-    intent emitted, leg index, written); the first one arms ``steps``."""
-    original = SendTimes.on_sent
-
-    def on_sent(self: SendTimes, intent: OrderIntent, now_ns: int) -> None:
-        original(self, intent, now_ns)
-        steps.arm()
-        if intent.trigger_recv_ns:  # unwinds carry none
-            samples.append(
-                (
-                    intent.trigger_recv_ns,
-                    intent.detect_ns,
-                    intent.intent_ns,
-                    intent.leg_index,
-                    now_ns,
-                )
-            )
-
-    SendTimes.on_sent = on_sent  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        SendTimes.on_sent = original  # type: ignore[method-assign]
-
-
-def tree_triggers(samples: list[tuple[int, int, int, int, int]]) -> list[tuple[int, ...]]:
-    """Per execution (trigger read, detect): (read, detect, intent, first leg, second)."""
-    legs: dict[tuple[int, int], list[tuple[int, int, int, int, int]]] = {}
-    for s in samples:
-        legs.setdefault((s[0], s[1]), []).append(s)
-    out: list[tuple[int, ...]] = []
-    for (read, detect), group in legs.items():
-        if len(group) < 2:
-            continue
-        sent = sorted(g[4] for g in group)
-        out.append((read, detect, min(g[2] for g in group), sent[0], sent[1]))
-    return out
 
 
 def bench_config(
@@ -217,16 +168,18 @@ TREE_VARIANTS = (
 
 
 async def tree_pass(config: AppConfig, name: str = "tree") -> Pass:
-    samples: list[tuple[int, int, int, int, int]] = []
+    legs: list[LegSent] = []
     steps = TaskSteps()
     trio.lowlevel.add_instrument(steps)
     try:
-        with captured_legs(samples, steps), steps:
+        with captured_legs(legs, on_send=steps.arm), steps:
             await run_app(variant(config, name), RunOptions(), "bench-e2e")
     finally:
         trio.lowlevel.remove_instrument(steps)
     result = Pass(name, ("read", "detect", "intent", "leg1", "leg2"), steps=steps)
-    result.triggers = tree_triggers(samples)
+    result.triggers = [
+        (e.read_ns, e.detect_ns, e.intent_ns, e.first_ns, e.second_ns) for e in executions(legs)
+    ]
     return result
 
 
@@ -253,7 +206,7 @@ def _us(ns: int) -> int:
 
 
 def leg_hists(p: Pass) -> tuple[HdrHistogram, HdrHistogram]:
-    first, second = _hist(), _hist()
+    first, second = histogram(), histogram()
     for t in p.counted():
         first.record_value(_us(t[-2] - t[0]))
         second.record_value(_us(t[-1] - t[0]))
@@ -267,7 +220,7 @@ def stage_p50s(runs: list[Pass]) -> list[tuple[str, int]]:
     p = runs[0]
     counted = [t for r in runs for t in r.counted()]
     for i in range(1, len(p.stages)):
-        h = _hist()
+        h = histogram()
         for t in counted:
             h.record_value(_us(t[i] - t[i - 1]))
         out.append((f"{p.stages[i - 1]}->{p.stages[i]}", h.get_value_at_percentile(50)))
@@ -282,7 +235,7 @@ def report(rate: float, passes: dict[str, list[Pass]]) -> None:
     print(f"\n=== {rate:g} updates/s (all rounds pooled; µs from the socket read) ===")
     merged: dict[str, tuple[HdrHistogram, HdrHistogram]] = {}
     for name, runs in passes.items():
-        first, second = _hist(), _hist()
+        first, second = histogram(), histogram()
         for p in runs:
             f, s = leg_hists(p)
             first.add(f)
@@ -303,7 +256,7 @@ def report(rate: float, passes: dict[str, list[Pass]]) -> None:
                 f"ratio {tree_name}/bot first leg: p50 {r50:.2f} (goal <= 2)"
                 f"  p99 {r99:.2f} (goal <= 3)"
             )
-        gap = _hist()
+        gap = histogram()
         for p in passes[tree_name]:
             for t in p.counted():
                 gap.record_value(_us(t[-1] - t[-2]))

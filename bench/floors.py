@@ -13,11 +13,8 @@ import httpx
 import trio
 from hdrh.histogram import HdrHistogram
 
+from bench.percentiles import histogram
 from supervision import Mailbox, OverflowPolicy
-
-
-def _hist() -> HdrHistogram:
-    return HdrHistogram(1, 60_000_000, 3)
 
 
 async def raw_hops(count: int, n: int, pace_s: float = 0.0) -> HdrHistogram:
@@ -26,7 +23,7 @@ async def raw_hops(count: int, n: int, pace_s: float = 0.0) -> HdrHistogram:
     message in flight. ``pace_s`` 0: the next message goes as soon as the last arrived
     (the loop never idles, caches stay warm); else after ``pace_s`` of idle loop, as
     ticks arrive at a steady rate."""
-    hist = _hist()
+    hist = histogram()
     boxes: list[Mailbox[int]] = [Mailbox(f"h{i}", 8, OverflowPolicy.BLOCK) for i in range(count)]
     arrived = trio.Event()
 

@@ -16,8 +16,11 @@ The shape those bots share, kept here:
   them;
 * the recorder writes every tick to the database in the batches it finds queued.
 
-Tick-to-order is measured as the tree's is: from the frame in hand (after the websocket
-read and parse) to the moment httpcore reports each leg's request written to the socket.
+Over ``wss://`` and ``https://`` when the plan carries the sim's CA (the suite's default,
+as for the tree), trusting that CA and nothing else. Tick-to-order: from the frame in
+hand (``websockets`` reads and parses before it hands the frame over, so the clock starts
+after the parse, later than the tree's and the single-task bot's, which start at the
+socket read) to the moment httpcore reports the first of its two legs written to the socket.
 Only the sim's paper endpoints are used (no signing, no keys), over loopback.
 """
 
@@ -26,6 +29,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import ssl
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -33,11 +38,12 @@ from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import websockets
 
 DEBOUNCE_S = 0.5  # the same per-pair cooldown the tree's detector uses by default
 MIN_EDGE = 0.005  # USD per share after fees, as the tree's detector
-ORDER_SHARES = 20
+ORDER_SHARES = 10  # the bench configuration's detector max_size: the tree's trade size
 
 SCHEMA = """
 CREATE TABLE peer_ticks (venue text, instrument text, recv_ns bigint, venue_ts_ms bigint);
@@ -69,13 +75,15 @@ class PeerPlan:
     markets: tuple[PeerMarket, ...]
     duration_s: float
     warmup_s: float  # from the start; the bot connects within milliseconds
+    ca_pem: bytes | None = None  # the sim's CA when it serves TLS
 
 
 @dataclass
 class PeerResult:
     """Per order leg written: ns from the trigger frame in hand; detections for scoring."""
 
-    tick_to_order_ns: list[int] = field(default_factory=list)
+    tick_to_order_ns: list[int] = field(default_factory=list)  # to each execution's first leg
+    legs_written: int = 0
     tick_to_opportunity_ns: list[int] = field(default_factory=list)
     detections: list[tuple[frozenset[str], int]] = field(default_factory=list)
     updates: int = 0
@@ -126,6 +134,9 @@ class PeerBot:
             self.by_token[m.yes_token] = self.by_token[m.no_token] = m
             self.by_ticker[m.ticker] = m
         self.queues: list[asyncio.Queue[Tick]] = [asyncio.Queue(), asyncio.Queue()]
+        self.tls: ssl.SSLContext | None = None
+        if plan.ca_pem is not None:
+            self.tls = ssl.create_default_context(cadata=plan.ca_pem.decode())
         self.measuring = False
         self.updates = 0  # book changes published
 
@@ -137,7 +148,7 @@ class PeerBot:
             await q.put(tick)
 
     async def read_polymarket(self) -> None:
-        async with websockets.connect(self.plan.polymarket_ws, max_size=None) as ws:
+        async with websockets.connect(self.plan.polymarket_ws, max_size=None, ssl=self.tls) as ws:
             tokens = [t for m in self.plan.markets for t in (m.yes_token, m.no_token)]
             await ws.send(json.dumps({"assets_ids": tokens, "type": "market"}))
             async for raw in ws:
@@ -173,7 +184,7 @@ class PeerBot:
                     await self.publish(Tick(m.index, recv_ns, ts, "poly", token))
 
     async def read_kalshi(self) -> None:
-        async with websockets.connect(self.plan.kalshi_ws, max_size=None) as ws:
+        async with websockets.connect(self.plan.kalshi_ws, max_size=None, ssl=self.tls) as ws:
             tickers = [m.ticker for m in self.plan.markets]
             cmd = {
                 "id": 1,
@@ -285,7 +296,11 @@ class PeerBot:
                 edge,
                 time.monotonic_ns(),
             )
-            replies = await asyncio.gather(*(self.place(http, leg, tick) for leg in legs))
+            written: list[int] = []
+            replies = await asyncio.gather(*(self.place(http, leg, written) for leg in legs))
+            if self.measuring and written:
+                self.result.tick_to_order_ns.append(min(written) - tick.recv_ns)
+                self.result.legs_written += len(written)
             await db.executemany(
                 "INSERT INTO peer_orders VALUES ($1, $2, $3, $4, $5)",
                 [
@@ -300,13 +315,14 @@ class PeerBot:
                     self.result.orders_refused += 1
 
     async def place(
-        self, http: httpx.AsyncClient, leg: tuple[str, str, float], tick: Tick
+        self, http: httpx.AsyncClient, leg: tuple[str, str, float], written: list[int]
     ) -> httpx.Response:
+        """Send one leg; ``written`` gets the time its request was written to the socket."""
         venue, instrument, price = leg
 
         async def trace(event: str, info: dict[str, Any]) -> None:
-            if event == "http11.send_request_body.complete" and self.measuring:
-                self.result.tick_to_order_ns.append(time.monotonic_ns() - tick.recv_ns)
+            if event == "http11.send_request_body.complete":
+                written.append(time.monotonic_ns())
 
         if venue == "poly":
             shares = ORDER_SHARES * 1_000_000
@@ -360,7 +376,8 @@ class PeerBot:
             db = await asyncpg.connect(self.plan.dsn, server_settings=settings)
             rec = await asyncpg.connect(self.plan.dsn, server_settings=settings)
             await db.execute(SCHEMA)
-            async with httpx.AsyncClient(base_url=self.plan.rest_url) as http:
+            verify: ssl.SSLContext | bool = self.tls if self.tls is not None else True
+            async with httpx.AsyncClient(base_url=self.plan.rest_url, verify=verify) as http:
                 tasks = [
                     asyncio.create_task(self.read_polymarket()),
                     asyncio.create_task(self.read_kalshi()),
@@ -396,3 +413,15 @@ class PeerBot:
 def run_peer(plan: PeerPlan) -> PeerResult:
     """Run the peer for ``plan.duration_s`` under ``asyncio.run`` (its own event loop)."""
     return asyncio.run(PeerBot(plan).run())
+
+
+def main() -> int:
+    """``python -m bench.peer_bot``: a ``PeerPlan`` as JSON on stdin, the ``PeerResult``
+    as JSON on stdout (how ``bench.peer_run`` runs the peer in a process of its own)."""
+    plan = msgspec.json.decode(sys.stdin.buffer.read(), type=PeerPlan)
+    sys.stdout.buffer.write(msgspec.json.encode(run_peer(plan)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -34,6 +34,12 @@ class Percentiles(msgspec.Struct, frozen=True):
         )
 
 
+def histogram() -> HdrHistogram:
+    """An empty histogram of µs, 1 µs to 60 s, 3 significant digits: the one every
+    benchmark records latencies in."""
+    return HdrHistogram(1, 60_000_000, 3)
+
+
 def from_histogram(h: HdrHistogram) -> Percentiles:
     """A histogram recorded in µs."""
     p50, p90, p99, p99_9 = (float(h.get_value_at_percentile(q)) for q in QUANTILES)
@@ -42,7 +48,7 @@ def from_histogram(h: HdrHistogram) -> Percentiles:
 
 def of_ns(samples: Iterable[int]) -> Percentiles:
     """Samples in ns."""
-    h = HdrHistogram(1, 60_000_000, 3)
+    h = histogram()
     for ns in samples:
         h.record_value(max(1, ns // 1000))
     return from_histogram(h)

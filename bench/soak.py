@@ -3,16 +3,16 @@ at a steady offered rate, sampled every ``--interval`` seconds, to show what a l
 does to memory, mailboxes, latency, the garbage collector and CPU.
 
 Each sample: this process's RSS, every mailbox's depth and peak (the tree's snapshot),
-tick -> order percentiles of the orders written in that interval (the same timestamps as
-``arbtree bench e2e``), the GC collections and their pauses in the interval
-(``gc.callbacks``), CPU time over wall time, and feed updates per second. The report
-compares the end with the end of the warm-up (default 60 s): RSS growth (goal within
-+-10 %), each mailbox's depth (creeping: its mean depth over the second half after the
-warm-up above the first half's by more than ``CREEP_MARGIN``; one sample is noise, as a
-batching writer's depth rises and falls within a batch age), and the p99 of the
-second half's intervals against the first half's (flat: within 2x). With matplotlib (the
-``bench`` extra) it writes a PNG of RSS and p99 over time; without it, says so and skips
-the plot. Figures are measurements of this machine, never assertions.
+tick -> first leg percentiles of the executions written in that interval (the same
+timestamps as ``arbtree bench e2e``, ``bench.tree_stamps``), the GC collections and their
+pauses in the interval (``gc.callbacks``), CPU time over wall time, and feed updates per
+second. The report compares the end with the end of the warm-up (default 60 s): RSS growth
+(goal within +-10 %), each mailbox's depth (creeping: its mean depth over the second half
+after the warm-up above the first half's by more than ``CREEP_MARGIN``; one sample is
+noise, as a batching writer's depth rises and falls within a batch age), and the p99 of
+the second half's intervals against the first half's (flat: within 2x). With matplotlib
+(the ``bench`` extra) it writes a PNG of RSS and p99 over time; without it, says so and
+skips the plot. Figures are measurements of this machine, never assertions.
 """
 
 from __future__ import annotations
@@ -44,10 +44,11 @@ from bench.tree_run import TreeRecorder, run_tree, tick_to_order
 
 CREEP_MARGIN = 10  # messages: a mailbox's depth may wander this much without creeping
 # The sim's paper accounts ($10 000 a venue) buy positions that settle only at resolution.
-# At the detector's default size (150 shares) and ``bench e2e``'s 3 windows a second they
-# are spent within the first minute, and every later opportunity is rightly rejected: no
-# orders, no tick -> order to watch. 10 shares a pair (5 would fall under Polymarket's
-# minimum once its fee is taken in shares) and 1.5 windows a second last about 10 minutes.
+# At the detector's default size (150 shares) and 3 windows a second they were spent
+# within the first minute, and every later opportunity was rightly rejected: no orders, no
+# tick -> order to watch. 10 shares a pair (5 would fall under Polymarket's minimum once
+# its fee is taken in shares) and 1.5 windows a second (``bench e2e`` injects 50) last
+# about 10 minutes.
 SOAK_MAX_SIZE = "10"
 SOAK_WINDOW_RATE = 1.5
 
@@ -64,7 +65,7 @@ class SoakSample(msgspec.Struct, frozen=True, kw_only=True):
     rss_mb: float
     cpu: float  # CPU seconds per wall second of this process (1.0 = one core busy)
     updates_per_s: float
-    tick_to_order: Percentiles  # µs, orders written in this interval
+    tick_to_order: Percentiles  # µs to the first leg, executions in this interval
     gc_collections: int
     gc_pause_total_ms: float
     gc_pause_max_ms: float
@@ -151,9 +152,9 @@ async def sample_every(
         await trio.sleep(interval_s)
         now, cpu = time.monotonic(), time.process_time()
         updates = sum(s.updates for s in asm.market.feed_stats.values())
-        # run_tree clears ``sends`` once, at the end of its warm-up.
-        sent = min(sent, len(rec.sends))
-        interval_sends, sent = rec.sends[sent:], len(rec.sends)
+        # run_tree clears ``legs`` once, at the end of its warm-up.
+        sent = min(sent, len(rec.legs))
+        interval_legs, sent = rec.legs[sent:], len(rec.legs)
         gcs = pauses.take()
         out.append(
             SoakSample(
@@ -161,7 +162,7 @@ async def sample_every(
                 rss_mb=round(rss_mb(), 2),
                 cpu=round((cpu - last_cpu) / (now - last_t), 3),
                 updates_per_s=round((updates - last_updates) / (now - last_t), 1),
-                tick_to_order=tick_to_order(interval_sends),
+                tick_to_order=tick_to_order(interval_legs),
                 gc_collections=len(gcs),
                 gc_pause_total_ms=round(sum(gcs) * 1e3, 3),
                 gc_pause_max_ms=round(max(gcs, default=0.0) * 1e3, 3),

@@ -28,11 +28,11 @@ from pathlib import Path
 import msgspec
 import trio
 
+from arbtree.config import AppConfig
 from bench import e2e_bench, lifecycle_costs, protocols_bench, runtime_bench, storage_bench
-from bench.floors import raw_hops
 from bench.market_costs import detector_cost
 from bench.peer_run import run_peer_on_sim
-from bench.percentiles import QUANTILES, Percentiles, from_histogram
+from bench.percentiles import QUANTILES, Percentiles, of_ns
 from bench.suite_floors import complement_floor
 from bench.tree_run import RunFigures, run_tree
 from supervision import OverflowPolicy
@@ -263,52 +263,87 @@ def storage_rows(s: Scale, dsn: str | None) -> list[Row]:
     ]
 
 
-async def _e2e_floors(samples: int) -> tuple[Percentiles, Percentiles]:
-    """(tick -> opportunity floor: decode + 2 raw hops; tick -> order floor: decode + 4
-    raw hops + one raw send), percentile-wise sums. The e2e benchmark's floor function is
-    reached directly here; it moves with that benchmark."""
-    cpus, _ = e2e_bench.split_cpus("auto")
-    floor = await e2e_bench._floor_with_sim(samples, cpus)
-    decode = from_histogram(floor["floor_decode"])
-    two = from_histogram(await raw_hops(2, samples))
-    order = decode + from_histogram(floor["floor_hops"]) + from_histogram(floor["floor_send"])
-    return decode + two, order
+class BotFigures(msgspec.Struct, frozen=True):
+    """The single-task bot's (or the bot with empty hops') pass at one rate: its clock
+    is the tree's (from the socket read that delivered the trigger frame)."""
+
+    tick_to_decision: Percentiles  # read -> its complement check passed
+    tick_to_order: Percentiles  # read -> its first leg written
 
 
-def tree_at(rate: float, s: Scale, dsn: str | None) -> RunFigures:
+def _config(rate: float, s: Scale, dsn: str | None, run_dir: Path, tls: bool) -> AppConfig:
     sim_cpus, _ = e2e_bench.split_cpus("auto")
+    return e2e_bench.bench_config(rate, s.e2e_seconds, dsn, run_dir, sim_cpus, tls=tls)
+
+
+def bot_at(rate: float, s: Scale, dsn: str | None, hops: int, tls: bool) -> BotFigures:
+    """``bench e2e``'s single-task bot (``hops`` empty channel hops between its reader and
+    its worker) on the tree's workload at ``rate``; triggers in its first second are not
+    counted (``e2e_bench.WARMUP_NS``)."""
+    with tempfile.TemporaryDirectory(prefix="arbtree-bench-bot-") as tmp:
+        config = _config(rate, s, dsn, Path(tmp), tls)
+        p = trio.run(e2e_bench.bot_pass, config, hops)
+    counted = p.counted()
+    return BotFigures(
+        tick_to_decision=of_ns(t[1] - t[0] for t in counted),
+        tick_to_order=of_ns(t[2] - t[0] for t in counted),
+    )
+
+
+def tree_at(rate: float, s: Scale, dsn: str | None, tls: bool) -> RunFigures:
     with tempfile.TemporaryDirectory(prefix="arbtree-bench-") as tmp:
-        config = e2e_bench.bench_config(rate, s.e2e_seconds, dsn, Path(tmp), sim_cpus)
+        config = _config(rate, s, dsn, Path(tmp), tls)
         figures, _ = trio.run(partial(run_tree, config, warmup_s=s.warmup_s))
     return figures
 
 
-def peer_at(rate: float, s: Scale, dsn: str | None) -> RunFigures:
+def peer_at(rate: float, s: Scale, dsn: str | None, tls: bool) -> RunFigures:
     sim_cpus, _ = e2e_bench.split_cpus("auto")
     with tempfile.TemporaryDirectory(prefix="arbtree-bench-peer-") as tmp:
-        config = e2e_bench.bench_config(rate, s.e2e_seconds, dsn, Path(tmp), sim_cpus)
+        config = _config(rate, s, dsn, Path(tmp), tls)
         sim_config = config.sim.to_sim_config(config.run.seed, Path(tmp))
         return trio.run(run_peer_on_sim, sim_config, s.e2e_seconds, s.warmup_s, dsn, sim_cpus)
 
 
-def e2e_rows(s: Scale, dsn: str | None, runs: dict[float, RunFigures]) -> list[Row]:
-    """tick -> opportunity / order at each rate, and the highest rate under the goal;
-    fills ``runs`` with each rate's figures (the peer comparison reuses them)."""
-    opp_floor, order_floor = trio.run(_e2e_floors, s.floor_samples)
-    rows: list[Row] = []
+BOT = "single-task bot"
+BOT_HOPS = f"bot + {e2e_bench.HOPS} hops"
+
+
+def e2e_rows(s: Scale, dsn: str | None, tls: bool, runs: dict[float, RunFigures]) -> list[Row]:
+    """At each rate, interleaved as in ``bench e2e``: the single-task bot, the bot with
+    the tree's number of empty hops, and the tree; tick -> opportunity and tick -> order
+    of the tree (and of the bot + hops) beside the bot's, then the highest rate under the
+    goal. Fills ``runs`` with the tree's figures at each rate (the peer rows reuse them)."""
+    bots: dict[float, tuple[BotFigures, BotFigures]] = {}
     for rate in sorted({*s.rates, *s.ladder}):
+        if rate in s.rates:
+            _progress(f"e2e: the single-task bot (and + {e2e_bench.HOPS} hops) at {rate:g}/s")
+            bots[rate] = (bot_at(rate, s, dsn, 0, tls), bot_at(rate, s, dsn, e2e_bench.HOPS, tls))
         _progress(f"e2e: the whole tree at {rate:g} updates/s for {s.e2e_seconds:g} s")
-        runs[rate] = tree_at(rate, s, dsn)
+        runs[rate] = tree_at(rate, s, dsn, tls)
+    rows: list[Row] = []
     for rate in s.rates:
-        r = runs[rate]
+        tree, (bot, hops) = runs[rate], bots[rate]
+        at = f"@ {rate / 1000:g}k/s"
         for label, figures, floor, floor_name in (
-            ("tick->opportunity", r.tick_to_opportunity, opp_floor, "decode + 2 raw hops"),
-            ("tick->order", r.tick_to_order, order_floor, "decode + 4 raw hops + send"),
+            (
+                "tick->opportunity",
+                tree.tick_to_opportunity,
+                bot.tick_to_decision,
+                f"{BOT}: decided",
+            ),
+            ("tick->order", tree.tick_to_order, bot.tick_to_order, f"{BOT}: first leg"),
+            (
+                f"{BOT_HOPS}: tick->order",
+                hops.tick_to_order,
+                bot.tick_to_order,
+                f"{BOT}: first leg",
+            ),
         ):
             rows.extend(
                 row(
                     "e2e",
-                    f"{label} p{q:g} @ {rate / 1000:g}k/s",
+                    f"{label} p{q:g} {at}",
                     figures.at(q),
                     "µs",
                     floor_name,
@@ -337,7 +372,7 @@ def e2e_rows(s: Scale, dsn: str | None, runs: dict[float, RunFigures]) -> list[R
 # --------------------------------------------------------------------------- report
 
 
-def run_suite(s: Scale, dsn: str | None) -> SuiteReport:
+def run_suite(s: Scale, dsn: str | None, tls: bool = True) -> SuiteReport:
     started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     t0 = time.monotonic()
     info = machine()
@@ -352,11 +387,11 @@ def run_suite(s: Scale, dsn: str | None) -> SuiteReport:
     with _quiet("arbtree.storage"), redirect_stdout(sys.stderr):  # its own report: progress
         rows += storage_rows(s, dsn)
     runs: dict[float, RunFigures] = {}
-    rows += e2e_rows(s, dsn, runs)
+    rows += e2e_rows(s, dsn, tls, runs)
     peers = []
     for rate in s.peer_rates:
         _progress(f"peer: the asyncio bot at {rate:g} updates/s for {s.e2e_seconds:g} s")
-        peers.append(PeerRow(rate=rate, tree=runs[rate], peer=peer_at(rate, s, dsn)))
+        peers.append(PeerRow(rate=rate, tree=runs[rate], peer=peer_at(rate, s, dsn, tls)))
     return SuiteReport(
         started=started,
         seconds=round(time.monotonic() - t0, 1),
@@ -423,12 +458,15 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="small runs (under a minute)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write the table here")
     parser.add_argument("--db", metavar="DSN", help="PostgreSQL DSN (default: env or embedded)")
+    parser.add_argument(
+        "--plain", action="store_true", help="ws:// and http:// (default: wss:// and https://)"
+    )
     args = parser.parse_args(argv)
     dsn = args.db or os.environ.get("ARBTREE_TEST_DSN") or os.environ.get("ARBTREE_DB_DSN")
     _, ours = e2e_bench.split_cpus("auto")
     if ours:
         os.sched_setaffinity(0, ours)  # the sims' child processes get the other CPU
-    report = run_suite(QUICK if args.quick else FULL, dsn)
+    report = run_suite(QUICK if args.quick else FULL, dsn, tls=not args.plain)
     print(render(report))
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)

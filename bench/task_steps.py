@@ -11,6 +11,8 @@ from typing import Any
 import trio
 from hdrh.histogram import HdrHistogram
 
+from bench.percentiles import histogram
+
 
 class TaskSteps(trio.abc.Instrument):
     """Per task name, a histogram of its step lengths (µs), from ``arm()`` on (start-up's
@@ -35,7 +37,7 @@ class TaskSteps(trio.abc.Instrument):
         us = (time.perf_counter_ns() - self._started) // 1000
         hist = self.by_task.get(task.name)
         if hist is None:
-            hist = self.by_task[task.name] = HdrHistogram(1, 60_000_000, 3)
+            hist = self.by_task[task.name] = histogram()
         hist.record_value(max(1, us))
 
     def gc_callback(self, phase: str, info: dict[str, Any]) -> None:
@@ -48,7 +50,7 @@ class TaskSteps(trio.abc.Instrument):
         us = (time.perf_counter_ns() - self._gc_started) // 1000
         hist = self.gc_by_generation.get(info["generation"])
         if hist is None:
-            hist = self.gc_by_generation[info["generation"]] = HdrHistogram(1, 60_000_000, 3)
+            hist = self.gc_by_generation[info["generation"]] = histogram()
         hist.record_value(max(1, us))
 
     def __enter__(self) -> TaskSteps:

@@ -35,6 +35,7 @@ from actors.trading.send_timing import SendTimes
 from actors.trading_tree import build_trading_path
 from bench import fund_costs
 from bench.floors import raw_hops, raw_send_floor
+from bench.percentiles import histogram
 from protocols.config.trading import FundLimitsConfig, FundManagerConfig, TradingConfig
 from protocols.fixed import SIZE_ONE
 from protocols.messages import (
@@ -48,10 +49,6 @@ from protocols.messages import (
 )
 from supervision import ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
-
-
-def _hist() -> HdrHistogram:
-    return HdrHistogram(1, 60_000_000, 3)
 
 
 def _fmt(name: str, h: HdrHistogram) -> str:
@@ -99,7 +96,13 @@ def recording(rec: LegsWritten) -> Iterator[None]:
 
 
 async def _bench(n: int, warmup: int) -> dict[str, HdrHistogram]:
-    first_leg, last_leg, hops, raw_send, plain = _hist(), _hist(), _hist(), _hist(), _hist()
+    first_leg, last_leg, hops, raw_send, plain = (
+        histogram(),
+        histogram(),
+        histogram(),
+        histogram(),
+        histogram(),
+    )
     rec = LegsWritten(legs=2)
     with recording(rec):
         await _run(n, warmup, rec, hops, raw_send, plain)

@@ -1,10 +1,11 @@
 """The whole tree (``run_app``) against the sim in its own process, observed while it
 runs: what the suite's tick-to-order rows, the peer comparison and the soak measure.
 
-Tick-to-order comes from the timestamps the system carries (``bench.e2e_bench``'s
-``captured_sends``: trigger tick received, detected, intent, request written); the
-configuration is ``arbtree bench e2e``'s (``bench_config``), so these rows and that
-benchmark measure the same thing. CPU per update is this process's CPU time (the sim's
+Tick-to-order comes from the timestamps the tree carries (``bench.tree_stamps``: the
+trigger frame's socket read, detected, decided, each leg handed to the socket), per
+execution to its first leg; the configuration is ``arbtree bench e2e``'s
+(``bench_config``, over TLS unless asked otherwise), so these rows and that benchmark
+measure the same thing. CPU per update is this process's CPU time (the sim's
 child process excluded, as a venue is another machine) over the feed updates received,
 between a sample after the warm-up and the last sample before the run's end. Window
 capture is scored on the windows that opened between those two samples.
@@ -30,8 +31,8 @@ from arbtree.summary import (
     score_windows,
     windows_from_sim,
 )
-from bench.e2e_bench import captured_sends
 from bench.percentiles import Percentiles, of_ns
+from bench.tree_stamps import LegSent, captured_legs, executions
 
 SAMPLE_S = 0.25  # CPU / updates sampling while the run lasts
 
@@ -47,9 +48,9 @@ class Sample(msgspec.Struct, frozen=True):
 @attrs.define
 class TreeRecorder:
     """What a run collects while it lasts; an observer may read it (the soak slices
-    ``sends`` per interval)."""
+    ``legs`` per interval)."""
 
-    sends: list[tuple[int, int, int, int]] = attrs.field(factory=list)
+    legs: list[LegSent] = attrs.field(factory=list)
     samples: list[Sample] = attrs.field(factory=list)
     assembly: Assembly | None = None
     measured_from_ms: int = 0  # wall ms at the end of the warm-up
@@ -65,8 +66,8 @@ class TreeRecorder:
 class RunFigures(msgspec.Struct, frozen=True):
     """The figures of one bot's run against the sim (the tree's, or the peer's)."""
 
-    tick_to_opportunity: Percentiles  # trigger tick received -> opportunity detected
-    tick_to_order: Percentiles  # trigger tick received -> each leg's request written
+    tick_to_opportunity: Percentiles  # trigger frame read -> opportunity detected
+    tick_to_order: Percentiles  # trigger frame read -> an execution's first leg written
     orders: int
     capture_ratio: float | None  # windows detected while open / windows injected
     windows: int
@@ -97,13 +98,14 @@ def capture(
     return score_windows(spans, detections, realized_pnl=0)
 
 
-def tick_to_opportunity(sends: list[tuple[int, int, int, int]]) -> Percentiles:
-    """One sample per detection (its order pair shares it)."""
-    return of_ns(detect - trigger for trigger, detect in {(s[0], s[1]) for s in sends})
+def tick_to_opportunity(legs: list[LegSent]) -> Percentiles:
+    """One sample per execution (its two legs share the detection)."""
+    return of_ns(e.detect_ns - e.read_ns for e in executions(legs))
 
 
-def tick_to_order(sends: list[tuple[int, int, int, int]]) -> Percentiles:
-    return of_ns(sent - trigger for trigger, _, _, sent in sends)
+def tick_to_order(legs: list[LegSent]) -> Percentiles:
+    """One sample per execution: to its first leg written (``bench e2e``'s figure)."""
+    return of_ns(e.first_ns - e.read_ns for e in executions(legs))
 
 
 async def run_tree(
@@ -121,14 +123,14 @@ async def run_tree(
             await wait_ready(asm)
             await trio.sleep(warmup_s)
             rec.samples.clear()
-            rec.sends.clear()
+            rec.legs.clear()
             rec.measured_from_ms = time.time_ns() // 1_000_000
             while True:
                 rec.sample(asm)
                 rec.measured_to_ms = time.time_ns() // 1_000_000
                 await trio.sleep(SAMPLE_S)
 
-    with captured_sends(rec.sends):
+    with captured_legs(rec.legs):
         summary = await run_app(config, RunOptions(), "bench", observe=watch)
     first, last = rec.samples[0], rec.samples[-1]
     updates = max(1, last.updates - first.updates)
@@ -140,11 +142,11 @@ async def run_tree(
         rec.measured_from_ms,
         rec.measured_to_ms,
     )
-    sends = list(rec.sends)
+    legs = list(rec.legs)
     run = RunFigures(
-        tick_to_opportunity=tick_to_opportunity(sends),
-        tick_to_order=tick_to_order(sends),
-        orders=len(sends),
+        tick_to_opportunity=tick_to_opportunity(legs),
+        tick_to_order=tick_to_order(legs),
+        orders=len(legs),
         capture_ratio=windows.capture_ratio,
         windows=windows.injected,
         cpu_per_1k_updates_ms=(last.cpu_s - first.cpu_s) / updates * 1e6,

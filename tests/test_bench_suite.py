@@ -1,7 +1,8 @@
 """CI smoke test of ``arbtree bench --quick``: the whole suite runs to completion against
-real Postgres and the sim in its own process, and produces every row and the peer
-comparison. No figure is asserted (speed is measured, never asserted in a test): only
-that each row has a finite figure and, where it names a floor, a floor measured."""
+real Postgres and the sim in its own process (over TLS, the default), and produces every
+row, each e2e row beside the same-run single-task bot, and the peer comparison. No figure
+is asserted (speed is measured, never asserted in a test): only that each row has a finite
+figure and, where it names a floor, a floor measured."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ EXPECTED_ROWS = [
     *(
         f"{label} p{q} @ {rate}k/s"
         for rate in (1, 5, 10)
-        for label in ("tick->opportunity", "tick->order")
+        for label in ("tick->opportunity", "tick->order", "bot + 4 hops: tick->order")
         for q in ("50", "90", "99", "99.9")
     ),
     "highest rate, tick->order p99 < 1 ms (of 1000,5000,10000)",
