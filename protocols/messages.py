@@ -254,7 +254,7 @@ class Opportunity(msgspec.Struct, frozen=True, kw_only=True):
     expected_edge: int
     fees: int
     venue_ts_ms: int  # newest venue time among the quotes used
-    recv_ns: int  # oldest receive time among the quotes used (age is judged by it)
+    recv_ns: int  # oldest receive time among the quotes used
     detect_ns: int
     # Receive time of the newest quote used: the tick that made the pair cross (latency
     # is measured from it). 0 when unknown.

@@ -278,7 +278,10 @@ def _static_checks(
         return Rejection(RejectReason.TRADING_HALTED, ladder.reason)
     if ladder.state is TradingState.REDUCING and any(leg.side is Side.BUY for leg in opp.legs):
         return Rejection(RejectReason.TRADING_REDUCING, ladder.reason)
-    age = now_ns - opp.recv_ns
+    # An opportunity is as old as the tick that made it (its newest quote). A quiet book's
+    # older quote is not stale on that account: its feed is live and its book unchanged,
+    # and the detector already refused quotes older than its max_quote_age_s.
+    age = now_ns - (opp.trigger_recv_ns or opp.recv_ns)
     if age > limits.max_age_ns:
         return Rejection(
             RejectReason.STALE, f"age {age / 1e6:.1f} ms > {limits.max_age_ns / 1e6:.1f} ms"

@@ -27,7 +27,7 @@ from protocols.messages import (
     Venue,
     VenueBalance,
 )
-from tests.trading.helpers import KALSHI, POLY, core, opp
+from tests.trading.helpers import KALSHI, NOW, POLY, core, opp
 
 
 def reason(result: object) -> RejectReason:
@@ -70,11 +70,12 @@ def test_accept_reserves_and_builds_grouped_intents() -> None:
 def test_intents_carry_the_opportunity_timestamps() -> None:
     """The trigger tick's receive time rides to the executor, which stops the
     tick-to-order clock when the request is on the socket."""
-    o = msgspec.structs.replace(opp(oid="t1"), trigger_recv_ns=123_456)
+    trigger = NOW - 123_456  # the newest quote, a little before detection
+    o = msgspec.structs.replace(opp(oid="t1"), trigger_recv_ns=trigger)
     result = core().decide(o)
     assert isinstance(result, ExecutionRequest)
     for it in result.intents:
-        assert (it.trigger_recv_ns, it.detect_ns, it.recv_ns) == (123_456, o.detect_ns, o.recv_ns)
+        assert (it.trigger_recv_ns, it.detect_ns, it.recv_ns) == (trigger, o.detect_ns, o.recv_ns)
 
 
 @pytest.mark.parametrize(
@@ -366,3 +367,15 @@ def test_a_leg_with_an_open_order_waits_for_it() -> None:
     for intent in first.intents:
         c.ledger.release(intent.client_order_id, OrderState.CANCELLED)
     assert isinstance(c.decide(opp()), ExecutionRequest)
+
+
+def test_age_counts_from_the_trigger_tick_not_a_quiet_books_older_quote() -> None:
+    """One leg's book has not changed for 1.5 s (its feed is live): the opportunity was made
+    by a tick just now, so it is not stale; made by a tick 0.6 s ago, it is."""
+    c = core()
+    quiet = msgspec.structs.replace(opp(age_ns=1_500_000_000), trigger_recv_ns=NOW)
+    assert isinstance(c.decide(quiet), ExecutionRequest)
+    late = msgspec.structs.replace(opp(age_ns=1_500_000_000), trigger_recv_ns=NOW - 600_000_000)
+    rejected = c.decide(late)
+    assert isinstance(rejected, Rejection)
+    assert rejected.reason is RejectReason.STALE
