@@ -26,6 +26,12 @@ class VenueOrder(msgspec.Struct, frozen=True, kw_only=True):
     filled: int
     status: str
     fee_shares: int = 0  # Polymarket buys: shares kept by the venue as the taker fee
+    failed: int = 0  # of ``filled``: trades that settled FAILED (no shares, no cash moved)
+
+    @property
+    def settled(self) -> int:
+        """What the venue really executed for this order."""
+        return self.filled - self.failed
 
 
 class VenueMarket(msgspec.Struct, frozen=True, kw_only=True):

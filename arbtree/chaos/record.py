@@ -41,6 +41,7 @@ async def venue_part(system: RunSystem) -> dict[str, Any]:
             filled=o["filled"],
             status=o["status"],
             fee_shares=o.get("fee_shares", 0),
+            failed=o.get("failed", 0),
         )
         for o in state["orders"]
     )
