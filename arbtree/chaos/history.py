@@ -59,7 +59,9 @@ class DbOrder(msgspec.Struct, frozen=True, kw_only=True):
     size: int
     filled_size: int
     state: str
-    sent_at: float | None = None  # wall epoch s of its first "sent" event, if any
+    # Wall epoch s of its first recorded event (pending or sent: when the executor took it
+    # to send; the send itself is not recorded separately on the hot path).
+    sent_at: float | None = None
 
 
 class DbFill(msgspec.Struct, frozen=True, kw_only=True):

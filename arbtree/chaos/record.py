@@ -70,7 +70,7 @@ def _db_part(uri: str, schema: str) -> dict[str, Any]:
         uri,
         f"SELECT o.client_order_id, o.venue_order_id, o.instrument, o.size, o.filled_size, "
         f"o.state, (SELECT extract(epoch FROM min(e.at)) FROM {q}.order_events e "
-        f"WHERE e.client_order_id = o.client_order_id AND e.state = 'sent') AS sent_at "
+        f"WHERE e.client_order_id = o.client_order_id) AS sent_at "
         f"FROM {q}.orders o",
     )
     fills = run_sql(

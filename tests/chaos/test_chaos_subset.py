@@ -52,6 +52,9 @@ async def test_scenario_holds_its_invariants(
     history = _history(Path(result.run_dir))
     assert history["db_orders"], "the bot never traded: the invariants checked nothing"
     assert history["venue_orders"]
+    assert all(o["sent_at"] for o in history["db_orders"])  # the HALTED check had times
+    assert history["rss_kb"]
+    assert history["mailbox_peaks"]
     assert history["exit_codes"][-1] == 0
 
 
