@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import trio
 
+from arbtree.chaos.database import run_sql
 from arbtree.chaos.history import (
     DbFill,
     DbOrder,
@@ -21,7 +22,7 @@ from arbtree.chaos.history import (
     VenueMarket,
     VenueOrder,
 )
-from arbtree.chaos.system import RunSystem, run_sql, state_changes
+from arbtree.chaos.system import RunSystem, state_changes
 
 
 async def venue_part(system: RunSystem) -> dict[str, Any]:

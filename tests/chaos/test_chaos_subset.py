@@ -16,10 +16,10 @@ from typing import Any
 import msgspec
 import pytest
 
+from arbtree.chaos.database import Postgres, start_embedded
 from arbtree.chaos.harness import RunResult, run_scenario
 from arbtree.chaos.report import failure_text
 from arbtree.chaos.scenarios import SCENARIOS
-from arbtree.chaos.system import Postgres, start_embedded
 
 pytestmark = pytest.mark.slow
 
