@@ -79,6 +79,7 @@ def _order(o: Order) -> dict[str, Any]:
         "trade_ids": list(o.trade_ids),
         # Polymarket takes a buy's taker fee in shares: what the position is short of.
         "fee_shares": o.fee_shares,
+        "failed": o.failed,  # of ``filled``: trades that settled FAILED (nothing moved)
     }
 
 

@@ -111,12 +111,12 @@ def _db_order_for(h: History) -> Callable[[str, str, str], str | None]:
 
 
 def venue_orders_in_db(h: History) -> list[Violation]:
-    """Every order the venue executed (filled anything) has its row in the database."""
+    """Every order the venue executed (settled anything) has its row in the database."""
     find = _db_order_for(h)
     missing = [
         o
         for o in h.venue_orders
-        if o.filled > 0 and find(o.venue, o.client_order_id, o.order_id) is None
+        if o.settled > 0 and find(o.venue, o.client_order_id, o.order_id) is None
     ]
     if not missing:
         return []
@@ -124,8 +124,8 @@ def venue_orders_in_db(h: History) -> list[Violation]:
         Violation(
             "venue_orders_in_db",
             f"{len(missing)} orders executed at the venue have no database row "
-            f"(venue {sum(1 for o in h.venue_orders if o.filled)}, database {len(h.db_orders)})",
-            {"orders": [(o.venue, o.order_id, o.client_order_id, o.filled) for o in missing[:20]]},
+            f"(venue {sum(1 for o in h.venue_orders if o.settled)}, database {len(h.db_orders)})",
+            {"orders": [(o.venue, o.order_id, o.client_order_id, o.settled) for o in missing[:20]]},
         )
     ]
 
@@ -143,18 +143,18 @@ def fills_persisted_once(h: History) -> list[Violation]:
         if coid is None:
             continue  # venue_orders_in_db reports it
         got = booked.get(coid, 0)
-        if got != o.filled:
-            what = "lost" if got < o.filled else "booked twice"
+        if got != o.settled:
+            what = "lost" if got < o.settled else "booked twice"
             out.append(
                 Violation(
                     "fills_persisted_once",
-                    f"{o.venue} order {o.order_id} ({coid}): venue filled {o.filled / 1e6:g}, "
+                    f"{o.venue} order {o.order_id} ({coid}): venue filled {o.settled / 1e6:g}, "
                     f"database fills {got / 1e6:g} ({what})",
                     {
                         "venue": o.venue,
                         "order_id": o.order_id,
                         "coid": coid,
-                        "venue_filled": o.filled,
+                        "venue_filled": o.settled,
                         "db": got,
                     },
                 )

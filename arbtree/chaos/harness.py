@@ -17,16 +17,12 @@ import trio
 
 from arbtree.chaos.checkers import CHECKERS, Violation, check_all
 from arbtree.chaos.config_faults import draw_cases, run_case
+from arbtree.chaos.database import Postgres
 from arbtree.chaos.nemeses import NEMESES, NemesisFailed
 from arbtree.chaos.record import record_history, save_history
 from arbtree.chaos.scenarios import Scenario
 from arbtree.chaos.schedule import Fault, Schedule, draw_schedule, shrink_candidates
-from arbtree.chaos.system import (
-    DEFAULT_CONFIG,
-    Postgres,
-    RunSystem,
-    open_system,
-)
+from arbtree.chaos.system import DEFAULT_CONFIG, RunSystem, open_system
 
 log = logging.getLogger("arbtree.chaos")
 

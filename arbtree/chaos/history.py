@@ -26,6 +26,12 @@ class VenueOrder(msgspec.Struct, frozen=True, kw_only=True):
     filled: int
     status: str
     fee_shares: int = 0  # Polymarket buys: shares kept by the venue as the taker fee
+    failed: int = 0  # of ``filled``: trades that settled FAILED (no shares, no cash moved)
+
+    @property
+    def settled(self) -> int:
+        """What the venue really executed for this order."""
+        return self.filled - self.failed
 
 
 class VenueMarket(msgspec.Struct, frozen=True, kw_only=True):
@@ -53,7 +59,9 @@ class DbOrder(msgspec.Struct, frozen=True, kw_only=True):
     size: int
     filled_size: int
     state: str
-    sent_at: float | None = None  # wall epoch s of its first "sent" event, if any
+    # Wall epoch s of its first recorded event (pending or sent: when the executor took it
+    # to send; the send itself is not recorded separately on the hot path).
+    sent_at: float | None = None
 
 
 class DbFill(msgspec.Struct, frozen=True, kw_only=True):

@@ -466,6 +466,34 @@ async def _sigterm_startup(system: RunSystem, params: Params) -> str:
     )
 
 
+async def _slow_orders(system: RunSystem, params: Params) -> None:
+    """Hold order requests at the venue so that executions are in flight when the signal
+    comes (REST answers ``delay`` s late for the next requests)."""
+    body = {"kind": "rest_slow", "count": 40, "delay": params["delay_s"]}
+    r = await system.sim_action("/faults", body)
+    if r.status_code != 200:
+        raise NemesisFailed(f"sim refused rest_slow: {r.text}")
+    await trio.sleep(params["wait_s"])
+
+
+async def _sigkill_inflight(system: RunSystem, params: Params) -> str:
+    await _slow_orders(system, params)
+    await system.kill_bot()
+    await system.sim_action("/faults/clear", {})
+    await system.start_bot()
+    ready = await system.wait_bot_ready(RESTART_READY_S)
+    return f"bot SIGKILLed with orders held at the venue, restarted (ready: {ready})"
+
+
+async def _sigterm_inflight(system: RunSystem, params: Params) -> str:
+    await _slow_orders(system, params)
+    code = await system.stop_bot()
+    await system.sim_action("/faults/clear", {})
+    await system.start_bot()
+    ready = await system.wait_bot_ready(RESTART_READY_S)
+    return f"bot SIGTERMed with orders held at the venue (exit {code}), restarted (ready: {ready})"
+
+
 PROCESS = [
     Nemesis(
         "bot_sigkill",
@@ -487,6 +515,20 @@ PROCESS = [
         "the bot SIGTERMed, started, and SIGTERMed again 0.3-3 s into its start-up",
         lambda r: ({"after_s": r.uniform(0.3, 3.0)}, 1.0),
         _sigterm_startup,
+    ),
+    Nemesis(
+        "bot_sigkill_inflight",
+        "process",
+        "order replies held 1-3 s at the venue, the bot SIGKILLed meanwhile, restarted",
+        lambda r: ({"delay_s": r.uniform(1, 3), "wait_s": r.uniform(1, 3)}, 1.0),
+        _sigkill_inflight,
+    ),
+    Nemesis(
+        "bot_sigterm_inflight",
+        "process",
+        "order replies held 1-3 s at the venue, the bot SIGTERMed meanwhile, restarted",
+        lambda r: ({"delay_s": r.uniform(1, 3), "wait_s": r.uniform(1, 3)}, 1.0),
+        _sigterm_inflight,
     ),
 ]
 

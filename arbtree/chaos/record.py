@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import trio
 
+from arbtree.chaos.database import run_sql
 from arbtree.chaos.history import (
     DbFill,
     DbOrder,
@@ -21,7 +22,7 @@ from arbtree.chaos.history import (
     VenueMarket,
     VenueOrder,
 )
-from arbtree.chaos.system import RunSystem, run_sql, state_changes
+from arbtree.chaos.system import RunSystem, state_changes
 
 
 async def venue_part(system: RunSystem) -> dict[str, Any]:
@@ -41,6 +42,7 @@ async def venue_part(system: RunSystem) -> dict[str, Any]:
             filled=o["filled"],
             status=o["status"],
             fee_shares=o.get("fee_shares", 0),
+            failed=o.get("failed", 0),
         )
         for o in state["orders"]
     )
@@ -69,7 +71,7 @@ def _db_part(uri: str, schema: str) -> dict[str, Any]:
         uri,
         f"SELECT o.client_order_id, o.venue_order_id, o.instrument, o.size, o.filled_size, "
         f"o.state, (SELECT extract(epoch FROM min(e.at)) FROM {q}.order_events e "
-        f"WHERE e.client_order_id = o.client_order_id AND e.state = 'sent') AS sent_at "
+        f"WHERE e.client_order_id = o.client_order_id) AS sent_at "
         f"FROM {q}.orders o",
     )
     fills = run_sql(

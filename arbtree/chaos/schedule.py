@@ -34,7 +34,10 @@ class Schedule(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def from_json(cls, text: str) -> Schedule:
-        schedule = msgspec.json.decode(text, type=cls)
+        try:
+            schedule = msgspec.json.decode(text, type=cls)
+        except msgspec.DecodeError as exc:  # ValidationError included
+            raise ValueError(f"not the JSON of a fault schedule: {exc}") from None
         for fault in schedule.faults:
             if fault.nemesis not in NEMESES:
                 raise ValueError(f"unknown nemesis {fault.nemesis!r} in the schedule")

@@ -73,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
 async def _main(
     args: argparse.Namespace, scenarios: list[Any], schedule: Any, workdir: Path
 ) -> int:
+    from arbtree.chaos.database import Postgres, start_embedded
     from arbtree.chaos.harness import RunResult, run_scenario, run_system_scenario, shrink
     from arbtree.chaos.report import failure_text, replay_command, table, to_json
-    from arbtree.chaos.system import Postgres, start_embedded
 
     if args.db:
         postgres = Postgres(uri=args.db)

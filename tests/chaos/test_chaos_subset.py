@@ -9,17 +9,19 @@ scheduled fault was really injected.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
+from arbtree.chaos.database import Postgres, start_embedded
 from arbtree.chaos.harness import RunResult, run_scenario
 from arbtree.chaos.report import failure_text
 from arbtree.chaos.scenarios import SCENARIOS
-from arbtree.chaos.system import Postgres, start_embedded
 
 pytestmark = pytest.mark.slow
 
@@ -28,17 +30,21 @@ SUBSET = [("steady", 1), ("venue", 1), ("network", 1), ("storage", 1)]
 
 
 @pytest.fixture(scope="module")
-def workdir() -> Path:
+def workdir() -> Iterator[Path]:
     # Not pytest's tmp_path: as root, the embedded PostgreSQL runs as its own user and
     # needs every parent directory traversable (pytest's temp root is 0700).
-    return Path(tempfile.mkdtemp(prefix="arbtree-chaos-test-"))
+    path = Path(tempfile.mkdtemp(prefix="arbtree-chaos-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
-def postgres(workdir: Path) -> Postgres:
+def postgres(workdir: Path) -> Iterator[Postgres]:
     """The harness's own embedded server, as `arbtree chaos` uses by default (db_pause
-    sends SIGSTOP only to a server the harness owns)."""
-    return start_embedded(workdir)
+    sends SIGSTOP only to a server the harness owns); stopped after the module."""
+    server = start_embedded(workdir)
+    yield server
+    server.server.cleanup()
 
 
 @pytest.mark.parametrize(("scenario", "seed"), SUBSET)
@@ -52,6 +58,9 @@ async def test_scenario_holds_its_invariants(
     history = _history(Path(result.run_dir))
     assert history["db_orders"], "the bot never traded: the invariants checked nothing"
     assert history["venue_orders"]
+    assert all(o["sent_at"] for o in history["db_orders"])  # the HALTED check had times
+    assert history["rss_kb"]
+    assert history["mailbox_peaks"]
     assert history["exit_codes"][-1] == 0
 
 

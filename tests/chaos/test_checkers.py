@@ -176,6 +176,20 @@ def test_fills_persisted_once_finds_lost_and_doubled_fills() -> None:
     assert double.evidence["coid"] == "leg-1"
 
 
+def test_a_failed_settlement_is_not_a_lost_fill() -> None:
+    h = good()
+    failed = msgspec.structs.replace(h.venue_orders[1], failed=10 * S)  # trade settled FAILED
+    gone = tuple(f for f in h.db_fills if f.client_order_id != "leg-0")
+    assert (
+        checkers.fills_persisted_once(
+            evolve(h, venue_orders=(h.venue_orders[0], failed), db_fills=gone)
+        )
+        == []
+    )
+    (v,) = checkers.fills_persisted_once(evolve(h, venue_orders=(h.venue_orders[0], failed)))
+    assert "booked twice" in v.message  # the bot kept fills the venue says never settled
+
+
 def test_order_rows_match_fills() -> None:
     h = good()
     wrong = msgspec.structs.replace(h.db_orders[0], filled_size=0)

@@ -11,12 +11,13 @@ import pytest
 
 from arbtree.chaos import config_faults
 from arbtree.chaos.checkers import Violation
+from arbtree.chaos.database import Postgres
 from arbtree.chaos.harness import FaultOutcome, RunResult, shrink
 from arbtree.chaos.nemeses import NEMESES
 from arbtree.chaos.report import failure_text, replay_command, table
 from arbtree.chaos.scenarios import ALL, SCENARIOS, resolve
 from arbtree.chaos.schedule import WARMUP_S, Schedule, draw_schedule, shrink_candidates
-from arbtree.chaos.system import Postgres, state_changes
+from arbtree.chaos.system import state_changes
 
 
 def test_a_schedule_is_a_pure_function_of_the_seed() -> None:

@@ -175,6 +175,35 @@ async def test_fee_shares_are_what_the_polymarket_position_is_short_of(
     assert position == placed["filled"] - placed["fee_shares"]
 
 
+async def test_a_failed_settlement_is_counted_and_moves_nothing(
+    sim: SimVenue, control: httpx.AsyncClient
+) -> None:
+    m = sim.markets[1]
+    price, _ = sim.poly_book(m.yes_token).asks[0]
+    order = {
+        "order": {
+            "tokenId": m.yes_token,
+            "makerAmount": str(price * 20),
+            "takerAmount": str(20 * ONE),
+            "side": "BUY",
+            "salt": 12,
+        },
+        "owner": "k",
+        "orderType": "FOK",
+    }
+    injected = await control.post("/faults", json={"kind": "poly_trade_failed", "count": 5})
+    assert injected.status_code == 200
+    async with httpx.AsyncClient(base_url=sim.rest_url) as venue:
+        r = await venue.post("/order", json=order)
+    assert r.status_code == 200, r.text
+    state = (await control.get("/state")).json()
+    (placed,) = state["orders"]
+    position = state["markets"][1]["polymarket"]["yes"]
+    assert placed["filled"] == placed["failed"] == 20 * ONE
+    assert placed["fee_shares"] == 0
+    assert position == 0
+
+
 async def test_arbtree_sim_serves_its_control_api_and_writes_the_endpoint_file(
     tmp_path: Path,
 ) -> None:

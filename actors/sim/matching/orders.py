@@ -59,6 +59,7 @@ class Order:
     taker_cost: int = 0
     maker_cost: int = 0
     fee_shares: int = 0  # Polymarket buys: shares the venue kept as the fee (settled trades)
+    failed: int = 0  # Polymarket: filled size whose trades then settled FAILED
     trade_ids: list[str] = attrs.Factory(list)
     updated_ms: int = 0
     resting: bool = False

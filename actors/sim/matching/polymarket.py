@@ -158,6 +158,7 @@ class PolymarketOrders(ExchangeCore):
         if failing:
             acct.cash = cash_before
             acct.positions[order.instrument] = held_before
+            order.failed += qty
         trade_id, now = self._record_fill(
             "polymarket", order, price, qty, notional, fee, taker, "trade"
         )
