@@ -64,6 +64,18 @@ async def test_scenario_holds_its_invariants(
     assert history["exit_codes"][-1] == 0
 
 
+@pytest.mark.parametrize("seed", [1, 2])
+async def test_bad_configuration_is_refused_before_anything_starts(
+    seed: int, postgres: Postgres, workdir: Path
+) -> None:
+    """The config scenario: numeric keys at negative, huge, nan, inf (drawn by the seed)
+    each make `arbtree run` exit 2 with one line, nothing started."""
+    result: RunResult = await run_scenario(SCENARIOS["config"], seed, DURATION_S, postgres, workdir)
+    assert result.passed, failure_text(result)
+    assert result.faults, "no configuration case was drawn"
+    assert all(f.injected for f in result.faults)
+
+
 def _history(run_dir: Path) -> dict[str, Any]:
     history: dict[str, Any] = msgspec.json.decode((run_dir / "history.json").read_bytes())
     return history
