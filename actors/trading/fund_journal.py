@@ -23,6 +23,7 @@ import attrs
 from actors.trading.control import TradingControl
 from actors.trading.ledger import Ledger, TrackedOrder
 from actors.trading.messages import ExecutionRequest, ExecutorOutcomeMsg
+from actors.trading.outcome import OutcomeBook
 from actors.trading.sink import RecordSink
 from protocols.messages import FundCheckpointRecord, InstrumentId, Venue
 
@@ -55,6 +56,8 @@ class FundJournal:
     events: list[JournalEvent] = attrs.field(factory=list)
     complements: dict[InstrumentId, InstrumentId] = attrs.field(factory=dict)
     links: dict[InstrumentId, set[InstrumentId]] = attrs.field(factory=dict)
+    # What the fills up to the base locked in (not in a checkpoint: the journal keeps it).
+    outcome: OutcomeBook = attrs.field(factory=OutcomeBook)
     # The running incarnation's books' ``Ledger.unhedged`` with average prices.
     unhedged: Callable[[], list[tuple[InstrumentId, int, int]]] | None = None
     rebuilds: int = 0
@@ -70,6 +73,7 @@ class FundJournal:
         self.seen_fills = set(core.seen_fills)
         self.complements = dict(core.ledger.complements)
         self.links = {i: set(o) for i, o in core.ledger.links.items()}
+        self.outcome = core.ledger.outcome.copy()
         self.events.clear()
 
     def record(self, event: JournalEvent) -> None:
@@ -90,6 +94,7 @@ class FundJournal:
         for instrument in self.complements:
             ledger.refresh(instrument)
         ledger.day_locked_base = ledger.locked_total
+        ledger.outcome = self.outcome.copy()
         for o in self.live:
             order = ledger.reserve(
                 client_order_id=o.client_order_id,

@@ -143,6 +143,18 @@ class OutcomeBook:
     # opp -> the size its first leg was sent at (kept when retention drops its orders)
     sent_size: dict[str, int] = attrs.field(factory=dict)
 
+    def copy(self) -> OutcomeBook:
+        """An independent copy (the fund journal's base outlives the books it came from)."""
+        return OutcomeBook(
+            legs={
+                opp: {inst: attrs.evolve(leg) for inst, leg in legs.items()}
+                for opp, legs in self.legs.items()
+            },
+            unwind_orders={opp: dict(orders) for opp, orders in self.unwind_orders.items()},
+            unattributed_fills=self.unattributed_fills,
+            sent_size=dict(self.sent_size),
+        )
+
     def sent(self, opportunity_id: str, client_order_id: str, size: int) -> None:
         """An order of ``opportunity_id`` was reserved; its first leg's size is the
         opportunity's (unwinds are not legs)."""

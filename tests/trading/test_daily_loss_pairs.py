@@ -7,9 +7,9 @@ from __future__ import annotations
 from actors.trading.fund_core import FundCore
 from actors.trading.fund_journal import FundJournal
 from actors.trading.ladder import TradingState
-from actors.trading.messages import ExecutionRequest
+from actors.trading.messages import ExecutionRequest, OrderFinal
 from protocols.fixed import CASH_ONE
-from protocols.messages import Side
+from protocols.messages import OrderState, Side
 from tests.trading.day_helpers import NOON, WallClock, fill, fresh_core
 from tests.trading.helpers import KALSHI, POLY, core, opp
 
@@ -79,3 +79,37 @@ def test_the_pairs_value_survives_a_checkpoint_and_a_journal_rebuild() -> None:
     assert journal.rebuild(rebuilt)
     assert rebuilt.ledger.daily_loss() == base.ledger.daily_loss() == -200_000
     assert rebuilt.ledger.conserved()
+
+
+def test_the_locked_in_edge_survives_a_journal_rebuild() -> None:
+    """A pair booked before the journal's base and one after: the rebuilt books report
+    the run's locked-in edge, not only what the events since the base locked in."""
+    c, req = hedged_pair()
+    c.on_outcome(fill(req.intents[0].client_order_id, Side.BUY, 450_000, 0, "p", POLY))
+    c.on_outcome(fill(req.intents[1].client_order_id, Side.BUY, 500_000, 300_000, "k", KALSHI))
+    for it in req.intents:
+        c.on_outcome(
+            OrderFinal(
+                client_order_id=it.client_order_id,
+                state=OrderState.FILLED,
+                filled_size=it.size,
+                reason="",
+                at_ns=0,
+            )
+        )
+    journal = FundJournal()
+    journal.mark(c, c.checkpoint())
+    req2 = c.decide(opp(p1=450_000, p2=500_000))
+    assert isinstance(req2, ExecutionRequest)
+    journal.record(req2)
+    for msg in (
+        fill(req2.intents[0].client_order_id, Side.BUY, 450_000, 0, "p2", POLY),
+        fill(req2.intents[1].client_order_id, Side.BUY, 500_000, 300_000, "k2", KALSHI),
+    ):
+        c.on_outcome(msg)
+        journal.record(msg)
+    before = c.ledger.outcome.totals()
+    assert before.locked_edge > 0
+    rebuilt = fresh_core(WallClock(NOON), daily_loss_limit=LIMIT)
+    assert journal.rebuild(rebuilt)
+    assert rebuilt.ledger.outcome.totals() == before
