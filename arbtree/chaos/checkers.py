@@ -354,17 +354,28 @@ def rss_bounded(h: History) -> list[Violation]:
 
 
 def trading_resumed(h: History) -> list[Violation]:
-    """After every fault healed, trading is ACTIVE again at the end (liveness)."""
+    """After every fault healed, trading is ACTIVE again at the end (liveness). Where the
+    schedule crashed actors beyond their supervisor's intensity on purpose, the watchdog's
+    restart ladder escalating is the configured answer (latched until an operator resumes)."""
     if not h.summaries or h.expect_exit != 0:
         return []
     state = h.summaries[-1].get("trading_state")
     if state == "active":
         return []
+    escalations = [c for c in h.state_changes if c.to in ("reducing", "halted")]
+    last = max(escalations, key=lambda c: c.at) if escalations else None
+    if (
+        h.escalation_expected
+        and last is not None
+        and last.by == "watchdog"
+        and "restarts in" in last.why
+    ):
+        return []
     return [
         Violation(
             "trading_resumed",
             f"trading ended {state} after every fault was healed",
-            {"trading_state": state},
+            {"trading_state": state, "last_escalation": last.why if last else None},
         )
     ]
 

@@ -154,7 +154,8 @@ async def run_system_scenario(
         elif system.bot is not None and system.bot.returncode is not None:
             system.exit_codes.append(system.bot.returncode)
         sampler.cancel()
-        history = await record_history(system)
+        storm = any(f.nemesis == "restart_storm" for f in schedule.faults)
+        history = await record_history(system, escalation_expected=storm)
         save_history(run_dir / "history.json", history)
         violations.extend(check_all(history))
     return RunResult(

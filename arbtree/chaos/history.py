@@ -85,6 +85,8 @@ class StateChange(msgspec.Struct, frozen=True, kw_only=True):
 
     at: float
     to: str
+    by: str = ""  # the ladder's source ("watchdog", "reconciliation", "operator", ...)
+    why: str = ""
 
 
 class History(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,5 +102,9 @@ class History(msgspec.Struct, frozen=True, kw_only=True):
     exit_codes: tuple[int, ...] = ()  # every bot process, in order (-9: killed by SIGKILL)
     killed: bool = False  # a bot process was SIGKILLed (no summary for it)
     expect_exit: int = 0  # the exit code the last bot process must end with
+    # The schedule crashed actors beyond their supervisor's intensity on purpose: the
+    # watchdog's restart ladder escalating (latched until an operator resumes) is the
+    # configured answer, not a failure to resume.
+    escalation_expected: bool = False
     mailbox_peaks: dict[str, tuple[int, int]] = msgspec.field(default_factory=dict)
     rss_kb: tuple[int, ...] = ()  # the bot's RSS, sampled every second

@@ -112,7 +112,9 @@ def _db_part(uri: str, schema: str) -> dict[str, Any]:
     }
 
 
-async def record_history(system: RunSystem, *, expect_exit: int = 0) -> History:
+async def record_history(
+    system: RunSystem, *, expect_exit: int = 0, escalation_expected: bool = False
+) -> History:
     parts = await venue_part(system)
     parts.update(await trio.to_thread.run_sync(_db_part, system.postgres.uri, system.schema))
     summaries = []
@@ -123,11 +125,14 @@ async def record_history(system: RunSystem, *, expect_exit: int = 0) -> History:
     log_text = system.bot_log().read_text(errors="replace") if system.bot_log().exists() else ""
     return History(
         **parts,
-        state_changes=tuple(StateChange(at=at, to=to) for at, to in state_changes(log_text)),
+        state_changes=tuple(
+            StateChange(at=at, to=to, by=by, why=why) for at, to, by, why in state_changes(log_text)
+        ),
         summaries=tuple(summaries),
         exit_codes=tuple(system.exit_codes),
         killed=system.killed,
         expect_exit=expect_exit,
+        escalation_expected=escalation_expected,
         mailbox_peaks=dict(system.mailbox_peaks),
         rss_kb=tuple(system.rss_kb),
     )

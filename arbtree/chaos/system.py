@@ -107,16 +107,18 @@ async def stop_process(process: trio.Process, timeout_s: float = STOP_TIMEOUT_S)
 # -- one run --------------------------------------------------------------------------------
 
 _STATE_LINE = re.compile(
-    r"^(\S+Z) .*arbtree\.trading\.control: trading state \w+ -> (\w+) by", re.MULTILINE
+    r"^(\S+Z) .*arbtree\.trading\.control: trading state \w+ -> (\w+) by (\S+?):? (.*)$",
+    re.MULTILINE,
 )
 
 
-def state_changes(log_text: str) -> list[tuple[float, str]]:
-    """(wall epoch s, new state) for every trading-state transition in a bot log."""
+def state_changes(log_text: str) -> list[tuple[float, str, str, str]]:
+    """(wall epoch s, new state, by whom, why) for every trading-state transition in a
+    bot log."""
     out = []
-    for stamp, to in _STATE_LINE.findall(log_text):
+    for stamp, to, by, why in _STATE_LINE.findall(log_text):
         at = calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S"))
-        out.append((at + float("0" + stamp[19:-1]), to))
+        out.append((at + float("0" + stamp[19:-1]), to, by, why.strip()))
     return out
 
 

@@ -284,8 +284,17 @@ def test_trading_resumed() -> None:
         good(), summaries=({"fills": 3, "trading_state": "halted", "shutdown": {"phases": PHASES}},)
     )
     (v,) = checkers.trading_resumed(h)
-    assert v.evidence == {"trading_state": "halted"}
+    assert v.evidence["trading_state"] == "halted"
     assert checkers.trading_resumed(evolve(h, expect_exit=2)) == []
+    # A restart storm on purpose: the watchdog's restart ladder latching HALTED is the
+    # configured answer; halted for another reason, or with no storm scheduled, is not.
+    ladder = StateChange(at=20.0, to="halted", by="watchdog", why="12 restarts in 60 s")
+    storm = evolve(h, state_changes=(*h.state_changes, ladder), escalation_expected=True)
+    assert checkers.trading_resumed(storm) == []
+    (v,) = checkers.trading_resumed(evolve(storm, escalation_expected=False))
+    assert v.evidence["last_escalation"] == "12 restarts in 60 s"
+    other = StateChange(at=20.0, to="halted", by="reconciliation", why="cash differs")
+    assert len(checkers.trading_resumed(evolve(storm, state_changes=(other,)))) == 1
 
 
 def test_every_checker_is_tested_here() -> None:

@@ -114,8 +114,9 @@ def test_trading_state_changes_are_read_from_the_log() -> None:
         "-> active by reconciliation: released\n"
         "2026-12-08T00:50:16.000Z INFO  [r] arbtree.other: trading state nonsense\n"
     )
-    (at1, to1), (at2, to2) = state_changes(log)
+    (at1, to1, by1, why1), (at2, to2, _, why2) = state_changes(log)
     assert (to1, to2) == ("halted", "active")
+    assert (by1, why1, why2) == ("reconciliation", "hold", "released")
     assert at2 - at1 == pytest.approx(0.298, abs=1e-6)
     utc = datetime.datetime(2026, 12, 8, 0, 50, 15, 202000, tzinfo=datetime.UTC)
     assert at1 == pytest.approx(utc.timestamp(), abs=1e-3)
