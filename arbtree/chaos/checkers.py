@@ -362,8 +362,12 @@ def trading_resumed(h: History) -> list[Violation]:
     state = h.summaries[-1].get("trading_state")
     if state == "active":
         return []
-    escalations = [c for c in h.state_changes if c.to in ("reducing", "halted")]
-    last = max(escalations, key=lambda c: c.at) if escalations else None
+    last = None  # the change that moved the ladder to where it stayed (not a re-assertion)
+    current = "active"
+    for change in sorted(h.state_changes, key=lambda c: c.at):
+        if change.to != current and change.to in ("reducing", "halted"):
+            last = change
+        current = change.to
     if (
         h.escalation_expected
         and last is not None

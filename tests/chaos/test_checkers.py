@@ -295,6 +295,9 @@ def test_trading_resumed() -> None:
     assert v.evidence["last_escalation"] == "12 restarts in 60 s"
     other = StateChange(at=20.0, to="halted", by="reconciliation", why="cash differs")
     assert len(checkers.trading_resumed(evolve(storm, state_changes=(other,)))) == 1
+    # A later re-assertion of the same state (a reconciliation's hold) is not its cause.
+    again = StateChange(at=21.0, to="halted", by="reconciliation", why="hold released")
+    assert checkers.trading_resumed(evolve(storm, state_changes=(ladder, again))) == []
 
 
 def test_every_checker_is_tested_here() -> None:
