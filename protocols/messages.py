@@ -409,8 +409,15 @@ class OrderRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
 
 class FillRecord(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """A fill as stored, with the fee the books charged for it (``FeeBook``): a
+    Polymarket REST-derived fill reports no fee (``fill.fee`` -1), so the record carries
+    the resolved one. ``fee`` -1 (a record from before these fields) stores ``fill.fee``."""
+
     fill: Fill
     wall_ms: int
+    fee: int = -1  # cash value of the fee charged (1e-6 USD); 0 for a failed (undone) trade
+    fee_shares: int = 0  # part of ``fee`` taken in shares (Polymarket buys)
+    fee_estimated: bool = False  # the venue reported no fee amount: computed from a rate
 
 
 class VenueBalance(msgspec.Struct, frozen=True, kw_only=True, gc=False):

@@ -37,6 +37,7 @@ class FillCost:
     fee: int  # cash value of the fee (1e-6 USD)
     fee_shares: int  # part of the fee taken in shares (Polymarket buys)
     received: int  # shares added (buy) or delivered (sell) to the account
+    estimated: bool = False  # the venue reported no fee amount (computed from a rate)
 
 
 @attrs.define(eq=False)
@@ -79,9 +80,10 @@ class FeeBook:
         if fee < 0:
             self.estimated += 1
             fee = kalshi_fees.fee(fill.size, fill.price, self.kalshi_rate, grid=self.kalshi_round)
-        return FillCost(fee, 0, fill.size)
+        return FillCost(fee, 0, fill.size, fill.fee < 0)
 
     def _polymarket(self, fill: Fill) -> FillCost:
+        estimated = False
         if fill.liquidity is Liquidity.MAKER:
             fee = 0  # makers are never charged
         elif fill.fee >= 0:
@@ -89,11 +91,12 @@ class FeeBook:
         else:
             rate = self._polymarket_rate(fill)
             fee = polymarket_fees.taker_fee(fill.size, fill.price, rate)
+            estimated = fill.fee_rate_bps < 0  # the rate was not the fill's own
         if fill.side is Side.BUY:
             shares = polymarket_fees.fee_in_shares(fee, fill.price)
             if shares < fill.size:  # a fee worth the whole fill is impossible: then in cash
-                return FillCost(fee, shares, fill.size - shares)
-        return FillCost(fee, 0, fill.size)
+                return FillCost(fee, shares, fill.size - shares, estimated)
+        return FillCost(fee, 0, fill.size, estimated)
 
     def _polymarket_rate(self, fill: Fill) -> FeeRate:
         """The fill's own rate, else the instrument's last reported one, else the fallback."""

@@ -348,7 +348,15 @@ class FundCore:
                 fill.instrument.key(),
                 fill.client_order_id or fill.venue_order_id or "?",
             )
-        self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))
+        self._record(
+            FillRecord(
+                fill=fill,
+                wall_ms=self.wall_ms(),
+                fee=cost.fee,
+                fee_shares=cost.fee_shares,
+                fee_estimated=cost.estimated,
+            )
+        )
         self._check_daily_loss()
 
     def _on_failed(self, fill: Fill, key: tuple[Venue, str]) -> None:
@@ -369,7 +377,7 @@ class FundCore:
             self._index_fill(key, order, fill.client_order_id)
         self.fills_failed += 1
         self._maybe_roll_day()
-        self._record(FillRecord(fill=fill, wall_ms=self.wall_ms()))  # status -> failed
+        self._record(FillRecord(fill=fill, wall_ms=self.wall_ms(), fee=0))  # failed: undone
         booked = self.ledger.reverse_fill(fill.instrument.venue, fill.fill_id, self.day)
         if booked is None:
             self.fills_failed_unbooked += 1

@@ -162,8 +162,15 @@ def test_fee_in_shares_keeps_conservation_and_received_size() -> None:
         recv_ns=0,
         fee_rate_bps=-1,
     )
-    assert book.cost(rest) == cost
-    assert book.estimated == 0
+    rest_cost = book.cost(rest)
+    assert (rest_cost.fee, rest_cost.fee_shares, rest_cost.received) == (
+        cost.fee,
+        cost.fee_shares,
+        cost.received,
+    )
+    assert not cost.estimated  # the channel's fill carried its own rate
+    assert rest_cost.estimated  # the REST fill's rate was borrowed: the stored fee says so
+    assert book.estimated == 0  # the configured fallback was not needed
 
 
 def test_a_configured_rate_between_whole_bps_rounds_up_for_the_fallback() -> None:
