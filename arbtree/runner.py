@@ -43,6 +43,7 @@ from actors.storage.errors import StorageError
 from actors.storage.last_records import write_last_records
 from actors.storage.sink import StorageSink
 from actors.tick_sampler import TickSampler
+from actors.trading.execution_journal import ExecutionJournal
 from actors.trading.fund_manager import CheckpointLoader
 from actors.trading.http_clients import check_live_keys
 from actors.trading.tally import TRADING_FIELDS
@@ -491,6 +492,8 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             checkpoint_loader=None
             if trading_cfg.fund.checkpoint_file
             else checkpoint_loader_for(config, db, _wall_ms()),
+            # Executions in flight survive a killed process (docs/running.md).
+            execution_journal=ExecutionJournal.open(run_dir / "executions.journal"),
         )
         feeds_spec, market_spec, market = build_market_path(
             market_cfg, to_fund_manager=opportunities, metrics=metrics, seed=config.run.seed
