@@ -493,7 +493,9 @@ async def open_assembly(config: AppConfig, run_id: str) -> AsyncIterator[Assembl
             if trading_cfg.fund.checkpoint_file
             else checkpoint_loader_for(config, db, _wall_ms()),
             # Executions in flight survive a killed process (docs/running.md).
-            execution_journal=ExecutionJournal.open(run_dir / "executions.journal"),
+            execution_journal=ExecutionJournal.open(
+                run_dir / "executions.journal", fsync=config.run.journal_fsync
+            ),
         )
         feeds_spec, market_spec, market = build_market_path(
             market_cfg, to_fund_manager=opportunities, metrics=metrics, seed=config.run.seed
