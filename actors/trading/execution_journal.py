@@ -22,17 +22,23 @@ from pathlib import Path
 import msgspec
 
 from actors.trading.messages import ExecutionRequest
+from protocols.messages import OrderIntent
 
 
 class _Begin(msgspec.Struct, frozen=True, tag="b"):
     request: ExecutionRequest
 
 
+class _Unwind(msgspec.Struct, frozen=True, tag="u"):
+    intent: OrderIntent
+    leg_client_order_id: str
+
+
 class _Done(msgspec.Struct, frozen=True, tag="d"):
     opportunity_id: str
 
 
-_Record = _Begin | _Done
+_Record = _Begin | _Unwind | _Done
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(_Record)
 
@@ -53,6 +59,8 @@ class ExecutionJournal:
         self.begun = 0
         self.done = 0
         self.bad_lines = 0
+        # opportunity id -> unwind orders (intent, leg's client order id) of the unfinished
+        self.unwinds: dict[str, list[tuple[OrderIntent, str]]] = {}
 
     @classmethod
     def open(
@@ -64,7 +72,16 @@ class ExecutionJournal:
         unfinished = journal._load()
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(b"".join(_ENCODER.encode(_Begin(r)) + b"\n" for r in unfinished))
+        tmp.write_bytes(
+            b"".join(
+                _ENCODER.encode(record) + b"\n"
+                for r in unfinished
+                for record in (
+                    _Begin(r),
+                    *(_Unwind(i, leg) for i, leg in journal.unwinds.get(r.opportunity_id, ())),
+                )
+            )
+        )
         os.replace(tmp, path)
         journal._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         return journal, unfinished
@@ -83,7 +100,14 @@ class ExecutionJournal:
                 continue
             if isinstance(record, _Begin):
                 open_[record.request.opportunity_id] = record.request
+            elif isinstance(record, _Unwind):
+                opp = record.intent.opportunity_id
+                if opp in open_:
+                    self.unwinds.setdefault(opp, []).append(
+                        (record.intent, record.leg_client_order_id)
+                    )
             else:
+                self.unwinds.pop(record.opportunity_id, None)
                 open_.pop(record.opportunity_id, None)
         return list(open_.values())
 
@@ -95,6 +119,9 @@ class ExecutionJournal:
     def begin(self, request: ExecutionRequest) -> None:
         self._append(_ENCODER.encode(_Begin(request)) + b"\n")
         self.begun += 1
+
+    def unwind(self, intent: OrderIntent, leg_client_order_id: str) -> None:
+        self._append(_ENCODER.encode(_Unwind(intent, leg_client_order_id)) + b"\n")
 
     def finish(self, opportunity_id: str) -> None:
         self._append(_ENCODER.encode(_Done(opportunity_id)) + b"\n")

@@ -172,6 +172,10 @@ class ExecutionStore:
             stored = self.executions.setdefault(request.opportunity_id, StoredExecution(request))
             for intent in request.intents:
                 stored.sent.setdefault(intent.client_order_id, now)
+            if self.journal is not None:
+                for intent, leg in self.journal.unwinds.get(request.opportunity_id, ()):
+                    stored.unwinds[intent.client_order_id] = (intent, leg)
+                    stored.sent.setdefault(intent.client_order_id, now)
 
     def add_unwind(self, intent: OrderIntent, leg_coid: str) -> None:
         """Record an unwind order (before it is announced or sent) under its execution
@@ -180,6 +184,8 @@ class ExecutionStore:
         stored = self.executions.get(intent.opportunity_id)
         if stored is not None:
             stored.unwinds[intent.client_order_id] = (intent, leg_coid)
+            if self.journal is not None:
+                self.journal.unwind(intent, leg_coid)
 
     def next_unwind_attempt(self, leg_coid: str) -> int:
         attempt = self.unwind_attempts.get(leg_coid, 0)

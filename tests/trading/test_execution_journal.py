@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
+
 from actors.trading.execution_journal import ExecutionJournal
 from actors.trading.execution_store import ExecutionStore, OrderProgress
 from actors.trading.messages import ExecutionRequest
@@ -46,6 +48,10 @@ def _killed_process(path: Path) -> None:
         store.begin(_request(opp))
     store.begin(_request("o2"))  # a second begin of one execution is not journaled again
     store.finish("o1")
+    unwind = msgspec.structs.replace(
+        _request("o3").intents[0], client_order_id="o3-0-u0", side=Side.SELL
+    )
+    store.add_unwind(unwind, "o3-0")
     assert journal.statistics().begun == 3
     assert journal.statistics().done == 1
 
@@ -62,7 +68,9 @@ def test_unfinished_executions_are_resumed_as_sent_by_the_next_process(tmp_path:
     taken = store.take_over()
     assert [s.request.opportunity_id for s in taken] == ["o2", "o3"]
     # Any leg may have been written: looked up, never resent as PREPARED would be.
-    assert {o.progress for s in taken for o in s.legs()} == {OrderProgress.SENT}
+    assert {o.progress for s in taken for o in s.views()} == {OrderProgress.SENT}
+    # The unwind order on the wire at the kill is known too (looked up, not resent).
+    assert [o.intent.client_order_id for o in taken[1].unwinds_of("o3-0")] == ["o3-0-u0"]
     store.finish("o2")
     journal.close()
 
@@ -70,7 +78,8 @@ def test_unfinished_executions_are_resumed_as_sent_by_the_next_process(tmp_path:
     again, left = ExecutionJournal.open(path)
     assert [r.opportunity_id for r in left] == ["o3"]
     again.close()
-    assert len(path.read_bytes().splitlines()) == 1
+    assert len(path.read_bytes().splitlines()) == 2  # o3 and its unwind
+    assert [i.client_order_id for i, _ in again.unwinds["o3"]] == ["o3-0-u0"]
 
 
 def test_a_torn_last_line_is_counted_and_skipped(tmp_path: Path) -> None:
