@@ -15,13 +15,14 @@ channels -> executor ``user_fills`` (BLOCK).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import attrs
 
 from actors.trading.control import TradingControl
+from actors.trading.execution_journal import ExecutionJournal
 from actors.trading.execution_store import ExecutionStore
 from actors.trading.executor import Executor
 from actors.trading.fees import FeeBook
@@ -37,7 +38,7 @@ from actors.trading.http_clients import (
     polymarket_account_from_env,
 )
 from actors.trading.ladder import TradingState
-from actors.trading.messages import ExecutorCommand, ExecutorOutcomeMsg
+from actors.trading.messages import ExecutionRequest, ExecutorCommand, ExecutorOutcomeMsg
 from actors.trading.sink import RecordSink, as_sink
 from actors.trading.tally import TradingTally
 from actors.trading.user_channel import HeadersFactory, UserChannel, UserChannelState
@@ -144,13 +145,16 @@ def build_trading_path(
     checkpoint_loader: CheckpointLoader | None = None,
     env: dict[str, str] | None = None,
     clock_ns: Callable[[], int] | None = None,
+    execution_journal: tuple[ExecutionJournal, Sequence[ExecutionRequest]] | None = None,
 ) -> tuple[SupervisorSpec, WatchdogSpecFactory, TradingHandles]:
     """Build the trading subtree. ``clients`` defaults to HTTP clients from the config
     (paper: the sim's URLs in ``executor.*.rest_url``); live mode is checked here so a
     missing switch or key fails before anything starts. ``metrics`` receives the executor's
     send-time histograms (tick -> order, detect -> order, venue round trip); everything
     else is read from the actors' statistics(). ``clock_ns`` replaces the fund manager's
-    monotonic clock (opportunity ages, retention), e.g. with trio's virtual clock in tests."""
+    monotonic clock (opportunity ages, retention), e.g. with trio's virtual clock in tests.
+    ``execution_journal``: the run directory's journal and what an earlier process left
+    unfinished in it (resumed by the first executor incarnation)."""
     check_live_switches(config.executor, env)
     if clients is None:
         check_live_keys(config.executor, env)
@@ -171,6 +175,9 @@ def build_trading_path(
     fund_clock = clock_ns or time.monotonic_ns
     # Executions in flight outlive every executor incarnation (docs/trading.md).
     store = ExecutionStore(tracker=FillTracker(fee_book=FeeBook.from_config(config.executor)))
+    if execution_journal is not None:
+        store.journal, unfinished = execution_journal
+        store.adopt_unfinished(unfinished, 0.0)  # sent long ago: look up, never resend
     journal = FundJournal()  # the fund manager's books outlive its incarnations too
     operator_restarts = OperatorRestarts()
 

@@ -52,6 +52,10 @@ class RunSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_onl
     # What the loop does with nothing to run: "block" in epoll_wait, or "spin" (busy-poll:
     # a core at 100 %, lower tick-to-decision; `arbtree bench market` measures both).
     idle: IdleStrategy = "block"
+    # fsync the run directory's execution journal on every record: survives a machine
+    # crash too, at a disk flush per execution on the order path (a killed process needs
+    # no fsync: its writes are in the OS page cache).
+    journal_fsync: bool = False
 
 
 class SimSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):

@@ -17,6 +17,8 @@ from actors.observability import ControlPlane, Metrics
 from actors.sim import SimVenue, open_sim_venue
 from actors.storage.database import Database, open_database
 from actors.storage.sink import StorageSink
+from actors.trading.execution_journal import ExecutionJournal
+from actors.trading.messages import ExecutionRequest
 from arbtree.config import AppConfig, with_neg_risk_tokens, with_sim_endpoints
 from arbtree.sim_endpoint import ExternalSim, read_endpoint_file
 from arbtree.sim_process import SimHandle, SimProcess, open_sim_process
@@ -45,6 +47,9 @@ class RunResources:
     metrics: Metrics
     plane: ControlPlane
     sink: StorageSink
+    # The run directory's execution journal and what a killed process left unfinished in it
+    # (docs/trading.md, "What happens to an execution when the process dies").
+    execution_journal: tuple[ExecutionJournal, list[ExecutionRequest]] | None
 
     @property
     def sim_handle(self) -> SimHandle | None:
@@ -90,6 +95,11 @@ async def open_resources(config: AppConfig, run_id: str) -> AsyncIterator[RunRes
         trading = with_neg_risk_tokens(config.trading, config.market)
         config = msgspec.structs.replace(config, trading=trading)
         metrics = Metrics(run_id=run_id)
+        # Executions in flight survive a killed process (docs/running.md).
+        journal, unfinished = ExecutionJournal.open(
+            run_dir / "executions.journal", fsync=config.run.journal_fsync
+        )
+        stack.callback(journal.close)
         yield RunResources(
             config=config,
             run_dir=run_dir,
@@ -102,4 +112,5 @@ async def open_resources(config: AppConfig, run_id: str) -> AsyncIterator[RunRes
             sink=StorageSink(
                 Mailbox("storage.db_writer", storage.mailbox_capacity, OverflowPolicy.BLOCK)
             ),
+            execution_journal=(journal, unfinished),
         )

@@ -49,6 +49,7 @@ def build_tree(res: RunResources, state: RunState, *, started_ms: int) -> TreePa
         checkpoint_loader=None
         if trading_cfg.fund.checkpoint_file
         else checkpoint_loader_for(config, res.db, started_ms),
+        execution_journal=res.execution_journal,
     )
     feeds_spec, market_spec, market = build_market_path(
         market_cfg, to_fund_manager=opportunities, metrics=res.metrics, seed=config.run.seed

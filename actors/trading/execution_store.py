@@ -16,9 +16,11 @@ the next one finds:
 An execution is recorded when the executor receives it, before any leg can be written;
 each order is marked SENT synchronously before its bytes are written. The new incarnation
 resumes every execution left here (``two_leg.resume_execution``): looks each SENT order
-up by client order id, finishes or unwinds it, and reports the execution. Nothing is
-written to disk: a process that dies loses this (the venue and the database still have
-the orders; see docs/trading.md).
+up by client order id, finishes or unwinds it, and reports the execution. With an
+:class:`ExecutionJournal` (the run directory's), each execution's request is also
+appended to disk when it begins and marked when it finishes, so a new *process* resumes
+what a killed one left (:meth:`adopt_unfinished`); the rest of this state is rebuilt by
+those lookups (docs/trading.md).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 import attrs
 
 from actors.trading.control import TradingControl
+from actors.trading.execution_journal import ExecutionJournal
 from actors.trading.fill_tracker import FillTracker
 from actors.trading.legs import ExecutionSettings, LegResult, PendingHedge, UnresolvedOrder
 from actors.trading.messages import ExecutionRequest
@@ -140,6 +143,8 @@ class ExecutionStore:
     flatten: (
         Callable[[Sequence[tuple[InstrumentId, int, int]]], Awaitable[dict[str, int]]] | None
     ) = None
+    # The run directory's durable record (None: memory only, as in most tests).
+    journal: ExecutionJournal | None = None
     begun: int = 0
     finished: int = 0
     resumed: int = 0  # executions a later incarnation picked up
@@ -151,7 +156,22 @@ class ExecutionStore:
         if stored is None:
             stored = self.executions[request.opportunity_id] = StoredExecution(request)
             self.begun += 1
+            if self.journal is not None:
+                self.journal.begin(request)
         return stored
+
+    def adopt_unfinished(self, requests: Sequence[ExecutionRequest], now: float) -> None:
+        """Executions an earlier process journaled and never finished: any leg may have
+        been written, so each is SENT (looked up by client order id, never resent); the
+        first incarnation's :meth:`take_over` hands them to the resume path."""
+        for request in requests:
+            stored = self.executions.setdefault(request.opportunity_id, StoredExecution(request))
+            for intent in request.intents:
+                stored.sent.setdefault(intent.client_order_id, now)
+            if self.journal is not None:
+                for intent, leg in self.journal.unwinds.get(request.opportunity_id, ()):
+                    stored.unwinds[intent.client_order_id] = (intent, leg)
+                    stored.sent.setdefault(intent.client_order_id, now)
 
     def add_unwind(self, intent: OrderIntent, leg_coid: str) -> None:
         """Record an unwind order (before it is announced or sent) under its execution
@@ -160,6 +180,8 @@ class ExecutionStore:
         stored = self.executions.get(intent.opportunity_id)
         if stored is not None:
             stored.unwinds[intent.client_order_id] = (intent, leg_coid)
+            if self.journal is not None:
+                self.journal.unwind(intent, leg_coid)
 
     def next_unwind_attempt(self, leg_coid: str) -> int:
         attempt = self.unwind_attempts.get(leg_coid, 0)
@@ -188,6 +210,8 @@ class ExecutionStore:
         ``unresolved`` / ``pending_hedges``)."""
         if self.executions.pop(opportunity_id, None) is not None:
             self.finished += 1
+            if self.journal is not None:
+                self.journal.finish(opportunity_id)
 
     def take_over(self) -> list[StoredExecution]:
         """A new incarnation starts: every execution a previous one left unfinished."""
