@@ -20,6 +20,7 @@ from protocols.messages import (
     InstrumentId,
     Opportunity,
     OpportunityLeg,
+    Outcome,
     Side,
     Venue,
 )
@@ -92,3 +93,11 @@ def channel_opp(
         recv_ns=now,
         detect_ns=now,
     )
+
+
+def sim_arb(sim: SimVenue, oid: str) -> Opportunity:
+    """Buy 10 Polymarket YES and 10 Kalshi NO of the sim's first market at 0.99 each."""
+    m = sim.markets[0]
+    poly = InstrumentId(venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES)
+    kalshi = InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO)
+    return channel_opp(oid, poly, kalshi, 990_000)

@@ -3,7 +3,6 @@ HALTED, kill switch, reconciliation hold, live-mode refusal, watchdog restarts."
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +26,15 @@ from protocols.config.trading import (
     TradingStateConfig,
     WatchdogConfig,
 )
-from protocols.fixed import SIZE_ONE
 from protocols.messages import (
     Fill,
-    InstrumentId,
     Opportunity,
-    OpportunityLeg,
     OpportunityRecord,
-    Outcome,
-    Side,
     Venue,
 )
 from supervision import Actor, ActorContext, ChildSpec, Mailbox, OverflowPolicy, SupervisorSpec
 from supervision.tree import open_tree
+from tests.trading.channel_helpers import sim_arb
 
 pytestmark = pytest.mark.slow
 
@@ -59,37 +54,6 @@ def trading_config(sim: Any, **fund: Any) -> TradingConfig:
             kalshi=msgspec.structs.replace(ex.kalshi, rest_url=sim.kalshi_rest_url),
             http=HttpConfig(read_timeout_s=1.0),
         ),
-    )
-
-
-def arb(sim: Any, oid: str) -> Opportunity:
-    m = sim.markets[0]
-    legs = (
-        OpportunityLeg(
-            instrument=InstrumentId(
-                venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES
-            ),
-            side=Side.BUY,
-            limit_price=990_000,
-            size=10 * SIZE_ONE,
-        ),
-        OpportunityLeg(
-            instrument=InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO),
-            side=Side.BUY,
-            limit_price=990_000,
-            size=10 * SIZE_ONE,
-        ),
-    )
-    now = time.monotonic_ns()
-    return Opportunity(
-        opportunity_id=oid,
-        strategy="t",
-        legs=legs,
-        expected_edge=1,
-        fees=0,
-        venue_ts_ms=0,
-        recv_ns=now,
-        detect_ns=now,
     )
 
 
@@ -113,7 +77,7 @@ async def test_fund_manager_and_executor_trade_through_the_tree(tmp_path: Path) 
             async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 control = handles.control
                 await wait_for(lambda: control.state is TradingState.ACTIVE)
-                await opps.send(arb(sim, "one"))
+                await opps.send(sim_arb(sim, "one"))
                 await wait_for(
                     lambda: (
                         control.statistics()["fund_manager"]["fills"] == 2
@@ -127,7 +91,7 @@ async def test_fund_manager_and_executor_trade_through_the_tree(tmp_path: Path) 
                 # Kill switch: latched HALTED, and new opportunities are rejected at once.
                 kill.write_text("stop")
                 await wait_for(lambda: control.state is TradingState.HALTED)
-                await opps.send(arb(sim, "two"))
+                await opps.send(sim_arb(sim, "two"))
                 await wait_for(
                     lambda: control.statistics()["fund_manager"]["rejects"]["trading_halted"] == 1
                 )
@@ -174,7 +138,7 @@ async def test_reconciliation_mismatch_keeps_trading_halted() -> None:
                 ok, message = handles.resume()
                 assert not ok
                 assert "reconciliation" in message
-                await opps.send(arb(sim, "x"))
+                await opps.send(sim_arb(sim, "x"))
                 await wait_for(
                     lambda: control.statistics()["fund_manager"]["rejects"]["not_reconciled"] == 1
                 )

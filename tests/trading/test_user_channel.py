@@ -5,7 +5,6 @@ after an abrupt close; undecodable frames are counted; wired through ``build_tra
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -15,7 +14,7 @@ import trio
 
 from actors.shutdown_phases import new_shutdown
 from actors.sim.config import FaultKind, SimConfig
-from actors.sim.venue import SimVenue, open_sim_venue
+from actors.sim.venue import open_sim_venue
 from actors.trading.http_clients import build_clients
 from actors.trading.user_channel import UserChannel, UserChannelState
 from actors.trading_tree import build_trading_path
@@ -29,7 +28,6 @@ from protocols.messages import (
     Fill,
     InstrumentId,
     Opportunity,
-    OpportunityLeg,
     Outcome,
     Side,
     Venue,
@@ -42,6 +40,7 @@ from tests.trading.channel_helpers import (
     exec_config,
     fee_market,
     fund_stats,
+    sim_arb,
     trading_quiet,
     until_trading,
 )
@@ -125,37 +124,6 @@ async def test_user_channels_deliver_fills_and_reconnect() -> None:
             await client.aclose()
 
 
-def arb(sim: SimVenue, oid: str) -> Opportunity:
-    m = sim.markets[0]
-    legs = (
-        OpportunityLeg(
-            instrument=InstrumentId(
-                venue=Venue.POLYMARKET, symbol=m.yes_token, outcome=Outcome.YES
-            ),
-            side=Side.BUY,
-            limit_price=990_000,
-            size=10 * SIZE_ONE,
-        ),
-        OpportunityLeg(
-            instrument=InstrumentId(venue=Venue.KALSHI, symbol=m.ticker, outcome=Outcome.NO),
-            side=Side.BUY,
-            limit_price=990_000,
-            size=10 * SIZE_ONE,
-        ),
-    )
-    now = time.monotonic_ns()
-    return Opportunity(
-        opportunity_id=oid,
-        strategy="t",
-        legs=legs,
-        expected_edge=1,
-        fees=0,
-        venue_ts_ms=0,
-        recv_ns=now,
-        detect_ns=now,
-    )
-
-
 async def test_trading_tree_wires_user_channels_without_double_counting() -> None:
     async with open_sim_venue(SimConfig(seed=3, markets=2, rate=20.0, window_rate=0.0)) as sim:
         opps: Mailbox[Opportunity] = Mailbox("opps", 8, OverflowPolicy.BLOCK)
@@ -173,7 +141,7 @@ async def test_trading_tree_wires_user_channels_without_double_counting() -> Non
         with trio.fail_after(20):
             async with open_tree(root, name="t", shutdown=new_shutdown()) as tree:
                 await until_trading(handles, Venue.POLYMARKET, Venue.KALSHI)
-                await opps.send(arb(sim, "w1"))
+                await opps.send(sim_arb(sim, "w1"))
                 stats: dict[str, Any] = {}
 
                 def settled() -> bool:
