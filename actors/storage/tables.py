@@ -78,6 +78,9 @@ class TableWrite:
     update: tuple[str, ...] = ()  # columns refreshed on conflict; empty = DO NOTHING
     # An update never moves these columns backwards (compared as a row, in order).
     version: tuple[str, ...] = ()
+    # A SQL expression over ``{row}`` ranked before ``version``: a state it ranks higher
+    # is final and never overwritten by a lower one, whatever their timestamps.
+    rank: str = ""
     copy_first: bool = False  # plain COPY on the first attempt (append tables)
     day_of: Callable[[Any], int] | None = None  # UTC day number of a record (partitioning)
 
@@ -85,7 +88,8 @@ class TableWrite:
         cols = ", ".join(self.columns)
         key = ", ".join(self.conflict)
         if self.version:
-            newest_first = ", ".join(f"{c} DESC" for c in self.version)
+            ranked = (self.rank.format(row=stage),) if self.rank else ()
+            newest_first = ", ".join(f"{c} DESC" for c in (*ranked, *self.version))
             select = (
                 f"SELECT DISTINCT ON ({key}) {cols} FROM {stage} ORDER BY {key}, {newest_first}"
             )
@@ -95,12 +99,16 @@ class TableWrite:
             sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in self.update)
             action = f"DO UPDATE SET {sets}"
             if self.version:
-                mine = ", ".join(f"{self.table}.{c}" for c in self.version)
-                theirs = ", ".join(f"EXCLUDED.{c}" for c in self.version)
+                mine = ", ".join(self._versioned(self.table))
+                theirs = ", ".join(self._versioned("EXCLUDED"))
                 action += f" WHERE ({mine}) <= ({theirs})"
         else:
             action = "DO NOTHING"
         return f"INSERT INTO {self.table} ({cols}) {select} ON CONFLICT ({key}) {action}"
+
+    def _versioned(self, row: str) -> list[str]:
+        ranked = [self.rank.format(row=row)] if self.rank else []
+        return ranked + [f"{row}.{c}" for c in self.version]
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +436,9 @@ SPECS: tuple[RecordSpec, ...] = (
                     "at",
                 ),
                 version=("at",),
+                # A trade that failed settlement stays failed: its MATCHED report is often
+                # written in the same millisecond (or replayed later) and must not win.
+                rank="({row}.status = 'failed')",
             ),
         ),
     ),

@@ -291,3 +291,29 @@ async def test_same_millisecond_order_states_keep_the_later_one(
                 ("arb-a", "filled"),
                 ("arb-b", "rejected"),
             ]
+
+
+async def test_failed_settlement_in_the_same_millisecond_as_its_match_wins(
+    db_dsn: str, tmp_path: Path
+) -> None:
+    """A Polymarket trade MATCHED then FAILED within one wall-clock millisecond (the sim's
+    and the venue's usual timing): the row ends ``failed`` in one batch and across batches,
+    and a late replay of the MATCHED record never brings it back."""
+    cfg = fast_config()
+    with trio.fail_after(30):
+        async with open_database(db_dsn, tmp_path, cfg) as db:
+            async with running_writer(db, tmp_path / "journal", cfg) as (sink, _):
+                sink.put(fill("t-1", FillStatus.MATCHED, NOW_MS))
+                sink.put(fill("t-1", FillStatus.FAILED, NOW_MS))
+                await sink.flush()
+                sink.put(fill("t-2", FillStatus.MATCHED, NOW_MS))
+                await sink.flush()
+                sink.put(fill("t-2", FillStatus.FAILED, NOW_MS))
+                await sink.flush()
+                sink.put(fill("t-2", FillStatus.MATCHED, NOW_MS))
+                await sink.flush()
+            rows = await db.run(lambda c: c.fetch("SELECT fill_id, status FROM fills ORDER BY 1"))
+            assert [(r["fill_id"], r["status"]) for r in rows] == [
+                ("t-1", "failed"),
+                ("t-2", "failed"),
+            ]
