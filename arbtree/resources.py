@@ -108,7 +108,11 @@ async def open_resources(config: AppConfig, run_id: str) -> AsyncIterator[RunRes
             sim=sim,
             sim_process=sim_process,
             metrics=metrics,
-            plane=ControlPlane(metrics, run_id=run_id),
+            plane=ControlPlane(
+                metrics,
+                run_id=run_id,
+                faults_allowed=config.trading.executor.mode == "paper",
+            ),
             sink=StorageSink(
                 Mailbox("storage.db_writer", storage.mailbox_capacity, OverflowPolicy.BLOCK)
             ),

@@ -105,6 +105,17 @@ async def test_fault_requests_that_cannot_be_carried_out(tmp_path: Path) -> None
         assert node(stack.tree.snapshot(), IDLE).restarts_total == 0
 
 
+async def test_faults_are_refused_where_the_run_does_not_allow_them(tmp_path: Path) -> None:
+    """Outside paper trading (``faults_allowed`` off) every fault is 403, nothing injected."""
+    async with open_stack(tmp_path) as stack, stack.client() as client:
+        stack.plane.faults_allowed = False
+        for body in ({"kind": "crash", "path": IDLE}, {"kind": "stall", "ms": 100}):
+            r = await client.post("/actions/fault", json=body, headers=stack.auth())
+            assert r.status_code == 403, r.text
+            assert "outside paper trading" in r.json()["error"]
+        assert node(stack.tree.snapshot(), IDLE).restarts_total == 0
+
+
 async def test_a_crash_storm_beyond_intensity_makes_the_supervisor_give_up() -> None:
     inbox: Mailbox[int] = Mailbox("w.inbox", 8)
     got: list[object] = []

@@ -328,6 +328,8 @@ class ControlApp:
         return await self._trading(send, receive, "resume")
 
     async def _fault(self, scope: Scope, receive: Receive, send: Send) -> int:
+        if not self.plane.faults_allowed:
+            raise _HttpError(403, "fault injection is refused outside paper trading")
         try:
             fault, path, ms = parse_fault_action(await self._body(receive))
             if fault is None:

@@ -57,6 +57,9 @@ class ControlPlane:
     _resume: TradingAction | None = None
     # More trading actions by name (``flatten``, ``adopt-venue``): ``POST /actions/<name>``.
     trading_actions: dict[str, TradingAction] = attrs.field(factory=dict)
+    # ``POST /actions/fault`` (crash, hang, stall: the chaos harness's actor faults) is
+    # served only while this holds; ``arbtree run`` sets it for paper trading alone.
+    faults_allowed: bool = True
 
     def __attrs_post_init__(self) -> None:
         register_secret(self.token)
