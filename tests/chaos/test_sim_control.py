@@ -148,22 +148,27 @@ def test_endpoint_file_round_trip_and_errors(tmp_path: Path) -> None:
         read_endpoint_file(tmp_path / "junk.json")
 
 
+def fok_buy_20(token: str, price: int, *, salt: int) -> dict[str, object]:
+    """A Polymarket order body: buy 20 shares of ``token`` at ``price``, fill or kill."""
+    return {
+        "order": {
+            "tokenId": token,
+            "makerAmount": str(price * 20),
+            "takerAmount": str(20 * ONE),
+            "side": "BUY",
+            "salt": salt,
+        },
+        "owner": "k",
+        "orderType": "FOK",
+    }
+
+
 async def test_fee_shares_are_what_the_polymarket_position_is_short_of(
     sim: SimVenue, control: httpx.AsyncClient
 ) -> None:
     m = sim.markets[1]
     price, _ = sim.poly_book(m.yes_token).asks[0]
-    order = {
-        "order": {
-            "tokenId": m.yes_token,
-            "makerAmount": str(price * 20),
-            "takerAmount": str(20 * ONE),
-            "side": "BUY",
-            "salt": 11,
-        },
-        "owner": "k",
-        "orderType": "FOK",
-    }
+    order = fok_buy_20(m.yes_token, price, salt=11)
     async with httpx.AsyncClient(base_url=sim.rest_url) as venue:
         r = await venue.post("/order", json=order)
     assert r.status_code == 200, r.text
@@ -180,17 +185,7 @@ async def test_a_failed_settlement_is_counted_and_moves_nothing(
 ) -> None:
     m = sim.markets[1]
     price, _ = sim.poly_book(m.yes_token).asks[0]
-    order = {
-        "order": {
-            "tokenId": m.yes_token,
-            "makerAmount": str(price * 20),
-            "takerAmount": str(20 * ONE),
-            "side": "BUY",
-            "salt": 12,
-        },
-        "owner": "k",
-        "orderType": "FOK",
-    }
+    order = fok_buy_20(m.yes_token, price, salt=12)
     injected = await control.post("/faults", json={"kind": "poly_trade_failed", "count": 5})
     assert injected.status_code == 200
     async with httpx.AsyncClient(base_url=sim.rest_url) as venue:

@@ -103,15 +103,17 @@ async def until(pred: Callable[[], bool]) -> None:
         await trio.sleep(0.005)
 
 
-def buy_intent(oid: str, inst: InstrumentId, size: int = 5 * SIZE_ONE) -> OrderIntent:
-    """Leg 0 of ``oid``: a FOK buy at 0.99 (fills against the sim's liquidity)."""
+def buy_intent(
+    oid: str, inst: InstrumentId, size: int = 5 * SIZE_ONE, price: int = 990_000
+) -> OrderIntent:
+    """Leg 0 of ``oid``: a FOK buy, by default at 0.99 (fills against the sim's liquidity)."""
     return OrderIntent(
         client_order_id=leg_order_id(oid, 0),
         opportunity_id=oid,
         leg_index=0,
         instrument=inst,
         side=Side.BUY,
-        limit_price=990_000,
+        limit_price=price,
         size=size,
         reserved=0,
         time_in_force=TimeInForce.FOK,

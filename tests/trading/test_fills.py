@@ -8,7 +8,6 @@ import attrs
 import trio
 
 from actors.trading.breaker import CircuitBreaker
-from actors.trading.ids import leg_order_id
 from actors.trading.order_runner import OrderRunner, VenueGate
 from actors.trading.rate_limit import TokenBucket
 from actors.trading.retry import RetryPolicy
@@ -24,28 +23,15 @@ from protocols.messages import (
     OrderState,
     Outcome,
     Side,
-    TimeInForce,
     Venue,
 )
+from tests.trading.helpers import buy_intent
 
 TOKEN = InstrumentId(venue=Venue.POLYMARKET, symbol="tok", outcome=Outcome.YES)
 
 
 def buy(oid: str, size: int = 10 * SIZE_ONE) -> OrderIntent:
-    return OrderIntent(
-        client_order_id=leg_order_id(oid, 0),
-        opportunity_id=oid,
-        leg_index=0,
-        instrument=TOKEN,
-        side=Side.BUY,
-        limit_price=500_000,
-        size=size,
-        reserved=0,
-        time_in_force=TimeInForce.FOK,
-        recv_ns=0,
-        detect_ns=0,
-        intent_ns=0,
-    )
+    return buy_intent(oid, TOKEN, size, price=500_000)
 
 
 def channel_fill(order_id: str, size: int, fid: str = "t1") -> Fill:
